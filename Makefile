@@ -1,0 +1,54 @@
+# KXN Meetings. `make run` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app kxn_meetings
+PORT ?= 5000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgresql bench install browser clean db
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+instance/config.py:
+	@mkdir -p instance
+	@umask 077 && $(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > instance/config.py
+	@echo "Wrote instance/config.py with a new secret key."
+
+db: install instance/config.py
+	$(FLASK) kxn init
+	$(FLASK) kxn demo
+
+run: db
+	@echo "Serving on http://127.0.0.1:$(PORT)  (sign in as an organiser: see README, 'Signing in')"
+	KXN_OUTBOX_DELIVER_AFTER_COMMIT=$${KXN_OUTBOX_DELIVER_AFTER_COMMIT:-true} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
+	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+
+test-sqlite: install browser
+	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgresql: install browser
+	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache

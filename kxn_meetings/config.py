@@ -1,0 +1,123 @@
+"""Settings: code defaults, then instance/config.py, then KXN_* environment variables, then test config."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "KXN_"
+PLACEHOLDER_SECRET = "change-me"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SECRET_KEY", PLACEHOLDER_SECRET, "Signs sessions and CSRF tokens. Required outside debug and testing."),
+    Setting("SQLALCHEMY_DATABASE_URI", None, "Database URL. Default: SQLite file instance/kxn.sqlite3. "
+            "PostgreSQL: postgresql+psycopg://user@host/dbname"),
+    Setting("BASE_URL", "http://127.0.0.1:5000", "Public address of the site; every link in email and calendar files is built from it."),
+    Setting("NETWORK_NAME", "Knowledge Exchange Network", "Name shown on every page, in email and calendars."),
+    Setting("TIMEZONE", "Europe/London", "IANA time zone offered by default for new meetings."),
+    Setting("MAIL_SERVER", "", "SMTP host. Empty: mail is printed to the console and kept on the Outbox page."),
+    Setting("MAIL_PORT", 25, "SMTP port.", int),
+    Setting("MAIL_USE_TLS", False, "STARTTLS after connecting.", bool),
+    Setting("MAIL_USE_SSL", False, "Implicit TLS (usually port 465).", bool),
+    Setting("MAIL_USERNAME", None, "SMTP user name."),
+    Setting("MAIL_PASSWORD", None, "SMTP password."),
+    Setting("MAIL_DEFAULT_SENDER", "Knowledge Exchange Network <meetings@kxn.example.org>", "From address of every email."),
+    Setting("MAIL_TIMEOUT", 30.0, "Seconds to wait for the SMTP server.", float),
+    Setting("CALENDAR_ADDRESS", "calendar@kxn.example.org", "Organiser address in invitations; calendar replies go here."),
+    Setting("OUTBOX_MAX_ATTEMPTS", 8, "Failed deliveries before a message is set aside for an organiser to retry.", int),
+    Setting("OUTBOX_RETRY_BASE_SECONDS", 30, "First retry delay; doubles with each failure (capped at six hours).", int),
+    Setting("OUTBOX_LEASE_SECONDS", 300, "How long a worker holds a claimed batch before others may take it over.", int),
+    Setting("OUTBOX_BATCH_SIZE", 50, "Messages claimed and sent per SMTP connection.", int),
+    Setting("OUTBOX_SEND_RATE", 0.0, "Most messages a second per worker (0 = no limit).", float),
+    Setting("OUTBOX_POLL_SECONDS", 5.0, "How often an idle worker looks for new mail.", float),
+    Setting("OUTBOX_DELIVER_AFTER_COMMIT", False, "Web process delivers its own mail right after the commit (development).", bool),
+    Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code.", int),
+    Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails per address and per client address per window.", int),
+    Setting("LOGIN_RATE_WINDOW_SECONDS", 900, "Window of the sign-in rate limit.", int),
+    Setting("SESSION_COOKIE_SECURE", None, "Secure session cookie. Default: on when BASE_URL is https.", bool),
+    Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the app whose X-Forwarded-* headers to trust.", int),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _coerce(setting: Setting, raw: str) -> Any:
+    if setting.kind is bool:
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{setting.name} must be true or false, not {raw!r}")
+    if setting.kind in (int, float):
+        try:
+            return setting.kind(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{setting.name} must be a number, not {raw!r}") from None
+    return raw
+
+
+def defaults() -> dict[str, Any]:
+    values = {s.name: s.default for s in SETTINGS}
+    values.update(
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="kxn_session",
+        PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 30,
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    )
+    return values
+
+
+def from_environ(environ: os._Environ | dict[str, str] = os.environ) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):]
+        setting = _BY_NAME.get(name)
+        values[name] = _coerce(setting, raw) if setting else raw
+    return values
+
+
+def finalise(config: dict[str, Any], *, instance_path: str, debug: bool) -> None:
+    """Fill derived settings and refuse to start on unusable ones."""
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(instance_path, "kxn.sqlite3")
+    config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+    if config.get("SESSION_COOKIE_SECURE") is None:
+        config["SESSION_COOKIE_SECURE"] = config["BASE_URL"].startswith("https://")
+    try:
+        ZoneInfo(config["TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"KXN_TIMEZONE {config['TIMEZONE']!r} is not an IANA time zone such as Europe/London") from None
+    for name in ("MAIL_PORT", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BATCH_SIZE", "LOGIN_TOKEN_MINUTES"):
+        if not isinstance(config.get(name), int) or config[name] < 1:
+            raise ConfigError(f"{name} must be a whole number of at least 1")
+    config.setdefault("MAIL_SUPPRESS_SEND", False)
+    if not (debug or config.get("TESTING")):
+        secret = config.get("SECRET_KEY") or ""
+        if secret == PLACEHOLDER_SECRET or len(str(secret)) < 24:
+            raise ConfigError(
+                "No real secret key: set KXN_SECRET_KEY, e.g. "
+                "export KXN_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\""
+            )

@@ -1,0 +1,20 @@
+"""Template filters and globals."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from . import timefmt
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(timefmt.iso, "iso")
+    app.add_template_filter(timefmt.day, "day")
+    app.add_template_filter(timefmt.short_day, "short_day")
+    app.add_template_filter(lambda value, zone=None: timefmt.instant(value, zone or current_app.config["TIMEZONE"]),
+                            "instant")
+    app.add_template_global(timefmt.when, "meeting_when")
+
+    @app.context_processor
+    def network():
+        return {"network_name": current_app.config["NETWORK_NAME"], "url_endpoints": current_app.view_functions}

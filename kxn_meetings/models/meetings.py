@@ -1,0 +1,158 @@
+"""Meeting series, meetings, their agenda and workshop rooms."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Enum, ForeignKey, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import TimestampMixin, UTCDateTime
+from .members import Member
+
+
+class MeetingStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    MEMBERS = "members"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e],
+                validate_strings=True)
+
+
+class MeetingSeries(TimestampMixin, db.Model):
+    __tablename__ = "meeting_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+
+    meetings: Mapped[list[Meeting]] = relationship(back_populates="series", order_by="Meeting.starts_at")
+
+
+def new_uid() -> str:
+    return f"{uuid.uuid4()}@kxn-meetings"
+
+
+class Meeting(TimestampMixin, db.Model):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id", ondelete="SET NULL"), index=True)
+    slug: Mapped[str] = mapped_column(String(160), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    theme: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    join_url: Mapped[str] = mapped_column(String(1000), default="")
+    location: Mapped[str] = mapped_column(String(500), default="")
+    capacity: Mapped[int | None]
+    rsvp_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[MeetingStatus] = mapped_column(_enum(MeetingStatus, "meeting_status"), default=MeetingStatus.DRAFT)
+    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility, "meeting_visibility"), default=Visibility.PUBLIC)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    uid: Mapped[str] = mapped_column(String(200), unique=True, default=new_uid)
+    sequence: Mapped[int] = mapped_column(default=0)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    series: Mapped[MeetingSeries | None] = relationship(back_populates="meetings")
+    contact: Mapped[Member | None] = relationship()
+    agenda_items: Mapped[list[AgendaItem]] = relationship(
+        back_populates="meeting", order_by="AgendaItem.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    workshop_rooms: Mapped[list[WorkshopRoom]] = relationship(
+        back_populates="meeting", order_by="WorkshopRoom.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def local_start(self) -> dt.datetime:
+        return self.starts_at.astimezone(self.zone)
+
+    @property
+    def local_end(self) -> dt.datetime:
+        return self.ends_at.astimezone(self.zone)
+
+    @property
+    def is_online(self) -> bool:
+        return bool(self.join_url)
+
+    @property
+    def is_in_person(self) -> bool:
+        return bool(self.location)
+
+    @property
+    def format_label(self) -> str:
+        if self.is_online and self.is_in_person:
+            return "Online and in person"
+        return "In person" if self.is_in_person else "Online"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == MeetingStatus.CANCELLED
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility == Visibility.PUBLIC
+
+    def __repr__(self) -> str:
+        return f"<Meeting {self.id} {self.slug}>"
+
+
+class AgendaItem(db.Model):
+    __tablename__ = "agenda_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    start_time: Mapped[dt.time | None] = mapped_column(Time)
+    title: Mapped[str] = mapped_column(String(300))
+    speaker_name: Mapped[str] = mapped_column(String(200), default="")
+    speaker_role: Mapped[str] = mapped_column(String(200), default="")
+    speaker_organisation: Mapped[str] = mapped_column(String(200), default="")
+
+    meeting: Mapped[Meeting] = relationship(back_populates="agenda_items")
+
+
+class WorkshopRoom(db.Model):
+    __tablename__ = "workshop_rooms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str] = mapped_column(String(200))
+    questions: Mapped[list[WorkshopQuestion]] = relationship(
+        back_populates="room", order_by="WorkshopQuestion.position", cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    meeting: Mapped[Meeting] = relationship(back_populates="workshop_rooms")
+
+
+class WorkshopQuestion(db.Model):
+    __tablename__ = "workshop_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("workshop_rooms.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    text: Mapped[str] = mapped_column(Text)
+
+    room: Mapped[WorkshopRoom] = relationship(back_populates="questions")

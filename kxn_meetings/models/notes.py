@@ -1,0 +1,81 @@
+"""The record of a meeting: notes with every revision kept, and the actions agreed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import TimestampMixin, UTCDateTime, utcnow
+from .meetings import Meeting, Visibility, _enum
+from .members import Member
+
+
+class NotesStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class MeetingNotes(TimestampMixin, db.Model):
+    __tablename__ = "meeting_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[NotesStatus] = mapped_column(_enum(NotesStatus, "notes_status"), default=NotesStatus.DRAFT)
+    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility, "notes_visibility"), default=Visibility.PUBLIC)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    current_revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("note_revisions.id", ondelete="SET NULL", use_alter=True)
+    )
+
+    meeting: Mapped[Meeting] = relationship()
+    current_revision: Mapped[NoteRevision | None] = relationship(foreign_keys=[current_revision_id], post_update=True)
+    revisions: Mapped[list[NoteRevision]] = relationship(
+        back_populates="notes", foreign_keys="NoteRevision.notes_id", order_by="NoteRevision.number",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == NotesStatus.PUBLISHED
+
+
+class NoteRevision(db.Model):
+    """Markdown source with the sanitised HTML rendered from it when saved."""
+
+    __tablename__ = "note_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notes_id: Mapped[int] = mapped_column(ForeignKey("meeting_notes.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body_markdown: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    notes: Mapped[MeetingNotes] = relationship(back_populates="revisions", foreign_keys=[notes_id])
+    author: Mapped[Member | None] = relationship()
+
+
+class ActionStatus(enum.StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class ActionItem(TimestampMixin, db.Model):
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[ActionStatus] = mapped_column(_enum(ActionStatus, "action_status"), default=ActionStatus.OPEN)
+
+    meeting: Mapped[Meeting] = relationship()

@@ -1,0 +1,84 @@
+"""Answers to meetings, and the personal links that let members answer without signing in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import TimestampMixin, UTCDateTime, utcnow
+from .meetings import Meeting, _enum
+from .members import Member
+
+
+class Answer(enum.StrEnum):
+    GOING = "going"
+    MAYBE = "maybe"
+    DECLINED = "declined"
+
+    @property
+    def label(self) -> str:
+        return {"going": "Going", "maybe": "Maybe", "declined": "Can't go"}[self.value]
+
+
+class RsvpSource(enum.StrEnum):
+    WEB = "web"
+    EMAIL_LINK = "email_link"
+    CALENDAR_REPLY = "calendar_reply"
+    ORGANISER = "organiser"
+
+    @property
+    def label(self) -> str:
+        return {"web": "Website", "email_link": "Email link", "calendar_reply": "Calendar reply",
+                "organiser": "Organiser"}[self.value]
+
+
+class Rsvp(TimestampMixin, db.Model):
+    """One member's answer to one meeting. A member who deletes their account leaves an anonymous row."""
+
+    __tablename__ = "rsvps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    answer: Mapped[Answer] = mapped_column(_enum(Answer, "rsvp_answer"))
+    waitlist_position: Mapped[int | None]
+    access_needs: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[RsvpSource] = mapped_column(_enum(RsvpSource, "rsvp_source"), default=RsvpSource.WEB)
+    attended: Mapped[bool | None]
+    answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    meeting: Mapped[Meeting] = relationship()
+    member: Mapped[Member | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.answer == Answer.GOING and self.waitlist_position is not None
+
+    @property
+    def is_going(self) -> bool:
+        return self.answer == Answer.GOING and self.waitlist_position is None
+
+
+class Invitation(TimestampMixin, db.Model):
+    """A member invited to a meeting, holding their personal RSVP link token."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_sequence: Mapped[int | None]
+
+    meeting: Mapped[Meeting] = relationship()
+    member: Mapped[Member] = relationship()
+
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)

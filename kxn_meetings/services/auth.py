@@ -1,0 +1,137 @@
+"""Sign-in by one-time link or code, organiser passwords, and server-side sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from flask import current_app
+from sqlalchemy import delete, func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from ..models import LoginToken, Member, MemberSession, utcnow
+from .outbox import queue_email
+
+CODE_ATTEMPTS = 5
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _code_digest(token_hash: str, code: str) -> str:
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"{token_hash}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def find_member_by_email(email: str) -> Member | None:
+    return db.session.scalar(select(Member).where(func.lower(Member.email) == email.strip().lower()))
+
+
+def send_sign_in_link(email: str, next_path: str = "/") -> None:
+    """Queue a sign-in email for an active member. Unknown addresses get the same outward result: nothing."""
+    member = find_member_by_email(email)
+    if member is None or not member.active:
+        return
+    token = secrets.token_urlsafe(32)
+    code = f"{secrets.randbelow(10**6):06d}"
+    token_hash = _digest(token)
+    minutes = current_app.config["LOGIN_TOKEN_MINUTES"]
+    db.session.add(LoginToken(
+        member_id=member.id,
+        token_hash=token_hash,
+        code_hash=_code_digest(token_hash, code),
+        next_path=next_path,
+        expires_at=utcnow() + dt.timedelta(minutes=minutes),
+    ))
+    queue_email(
+        kind="sign_in",
+        to=member,
+        subject=f"Your sign-in link for the {current_app.config['NETWORK_NAME']}",
+        template="sign_in",
+        context={"token": token, "code": code, "minutes": minutes},
+    )
+
+
+def peek_link(token: str) -> LoginToken | None:
+    """The unused, unexpired token behind a link, without using it."""
+    row = db.session.scalar(select(LoginToken).where(LoginToken.token_hash == _digest(token)))
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def use_link(token: str) -> LoginToken | None:
+    """Spend a link exactly once, even when two requests race for it."""
+    now = utcnow()
+    token_hash = _digest(token)
+    result = db.session.execute(
+        update(LoginToken)
+        .where(LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None), LoginToken.expires_at > now)
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return db.session.scalar(select(LoginToken).where(LoginToken.token_hash == token_hash))
+
+
+def use_code(email: str, code: str) -> LoginToken | None:
+    """Spend the newest live token of this address if the code matches; a few wrong codes end it."""
+    member = find_member_by_email(email)
+    code = "".join(ch for ch in code if ch.isdigit())
+    if member is None or len(code) != 6:
+        return None
+    now = utcnow()
+    row = db.session.scalar(
+        select(LoginToken)
+        .where(LoginToken.member_id == member.id, LoginToken.used_at.is_(None), LoginToken.expires_at > now)
+        .order_by(LoginToken.created_at.desc(), LoginToken.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    if not hmac.compare_digest(row.code_hash, _code_digest(row.token_hash, code)):
+        row.code_attempts += 1
+        if row.code_attempts >= CODE_ATTEMPTS:
+            row.used_at = now
+        return None
+    result = db.session.execute(
+        update(LoginToken).where(LoginToken.id == row.id, LoginToken.used_at.is_(None)).values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return row if result.rowcount == 1 else None
+
+
+def check_password(email: str, password: str) -> Member | None:
+    member = find_member_by_email(email)
+    if member is None or not member.password_hash or not member.active:
+        check_password_hash(_DUMMY_HASH, password)  # same work either way
+        return None
+    return member if check_password_hash(member.password_hash, password) else None
+
+
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+def set_password(member: Member, password: str | None) -> None:
+    member.password_hash = generate_password_hash(password) if password else None
+
+
+def start_session(member: Member) -> MemberSession:
+    row = MemberSession(id=secrets.token_urlsafe(32), member_id=member.id)
+    db.session.add(row)
+    db.session.flush()
+    member.session_id = row.id  # type: ignore[attr-defined]
+    return row
+
+
+def end_session(session_id: str) -> None:
+    db.session.execute(delete(MemberSession).where(MemberSession.id == session_id))
+
+
+def end_all_sessions(member: Member) -> None:
+    db.session.execute(delete(MemberSession).where(MemberSession.member_id == member.id))

@@ -1,0 +1,115 @@
+"""Signing in (one-time link or code, organiser password) and out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from ..extensions import db
+from ..forms import CodeForm, ConfirmForm, PasswordSignInForm, SetPasswordForm, SignInForm
+from ..security import client_address, hit_rate_limit, safe_next
+from ..services import auth as auth_service
+
+bp = Blueprint("auth", __name__)
+
+
+def _limit(kind: str, *parts: str) -> None:
+    config = current_app.config
+    for part in parts:
+        hit_rate_limit(f"{kind}:{part}", limit=config["LOGIN_RATE_LIMIT"],
+                       window_seconds=config["LOGIN_RATE_WINDOW_SECONDS"])
+
+
+def _sign_in(member, next_path: str):
+    session.clear()
+    auth_service.start_session(member)
+    login_user(member)
+    db.session.commit()
+    flash(f"Signed in as {member.name}.", "success")
+    return redirect(safe_next(next_path))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    form = SignInForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        email = form.email.data.lower()
+        _limit("sign-in", f"ip:{client_address()}", f"email:{email}")
+        auth_service.send_sign_in_link(email, safe_next(form.next.data))
+        db.session.commit()
+        return redirect(url_for("auth.enter_code", email=email, next=safe_next(form.next.data)))
+    return render_template("auth/sign_in.html", form=form, password_form=PasswordSignInForm(next=form.next.data))
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+def enter_code():
+    form = CodeForm(email=request.args.get("email", ""), next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        _limit("code", f"ip:{client_address()}")
+        token = auth_service.use_code(form.email.data, form.code.data)
+        if token is not None and token.member.active:
+            return _sign_in(token.member, form.next.data or token.next_path)
+        db.session.commit()
+        form.code.errors.append("That code is not right or has expired. Check the latest email, or ask for a new link.")
+    return render_template("auth/code.html", form=form)
+
+
+@bp.route("/sign-in/link/<token>", methods=["GET", "POST"])
+def link(token: str):
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        used = auth_service.use_link(token)
+        if used is not None and used.member.active:
+            return _sign_in(used.member, used.next_path)
+        _limit("link", f"ip:{client_address()}")
+        db.session.commit()
+        return render_template("auth/link_invalid.html"), 410
+    pending = auth_service.peek_link(token)
+    if pending is None:
+        _limit("link", f"ip:{client_address()}")
+        db.session.commit()
+        return render_template("auth/link_invalid.html"), 410
+    return render_template("auth/link.html", form=form)
+
+
+@bp.route("/sign-in/password", methods=["POST"])
+def password():
+    form = PasswordSignInForm()
+    if form.validate_on_submit():
+        _limit("password", f"ip:{client_address()}", f"email:{form.email.data.lower()}")
+        member = auth_service.check_password(form.email.data, form.password.data)
+        if member is not None:
+            return _sign_in(member, form.next.data)
+        db.session.commit()
+        form.password.errors.append("That email address and password do not match.")
+    return render_template("auth/sign_in.html", form=SignInForm(next=form.next.data), password_form=form)
+
+
+@bp.route("/sign-out", methods=["POST"])
+def sign_out():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if current_user.is_authenticated:
+        auth_service.end_session(current_user.session_id)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "success")
+    return redirect(url_for("main.home"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def set_password():
+    if not current_user.is_organiser:
+        abort(403)
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        auth_service.set_password(current_user, form.password.data)
+        db.session.commit()
+        flash("Your password is set. You can now sign in with it as well as by email link.", "success")
+        return redirect(url_for("members.profile"))
+    return render_template("auth/set_password.html", form=form)

@@ -1,0 +1,233 @@
+"""Fixtures every test builds on.
+
+- The suite runs once per database: KXN_TEST_DATABASE=sqlite (default) or postgresql.
+- The schema is created by the real migrations once per run; every test starts from empty tables.
+- `app`, `client`, `runner`, factories (`make_member`, `make_meeting`), `sign_in`.
+- `smtp_server`: a real aiosmtpd server; without it, any SMTP connection fails the test.
+- `@pytest.mark.app_config(KEY=value)` overrides configuration for one test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import smtplib
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from kxn_meetings import create_app
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Meeting, MeetingStatus, Member, Visibility
+from kxn_meetings.services import auth as auth_service
+
+from .smtp import SmtpServer
+
+pytest_plugins = ["tests.browser_fixtures"]
+
+DATABASE = os.environ.get("KXN_TEST_DATABASE", "sqlite").lower()
+POSTGRES_ADMIN_URL = os.environ.get("KXN_TEST_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def pytest_report_header(config):
+    return f"database: {DATABASE}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if DATABASE != "postgresql":
+        skip = pytest.mark.skip(reason="proves PostgreSQL locking; runs in the PostgreSQL pass")
+        for item in items:
+            if item.get_closest_marker("postgresql_only"):
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if DATABASE == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kxn-test.sqlite3'}"
+        return
+    if DATABASE != "postgresql":
+        raise pytest.UsageError("KXN_TEST_DATABASE must be sqlite or postgresql")
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"kxn_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error.orig}"
+        if IN_CI:
+            pytest.exit(message, returncode=3)
+        pytest.skip(message)
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def base_config(database_url: str, instance_path: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "BASE_URL": "https://kxn.test",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": 9,
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_DEFAULT_SENDER": "Knowledge Exchange Network <meetings@kxn.test>",
+        "CALENDAR_ADDRESS": "calendar@kxn.test",
+        "MAIL_TIMEOUT": 5.0,
+        "OUTBOX_RETRY_BASE_SECONDS": 0,
+        "WTF_CSRF_ENABLED": False,
+        "LOGIN_RATE_LIMIT": 1000,
+        "INSTANCE_PATH": instance_path,
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url, tmp_path_factory):
+    """Run the real migrations once for the whole run."""
+    app = create_app(base_config(database_url, str(tmp_path_factory.mktemp("instance"))))
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        db.engine.dispose()
+    return tables
+
+
+def _empty_tables(tables: list[str]) -> None:
+    engine = db.engine
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
+@pytest.fixture
+def app_config(request, database_url, tmp_path):
+    """The configuration of this test's app; marks and other fixtures may change it before `app` is built."""
+    config = base_config(database_url, str(tmp_path / "instance"))
+    marker = request.node.get_closest_marker("app_config")
+    if marker:
+        config.update(marker.kwargs)
+    return config
+
+
+@pytest.fixture
+def app(request, app_config, migrated):
+    if "smtp_server" in request.fixturenames:
+        request.getfixturevalue("smtp_server")
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables(migrated)
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_smtp(request, monkeypatch):
+    """Fail any test that opens an SMTP connection without asking for the `smtp_server` fixture."""
+    if "smtp_server" in request.fixturenames or request.node.get_closest_marker("allow_smtp"):
+        return
+    real_connect = smtplib.SMTP.connect
+
+    def guarded_connect(self, host="localhost", port=0, source_address=None):
+        pytest.fail(f"unexpected SMTP connection to {host}:{port}: use the smtp_server fixture", pytrace=False)
+        return real_connect(self, host, port, source_address)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", guarded_connect)
+
+
+@pytest.fixture
+def smtp_server(app_config):
+    """A real SMTP server on 127.0.0.1. The app under test is pointed at it."""
+    server = SmtpServer()
+    server.start()
+    app_config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port)
+    yield server
+    server.stop()
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_member(app):
+    def make(**values) -> Member:
+        n = next(_counter)
+        values.setdefault("name", f"Member {n}")
+        values.setdefault("email", f"member{n}@example.org")
+        values.setdefault("organisation", "Thames Valley Police")
+        member = Member(**values)
+        db.session.add(member)
+        db.session.commit()
+        return member
+
+    return make
+
+
+@pytest.fixture
+def organiser(make_member):
+    return make_member(name="Olive Organiser", email="olive@example.org", is_organiser=True,
+                       organisation="The Police Foundation")
+
+
+@pytest.fixture
+def member(make_member):
+    return make_member(name="Sam Member", email="sam@example.org", organisation="Lancashire VRU")
+
+
+@pytest.fixture
+def make_meeting(app):
+    def make(**values) -> Meeting:
+        n = next(_counter)
+        start = values.pop("start", dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30))
+        values.setdefault("title", f"Meeting {n}")
+        values.setdefault("slug", f"meeting-{n}")
+        values.setdefault("starts_at", start)
+        values.setdefault("ends_at", start + dt.timedelta(hours=2))
+        values.setdefault("timezone", "Europe/London")
+        values.setdefault("join_url", "https://meet.example.org/kxn")
+        values.setdefault("status", MeetingStatus.SCHEDULED)
+        values.setdefault("visibility", Visibility.PUBLIC)
+        meeting = Meeting(**values)
+        db.session.add(meeting)
+        db.session.commit()
+        return meeting
+
+    return make
+
+
+@pytest.fixture
+def sign_in(app):
+    """Sign a member in on a test client through a real server-side session."""
+
+    def do(client, member: Member) -> None:
+        session = auth_service.start_session(member)
+        db.session.commit()
+        with client.session_transaction() as cookie:
+            cookie["_user_id"] = session.id
+            cookie["_fresh"] = True
+
+    return do
