@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask, current_app
+from markupsafe import Markup
 
 from . import timefmt
+from .rendering import render_markdown
 
 
 def init_app(app: Flask) -> None:
@@ -14,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda value, zone=None: timefmt.instant(value, zone or current_app.config["TIMEZONE"]),
                             "instant")
     app.add_template_global(timefmt.when, "meeting_when")
+    app.add_template_filter(lambda source: Markup(render_markdown(source or "")), "markdown")
 
     @app.context_processor
     def network():

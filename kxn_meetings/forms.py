@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import URL, DataRequired, Email, EqualTo, Length, NumberRange, Optional, Regexp, ValidationError
 
 
 def single_line(form, field) -> None:
@@ -55,7 +73,11 @@ class SetPasswordForm(FlaskForm):
 
 
 NAME = [DataRequired("Enter a name."), single_line, no_control_chars, Length(max=200)]
-OPTIONAL_LINE = [Optional(), single_line, no_control_chars, Length(max=200)]
+def optional_line(max_length: int = 200) -> list:
+    return [Optional(), single_line, no_control_chars, Length(max=max_length)]
+
+
+OPTIONAL_LINE = optional_line()
 
 
 class ProfileForm(FlaskForm):
@@ -65,7 +87,8 @@ class ProfileForm(FlaskForm):
 
 
 class MemberForm(ProfileForm):
-    email = EmailField("Email address", validators=EMAIL, filters=[strip])
+    email = EmailField("Email address", validators=[DataRequired("Enter an email address."), *EMAIL[1:]],
+                       filters=[strip])
     is_organiser = BooleanField("Organiser (can manage meetings, members and mail)")
     active = BooleanField("Active (can sign in and receives invitations)", default=True)
 
@@ -81,3 +104,73 @@ class CsvConfirmForm(FlaskForm):
 
 class DeleteAccountForm(FlaskForm):
     email = EmailField("Type your email address to confirm", validators=EMAIL, filters=[strip])
+
+
+# Meetings and RSVPs --------------------------------------------------------------------------------
+
+
+
+@functools.cache
+def time_zone_choices() -> list[SelectChoice]:
+    from zoneinfo import available_timezones
+
+    zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/")))
+    return [SelectChoice(z, z.replace("_", " ")) for z in zones]
+
+
+class AgendaItemForm(Form):
+    start_time = TimeField("Time", validators=[Optional()])
+    title = StringField("Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)], filters=[strip])
+    speaker_name = StringField("Speaker", validators=OPTIONAL_LINE, filters=[strip])
+    speaker_role = StringField("Speaker's role", validators=OPTIONAL_LINE, filters=[strip])
+    speaker_organisation = StringField("Speaker's organisation", validators=OPTIONAL_LINE, filters=[strip])
+
+    def is_blank(self) -> bool:
+        return not any((self.title.data, self.speaker_name.data, self.speaker_role.data,
+                        self.speaker_organisation.data, self.start_time.data))
+
+
+class WorkshopRoomForm(Form):
+    name = StringField("Room name", validators=OPTIONAL_LINE, filters=[strip])
+    questions = TextAreaField("Questions for this room (one per line)", validators=[Optional(), Length(max=5000)])
+
+    def is_blank(self) -> bool:
+        return not (self.name.data or (self.questions.data or "").strip())
+
+
+class MeetingForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
+                                             Length(max=300)], filters=[strip])
+    theme = StringField("Theme", validators=optional_line(500), filters=[strip])
+    description = TextAreaField("Description (Markdown)", validators=[Optional(), Length(max=20000)])
+    date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
+    start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
+    end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
+    timezone = SelectField("Time zone", validators=[DataRequired()], choices=time_zone_choices)
+    join_url = StringField("Online join link", validators=[Optional(), single_line, Length(max=1000),
+                                                           URL(message="Enter a full link starting with https://")],
+                           filters=[strip])
+    location = StringField("Address (for an in-person meeting)", validators=optional_line(500),
+                           filters=[strip])
+    capacity = IntegerField("Capacity", validators=[Optional(), NumberRange(min=1, max=100000,
+                            message="Capacity is a whole number of at least 1, or empty for no limit.")])
+    rsvp_deadline_date = DateField("RSVP deadline: date", validators=[Optional()])
+    rsvp_deadline_time = TimeField("RSVP deadline: time", validators=[Optional()])
+    visibility = RadioField("Who can see it", choices=[SelectChoice("public", "Everyone (public)"),
+                                                      SelectChoice("members", "Members only (sign-in needed)")], default="public")
+    contact_id = SelectField("Contact", coerce=int, validators=[Optional()])
+    agenda = FieldList(FormField(AgendaItemForm), min_entries=1, max_entries=40)
+    rooms = FieldList(FormField(WorkshopRoomForm), min_entries=1, max_entries=20)
+
+
+class CancelMeetingForm(FlaskForm):
+    reason = TextAreaField("Reason (sent to everyone invited)", validators=[
+        DataRequired("Say briefly why the meeting is cancelled."), Length(max=2000)])
+
+
+class RsvpForm(FlaskForm):
+    answer = RadioField("Your answer", choices=[SelectChoice("going", "Going"), SelectChoice("maybe", "Maybe"),
+                                 SelectChoice("declined", "Can't go")],
+                        validators=[DataRequired("Choose Going, Maybe or Can't go.")])
+    access_needs = TextAreaField("Access needs (only organisers see this)", validators=[Optional(), Length(max=2000)])
+    comment = TextAreaField("Comment", validators=[Optional(), Length(max=2000)])

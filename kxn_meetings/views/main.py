@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Meeting, MeetingStatus, utcnow
+from ..models import Meeting, MeetingStatus, Rsvp, utcnow
+from ..services import rsvps as rsvp_service
 
 bp = Blueprint("main", __name__)
 
@@ -18,13 +19,34 @@ def home():
     upcoming = db.session.scalars(
         select(Meeting)
         .where(Meeting.status != MeetingStatus.DRAFT, Meeting.ends_at >= now)
-        .options(selectinload(Meeting.agenda_items))
         .order_by(Meeting.starts_at)
     ).all()
     past = db.session.scalars(
         select(Meeting)
         .where(Meeting.status == MeetingStatus.SCHEDULED, Meeting.ends_at < now)
         .order_by(Meeting.starts_at.desc())
-        .limit(20)
+        .limit(50)
     ).all()
-    return render_template("main/home.html", upcoming=upcoming, past=past)
+    drafts = []
+    organiser = current_user.is_authenticated and current_user.is_organiser
+    if organiser:
+        drafts = db.session.scalars(
+            select(Meeting).where(Meeting.status == MeetingStatus.DRAFT).order_by(Meeting.starts_at)).all()
+    counts = rsvp_service.counts_for([m.id for m in upcoming])
+    answers: dict[int, Rsvp] = {}
+    if current_user.is_authenticated and upcoming:
+        answers = {r.meeting_id: r for r in db.session.scalars(
+            select(Rsvp).where(Rsvp.member_id == current_user.id, Rsvp.meeting_id.in_([m.id for m in upcoming])))}
+    return render_template("main/home.html", upcoming=upcoming, past=past, drafts=drafts, counts=counts,
+                           answers=answers, organiser=organiser, notes_by_meeting=published_notes(past))
+
+
+def published_notes(meetings: list[Meeting]) -> dict[int, bool]:
+    """Which of these meetings have published notes (one query)."""
+    from ..models import MeetingNotes, NotesStatus
+
+    if not meetings:
+        return {}
+    ids = db.session.scalars(select(MeetingNotes.meeting_id).where(
+        MeetingNotes.meeting_id.in_([m.id for m in meetings]), MeetingNotes.status == NotesStatus.PUBLISHED))
+    return {mid: True for mid in ids}

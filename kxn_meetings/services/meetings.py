@@ -1,0 +1,233 @@
+"""Scheduling meetings: create, edit, publish, cancel, and the next one in a series."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import (
+    AgendaItem,
+    Meeting,
+    MeetingSeries,
+    MeetingStatus,
+    Visibility,
+    WorkshopQuestion,
+    WorkshopRoom,
+    utcnow,
+)
+
+
+class MeetingError(ValueError):
+    pass
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "meeting"
+
+
+def meeting_slug(title: str, starts_at: dt.datetime, zone: str, *, exclude_id: int | None = None) -> str:
+    short = " ".join(title.split(",")[0].split()[:4])
+    base = f"{starts_at.astimezone(ZoneInfo(zone)):%Y-%m-%d}-{slugify(short, 40)}"
+    slug, n = base, 2
+    while True:
+        query = select(Meeting.id).where(Meeting.slug == slug)
+        if exclude_id is not None:
+            query = query.where(Meeting.id != exclude_id)
+        if db.session.scalar(query) is None:
+            return slug
+        slug, n = f"{base}-{n}", n + 1
+
+
+def find_meeting(ref: str | int, *, load_details: bool = False) -> Meeting | None:
+    """A meeting by slug or numeric id: what URLs and every CLI command accept."""
+    query = select(Meeting)
+    ref = str(ref).strip()
+    query = query.where(Meeting.id == int(ref)) if ref.isdigit() and len(ref) < 12 else query.where(Meeting.slug == ref)
+    if load_details:
+        query = query.options(
+            selectinload(Meeting.agenda_items),
+            selectinload(Meeting.workshop_rooms).selectinload(WorkshopRoom.questions),
+            selectinload(Meeting.contact),
+            selectinload(Meeting.series),
+        )
+    return db.session.scalar(query)
+
+
+@dataclass
+class AgendaRow:
+    title: str
+    start_time: dt.time | None = None
+    speaker_name: str = ""
+    speaker_role: str = ""
+    speaker_organisation: str = ""
+
+
+@dataclass
+class RoomRow:
+    name: str
+    questions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MeetingData:
+    title: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    timezone: str
+    theme: str = ""
+    description: str = ""
+    join_url: str = ""
+    location: str = ""
+    capacity: int | None = None
+    rsvp_deadline: dt.datetime | None = None
+    visibility: Visibility = Visibility.PUBLIC
+    contact_id: int | None = None
+    series_id: int | None = None
+    agenda: list[AgendaRow] = field(default_factory=list)
+    rooms: list[RoomRow] = field(default_factory=list)
+
+
+# Changes to these are what a member's calendar must hear about.
+NOTIFIABLE_FIELDS = ("title", "starts_at", "ends_at", "timezone", "join_url", "location")
+
+
+def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
+    """Problems keyed by form field name; empty when the meeting can be saved."""
+    errors: dict[str, str] = {}
+    if not data.title.strip():
+        errors["title"] = "Enter a title."
+    elif "\r" in data.title or "\n" in data.title:
+        errors["title"] = "Keep the title on one line."
+    if data.ends_at <= data.starts_at:
+        errors["end_time"] = "The meeting must end after it starts."
+    if is_new and data.starts_at <= utcnow():
+        errors["date"] = "A new meeting cannot start in the past."
+    if data.capacity is not None and data.capacity < 1:
+        errors["capacity"] = "Capacity is a whole number of at least 1, or empty for no limit."
+    if data.join_url and not data.join_url.lower().startswith("https://"):
+        errors["join_url"] = "The join link must start with https://"
+    if not data.join_url and not data.location.strip():
+        errors["join_url"] = "Give a join link for an online meeting, an address, or both."
+    if data.rsvp_deadline is not None and data.rsvp_deadline >= data.starts_at:
+        errors["rsvp_deadline"] = "The RSVP deadline must be before the meeting starts."
+    return errors
+
+
+def _apply(meeting: Meeting, data: MeetingData) -> None:
+    meeting.title = data.title.strip()
+    meeting.theme = data.theme.strip()
+    meeting.description = data.description
+    meeting.starts_at = data.starts_at
+    meeting.ends_at = data.ends_at
+    meeting.timezone = data.timezone
+    meeting.join_url = data.join_url.strip()
+    meeting.location = data.location.strip()
+    meeting.capacity = data.capacity
+    meeting.rsvp_deadline = data.rsvp_deadline
+    meeting.visibility = data.visibility
+    meeting.contact_id = data.contact_id
+    if data.series_id is not None:
+        meeting.series_id = data.series_id
+    meeting.agenda_items = [
+        AgendaItem(position=i, title=row.title, start_time=row.start_time, speaker_name=row.speaker_name,
+                   speaker_role=row.speaker_role, speaker_organisation=row.speaker_organisation)
+        for i, row in enumerate(data.agenda)
+    ]
+    meeting.workshop_rooms = [
+        WorkshopRoom(position=i, name=row.name,
+                     questions=[WorkshopQuestion(position=j, text=q) for j, q in enumerate(row.questions)])
+        for i, row in enumerate(data.rooms)
+    ]
+
+
+def create_meeting(data: MeetingData) -> Meeting:
+    errors = validate(data, is_new=True)
+    if errors:
+        raise MeetingError(errors)
+    if data.series_id is None:
+        data.series_id = default_series().id
+    meeting = Meeting(status=MeetingStatus.DRAFT, sequence=0,
+                      slug=meeting_slug(data.title, data.starts_at, data.timezone))
+    _apply(meeting, data)
+    db.session.add(meeting)
+    db.session.flush()
+    return meeting
+
+
+@dataclass
+class Change:
+    field: str
+    old: object
+    new: object
+
+
+def update_meeting(meeting: Meeting, data: MeetingData) -> list[Change]:
+    """Apply an edit; return the changes a member's calendar needs to hear about."""
+    errors = validate(data, is_new=False)
+    if errors:
+        raise MeetingError(errors)
+    if meeting.is_cancelled:
+        raise MeetingError({"title": "A cancelled meeting cannot be edited."})
+    before = {name: getattr(meeting, name) for name in NOTIFIABLE_FIELDS}
+    _apply(meeting, data)
+    db.session.flush()
+    return [Change(name, before[name], getattr(meeting, name))
+            for name in NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
+
+
+def publish(meeting: Meeting) -> None:
+    if meeting.status != MeetingStatus.DRAFT:
+        raise MeetingError("Only a draft can be published.")
+    meeting.status = MeetingStatus.SCHEDULED
+    meeting.published_at = utcnow()
+
+
+def cancel(meeting: Meeting, reason: str) -> None:
+    if meeting.is_cancelled:
+        raise MeetingError("This meeting is already cancelled.")
+    meeting.status = MeetingStatus.CANCELLED
+    meeting.cancel_reason = reason.strip()
+    meeting.cancelled_at = utcnow()
+    meeting.sequence += 1
+
+
+def default_series() -> MeetingSeries:
+    series = db.session.scalar(select(MeetingSeries).order_by(MeetingSeries.id).limit(1))
+    if series is None:
+        series = MeetingSeries(name="Knowledge Exchange Network", slug="kxn")
+        db.session.add(series)
+        db.session.flush()
+    return series
+
+
+def next_in_series(meeting: Meeting) -> MeetingData:
+    """A new meeting pre-filled from the last one of the same series, a few weeks on at the same local time."""
+    last = meeting
+    if meeting.series_id is not None:
+        last = db.session.scalar(
+            select(Meeting).where(Meeting.series_id == meeting.series_id, Meeting.status != MeetingStatus.DRAFT)
+            .order_by(Meeting.starts_at.desc()).limit(1)
+        ) or meeting
+    zone = ZoneInfo(last.timezone)
+    start_local = last.starts_at.astimezone(zone)
+    duration = last.ends_at - last.starts_at
+    today = utcnow().astimezone(zone).date()
+    day = start_local.date() + dt.timedelta(weeks=6)
+    while day <= today:
+        day += dt.timedelta(weeks=1)
+    starts_at = dt.datetime.combine(day, start_local.time().replace(tzinfo=None), tzinfo=zone).astimezone(dt.UTC)
+    return MeetingData(
+        title="", theme="", description="", starts_at=starts_at, ends_at=starts_at + duration, timezone=last.timezone,
+        join_url=last.join_url, location=last.location, capacity=last.capacity, visibility=last.visibility,
+        contact_id=last.contact_id, series_id=last.series_id,
+        rooms=[RoomRow(name=room.name) for room in last.workshop_rooms],
+    )

@@ -1,0 +1,241 @@
+"""Answering meetings: capacity, the waiting list, personal links, attendee counts and attendance."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+
+from ..database import begin_write, is_postgresql
+from ..extensions import db
+from ..models import (
+    Answer,
+    Invitation,
+    Meeting,
+    MeetingStatus,
+    Member,
+    Rsvp,
+    RsvpSource,
+    utcnow,
+)
+from .. import timefmt
+from .outbox import queue_email
+
+
+class RsvpClosed(Exception):
+    """The meeting no longer takes answers; the message says why in plain words."""
+
+
+@dataclass
+class Counts:
+    going: int = 0
+    maybe: int = 0
+    declined: int = 0
+    waiting: int = 0
+    no_reply: int = 0
+    attended: int = 0
+
+    def places_left(self, capacity: int | None) -> int | None:
+        return None if capacity is None else max(0, capacity - self.going)
+
+
+@dataclass
+class AnswerResult:
+    rsvp: Rsvp
+    changed: bool
+    waiting_position: int | None
+    promoted: list[Rsvp]
+
+
+def closed_reason(meeting: Meeting) -> str | None:
+    if meeting.status == MeetingStatus.CANCELLED:
+        return "This meeting has been cancelled, so it no longer takes answers."
+    if meeting.status == MeetingStatus.DRAFT:
+        return "This meeting has not been published yet."
+    now = utcnow()
+    if meeting.ends_at <= now:
+        return "This meeting has already taken place."
+    if meeting.rsvp_deadline is not None and meeting.rsvp_deadline <= now:
+        return (f"Answers closed on {timefmt.instant(meeting.rsvp_deadline, meeting.timezone)}. "
+                "Please contact the organisers if your plans have changed.")
+    return None
+
+
+def lock_meeting(meeting_id: int) -> Meeting:
+    """Serialise every answer to one meeting: a row lock on PostgreSQL, an immediate write transaction on SQLite."""
+    begin_write()
+    query = select(Meeting).where(Meeting.id == meeting_id).execution_options(populate_existing=True)
+    if is_postgresql():
+        query = query.with_for_update()
+    return db.session.scalars(query).one()
+
+
+def _going_count(meeting_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(Rsvp.id)).where(
+            Rsvp.meeting_id == meeting_id, Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_(None))
+    ) or 0
+
+
+def waiting_position(rsvp: Rsvp) -> int | None:
+    if not rsvp.is_waiting:
+        return None
+    return db.session.scalar(
+        select(func.count(Rsvp.id)).where(
+            Rsvp.meeting_id == rsvp.meeting_id, Rsvp.answer == Answer.GOING,
+            Rsvp.waitlist_position.is_not(None), Rsvp.waitlist_position <= rsvp.waitlist_position)
+    )
+
+
+def answer(meeting_id: int, member: Member, choice: Answer, *, access_needs: str | None = None,
+           comment: str | None = None, source: RsvpSource = RsvpSource.WEB) -> AnswerResult:
+    """Record a member's answer. Idempotent: the same answer twice changes nothing and sends nothing."""
+    meeting = lock_meeting(meeting_id)
+    reason = closed_reason(meeting)
+    if reason:
+        raise RsvpClosed(reason)
+    rsvp = db.session.scalar(
+        select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id)
+        .execution_options(populate_existing=True)
+    )
+    was_going = rsvp is not None and rsvp.is_going
+    same_answer = rsvp is not None and rsvp.answer == choice
+    if rsvp is None:
+        rsvp = Rsvp(meeting_id=meeting.id, member_id=member.id, answer=choice, source=source)
+        db.session.add(rsvp)
+    changed = not same_answer
+    if access_needs is not None and access_needs != rsvp.access_needs:
+        rsvp.access_needs, changed = access_needs, True
+    if comment is not None and comment != rsvp.comment:
+        rsvp.comment, changed = comment, True
+    if not same_answer:
+        rsvp.answer = choice
+        rsvp.waitlist_position = None
+        if choice == Answer.GOING and meeting.capacity is not None and _going_count(meeting.id) >= meeting.capacity:
+            rsvp.waitlist_position = _next_ticket(meeting.id)
+    if changed:
+        rsvp.source = source
+        rsvp.answered_at = utcnow()
+    db.session.flush()
+    promoted = promote_waiting(meeting) if was_going and not rsvp.is_going else []
+    return AnswerResult(rsvp=rsvp, changed=changed, waiting_position=waiting_position(rsvp), promoted=promoted)
+
+
+def _next_ticket(meeting_id: int) -> int:
+    highest = db.session.scalar(select(func.max(Rsvp.waitlist_position)).where(Rsvp.meeting_id == meeting_id))
+    return (highest or 0) + 1
+
+
+def promote_waiting(meeting: Meeting) -> list[Rsvp]:
+    """Fill free places from the front of the waiting list and tell each promoted member. Caller holds the lock."""
+    if meeting.capacity is None:
+        free = None
+    else:
+        free = meeting.capacity - _going_count(meeting.id)
+        if free <= 0:
+            return []
+    query = (
+        select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.answer == Answer.GOING,
+                           Rsvp.waitlist_position.is_not(None))
+        .order_by(Rsvp.waitlist_position)
+    )
+    if free is not None:
+        query = query.limit(free)
+    promoted = list(db.session.scalars(query))
+    for rsvp in promoted:
+        rsvp.waitlist_position = None
+        rsvp.answered_at = utcnow()
+        if rsvp.member is not None:
+            queue_email(
+                kind="waitlist_promoted",
+                to=rsvp.member,
+                subject=f"A place is yours: {meeting.title}",
+                template="waitlist_promoted",
+                context={"meeting": meeting},
+                meeting_id=meeting.id,
+                dedup_key=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{rsvp.id}:{rsvp.answered_at.timestamp()}",
+            )
+    db.session.flush()
+    return promoted
+
+
+def counts_for(meeting_ids: list[int]) -> dict[int, Counts]:
+    """Answer counts for many meetings in one query."""
+    if not meeting_ids:
+        return {}
+    waiting = (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
+    rows = db.session.execute(
+        select(
+            Rsvp.meeting_id,
+            func.sum(case(((Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_(None), 1), else_=0)),
+            func.sum(case((Rsvp.answer == Answer.MAYBE, 1), else_=0)),
+            func.sum(case((Rsvp.answer == Answer.DECLINED, 1), else_=0)),
+            func.sum(case((waiting, 1), else_=0)),
+            func.sum(case((Rsvp.attended.is_(True), 1), else_=0)),
+        ).where(Rsvp.meeting_id.in_(meeting_ids)).group_by(Rsvp.meeting_id)
+    ).all()
+    result = {mid: Counts() for mid in meeting_ids}
+    for mid, going, maybe, declined, waiting_n, attended in rows:
+        result[mid] = Counts(going=int(going or 0), maybe=int(maybe or 0), declined=int(declined or 0),
+                             waiting=int(waiting_n or 0), attended=int(attended or 0))
+    return result
+
+
+def counts(meeting: Meeting) -> Counts:
+    result = counts_for([meeting.id])[meeting.id]
+    answered = result.going + result.maybe + result.declined + result.waiting
+    invited = db.session.scalar(select(func.count(Invitation.id)).where(Invitation.meeting_id == meeting.id)) or 0
+    if invited:
+        result.no_reply = db.session.scalar(
+            select(func.count(Invitation.id)).where(
+                Invitation.meeting_id == meeting.id,
+                ~select(Rsvp.id).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Invitation.member_id).exists(),
+            )
+        ) or 0
+    else:
+        active = db.session.scalar(select(func.count(Member.id)).where(Member.active.is_(True))) or 0
+        result.no_reply = max(0, active - answered)
+    return result
+
+
+def personal_link(meeting: Meeting, member: Member) -> Invitation:
+    """The member's own link to answer this meeting without signing in (one per member and meeting)."""
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id == member.id))
+    if invitation is None:
+        invitation = Invitation(meeting_id=meeting.id, member_id=member.id, token=secrets.token_urlsafe(24))
+        db.session.add(invitation)
+        db.session.flush()
+    return invitation
+
+
+def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:
+    if not token or len(token) > 64:
+        return None
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.token == token, Invitation.meeting_id == meeting.id))
+    if invitation is None or not invitation.member.active:
+        return None
+    return invitation
+
+
+def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int]) -> int:
+    """Record who came; every answered row not ticked is recorded as not attended."""
+    rows = db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id)).all()
+    for rsvp in rows:
+        rsvp.attended = rsvp.id in attended_rsvp_ids
+    return sum(1 for r in rows if r.attended)
+
+
+def raise_capacity(meeting: Meeting) -> list[Rsvp]:
+    """After an organiser changes capacity: promote whoever now fits."""
+    locked = lock_meeting(meeting.id)
+    return promote_waiting(locked)
+
+
+def attendance_rate(count: Counts) -> float | None:
+    if not count.going and not count.attended:
+        return None
+    expected = count.going or 1
+    return count.attended / expected

@@ -1,0 +1,431 @@
+"""Meeting pages, answering, and the organisers' scheduling and attendee tools."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
+
+from .. import timefmt
+from ..csvsafe import to_csv
+from ..extensions import db
+from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
+from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility
+from ..security import require_organiser
+from ..services import meetings as meeting_service
+from ..services import rsvps as rsvp_service
+
+bp = Blueprint("meetings", __name__, url_prefix="/meetings")
+
+BLANK_ROWS = 2
+
+
+def is_organiser() -> bool:
+    return bool(current_user.is_authenticated and current_user.is_organiser)
+
+
+def load_meeting(ref: str, *, details: bool = False) -> Meeting:
+    """The meeting named in the URL, or 404 for anyone who may not see it."""
+    meeting = meeting_service.find_meeting(ref, load_details=details)
+    if meeting is None or (meeting.status == MeetingStatus.DRAFT and not is_organiser()):
+        abort(404)
+    return meeting
+
+
+def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
+    require_organiser()
+    meeting = meeting_service.find_meeting(ref, load_details=details)
+    if meeting is None:
+        abort(404)
+    return meeting
+
+
+# Public pages ---------------------------------------------------------------------------------------
+
+@bp.route("/<ref>")
+def show(ref: str):
+    meeting = load_meeting(ref, details=True)
+    if meeting.visibility == Visibility.MEMBERS and not current_user.is_authenticated:
+        flash("This meeting is for members of the network. Please sign in to see its details.", "info")
+        return redirect(url_for("auth.sign_in", next=url_for("meetings.show", ref=meeting.slug)))
+    return render_meeting(meeting)
+
+
+def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int = 200):
+    my_rsvp = None
+    if current_user.is_authenticated:
+        my_rsvp = db.session.scalar(
+            select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == current_user.id))
+    if form is None:
+        form = RsvpForm(data={"answer": my_rsvp.answer.value if my_rsvp else None,
+                              "access_needs": my_rsvp.access_needs if my_rsvp else "",
+                              "comment": my_rsvp.comment if my_rsvp else ""})
+    count = rsvp_service.counts(meeting)
+    show_join = bool(meeting.join_url) and (is_organiser() or (my_rsvp is not None and my_rsvp.is_going))
+    return render_template(
+        "meetings/show.html",
+        meeting=meeting,
+        count=count,
+        places_left=count.places_left(meeting.capacity),
+        my_rsvp=my_rsvp,
+        my_position=rsvp_service.waiting_position(my_rsvp) if my_rsvp else None,
+        closed=rsvp_service.closed_reason(meeting),
+        form=form,
+        show_join=show_join,
+        organiser_view=is_organiser(),
+        confirm_form=ConfirmForm(),
+    ), status
+
+
+@bp.route("/<ref>/rsvp", methods=["POST"])
+@login_required
+def rsvp(ref: str):
+    meeting = load_meeting(ref, details=True)
+    form = RsvpForm()
+    if not form.validate_on_submit():
+        return render_meeting(meeting, form, 400)
+    return _record_answer(meeting, current_user, form, RsvpSource.WEB,
+                          url_for("meetings.show", ref=meeting.slug, _anchor="rsvp"))
+
+
+def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str):
+    try:
+        result = rsvp_service.answer(
+            meeting.id, member, Answer(form.answer.data),
+            access_needs=(form.access_needs.data or "").strip(), comment=(form.comment.data or "").strip(),
+            source=source,
+        )
+    except rsvp_service.RsvpClosed as closed:
+        db.session.rollback()
+        flash(str(closed), "error")
+        return redirect(done_url)
+    db.session.commit()
+    if result.waiting_position is not None:
+        flash(f"The meeting is full, so you are on the waiting list at position {result.waiting_position}. "
+              "We will email you if a place frees up.", "warning")
+    elif not result.changed:
+        flash(f"Your answer was already \u201c{result.rsvp.answer.label}\u201d. Nothing changed.", "info")
+    else:
+        flash(f"Thank you. Your answer is \u201c{result.rsvp.answer.label}\u201d for {meeting.title}.", "success")
+    return redirect(done_url)
+
+
+@bp.route("/<ref>/answer/<token>", methods=["GET", "POST"])
+def personal_answer(ref: str, token: str):
+    """The link in an invitation: answer without signing in. GET shows a page; only the button POSTs."""
+    meeting = meeting_service.find_meeting(ref)
+    if meeting is None or meeting.status == MeetingStatus.DRAFT:
+        abort(404)
+    invitation = rsvp_service.invitation_by_token(meeting, token)
+    if invitation is None:
+        abort(404)
+    member = invitation.member
+    existing = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+    if request.method == "POST":
+        form = RsvpForm()
+        if form.validate_on_submit():
+            return _record_answer(meeting, member, form, RsvpSource.EMAIL_LINK,
+                                  url_for("meetings.personal_answer", ref=meeting.slug, token=token))
+        status = 400
+    else:
+        chosen = request.args.get("answer")
+        if chosen not in {a.value for a in Answer}:
+            chosen = existing.answer.value if existing else None
+        form = RsvpForm(data={"answer": chosen, "access_needs": existing.access_needs if existing else "",
+                              "comment": existing.comment if existing else ""})
+        status = 200
+    return render_template(
+        "meetings/answer.html", meeting=meeting, member=member, form=form, existing=existing,
+        position=rsvp_service.waiting_position(existing) if existing else None,
+        closed=rsvp_service.closed_reason(meeting),
+        show_join=bool(existing and existing.is_going and meeting.join_url),
+    ), status
+
+
+# Organiser tools ------------------------------------------------------------------------------------
+
+def _contacts() -> list[SelectChoice]:
+    rows = db.session.execute(
+        select(Member.id, Member.name, Member.organisation).where(Member.active.is_(True)).order_by(Member.name)
+    ).all()
+    return [SelectChoice("0", "— nobody —")] + [
+        SelectChoice(str(r.id), f"{r.name} ({r.organisation})" if r.organisation else r.name) for r in rows]
+
+
+def _meeting_form(**kwargs) -> MeetingForm:
+    form = MeetingForm(**kwargs)
+    form.contact_id.choices = _contacts()
+    return form
+
+
+def _prepare(form: MeetingForm) -> MeetingForm:
+    """Room for more rows before the form is shown again."""
+    if not form.timezone.data:
+        form.timezone.data = current_app.config["TIMEZONE"]
+    while len(form.agenda.entries) < len([e for e in form.agenda.entries if not e.form.is_blank()]) + BLANK_ROWS \
+            and len(form.agenda.entries) < (form.agenda.max_entries or 40):
+        form.agenda.append_entry()
+    while len(form.rooms.entries) < len([e for e in form.rooms.entries if not e.form.is_blank()]) + 1 \
+            and len(form.rooms.entries) < (form.rooms.max_entries or 20):
+        form.rooms.append_entry()
+    return form
+
+
+def _local(day: dt.date, clock: dt.time, zone: ZoneInfo) -> dt.datetime | None:
+    """A wall-clock time in a zone as a UTC instant; None when the clocks skip that time."""
+    local = dt.datetime.combine(day, clock, tzinfo=zone)
+    back = local.astimezone(dt.UTC).astimezone(zone)
+    if back.replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return local.astimezone(dt.UTC)
+
+
+def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
+    zone_name = form.timezone.data
+    try:
+        zone = ZoneInfo(zone_name)
+    except Exception:
+        form.timezone.errors.append("Choose a time zone from the list.")
+        return None
+    starts_at = _local(form.date.data, form.start_time.data, zone)
+    ends_at = _local(form.date.data, form.end_time.data, zone)
+    if starts_at is None or ends_at is None:
+        form.start_time.errors.append(f"That time does not exist in {zone_name} on that day: the clocks go forward.")
+        return None
+    deadline = None
+    if form.rsvp_deadline_date.data:
+        deadline = _local(form.rsvp_deadline_date.data, form.rsvp_deadline_time.data or dt.time(23, 59), zone)
+        if deadline is None:
+            form.rsvp_deadline_time.errors.append("That time does not exist on that day: the clocks go forward.")
+            return None
+    elif form.rsvp_deadline_time.data:
+        form.rsvp_deadline_date.errors.append("Give the date of the RSVP deadline too.")
+        return None
+    agenda = [
+        meeting_service.AgendaRow(title=e.form.title.data or e.form.speaker_name.data, start_time=e.form.start_time.data,
+                                  speaker_name=e.form.speaker_name.data or "", speaker_role=e.form.speaker_role.data or "",
+                                  speaker_organisation=e.form.speaker_organisation.data or "")
+        for e in form.agenda.entries if not e.form.is_blank()
+    ]
+    rooms = [
+        meeting_service.RoomRow(name=e.form.name.data or f"Room {i + 1}",
+                                questions=[q.strip() for q in (e.form.questions.data or "").splitlines() if q.strip()])
+        for i, e in enumerate(form.rooms.entries) if not e.form.is_blank()
+    ]
+    return meeting_service.MeetingData(
+        title=form.title.data, theme=form.theme.data or "", description=form.description.data or "",
+        starts_at=starts_at, ends_at=ends_at, timezone=zone_name, join_url=form.join_url.data or "",
+        location=form.location.data or "", capacity=form.capacity.data, rsvp_deadline=deadline,
+        visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
+        contact_id=form.contact_id.data or None, agenda=agenda, rooms=rooms,
+    )
+
+
+def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
+    zone = ZoneInfo(data.timezone)
+    start, end = data.starts_at.astimezone(zone), data.ends_at.astimezone(zone)
+    deadline = data.rsvp_deadline.astimezone(zone) if data.rsvp_deadline else None
+    values = {
+        "title": data.title, "theme": data.theme, "description": data.description, "date": start.date(),
+        "start_time": start.time().replace(tzinfo=None), "end_time": end.time().replace(tzinfo=None),
+        "timezone": data.timezone, "join_url": data.join_url, "location": data.location, "capacity": data.capacity,
+        "rsvp_deadline_date": deadline.date() if deadline else None,
+        "rsvp_deadline_time": deadline.time().replace(tzinfo=None) if deadline else None,
+        "visibility": data.visibility.value, "contact_id": data.contact_id or 0,
+        "agenda": [vars(row) for row in data.agenda],
+        "rooms": [{"name": r.name, "questions": "\n".join(r.questions)} for r in data.rooms],
+    }
+    return _meeting_form(data=values, formdata=None)
+
+
+def _meeting_as_data(meeting: Meeting) -> meeting_service.MeetingData:
+    return meeting_service.MeetingData(
+        title=meeting.title, theme=meeting.theme, description=meeting.description, starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at, timezone=meeting.timezone, join_url=meeting.join_url, location=meeting.location,
+        capacity=meeting.capacity, rsvp_deadline=meeting.rsvp_deadline, visibility=meeting.visibility,
+        contact_id=meeting.contact_id, series_id=meeting.series_id,
+        agenda=[meeting_service.AgendaRow(title=a.title, start_time=a.start_time, speaker_name=a.speaker_name,
+                                          speaker_role=a.speaker_role, speaker_organisation=a.speaker_organisation)
+                for a in meeting.agenda_items],
+        rooms=[meeting_service.RoomRow(name=r.name, questions=[q.text for q in r.questions])
+               for r in meeting.workshop_rooms],
+    )
+
+
+def _apply_errors(form: MeetingForm, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        getattr(form, name).errors.append(message)
+
+
+def _wants_more_rows() -> bool:
+    return "add_agenda_row" in request.form or "add_room" in request.form
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    require_organiser()
+    form = _meeting_form()
+    if request.method == "GET":
+        source = request.args.get("from")
+        if source:
+            previous = meeting_service.find_meeting(source, load_details=True)
+            if previous is None:
+                abort(404)
+            form = _data_to_form(meeting_service.next_in_series(previous))
+        else:
+            form.timezone.data = current_app.config["TIMEZONE"]
+    if request.method == "POST" and _wants_more_rows():
+        if "add_agenda_row" in request.form:
+            form.agenda.append_entry()
+        else:
+            form.rooms.append_entry()
+        return render_template("meetings/form.html", form=_prepare(form), meeting=None)
+    if form.validate_on_submit():
+        data = _form_to_data(form)
+        if data is not None:
+            try:
+                meeting = meeting_service.create_meeting(data)
+            except meeting_service.MeetingError as error:
+                _apply_errors(form, error.args[0])
+            else:
+                db.session.commit()
+                flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
+                return redirect(url_for("meetings.show", ref=meeting.slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("meetings/form.html", form=_prepare(form), meeting=None), status
+
+
+@bp.route("/<ref>/edit", methods=["GET", "POST"])
+def edit(ref: str):
+    meeting = organiser_meeting(ref, details=True)
+    if meeting.is_cancelled:
+        flash("A cancelled meeting cannot be edited.", "error")
+        return redirect(url_for("meetings.show", ref=meeting.slug))
+    form = _meeting_form() if request.method == "POST" else _data_to_form(_meeting_as_data(meeting))
+    if request.method == "POST" and _wants_more_rows():
+        if "add_agenda_row" in request.form:
+            form.agenda.append_entry()
+        else:
+            form.rooms.append_entry()
+        return render_template("meetings/form.html", form=_prepare(form), meeting=meeting)
+    if form.validate_on_submit():
+        data = _form_to_data(form)
+        if data is not None:
+            old_capacity = meeting.capacity
+            try:
+                changes = meeting_service.update_meeting(meeting, data)
+            except meeting_service.MeetingError as error:
+                db.session.rollback()
+                _apply_errors(form, error.args[0])
+            else:
+                if changes and meeting.status == MeetingStatus.SCHEDULED:
+                    meeting.sequence += 1
+                promoted = []
+                if meeting.capacity is None or (old_capacity is not None and meeting.capacity > old_capacity):
+                    promoted = rsvp_service.raise_capacity(meeting)
+                db.session.commit()
+                note = f" {len(promoted)} from the waiting list now have a place." if promoted else ""
+                flash("Meeting updated." + note, "success")
+                return redirect(url_for("meetings.show", ref=meeting.slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("meetings/form.html", form=_prepare(form), meeting=meeting), status
+
+
+@bp.route("/<ref>/publish", methods=["POST"])
+def publish(ref: str):
+    meeting = organiser_meeting(ref)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        meeting_service.publish(meeting)
+    except meeting_service.MeetingError as error:
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash("Published: the meeting is now on the meetings page and in the calendar feed.", "success")
+    return redirect(url_for("meetings.show", ref=meeting.slug))
+
+
+@bp.route("/<ref>/cancel", methods=["GET", "POST"])
+def cancel(ref: str):
+    meeting = organiser_meeting(ref)
+    form = CancelMeetingForm()
+    if meeting.is_cancelled:
+        flash("This meeting is already cancelled.", "info")
+        return redirect(url_for("meetings.show", ref=meeting.slug))
+    if form.validate_on_submit():
+        meeting_service.cancel(meeting, form.reason.data)
+        db.session.commit()
+        flash("The meeting is cancelled.", "success")
+        return redirect(url_for("meetings.show", ref=meeting.slug))
+    return render_template("meetings/cancel.html", meeting=meeting, form=form), 400 if request.method == "POST" else 200
+
+
+@bp.route("/<ref>/attendees")
+def attendees(ref: str):
+    meeting = organiser_meeting(ref)
+    rows = _attendee_rows(meeting)
+    count = rsvp_service.counts(meeting)
+    no_reply = db.session.scalars(
+        select(Member).join(Invitation, Invitation.member_id == Member.id)
+        .where(Invitation.meeting_id == meeting.id,
+               ~select(Rsvp.id).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id).exists())
+        .order_by(Member.name)
+    ).all()
+    return render_template("meetings/attendees.html", meeting=meeting, rows=rows, count=count, no_reply=no_reply,
+                           positions=_waiting_positions(rows),
+                           rate=rsvp_service.attendance_rate(count), form=ConfirmForm(),
+                           is_past=meeting.starts_at <= rsvp_service.utcnow())
+
+
+def _attendee_rows(meeting: Meeting) -> list[Rsvp]:
+    return list(db.session.scalars(
+        select(Rsvp).where(Rsvp.meeting_id == meeting.id)
+        .options(selectinload(Rsvp.member))
+        .order_by(Rsvp.answer, Rsvp.waitlist_position.is_not(None), Rsvp.waitlist_position, Rsvp.answered_at)
+    ))
+
+
+def _waiting_positions(rows: list[Rsvp]) -> dict[int, int]:
+    waiting = sorted((r for r in rows if r.is_waiting), key=lambda r: r.waitlist_position)
+    return {r.id: i for i, r in enumerate(waiting, start=1)}
+
+
+@bp.route("/<ref>/attendees.csv")
+def attendees_csv(ref: str):
+    meeting = organiser_meeting(ref)
+    rows = _attendee_rows(meeting)
+    positions = _waiting_positions(rows)
+    table = [["Name", "Email", "Organisation", "Answer", "Waiting list", "Access needs", "Comment",
+              "Answered", "How", "Attended"]]
+    for r in rows:
+        member = r.member
+        table.append([
+            member.name if member else "(deleted account)", member.email if member else "",
+            member.organisation if member else "", r.answer.label, positions.get(r.id, ""),
+            r.access_needs, r.comment, timefmt.instant(r.answered_at, meeting.timezone), r.source.label,
+            {True: "yes", False: "no", None: ""}[r.attended],
+        ])
+    filename = f"attendees-{meeting.slug}.csv"
+    return Response(to_csv(table), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/<ref>/attendance", methods=["POST"])
+def attendance(ref: str):
+    meeting = organiser_meeting(ref)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    ticked = set()
+    for value in request.form.getlist("attended"):
+        if value.isdigit():
+            ticked.add(int(value))
+    came = rsvp_service.mark_attendance(meeting, ticked)
+    db.session.commit()
+    flash(f"Attendance saved: {came} attended.", "success")
+    return redirect(url_for("meetings.attendees", ref=meeting.slug))
