@@ -7,6 +7,7 @@ from markupsafe import Markup
 
 from . import timefmt
 from .rendering import render_markdown
+from .services.calendars import add_to_calendar_links
 
 
 def init_app(app: Flask) -> None:
@@ -16,6 +17,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda value, zone=None: timefmt.instant(value, zone or current_app.config["TIMEZONE"]),
                             "instant")
     app.add_template_global(timefmt.when, "meeting_when")
+    app.add_template_global(add_to_calendar_links, "add_to_calendar_links")
     app.add_template_filter(lambda source: Markup(render_markdown(source or "")), "markdown")
 
     @app.context_processor

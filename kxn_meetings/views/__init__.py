@@ -21,11 +21,12 @@ TITLES = {
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, main, meetings, members, outbox
+    from . import auth, calendar, main, meetings, members, outbox
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(meetings.bp)
+    app.register_blueprint(calendar.bp)
     app.register_blueprint(members.bp)
     app.register_blueprint(outbox.bp)
 
