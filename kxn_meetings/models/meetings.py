@@ -67,6 +67,10 @@ class Meeting(TimestampMixin, db.Model):
     uid: Mapped[str] = mapped_column(String(200), unique=True, default=new_uid)
     sequence: Mapped[int] = mapped_column(default=0)
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    # What invited members were last told (JSON of the fields in services.meetings.NOTIFIABLE_FIELDS), and
+    # when a batch of edits becomes due to be announced as one update.
+    announced: Mapped[str] = mapped_column(Text, default="")
+    update_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

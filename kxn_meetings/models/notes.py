@@ -79,3 +79,20 @@ class ActionItem(TimestampMixin, db.Model):
     status: Mapped[ActionStatus] = mapped_column(_enum(ActionStatus, "action_status"), default=ActionStatus.OPEN)
 
     meeting: Mapped[Meeting] = relationship()
+
+
+class NoteAttachment(db.Model):
+    """A slide deck or document kept with the notes; the file lives under the upload folder as stored_name."""
+
+    __tablename__ = "note_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notes_id: Mapped[int] = mapped_column(ForeignKey("meeting_notes.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(100), unique=True)
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int]
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    notes: Mapped[MeetingNotes] = relationship()

@@ -1,0 +1,43 @@
+"""Calendar replies (iTIP REPLY/COUNTER) received by email, kept whether or not they matched."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+from .meetings import Meeting, _enum
+from .members import Member
+
+
+class ReplyOutcome(enum.StrEnum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    UNMATCHED = "unmatched"
+    COUNTER = "counter"
+
+
+class CalendarReply(db.Model):
+    __tablename__ = "calendar_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(500), unique=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    method: Mapped[str] = mapped_column(String(20), default="")
+    partstat: Mapped[str] = mapped_column(String(20), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    proposed_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    proposed_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[ReplyOutcome] = mapped_column(_enum(ReplyOutcome, "reply_outcome"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
+
+    meeting: Mapped[Meeting | None] = relationship()
+    member: Mapped[Member | None] = relationship()
