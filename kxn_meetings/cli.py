@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
-import time
+import sys
+import threading
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
@@ -13,6 +15,9 @@ from flask_migrate import upgrade
 from .extensions import db
 from .models import Member
 from .services import auth as auth_service
+
+if TYPE_CHECKING:
+    from .mail import DeliveryReport
 
 kxn_cli = AppGroup("kxn", help="KXN Meetings administration.")
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
@@ -63,44 +68,125 @@ def outbox_send_command() -> None:
     """Deliver every message that is due now, then stop."""
     from .mail import count_due, deliver_due
 
+    _announce_due()
     total = count_due()
+    db.session.rollback()
     if not total:
         click.echo("Nothing to send.")
         return
-    with click.progressbar(length=total, label="Sending", show_pos=True) as bar:
+    # The bar goes to stderr: stdout carries the messages themselves when no mail server is configured.
+    with click.progressbar(length=total, label="Sending", show_pos=True, file=sys.stderr) as bar:
         report = deliver_due(on_sent=lambda: bar.update(1))
+    _echo_report(report)
+
+
+def _announce_due() -> None:
+    """Queue the updates whose batching window has closed, and the reminders now due, before delivering."""
+    from .services import invitations
+
+    updates = invitations.send_due_updates()
+    reminders = invitations.send_due_reminders()
+    db.session.commit()
+    if updates or reminders:
+        click.echo(f"Queued {updates} meeting update(s) and {reminders} reminder(s).")
+
+
+def _echo_report(report: DeliveryReport) -> None:
     click.echo(f"Sent {report.sent}; retrying later {report.retrying}; set aside {report.failed}.")
     for error in report.errors[:5]:
         click.echo(f"  {error}", err=True)
+    if len(report.errors) > 5:
+        click.echo(f"  ... and {len(report.errors) - 5} more problems: see the Outbox page.", err=True)
 
 
 @outbox_cli.command("worker")
-@click.option("--once", is_flag=True, help="Stop when the queue is empty (for tests and cron).")
+@click.option("--once", is_flag=True, help="One delivery pass, then stop (for tests and cron).")
 def outbox_worker_command(once: bool) -> None:
-    """Keep delivering queued mail until stopped (SIGTERM or Ctrl-C finish the current message first)."""
+    """Keep delivering queued mail until stopped. SIGTERM or Ctrl-C let the message being sent finish first."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from .mail import deliver_due
 
-    stopping = False
-
-    def stop(_signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
+    stopping = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda _signum, _frame: stopping.set())
     poll = current_app.config["OUTBOX_POLL_SECONDS"]
-    click.echo(f"Outbox worker started (polling every {poll:g}s).")
+    click.echo("Outbox worker: one pass." if once else f"Outbox worker started (polling every {poll:g}s).")
     try:
-        while not stopping:
-            report = deliver_due()
-            if report.sent or report.retrying or report.failed:
-                click.echo(f"Sent {report.sent}; retrying later {report.retrying}; set aside {report.failed}.")
-            db.session.remove()
-            if once and not report.sent:
+        while not stopping.is_set():
+            try:
+                _announce_due()
+                report = deliver_due(should_stop=stopping.is_set)
+            except SQLAlchemyError as error:  # database restarting: keep the worker alive and try again
+                if once:
+                    raise click.ClickException(f"Database error: {error}") from None
+                click.echo(f"Database error, trying again in {poll:g}s: {error}", err=True)
+                report = None
+            finally:
+                db.session.remove()
+            if report is not None and (report.sent or report.retrying or report.failed):
+                _echo_report(report)
+            if once:
                 break
-            slept = 0.0
-            while not stopping and slept < poll:
-                time.sleep(0.2)
-                slept += 0.2
-    except KeyboardInterrupt:
-        pass
+            stopping.wait(poll)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     click.echo("Outbox worker stopped.")
+
+
+def _meeting_or_fail(ref: str):
+    from .services.meetings import find_meeting
+
+    meeting = find_meeting(ref, load_details=True)
+    if meeting is None:
+        raise click.BadParameter(f"no meeting with slug or id {ref!r}", param_hint="MEETING")
+    return meeting
+
+
+@kxn_cli.command("invite")
+@click.argument("meeting_ref", metavar="MEETING")
+@click.option("--all", "everyone", is_flag=True, help="Every active member.")
+@click.option("--organisation", "organisations", multiple=True, help="Members of this organisation (repeatable).")
+@click.option("--email", "emails", multiple=True, help="This member's address (repeatable).")
+def invite_command(meeting_ref: str, everyone: bool, organisations: tuple[str, ...], emails: tuple[str, ...]) -> None:
+    """Queue personal invitations to MEETING (its slug or id); `outbox send` or the worker delivers them."""
+    from .services import invitations
+
+    meeting = _meeting_or_fail(meeting_ref)
+    if not (everyone or organisations or emails):
+        raise click.UsageError("say who to invite: --all, --organisation NAME or --email ADDRESS")
+    try:
+        invitations.invitable(meeting)
+    except invitations.InvitationError as error:
+        raise click.ClickException(str(error)) from None
+    members = invitations.active_members(list(organisations) or None) if (everyone or organisations) else []
+    if emails:
+        pairs, bad = invitations.parse_addresses("\n".join(emails))
+        found, unknown = invitations.members_for_addresses(pairs, create=False)
+        members += [m for m in found if m.active and m not in members]
+        for item in bad + [email for _, email in unknown]:
+            click.echo(f"Not a member, skipped: {item}", err=True)
+    if not members:
+        raise click.ClickException("nobody to invite")
+    with click.progressbar(length=len(members), label="Queueing invitations", show_pos=True, file=sys.stderr) as bar:
+        queued = invitations.invite(meeting, members, progress=lambda: bar.update(1))
+    db.session.commit()
+    click.echo(f"Queued {queued} invitation(s) to {meeting.title}; {len(members) - queued} already invited. "
+               "Deliver with: flask --app kxn_meetings kxn outbox send")
+
+
+reminders_cli = AppGroup("reminders", help="Reminders before meetings.")
+kxn_cli.add_command(reminders_cli)
+
+
+@reminders_cli.command("send")
+def reminders_send_command() -> None:
+    """Queue reminders for meetings starting soon (REMINDER_HOURS); safe to run from cron as often as you like."""
+    from .services import invitations
+
+    queued = invitations.send_due_reminders()
+    db.session.commit()
+    click.echo(f"Queued {queued} reminder(s)." if queued else "No reminders due.")

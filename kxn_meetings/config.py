@@ -42,8 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OUTBOX_SEND_RATE", 0.0, "Most messages a second per worker (0 = no limit).", float),
     Setting("OUTBOX_POLL_SECONDS", 5.0, "How often an idle worker looks for new mail.", float),
     Setting("OUTBOX_DELIVER_AFTER_COMMIT", False, "Web process delivers its own mail right after the commit (development).", bool),
+    Setting("UPDATE_WINDOW_SECONDS", 300, "Edits to a meeting within this many seconds are announced as one update.", int),
+    Setting("REMINDER_HOURS", 24, "How long before a meeting its reminder is sent.", int),
     Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code.", int),
-    Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails per address and per client address per window.", int),
+    Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails, codes and passwords tried per email address per window.", int),
+    Setting("LOGIN_RATE_LIMIT_PER_CLIENT", 50, "Sign-in attempts per client (IP) address per window; "
+            "higher than per email because a whole office may share one address.", int),
     Setting("LOGIN_RATE_WINDOW_SECONDS", 900, "Window of the sign-in rate limit.", int),
     Setting("SESSION_COOKIE_SECURE", None, "Secure session cookie. Default: on when BASE_URL is https.", bool),
     Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the app whose X-Forwarded-* headers to trust.", int),
@@ -110,7 +114,8 @@ def finalise(config: dict[str, Any], *, instance_path: str, debug: bool) -> None
         ZoneInfo(config["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"KXN_TIMEZONE {config['TIMEZONE']!r} is not an IANA time zone such as Europe/London") from None
-    for name in ("MAIL_PORT", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BATCH_SIZE", "LOGIN_TOKEN_MINUTES"):
+    for name in ("MAIL_PORT", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BATCH_SIZE", "LOGIN_TOKEN_MINUTES", "LOGIN_RATE_LIMIT",
+                 "LOGIN_RATE_LIMIT_PER_CLIENT", "LOGIN_RATE_WINDOW_SECONDS"):
         if not isinstance(config.get(name), int) or config[name] < 1:
             raise ConfigError(f"{name} must be a whole number of at least 1")
     config.setdefault("MAIL_SUPPRESS_SEND", False)

@@ -19,6 +19,7 @@ from wtforms import (
     RadioField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
     TimeField,
@@ -161,6 +162,7 @@ class MeetingForm(FlaskForm):
     contact_id = SelectField("Contact", coerce=int, validators=[Optional()])
     agenda = FieldList(FormField(AgendaItemForm), min_entries=1, max_entries=40)
     rooms = FieldList(FormField(WorkshopRoomForm), min_entries=1, max_entries=20)
+    minor_correction = BooleanField("Don't notify: minor correction (members are not emailed about this edit)")
 
 
 class CancelMeetingForm(FlaskForm):
@@ -174,3 +176,15 @@ class RsvpForm(FlaskForm):
                         validators=[DataRequired("Choose Going, Maybe or Can't go.")])
     access_needs = TextAreaField("Access needs (only organisers see this)", validators=[Optional(), Length(max=2000)])
     comment = TextAreaField("Comment", validators=[Optional(), Length(max=2000)])
+
+
+class InviteForm(FlaskForm):
+    recipients = RadioField("Who to invite", default="all", choices=[
+        SelectChoice("all", "All active members"),
+        SelectChoice("organisations", "Members of chosen organisations"),
+        SelectChoice("addresses", "These email addresses"),
+    ])
+    organisations = SelectMultipleField("Organisations", choices=[], validate_choice=False)
+    addresses = TextAreaField("Email addresses (one per line, or separated by commas; 'Name <email>' works too)",
+                              validators=[Optional(), Length(max=100_000)])
+    create_members = BooleanField("Add the addresses that are not members yet as new members")

@@ -17,11 +17,13 @@ from ..models import (
     Meeting,
     MeetingSeries,
     MeetingStatus,
+    Rsvp,
     Visibility,
     WorkshopQuestion,
     WorkshopRoom,
     utcnow,
 )
+from . import invitations, rsvps
 
 
 class MeetingError(ValueError):
@@ -51,7 +53,15 @@ def find_meeting(ref: str | int, *, load_details: bool = False) -> Meeting | Non
     """A meeting by slug or numeric id: what URLs and every CLI command accept."""
     query = select(Meeting)
     ref = str(ref).strip()
-    query = query.where(Meeting.id == int(ref)) if ref.isdigit() and len(ref) < 12 else query.where(Meeting.slug == ref)
+    # PostgreSQL refuses NUL in text, and str.isdigit() accepts digits int() cannot read ("²").
+    if not ref or "\x00" in ref or len(ref) > 160:
+        return None
+    if ref.isascii() and ref.isdigit():
+        if len(ref) > 12:
+            return None
+        query = query.where(Meeting.id == int(ref))
+    else:
+        query = query.where(Meeting.slug == ref)
     if load_details:
         query = query.options(
             selectinload(Meeting.agenda_items),
@@ -96,6 +106,8 @@ class MeetingData:
     rooms: list[RoomRow] = field(default_factory=list)
 
 
+MAX_YEARS_AHEAD = 10
+
 # Changes to these are what a member's calendar must hear about.
 NOTIFIABLE_FIELDS = ("title", "starts_at", "ends_at", "timezone", "join_url", "location")
 
@@ -111,6 +123,8 @@ def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
         errors["end_time"] = "The meeting must end after it starts."
     if is_new and data.starts_at <= utcnow():
         errors["date"] = "A new meeting cannot start in the past."
+    elif data.starts_at.year > utcnow().year + MAX_YEARS_AHEAD:
+        errors["date"] = f"Choose a date in the next {MAX_YEARS_AHEAD} years."
     if data.capacity is not None and data.capacity < 1:
         errors["capacity"] = "Capacity is a whole number of at least 1, or empty for no limit."
     if data.join_url and not data.join_url.lower().startswith("https://"):
@@ -118,7 +132,7 @@ def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
     if not data.join_url and not data.location.strip():
         errors["join_url"] = "Give a join link for an online meeting, an address, or both."
     if data.rsvp_deadline is not None and data.rsvp_deadline >= data.starts_at:
-        errors["rsvp_deadline"] = "The RSVP deadline must be before the meeting starts."
+        errors["rsvp_deadline_date"] = "The RSVP deadline must be before the meeting starts."
     return errors
 
 
@@ -170,18 +184,39 @@ class Change:
     new: object
 
 
-def update_meeting(meeting: Meeting, data: MeetingData) -> list[Change]:
-    """Apply an edit; return the changes a member's calendar needs to hear about."""
+@dataclass
+class MeetingUpdate:
+    changes: list[Change]
+    promoted: list[Rsvp]
+
+
+def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) -> MeetingUpdate:
+    """Apply an edit: the changes members' calendars must hear about raise SEQUENCE once the meeting is published,
+    and places added to a full meeting go to the front of the waiting list.
+
+    Members are told of those changes in one update per batch of edits (services.invitations), unless
+    `notify` is False for a minor correction.
+
+    Call it before changing anything else in the transaction: it takes the meeting's write lock.
+    """
     errors = validate(data, is_new=False)
     if errors:
         raise MeetingError(errors)
     if meeting.is_cancelled:
         raise MeetingError({"title": "A cancelled meeting cannot be edited."})
+    meeting = rsvps.lock_meeting(meeting.id)
     before = {name: getattr(meeting, name) for name in NOTIFIABLE_FIELDS}
+    announced_before = invitations.snapshot(meeting)
+    old_capacity = meeting.capacity
     _apply(meeting, data)
+    changes = [Change(name, before[name], getattr(meeting, name))
+               for name in NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
+    invitations.record_changes(meeting, announced_before, notify=notify)
     db.session.flush()
-    return [Change(name, before[name], getattr(meeting, name))
-            for name in NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
+    promoted: list[Rsvp] = []
+    if old_capacity is not None and (meeting.capacity is None or meeting.capacity > old_capacity):
+        promoted = rsvps.promote_waiting(meeting)
+    return MeetingUpdate(changes=changes, promoted=promoted)
 
 
 def publish(meeting: Meeting) -> None:
@@ -189,6 +224,7 @@ def publish(meeting: Meeting) -> None:
         raise MeetingError("Only a draft can be published.")
     meeting.status = MeetingStatus.SCHEDULED
     meeting.published_at = utcnow()
+    invitations.ensure_announced(meeting)
 
 
 def cancel(meeting: Meeting, reason: str) -> None:
@@ -198,6 +234,7 @@ def cancel(meeting: Meeting, reason: str) -> None:
     meeting.cancel_reason = reason.strip()
     meeting.cancelled_at = utcnow()
     meeting.sequence += 1
+    invitations.send_cancellation(meeting)
 
 
 def default_series() -> MeetingSeries:

@@ -20,7 +20,7 @@ from ..models import (
     utcnow,
 )
 from .. import timefmt
-from .outbox import queue_email
+from . import invitations
 
 
 class RsvpClosed(Exception):
@@ -63,7 +63,8 @@ def closed_reason(meeting: Meeting) -> str | None:
 
 
 def lock_meeting(meeting_id: int) -> Meeting:
-    """Serialise every answer to one meeting: a row lock on PostgreSQL, an immediate write transaction on SQLite."""
+    """Serialise every change to one meeting's answers: a row lock on PostgreSQL, an immediate write transaction on
+    SQLite. Take it before changing anything else in the transaction (on SQLite it starts a fresh one)."""
     begin_write()
     query = select(Meeting).where(Meeting.id == meeting_id).execution_options(populate_existing=True)
     if is_postgresql():
@@ -100,7 +101,11 @@ def answer(meeting_id: int, member: Member, choice: Answer, *, access_needs: str
         .execution_options(populate_existing=True)
     )
     was_going = rsvp is not None and rsvp.is_going
+    was_answer = rsvp.answer if rsvp is not None else None
     same_answer = rsvp is not None and rsvp.answer == choice
+    # Counted before this answer is added: once flushed it would count itself.
+    full = (choice == Answer.GOING and not same_answer and meeting.capacity is not None
+            and _going_count(meeting.id) >= meeting.capacity)
     if rsvp is None:
         rsvp = Rsvp(meeting_id=meeting.id, member_id=member.id, answer=choice, source=source)
         db.session.add(rsvp)
@@ -112,12 +117,14 @@ def answer(meeting_id: int, member: Member, choice: Answer, *, access_needs: str
     if not same_answer:
         rsvp.answer = choice
         rsvp.waitlist_position = None
-        if choice == Answer.GOING and meeting.capacity is not None and _going_count(meeting.id) >= meeting.capacity:
+        if full:
             rsvp.waitlist_position = _next_ticket(meeting.id)
     if changed:
         rsvp.source = source
         rsvp.answered_at = utcnow()
     db.session.flush()
+    if not same_answer:
+        invitations.after_answer(meeting, rsvp, was_going=was_going, was_answer=was_answer)
     promoted = promote_waiting(meeting) if was_going and not rsvp.is_going else []
     return AnswerResult(rsvp=rsvp, changed=changed, waiting_position=waiting_position(rsvp), promoted=promoted)
 
@@ -146,16 +153,7 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     for rsvp in promoted:
         rsvp.waitlist_position = None
         rsvp.answered_at = utcnow()
-        if rsvp.member is not None:
-            queue_email(
-                kind="waitlist_promoted",
-                to=rsvp.member,
-                subject=f"A place is yours: {meeting.title}",
-                template="waitlist_promoted",
-                context={"meeting": meeting},
-                meeting_id=meeting.id,
-                dedup_key=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{rsvp.id}:{rsvp.answered_at.timestamp()}",
-            )
+        invitations.after_promotion(meeting, rsvp)
     db.session.flush()
     return promoted
 
@@ -226,12 +224,6 @@ def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int]) -> int:
     for rsvp in rows:
         rsvp.attended = rsvp.id in attended_rsvp_ids
     return sum(1 for r in rows if r.attended)
-
-
-def raise_capacity(meeting: Meeting) -> list[Rsvp]:
-    """After an organiser changes capacity: promote whoever now fits."""
-    locked = lock_meeting(meeting.id)
-    return promote_waiting(locked)
 
 
 def attendance_rate(count: Counts) -> float | None:

@@ -21,12 +21,13 @@ TITLES = {
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, calendar, main, meetings, members, outbox
+    from . import auth, calendar, invitations, main, meetings, members, outbox
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(meetings.bp)
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(invitations.bp)
     app.register_blueprint(members.bp)
     app.register_blueprint(outbox.bp)
 

@@ -176,13 +176,22 @@ def _prepare(form: MeetingForm) -> MeetingForm:
     return form
 
 
-def _local(day: dt.date, clock: dt.time, zone: ZoneInfo) -> dt.datetime | None:
-    """A wall-clock time in a zone as a UTC instant; None when the clocks skip that time."""
+class NoSuchTime(ValueError):
+    pass
+
+
+def _local(day: dt.date, clock: dt.time, zone: ZoneInfo) -> dt.datetime:
+    """A wall-clock time in a zone as a UTC instant. NoSuchTime when the clocks skip that time (or the calendar
+    runs out, for year 1 or 9999 in a zone far from UTC)."""
     local = dt.datetime.combine(day, clock, tzinfo=zone)
-    back = local.astimezone(dt.UTC).astimezone(zone)
+    try:
+        instant = local.astimezone(dt.UTC)
+        back = instant.astimezone(zone)
+    except OverflowError:
+        raise NoSuchTime("Check the year: that date is too far away.") from None
     if back.replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None
-    return local.astimezone(dt.UTC)
+        raise NoSuchTime(f"That time does not exist in {zone.key} on that day: the clocks go forward.")
+    return instant
 
 
 def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
@@ -192,18 +201,21 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
     except Exception:
         form.timezone.errors.append("Choose a time zone from the list.")
         return None
-    starts_at = _local(form.date.data, form.start_time.data, zone)
-    ends_at = _local(form.date.data, form.end_time.data, zone)
-    if starts_at is None or ends_at is None:
-        form.start_time.errors.append(f"That time does not exist in {zone_name} on that day: the clocks go forward.")
+    times = {}
+    for name, day, clock in (("start_time", form.date.data, form.start_time.data),
+                             ("end_time", form.date.data, form.end_time.data),
+                             ("rsvp_deadline_time", form.rsvp_deadline_date.data,
+                              form.rsvp_deadline_time.data or dt.time(23, 59))):
+        if day is None:
+            continue
+        try:
+            times[name] = _local(day, clock, zone)
+        except NoSuchTime as problem:
+            form[name].errors.append(str(problem))
+    if len(times) < 2 + bool(form.rsvp_deadline_date.data):
         return None
-    deadline = None
-    if form.rsvp_deadline_date.data:
-        deadline = _local(form.rsvp_deadline_date.data, form.rsvp_deadline_time.data or dt.time(23, 59), zone)
-        if deadline is None:
-            form.rsvp_deadline_time.errors.append("That time does not exist on that day: the clocks go forward.")
-            return None
-    elif form.rsvp_deadline_time.data:
+    starts_at, ends_at, deadline = times["start_time"], times["end_time"], times.get("rsvp_deadline_time")
+    if form.rsvp_deadline_time.data and not form.rsvp_deadline_date.data:
         form.rsvp_deadline_date.errors.append("Give the date of the RSVP deadline too.")
         return None
     agenda = [
@@ -316,20 +328,16 @@ def edit(ref: str):
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:
-            old_capacity = meeting.capacity
             try:
-                changes = meeting_service.update_meeting(meeting, data)
+                update = meeting_service.update_meeting(meeting, data, notify=not form.minor_correction.data)
             except meeting_service.MeetingError as error:
                 db.session.rollback()
                 _apply_errors(form, error.args[0])
             else:
-                if changes and meeting.status == MeetingStatus.SCHEDULED:
-                    meeting.sequence += 1
-                promoted = []
-                if meeting.capacity is None or (old_capacity is not None and meeting.capacity > old_capacity):
-                    promoted = rsvp_service.raise_capacity(meeting)
                 db.session.commit()
-                note = f" {len(promoted)} from the waiting list now have a place." if promoted else ""
+                promoted = len(update.promoted)
+                note = (f" {promoted} {'person' if promoted == 1 else 'people'} from the waiting list now "
+                        f"{'has' if promoted == 1 else 'have'} a place." if promoted else "")
                 flash("Meeting updated." + note, "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
     status = 400 if request.method == "POST" else 200
