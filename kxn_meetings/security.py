@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, abort, request
 from flask_login import current_user
@@ -67,16 +67,23 @@ def current_user_is_authenticated() -> bool:
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """Only a path on this site: anything with a scheme, a host, a backslash or a control character is refused."""
+    """Only a path on this site: anything with a scheme, a host, a backslash or a control character is refused.
+
+    The checks also run on the percent-decoded form, so a proxy or browser that decodes `%2F` or `%5C`
+    cannot turn the path into another host.
+    """
     if not target or not isinstance(target, str) or len(target) > 500:
         return default
-    if any(ord(c) < 32 or ord(c) == 127 for c in target) or "\\" in target:
+    if any(c.isspace() for c in target):
         return default
-    if not target.startswith("/") or target.startswith("//"):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
+    for form in (target, unquote(target)):
+        if any(ord(c) < 32 or ord(c) == 127 for c in form) or "\\" in form:
+            return default
+        if not form.startswith("/") or form.startswith("//"):
+            return default
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return default
     return target
 
 

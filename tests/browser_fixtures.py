@@ -1,1 +1,188 @@
-"""Browser tests: the app served on a real port, driven by Playwright in Debian's chromium."""
+"""Browser tests: the app served on a real port, driven by Playwright in Debian's chromium.
+
+- `live_server`: the test app (CSRF on, BASE_URL = its own address) served by werkzeug in a thread,
+  against the test database; `.url`, `.app`.
+- `browser` (one chromium per run) and `page` (a fresh context per test, base_url = live_server.url).
+- `visit(page, path)`: navigate, then fail on Content-Security-Policy violations and on serious or
+  critical accessibility problems found by axe-core (`assert_accessible`). Use it for every page a test sees.
+- A failing browser test leaves a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .smtp import free_port
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+    server: BaseWSGIServer
+
+
+@pytest.fixture
+def live_server_address(app_config) -> str:
+    """Chooses the port and configures the app before `app` is built (conftest's `app` asks for this first)."""
+    url = f"http://127.0.0.1:{free_port()}"
+    app_config.update(WTF_CSRF_ENABLED=True, BASE_URL=url)
+    return url
+
+
+@pytest.fixture
+def live_server(live_server_address, app):
+    port = int(live_server_address.rsplit(":", 1)[1])
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=live_server_address, app=app, server=server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _chromium_path() -> str | None:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from .conftest import IN_CI
+
+    executable = _chromium_path()
+    if executable is None:
+        message = "chromium is not installed (make browser installs Debian's package)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    except Exception as error:
+        playwright.stop()
+        if IN_CI:
+            pytest.fail(f"chromium would not start: {error}", pytrace=False)
+        pytest.skip(f"chromium would not start: {error}")
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+        playwright.stop()
+
+
+@dataclass
+class PageProblems:
+    csp: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def page(request, browser):
+    base_url = request.getfixturevalue("live_server").url if "live_server" in request.fixturenames else None
+    context = browser.new_context(base_url=base_url, locale="en-GB", timezone_id="Europe/London")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    problems = PageProblems()
+    page.kxn_problems = problems  # read by visit()
+
+    def on_console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            problems.csp.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            except Exception:  # a crashed page has nothing to show
+                pass
+        context.close()
+    _fail_on(problems)
+
+
+def _fail_on(problems: PageProblems) -> None:
+    lines = [f"Content-Security-Policy violation: {text}" for text in problems.csp]
+    lines += [f"JavaScript error: {text}" for text in problems.errors]
+    if lines:
+        problems.csp.clear()  # reported once, not again at teardown
+        problems.errors.clear()
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
+_axe = None
+
+
+def assert_accessible(page) -> None:
+    """Fail listing every serious or critical axe-core violation on the current page."""
+    global _axe
+    if _axe is None:
+        from axe_playwright_python.sync_playwright import Axe
+
+        _axe = Axe()
+    results = _axe.run(page)
+    blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+    if blocking:
+        lines = [f"Accessibility problems on {page.url}:"]
+        for violation in blocking:
+            targets = "; ".join(" ".join(node["target"]) for node in violation["nodes"])
+            lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']} -> {targets}")
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
+def audit(page) -> None:
+    """Checks for the page now shown: no CSP violations, no script errors, no serious axe findings."""
+    problems: PageProblems | None = getattr(page, "kxn_problems", None)
+    if problems is not None:
+        _fail_on(problems)
+    assert_accessible(page)
+
+
+def visit(page, url: str, *, status: int | None = 200):
+    """Open url (a path is relative to the live server), check the status and audit the page."""
+    response = page.goto(url)
+    if status is not None:
+        assert response is not None and response.status == status, (
+            f"{url}: expected {status}, got {response.status if response else 'no response'}")
+    audit(page)
+    return response

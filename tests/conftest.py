@@ -17,6 +17,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from kxn_meetings import create_app
@@ -125,14 +127,26 @@ def app_config(request, database_url, tmp_path):
 
 @pytest.fixture
 def app(request, app_config, migrated):
-    if "smtp_server" in request.fixturenames:
-        request.getfixturevalue("smtp_server")
+    for name in ("smtp_server", "live_server_address"):  # they change app_config, so they come first
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
     app = create_app(app_config)
+    app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app
         db.session.remove()
         _empty_tables(migrated)
         db.engine.dispose()
+
+
+class FreshGlobalsClient(FlaskClient):
+    """Requests run inside the test's app context (sharing its db.session), but each starts with an empty `g`
+    as in production: Flask-Login caches the signed-in user there, and a stale one hides sign-in and sign-out."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            vars(g._get_current_object()).clear()
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture

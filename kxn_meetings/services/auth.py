@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
@@ -82,7 +83,8 @@ def use_link(token: str) -> LoginToken | None:
 def use_code(email: str, code: str) -> LoginToken | None:
     """Spend the newest live token of this address if the code matches; a few wrong codes end it."""
     member = find_member_by_email(email)
-    code = "".join(ch for ch in code if ch.isdigit())
+    # Phones may type full-width or other script digits; compare their plain values.
+    code = "".join(str(unicodedata.decimal(ch)) for ch in code if unicodedata.decimal(ch, None) is not None)
     if member is None or len(code) != 6:
         return None
     now = utcnow()
@@ -107,8 +109,9 @@ def use_code(email: str, code: str) -> LoginToken | None:
 
 
 def check_password(email: str, password: str) -> Member | None:
+    """The organiser with this email and password; a password stops working when the organiser role goes."""
     member = find_member_by_email(email)
-    if member is None or not member.password_hash or not member.active:
+    if member is None or not member.password_hash or not member.active or not member.is_organiser:
         check_password_hash(_DUMMY_HASH, password)  # same work either way
         return None
     return member if check_password_hash(member.password_hash, password) else None

@@ -13,14 +13,28 @@ from ..services import auth as auth_service
 bp = Blueprint("auth", __name__)
 
 
-def _limit(kind: str, *parts: str) -> None:
+def _limit(kind: str, email: str | None = None) -> None:
+    """Count an attempt per client address and, when given, per email address.
+
+    Offices share one public address, so the client limit is the larger one.
+    """
     config = current_app.config
-    for part in parts:
-        hit_rate_limit(f"{kind}:{part}", limit=config["LOGIN_RATE_LIMIT"],
-                       window_seconds=config["LOGIN_RATE_WINDOW_SECONDS"])
+    window = config["LOGIN_RATE_WINDOW_SECONDS"]
+    hit_rate_limit(f"{kind}:ip:{client_address()}", limit=config["LOGIN_RATE_LIMIT_PER_CLIENT"],
+                   window_seconds=window)
+    if email is not None:
+        hit_rate_limit(f"{kind}:email:{email.lower()}", limit=config["LOGIN_RATE_LIMIT"], window_seconds=window)
+
+
+def _password_form(**values) -> PasswordSignInForm:
+    # A prefix keeps its field ids apart from the email-link form shown on the same page.
+    return PasswordSignInForm(prefix="password", **values)
 
 
 def _sign_in(member, next_path: str):
+    if current_user.is_authenticated:
+        # Signing in again (maybe as someone else) must not leave the previous session usable.
+        auth_service.end_session(current_user.session_id)
     session.clear()
     auth_service.start_session(member)
     login_user(member)
@@ -34,18 +48,18 @@ def sign_in():
     form = SignInForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         email = form.email.data.lower()
-        _limit("sign-in", f"ip:{client_address()}", f"email:{email}")
+        _limit("sign-in", email)
         auth_service.send_sign_in_link(email, safe_next(form.next.data))
         db.session.commit()
         return redirect(url_for("auth.enter_code", email=email, next=safe_next(form.next.data)))
-    return render_template("auth/sign_in.html", form=form, password_form=PasswordSignInForm(next=form.next.data))
+    return render_template("auth/sign_in.html", form=form, password_form=_password_form(next=form.next.data))
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
 def enter_code():
     form = CodeForm(email=request.args.get("email", ""), next=request.args.get("next", ""))
     if form.validate_on_submit():
-        _limit("code", f"ip:{client_address()}")
+        _limit("code", form.email.data)
         token = auth_service.use_code(form.email.data, form.code.data)
         if token is not None and token.member.active:
             return _sign_in(token.member, form.next.data or token.next_path)
@@ -63,12 +77,12 @@ def link(token: str):
         used = auth_service.use_link(token)
         if used is not None and used.member.active:
             return _sign_in(used.member, used.next_path)
-        _limit("link", f"ip:{client_address()}")
+        _limit("link")
         db.session.commit()
         return render_template("auth/link_invalid.html"), 410
     pending = auth_service.peek_link(token)
     if pending is None:
-        _limit("link", f"ip:{client_address()}")
+        _limit("link")
         db.session.commit()
         return render_template("auth/link_invalid.html"), 410
     return render_template("auth/link.html", form=form)
@@ -76,9 +90,9 @@ def link(token: str):
 
 @bp.route("/sign-in/password", methods=["POST"])
 def password():
-    form = PasswordSignInForm()
+    form = _password_form()
     if form.validate_on_submit():
-        _limit("password", f"ip:{client_address()}", f"email:{form.email.data.lower()}")
+        _limit("password", form.email.data)
         member = auth_service.check_password(form.email.data, form.password.data)
         if member is not None:
             return _sign_in(member, form.next.data)
