@@ -29,8 +29,11 @@ db: install instance/config.py
 	$(FLASK) kxn demo
 
 run: db
-	@echo "Serving on http://127.0.0.1:$(PORT)  (sign in as an organiser: see README, 'Signing in')"
-	KXN_OUTBOX_DELIVER_AFTER_COMMIT=$${KXN_OUTBOX_DELIVER_AFTER_COMMIT:-true} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@echo "Serving on http://127.0.0.1:$(PORT)  (sign in as organiser@kxn.example.org: see README, 'Signing in')"
+	@export KXN_OUTBOX_DELIVER_AFTER_COMMIT=$${KXN_OUTBOX_DELIVER_AFTER_COMMIT:-true}; \
+	$(FLASK) kxn outbox worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 browser:
 	@command -v chromium >/dev/null || { \
