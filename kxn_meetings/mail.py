@@ -1,20 +1,33 @@
-"""Building email from outbox rows and delivering them: at least once, never lost, retried with back-off."""
+"""Building email from outbox rows and delivering them: at least once, never lost, retried with back-off.
+
+Delivery is in three steps, each its own short transaction, so no database transaction stays open while
+talking to the SMTP server:
+1. claim: a batch of due rows is leased to this worker (FOR UPDATE SKIP LOCKED on PostgreSQL,
+   BEGIN IMMEDIATE on SQLite), so concurrent workers never take the same row;
+2. per message: the lease is renewed only if still ours, the message is sent;
+3. the outcome is written: sent, retry later with back-off, or set aside (status failed).
+A worker that dies keeps nothing: its lease runs out and another worker takes the rows over.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
+import email.utils
 import logging
 import os
 import smtplib
 import socket
+import ssl
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from urllib.parse import urlsplit
 
-import flask_mail
-from flask import Flask, current_app, g
+from flask import Flask, Response, current_app, g
 from sqlalchemy import or_, select, update
 
 from .database import begin_write, is_postgresql
@@ -24,75 +37,96 @@ from .models import OutboxMessage, OutboxStatus, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = dt.timedelta(hours=6)
+QUEUED_IN_REQUEST = "outbox_queued_ids"
 
 
 def init_app(app: Flask) -> None:
     app.after_request(_deliver_after_commit)
 
 
-def build_message(row: OutboxMessage) -> flask_mail.Message:
+def build_message(row: OutboxMessage) -> EmailMessage:
     """The one place that decides the MIME layout.
 
     multipart/mixed
       multipart/alternative: text/plain, text/html, text/calendar; method=X (last, preferred by calendars)
       application/ics "invite.ics" (the same calendar, for clients that only look at attachments)
+    Without a calendar: multipart/alternative of text/plain and text/html.
+
+    Text parts are quoted-printable, so long HTML lines never break the 998-octet SMTP line limit; the
+    calendar is base64, so its CRLF line endings arrive byte for byte.
     """
-    message = flask_mail.Message(
-        subject=row.subject,
-        recipients=[row.recipient],
-        body=row.text_body,
-        html=row.html_body or None,
-        sender=row.sender,
-        reply_to=row.reply_to or None,
-        date=row.created_at.timestamp(),
-        extra_headers={"Auto-Submitted": "auto-generated"},
-    )
-    message.msgId = row.message_id
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["Subject"] = row.subject
+    message["From"] = row.sender
+    message["To"] = row.recipient
+    if row.reply_to:
+        message["Reply-To"] = row.reply_to
+    message["Date"] = email.utils.format_datetime(row.created_at)
+    message["Message-ID"] = row.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(row.text_body, subtype="plain", cte="quoted-printable")
+    if row.html_body:
+        message.add_alternative(row.html_body, subtype="html", cte="quoted-printable")
     if row.calendar is not None and row.calendar_method:
-        # Set after the constructor: its html= argument rebuilds alts.
-        message.alts[f"calendar; method={row.calendar_method}"] = row.calendar.decode("utf-8")
-        message.attach("invite.ics", "application/ics", bytes(row.calendar))
+        calendar = bytes(row.calendar)
+        message.add_alternative(calendar, maintype="text", subtype="calendar", cte="base64",
+                                params={"method": row.calendar_method, "charset": "utf-8"})
+        message.add_attachment(calendar, maintype="application", subtype="ics", filename="invite.ics")
+    for part in message.walk():
+        if part is not message:
+            del part["MIME-Version"]
     return message
 
 
 def new_message_id() -> str:
-    base = current_app.config["BASE_URL"]
-    domain = base.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "kxn.invalid"
+    domain = urlsplit(current_app.config["BASE_URL"]).hostname or "kxn.invalid"
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def _deliver_after_commit(response):
-    if current_app.config["OUTBOX_DELIVER_AFTER_COMMIT"] and g.pop("outbox_queued", False):
-        try:
-            deliver_due(worker_id=f"web-{os.getpid()}")
-        except Exception:  # the change is committed; the outbox worker will deliver later
-            log.exception("delivery after commit failed; the message stays queued")
-            db.session.rollback()
+def _deliver_after_commit(response: Response) -> Response:
+    """Development convenience: send what this request queued once its transaction is over.
+
+    Anything the view left uncommitted is rolled back first (teardown would discard it anyway), so only
+    rows that really were committed exist to be sent.
+    """
+    ids = g.pop(QUEUED_IN_REQUEST, None)
+    if not ids or not current_app.config["OUTBOX_DELIVER_AFTER_COMMIT"]:
+        return response
+    db.session.rollback()
+    try:
+        deliver_due(worker_id=f"web-{socket.gethostname()}-{os.getpid()}", only_ids=ids)
+    except Exception:  # the change is committed; a later `outbox send` or the worker delivers
+        log.exception("delivery after commit failed; the message stays queued")
+        db.session.rollback()
     return response
 
 
-class _Connection(flask_mail.Connection):
-    """Flask-Mail's connection with a timeout, so a hung server cannot hang a worker."""
+def _connect() -> smtplib.SMTP:
+    """An authenticated SMTP connection; TLS certificates are verified (smtplib's default does not)."""
+    config = current_app.config
+    timeout = config["MAIL_TIMEOUT"]
+    host, port = config["MAIL_SERVER"], config["MAIL_PORT"]
+    smtp: smtplib.SMTP
+    if config["MAIL_USE_SSL"]:
+        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        if config["MAIL_USE_TLS"]:
+            smtp.starttls(context=ssl.create_default_context())
+        if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
 
-    def configure_host(self):
-        state = self.mail
-        timeout = current_app.config["MAIL_TIMEOUT"]
-        if state.use_ssl:
-            host = smtplib.SMTP_SSL(state.server, state.port, timeout=timeout)
-        else:
-            host = smtplib.SMTP(state.server, state.port, timeout=timeout)
-        if state.use_tls:
-            host.starttls()
-        if state.username and state.password:
-            host.login(state.username, state.password)
-        return host
 
-    def __exit__(self, exc_type, exc_value, tb):
-        if self.host is not None:
-            try:
-                self.host.quit()
-            except (smtplib.SMTPException, OSError):
-                self.host.close()
+def _disconnect(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 @dataclass
@@ -102,40 +136,64 @@ class DeliveryReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def add(self, other: DeliveryReport) -> None:
-        self.sent += other.sent
-        self.retrying += other.retrying
-        self.failed += other.failed
-        self.errors.extend(other.errors)
 
-
-def _claim(worker_id: str, limit: int) -> list[int]:
-    """Take up to `limit` due messages for this worker under a lease; committed at once."""
-    now = utcnow()
-    query = (
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
-        )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
+def _due(now: dt.datetime, due_by: dt.datetime | None = None):
+    return (
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.next_attempt_at <= (due_by or now),
+        or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
     )
+
+
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+
+
+def _claim(worker_id: str, limit: int, due_by: dt.datetime, only_ids: list[int] | None = None) -> list[int]:
+    """Lease up to `limit` messages due by `due_by` to this worker; committed at once."""
+    now = utcnow()
+    query = (select(OutboxMessage.id).where(*_due(now, due_by))
+             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id))
+    if only_ids is not None:
+        query = query.where(OutboxMessage.id.in_(only_ids))
+    query = query.limit(limit)
     if is_postgresql():
         query = query.with_for_update(skip_locked=True)
     else:
         begin_write()
     ids = list(db.session.scalars(query))
     if ids:
-        lease = dt.timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
         db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .values(locked_until=now + lease, locked_by=worker_id)
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+            .values(locked_until=now + _lease(), locked_by=worker_id)
+            .execution_options(synchronize_session=False)
         )
     db.session.commit()
     return ids
+
+
+def _mine(message_id: int, worker_id: str):
+    return (OutboxMessage.id == message_id, OutboxMessage.locked_by == worker_id,
+            OutboxMessage.status == OutboxStatus.PENDING)
+
+
+def _take(message_id: int, worker_id: str) -> OutboxMessage | None:
+    """Renew the lease of one claimed message, if it is still ours, and load it.
+
+    The renewal makes the lease cover this one send, however long the batch before it took; a message
+    whose lease ran out may be with another worker now and is left alone.
+    """
+    now = utcnow()
+    renewed = db.session.execute(
+        update(OutboxMessage)
+        .where(*_mine(message_id, worker_id), OutboxMessage.locked_until > now)
+        .values(locked_until=now + _lease())
+        .execution_options(synchronize_session=False)
+    )
+    if renewed.rowcount != 1:
+        db.session.rollback()
+        return None
+    return db.session.get(OutboxMessage, message_id, populate_existing=True)
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -144,128 +202,186 @@ def _is_transient(error: BaseException) -> bool:
         return bool(codes) and all(400 <= code < 500 for code in codes)
     if isinstance(error, smtplib.SMTPResponseException):
         return 400 <= error.smtp_code < 500
-    return isinstance(error, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError, socket.timeout))
+    return isinstance(error, (smtplib.SMTPServerDisconnected, OSError))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, smtplib.SMTPResponseException):
-        text = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) else str(error.smtp_error)
-        return f"SMTP {error.smtp_code}: {text}"
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return "; ".join(f"{addr}: SMTP {code} {msg!r}" for addr, (code, msg) in error.recipients.items())
+        return "; ".join(f"{addr}: SMTP {code} {_text(msg)}" for addr, (code, msg) in error.recipients.items())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"SMTP {error.smtp_code}: {_text(error.smtp_error)}"
     return f"{type(error).__name__}: {error}"
 
 
+def _backoff(attempts: int) -> dt.timedelta:
+    base = current_app.config["OUTBOX_RETRY_BASE_SECONDS"]
+    # The exponent is capped so a large OUTBOX_MAX_ATTEMPTS cannot overflow timedelta.
+    return min(dt.timedelta(seconds=base * 2 ** min(attempts - 1, 20)), MAX_BACKOFF)
+
+
 def _record_failure(message_id: int, worker_id: str, error: BaseException, report: DeliveryReport) -> None:
-    row = db.session.get(OutboxMessage, message_id, with_for_update=is_postgresql())
-    if row is None or row.status != OutboxStatus.PENDING or row.locked_by != worker_id:
+    """Count a failed try of this message: retry later with back-off, or set it aside."""
+    if not is_postgresql():
+        begin_write()
+    row = db.session.scalar(select(OutboxMessage).where(*_mine(message_id, worker_id))
+                            .with_for_update().execution_options(populate_existing=True))
+    if row is None:  # the lease ran out and another worker has it
         db.session.rollback()
         return
-    config = current_app.config
     row.attempts += 1
     row.last_error = _describe(error)[:2000]
     row.locked_until = None
     row.locked_by = None
-    if not _is_transient(error) or row.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:
+    if not _is_transient(error) or row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         row.status = OutboxStatus.FAILED
         report.failed += 1
+        log.warning("outbox message %s set aside after %s tries: %s", message_id, row.attempts, row.last_error)
     else:
-        delay = dt.timedelta(seconds=config["OUTBOX_RETRY_BASE_SECONDS"] * 2 ** (row.attempts - 1))
-        row.next_attempt_at = utcnow() + min(delay, MAX_BACKOFF)
+        row.next_attempt_at = utcnow() + _backoff(row.attempts)
         report.retrying += 1
-    report.errors.append(row.last_error)
+    report.errors.append(f"{row.recipient}: {row.last_error}")
     db.session.commit()
 
 
-def _mark_sent(message_id: int, worker_id: str) -> None:
+def _postpone(ids: list[int], worker_id: str, error: BaseException, report: DeliveryReport) -> None:
+    """The server could not be reached: not the messages' fault, so no try is counted and none is set aside."""
+    reason = f"Mail server unavailable: {_describe(error)}"[:2000]
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker_id,
+               OutboxMessage.status == OutboxStatus.PENDING)
+        .values(locked_until=None, locked_by=None, last_error=reason,
+                next_attempt_at=utcnow() + dt.timedelta(seconds=current_app.config["OUTBOX_RETRY_BASE_SECONDS"]))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    report.retrying += result.rowcount
+    report.errors.append(reason)
+    log.warning("outbox: %s; %s messages wait", reason, result.rowcount)
+
+
+def _release(ids: list[int], worker_id: str) -> None:
+    """Give claimed messages back untried, for the next pass or another worker."""
+    if not ids:
+        return
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.locked_by == worker_id)
-        .values(status=OutboxStatus.SENT, sent_at=utcnow(), locked_until=None, locked_by=None, last_error="")
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker_id,
+               OutboxMessage.status == OutboxStatus.PENDING)
+        .values(locked_until=None, locked_by=None)
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
 
-def _print_to_console(message: flask_mail.Message) -> None:
+def _mark_sent(message_id: int) -> None:
+    # Not limited to our lease: the message did go, so no other worker should send it again.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.SENT, sent_at=utcnow(), locked_until=None, locked_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def _print_to_console(message: EmailMessage) -> None:
+    body = message.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    attachments = ", ".join(part.get_filename() or part.get_content_type() for part in message.iter_attachments())
     out = sys.stdout
-    out.write(f"\n----- email (no SMTP server configured: KXN_MAIL_SERVER) -----\n"
-              f"To: {', '.join(message.recipients)}\nSubject: {message.subject}\n\n{message.body}\n"
-              f"----- end of email -----\n")
+    printed = (f"\n----- email (no SMTP server configured: KXN_MAIL_SERVER) -----\n"
+               f"To: {message['To']}\nSubject: {message['Subject']}\n"
+               + (f"Attachments: {attachments}\n" if attachments else "")
+               + f"\n{text}\n----- end of email -----\n")
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    out.write(printed.encode(encoding, "replace").decode(encoding))
     out.flush()
 
 
-def _send_batch(ids: list[int], worker_id: str, report: DeliveryReport, on_sent: Callable[[], None] | None) -> None:
+def _send_batch(ids: list[int], worker_id: str, report: DeliveryReport,
+                on_sent: Callable[[], None] | None, should_stop: Callable[[], bool] | None) -> None:
     config = current_app.config
-    state = current_app.extensions["mail"]
     console = not config["MAIL_SERVER"]
+    suppressed = bool(config.get("MAIL_SUPPRESS_SEND"))
     pause = 1.0 / config["OUTBOX_SEND_RATE"] if config["OUTBOX_SEND_RATE"] > 0 else 0.0
-    remaining = list(ids)
+    smtp: smtplib.SMTP | None = None
+    if not (console or suppressed):
+        try:
+            smtp = _connect()
+        except Exception as error:
+            _postpone(ids, worker_id, error, report)
+            return
     try:
-        connection = None if console else _Connection(state).__enter__()
-    except Exception as error:  # server down: every claimed message waits for its next attempt
-        for message_id in remaining:
-            _record_failure(message_id, worker_id, error, report)
-        return
-    try:
-        while remaining:
-            message_id = remaining[0]
-            row = db.session.get(OutboxMessage, message_id)
-            db.session.rollback()
-            if row is None or row.status != OutboxStatus.PENDING or row.locked_by != worker_id:
-                remaining.pop(0)
-                continue
-            message = build_message(row)
-            try:
-                if connection is None:
-                    _print_to_console(message)
-                else:
-                    connection.send(message)
-            except smtplib.SMTPServerDisconnected as error:
-                for rest in remaining:
-                    _record_failure(rest, worker_id, error, report)
+        for index, message_id in enumerate(ids):
+            if should_stop is not None and should_stop():
+                _release(ids[index:], worker_id)
                 return
-            except Exception as error:
-                remaining.pop(0)
+            row = _take(message_id, worker_id)
+            if row is None:
+                continue
+            try:
+                message = build_message(row)
+            except Exception as error:  # stored data that cannot make a message: retrying will not help
+                db.session.rollback()
                 _record_failure(message_id, worker_id, error, report)
                 continue
-            remaining.pop(0)
-            _mark_sent(message_id, worker_id)
+            db.session.commit()  # no transaction stays open while the server is talking
+            try:
+                if smtp is not None:
+                    smtp.send_message(message)
+                elif console:
+                    _print_to_console(message)
+            except Exception as error:
+                _record_failure(message_id, worker_id, error, report)
+                if smtp is not None and smtp.sock is None:  # connection gone (e.g. 421): the rest wait untried
+                    _release(ids[index + 1:], worker_id)
+                    return
+                continue
+            _mark_sent(message_id)
             report.sent += 1
-            if on_sent:
+            if on_sent is not None:
                 on_sent()
-            if pause and remaining:
+            if pause and index + 1 < len(ids):
                 time.sleep(pause)
     finally:
-        if connection is not None:
-            connection.__exit__(None, None, None)
+        if smtp is not None:
+            _disconnect(smtp)
 
 
-def deliver_due(worker_id: str | None = None, *, limit: int | None = None,
-                on_sent: Callable[[], None] | None = None) -> DeliveryReport:
-    """Deliver every message due now, batch by batch, each batch over one SMTP connection."""
+def deliver_due(worker_id: str | None = None, *, limit: int | None = None, only_ids: list[int] | None = None,
+                on_sent: Callable[[], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
+    """Deliver every message due now (or only those in `only_ids`), batch by batch, one SMTP connection each.
+
+    Each message is tried at most once per call: one that fails is due again only after this call began.
+    Stops early when a whole batch failed (the server is down or refusing: the rest waits for the next
+    pass) or when `should_stop()` says so (claimed messages are released untried). The session must hold
+    no uncommitted work: delivery commits as it goes.
+    """
     worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     batch_size = current_app.config["OUTBOX_BATCH_SIZE"]
+    started = utcnow()
     report = DeliveryReport()
     handled = 0
     while limit is None or handled < limit:
+        if should_stop is not None and should_stop():
+            break
         size = batch_size if limit is None else min(batch_size, limit - handled)
-        ids = _claim(worker_id, size)
+        ids = _claim(worker_id, size, started, only_ids)
         if not ids:
             break
         handled += len(ids)
-        before = report.sent
-        _send_batch(ids, worker_id, report, on_sent)
-        if report.sent == before and report.retrying + report.failed:
-            break  # nothing got through this round: the server is down, leave the rest for the next pass
+        sent_before, failed_before = report.sent, report.retrying + report.failed
+        _send_batch(ids, worker_id, report, on_sent, should_stop)
+        if report.sent == sent_before and report.retrying + report.failed > failed_before:
+            break
     return report
 
 
 def count_due() -> int:
-    now = utcnow()
-    return db.session.scalar(
-        select(db.func.count(OutboxMessage.id)).where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
-        )
-    ) or 0
+    return db.session.scalar(select(db.func.count(OutboxMessage.id)).where(*_due(utcnow()))) or 0

@@ -2,29 +2,84 @@
 
 from __future__ import annotations
 
+import email.policy
+import unicodedata
+from email.errors import MessageError
+from email.headerregistry import Address
+
 from flask import current_app, g, has_request_context, render_template
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..mail import new_message_id
+from ..mail import QUEUED_IN_REQUEST, new_message_id
 from ..models import Member, OutboxMessage, OutboxStatus, utcnow
 from ..urls import external_url
 
+# Messages whose body is a key to someone's account: the Outbox page shows who and when, never the body.
+PRIVATE_KINDS = frozenset({"sign_in"})
+CALENDAR_METHODS = frozenset({"PUBLISH", "REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"})
+
 
 class HeaderInjection(ValueError):
-    pass
+    """A value bound for an email header holds a line break or another control character."""
+
+
+class BadAddress(ValueError):
+    """Not exactly one usable email address."""
 
 
 def _single_line(value: str, what: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise HeaderInjection(f"{what} must be a single line")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+        raise HeaderInjection(f"{what} must be a single line without control characters")
     return value
 
 
 def format_address(name: str, email: str) -> str:
-    from email.utils import formataddr
+    """`Name <address>`, quoted where needed and left unencoded (the message builder encodes headers)."""
+    try:
+        address = Address(display_name=_single_line(name, "name").strip(),
+                          addr_spec=_single_line(email, "email address").strip())
+    except HeaderInjection:
+        raise
+    except (ValueError, IndexError, MessageError):
+        raise BadAddress(f"{email!r} is not a usable email address") from None
+    if not address.username or not address.domain:
+        raise BadAddress(f"{email!r} is not a usable email address")
+    return str(address)
 
-    return formataddr((_single_line(name, "name"), _single_line(email, "email address")))
+
+def _one_address(value: str, what: str) -> str:
+    """Check that a free-form `Name <address>` or bare address names exactly one mailbox."""
+    _single_line(value, what)
+    try:
+        header = email.policy.default.header_factory("To", value)
+        addresses = header.addresses
+    except (ValueError, IndexError, MessageError):
+        addresses, header = (), None
+    if header is None or header.defects or len(addresses) != 1:
+        raise BadAddress(f"{what} {value!r} is not one email address")
+    # Encoded words (=?utf-8?...?=) come back decoded, so pages show the name as people write it.
+    return format_address(addresses[0].display_name, addresses[0].addr_spec)
+
+
+def _check_calendar(calendar: bytes | None, method: str | None) -> None:
+    if calendar is None and method is None:
+        return
+    if calendar is None or method is None:
+        raise ValueError("a calendar and its method go together")
+    if method not in CALENDAR_METHODS:
+        raise ValueError(f"unknown iTIP method {method!r}")
+    # Clients show no buttons when the MIME method= and the METHOD inside the calendar differ.
+    lines = bytes(calendar).replace(b"\r\n", b"\n").split(b"\n")
+    if f"METHOD:{method}".encode() not in lines:
+        raise ValueError(f"the calendar does not say METHOD:{method}")
+
+
+def _note_for_delivery(row: OutboxMessage) -> None:
+    """Remember the row so the web process may send it once the request's transaction is committed."""
+    if has_request_context():
+        g.setdefault(QUEUED_IN_REQUEST, []).append(row.id)
 
 
 def queue_email(
@@ -43,46 +98,67 @@ def queue_email(
 ) -> OutboxMessage | None:
     """Render emails/<template>.txt and .html and add the message to the outbox.
 
-    Returns None when a message with the same dedup_key was queued before (the notice is not sent twice).
+    Returns None when a message with the same dedup_key was queued before (the notice is not sent twice),
+    also when another transaction queues it at the same moment. Raises HeaderInjection for a line break
+    in the subject or an address, BadAddress for anything that is not one email address.
     """
+    member = to if isinstance(to, Member) else None
+    recipient = format_address(member.name, member.email) if member else _one_address(to, "recipient")
+    subject = _single_line(subject, "subject")
+    sender = _one_address(sender or current_app.config["MAIL_DEFAULT_SENDER"], "sender")
+    reply_to = _one_address(reply_to, "reply-to") if reply_to else ""
+    _check_calendar(calendar, calendar_method)
     if dedup_key is not None:
         existing = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key))
         if existing is not None:
             return None
-    member = to if isinstance(to, Member) else None
-    recipient = format_address(member.name, member.email) if member else _single_line(to, "email address")
     context = dict(context or {}, member=member, external_url=external_url,
                    network_name=current_app.config["NETWORK_NAME"])
-    text_body = render_template(f"emails/{template}.txt", **context)
-    html_body = render_template(f"emails/{template}.html", **context)
     row = OutboxMessage(
         kind=kind,
         dedup_key=dedup_key,
         message_id=new_message_id(),
-        sender=_single_line(sender or current_app.config["MAIL_DEFAULT_SENDER"], "sender"),
+        sender=sender,
         recipient=recipient,
-        reply_to=_single_line(reply_to or "", "reply-to"),
-        subject=_single_line(subject, "subject"),
-        text_body=text_body,
-        html_body=html_body,
-        calendar=calendar,
+        reply_to=reply_to,
+        subject=subject,
+        text_body=render_template(f"emails/{template}.txt", **context),
+        html_body=render_template(f"emails/{template}.html", **context),
+        calendar=bytes(calendar) if calendar is not None else None,
         calendar_method=calendar_method,
         meeting_id=meeting_id,
         member_id=member.id if member else None,
         status=OutboxStatus.PENDING,
         next_attempt_at=utcnow(),
     )
-    db.session.add(row)
-    db.session.flush()
-    if has_request_context():
-        g.outbox_queued = True
+    if dedup_key is None:
+        db.session.add(row)
+        db.session.flush()
+    else:
+        # A concurrent transaction may queue the same notice between the check above and this insert.
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+        except IntegrityError:
+            if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is None:
+                raise
+            return None
+    _note_for_delivery(row)
     return row
 
 
+class NotSetAside(ValueError):
+    pass
+
+
 def retry(message: OutboxMessage) -> None:
-    """Put a set-aside message back in the queue; it keeps its Message-ID."""
+    """Put a set-aside message back in the queue for a fresh round of tries; it keeps its Message-ID."""
+    if message.status != OutboxStatus.FAILED:
+        raise NotSetAside("only a message that was set aside can be retried")
     message.status = OutboxStatus.PENDING
     message.attempts = 0
     message.next_attempt_at = utcnow()
     message.locked_until = None
     message.locked_by = None
+    db.session.flush()
+    _note_for_delivery(message)

@@ -15,6 +15,10 @@ from ..services import outbox as outbox_service
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 bp.before_request(require_organiser)
 
+STATUS_LABELS = {OutboxStatus.PENDING: "Waiting", OutboxStatus.SENT: "Sent", OutboxStatus.FAILED: "Set aside"}
+HTML_PREVIEW_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                    "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox")
+
 
 @bp.route("/")
 def index():
@@ -22,26 +26,40 @@ def index():
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
     if status in {s.value for s in OutboxStatus}:
         query = query.where(OutboxMessage.status == status)
+    else:
+        status = ""
     page = db.paginate(query, per_page=50, error_out=False)
     counts = dict(db.session.execute(
         select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)).all())
-    return render_template("outbox/index.html", page=page, counts=counts, status=status, form=ConfirmForm())
+    return render_template("outbox/index.html", page=page, counts=counts, status=status, labels=STATUS_LABELS)
 
 
 @bp.route("/<int:message_id>")
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
-    attachments = [(a.filename, a.content_type, len(a.data)) for a in build_message(message).attachments]
-    return render_template("outbox/show.html", message=message, attachments=attachments, form=ConfirmForm())
+    private = message.kind in outbox_service.PRIVATE_KINDS
+    try:
+        attachments = [(part.get_filename() or "(no name)", part.get_content_type(),
+                        len(part.get_payload(decode=True) or b""))
+                       for part in build_message(message).iter_attachments()]
+    except Exception:  # a message that cannot be built is shown anyway, with its stored error
+        attachments = []
+    return render_template("outbox/show.html", message=message, private=private, attachments=attachments,
+                           labels=STATUS_LABELS, form=ConfirmForm())
 
 
 @bp.route("/<int:message_id>/html")
 def html(message_id: int):
     """The HTML body alone, shown in a sandboxed frame on the message page."""
     message = db.get_or_404(OutboxMessage, message_id)
-    response = make_response(message.html_body or "<p>(no HTML part)</p>")
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+    if message.kind in outbox_service.PRIVATE_KINDS:
+        body = "<p>This message holds a personal sign-in link, so it is not shown.</p>"
+    else:
+        body = message.html_body or "<p>(no HTML part)</p>"
+    response = make_response(body)
+    response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -51,10 +69,11 @@ def retry(message_id: int):
     if not form.validate_on_submit():
         abort(400)
     message = db.get_or_404(OutboxMessage, message_id)
-    if message.status != OutboxStatus.FAILED:
-        flash("Only a message that was set aside can be retried.", "error")
-    else:
+    try:
         outbox_service.retry(message)
+    except outbox_service.NotSetAside:
+        flash("Only a message that was set aside can be retried; this one is not.", "error")
+    else:
         db.session.commit()
-        flash(f"Message to {message.recipient} is back in the queue.", "success")
+        flash(f"The message to {message.recipient} is back in the queue and will be sent again.", "success")
     return redirect(url_for("outbox.show", message_id=message_id))
