@@ -1,14 +1,37 @@
-"""Adding, changing and removing members."""
+"""Adding, changing and removing members; reading member lists from CSV files."""
 
 from __future__ import annotations
 
+import csv
+import io
+import unicodedata
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from ..database import begin_write
 from ..extensions import db
-from ..models import Member
-from .auth import find_member_by_email
+from ..models import Member, MemberSession, Rsvp
+from .auth import end_all_sessions, find_member_by_email
+
+NAME_MAX = 200
+EMAIL_MAX = 254
+MAX_IMPORT_ROWS = 5000
+DUPLICATE_EMAIL = "A member with this email address already exists."
 
 
 class MemberError(ValueError):
-    pass
+    """A rule was broken. `field` names the form field the message belongs next to, if any."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
@@ -24,3 +47,332 @@ def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Me
     member.active = True
     db.session.flush()
     return member, created
+
+
+def email_taken(email: str, *, exclude_id: int | None = None) -> bool:
+    query = select(Member.id).where(func.lower(Member.email) == email.strip().lower())
+    if exclude_id is not None:
+        query = query.where(Member.id != exclude_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+@contextmanager
+def _unique_email(message: str = DUPLICATE_EMAIL) -> Iterator[None]:
+    """Writes inside a savepoint: a concurrent insert of the same address fails here, not at commit."""
+    try:
+        with db.session.begin_nested():
+            yield
+            db.session.flush()
+    except IntegrityError:
+        raise MemberError(message, field="email") from None
+
+
+def add_member(*, name: str, email: str, organisation: str = "", job_title: str = "",
+               is_organiser: bool = False, active: bool = True) -> Member:
+    begin_write()
+    email = email.strip()
+    if email_taken(email):
+        raise MemberError(DUPLICATE_EMAIL, field="email")
+    member = Member(name=name.strip(), email=email, organisation=(organisation or "").strip(),
+                    job_title=(job_title or "").strip(), is_organiser=is_organiser, active=active)
+    with _unique_email():
+        db.session.add(member)
+    return member
+
+
+def update_member(member: Member, *, acting: Member, name: str, email: str, organisation: str,
+                  job_title: str, is_organiser: bool, active: bool) -> None:
+    """An organiser's change to a member. Organisers cannot lock themselves out."""
+    if member.id == acting.id:
+        if not is_organiser:
+            raise MemberError("You cannot remove your own organiser role. Ask another organiser to do it.",
+                              field="is_organiser")
+        if not active:
+            raise MemberError("You cannot deactivate your own account. Ask another organiser to do it.",
+                              field="active")
+    begin_write()
+    email = email.strip()
+    if email_taken(email, exclude_id=member.id):
+        raise MemberError(DUPLICATE_EMAIL, field="email")
+    was_active = member.active
+    with _unique_email():
+        member.name = name.strip()
+        member.email = email
+        member.organisation = (organisation or "").strip()
+        member.job_title = (job_title or "").strip()
+        member.is_organiser = is_organiser
+        member.active = active
+    if was_active and not active:
+        end_all_sessions(member)
+
+
+def update_profile(member: Member, *, name: str, organisation: str, job_title: str) -> None:
+    member.name = name.strip()
+    member.organisation = (organisation or "").strip()
+    member.job_title = (job_title or "").strip()
+    db.session.flush()
+
+
+def deactivate(member: Member, *, acting: Member) -> None:
+    """The member can no longer sign in; browsers already signed in are signed out."""
+    if member.id == acting.id:
+        raise MemberError("You cannot deactivate your own account. Ask another organiser to do it.")
+    member.active = False
+    end_all_sessions(member)
+    db.session.flush()
+
+
+def reactivate(member: Member) -> None:
+    member.active = True
+    db.session.flush()
+
+
+def delete_account(member: Member) -> None:
+    """Remove a member. Their RSVPs stay, anonymised, so meeting numbers stay right.
+
+    Sessions, sign-in tokens and invitations go with the member (ON DELETE CASCADE); RSVPs, notes
+    revisions and outbox rows keep their row with the member link cleared (ON DELETE SET NULL).
+    """
+    if member.is_organiser and member.active:
+        others = db.session.scalar(select(func.count(Member.id)).where(
+            Member.is_organiser.is_(True), Member.active.is_(True), Member.id != member.id))
+        if not others:
+            raise MemberError("You are the only organiser. Make another member an organiser before "
+                              "deleting your account.", field="email")
+    db.session.delete(member)
+    db.session.flush()
+
+
+def personal_data(member: Member) -> dict[str, Any]:
+    """Everything the site holds about one member, for their own download."""
+    rsvps = db.session.scalars(
+        select(Rsvp).options(joinedload(Rsvp.meeting)).where(Rsvp.member_id == member.id)
+        .order_by(Rsvp.answered_at, Rsvp.id)
+    ).all()
+    sessions = db.session.scalar(select(func.count(MemberSession.id)).where(MemberSession.member_id == member.id))
+    return {
+        "profile": {
+            "name": member.name,
+            "email": member.email,
+            "organisation": member.organisation,
+            "job_title": member.job_title,
+            "organiser": member.is_organiser,
+            "active": member.active,
+            "has_password": bool(member.password_hash),
+            "joined": member.created_at.isoformat(),
+        },
+        "rsvps": [
+            {
+                "meeting": rsvp.meeting.title,
+                "date": rsvp.meeting.local_start.isoformat(),
+                "timezone": rsvp.meeting.timezone,
+                "answer": rsvp.answer.value,
+                "waiting_list": rsvp.is_waiting,
+                "comment": rsvp.comment,
+                "access_needs": rsvp.access_needs,
+                "answered_at": rsvp.answered_at.isoformat(),
+            }
+            for rsvp in rsvps
+        ],
+        "sessions": sessions or 0,
+    }
+
+
+EXPORT_HEADER = ("Name", "Email", "Organisation", "Job title", "Organiser", "Active", "Joined")
+
+
+def export_rows() -> Iterator[Sequence[Any]]:
+    """Header then one row per member, ready for csvsafe.to_csv."""
+    yield EXPORT_HEADER
+    members = db.session.scalars(select(Member).order_by(func.lower(Member.name), Member.id))
+    for m in members:
+        yield (m.name, m.email, m.organisation, m.job_title, m.is_organiser, m.active, m.created_at.date().isoformat())
+
+
+def directory_counts() -> dict[str, int]:
+    total, active, organisers = db.session.execute(select(
+        func.count(Member.id),
+        func.coalesce(func.sum(case((Member.active.is_(True), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((Member.is_organiser.is_(True), 1), else_=0)), 0),
+    )).one()
+    return {"all": total, "active": active, "inactive": total - active, "organisers": organisers}
+
+
+# --- Importing a list of members from CSV -------------------------------------------------------------
+
+
+class CsvImportError(ValueError):
+    """The file as a whole cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    line: int
+    name: str
+    email: str
+    organisation: str = ""
+    job_title: str = ""
+
+    def as_list(self) -> list[Any]:
+        return [self.line, self.name, self.email, self.organisation, self.job_title]
+
+    @classmethod
+    def from_list(cls, values: Any) -> ImportRow:
+        """Rebuild a row carried through a form; anything not of the expected shape is a ValueError."""
+        if not isinstance(values, list) or len(values) != 5:
+            raise ValueError("not an import row")
+        line, *texts = values
+        if not isinstance(line, int) or isinstance(line, bool) or not all(isinstance(t, str) for t in texts):
+            raise ValueError("not an import row")
+        return cls(line, *texts)
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    line: int
+    name: str
+    email: str
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class ImportCheck:
+    good: list[ImportRow] = field(default_factory=list)
+    bad: list[RejectedRow] = field(default_factory=list)
+
+
+COLUMN_NAMES = {
+    "name": "name", "full name": "name",
+    "email": "email", "email address": "email", "e mail": "email", "e mail address": "email",
+    "organisation": "organisation", "organization": "organisation",
+    "job title": "job_title", "role": "job_title",
+}
+LIMITS = {"name": NAME_MAX, "email": EMAIL_MAX, "organisation": NAME_MAX, "job_title": NAME_MAX}
+LABELS = {"name": "name", "email": "email address", "organisation": "organisation", "job_title": "job title"}
+
+
+def _column_key(heading: str) -> str | None:
+    words = heading.strip().lower().replace("_", " ").replace("-", " ").split()
+    return COLUMN_NAMES.get(" ".join(words))
+
+
+def _delimiter(header_line: str) -> str:
+    """The header row decides: whichever of comma, semicolon or tab it uses most (comma if none)."""
+    counts = {d: header_line.count(d) for d in ",;\t"}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_member_csv(data: bytes, *, max_rows: int = MAX_IMPORT_ROWS) -> list[ImportRow]:
+    """Rows of a CSV file with a header row; cells trimmed, blank rows dropped, nothing checked yet."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CsvImportError("The file is not UTF-8 text. In Excel, save it as \u201cCSV UTF-8 (Comma "
+                             "delimited)\u201d and try again.") from None
+    if "\x00" in text:
+        raise CsvImportError("This does not look like a CSV file. Save the list as CSV and try again.")
+    if not text.strip():
+        raise CsvImportError("The file is empty.")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text.lstrip().splitlines()[0]))
+    rows: list[ImportRow] = []
+    columns: dict[str, int] | None = None
+    last_line = 0
+    try:
+        for cells in reader:
+            line, last_line = last_line + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if columns is None:
+                columns = {}
+                for index, heading in enumerate(cells):
+                    key = _column_key(heading)
+                    if key and key not in columns:
+                        columns[key] = index
+                for key in ("email", "name"):
+                    if key not in columns:
+                        raise CsvImportError(
+                            f"The file has no \u201c{key}\u201d column. The first row must name the columns: "
+                            "name, email, organisation, job title.")
+                continue
+            if len(rows) >= max_rows:
+                raise CsvImportError(f"The file has more than {max_rows:,} members. Split it into files of at "
+                                     f"most {max_rows:,} rows and import them one after the other.")
+            values = {key: (cells[index].strip() if index < len(cells) else "") for key, index in columns.items()}
+            rows.append(ImportRow(line, values["name"], values["email"], values.get("organisation", ""),
+                                  values.get("job_title", "")))
+    except csv.Error as error:
+        raise CsvImportError(f"Line {reader.line_num} could not be read as CSV ({error}).") from None
+    if columns is None:
+        raise CsvImportError("The file is empty.")
+    return rows
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def _email_is_valid(email: str) -> bool:
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def check_rows(rows: Sequence[ImportRow], existing_emails: Collection[str]) -> ImportCheck:
+    """Split rows into those that can be imported and those that cannot, with every reason.
+
+    `existing_emails` holds members' addresses in lower case.
+    """
+    result = ImportCheck()
+    first_seen: dict[str, int] = {}
+    for row in rows:
+        reasons: list[str] = []
+        values = {"name": row.name, "email": row.email, "organisation": row.organisation,
+                  "job_title": row.job_title}
+        if any(_has_control_characters(v) for v in values.values()):
+            reasons.append("contains a line break or control character")
+        for key, value in values.items():
+            if len(value) > LIMITS[key]:
+                reasons.append(f"{LABELS[key]} is longer than {LIMITS[key]} characters")
+        if not row.name:
+            reasons.append("name is missing")
+        if not row.email:
+            reasons.append("email address is missing")
+        elif len(row.email) <= EMAIL_MAX and not _has_control_characters(row.email):
+            if not _email_is_valid(row.email):
+                reasons.append("email address is not valid")
+            else:
+                key = row.email.lower()
+                if key in first_seen:
+                    reasons.append(f"email address is already on line {first_seen[key]} of this file")
+                else:
+                    first_seen[key] = row.line
+                if key in existing_emails:
+                    reasons.append("already a member")
+        if reasons:
+            result.bad.append(RejectedRow(row.line, row.name, row.email, tuple(reasons)))
+        else:
+            result.good.append(row)
+    return result
+
+
+def member_emails() -> set[str]:
+    """Every member's address in lower case (a network has hundreds, not millions, of members)."""
+    return {email.lower() for email in db.session.scalars(select(Member.email))}
+
+
+def preview_import(data: bytes, *, max_rows: int = MAX_IMPORT_ROWS) -> ImportCheck:
+    return check_rows(read_member_csv(data, max_rows=max_rows), member_emails())
+
+
+def import_members(rows: Sequence[ImportRow]) -> ImportCheck:
+    """Add the rows that are still good now; `bad` lists those skipped (e.g. added since the preview)."""
+    begin_write()
+    result = check_rows(rows, member_emails())
+    with _unique_email("Some of these addresses were added by someone else meanwhile. Nothing was imported; "
+                       "please upload the file again."):
+        db.session.add_all(Member(name=row.name, email=row.email, organisation=row.organisation,
+                                  job_title=row.job_title) for row in result.good)
+    return result

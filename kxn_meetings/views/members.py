@@ -1,14 +1,256 @@
-"""Members: the organisers' directory, and each member's own profile."""
+"""Members: the organisers' directory (add, edit, import, export), and each member's own profile."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import current_user, login_required
+import datetime as dt
+import json
+from functools import wraps
+
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
+                   url_for)
+from flask_login import current_user, login_required, logout_user
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import func, or_, select
+
+from .. import csvsafe
+from ..extensions import db
+from ..forms import ConfirmForm, CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
+from ..models import Member
+from ..security import require_organiser, safe_next
+from ..services import members as member_service
+from ..services.members import CsvImportError, ImportRow, MemberError
 
 bp = Blueprint("members", __name__)
 
+PAGE_SIZE = 50
+STATUSES = ("active", "inactive", "organisers")
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+# Werkzeug refuses form fields over MAX_FORM_MEMORY_SIZE (500 kB by default); stay below it.
+MAX_PAYLOAD_CHARS = 450_000
+PREVIEW_GOOD_ROWS = 100
 
-@bp.route("/profile")
+
+def organiser_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        require_organiser()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _me() -> Member:
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def _import_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="members-import")
+
+
+@bp.route("/members")
+@organiser_required
+def directory():
+    # Control characters match nothing and PostgreSQL refuses NUL outright.
+    q = "".join(c for c in request.args.get("q", "") if c.isprintable()).strip()[:200]
+    status = request.args.get("status", "")
+    status = status if status in STATUSES else ""
+    query = select(Member).order_by(func.lower(Member.name), Member.id)
+    if q:
+        query = query.where(or_(Member.name.icontains(q, autoescape=True),
+                                Member.email.icontains(q, autoescape=True),
+                                Member.organisation.icontains(q, autoescape=True)))
+    if status == "active":
+        query = query.where(Member.active.is_(True))
+    elif status == "inactive":
+        query = query.where(Member.active.is_(False))
+    elif status == "organisers":
+        query = query.where(Member.is_organiser.is_(True))
+    page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
+    return render_template("members/directory.html", page=page, q=q, status=status,
+                           counts=member_service.directory_counts())
+
+
+def _member_fields(form: MemberForm) -> dict:
+    """Only the fields an organiser may set; anything else posted is ignored."""
+    return {"name": form.name.data, "email": form.email.data, "organisation": form.organisation.data or "",
+            "job_title": form.job_title.data or "", "is_organiser": form.is_organiser.data,
+            "active": form.active.data}
+
+
+def _apply_error(form: MemberForm, error: MemberError) -> None:
+    target = getattr(form, error.field or "", None)
+    if target is not None:
+        target.errors = [*target.errors, str(error)]
+    else:
+        flash(str(error), "error")
+
+
+@bp.route("/members/new", methods=["GET", "POST"])
+@organiser_required
+def new():
+    form = MemberForm()
+    if form.validate_on_submit():
+        try:
+            member = member_service.add_member(**_member_fields(form))
+        except MemberError as error:
+            _apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{member.name} is added.", "success")
+            return redirect(url_for("members.directory"))
+    return render_template("members/form.html", form=form, member=None)
+
+
+@bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+@organiser_required
+def edit(member_id: int):
+    member = db.get_or_404(Member, member_id)
+    # On POST the submitted form is the whole truth: a field left out must not keep the old value.
+    form = MemberForm(obj=member if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            member_service.update_member(member, acting=_me(), **_member_fields(form))
+        except MemberError as error:
+            _apply_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Changes to {member.name} are saved.", "success")
+            return redirect(url_for("members.directory"))
+    return render_template("members/form.html", form=form, member=member)
+
+
+def _back_to_list():
+    return redirect(safe_next(request.form.get("next"), url_for("members.directory")))
+
+
+@bp.route("/members/<int:member_id>/deactivate", methods=["POST"])
+@organiser_required
+def deactivate(member_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    member = db.get_or_404(Member, member_id)
+    try:
+        member_service.deactivate(member, acting=_me())
+    except MemberError as error:
+        flash(str(error), "error")
+        return _back_to_list()
+    db.session.commit()
+    flash(f"{member.name} is deactivated and signed out everywhere. They can no longer sign in.", "success")
+    return _back_to_list()
+
+
+@bp.route("/members/<int:member_id>/reactivate", methods=["POST"])
+@organiser_required
+def reactivate(member_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    member = db.get_or_404(Member, member_id)
+    member_service.reactivate(member)
+    db.session.commit()
+    flash(f"{member.name} is active again and can sign in.", "success")
+    return _back_to_list()
+
+
+@bp.route("/members/import", methods=["GET", "POST"])
+@organiser_required
+def import_upload():
+    form = CsvImportForm()
+    if form.validate_on_submit():
+        data = form.file.data.stream.read(MAX_IMPORT_BYTES + 1)
+        try:
+            if len(data) > MAX_IMPORT_BYTES:
+                raise CsvImportError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB. "
+                                     "Split it into smaller files.")
+            check = member_service.preview_import(data)
+            payload = _import_serializer().dumps([row.as_list() for row in check.good])
+            if len(payload) > MAX_PAYLOAD_CHARS:
+                raise CsvImportError("The file holds too much text to import at once. Split it into smaller files.")
+        except CsvImportError as error:
+            form.file.errors = [*form.file.errors, str(error)]
+        else:
+            return render_template("members/import_preview.html", check=check,
+                                   confirm=CsvConfirmForm(payload=payload), shown=PREVIEW_GOOD_ROWS)
+    return render_template("members/import.html", form=form)
+
+
+@bp.route("/members/import/confirm", methods=["POST"])
+@organiser_required
+def import_confirm():
+    form = CsvConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, "The import form was incomplete. Nothing was imported; please upload the file again.")
+    try:
+        rows = [ImportRow.from_list(values) for values in _import_serializer().loads(form.payload.data)]
+    except (BadData, ValueError, TypeError):
+        abort(400, "The list to import could not be verified. Nothing was imported; please upload the file again.")
+    try:
+        result = member_service.import_members(rows)
+    except MemberError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("members.import_upload"))
+    db.session.commit()
+    flash(f"Imported {len(result.good)} member{'' if len(result.good) == 1 else 's'}.", "success")
+    return render_template("members/import_done.html", result=result)
+
+
+@bp.route("/members/export.csv")
+@organiser_required
+def export():
+    body = csvsafe.to_csv(member_service.export_rows())
+    filename = f"kxn-members-{dt.date.today().isoformat()}.csv"
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- A member's own profile ---------------------------------------------------------------------------
+
+
+def _render_profile(profile_form: ProfileForm, delete_form: DeleteAccountForm):
+    return render_template("members/profile.html", member=current_user, form=profile_form, delete_form=delete_form)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    return render_template("members/profile.html", member=current_user)
+    form = ProfileForm(obj=current_user if request.method == "GET" else None)
+    if form.validate_on_submit():
+        member_service.update_profile(_me(), name=form.name.data, organisation=form.organisation.data or "",
+                                      job_title=form.job_title.data or "")
+        db.session.commit()
+        flash("Your profile is saved.", "success")
+        return redirect(url_for("members.profile"))
+    return _render_profile(form, DeleteAccountForm(prefix="delete"))
+
+
+@bp.route("/profile/data.json")
+@login_required
+def my_data():
+    data = member_service.personal_data(_me())
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": 'attachment; filename="kxn-my-data.json"'})
+
+
+@bp.route("/profile/delete", methods=["POST"])
+@login_required
+def delete_account():
+    form = DeleteAccountForm(prefix="delete")
+    me = _me()
+    if form.validate_on_submit():
+        if form.email.data.lower() != me.email.lower():
+            form.email.errors = [*form.email.errors,
+                                 "That is not the email address of this account. Type it exactly to confirm."]
+        else:
+            try:
+                member_service.delete_account(me)
+            except MemberError as error:
+                form.email.errors = [*form.email.errors, str(error)]
+            else:
+                db.session.commit()
+                logout_user()
+                session.clear()
+                flash("Your account is deleted and you are signed out. Your past answers to meetings are "
+                      "kept without your name.", "success")
+                return redirect(url_for("main.home"))
+    return _render_profile(ProfileForm(obj=me, formdata=None), form)
