@@ -12,5 +12,5 @@ max_requests_jitter = 500
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-accesslog = "-"
+accesslog = os.environ.get("KXN_ACCESS_LOG", "-") or None
 forwarded_allow_ips = os.environ.get("KXN_FORWARDED_ALLOW_IPS", "127.0.0.1")

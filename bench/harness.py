@@ -1,0 +1,199 @@
+"""Shared by the benchmarks: temporary databases, gunicorn servers and a small HTTP load generator.
+
+Everything listens on 127.0.0.1 only, and every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+POSTGRES_ADMIN_URL = os.environ.get("KXN_TEST_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def database(kind: str):
+    """A fresh, migrated database URL of the given kind ('sqlite' or 'postgresql'), removed afterwards."""
+    import sqlalchemy as sa
+
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/bench.sqlite3"
+            migrate(url)
+            yield url
+        return
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"kxn_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def app_env(url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(KXN_SQLALCHEMY_DATABASE_URI=url, KXN_SECRET_KEY=BENCH_SECRET, KXN_BASE_URL="http://127.0.0.1",
+               KXN_MAIL_SERVER="", KXN_ACCESS_LOG="", KXN_INSTANCE_PATH=tempfile.gettempdir())
+    env.update(extra)
+    return env
+
+
+BENCH_SECRET = secrets.token_hex(32)
+
+
+def migrate(url: str) -> None:
+    subprocess.run([str(BIN / "flask"), "--app", "kxn_meetings", "kxn", "init"], env=app_env(url), check=True,
+                   cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def make_app(url: str):
+    from kxn_meetings import create_app
+
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": BENCH_SECRET, "BASE_URL": "http://127.0.0.1",
+                       "MAIL_SERVER": ""})
+
+
+@contextmanager
+def gunicorn(target: str, env: dict[str, str], *, workers: int = 2, threads: int = 4):
+    """Serve a WSGI target with the project's gunicorn.conf.py; yields (port, master pid)."""
+    port = free_port()
+    env = dict(env, KXN_BIND=f"127.0.0.1:{port}", KXN_WORKERS=str(workers), KXN_THREADS=str(threads))
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), target],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(proc.stderr.read().decode()[-2000:])
+                time.sleep(0.1)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def worker_peak_memory_mib(master_pid: int) -> float:
+    """Largest peak resident size (VmHWM) among the master's worker processes."""
+    peak = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(master_pid):
+            peak = max(peak, int(fields.get("VmHWM", "0 kB").split()[0]))
+    return peak / 1024
+
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def p95_ms(self) -> float:
+        if not self.latencies:
+            return float("nan")
+        return statistics.quantiles(self.latencies, n=100)[94] * 1000 if len(self.latencies) > 1 else self.latencies[0] * 1000
+
+
+def load(port: int, make_request, *, connections: int = 16, seconds: float = 4.0, warmup: float = 2.0) -> Result:
+    """Run `make_request(conn, worker_index, n)` in `connections` keep-alive threads for a fixed time.
+
+    make_request sends one request on an http.client connection and returns True when the answer is right.
+    """
+    stop_at = time.monotonic() + warmup + seconds
+    measure_from = time.monotonic() + warmup
+    lock = threading.Lock()
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0}
+
+    def run(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        n = 0
+        local: list[float] = []
+        ok = errors = 0
+        while True:
+            now = time.monotonic()
+            if now >= stop_at:
+                break
+            started = time.perf_counter()
+            try:
+                good = make_request(conn, index, n)
+            except (OSError, http.client.HTTPException):
+                good = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            elapsed = time.perf_counter() - started
+            n += 1
+            if now >= measure_from:
+                local.append(elapsed)
+                ok += good
+                errors += not good
+        conn.close()
+        with lock:
+            latencies.extend(local)
+            counts["ok"] += ok
+            counts["errors"] += errors
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Result(requests=counts["ok"], seconds=seconds, latencies=latencies, errors=counts["errors"])
+
+
+def get(path: str, expect: int = 200, headers: dict | None = None):
+    def request(conn: http.client.HTTPConnection, _index: int, _n: int) -> bool:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        return response.status == expect
+
+    return request
+
+
+def verdict(value: float, target: float, *, higher_is_better: bool = True) -> str:
+    ok = value >= target if higher_is_better else value <= target
+    return "PASS" if ok else "MISS"
