@@ -49,6 +49,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_RATE_LIMIT_PER_CLIENT", 50, "Sign-in attempts per client (IP) address per window; "
             "higher than per email because a whole office may share one address.", int),
     Setting("LOGIN_RATE_WINDOW_SECONDS", 900, "Window of the sign-in rate limit.", int),
+    Setting("NOTES_MAX_UPLOAD_MB", 20, "Largest file, in megabytes, that can be attached to meeting notes.", int),
+    Setting("NOTES_UPLOAD_DIR", "", "Folder for files attached to notes. Empty: uploads/ in the instance folder."),
     Setting("SESSION_COOKIE_SECURE", None, "Secure session cookie. Default: on when BASE_URL is https.", bool),
     Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the app whose X-Forwarded-* headers to trust.", int),
 )
@@ -115,9 +117,14 @@ def finalise(config: dict[str, Any], *, instance_path: str, debug: bool) -> None
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"KXN_TIMEZONE {config['TIMEZONE']!r} is not an IANA time zone such as Europe/London") from None
     for name in ("MAIL_PORT", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BATCH_SIZE", "LOGIN_TOKEN_MINUTES", "LOGIN_RATE_LIMIT",
-                 "LOGIN_RATE_LIMIT_PER_CLIENT", "LOGIN_RATE_WINDOW_SECONDS"):
+                 "LOGIN_RATE_LIMIT_PER_CLIENT", "LOGIN_RATE_WINDOW_SECONDS", "NOTES_MAX_UPLOAD_MB"):
         if not isinstance(config.get(name), int) or config[name] < 1:
             raise ConfigError(f"{name} must be a whole number of at least 1")
+    if not config.get("NOTES_UPLOAD_DIR"):
+        config["NOTES_UPLOAD_DIR"] = os.path.join(instance_path, "uploads")
+    # Room for the largest attachment plus the rest of the form it comes in.
+    upload_request = (config["NOTES_MAX_UPLOAD_MB"] + 1) * 1024 * 1024
+    config["MAX_CONTENT_LENGTH"] = max(config.get("MAX_CONTENT_LENGTH") or 0, upload_request)
     config.setdefault("MAIL_SUPPRESS_SEND", False)
     if not (debug or config.get("TESTING")):
         secret = config.get("SECRET_KEY") or ""
