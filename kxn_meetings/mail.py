@@ -61,7 +61,9 @@ def build_message(row: OutboxMessage) -> EmailMessage:
     message["To"] = row.recipient
     if row.reply_to:
         message["Reply-To"] = row.reply_to
-    message["Date"] = email.utils.format_datetime(row.created_at)
+    # The time of this try, not of queueing: spam filters count a Date hours behind Received against it.
+    # Retries are recognised by the unchanged Message-ID instead.
+    message["Date"] = email.utils.format_datetime(utcnow())
     message["Message-ID"] = row.message_id
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(row.text_body, subtype="plain", cte="quoted-printable")
