@@ -35,9 +35,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_DEFAULT_SENDER", "Knowledge Exchange Network <meetings@kxn.example.org>", "From address of every email."),
     Setting("MAIL_TIMEOUT", 30.0, "Seconds to wait for the SMTP server.", float),
     Setting("CALENDAR_ADDRESS", "calendar@kxn.example.org", "Organiser address in invitations; calendar replies go here."),
-    Setting("OUTBOX_MAX_ATTEMPTS", 8, "Failed deliveries before a message is set aside for an organiser to retry.", int),
-    Setting("OUTBOX_RETRY_BASE_SECONDS", 30, "First retry delay; doubles with each failure (capped at six hours).", int),
-    Setting("OUTBOX_LEASE_SECONDS", 300, "How long a worker holds a claimed batch before others may take it over.", int),
+    Setting("REPLIES_TOKEN_ADDRESSES", False, "Invitations come from and name as organiser a personal reply address "
+            "(calendar+TOKEN@domain), so a reply sent from another of the member's addresses still counts. "
+            "The mailbox must accept plus addressing.", bool),
+    Setting("REPLIES_REQUIRE_TOKEN", False, "Strict: a calendar reply counts only when sent to a personal reply address; "
+            "needs REPLIES_TOKEN_ADDRESSES.", bool),
+    Setting("REPLIES_INBOUND_SECRET", "", "Shared secret of POST /replies/inbound (Authorization: Bearer ...), "
+            "for an inbound-mail service. Empty: the endpoint is off."),
+    Setting("REPLIES_MAX_BYTES", 2 * 1024 * 1024, "Largest calendar reply message accepted, in bytes.", int),
+    Setting("REPLIES_IMAP_HOST", "", "IMAP server of the calendar address's mailbox, read by `kxn replies fetch`."),
+    Setting("REPLIES_IMAP_PORT", 993, "IMAP port.", int),
+    Setting("REPLIES_IMAP_USER", "", "IMAP user name."),
+    Setting("REPLIES_IMAP_PASSWORD", "", "IMAP password."),
+    Setting("REPLIES_IMAP_FOLDER", "INBOX", "Folder whose unread messages are processed."),
+    Setting("REPLIES_IMAP_SSL", True, "Implicit TLS. Off: STARTTLS, or plain IMAP when the host is this machine "
+            "(127.0.0.1, localhost).", bool),
+    Setting("OUTBOX_MAX_ATTEMPTS", 8, "Refusals by the mail server before a message is set aside for an organiser to retry; outages do not count.", int),
+    Setting("OUTBOX_RETRY_BASE_SECONDS", 30, "First retry delay, doubling with each refusal (capped at six hours); also the wait while the server is unreachable.", int),
+    Setting("OUTBOX_LEASE_SECONDS", 300, "How long a worker holds a claimed message (renewed before each send) before others may take it over.", int),
     Setting("OUTBOX_BATCH_SIZE", 50, "Messages claimed and sent per SMTP connection.", int),
     Setting("OUTBOX_SEND_RATE", 0.0, "Most messages a second per worker (0 = no limit).", float),
     Setting("OUTBOX_POLL_SECONDS", 5.0, "How often an idle worker looks for new mail.", float),
@@ -125,6 +140,9 @@ def finalise(config: dict[str, Any], *, instance_path: str, debug: bool) -> None
     # Room for the largest attachment plus the rest of the form it comes in.
     upload_request = (config["NOTES_MAX_UPLOAD_MB"] + 1) * 1024 * 1024
     config["MAX_CONTENT_LENGTH"] = max(config.get("MAX_CONTENT_LENGTH") or 0, upload_request)
+    if config.get("REPLIES_REQUIRE_TOKEN") and not config.get("REPLIES_TOKEN_ADDRESSES"):
+        raise ConfigError("KXN_REPLIES_REQUIRE_TOKEN needs KXN_REPLIES_TOKEN_ADDRESSES: without personal reply "
+                          "addresses no calendar reply could ever count")
     config.setdefault("MAIL_SUPPRESS_SEND", False)
     if not (debug or config.get("TESTING")):
         secret = config.get("SECRET_KEY") or ""

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
+import flask_mail
 from flask import Flask, Response, current_app, g
 from sqlalchemy import or_, select, update
 
@@ -122,6 +123,32 @@ def _connect() -> smtplib.SMTP:
         smtp.close()
         raise
     return smtp
+
+
+class OutboxMail(flask_mail.Message):
+    """A Flask-Mail message whose MIME tree is the one build_message() made.
+
+    Flask-Mail's own builder encodes non-ASCII display names twice and sends 8-bit bodies, so the layout
+    comes from the standard library's EmailMessage; Flask-Mail still does the sending (envelope, signals).
+    """
+
+    def __init__(self, mime: EmailMessage, row: OutboxMessage) -> None:
+        super().__init__(subject=row.subject, recipients=[row.recipient], sender=row.sender)
+        self.mime = mime
+
+    def _message(self) -> EmailMessage:  # type: ignore[override]
+        return self.mime
+
+
+class _Connection(flask_mail.Connection):
+    """Flask-Mail's connection, opened by _connect(): a timeout and verified TLS."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        return _connect()
+
+    def __exit__(self, *exc_info) -> None:
+        if self.host is not None:
+            _disconnect(self.host)
 
 
 def _disconnect(smtp: smtplib.SMTP) -> None:
@@ -311,10 +338,11 @@ def _send_batch(ids: list[int], worker_id: str, report: DeliveryReport,
     console = not config["MAIL_SERVER"]
     suppressed = bool(config.get("MAIL_SUPPRESS_SEND"))
     pause = 1.0 / config["OUTBOX_SEND_RATE"] if config["OUTBOX_SEND_RATE"] > 0 else 0.0
-    smtp: smtplib.SMTP | None = None
+    connection: _Connection | None = None
     if not (console or suppressed):
         try:
-            smtp = _connect()
+            connection = _Connection(current_app.extensions["mail"])
+            connection.__enter__()
         except Exception as error:
             _postpone(ids, worker_id, error, report)
             return
@@ -328,19 +356,21 @@ def _send_batch(ids: list[int], worker_id: str, report: DeliveryReport,
                 continue
             try:
                 message = build_message(row)
+                outgoing = OutboxMail(message, row)
             except Exception as error:  # stored data that cannot make a message: retrying will not help
                 db.session.rollback()
                 _record_failure(message_id, worker_id, error, report)
                 continue
             db.session.commit()  # no transaction stays open while the server is talking
             try:
-                if smtp is not None:
-                    smtp.send_message(message)
+                if connection is not None:
+                    connection.send(outgoing)
                 elif console:
                     _print_to_console(message)
             except Exception as error:
                 _record_failure(message_id, worker_id, error, report)
-                if smtp is not None and smtp.sock is None:  # connection gone (e.g. 421): the rest wait untried
+                if connection is not None and getattr(connection.host, "sock", None) is None:
+                    # connection gone (e.g. 421): the rest wait untried
                     _release(ids[index + 1:], worker_id)
                     return
                 continue
@@ -351,8 +381,8 @@ def _send_batch(ids: list[int], worker_id: str, report: DeliveryReport,
             if pause and index + 1 < len(ids):
                 time.sleep(pause)
     finally:
-        if smtp is not None:
-            _disconnect(smtp)
+        if connection is not None:
+            connection.__exit__(None, None, None)
 
 
 def deliver_due(worker_id: str | None = None, *, limit: int | None = None, only_ids: list[int] | None = None,
