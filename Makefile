@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app kxn_meetings
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgresql bench install browser clean db
+.PHONY: run test test-sqlite test-postgresql bench install browser imap-server clean db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +40,19 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install browser
+imap-server:
+	@command -v dovecot >/dev/null || test -x /usr/sbin/dovecot || { \
+	  echo "Installing Debian's dovecot-imapd for the calendar-reply tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+
+test: install browser imap-server
 	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
 
-test-sqlite: install browser
+test-sqlite: install browser imap-server
 	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 
-test-postgresql: install browser
+test-postgresql: install browser imap-server
 	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install

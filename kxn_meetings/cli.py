@@ -190,3 +190,176 @@ def reminders_send_command() -> None:
     queued = invitations.send_due_reminders()
     db.session.commit()
     click.echo(f"Queued {queued} reminder(s)." if queued else "No reminders due.")
+
+
+replies_cli = AppGroup("replies", help="Calendar replies: Accept, Maybe and Decline pressed in a calendar.")
+kxn_cli.add_command(replies_cli)
+
+IMAP_TIMEOUT = 60
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class _ReplyTally:
+    """Counts what became of each message, and processes one without ever stopping on a bad one."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, int] = {}
+        self.duplicates = 0
+        self.failed = 0
+
+    def process(self, raw: bytes, label: str, *, echo: bool) -> bool:
+        """True when the message is dealt with (processed now or before), so it may be marked as read."""
+        from .services import replies
+
+        try:
+            processed = replies.process(raw)
+            db.session.commit()
+        except Exception as error:  # one message must never stop the others
+            db.session.rollback()
+            current_app.logger.exception("calendar reply %s could not be processed", label)
+            self.failed += 1
+            click.echo(f"{label}: could not be processed ({type(error).__name__}); it will be tried again.", err=True)
+            return False
+        reply = processed.reply
+        if processed.duplicate:
+            self.duplicates += 1
+        else:
+            self.outcomes[reply.outcome.value] = self.outcomes.get(reply.outcome.value, 0) + 1
+        if echo or (reply.outcome.value == "unmatched" and not processed.duplicate):
+            status = "already processed, " + reply.outcome.value if processed.duplicate else reply.outcome.value
+            click.echo(f"{label}: {status}: {reply.reason}")
+        return True
+
+    def summary(self) -> str:
+        total = sum(self.outcomes.values()) + self.duplicates + self.failed
+        counts = ", ".join(f"{self.outcomes.get(name, 0)} {name}"
+                           for name in ("applied", "unchanged", "counter", "unmatched"))
+        text = f"{total} message(s): {counts}; {self.duplicates} already processed"
+        return text + (f"; {self.failed} could not be processed." if self.failed else ".")
+
+
+def _imap_quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _imap_connect():
+    import imaplib
+    import ssl
+
+    config = current_app.config
+    host, port = config["REPLIES_IMAP_HOST"], config["REPLIES_IMAP_PORT"]
+    if not host:
+        raise click.ClickException("set KXN_REPLIES_IMAP_HOST, KXN_REPLIES_IMAP_USER and KXN_REPLIES_IMAP_PASSWORD "
+                                   "to read calendar replies from the calendar address's mailbox")
+    context = ssl.create_default_context()
+    imap = None
+    try:
+        if config["REPLIES_IMAP_SSL"]:
+            imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=IMAP_TIMEOUT)
+        else:
+            imap = imaplib.IMAP4(host, port, timeout=IMAP_TIMEOUT)
+            # A password never crosses the network in the clear: plain IMAP only to this machine.
+            if host not in LOCAL_HOSTS:
+                try:
+                    imap.starttls(ssl_context=context)
+                except imaplib.IMAP4.error as error:
+                    raise imaplib.IMAP4.error(f"no STARTTLS ({error}), and the password is sent only over TLS; "
+                                              "implicit TLS is KXN_REPLIES_IMAP_SSL=true") from None
+        imap.login(config["REPLIES_IMAP_USER"], config["REPLIES_IMAP_PASSWORD"])
+        status, detail = imap.select(_imap_quote(config["REPLIES_IMAP_FOLDER"]))
+        if status != "OK":
+            raise imaplib.IMAP4.error(f"cannot open folder {config['REPLIES_IMAP_FOLDER']!r}: {detail!r}")
+    except (OSError, imaplib.IMAP4.error) as error:
+        if imap is not None:
+            imap.shutdown()
+        raise click.ClickException(f"IMAP server {host}:{port}: {error}") from None
+    return imap
+
+
+@replies_cli.command("fetch")
+def replies_fetch_command() -> None:
+    """Process the unread messages of the calendar mailbox (KXN_REPLIES_IMAP_*), marking each read once stored."""
+    import imaplib
+
+    imap = _imap_connect()
+    tally = _ReplyTally()
+    try:
+        status, data = imap.uid("SEARCH", None, "UNSEEN")
+        uids = data[0].split() if status == "OK" and data and data[0] else []
+        if not uids:
+            click.echo("No new messages.")
+            return
+        with click.progressbar(length=len(uids), label="Reading replies", show_pos=True, file=sys.stderr) as bar:
+            for uid in uids:
+                # PEEK leaves the message unread until its outcome is committed.
+                status, data = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+                raw = next((item[1] for item in data or [] if isinstance(item, tuple)), None)
+                if status != "OK" or not isinstance(raw, bytes):
+                    tally.failed += 1
+                    click.echo(f"message {uid.decode()}: the server did not send it.", err=True)
+                elif tally.process(raw, f"message {uid.decode()}", echo=False):
+                    imap.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+                bar.update(1)
+    except (OSError, imaplib.IMAP4.error) as error:
+        raise click.ClickException(f"IMAP: {error} ({tally.summary()})") from None
+    finally:
+        try:
+            imap.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+    click.echo(tally.summary())
+
+
+def _messages_at(path: str):
+    """(label, bytes) for each message in a file, an mbox, a Maildir, a folder of .eml files, or `-` (stdin)."""
+    import mailbox
+    import os
+
+    if path == "-":
+        yield "standard input", sys.stdin.buffer.read()
+        return
+    if os.path.isdir(path):
+        if os.path.isdir(os.path.join(path, "cur")) and os.path.isdir(os.path.join(path, "new")):
+            box = mailbox.Maildir(path, factory=None, create=False)
+            for key in sorted(box.keys()):
+                yield f"{path}: {key}", box.get_bytes(key)
+            return
+        for name in sorted(os.listdir(path)):
+            full = os.path.join(path, name)
+            if name.lower().endswith(".eml") and os.path.isfile(full):
+                with open(full, "rb") as handle:
+                    yield full, handle.read()
+        return
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if raw.startswith(b"From "):
+        box = mailbox.mbox(path, factory=None, create=False)
+        try:
+            for number, key in enumerate(box.keys(), start=1):
+                yield f"{path}: message {number}", box.get_bytes(key)
+        finally:
+            box.close()
+        return
+    yield path, raw
+
+
+@replies_cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+def replies_ingest_command(paths: tuple[str, ...]) -> None:
+    """Process messages from .eml files, Maildir folders, mbox files or `-` (standard input).
+
+    A message that is not a reply that counts is reported and kept as unmatched; the exit status is 1 only
+    when a path cannot be read.
+    """
+    tally = _ReplyTally()
+    unreadable = 0
+    for path in paths:
+        try:
+            for label, raw in _messages_at(path):
+                tally.process(raw, label, echo=True)
+        except OSError as error:
+            unreadable += 1
+            click.echo(f"{path}: cannot be read: {error.strerror or error}", err=True)
+    click.echo(tally.summary())
+    if unreadable:
+        click.get_current_context().exit(1)

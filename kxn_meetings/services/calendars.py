@@ -45,11 +45,12 @@ def public_feed_meetings() -> list[Meeting]:
 
 
 def options_for(meeting: Meeting, *, include_join_link: bool = False, attendee: ical.Attendee | None = None,
-                dtstamp: dt.datetime | None = None, status: str | None = None, extra: str = "") -> ical.EventOptions:
+                dtstamp: dt.datetime | None = None, status: str | None = None, extra: str = "",
+                organizer_email: str | None = None) -> ical.EventOptions:
     config = current_app.config
     return ical.EventOptions(
         url=external_url("meetings.show", ref=meeting.slug),
-        organizer_email=config["CALENDAR_ADDRESS"],
+        organizer_email=organizer_email or config["CALENDAR_ADDRESS"],
         organizer_name=config["NETWORK_NAME"],
         include_join_link=include_join_link,
         attendee=attendee,

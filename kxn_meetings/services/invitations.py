@@ -20,17 +20,19 @@ from ..database import is_postgresql
 from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
-from . import calendars, rsvps
+from . import calendars, replies, rsvps
 from . import meetings as meeting_rules
 from .outbox import queue_email
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
 
 
-def calendar_sender() -> str:
-    """Invitations come From the calendar address, which is also the ORGANIZER: clients drop updates otherwise."""
+def calendar_sender(invitation: Invitation | None = None) -> str:
+    """Invitations come From the calendar address, which is also the ORGANIZER: clients drop updates otherwise.
+    With REPLIES_TOKEN_ADDRESSES both are the invitation's personal reply address."""
     config = current_app.config
-    return formataddr((config["NETWORK_NAME"], config["CALENDAR_ADDRESS"]))
+    address = replies.reply_address(invitation) if invitation is not None else config["CALENDAR_ADDRESS"]
+    return formataddr((config["NETWORK_NAME"], address))
 
 
 def partstat(rsvp: Rsvp | None) -> str:
@@ -43,14 +45,16 @@ def _rsvp(meeting: Meeting, member: Member) -> Rsvp | None:
     return db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
 
 
-def _calendar(meeting: Meeting, member: Member, method: str, rsvp: Rsvp | None, *, extra: str = "") -> bytes:
+def _calendar(meeting: Meeting, member: Member, method: str, rsvp: Rsvp | None, invitation: Invitation, *,
+              extra: str = "") -> bytes:
     going = rsvp is not None and rsvp.is_going
     attendee = ical.Attendee(email=member.email, name=member.name,
                              partstat="DECLINED" if method == "CANCEL" and rsvp and rsvp.answer == Answer.DECLINED
                              else partstat(rsvp),
                              rsvp=method == "REQUEST")
     options = calendars.options_for(meeting, include_join_link=going and method == "REQUEST", attendee=attendee,
-                                    status="CANCELLED" if method == "CANCEL" else None, extra=extra)
+                                    status="CANCELLED" if method == "CANCEL" else None, extra=extra,
+                                    organizer_email=replies.reply_address(invitation))
     return ical.calendar_bytes([(meeting, options)], method=method)
 
 
@@ -58,7 +62,7 @@ def _notice(kind: str, meeting: Meeting, member: Member, *, subject: str, method
             rsvp: Rsvp | None = None, context: dict | None = None, extra: str = "") -> OutboxMessage | None:
     invitation = rsvps.personal_link(meeting, member)
     rsvp = rsvp if rsvp is not None else _rsvp(meeting, member)
-    calendar = _calendar(meeting, member, method, rsvp, extra=extra) if method else None
+    calendar = _calendar(meeting, member, method, rsvp, invitation, extra=extra) if method else None
     answer_url = external_url("meetings.personal_answer", ref=meeting.slug, token=invitation.token)
     row = queue_email(
         kind=kind,
@@ -77,7 +81,7 @@ def _notice(kind: str, meeting: Meeting, member: Member, *, subject: str, method
         calendar=calendar,
         calendar_method=method,
         meeting_id=meeting.id,
-        sender=calendar_sender(),
+        sender=calendar_sender(invitation),
     )
     if row is not None and method == "REQUEST":
         invitation.sent_at = utcnow()

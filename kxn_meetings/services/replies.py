@@ -1,0 +1,417 @@
+"""Calendar replies (iTIP REPLY and COUNTER by email) turned into RSVPs, and kept whether or not they count.
+
+A reply is matched to a meeting by UID and to a member by the attendee it names. It counts only when it was
+sent from that attendee's address or to the member's personal reply address, so nothing in a message can
+change anyone but the attendee it names. Anything else is kept as unmatched, with the reason, and changes
+nothing: Gmail in particular sends replies unreliably, so this path is a bonus that must never do harm.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from icalendar import Calendar
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import timefmt
+from ..extensions import db
+from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource
+from . import rsvps
+
+ANSWERS = {"ACCEPTED": Answer.GOING, "TENTATIVE": Answer.MAYBE, "DECLINED": Answer.DECLINED}
+CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"})
+# Where the address a reply was sent to shows: the receiving server's own headers first.
+RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc")
+COMMENT_MAX = 2000
+
+
+class Unmatched(Exception):
+    """Why a message changes nothing, in words an organiser understands."""
+
+
+@dataclass
+class Attendee:
+    email: str
+    name: str
+    partstat: str
+
+
+@dataclass
+class ReadReply:
+    """What a message says, read without touching the database."""
+
+    message_id: str
+    sender: str = ""
+    subject: str = ""
+    recipients: list[str] = field(default_factory=list)
+    method: str = ""
+    uid: str = ""
+    attendees: list[Attendee] = field(default_factory=list)
+    comment: str = ""
+    dtstamp: dt.datetime | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    duration: dt.timedelta | None = None
+    problem: str = ""
+
+
+@dataclass
+class Processed:
+    reply: CalendarReply
+    duplicate: bool
+
+
+# Personal reply addresses ----------------------------------------------------------------------------
+
+def reply_token(invitation: Invitation) -> str:
+    """`<invitation id>-<signature>`: names one invitation and cannot be forged; lower case, as some mail
+    systems fold the case of addresses. Derived from, not equal to, the RSVP link token, because calendars
+    holding the organiser address are often shared with whole teams."""
+    key = current_app.config["SECRET_KEY"].encode()
+    signed = f"calendar-reply:{invitation.id}:{invitation.meeting_id}:{invitation.member_id}:{invitation.token}"
+    digest = hmac.new(key, signed.encode(), hashlib.sha256).digest()[:16]
+    return f"{invitation.id}-{base64.b32encode(digest).decode().rstrip('=').lower()}"
+
+
+def reply_address(invitation: Invitation) -> str:
+    """The address an invitation comes from and names as ORGANIZER: the calendar address, or with
+    REPLIES_TOKEN_ADDRESSES its personal form `local+TOKEN@domain`."""
+    address = current_app.config["CALENDAR_ADDRESS"]
+    if not current_app.config["REPLIES_TOKEN_ADDRESSES"]:
+        return address
+    local, _, domain = address.rpartition("@")
+    return f"{local}+{reply_token(invitation)}@{domain}"
+
+
+def _token_invitation(recipients: list[str]) -> tuple[Invitation | None, bool]:
+    """The invitation whose personal reply address the message went to; and whether a token was present."""
+    local, _, domain = current_app.config["CALENDAR_ADDRESS"].lower().rpartition("@")
+    seen_token = False
+    for address in recipients:
+        their_local, _, their_domain = address.lower().rpartition("@")
+        if their_domain != domain or not their_local.startswith(local + "+"):
+            continue
+        token = their_local[len(local) + 1:]
+        seen_token = True
+        invitation_id, _, _signature = token.partition("-")
+        if not invitation_id.isdigit() or len(invitation_id) > 12:
+            continue
+        invitation = db.session.get(Invitation, int(invitation_id))
+        if invitation is not None and hmac.compare_digest(reply_token(invitation), token):
+            return invitation, True
+    return None, seen_token
+
+
+# Reading a message ------------------------------------------------------------------------------------
+
+def _clean(value: object, limit: int) -> str:
+    """Text safe to store: no lone surrogates (undecodable header bytes) and no NUL, which PostgreSQL refuses."""
+    text = str(value or "").encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return text.strip()[:limit]
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        values = message.get_all(name) or []
+        return " ".join(str(v) for v in values)
+    except Exception:  # the email package raises on some malformed headers when they are read
+        return ""
+
+
+def _addresses(message: EmailMessage, name: str) -> list[str]:
+    try:
+        values = [str(v) for v in (message.get_all(name) or [])]
+        return [addr.strip() for _, addr in getaddresses(values) if "@" in addr]
+    except Exception:
+        return []
+
+
+def _decode(payload: bytes, charset: str) -> str:
+    for candidate in (charset, "utf-8"):
+        try:
+            return payload.decode(candidate).lstrip("\ufeff")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("cp1252", "replace")
+
+
+def _calendar_parts(message: EmailMessage) -> list[tuple[str, str]]:
+    """The text of every calendar part wherever the client put it, with the part's own method= parameter."""
+    found: list[tuple[str, str]] = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        filename = (part.get_filename() or "").lower()
+        if content_type not in CALENDAR_TYPES and not filename.endswith((".ics", ".vcs")):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes) or not payload.strip():
+            continue
+        charset = part.get_content_charset() or "utf-8"
+        found.append((_decode(payload, charset), str(part.get_param("method") or "").strip().upper()))
+    return found
+
+
+def _first_event(text: str):
+    calendars = Calendar.from_ical(text, multiple=True)
+    for calendar in calendars:
+        events = calendar.walk("VEVENT")
+        if events:
+            # A reply to one occurrence carries RECURRENCE-ID; the series itself is what a meeting is.
+            events.sort(key=lambda event: "RECURRENCE-ID" in event)
+            return calendar, events[0]
+    return None, None
+
+
+def _attendees(event) -> list[Attendee]:
+    values = event.get("ATTENDEE")
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        values = [values]
+    result = []
+    for value in values:
+        address = str(value).strip()
+        if address.lower().startswith("mailto:"):
+            address = address[len("mailto:"):].strip()
+        if "@" not in address:
+            continue
+        params = getattr(value, "params", {}) or {}
+        result.append(Attendee(email=_clean(address, 320), name=_clean(params.get("CN", ""), 200),
+                               partstat=_clean(params.get("PARTSTAT", ""), 20).upper()))
+    return result
+
+
+def _value(event, name: str):
+    """A property's date or date-time, or None when it is missing or unreadable."""
+    try:
+        prop = event.get(name)
+        return None if prop is None else prop.dt
+    except Exception:
+        return None
+
+
+def _comment(event) -> str:
+    values = event.get("COMMENT")
+    if values is None:
+        return ""
+    if not isinstance(values, list):
+        values = [values]
+    return _clean("\n".join(str(v).strip() for v in values), COMMENT_MAX)
+
+
+def read_message(raw: bytes) -> ReadReply:
+    """Everything the processing needs from a raw RFC 822 message. Never raises: a problem is reported."""
+    reply = ReadReply(message_id="sha256:" + hashlib.sha256(raw).hexdigest())
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception:
+        reply.problem = "The message could not be read as email."
+        return reply
+    message_id = _clean(_header(message, "Message-ID"), 1000)
+    if message_id and len(message_id) <= 500:
+        reply.message_id = message_id
+    senders = _addresses(message, "From")
+    reply.sender = _clean(senders[0], 320) if senders else ""
+    reply.subject = _clean(_header(message, "Subject"), 500)
+    reply.recipients = [a for name in RECIPIENT_HEADERS for a in _addresses(message, name)]
+    try:
+        parts = _calendar_parts(message)
+    except Exception:
+        parts = []
+    if not parts:
+        reply.problem = "No calendar in the message, so it is not a calendar reply."
+        return reply
+    calendar = event = None
+    mime_method = ""
+    for text, mime_method in parts:
+        try:
+            calendar, event = _first_event(text)
+        except Exception:
+            continue
+        if event is not None:
+            break
+    if event is None:
+        reply.problem = "The calendar in the message could not be read (malformed, or it holds no event)."
+        return reply
+    try:
+        _read_event(reply, calendar, event, mime_method)
+    except Exception:
+        reply.problem = "The calendar in the message could not be read (malformed, or it holds no event)."
+    return reply
+
+
+def _read_event(reply: ReadReply, calendar, event, mime_method: str) -> None:
+    reply.method = _clean(calendar.get("METHOD", "") or mime_method, 20).upper()
+    reply.uid = _clean(event.get("UID", ""), 1000)
+    reply.attendees = _attendees(event)
+    reply.comment = _comment(event)
+    stamp = _value(event, "DTSTAMP")
+    if isinstance(stamp, dt.datetime):
+        reply.dtstamp = stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    reply.start, reply.end = _value(event, "DTSTART"), _value(event, "DTEND")
+    duration = _value(event, "DURATION")
+    reply.duration = duration if isinstance(duration, dt.timedelta) else None
+    # Some Gmail and Outlook variants leave METHOD out of a reply; one answering attendee says what it is.
+    if not reply.method and len(reply.attendees) == 1 and reply.attendees[0].partstat in ANSWERS:
+        reply.method = "REPLY"
+    if reply.method not in ("REPLY", "COUNTER"):
+        what = f"METHOD:{reply.method}" if reply.method else "no METHOD"
+        reply.problem = f"Not a reply: the calendar says {what}."
+    elif not reply.uid:
+        reply.problem = "The calendar names no meeting (no UID)."
+
+
+def _instant(value, zone: ZoneInfo) -> dt.datetime | None:
+    """A proposed time as a UTC instant; floating times and dates are read in the meeting's zone."""
+    if isinstance(value, dt.datetime):
+        local = value if value.tzinfo else value.replace(tzinfo=zone)
+        return local.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(0), zone).astimezone(dt.UTC)
+    return None
+
+
+# Processing -----------------------------------------------------------------------------------------
+
+def process_message(raw: bytes) -> CalendarReply:
+    """Read a message and apply it if it is a reply that counts. Flushes; the caller commits.
+
+    Idempotent by Message-ID (a hash of the bytes when there is none). Start from a fresh transaction and
+    commit after each message: recording an answer may begin a new write transaction on SQLite.
+    """
+    return process(raw).reply
+
+
+def process(raw: bytes) -> Processed:
+    """As process_message(), also telling whether the message had been processed before."""
+    read = read_message(raw)
+    stored = _stored(read.message_id)
+    if stored is not None:
+        return Processed(stored, True)
+    row = CalendarReply(message_id=read.message_id, sender=read.sender, subject=read.subject, method=read.method,
+                        comment=read.comment, partstat=read.attendees[0].partstat if len(read.attendees) == 1 else "")
+    if read.problem:
+        return _store(row, ReplyOutcome.UNMATCHED, read.problem)
+    meeting = db.session.scalar(select(Meeting).where(Meeting.uid == read.uid)) if len(read.uid) <= 200 else None
+    if meeting is None:
+        return _store(row, ReplyOutcome.UNMATCHED, f"No meeting has the calendar UID {read.uid[:200]}.")
+    # From here on every change to this meeting's answers waits for us, so the check for a copy of this
+    # message processed at the same moment is reliable.
+    meeting = rsvps.lock_meeting(meeting.id)
+    stored = _stored(read.message_id)
+    if stored is not None:
+        return Processed(stored, True)
+    row.meeting_id = meeting.id
+    try:
+        member, attendee = _who(read, meeting)
+    except Unmatched as reason:
+        return _store(row, ReplyOutcome.UNMATCHED, str(reason))
+    row.partstat = attendee.partstat
+    if read.method == "COUNTER":
+        row.member_id = member.id
+        zone = ZoneInfo(meeting.timezone)
+        row.proposed_start = _instant(read.start, zone)
+        end = read.end if read.end is not None else (read.start + read.duration if read.start and read.duration
+                                                     else None)
+        row.proposed_end = _instant(end, zone)
+        return _store(row, ReplyOutcome.COUNTER, "A new time was proposed. It is shown here and never applied.")
+    choice = ANSWERS.get(attendee.partstat)
+    if choice is None:
+        return _store(row, ReplyOutcome.UNMATCHED,
+                      f"{attendee.email} answered {attendee.partstat or 'nothing'}, which is not Accept, "
+                      "Tentative or Decline.")
+    row.member_id = member.id
+    current = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+    if current is not None and read.dtstamp is not None and read.dtstamp < current.answered_at:
+        return _store(row, ReplyOutcome.UNCHANGED,
+                      f"Stale: written {timefmt.instant(read.dtstamp, meeting.timezone)}, before the answer "
+                      f"recorded {timefmt.instant(current.answered_at, meeting.timezone)}.")
+    row.outcome, row.reason = ReplyOutcome.APPLIED, ""
+    db.session.add(row)
+    try:
+        result = rsvps.answer(meeting.id, member, choice, comment=read.comment or None,
+                              source=RsvpSource.CALENDAR_REPLY)
+    except rsvps.RsvpClosed as closed:
+        row.outcome, row.reason = ReplyOutcome.UNCHANGED, str(closed)
+    else:
+        if not result.changed:
+            row.outcome, row.reason = ReplyOutcome.UNCHANGED, f"{choice.label} was already recorded."
+        elif result.waiting_position is not None:
+            row.reason = f"Going, on the waiting list (place {result.waiting_position}): the meeting is full."
+        else:
+            row.reason = f"Recorded as {choice.label}."
+    db.session.flush()
+    return Processed(row, False)
+
+
+def _stored(message_id: str) -> CalendarReply | None:
+    return db.session.scalar(select(CalendarReply).where(CalendarReply.message_id == message_id))
+
+
+def _store(row: CalendarReply, outcome: ReplyOutcome, reason: str) -> Processed:
+    row.outcome, row.reason = outcome, reason
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:  # the same message processed by another process at this moment
+        stored = _stored(row.message_id)
+        if stored is None:
+            raise
+        return Processed(stored, True)
+    return Processed(row, False)
+
+
+def _member_by_email(email: str) -> Member | None:
+    return db.session.scalar(select(Member).where(func.lower(Member.email) == email.lower()))
+
+
+def _who(read: ReadReply, meeting: Meeting) -> tuple[Member, Attendee]:
+    """The member the reply speaks for and the attendee line that says so; Unmatched when it may not count."""
+    if not read.attendees:
+        raise Unmatched("The reply names no attendee.")
+    named = ", ".join(a.email for a in read.attendees[:5])
+    invitation, had_token = _token_invitation(read.recipients)
+    if invitation is not None:
+        if invitation.meeting_id != meeting.id:
+            raise Unmatched("The reply went to the personal reply address of another meeting's invitation.")
+        member = invitation.member
+        attendee = next((a for a in read.attendees if a.email.lower() == member.email.lower()), None)
+        if attendee is None and len(read.attendees) == 1:
+            # Sent from another of the member's addresses: the token says who, unless the address is someone else's.
+            other = _member_by_email(read.attendees[0].email)
+            if other is None or other.id == member.id:
+                attendee = read.attendees[0]
+        if attendee is None:
+            raise Unmatched(f"The reply went to {member.email}'s personal reply address but names {named}.")
+        return _active(member), attendee
+    if current_app.config["REPLIES_REQUIRE_TOKEN"]:
+        raise Unmatched("Only replies sent to a personal reply address count (REPLIES_REQUIRE_TOKEN), and this "
+                        + ("one's address is not valid." if had_token else "one was sent to the shared address."))
+    attendee = next((a for a in read.attendees if a.email.lower() == read.sender.lower()), None)
+    if attendee is None:
+        via = "an invalid personal reply address" if had_token else "the shared address"
+        raise Unmatched(f"Sent from {read.sender or 'no address'} but names {named}, and sent to {via}: "
+                        "a reply counts only from the attendee's own address.")
+    member = _member_by_email(attendee.email)
+    if member is None:
+        raise Unmatched(f"No member has the address {attendee.email}.")
+    return _active(member), attendee
+
+
+def _active(member: Member) -> Member:
+    if not member.active:
+        raise Unmatched(f"The account of {member.email} is closed.")
+    return member

@@ -1,0 +1,92 @@
+"""Calendar replies: the organisers' list, and the endpoint an inbound-mail service posts raw messages to."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import joinedload
+
+from ..extensions import csrf, db
+from ..models import CalendarReply, ReplyOutcome
+from ..security import require_organiser
+from ..services import replies as reply_service
+
+bp = Blueprint("replies", __name__, url_prefix="/replies")
+
+TABS = {"": "All", "unmatched": "Unmatched", "counter": "New times proposed"}
+PARTSTAT_LABELS = {"ACCEPTED": "Accepted", "TENTATIVE": "Tentative", "DECLINED": "Declined",
+                   "NEEDS-ACTION": "No answer", "DELEGATED": "Delegated"}
+OUTCOME_LABELS = {ReplyOutcome.APPLIED: "Applied", ReplyOutcome.UNCHANGED: "No change",
+                  ReplyOutcome.UNMATCHED: "Unmatched", ReplyOutcome.COUNTER: "New time proposed"}
+
+
+@bp.before_request
+def organisers_only():
+    if request.endpoint != "replies.inbound":
+        require_organiser()
+
+
+@bp.route("/")
+def index():
+    tab = request.args.get("show", "")
+    if tab not in TABS:
+        tab = ""
+    query = (select(CalendarReply).options(joinedload(CalendarReply.meeting), joinedload(CalendarReply.member))
+             .order_by(CalendarReply.received_at.desc(), CalendarReply.id.desc()))
+    if tab:
+        query = query.where(CalendarReply.outcome == ReplyOutcome(tab))
+    page = db.paginate(query, per_page=50, error_out=False)
+    counts = {str(outcome.value if hasattr(outcome, "value") else outcome): n for outcome, n in db.session.execute(
+        select(CalendarReply.outcome, func.count(CalendarReply.id)).group_by(CalendarReply.outcome)).all()}
+    return render_template("replies/index.html", page=page, tab=tab, tabs=TABS, counts=counts,
+                           partstats=PARTSTAT_LABELS, outcomes=OUTCOME_LABELS)
+
+
+def _plain(text: str, status: int, **headers: str) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain", headers=headers)
+
+
+@bp.route("/inbound", methods=["POST"])
+@csrf.exempt
+def inbound():
+    """A raw RFC 822 message from an inbound-mail service, authenticated by a shared secret."""
+    secret = current_app.config["REPLIES_INBOUND_SECRET"]
+    if not secret:
+        return _plain("Not found: the inbound endpoint is not enabled.", 404)
+    given = request.headers.get("Authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), str(secret).encode()):
+        return _plain("Unauthorised: send Authorization: Bearer <secret>.", 401, **{"WWW-Authenticate": "Bearer"})
+    limit = current_app.config["REPLIES_MAX_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        return _plain(f"Too large: a message may be at most {limit} bytes.", 413)
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        return _plain(f"Too large: a message may be at most {limit} bytes.", 413)
+    if not raw.strip():
+        return _plain("Bad request: the body is empty; post the raw message (RFC 822).", 400)
+    if not _has_headers(raw):
+        return _plain("Bad request: the body is not an email message (no header lines); post the raw message.", 400)
+    try:
+        processed = reply_service.process(raw)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("calendar reply could not be stored")
+        return _plain("The message could not be stored just now; please try again later.", 503,
+                      **{"Retry-After": "60"})
+    reply = processed.reply
+    return jsonify(outcome=reply.outcome.value, reason=reply.reason, duplicate=processed.duplicate)
+
+
+def _has_headers(raw: bytes) -> bool:
+    """At least one `Name: value` line before the first blank line, as in every email message."""
+    head = raw.lstrip(b"\r\n").split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    for line in head.splitlines():
+        name, colon, _ = line.partition(b":")
+        if colon and name and all(33 <= c <= 126 for c in name):
+            return True
+    return False

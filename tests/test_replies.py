@@ -1,0 +1,540 @@
+"""Calendar replies become RSVPs: a corpus shaped like each client's replies, processed end to end, and every
+way a message can fail to count (spoofed, stale, malformed, not a reply) changing nothing."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import mailbox
+import quopri
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import (
+    Answer,
+    CalendarReply,
+    Invitation,
+    OutboxMessage,
+    ReplyOutcome,
+    Rsvp,
+    RsvpSource,
+    utcnow,
+)
+from kxn_meetings.services import invitations, replies, rsvps
+
+FIXTURES = Path(__file__).parent / "fixtures" / "replies"
+CALENDAR_ADDRESS = "calendar@kxn.test"
+SECRET = "inbound-secret-0123456789abcdef"
+
+
+def ical_stamp(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def render(name: str, **values: str) -> bytes:
+    """A corpus message with its placeholders filled in: {uid} {email} {from} {to} {dtstamp} {date} {msgid}.
+
+    Placeholders inside base64 and quoted-printable parts are filled too: such a part is decoded, filled and
+    encoded again the same way, so the message keeps the shape its client gives it.
+    """
+    now = utcnow()
+    values = {"msgid": f"{uuid.uuid4().hex}@mail.example.org", "to": CALENDAR_ADDRESS, "dtstamp": ical_stamp(now),
+              "date": email.utils.format_datetime(now), "uid": "no-such-meeting@example.org",
+              "email": "nobody@example.org", **values}
+    values.setdefault("from", values["email"])
+    message = email.message_from_bytes((FIXTURES / name).read_bytes(), policy=email.policy.compat32)
+    for part in message.walk():
+        encoding = str(part.get("Content-Transfer-Encoding", "")).lower()
+        if part.is_multipart() or encoding not in ("base64", "quoted-printable"):
+            continue
+        charset = part.get_content_charset() or "utf-8"
+        data = _fill(part.get_payload(decode=True).decode(charset), values).encode(charset)
+        part.set_payload(base64.encodebytes(data).decode("ascii") if encoding == "base64"
+                         else quopri.encodestring(data).decode("ascii"))
+    return _fill(message.as_bytes().decode("utf-8", "surrogateescape"), values).encode("utf-8", "surrogateescape")
+
+
+def all_replies() -> list[CalendarReply]:
+    db.session.rollback()
+    return list(db.session.scalars(select(CalendarReply).order_by(CalendarReply.id)))
+
+
+def rsvp_of(meeting, member) -> Rsvp | None:
+    db.session.rollback()
+    return db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+
+
+def outbox(member, kind: str) -> list[OutboxMessage]:
+    db.session.rollback()
+    return list(db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.member_id == member.id, OutboxMessage.kind == kind).order_by(OutboxMessage.id)))
+
+
+def count(model) -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count(model.id))) or 0
+
+
+def invite(meeting, *members) -> None:
+    invitations.invite(meeting, list(members))
+    db.session.commit()
+
+
+def process(raw: bytes) -> CalendarReply:
+    reply = replies.process_message(raw)
+    db.session.commit()
+    return reply
+
+
+def ingest(runner, tmp_path, raw: bytes, name: str = "reply.eml"):
+    path = tmp_path / name
+    path.write_bytes(raw)
+    result = runner.invoke(args=["kxn", "replies", "ingest", str(path)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture
+def invited(make_meeting, make_member):
+    """A meeting and an invited member with the given address."""
+
+    def make(email: str, name: str = "Invited Member", **meeting_values):
+        meeting = make_meeting(**meeting_values)
+        person = make_member(email=email, name=name)
+        invite(meeting, person)
+        return meeting, person
+
+    return make
+
+
+# The corpus, end to end ------------------------------------------------------------------------------
+
+CORPUS = [
+    # fixture, member's address, how the reply writes it, answer, comment
+    ("outlook_desktop_accepted.eml", "aoife.walsh@tvp.example.org", None, Answer.GOING, "Looking forward to it."),
+    ("outlook_web_declined.eml", "ben.okafor@nhs.example.org", None, Answer.DECLINED,
+     "Sorry, I'm on a course that week."),
+    ("gmail_accepted.eml", "Priya.Shah@gmail.example.com", "PRIYA.SHAH@GMAIL.EXAMPLE.COM", Answer.GOING, ""),
+    ("apple_accepted.eml", "tom.reid@icloud.example.com", None, Answer.GOING, ""),
+    ("thunderbird_tentative.eml", "stephen.walcott@lancs.example.org", None, Answer.MAYBE, ""),
+    ("declined_comment.eml", "dana.hughes@vru.example.org", None, Answer.DECLINED,
+     "Clashes with a custody review; sorry. Please send the notes, though."),
+    ("windows1252_declined.eml", "ciara.oneill@psni.example.org", None, Answer.DECLINED,
+     "I\u2019m on leave that week \u2013 sorry."),
+    ("no_method_accepted.eml", "lee.morgan@outlook.example.com", "Lee.Morgan@Outlook.Example.com", Answer.GOING, ""),
+]
+
+
+@pytest.mark.parametrize(("fixture", "address", "written", "expected", "comment"), CORPUS,
+                         ids=[c[0].removesuffix(".eml") for c in CORPUS])
+def test_each_client_reply_becomes_the_members_answer_and_its_notice(
+        invited, runner, tmp_path, fixture, address, written, expected, comment):
+    meeting, person = invited(address)
+    result = ingest(runner, tmp_path, render(fixture, uid=meeting.uid, email=written or address))
+    assert "1 applied" in result.output
+    rsvp = rsvp_of(meeting, person)
+    assert rsvp is not None and rsvp.answer == expected
+    assert rsvp.comment == comment
+    assert rsvp.source == RsvpSource.CALENDAR_REPLY
+    assert rsvp.waitlist_position is None
+    [reply] = all_replies()
+    assert (reply.outcome, reply.meeting_id, reply.member_id) == (ReplyOutcome.APPLIED, meeting.id, person.id)
+    assert reply.partstat == {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}[expected]
+    # The answer flows on as any other: a confirmation with the join link, or a CANCEL of their copy.
+    confirmations, declines = outbox(person, "confirmation"), outbox(person, "decline")
+    if expected == Answer.GOING:
+        assert [m.calendar_method for m in confirmations] == ["REQUEST"] and not declines
+        assert meeting.join_url in confirmations[0].text_body
+    elif expected == Answer.DECLINED:
+        assert [m.calendar_method for m in declines] == ["CANCEL"] and not confirmations
+    else:
+        assert not confirmations and not declines
+
+
+UNMATCHED_CORPUS = [
+    ("not_reply_plain.eml", "No calendar in the message"),
+    ("request.eml", "Not a reply: the calendar says METHOD:REQUEST."),
+    ("malformed.eml", "could not be read"),
+    ("unknown_uid.eml", "No meeting has the calendar UID 040000008200E00074C5B7101A82E008"),
+]
+
+
+@pytest.mark.parametrize(("fixture", "reason"), UNMATCHED_CORPUS, ids=[c[0].removesuffix(".eml") for c in UNMATCHED_CORPUS])
+def test_what_is_not_a_usable_reply_is_kept_as_unmatched_and_changes_nothing(
+        invited, runner, tmp_path, fixture, reason):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    queued = count(OutboxMessage)
+    result = ingest(runner, tmp_path, render(fixture, uid=meeting.uid, email=person.email))
+    assert "1 unmatched" in result.output and reason in result.output
+    [reply] = all_replies()
+    assert reply.outcome == ReplyOutcome.UNMATCHED and reason in reply.reason
+    assert rsvp_of(meeting, person) is None
+    assert count(OutboxMessage) == queued
+
+
+def test_a_counter_proposal_is_recorded_with_its_times_and_never_applied(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    queued = count(OutboxMessage)
+    reply = process(render("counter.eml", uid=meeting.uid, email=person.email))
+    assert reply.outcome == ReplyOutcome.COUNTER
+    assert (reply.meeting_id, reply.member_id) == (meeting.id, person.id)
+    # 17:00 "GMT Standard Time" on 9 March is 17:00 UTC.
+    assert reply.proposed_start == dt.datetime(2027, 3, 9, 17, 0, tzinfo=dt.UTC)
+    assert reply.proposed_end == dt.datetime(2027, 3, 9, 19, 0, tzinfo=dt.UTC)
+    assert reply.comment == "Could we start two hours later? Night shift ends at 4."
+    assert rsvp_of(meeting, person) is None
+    assert count(OutboxMessage) == queued
+
+
+# Rules of the answer --------------------------------------------------------------------------------
+
+def test_an_acceptance_when_the_meeting_is_full_joins_the_waiting_list(invited, make_member):
+    meeting, person = invited("aoife.walsh@tvp.example.org", capacity=1)
+    rsvps.answer(meeting.id, make_member(), Answer.GOING)
+    db.session.commit()
+    reply = process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email))
+    assert reply.outcome == ReplyOutcome.APPLIED and "waiting list (place 1)" in reply.reason
+    rsvp = rsvp_of(meeting, person)
+    assert rsvp.is_waiting and rsvp.source == RsvpSource.CALENDAR_REPLY
+    assert not outbox(person, "confirmation")
+
+
+def test_a_reply_older_than_the_stored_answer_changes_nothing(invited):
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    db.session.commit()
+    written = utcnow() - dt.timedelta(hours=1)
+    reply = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email, dtstamp=ical_stamp(written)))
+    assert reply.outcome == ReplyOutcome.UNCHANGED and reply.reason.startswith("Stale")
+    rsvp = rsvp_of(meeting, person)
+    assert (rsvp.answer, rsvp.source, rsvp.comment) == (Answer.GOING, RsvpSource.WEB, "")
+    assert not outbox(person, "decline")
+
+
+def test_a_newer_reply_changes_an_earlier_answer_and_frees_the_place(invited, make_member):
+    meeting, person = invited("ben.okafor@nhs.example.org", capacity=1)
+    rsvps.answer(meeting.id, person, Answer.GOING)
+    waiting = make_member(name="Wendy Waiting")
+    rsvps.answer(meeting.id, waiting, Answer.GOING)
+    db.session.commit()
+    reply = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
+                           dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=5))))
+    assert reply.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+    assert [m.calendar_method for m in outbox(person, "decline")] == ["CANCEL"]
+    assert rsvp_of(meeting, waiting).is_going
+    assert len(outbox(waiting, "waitlist_promoted")) == 1
+
+
+def test_the_same_answer_again_is_recorded_as_unchanged(invited):
+    meeting, person = invited("tom.reid@icloud.example.com")
+    process(render("apple_accepted.eml", uid=meeting.uid, email=person.email))
+    again = process(render("apple_accepted.eml", uid=meeting.uid, email=person.email,
+                           dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=5))))
+    assert again.outcome == ReplyOutcome.UNCHANGED and "already recorded" in again.reason
+    assert len(outbox(person, "confirmation")) == 1
+
+
+def test_a_reply_to_a_cancelled_meeting_changes_nothing(invited):
+    from kxn_meetings.models import MeetingStatus
+
+    meeting, person = invited("tom.reid@icloud.example.com")
+    meeting.status = MeetingStatus.CANCELLED
+    db.session.commit()
+    reply = process(render("apple_accepted.eml", uid=meeting.uid, email=person.email))
+    assert reply.outcome == ReplyOutcome.UNCHANGED and "cancelled" in reply.reason
+    assert rsvp_of(meeting, person) is None
+
+
+# Idempotence ----------------------------------------------------------------------------------------
+
+def test_the_same_message_twice_is_processed_once(invited):
+    meeting, person = invited("tom.reid@icloud.example.com")
+    raw = render("apple_accepted.eml", uid=meeting.uid, email=person.email)
+    first = process(raw)
+    queued = count(OutboxMessage)
+    second = replies.process(raw)
+    db.session.commit()
+    assert second.duplicate and second.reply.id == first.id
+    assert count(CalendarReply) == 1 and count(OutboxMessage) == queued
+
+
+def test_a_message_without_message_id_is_known_by_a_hash_of_its_bytes(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(b"Message-ID:", b"X-Was-Id:")
+    first = process(raw)
+    assert first.message_id.startswith("sha256:") and first.outcome == ReplyOutcome.APPLIED
+    assert replies.process(raw).duplicate
+    assert count(CalendarReply) == 1
+
+
+# Spoofing and tokens -------------------------------------------------------------------------------
+
+def test_a_reply_naming_one_member_sent_from_another_members_address_changes_nothing(invited, make_member):
+    meeting, victim = invited("aoife.walsh@tvp.example.org")
+    sender = make_member(email="mallory@example.org", name="Mallory")
+    queued = count(OutboxMessage)
+    reply = process(render("outlook_web_declined.eml", uid=meeting.uid, email=victim.email, **{"from": sender.email}))
+    assert reply.outcome == ReplyOutcome.UNMATCHED
+    assert "Sent from mallory@example.org but names aoife.walsh@tvp.example.org" in reply.reason
+    assert reply.member_id is None
+    assert rsvp_of(meeting, victim) is None and rsvp_of(meeting, sender) is None
+    assert count(OutboxMessage) == queued
+
+
+def test_a_reply_listing_several_attendees_changes_only_the_sender(invited, make_member):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    other = make_member(email="other@example.org")
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
+        b"ATTENDEE;PARTSTAT=DECLINED:mailto:", b"ATTENDEE;PARTSTAT=ACCEPTED:mailto:other@example.org\r\n"
+                                              b"ATTENDEE;PARTSTAT=DECLINED:mailto:")
+    reply = process(raw)
+    assert reply.outcome == ReplyOutcome.APPLIED and reply.member_id == person.id
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+    assert rsvp_of(meeting, other) is None
+
+
+@pytest.mark.app_config(REPLIES_TOKEN_ADDRESSES=True)
+def test_invitations_come_from_a_personal_reply_address_that_matches_replies_from_an_alias(invited):
+    meeting, person = invited("aoife.walsh@tvp.example.org")
+    invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
+    address = replies.reply_address(invitation)
+    assert address.startswith("calendar+") and address.endswith("@kxn.test")
+    [sent] = outbox(person, "invitation")
+    assert address in sent.sender
+    organizer = Calendar.from_ical(sent.calendar).walk("VEVENT")[0]["ORGANIZER"]
+    assert str(organizer).lower() == f"mailto:{address}"
+    # Sent from a personal address the site does not know, naming that address: the token says who.
+    reply = process(render("gmail_accepted.eml", uid=meeting.uid, email="aoife.home@gmail.example.com", to=address))
+    assert reply.outcome == ReplyOutcome.APPLIED and reply.member_id == person.id
+    assert rsvp_of(meeting, person).answer == Answer.GOING
+
+
+@pytest.mark.app_config(REPLIES_TOKEN_ADDRESSES=True)
+def test_a_token_cannot_change_another_member_or_another_meeting(invited, make_member, make_meeting):
+    meeting, person = invited("aoife.walsh@tvp.example.org")
+    other = make_member(email="ben.okafor@nhs.example.org")
+    invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
+    address = replies.reply_address(invitation)
+    naming_other = process(render("gmail_accepted.eml", uid=meeting.uid, email=other.email,
+                                  **{"from": "anyone@example.net", "to": address}))
+    assert naming_other.outcome == ReplyOutcome.UNMATCHED and "names ben.okafor@nhs.example.org" in naming_other.reason
+    second = make_meeting()
+    wrong_meeting = process(render("gmail_accepted.eml", uid=second.uid, email=person.email,
+                                   **{"from": "anyone@example.net", "to": address}))
+    assert wrong_meeting.outcome == ReplyOutcome.UNMATCHED and "another meeting" in wrong_meeting.reason
+    local, _, domain = address.partition("@")
+    forged = f"{local[:-3]}aaa@{domain}"
+    guessed = process(render("gmail_accepted.eml", uid=meeting.uid, email=person.email,
+                             **{"from": "anyone@example.net", "to": forged}))
+    assert guessed.outcome == ReplyOutcome.UNMATCHED and "invalid personal reply address" in guessed.reason
+    assert count(Rsvp) == 0
+
+
+@pytest.mark.app_config(REPLIES_TOKEN_ADDRESSES=True, REPLIES_REQUIRE_TOKEN=True)
+def test_the_strict_setting_counts_only_replies_sent_to_a_personal_address(invited):
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    plain = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email))
+    assert plain.outcome == ReplyOutcome.UNMATCHED and "REPLIES_REQUIRE_TOKEN" in plain.reason
+    assert rsvp_of(meeting, person) is None
+    invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
+    with_token = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
+                                to=replies.reply_address(invitation)))
+    assert with_token.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+def test_the_strict_setting_refuses_to_start_without_personal_addresses(app_config):
+    from kxn_meetings import create_app
+    from kxn_meetings.config import ConfigError
+
+    with pytest.raises(ConfigError, match="REPLIES_TOKEN_ADDRESSES"):
+        create_app({**app_config, "REPLIES_REQUIRE_TOKEN": True})
+
+
+def test_a_closed_account_cannot_be_answered_for(invited):
+    meeting, person = invited("tom.reid@icloud.example.com")
+    person.active = False
+    db.session.commit()
+    reply = process(render("apple_accepted.eml", uid=meeting.uid, email=person.email))
+    assert reply.outcome == ReplyOutcome.UNMATCHED and "closed" in reply.reason
+    assert rsvp_of(meeting, person) is None
+
+
+# Ingesting from files, folders and standard input -------------------------------------------------------
+
+def test_ingest_reads_an_mbox_a_maildir_a_folder_and_standard_input(invited, make_member, runner, tmp_path):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    messages = [render("declined_comment.eml", uid=meeting.uid, email=person.email, dtstamp=ical_stamp(
+        utcnow() + dt.timedelta(seconds=n))) for n in range(4)]
+    box = mailbox.mbox(tmp_path / "replies.mbox")
+    box.add(messages[0])
+    box.add(render("not_reply_plain.eml"))
+    box.close()
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    maildir.add(messages[1])
+    maildir.flush()
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "one.eml").write_bytes(messages[2])
+    (folder / "notes.txt").write_bytes(b"not a message")
+    result = runner.invoke(args=["kxn", "replies", "ingest", str(tmp_path / "replies.mbox"), str(tmp_path / "Maildir"),
+                                 str(folder), "-"], input=messages[3])
+    assert result.exit_code == 0, result.output
+    assert "5 message(s): 1 applied, 3 unchanged, 0 counter, 1 unmatched; 0 already processed." in result.output
+    assert "No calendar in the message" in result.output
+    assert count(CalendarReply) == 5
+
+
+def test_ingest_reports_an_unreadable_path_and_carries_on(invited, runner, tmp_path):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    good = tmp_path / "good.eml"
+    good.write_bytes(render("declined_comment.eml", uid=meeting.uid, email=person.email))
+    result = runner.invoke(args=["kxn", "replies", "ingest", str(tmp_path / "missing.eml"), str(good)])
+    assert result.exit_code == 1
+    assert "missing.eml: cannot be read" in result.output
+    assert "1 applied" in result.output
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+def test_fetch_without_a_mailbox_configured_says_what_to_set(runner):
+    result = runner.invoke(args=["kxn", "replies", "fetch"])
+    assert result.exit_code == 1 and "KXN_REPLIES_IMAP_HOST" in result.output
+
+
+# The inbound endpoint ----------------------------------------------------------------------------------
+
+def post(client, raw: bytes, secret: str | None = SECRET, **headers):
+    if secret is not None:
+        headers["Authorization"] = f"Bearer {secret}"
+    return client.post("/replies/inbound", data=raw, headers=headers, content_type="message/rfc822")
+
+
+def test_the_inbound_endpoint_is_off_without_a_secret(client, invited):
+    meeting, person = invited("tom.reid@icloud.example.com")
+    response = post(client, render("apple_accepted.eml", uid=meeting.uid, email=person.email))
+    assert response.status_code == 404
+    assert count(CalendarReply) == 0
+
+
+@pytest.mark.app_config(REPLIES_INBOUND_SECRET=SECRET, REPLIES_MAX_BYTES=20_000, WTF_CSRF_ENABLED=True)
+def test_the_inbound_endpoint_applies_a_reply_and_refuses_bad_requests_with_reasons(client, invited):
+    meeting, person = invited("tom.reid@icloud.example.com")
+    raw = render("apple_accepted.eml", uid=meeting.uid, email=person.email)
+    assert post(client, raw, secret=None).status_code == 401
+    assert post(client, raw, secret="wrong").status_code == 401
+    assert post(client, raw, secret=None, Authorization=f"Basic {SECRET}").status_code == 401
+    too_large = post(client, raw + b"x" * 20_000)
+    assert too_large.status_code == 413 and "at most 20000 bytes" in too_large.get_data(as_text=True)
+    empty = post(client, b"")
+    assert empty.status_code == 400 and empty.mimetype == "text/plain" and "empty" in empty.get_data(as_text=True)
+    assert post(client, b"\x00\x01 just bytes, no headers").status_code == 400
+    assert count(CalendarReply) == 0
+    response = post(client, raw)  # no CSRF token: the endpoint is exempt, the secret authenticates it
+    assert response.status_code == 200
+    assert response.get_json() == {"outcome": "applied", "reason": "Recorded as Going.", "duplicate": False}
+    assert rsvp_of(meeting, person).answer == Answer.GOING
+    assert post(client, raw).get_json()["duplicate"] is True
+    unmatched = post(client, render("not_reply_plain.eml"))
+    assert unmatched.status_code == 200 and unmatched.get_json()["outcome"] == "unmatched"
+    assert client.get("/replies/inbound").status_code == 405
+
+
+# Never harm, whatever arrives ---------------------------------------------------------------------------
+
+def _mutations():
+    sample = render("outlook_web_declined.eml", uid="some-uid@kxn-meetings", email="ben@example.org")
+    cut = st.integers(min_value=0, max_value=len(sample))
+    return st.one_of(
+        st.binary(max_size=2000),
+        st.builds(lambda a, b, junk: sample[:min(a, b)] + junk + sample[max(a, b):], cut, cut, st.binary(max_size=60)),
+        st.builds(lambda text: render("declined_comment.eml", uid="u@x", email="a@b.c").replace(
+            b"COMMENT:", b"COMMENT:" + text.encode("utf-8", "surrogatepass")), st.text(max_size=80)),
+    )
+
+
+@pytest.mark.app_config(REPLIES_INBOUND_SECRET=SECRET)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=_mutations())
+def test_arbitrary_bytes_never_raise_or_give_a_server_error(client, runner, tmp_path, raw):
+    response = post(client, raw)
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    db.session.rollback()
+    processed = replies.process(raw + b"\n")  # a different message, so not a duplicate of the one above
+    db.session.commit()
+    assert processed.reply.outcome in set(ReplyOutcome)
+    path = tmp_path / "arbitrary.eml"
+    path.write_bytes(raw + b"\n\n")
+    result = runner.invoke(args=["kxn", "replies", "ingest", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "could not be processed" not in result.output
+
+
+# The organisers' page ------------------------------------------------------------------------------------
+
+def test_organisers_see_unmatched_replies_with_their_reasons(client, sign_in, organiser, invited, make_member):
+    meeting, person = invited("aoife.walsh@tvp.example.org")
+    process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email))
+    process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email, **{"from": "mallory@example.org"}))
+    process(render("counter.eml", uid=meeting.uid, email=person.email))
+    sign_in(client, organiser)
+    everything = client.get("/replies/").get_data(as_text=True)
+    assert "Calendar replies" in everything and meeting.title in everything
+    assert "Applied" in everything and "Unmatched" in everything
+    unmatched = client.get("/replies/?show=unmatched").get_data(as_text=True)
+    assert "mallory@example.org" in unmatched and "Sent from mallory@example.org but names" in unmatched
+    assert "Looking forward to it." not in unmatched
+    counter = client.get("/replies/?show=counter").get_data(as_text=True)
+    assert "Proposed: Tuesday 9 March 2027" in counter and "mallory" not in counter
+    assert client.get("/replies/?show=nonsense").status_code == 200
+
+
+def test_the_replies_page_pages_and_shows_an_empty_state(client, sign_in, organiser):
+    sign_in(client, organiser)
+    assert "No calendar replies yet" in client.get("/replies/").get_data(as_text=True)
+    for n in range(55):
+        db.session.add(CalendarReply(message_id=f"<{n}@example.org>", sender=f"sender{n}@example.org",
+                                     outcome=ReplyOutcome.UNMATCHED, reason="Not a reply."))
+    db.session.commit()
+    first = client.get("/replies/").get_data(as_text=True)
+    assert "sender54@example.org" in first and "sender0@example.org" not in first and "Page 1 of 2" in first
+    second = client.get("/replies/?page=2").get_data(as_text=True)
+    assert "sender0@example.org" in second
+
+
+def test_only_organisers_may_see_calendar_replies(client, sign_in, member, organiser):
+    response = client.get("/replies/")
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+    sign_in(client, member)
+    assert client.get("/replies/").status_code == 403
+    assert "Calendar replies" not in client.get("/").get_data(as_text=True)
+    sign_in(client, organiser)
+    assert client.get("/replies/").status_code == 200
+    assert 'href="/replies/"' in client.get("/").get_data(as_text=True)
+
+
+def test_nul_and_undecodable_bytes_anywhere_are_stored_safely(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email)
+    raw = raw.replace(b"Subject: Declined:", b"Subject: \xff\xfe\x00 Declined:").replace(
+        b"Message-ID: <", b"Message-ID: <\xc3\x28\x00").replace(b"COMMENT:Clashes", b"COMMENT:\x00\xe9\xff Clashes")
+    reply = process(raw)
+    assert reply.outcome == ReplyOutcome.APPLIED
+    assert "Declined:" in reply.subject and "\x00" not in reply.subject + reply.message_id
+    assert "\x00" not in rsvp_of(meeting, person).comment and "Clashes" in rsvp_of(meeting, person).comment
