@@ -133,7 +133,8 @@ class AgendaItemForm(Form):
 
 class WorkshopRoomForm(Form):
     name = StringField("Room name", validators=OPTIONAL_LINE, filters=[strip])
-    questions = TextAreaField("Questions for this room (one per line)", validators=[Optional(), Length(max=5000)])
+    questions = TextAreaField("Questions for this room (one per line)",
+                              validators=[Optional(), no_control_chars, Length(max=5000)])
 
     def is_blank(self) -> bool:
         return not (self.name.data or (self.questions.data or "").strip())
@@ -143,7 +144,7 @@ class MeetingForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
                                              Length(max=300)], filters=[strip])
     theme = StringField("Theme", validators=optional_line(500), filters=[strip])
-    description = TextAreaField("Description (Markdown)", validators=[Optional(), Length(max=20000)])
+    description = TextAreaField("Description (Markdown)", validators=[Optional(), no_control_chars, Length(max=20000)])
     date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
     end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
@@ -167,15 +168,16 @@ class MeetingForm(FlaskForm):
 
 class CancelMeetingForm(FlaskForm):
     reason = TextAreaField("Reason (sent to everyone invited)", validators=[
-        DataRequired("Say briefly why the meeting is cancelled."), Length(max=2000)])
+        DataRequired("Say briefly why the meeting is cancelled."), no_control_chars, Length(max=2000)])
 
 
 class RsvpForm(FlaskForm):
     answer = RadioField("Your answer", choices=[SelectChoice("going", "Going"), SelectChoice("maybe", "Maybe"),
                                  SelectChoice("declined", "Can't go")],
                         validators=[DataRequired("Choose Going, Maybe or Can't go.")])
-    access_needs = TextAreaField("Access needs (only organisers see this)", validators=[Optional(), Length(max=2000)])
-    comment = TextAreaField("Comment", validators=[Optional(), Length(max=2000)])
+    access_needs = TextAreaField("Access needs (only organisers see this)",
+                                 validators=[Optional(), no_control_chars, Length(max=2000)])
+    comment = TextAreaField("Comment", validators=[Optional(), no_control_chars, Length(max=2000)])
 
 
 class InviteForm(FlaskForm):

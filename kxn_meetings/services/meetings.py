@@ -230,6 +230,9 @@ def publish(meeting: Meeting) -> None:
 def cancel(meeting: Meeting, reason: str) -> None:
     if meeting.is_cancelled:
         raise MeetingError("This meeting is already cancelled.")
+    if meeting.status == MeetingStatus.DRAFT:
+        # A cancelled meeting is shown to everyone, so a draft would become public by being cancelled.
+        raise MeetingError("A draft has not been announced, so there is nothing to cancel.")
     meeting.status = MeetingStatus.CANCELLED
     meeting.cancel_reason = reason.strip()
     meeting.cancelled_at = utcnow()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
 
 from ..database import begin_write, is_postgresql
 from ..extensions import db
@@ -15,6 +16,7 @@ from ..models import (
     Meeting,
     MeetingStatus,
     Member,
+    OutboxMessage,
     Rsvp,
     RsvpSource,
     utcnow,
@@ -181,20 +183,22 @@ def counts_for(meeting_ids: list[int]) -> dict[int, Counts]:
 
 
 def counts(meeting: Meeting) -> Counts:
+    """Answer counts; "no reply" counts active members without an answer: those invited, once invitations have
+    gone out, otherwise every active member."""
     result = counts_for([meeting.id])[meeting.id]
-    answered = result.going + result.maybe + result.declined + result.waiting
-    invited = db.session.scalar(select(func.count(Invitation.id)).where(Invitation.meeting_id == meeting.id)) or 0
-    if invited:
-        result.no_reply = db.session.scalar(
-            select(func.count(Invitation.id)).where(
-                Invitation.meeting_id == meeting.id,
-                ~select(Rsvp.id).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Invitation.member_id).exists(),
-            )
-        ) or 0
-    else:
-        active = db.session.scalar(select(func.count(Member.id)).where(Member.active.is_(True))) or 0
-        result.no_reply = max(0, active - answered)
+    query = select(func.count(Member.id)).where(
+        Member.active.is_(True), ~exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id))
+    # Invitation.sent_at is also set by the confirmation a member gets after answering, so the invitation
+    # round itself is recognised by its outbox rows.
+    if db.session.scalar(select(exists().where(OutboxMessage.meeting_id == meeting.id,
+                                               OutboxMessage.kind == "invitation"))):
+        query = query.where(exists().where(Invitation.meeting_id == meeting.id, Invitation.member_id == Member.id,
+                                           Invitation.sent_at.is_not(None)))
+    result.no_reply = db.session.scalar(query) or 0
     return result
+
+
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def personal_link(meeting: Meeting, member: Member) -> Invitation:
@@ -209,7 +213,7 @@ def personal_link(meeting: Meeting, member: Member) -> Invitation:
 
 
 def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:
-    if not token or len(token) > 64:
+    if not TOKEN_SHAPE.fullmatch(token or ""):
         return None
     invitation = db.session.scalar(
         select(Invitation).where(Invitation.token == token, Invitation.meeting_id == meeting.id))

@@ -7,16 +7,17 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import case, select
+from sqlalchemy.orm import joinedload
 from wtforms import SelectChoice
 
 from .. import timefmt
 from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
-from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility
+from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, utcnow
 from ..security import require_organiser
+from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
 
@@ -105,7 +106,9 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
         flash(str(closed), "error")
         return redirect(done_url)
     db.session.commit()
-    if result.waiting_position is not None:
+    if result.waiting_position is not None and not result.changed:
+        flash(f"You are already on the waiting list at position {result.waiting_position}. Nothing changed.", "info")
+    elif result.waiting_position is not None:
         flash(f"The meeting is full, so you are on the waiting list at position {result.waiting_position}. "
               "We will email you if a place frees up.", "warning")
     elif not result.changed:
@@ -219,11 +222,18 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         form.rsvp_deadline_date.errors.append("Give the date of the RSVP deadline too.")
         return None
     agenda = [
-        meeting_service.AgendaRow(title=e.form.title.data or e.form.speaker_name.data, start_time=e.form.start_time.data,
-                                  speaker_name=e.form.speaker_name.data or "", speaker_role=e.form.speaker_role.data or "",
+        meeting_service.AgendaRow(title=e.form.title.data or e.form.speaker_name.data or "",
+                                  start_time=e.form.start_time.data, speaker_name=e.form.speaker_name.data or "",
+                                  speaker_role=e.form.speaker_role.data or "",
                                   speaker_organisation=e.form.speaker_organisation.data or "")
         for e in form.agenda.entries if not e.form.is_blank()
     ]
+    untitled = [e for e in form.agenda.entries if not e.form.is_blank() and not (e.form.title.data or
+                                                                                 e.form.speaker_name.data)]
+    for entry in untitled:
+        entry.form.title.errors.append("Give this agenda item a title or a speaker.")
+    if untitled:
+        return None
     rooms = [
         meeting_service.RoomRow(name=e.form.name.data or f"Room {i + 1}",
                                 questions=[q.strip() for q in (e.form.questions.data or "").splitlines() if q.strip()])
@@ -366,10 +376,18 @@ def cancel(ref: str):
     if meeting.is_cancelled:
         flash("This meeting is already cancelled.", "info")
         return redirect(url_for("meetings.show", ref=meeting.slug))
+    if meeting.status == MeetingStatus.DRAFT:
+        flash("A draft has not been announced, so there is nothing to cancel.", "info")
+        return redirect(url_for("meetings.show", ref=meeting.slug))
     if form.validate_on_submit():
-        meeting_service.cancel(meeting, form.reason.data)
-        db.session.commit()
-        flash("The meeting is cancelled.", "success")
+        try:
+            meeting_service.cancel(meeting, form.reason.data)
+        except meeting_service.MeetingError as error:
+            db.session.rollback()
+            flash(str(error), "error")
+        else:
+            db.session.commit()
+            flash("The meeting is cancelled.", "success")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     return render_template("meetings/cancel.html", meeting=meeting, form=form), 400 if request.method == "POST" else 200
 
@@ -379,23 +397,20 @@ def attendees(ref: str):
     meeting = organiser_meeting(ref)
     rows = _attendee_rows(meeting)
     count = rsvp_service.counts(meeting)
-    no_reply = db.session.scalars(
-        select(Member).join(Invitation, Invitation.member_id == Member.id)
-        .where(Invitation.meeting_id == meeting.id,
-               ~select(Rsvp.id).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id).exists())
-        .order_by(Member.name)
-    ).all()
+    no_reply = invitation_service.not_replied(meeting)
     return render_template("meetings/attendees.html", meeting=meeting, rows=rows, count=count, no_reply=no_reply,
                            positions=_waiting_positions(rows),
                            rate=rsvp_service.attendance_rate(count), form=ConfirmForm(),
-                           is_past=meeting.starts_at <= rsvp_service.utcnow())
+                           is_past=meeting.starts_at <= utcnow())
 
 
 def _attendee_rows(meeting: Meeting) -> list[Rsvp]:
+    answer_order = case((Rsvp.answer == Answer.GOING, 0), (Rsvp.answer == Answer.MAYBE, 1), else_=2)
     return list(db.session.scalars(
         select(Rsvp).where(Rsvp.meeting_id == meeting.id)
-        .options(selectinload(Rsvp.member))
-        .order_by(Rsvp.answer, Rsvp.waitlist_position.is_not(None), Rsvp.waitlist_position, Rsvp.answered_at)
+        .options(joinedload(Rsvp.member))  # one query however many rows (selectinload batches by 500)
+        .order_by(answer_order, Rsvp.waitlist_position.is_not(None), Rsvp.waitlist_position, Rsvp.answered_at,
+                  Rsvp.id)
     ))
 
 
@@ -429,10 +444,11 @@ def attendance(ref: str):
     meeting = organiser_meeting(ref)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    ticked = set()
-    for value in request.form.getlist("attended"):
-        if value.isdigit():
-            ticked.add(int(value))
+    if meeting.starts_at > utcnow():
+        flash("Attendance can be recorded once the meeting has started.", "error")
+        return redirect(url_for("meetings.attendees", ref=meeting.slug))
+    ticked = {int(value) for value in request.form.getlist("attended")
+              if value.isascii() and value.isdigit() and len(value) < 12}
     came = rsvp_service.mark_attendance(meeting, ticked)
     db.session.commit()
     flash(f"Attendance saved: {came} attended.", "success")

@@ -1,0 +1,141 @@
+"""Every organiser page and action × anonymous visitor, member and organiser."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Meeting, MeetingStatus, OutboxMessage, OutboxStatus, Rsvp
+from kxn_meetings.services import rsvps as rsvp_service
+
+from .meeting_helpers import meeting_form
+
+# (method, path template, form data, what an organiser gets)
+ORGANISER_URLS = [
+    ("GET", "/meetings/new", None, 200),
+    ("GET", "/meetings/new?from={slug}", None, 200),
+    ("POST", "/meetings/new", meeting_form(), 302),
+    ("GET", "/meetings/{slug}/edit", None, 200),
+    ("POST", "/meetings/{slug}/edit", meeting_form(title="Renamed"), 302),
+    ("POST", "/meetings/{draft}/publish", {}, 302),
+    ("GET", "/meetings/{slug}/cancel", None, 200),
+    ("POST", "/meetings/{slug}/cancel", {"reason": "Speakers unwell"}, 302),
+    ("GET", "/meetings/{slug}/attendees", None, 200),
+    ("GET", "/meetings/{slug}/attendees.csv", None, 200),
+    ("POST", "/meetings/{past}/attendance", {"attended": "{rsvp}"}, 302),
+    ("GET", "/outbox/", None, 200),
+    ("GET", "/outbox/?status=failed", None, 200),
+    ("GET", "/outbox/{message}", None, 200),
+    ("GET", "/outbox/{message}/html", None, 200),
+    ("POST", "/outbox/{message}/retry", {}, 302),
+]
+IDS = [f"{method} {path}" for method, path, _, _ in ORGANISER_URLS]
+
+
+@pytest.fixture
+def world(make_meeting, make_member, member):
+    """A scheduled meeting, a draft, a past meeting with an answer, and a message set aside in the outbox."""
+    meeting = make_meeting(title="Meeting three", slug="meeting-three")
+    draft = make_meeting(title="Meeting four", slug="meeting-four", status=MeetingStatus.DRAFT)
+    past = make_meeting(title="Meeting two", slug="meeting-two")
+    rsvp = rsvp_service.answer(past.id, make_member(), rsvp_service.Answer.GOING).rsvp
+    db.session.commit()
+    past.starts_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
+    past.ends_at = past.starts_at + dt.timedelta(hours=2)
+    message = OutboxMessage(kind="test", message_id="<matrix@kxn.test>", sender="meetings@kxn.test",
+                            recipient="someone@example.org", subject="Hello", text_body="Hello",
+                            html_body="<p>Hello</p>", status=OutboxStatus.FAILED, attempts=8)
+    db.session.add(message)
+    db.session.commit()
+    return {"slug": meeting.slug, "draft": draft.slug, "past": past.slug, "rsvp": str(rsvp.id),
+            "message": str(message.id)}
+
+
+def _request(client, method: str, path: str, data: dict | None, world: dict):
+    path = path.format(**world)
+    if data is not None:
+        data = {key: value.format(**world) if isinstance(value, str) else value for key, value in data.items()}
+    return path, client.open(path, method=method, data=data)
+
+
+def _state() -> tuple:
+    """Everything an organiser action could change."""
+    db.session.expire_all()
+    meetings = db.session.execute(
+        select(Meeting.slug, Meeting.title, Meeting.status, Meeting.sequence, Meeting.capacity).order_by(Meeting.id)
+    ).all()
+    outbox = db.session.execute(select(OutboxMessage.id, OutboxMessage.status).order_by(OutboxMessage.id)).all()
+    attended = db.session.execute(select(Rsvp.id, Rsvp.attended).order_by(Rsvp.id)).all()
+    return meetings, outbox, attended
+
+
+@pytest.mark.parametrize(("method", "path", "data", "_"), ORGANISER_URLS, ids=IDS)
+def test_anonymous_visitors_are_sent_to_sign_in_and_nothing_changes(client, world, method, path, data, _):
+    before = _state()
+    path, response = _request(client, method, path, data, world)
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/sign-in"
+    assert parse_qs(location.query)["next"] == [path]
+    assert _state() == before
+
+
+@pytest.mark.parametrize(("method", "path", "data", "_"), ORGANISER_URLS, ids=IDS)
+def test_members_are_refused_and_nothing_changes(client, sign_in, member, world, method, path, data, _):
+    sign_in(client, member)
+    before = _state()
+    _, response = _request(client, method, path, data, world)
+    assert response.status_code == 403
+    assert "You do not have access to this page" in response.get_data(as_text=True)
+    assert _state() == before
+
+
+@pytest.mark.parametrize(("method", "path", "data", "expected"), ORGANISER_URLS, ids=IDS)
+def test_organisers_may(client, sign_in, organiser, world, method, path, data, expected):
+    sign_in(client, organiser)
+    before = _state()
+    _, response = _request(client, method, path, data, world)
+    assert response.status_code == expected
+    if method == "POST":
+        assert _state() != before
+
+
+def test_an_organiser_whose_role_is_removed_is_refused_on_the_next_request(client, sign_in, organiser, world):
+    sign_in(client, organiser)
+    assert client.get(f"/meetings/{world['slug']}/attendees").status_code == 200
+    organiser.is_organiser = False
+    db.session.commit()
+    assert client.get(f"/meetings/{world['slug']}/attendees").status_code == 403
+
+
+def test_unknown_meetings_are_404_for_organisers(client, sign_in, organiser, world):
+    sign_in(client, organiser)
+    for path in ("/meetings/no-such-meeting/edit", "/meetings/no-such-meeting/attendees", "/meetings/999999/cancel"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_drafts_are_404_for_members_and_visitors(app, client, sign_in, member, world):
+    assert client.get(f"/meetings/{world['draft']}").status_code == 404
+    sign_in(client, member)
+    assert client.get(f"/meetings/{world['draft']}").status_code == 404
+    assert client.post(f"/meetings/{world['draft']}/rsvp", data={"answer": "going"}).status_code == 404
+    assert db.session.scalar(select(func.count(Rsvp.id))) == 1
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_members_personal_link_for_a_different_meeting_is_404(client, sign_in, make_member, member, world,
+                                                                signed_in):
+    if signed_in:
+        sign_in(client, member)
+    meeting = db.session.scalar(select(Meeting).where(Meeting.slug == world["slug"]))
+    past = db.session.scalar(select(Meeting).where(Meeting.slug == world["past"]))
+    token = rsvp_service.personal_link(past, member).token
+    db.session.commit()
+    assert client.get(f"/meetings/{meeting.slug}/answer/{token}").status_code == 404
+    assert client.post(f"/meetings/{meeting.slug}/answer/{token}", data={"answer": "going"}).status_code == 404
+    assert client.get(f"/meetings/{past.slug}/answer/{token}").status_code == 200
+    assert db.session.scalar(select(func.count(Rsvp.id))) == 1

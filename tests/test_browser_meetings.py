@@ -1,0 +1,143 @@
+"""An organiser schedules a meeting in a browser; a member answers from their personal link without signing in."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Meeting
+from kxn_meetings.services import auth as auth_service
+from kxn_meetings.services import rsvps as rsvp_service
+
+from .browser_fixtures import audit, visit
+from .meeting_helpers import future_day
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in_browser(page, live_server, member) -> None:
+    """A signed-in browser, by the same server-side session row the sign-in flow creates."""
+    session = auth_service.start_session(member)
+    db.session.commit()
+    app = live_server.app
+    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": session.id, "_fresh": True})
+    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}])
+
+
+def attendee_rows(page, slug: str) -> dict[str, dict[str, str]]:
+    response = page.request.get(f"/meetings/{slug}/attendees.csv")
+    assert response.ok
+    assert response.headers["content-type"].startswith("text/csv")
+    body = response.body().decode("utf-8-sig")
+    return {row["Name"]: row for row in csv.DictReader(io.StringIO(body))}
+
+
+def check_attendees(page, slug: str, name: str, answer: str) -> None:
+    visit(page, f"/meetings/{slug}/attendees")
+    row = page.get_by_role("row").filter(has_text=name)
+    expect(row).to_contain_text(answer)
+    rows = attendee_rows(page, slug)
+    assert rows[name]["Answer"] == answer
+    assert rows[name]["How"] == "Email link"
+
+
+def test_organiser_schedules_and_a_member_answers_from_the_email_link(live_server, page, browser, organiser,
+                                                                       member):
+    sign_in_browser(page, live_server, organiser)
+    visit(page, "/")
+    page.get_by_role("link", name="New meeting").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("New meeting")
+    audit(page)
+
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    audit(page)
+
+    day = future_day(45)
+    page.get_by_label("Title", exact=True).fill("Meeting three: trauma-informed custody")
+    page.get_by_label("Theme").fill("What works with 18-25 year olds")
+    page.get_by_label("Date", exact=True).fill(day.isoformat())
+    page.get_by_label("Starts at").fill("15:00")
+    page.get_by_label("Ends at").fill("17:00")
+    page.get_by_label("Time zone").select_option("Europe/London")
+    page.get_by_label("Online join link").fill("https://meet.example.org/kxn-three")
+    page.get_by_label("Capacity").fill("30")
+    page.get_by_role("group", name="Agenda item 1").get_by_label("Item").fill("Welcome")
+    page.get_by_role("group", name="Room 1").get_by_label("Room name").fill("Custody")
+    page.get_by_role("button", name="Save as draft").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Meeting three: trauma-informed custody")
+    expect(page.get_by_role("status").first).to_contain_text("Meeting saved as a draft")
+    expect(page.get_by_text("Draft: only organisers can see this")).to_be_visible()
+    audit(page)
+    slug = page.url.rsplit("/", 1)[-1]
+
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("status").first).to_contain_text("Published")
+    audit(page)
+
+    page.get_by_role("link", name="Edit", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Edit meeting")
+    audit(page)
+    page.get_by_label("Title", exact=True).fill("Meeting three: custody and after")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Meeting three: custody and after")
+    expect(page.get_by_role("status").first).to_contain_text("Meeting updated")
+    audit(page)
+    visit(page, "/")
+    expect(page.get_by_role("link", name="Meeting three: custody and after")).to_be_visible()
+
+    db.session.rollback()  # see what the server committed (SQLite keeps a reader on its snapshot)
+    meeting = db.session.scalars(select(Meeting).where(Meeting.slug == slug)).one()
+    link = f"/meetings/{slug}/answer/{rsvp_service.personal_link(meeting, member).token}"
+    db.session.commit()
+
+    member_context = browser.new_context(base_url=live_server.url, locale="en-GB")
+    member_page = member_context.new_page()
+    try:
+        visit(member_page, f"{link}?answer=going")
+        expect(member_page.get_by_text(f"Answering as {member.name}")).to_be_visible()
+        expect(member_page.get_by_label("Going")).to_be_checked()
+        member_page.get_by_label("Access needs").fill("Captions, please")
+        member_page.get_by_role("button", name="Confirm my answer").click()
+        expect(member_page.get_by_role("status").first).to_contain_text("Your answer is “Going”")
+        expect(member_page.get_by_role("link", name="https://meet.example.org/kxn-three")).to_be_visible()
+        audit(member_page)
+
+        check_attendees(page, slug, member.name, "Going")
+        expect(page.get_by_role("row").filter(has_text=member.name)).to_contain_text("Captions, please")
+
+        visit(member_page, link)
+        member_page.get_by_label("Can't go").check()
+        member_page.get_by_role("button", name="Confirm my answer").click()
+        expect(member_page.get_by_role("status").first).to_contain_text("Your answer is “Can't go”")
+        expect(member_page.get_by_role("link", name="https://meet.example.org/kxn-three")).to_have_count(0)
+        audit(member_page)
+        visit(member_page, f"/meetings/{slug}")
+
+        check_attendees(page, slug, member.name, "Can't go")
+    finally:
+        member_context.close()
+
+
+def test_the_meeting_page_for_a_visitor_and_a_cancelled_meeting(live_server, page, organiser, make_meeting):
+    meeting = make_meeting(title="Meeting five", description="An agenda with **bold** words.", capacity=2)
+    visit(page, "/")
+    visit(page, f"/meetings/{meeting.slug}")
+    expect(page.get_by_role("link", name="Sign in").last).to_be_visible()
+
+    sign_in_browser(page, live_server, organiser)
+    visit(page, f"/meetings/{meeting.slug}")
+    page.get_by_role("link", name="Cancel meeting").click()
+    audit(page)
+    page.get_by_label("Reason").fill("The venue flooded.")
+    page.get_by_role("button", name="Cancel the meeting").click()
+    expect(page.get_by_role("heading", name="This meeting has been cancelled")).to_be_visible()
+    audit(page)
+    visit(page, f"/meetings/{meeting.slug}/attendees")
+    visit(page, f"/meetings/new?from={meeting.slug}")
