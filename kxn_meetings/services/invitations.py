@@ -3,28 +3,46 @@
 Each message is personal: the recipient is the only ATTENDEE, the calendar part's METHOD matches the MIME
 method, the UID never changes and SEQUENCE rises with every announced change. Nothing is sent here: rows are
 queued in the outbox inside the caller's transaction, with a de-duplication key per notice.
+
+A notice to many members (invitations, updates, cancellations, nudges, reminders) loads what it needs in a few
+queries and builds the calendar part all recipients share once; each recipient's ATTENDEE is added to it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+import secrets
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from email.utils import formataddr, getaddresses
 
-from flask import current_app
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, render_template
+from icalendar import Event, vCalAddress, vText
 from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import ical, timefmt
 from ..database import is_postgresql
 from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
-from . import calendars, replies, rsvps
+from . import calendars, replies
 from . import meetings as meeting_rules
 from .outbox import queue_email
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
+# Kinds counted on the invite page as "invitations so far".
+INVITE_KINDS = ("invitation", "nudge")
+NAME_MAX = 200
+CHUNK = 500  # ids per IN (...) list, well below SQLite's parameter limit
+END_EVENT = b"END:VEVENT\r\n"
+
+
+class InvitationError(ValueError):
+    pass
 
 
 def calendar_sender(invitation: Invitation | None = None) -> str:
@@ -41,52 +59,9 @@ def partstat(rsvp: Rsvp | None) -> str:
     return PARTSTAT[rsvp.answer]
 
 
-def _rsvp(meeting: Meeting, member: Member) -> Rsvp | None:
-    return db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
-
-
-def _calendar(meeting: Meeting, member: Member, method: str, rsvp: Rsvp | None, invitation: Invitation, *,
-              extra: str = "") -> bytes:
-    going = rsvp is not None and rsvp.is_going
-    attendee = ical.Attendee(email=member.email, name=member.name,
-                             partstat="DECLINED" if method == "CANCEL" and rsvp and rsvp.answer == Answer.DECLINED
-                             else partstat(rsvp),
-                             rsvp=method == "REQUEST")
-    options = calendars.options_for(meeting, include_join_link=going and method == "REQUEST", attendee=attendee,
-                                    status="CANCELLED" if method == "CANCEL" else None, extra=extra,
-                                    organizer_email=replies.reply_address(invitation))
-    return ical.calendar_bytes([(meeting, options)], method=method)
-
-
-def _notice(kind: str, meeting: Meeting, member: Member, *, subject: str, method: str | None, dedup: str,
-            rsvp: Rsvp | None = None, context: dict | None = None, extra: str = "") -> OutboxMessage | None:
-    invitation = rsvps.personal_link(meeting, member)
-    rsvp = rsvp if rsvp is not None else _rsvp(meeting, member)
-    calendar = _calendar(meeting, member, method, rsvp, invitation, extra=extra) if method else None
-    answer_url = external_url("meetings.personal_answer", ref=meeting.slug, token=invitation.token)
-    row = queue_email(
-        kind=kind,
-        to=member,
-        subject=subject,
-        template="meeting_notice",
-        context={
-            "kind": kind, "meeting": meeting, "rsvp": rsvp, "answer_url": answer_url,
-            "show_join": bool(meeting.join_url) and (kind == "reminder" or (rsvp is not None and rsvp.is_going)),
-            "when": timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone),
-            "meeting_url": external_url("meetings.show", ref=meeting.slug),
-            "ics_url": external_url("calendar.meeting_ics", ref=meeting.slug),
-            **(context or {}),
-        },
-        dedup_key=dedup,
-        calendar=calendar,
-        calendar_method=method,
-        meeting_id=meeting.id,
-        sender=calendar_sender(invitation),
-    )
-    if row is not None and method == "REQUEST":
-        invitation.sent_at = utcnow()
-        invitation.sent_sequence = meeting.sequence
-    return row
+def _chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def _short_when(meeting: Meeting) -> str:
@@ -94,11 +69,169 @@ def _short_when(meeting: Meeting) -> str:
     return f"{timefmt.short_day(local)}, {timefmt.time_range(local, meeting.local_end)} {local.tzname()}"
 
 
+# Loading what a notice to many members needs -------------------------------------------------------
+
+def personal_links(meeting: Meeting, members: Sequence[Member]) -> dict[int, Invitation]:
+    """Each member's Invitation (personal RSVP link) for the meeting, created where missing; keyed by member id."""
+    links: dict[int, Invitation] = {}
+    ids = [m.id for m in members]
+    for chunk in _chunks(ids):
+        for invitation in db.session.scalars(
+                select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id.in_(chunk))):
+            links[invitation.member_id] = invitation
+    missing = [Invitation(meeting_id=meeting.id, member_id=member_id, token=secrets.token_urlsafe(24))
+               for member_id in dict.fromkeys(ids) if member_id not in links]
+    if missing:
+        db.session.add_all(missing)
+        db.session.flush()
+        links.update((invitation.member_id, invitation) for invitation in missing)
+    return links
+
+
+def _answers(meeting: Meeting, members: Sequence[Member]) -> dict[int, Rsvp]:
+    answers: dict[int, Rsvp] = {}
+    for chunk in _chunks([m.id for m in members]):
+        for rsvp in db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id.in_(chunk))):
+            answers[rsvp.member_id] = rsvp
+    return answers
+
+
+def _already_queued(keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(keys):
+        found.update(db.session.scalars(select(OutboxMessage.dedup_key).where(OutboxMessage.dedup_key.in_(chunk))))
+    return found
+
+
+# The calendar part -----------------------------------------------------------------------------------
+
+def _attendee_lines(member: Member, partstat_value: str, *, rsvp: bool) -> bytes:
+    """The recipient's ATTENDEE property, serialised (and folded) by icalendar."""
+    address = vCalAddress(f"mailto:{member.email}")
+    address.params["CN"] = vText(member.name)
+    address.params["ROLE"] = vText("REQ-PARTICIPANT")
+    address.params["PARTSTAT"] = vText(partstat_value)
+    address.params["CUTYPE"] = vText("INDIVIDUAL")
+    if rsvp:
+        address.params["RSVP"] = vText("TRUE")
+    event = Event()
+    event.add("attendee", address)
+    serialised = event.to_ical()
+    return serialised[len(b"BEGIN:VEVENT\r\n"):-len(END_EVENT)]
+
+
+class _Calendars:
+    """Calendar bytes for each recipient of one notice: what recipients share (the meeting, its VTIMEZONE, the
+    organiser, the join link or not) is built once with icalendar, then each recipient's ATTENDEE is added."""
+
+    def __init__(self, meeting: Meeting, method: str, extra: str = "") -> None:
+        self.meeting = meeting
+        self.method = method
+        self.extra = extra
+        self.dtstamp = utcnow()
+        self.shared: dict[tuple[bool, str], bytes] = {}
+
+    def _shared(self, include_join_link: bool, organizer: str) -> bytes:
+        key = (include_join_link, organizer)
+        data = self.shared.get(key)
+        if data is None:
+            options = calendars.options_for(
+                self.meeting, include_join_link=include_join_link, dtstamp=self.dtstamp, extra=self.extra,
+                status="CANCELLED" if self.method == "CANCEL" else None, organizer_email=organizer)
+            data = ical.calendar_bytes([(self.meeting, options)], method=self.method)
+            if data.count(END_EVENT) != 1:
+                raise ValueError("a personal invitation holds exactly one event")
+            # Personal reply addresses differ per recipient: nothing to share, so nothing to keep.
+            if organizer == current_app.config["CALENDAR_ADDRESS"]:
+                self.shared[key] = data
+        return data
+
+    def personal(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> bytes:
+        going = rsvp is not None and rsvp.is_going
+        data = self._shared(self.method == "REQUEST" and going, replies.reply_address(invitation))
+        state = partstat(rsvp)
+        if self.method == "CANCEL" and rsvp is not None and rsvp.answer == Answer.DECLINED:
+            state = "DECLINED"
+        head, _, tail = data.rpartition(END_EVENT)
+        return head + _attendee_lines(member, state, rsvp=self.method == "REQUEST") + END_EVENT + tail
+
+
+# Queueing notices ------------------------------------------------------------------------------------
+
+@dataclass
+class _Notice:
+    """One kind of notice about one meeting, with what all its recipients share."""
+
+    kind: str
+    meeting: Meeting
+    subject: str
+    method: str | None
+    context: dict
+    calendars: _Calendars | None
+
+    @classmethod
+    def of(cls, kind: str, meeting: Meeting, *, subject: str, method: str | None, context: dict | None = None,
+           extra: str = "") -> _Notice:
+        shared = {
+            "kind": kind, "meeting": meeting,
+            "when": timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone),
+            "meeting_url": external_url("meetings.show", ref=meeting.slug),
+            **(context or {}),
+        }
+        return cls(kind, meeting, subject, method, shared, _Calendars(meeting, method, extra) if method else None)
+
+    def personal_context(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> dict:
+        going = rsvp is not None and rsvp.is_going
+        return dict(
+            self.context, rsvp=rsvp,
+            answer_url=external_url("meetings.personal_answer", ref=self.meeting.slug, token=invitation.token),
+            # The join link reaches only those going (or about to start: reminders), never a cancellation.
+            show_join=bool(self.meeting.join_url) and (
+                self.kind == "reminder" or (self.method == "REQUEST" and going)),
+        )
+
+    def queue(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> OutboxMessage | None:
+        row = queue_email(
+            kind=self.kind, to=member, subject=self.subject, template="meeting_notice",
+            context=self.personal_context(member, rsvp, invitation), dedup_key=dedup,
+            calendar=self.calendars.personal(member, rsvp, invitation) if self.calendars else None,
+            calendar_method=self.method, meeting_id=self.meeting.id, sender=calendar_sender(invitation),
+        )
+        if row is not None and self.kind == "invitation":
+            invitation.sent_at = utcnow()
+            invitation.sent_sequence = self.meeting.sequence
+        return row
+
+    def send(self, members: Iterable[Member], dedup: Callable[[Member], str], *,
+             progress: Callable[[], None] | None = None) -> int:
+        """Queue this notice to each active member not already sent it; returns how many were queued."""
+        members = list(members)
+        keys = {member.id: dedup(member) for member in members}
+        done = _already_queued(list(keys.values()))
+        todo = [m for m in dict.fromkeys(members) if m.active and keys[m.id] not in done]
+        links = personal_links(self.meeting, todo)
+        answers = _answers(self.meeting, todo)
+        queued = 0
+        for member in todo:
+            if self.queue(member, dedup=keys[member.id], invitation=links[member.id], rsvp=answers.get(member.id)):
+                queued += 1
+            if progress:
+                progress()
+        if progress:
+            for _ in range(len(members) - len(todo)):
+                progress()
+        return queued
+
+
+def _single(kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str,
+            dedup: str) -> OutboxMessage | None:
+    """One notice to one member who has just answered (or been given a place)."""
+    notice = _Notice.of(kind, meeting, subject=subject, method=method)
+    invitation = personal_links(meeting, [member])[member.id]
+    return notice.queue(member, dedup=dedup, invitation=invitation, rsvp=rsvp)
+
+
 # Invitations -----------------------------------------------------------------------------------------
-
-class InvitationError(ValueError):
-    pass
-
 
 def invitable(meeting: Meeting) -> None:
     if meeting.status != MeetingStatus.SCHEDULED:
@@ -108,32 +241,47 @@ def invitable(meeting: Meeting) -> None:
         raise InvitationError("This meeting has already taken place.")
 
 
+def _invitation_subject(meeting: Meeting) -> str:
+    return f"Invitation: {meeting.title} ({_short_when(meeting)})"
+
+
 def invite(meeting: Meeting, members: Iterable[Member], *, progress: Callable[[], None] | None = None) -> int:
-    """Queue one personal invitation per member; members already invited at this SEQUENCE are skipped."""
+    """Queue one personal invitation per active member; members invited before are skipped (their calendar
+    already holds the meeting and has had every update since)."""
     invitable(meeting)
     ensure_announced(meeting)
-    queued = 0
-    subject = f"Invitation: {meeting.title} ({_short_when(meeting)})"
-    for member in members:
-        if member.active and _notice("invitation", meeting, member, subject=subject, method="REQUEST",
-                                     dedup=f"invitation:{meeting.id}:{member.id}:{meeting.sequence}"):
-            queued += 1
-        if progress:
-            progress()
-    return queued
+    notice = _Notice.of("invitation", meeting, subject=_invitation_subject(meeting), method="REQUEST")
+    return notice.send(members, lambda m: f"invitation:{meeting.id}:{m.id}", progress=progress)
+
+
+@dataclass
+class Preview:
+    subject: str
+    text: str
+    html: str
+
+
+def preview(meeting: Meeting, member: Member) -> Preview:
+    """The invitation `member` would receive, rendered without writing anything (GET requests show it)."""
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id == member.id))
+    if invitation is None:
+        invitation = Invitation(meeting_id=meeting.id, member_id=member.id, token="your-personal-link")
+    notice = _Notice.of("invitation", meeting, subject=_invitation_subject(meeting), method=None)
+    rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+    context = dict(notice.personal_context(member, rsvp, invitation), member=member, external_url=external_url,
+                   network_name=current_app.config["NETWORK_NAME"])
+    return Preview(notice.subject, render_template("emails/meeting_notice.txt", **context),
+                   render_template("emails/meeting_notice.html", **context))
 
 
 def nudge(meeting: Meeting) -> int:
-    """Remind invited members who have not answered (once a day at most)."""
+    """Remind invited members who have not answered, at most once a day each."""
     invitable(meeting)
     today = utcnow().date().isoformat()
-    subject = f"Will you join us? {meeting.title} ({_short_when(meeting)})"
-    queued = 0
-    for member in not_replied(meeting):
-        if _notice("nudge", meeting, member, subject=subject, method="REQUEST",
-                   dedup=f"nudge:{meeting.id}:{member.id}:{meeting.sequence}:{today}"):
-            queued += 1
-    return queued
+    notice = _Notice.of("nudge", meeting, subject=f"Will you join us? {meeting.title} ({_short_when(meeting)})",
+                        method="REQUEST")
+    return notice.send(not_replied(meeting), lambda m: f"nudge:{meeting.id}:{m.id}:{today}")
 
 
 def not_replied(meeting: Meeting) -> list[Member]:
@@ -141,7 +289,7 @@ def not_replied(meeting: Meeting) -> list[Member]:
         select(Member).join(Invitation, Invitation.member_id == Member.id)
         .where(Invitation.meeting_id == meeting.id, Invitation.sent_at.is_not(None), Member.active.is_(True),
                ~exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id))
-        .order_by(Member.name)
+        .order_by(Member.name, Member.id)
     ))
 
 
@@ -157,24 +305,21 @@ def recipients(meeting: Meeting) -> list[Member]:
     ))
 
 
-def last_queued() -> OutboxMessage | None:
-    return db.session.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(1))
-
-
 def outbox_counts(meeting: Meeting) -> dict[str, int]:
+    """Invitations and nudges of the meeting by outbox status: {'pending': n, 'sent': n, 'failed': n}."""
     rows = db.session.execute(
         select(OutboxMessage.status, func.count(OutboxMessage.id))
-        .where(OutboxMessage.meeting_id == meeting.id, OutboxMessage.kind.in_(["invitation", "nudge"]))
+        .where(OutboxMessage.meeting_id == meeting.id, OutboxMessage.kind.in_(INVITE_KINDS))
         .group_by(OutboxMessage.status)
     ).all()
-    return {str(status.value if hasattr(status, "value") else status): n for status, n in rows}
+    return {str(status): n for status, n in rows}
 
 
 # Choosing recipients -------------------------------------------------------------------------------
 
 def active_members(organisations: list[str] | None = None) -> list[Member]:
-    query = select(Member).where(Member.active.is_(True)).order_by(Member.name)
-    if organisations:
+    query = select(Member).where(Member.active.is_(True)).order_by(Member.name, Member.id)
+    if organisations is not None:
         query = query.where(Member.organisation.in_(organisations))
     return list(db.session.scalars(query))
 
@@ -185,6 +330,20 @@ def organisations() -> list[str]:
         .distinct().order_by(Member.organisation)) if o]
 
 
+def _usable_address(email: str) -> bool:
+    if not email or len(email) > 254 or email.count("@") != 1:
+        return False
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
+
+
 def parse_addresses(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     """Pasted addresses ('Name <a@b>' or 'a@b', by line, comma or semicolon): (name, email) pairs and bad entries."""
     good: list[tuple[str, str]] = []
@@ -192,17 +351,16 @@ def parse_addresses(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     seen: set[str] = set()
     chunks = [c.strip() for line in text.splitlines() for c in line.replace(";", ",").split(",") if c.strip()]
     for chunk in chunks:
-        parsed = getaddresses([chunk])
-        name, email = parsed[0] if parsed else ("", "")
-        email = email.strip()
-        if (not email or email.count("@") != 1 or "." not in email.split("@")[1] or len(email) > 254
-                or any(c in email for c in " <>\"'\r\n")):
-            bad.append(chunk)
+        parsed = getaddresses([chunk]) if not _has_control_characters(chunk) else []
+        name, email = parsed[0] if len(parsed) == 1 else ("", "")
+        name, email = " ".join(name.split()), email.strip()
+        if not _usable_address(email) or len(name) > NAME_MAX:
+            bad.append(chunk[:300])
             continue
         if email.lower() in seen:
             continue
         seen.add(email.lower())
-        good.append((name.strip(), email))
+        good.append((name, email))
     return good, bad
 
 
@@ -210,21 +368,25 @@ def members_for_addresses(pairs: list[tuple[str, str]], *, create: bool) -> tupl
     """Existing members for the addresses, plus new members when `create` (else the unknown pairs)."""
     found: list[Member] = []
     unknown: list[tuple[str, str]] = []
-    if not pairs:
-        return found, unknown
-    existing = {m.email.lower(): m for m in db.session.scalars(
-        select(Member).where(func.lower(Member.email).in_([e.lower() for _, e in pairs])))}
+    existing: dict[str, Member] = {}
+    for chunk in _chunks([email.lower() for _, email in pairs]):
+        existing.update((m.email.lower(), m) for m in db.session.scalars(
+            select(Member).where(func.lower(Member.email).in_(chunk))))
     for name, email in pairs:
         member = existing.get(email.lower())
         if member is not None:
             found.append(member)
-        elif create:
-            member = Member(email=email, name=name or email.split("@")[0].replace(".", " ").title())
-            db.session.add(member)
-            found.append(member)
         else:
             unknown.append((name, email))
-    db.session.flush()
+    if create and unknown:
+        new = [Member(email=email, name=name or email.split("@")[0].replace(".", " ").title()) for name, email in unknown]
+        try:
+            with db.session.begin_nested():
+                db.session.add_all(new)
+        except IntegrityError:
+            raise InvitationError("Some of these addresses were added as members by someone else meanwhile. "
+                                  "Nothing was sent; please send again.") from None
+        return found + new, []
     return found, unknown
 
 
@@ -245,9 +407,11 @@ def record_changes(meeting: Meeting, before: dict[str, str], *, notify: bool) ->
 
     `before` is snapshot() taken before the edit. Returns True when an update is scheduled or sent.
     """
+    if meeting.status != MeetingStatus.SCHEDULED:
+        return False  # drafts are announced from the state they are published in
     ensure_announced(meeting, before)
     after = snapshot(meeting)
-    if after == before or meeting.status != MeetingStatus.SCHEDULED:
+    if after == before:
         return False
     if not notify:
         announced = json.loads(meeting.announced)
@@ -287,14 +451,9 @@ def send_update(meeting: Meeting) -> int:
     if not changes:
         return 0
     meeting.announced = json.dumps(snapshot(meeting))
-    subject = f"Updated: {meeting.title} ({_short_when(meeting)})"
-    summary = "; ".join(changes)
-    queued = 0
-    for member in recipients(meeting):
-        if _notice("update", meeting, member, subject=subject, method="REQUEST", context={"changes": changes},
-                   dedup=f"update:{meeting.id}:{member.id}:{meeting.sequence}", extra=f"Changed: {summary}"):
-            queued += 1
-    return queued
+    notice = _Notice.of("update", meeting, subject=f"Updated: {meeting.title} ({_short_when(meeting)})",
+                        method="REQUEST", context={"changes": changes}, extra=f"Changed: {'; '.join(changes)}")
+    return notice.send(recipients(meeting), lambda m: f"update:{meeting.id}:{m.id}:{meeting.sequence}")
 
 
 def send_due_updates(now: dt.datetime | None = None) -> int:
@@ -306,17 +465,13 @@ def send_due_updates(now: dt.datetime | None = None) -> int:
 
 
 def send_cancellation(meeting: Meeting) -> int:
-    """METHOD:CANCEL with STATUS:CANCELLED to everyone concerned. Call after services.meetings.cancel()."""
+    """METHOD:CANCEL with STATUS:CANCELLED to everyone concerned. Called by services.meetings.cancel()."""
     meeting.update_due_at = None
     reason = meeting.cancel_reason
-    subject = f"Cancelled: {meeting.title} ({_short_when(meeting)})"
-    queued = 0
-    for member in recipients(meeting):
-        if _notice("cancellation", meeting, member, subject=subject, method="CANCEL", context={"reason": reason},
-                   dedup=f"cancellation:{meeting.id}:{member.id}:{meeting.sequence}",
-                   extra=f"Cancelled: {reason}" if reason else "Cancelled"):
-            queued += 1
-    return queued
+    notice = _Notice.of("cancellation", meeting, subject=f"Cancelled: {meeting.title} ({_short_when(meeting)})",
+                        method="CANCEL", context={"reason": reason},
+                        extra=f"Cancelled: {reason}" if reason else "Cancelled")
+    return notice.send(recipients(meeting), lambda m: f"cancellation:{meeting.id}:{m.id}:{meeting.sequence}")
 
 
 # Answers --------------------------------------------------------------------------------------------
@@ -328,15 +483,14 @@ def after_answer(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: A
         return
     stamp = f"{rsvp.answered_at.timestamp():.6f}"
     if rsvp.is_going and not was_going:
-        _notice("confirmation", meeting, member, rsvp=rsvp, method="REQUEST",
+        _single("confirmation", meeting, member, rsvp, method="REQUEST",
                 subject=f"You're going: {meeting.title} ({_short_when(meeting)})",
                 dedup=f"confirmation:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}")
-    elif rsvp.answer == Answer.DECLINED and was_answer is not None and was_answer != Answer.DECLINED:
-        _notice("decline", meeting, member, rsvp=rsvp, method="CANCEL",
-                subject=f"Removed from your calendar: {meeting.title}",
-                dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}")
-    elif rsvp.answer == Answer.DECLINED and was_answer is None and _was_invited(meeting, member):
-        _notice("decline", meeting, member, rsvp=rsvp, method="CANCEL",
+    elif rsvp.answer == Answer.DECLINED and (
+            (was_answer is not None and was_answer != Answer.DECLINED)
+            or (was_answer is None and _was_invited(meeting, member))):
+        # Only a calendar that holds the meeting has anything to remove.
+        _single("decline", meeting, member, rsvp, method="CANCEL",
                 subject=f"Removed from your calendar: {meeting.title}",
                 dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}")
 
@@ -348,11 +502,13 @@ def _was_invited(meeting: Meeting, member: Member) -> bool:
 
 
 def after_promotion(meeting: Meeting, rsvp: Rsvp) -> None:
-    if rsvp.member is None:
+    """A place from the waiting list: the calendar invitation with the join link, as for a new 'Going'."""
+    if rsvp.member is None or meeting.status != MeetingStatus.SCHEDULED:
         return
-    _notice("waitlist_promoted", meeting, rsvp.member, rsvp=rsvp, method="REQUEST",
+    stamp = f"{rsvp.answered_at.timestamp():.6f}"
+    _single("waitlist_promoted", meeting, rsvp.member, rsvp, method="REQUEST",
             subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
-            dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{rsvp.answered_at.timestamp():.6f}")
+            dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}")
 
 
 # Reminders ------------------------------------------------------------------------------------------
@@ -362,18 +518,18 @@ def send_due_reminders(now: dt.datetime | None = None) -> int:
     now = now or utcnow()
     horizon = now + dt.timedelta(hours=current_app.config["REMINDER_HOURS"])
     rows = db.session.execute(
-        select(Meeting, Rsvp).join(Rsvp, Rsvp.meeting_id == Meeting.id)
+        select(Meeting, Member).join(Rsvp, Rsvp.meeting_id == Meeting.id).join(Member, Member.id == Rsvp.member_id)
         .where(Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at > now, Meeting.starts_at <= horizon,
                Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]), Rsvp.waitlist_position.is_(None),
-               Rsvp.member_id.is_not(None))
+               Member.active.is_(True))
         .order_by(Meeting.starts_at, Rsvp.id)
     ).all()
+    by_meeting: dict[int, tuple[Meeting, list[Member]]] = {}
+    for meeting, member in rows:
+        by_meeting.setdefault(meeting.id, (meeting, []))[1].append(member)
     queued = 0
-    for meeting, rsvp in rows:
-        if not rsvp.member.active:
-            continue
-        if _notice("reminder", meeting, rsvp.member, rsvp=rsvp, method=None,
-                   subject=f"Reminder: {meeting.title} ({_short_when(meeting)})",
-                   dedup=f"reminder:{meeting.id}:{rsvp.member_id}"):
-            queued += 1
+    for meeting, members in by_meeting.values():
+        notice = _Notice.of("reminder", meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})",
+                            method=None)
+        queued += notice.send(members, lambda m, meeting_id=meeting.id: f"reminder:{meeting_id}:{m.id}")
     return queued

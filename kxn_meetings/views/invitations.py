@@ -7,15 +7,19 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..forms import ConfirmForm, InviteForm
-from ..models import Member
+from ..models import Meeting, Member
 from ..security import require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
+from ..services import rsvps as rsvp_service
 
 bp = Blueprint("invitations", __name__, url_prefix="/meetings")
 
+# The HTML email is shown in a sandboxed frame: its inline styles are allowed there and nowhere else.
+PREVIEW_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
 
-def _meeting(ref: str):
+
+def _meeting(ref: str) -> Meeting:
     require_organiser()
     meeting = meeting_service.find_meeting(ref, load_details=True)
     if meeting is None:
@@ -29,10 +33,23 @@ def _form() -> InviteForm:
     return form
 
 
+def _check_choice(form: InviteForm) -> bool:
+    """Errors next to the field for a choice that names nobody; True when the form can be acted on."""
+    if form.recipients.data == "organisations":
+        known = set(form.organisations.choices)
+        chosen = [o for o in form.organisations.data or [] if o in known]
+        form.organisations.data = chosen
+        if not chosen:
+            form.organisations.errors = ["Choose at least one organisation."]
+    elif form.recipients.data == "addresses" and not (form.addresses.data or "").strip():
+        form.addresses.errors = ["Paste at least one email address."]
+    return not form.errors
+
+
 def _chosen(form: InviteForm, *, create: bool) -> tuple[list[Member], list[tuple[str, str]], list[str]]:
     """Members chosen by the form, unknown (name, email) pairs, and entries that are not addresses."""
     if form.recipients.data == "organisations":
-        return invitation_service.active_members(form.organisations.data or ["\0"]), [], []
+        return invitation_service.active_members(form.organisations.data), [], []
     if form.recipients.data == "addresses":
         pairs, bad = invitation_service.parse_addresses(form.addresses.data or "")
         members, unknown = invitation_service.members_for_addresses(pairs, create=create)
@@ -40,15 +57,30 @@ def _chosen(form: InviteForm, *, create: bool) -> tuple[list[Member], list[tuple
     return invitation_service.active_members(), [], []
 
 
-def _sample_email(meeting) -> tuple[str, str, str]:
-    """The exact invitation as the signed-in organiser would receive it, rendered and then rolled back."""
-    nested = db.session.begin_nested()
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _send(meeting: Meeting, form: InviteForm):
+    # Taken first: two organisers sending at once queue each invitation once, and on SQLite the write starts here.
+    meeting = rsvp_service.lock_meeting(meeting.id)
     try:
-        invitation_service.invite(meeting, [current_user._get_current_object()])
-        row = invitation_service.last_queued()
-        return (row.subject, row.text_body, row.html_body) if row else ("", "", "")
-    finally:
-        nested.rollback()
+        invitation_service.invitable(meeting)
+        members, unknown, _bad = _chosen(form, create=form.create_members.data)
+        queued = invitation_service.invite(meeting, members)
+    except invitation_service.InvitationError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("invitations.invite", ref=meeting.slug))
+    db.session.commit()
+    note = f"{_plural(queued, 'invitation')} queued."
+    if len(members) > queued:
+        note += f" {len(members) - queued} had already been invited."
+    if unknown:
+        note += (f" {_plural(len(unknown), 'address was', 'addresses were')} not invited because "
+                 f"{'it is not a member' if len(unknown) == 1 else 'they are not members'} yet.")
+    flash(note, "success")
+    return redirect(url_for("invitations.invite", ref=meeting.slug))
 
 
 @bp.route("/<ref>/invite", methods=["GET", "POST"])
@@ -61,41 +93,35 @@ def invite(ref: str):
     except invitation_service.InvitationError as error:
         problem = str(error)
     preview = None
+    status = 200
     if request.method == "POST" and not problem:
-        if not form.validate_on_submit():
-            abort(400)
-        action = request.form.get("action", "preview")
-        if form.recipients.data == "organisations" and not form.organisations.data:
-            form.organisations.errors.append("Choose at least one organisation.")
-        elif form.recipients.data == "addresses" and not (form.addresses.data or "").strip():
-            form.addresses.errors.append("Paste at least one email address.")
-        elif action == "send":
-            members, unknown, bad = _chosen(form, create=form.create_members.data)
-            queued = invitation_service.invite(meeting, members)
-            db.session.commit()
-            skipped = len(members) - queued
-            note = f" {skipped} had already been invited." if skipped else ""
-            if unknown:
-                note += f" {len(unknown)} unknown address{'es were' if len(unknown) != 1 else ' was'} not invited."
-            flash(f"{queued} invitation{'s' if queued != 1 else ''} queued.{note}", "success")
-            return redirect(url_for("invitations.invite", ref=meeting.slug))
-        else:
+        if form.validate_on_submit() and _check_choice(form):
+            if request.form.get("action") == "send":
+                return _send(meeting, form)
             members, unknown, bad = _chosen(form, create=False)
-            subject, text, _html = _sample_email(meeting)
-            preview = {"members": members, "unknown": unknown, "bad": bad, "subject": subject, "text": text}
+            sample = invitation_service.preview(meeting, current_user)
+            preview = {"members": members, "unknown": unknown, "bad": bad, "subject": sample.subject,
+                       "text": sample.text}
+        else:
+            status = 400
+    elif request.method == "POST":
+        status = 400
     return render_template(
         "invitations/invite.html", meeting=meeting, form=form, preview=preview, problem=problem,
         counts=invitation_service.outbox_counts(meeting), not_replied=invitation_service.not_replied(meeting),
         confirm_form=ConfirmForm(),
-    ), 400 if form.errors else 200
+    ), status
 
 
 @bp.route("/<ref>/invite/preview.html")
 def preview_html(ref: str):
     meeting = _meeting(ref)
-    _subject, _text, html = _sample_email(meeting)
-    response = make_response(html or "<p>(no preview)</p>")
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+    try:
+        invitation_service.invitable(meeting)
+    except invitation_service.InvitationError:
+        abort(404)
+    response = make_response(invitation_service.preview(meeting, current_user).html)
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
@@ -111,6 +137,6 @@ def remind(ref: str):
         flash(str(error), "error")
     else:
         db.session.commit()
-        flash(f"{queued} reminder{'s' if queued != 1 else ''} queued to members who have not replied."
-              if queued else "Nobody to remind: everyone invited has answered (or was reminded today).", "success")
+        flash(f"{_plural(queued, 'reminder')} queued to members who have not replied." if queued
+              else "Nobody to remind: everyone invited has answered, or was reminded today.", "success")
     return redirect(url_for("invitations.invite", ref=meeting.slug))
