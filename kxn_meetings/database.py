@@ -10,6 +10,7 @@ from sqlalchemy import event
 from .extensions import db
 
 _immediate: ContextVar[bool] = ContextVar("kxn_sqlite_immediate", default=False)
+WROTE = "kxn_holds_write_lock"
 
 
 def init_app(app: Flask) -> None:
@@ -34,7 +35,14 @@ def _configure_sqlite(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+        immediate = _immediate.get()
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.info[WROTE] = immediate
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany):
+        if not conn.info.get(WROTE) and statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA", "BEGIN"):
+            conn.info[WROTE] = True
 
 
 def is_postgresql() -> bool:
@@ -53,6 +61,8 @@ def begin_write() -> None:
     if session.new or session.dirty or session.deleted:
         session.flush()
         return
+    if session().in_transaction() and session.connection().info.get(WROTE):
+        return  # this transaction has written already, so it holds SQLite's write lock: keep its work
     session.rollback()
     token = _immediate.set(True)
     try:

@@ -1,0 +1,31 @@
+"""The write-transaction helper services use before reading what they will change."""
+
+from sqlalchemy import select
+
+from kxn_meetings.database import begin_write
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Member
+
+
+def test_begin_write_keeps_work_already_flushed(app):
+    db.session.add(Member(name="Flushed First", email="flushed@example.org"))
+    db.session.flush()
+    begin_write()
+    db.session.commit()
+    assert db.session.scalar(select(Member.name).where(Member.email == "flushed@example.org")) == "Flushed First"
+
+
+def test_begin_write_keeps_pending_work(app):
+    db.session.add(Member(name="Pending", email="pending@example.org"))
+    begin_write()
+    db.session.commit()
+    assert db.session.scalar(select(Member.id).where(Member.email == "pending@example.org")) is not None
+
+
+def test_begin_write_after_reads_only_starts_afresh(app, make_member):
+    member = make_member(name="Reader")
+    db.session.scalar(select(Member).where(Member.id == member.id))
+    begin_write()
+    member.name = "Writer"
+    db.session.commit()
+    assert db.session.scalar(select(Member.name).where(Member.id == member.id)) == "Writer"
