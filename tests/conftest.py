@@ -106,13 +106,10 @@ def migrated(database_url, tmp_path_factory):
 
 
 def _empty_tables(tables: list[str]) -> None:
-    engine = db.engine
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        else:
-            for table in tables:
-                conn.exec_driver_sql(f"DELETE FROM {table}")
+    """DELETE rather than TRUNCATE: for the handful of rows a test leaves it is several times faster."""
+    with db.engine.begin() as conn:
+        for table in tables:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
 
 
 @pytest.fixture
