@@ -45,14 +45,17 @@ imap-server:
 	  echo "Installing Debian's dovecot-imapd for the calendar-reply tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
 
-test: install browser imap-server
+tests/js/node_modules: tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+
+test: install browser imap-server tests/js/node_modules
 	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
 
-test-sqlite: install browser imap-server
+test-sqlite: install browser imap-server tests/js/node_modules
 	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 
-test-postgresql: install browser imap-server
+test-postgresql: install browser imap-server tests/js/node_modules
 	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install

@@ -11,6 +11,7 @@ import calendar as calmod
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vDuration, vRecur, vText
@@ -58,15 +59,16 @@ def transitions(zone: ZoneInfo, year: int) -> list[Transition]:
                     lo = mid
                 else:
                     hi = mid
-            local = hi.astimezone(zone)
-            found.append(Transition(hi.replace(microsecond=0), before, after, bool(local.dst()),
-                                    local.tzname() or ""))
+            # Clocks going forward is DAYLIGHT, as calendar clients expect, even where the law calls
+            # winter time the exception (Europe/Dublin's negative DST).
+            found.append(Transition(hi.replace(microsecond=0), before, after, after > before,
+                                    hi.astimezone(zone).tzname() or ""))
             before = after
         t = nxt
     return found
 
 
-def _byday(day: dt.date) -> tuple[int, str] | None:
+def _byday(day: dt.date) -> tuple[int, str]:
     """The 'nth weekday of the month' a date is, as RRULE BYDAY: (month, '-1SU') or (month, '2SU')."""
     weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][day.weekday()]
     last_day = calmod.monthrange(day.year, day.month)[1]
@@ -93,28 +95,28 @@ def _observance(t: Transition, rrule: dict | None = None):
     return component
 
 
+@lru_cache(maxsize=256)
 def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
     """A VTIMEZONE valid for [first_year, last_year]: yearly RRULEs when the zone follows a fixed
-    'nth weekday' rule in that span, one observance per change otherwise; a single STANDARD with no changes."""
+    'nth weekday' rule in that span, one observance per change otherwise; a single STANDARD with no changes.
+
+    Cached (working out the changes is slow): callers add the component to calendars and never alter it."""
     zone = ZoneInfo(zone_name)
     tz = Timezone()
     tz.add("tzid", zone_name)
     years = range(first_year - 1, last_year + 2)
     by_year = {year: transitions(zone, year) for year in years}
     every = [t for year in years for t in by_year[year]]
+    span_start = dt.datetime(years[0], 1, 1, tzinfo=dt.UTC)
     if not every:
-        offset = _offset(zone, dt.datetime(first_year, 1, 1, tzinfo=dt.UTC))
-        local = dt.datetime(first_year, 1, 1, tzinfo=dt.UTC).astimezone(zone)
+        offset = _offset(zone, span_start)
+        local = span_start.astimezone(zone)
         epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) - offset
         tz.add_component(_observance(Transition(epoch, offset, offset, False, local.tzname() or "")))
         return tz
     first = by_year[years[0]]
-    rules = []
     if len(first) in (1, 2):
-        for t in first:
-            local = t.local_before
-            month, byday = _byday(local.date()) or (0, "")
-            rules.append((t, month, byday))
+        rules = [(t, *_byday(t.local_before.date())) for t in first]
 
         def predicted(year: int) -> list[tuple]:
             return [(_rule_date(year, m, b), t.local_before.time(), t.offset_before, t.offset_after)
@@ -128,6 +130,11 @@ def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
             for t, month, byday in rules:
                 tz.add_component(_observance(t, {"FREQ": "YEARLY", "BYMONTH": month, "BYDAY": byday}))
             return tz
+    # Irregular rules (e.g. Ramadan in Casablanca or Gaza): every change as its own observance, after one
+    # that holds from the start of the span, so times before the first change have an offset too.
+    start = every[0]
+    tz.add_component(_observance(Transition(span_start, start.offset_before, start.offset_before, False,
+                                            span_start.astimezone(zone).tzname() or "")))
     for t in every:
         tz.add_component(_observance(t))
     return tz

@@ -8,40 +8,68 @@ import secrets
 from urllib.parse import urlencode
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import ical
 from ..extensions import db
-from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, Visibility, utcnow
+from ..models import AgendaItem, Answer, Meeting, MeetingStatus, Member, Rsvp, Visibility, utcnow
 from ..urls import external_url
 
 FEED_HISTORY = dt.timedelta(days=183)
 
 
-def _public_feed_filter():
-    return (
-        Meeting.visibility == Visibility.PUBLIC,
-        Meeting.status.in_([MeetingStatus.SCHEDULED, MeetingStatus.CANCELLED]),
-        Meeting.starts_at >= utcnow() - FEED_HISTORY,
-    )
+# What the public feed holds, as SQL. The version query is built once (with the cut-off as a parameter)
+# because feed readers poll and most polls end in a 304 after this one query.
+_IN_PUBLIC_FEED = (
+    Meeting.visibility == Visibility.PUBLIC,
+    or_(Meeting.status == MeetingStatus.SCHEDULED, Meeting.status == MeetingStatus.CANCELLED),
+    Meeting.starts_at >= bindparam("since"),
+)
+# Agenda items count too: replacing them changes the description but not the meeting row. Counting
+# every agenda item (drafts' too) keeps the query cheap; a draft's edit only costs one extra download.
+_PUBLIC_FEED_VERSION = select(
+    func.count(Meeting.id), func.max(Meeting.updated_at), func.max(Meeting.id),
+    select(func.count()).select_from(AgendaItem).scalar_subquery(), select(func.max(AgendaItem.id)).scalar_subquery(),
+).where(*_IN_PUBLIC_FEED)
+# Changes whenever the calendar text this module writes changes, so clients fetch the new form.
+FEED_FORMAT = "2"
+
+
+def _feed_since() -> dt.datetime:
+    return utcnow() - FEED_HISTORY
 
 
 def public_feed_version() -> tuple[str, dt.datetime | None]:
     """An ETag and Last-Modified for the public feed from one aggregate query, without loading meetings."""
-    count, newest, highest = db.session.execute(
-        select(func.count(Meeting.id), func.max(Meeting.updated_at), func.max(Meeting.id)).where(*_public_feed_filter())
-    ).one()
+    # A short Core connection rather than the ORM session: on this path, polled by every subscribed
+    # calendar, the session's bookkeeping costs more than the query.
+    with db.engine.connect() as connection:
+        row = connection.execute(_PUBLIC_FEED_VERSION, {"since": _feed_since()}).one()
+    newest = row[1]
     config = current_app.config
-    key = f"{count}:{newest.isoformat() if newest else ''}:{highest}:{config['NETWORK_NAME']}:{config['BASE_URL']}"
+    key = ":".join([FEED_FORMAT, str(row[0]), newest.isoformat() if newest else "", str(row[2]), str(row[3]),
+                    str(row[4]), config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"]])
     return hashlib.sha256(key.encode()).hexdigest()[:32], newest
 
 
 def public_feed_meetings() -> list[Meeting]:
     return list(db.session.scalars(
-        select(Meeting).where(*_public_feed_filter()).options(selectinload(Meeting.agenda_items))
-        .order_by(Meeting.starts_at)
+        select(Meeting).where(*_IN_PUBLIC_FEED).options(selectinload(Meeting.agenda_items))
+        .order_by(Meeting.starts_at), {"since": _feed_since()}
     ))
+
+
+def public_feed_body(etag: str) -> bytes:
+    """The feed for a version, built once per version and process: every poll after a change asks for it."""
+    cache: dict[str, bytes] = current_app.extensions.setdefault("kxn_public_feed", {})
+    body = cache.get(etag)
+    if body is None:
+        # Built after the version was read, so the body is never older than the ETag it is filed under.
+        body = public_feed_bytes(public_feed_meetings())
+        cache.clear()
+        cache[etag] = body
+    return body
 
 
 def options_for(meeting: Meeting, *, include_join_link: bool = False, attendee: ical.Attendee | None = None,
@@ -68,9 +96,27 @@ def public_feed_bytes(meetings: list[Meeting]) -> bytes:
     )
 
 
+DOWNLOADS_KEPT = 500
+
+
 def meeting_download_bytes(meeting: Meeting) -> bytes:
-    """A shareable file: no attendee and never the join link."""
-    return ical.calendar_bytes([(meeting, options_for(meeting))], method="PUBLISH")
+    """A shareable file: no attendee and never the join link.
+
+    Built once per version of the meeting and process (building costs several times the rest of the request),
+    so DTSTAMP is when that version was first built: always after the change that made it."""
+    config = current_app.config
+    version = (meeting.id, meeting.updated_at,
+               tuple((a.id, a.position, a.start_time, a.title, a.speaker_name, a.speaker_organisation)
+                     for a in meeting.agenda_items),
+               config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"])
+    cache: dict[tuple, bytes] = current_app.extensions.setdefault("kxn_meeting_downloads", {})
+    body = cache.get(version)
+    if body is None:
+        body = ical.calendar_bytes([(meeting, options_for(meeting))], method="PUBLISH")
+        if len(cache) >= DOWNLOADS_KEPT:
+            cache.clear()
+        cache[version] = body
+    return body
 
 
 def download_filename(meeting: Meeting) -> str:
@@ -90,7 +136,7 @@ def personal_feed_bytes(member: Member) -> bytes:
         select(Meeting, Rsvp)
         .join(Rsvp, Rsvp.meeting_id == Meeting.id)
         .where(Rsvp.member_id == member.id, Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]),
-               Meeting.status != MeetingStatus.DRAFT, Meeting.starts_at >= utcnow() - FEED_HISTORY)
+               Meeting.status != MeetingStatus.DRAFT, Meeting.starts_at >= _feed_since())
         .options(selectinload(Meeting.agenda_items))
         .order_by(Meeting.starts_at)
     ).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -9,7 +10,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import db
 from ..forms import ConfirmForm
-from ..models import MeetingStatus, Visibility
+from ..models import MeetingStatus, Visibility, utcnow
 from ..services import calendars as calendar_service
 from ..services import meetings as meeting_service
 from ..urls import external_url
@@ -17,18 +18,19 @@ from ..urls import external_url
 bp = Blueprint("calendar", __name__)
 
 ICS_TYPE = "text/calendar; charset=utf-8"
+PUBLIC_CACHE = "public, max-age=300"
 
 
-def _ics(body: bytes, *, filename: str | None = None, etag: str | None = None, last_modified=None,
-         private: bool = False) -> Response:
+def _ics(body: bytes, *, cache_control: str, filename: str | None = None, etag: str | None = None,
+         last_modified: dt.datetime | None = None) -> Response:
     response = Response(body, content_type=ICS_TYPE)
     if filename:
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.set_etag(etag or hashlib.sha256(body).hexdigest()[:32])
     if last_modified is not None:
         response.last_modified = last_modified
-    response.headers["Cache-Control"] = ("private" if private else "public") + ", max-age=300"
-    return response.make_conditional(request)
+    response.headers["Cache-Control"] = cache_control
+    return response
 
 
 @bp.route("/meetings/<ref>/calendar.ics")
@@ -39,24 +41,41 @@ def meeting_ics(ref: str):
         abort(404)
     if meeting.visibility == Visibility.MEMBERS and not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in", next=request.path))
-    return _ics(calendar_service.meeting_download_bytes(meeting), filename=calendar_service.download_filename(meeting),
-                private=meeting.visibility == Visibility.MEMBERS)
+    response = _ics(calendar_service.meeting_download_bytes(meeting),
+                    filename=calendar_service.download_filename(meeting),
+                    cache_control="private, max-age=300" if meeting.visibility == Visibility.MEMBERS else PUBLIC_CACHE)
+    return response.make_conditional(request)
+
+
+def _http_date(last_modified: dt.datetime | None) -> dt.datetime | None:
+    """Last-Modified to whole seconds, held back by one while that second lasts: a later change in the
+    same second would otherwise carry the same date and be answered 304 to If-Modified-Since."""
+    if last_modified is None:
+        return None
+    whole = last_modified.replace(microsecond=0)
+    return whole if utcnow().replace(microsecond=0) > whole else whole - dt.timedelta(seconds=1)
 
 
 @bp.route("/calendar.ics")
 def feed():
-    etag, last_modified = calendar_service.public_feed_version()
-    if request.if_none_match.contains(etag) or (
-        not request.if_none_match and last_modified is not None and request.if_modified_since is not None
-        and request.if_modified_since >= last_modified.replace(microsecond=0)
-    ):
+    """The network's public meetings. Most requests are polls: answered 304 after one aggregate query."""
+    etag, newest = calendar_service.public_feed_version()
+    last_modified = _http_date(newest)
+    # If-None-Match wins over If-Modified-Since (RFC 9110, 13.2.2).
+    if request.if_none_match:
+        unchanged = request.if_none_match.contains(etag)
+    else:
+        since = request.if_modified_since
+        unchanged = since is not None and newest is not None and since >= newest.replace(microsecond=0)
+    if unchanged:
         response = Response(status=304)
         response.set_etag(etag)
         if last_modified is not None:
             response.last_modified = last_modified
+        response.headers["Cache-Control"] = PUBLIC_CACHE
         return response
-    body = calendar_service.public_feed_bytes(calendar_service.public_feed_meetings())
-    return _ics(body, etag=etag, last_modified=last_modified)
+    return _ics(calendar_service.public_feed_body(etag), etag=etag, last_modified=last_modified,
+                cache_control=PUBLIC_CACHE)
 
 
 @bp.route("/calendar/<token>.ics")
@@ -64,9 +83,9 @@ def personal_feed(token: str):
     member = calendar_service.personal_feed_member(token)
     if member is None:
         abort(404)
-    response = _ics(calendar_service.personal_feed_bytes(member), private=True)
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    # Revalidated on every poll, so a reset address or a changed answer shows at once.
+    response = _ics(calendar_service.personal_feed_bytes(member), cache_control="private, no-cache")
+    return response.make_conditional(request)
 
 
 @bp.route("/profile/calendar", methods=["GET", "POST"])
