@@ -21,7 +21,7 @@ TITLES = {
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, calendar, invitations, main, meetings, members, outbox, replies
+    from . import auth, calendar, invitations, main, meetings, members, notes, outbox, replies
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(invitations.bp)
     app.register_blueprint(members.bp)
     app.register_blueprint(outbox.bp)
+    app.register_blueprint(notes.bp)
     app.register_blueprint(replies.bp)
 
     @app.errorhandler(CSRFError)

@@ -1,0 +1,504 @@
+"""Meeting notes: the archive, the feed, the published page, and the organisers' writing and publishing tools."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, \
+    url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import BooleanField, DateField, FieldList, Form, FormField, HiddenField, RadioField, SelectChoice, \
+    StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from ..extensions import db
+from ..forms import ConfirmForm, no_control_chars, optional_line, single_line, strip
+from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility
+from ..rendering import render_markdown
+from ..security import require_organiser, safe_next
+from ..services import meetings as meeting_service
+from ..services import notes as service
+from .meetings import is_organiser, organiser_meeting
+
+bp = Blueprint("notes", __name__)
+
+BLANK_ACTION_ROWS = 2
+PER_PAGE = 20
+# Route ids and revision numbers fit a 32-bit column; anything larger is simply not found.
+ID = "int(max=2147483647)"
+
+
+# Forms ----------------------------------------------------------------------------------------------
+
+def header_safe(form, field) -> None:
+    """The title becomes an email subject: no control characters or line separators of any kind."""
+    if field.data and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in field.data):
+        raise ValidationError("The title contains characters that cannot be used.")
+
+
+class ActionRowForm(Form):
+    id = HiddenField()
+    text = StringField("What", validators=[Optional(), single_line, no_control_chars, Length(max=1000)],
+                       filters=[strip])
+    owner = StringField("Owner", validators=optional_line(200), filters=[strip])
+    due_date = DateField("Due date", validators=[Optional()])
+    done = BooleanField("Done")
+
+    def is_blank(self) -> bool:
+        return not (self.text.data or self.owner.data or self.due_date.data or self.done.data)
+
+    def action_id(self) -> int | None:
+        value = self.id.data or ""
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+
+
+class NotesForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, header_safe,
+                                             Length(max=300)], filters=[strip])
+    summary = TextAreaField("Summary", validators=[Optional(), no_control_chars, Length(max=1000)])
+    body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars, Length(max=100_000)])
+    visibility = RadioField("Who can read the notes once published", default="public", choices=[
+        SelectChoice("public", "Everyone (public, and in the notes feed)"),
+        SelectChoice("members", "Members only (sign-in needed)"),
+    ])
+    actions = FieldList(FormField(ActionRowForm), max_entries=service.MAX_ACTIONS)
+    notify_update = BooleanField("Email members about this update")
+
+
+class AttachmentForm(FlaskForm):
+    file = FileField("File", validators=[FileRequired("Choose a file to upload.")])
+
+
+# Loading and access ----------------------------------------------------------------------------------
+
+def _meeting(ref: str, *, details: bool = False) -> Meeting:
+    meeting = meeting_service.find_meeting(ref, load_details=details)
+    if meeting is None:
+        abort(404)
+    return meeting
+
+
+def _sign_in_first(target: str):
+    flash("These notes are for members of the network. Please sign in to read them.", "info")
+    return redirect(url_for("auth.sign_in", next=target))
+
+
+def _readable(ref: str) -> tuple[Meeting, MeetingNotes]:
+    """The meeting and its notes if they are published (any notes, for organisers); 404 otherwise.
+
+    Members-only notes are returned too: the caller sends the public to sign in (_members_only_for).
+    """
+    meeting = _meeting(ref)
+    notes = service.notes_for(meeting)
+    if notes is None or not service.can_read(notes, signed_in=True, organiser=is_organiser()):
+        abort(404)
+    return meeting, notes
+
+
+def _members_only_for(notes: MeetingNotes) -> bool:
+    return notes.visibility == Visibility.MEMBERS and not current_user.is_authenticated
+
+
+def _organiser_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
+    meeting = organiser_meeting(ref)
+    notes = service.notes_for(meeting)
+    if notes is None or notes.current_revision is None:
+        abort(404)
+    return meeting, notes
+
+
+def _confirmed() -> None:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+
+
+# Reading --------------------------------------------------------------------------------------------
+
+def _year(value: str | None) -> int | None:
+    if value and value.isascii() and value.isdigit() and len(value) == 4 and 1900 <= int(value) <= 9998:
+        return int(value)
+    return None
+
+
+def _page(value: str | None) -> int:
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 6 and int(value) > 0 else 1
+
+
+@bp.route("/notes")
+def archive():
+    signed_in = current_user.is_authenticated
+    text = " ".join(request.args.get("q", "")[:200].split())
+    year = _year(request.args.get("year"))
+    query = service.archive_query(signed_in=signed_in, text=text, year=year)
+    page = db.paginate(query, page=_page(request.args.get("page")), per_page=PER_PAGE, error_out=False,
+                       count=True)
+    return render_template("notes/archive.html", page=page, q=text, year=year,
+                           years=service.archive_years(signed_in=signed_in),
+                           drafts=service.drafts() if is_organiser() else [])
+
+
+@bp.route("/notes/feed.atom")
+def feed():
+    response = Response(service.atom_feed(), mimetype="application/atom+xml")
+    response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
+    response.headers["Cache-Control"] = "public, max-age=600"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.route("/meetings/<ref>/notes")
+def show(ref: str):
+    meeting, notes = _readable(ref)
+    if _members_only_for(notes):
+        return _sign_in_first(url_for("notes.show", ref=meeting.slug))
+    revision = notes.current_revision
+    return render_template(
+        "notes/show.html", meeting=meeting, notes=notes, revision=revision, toc=service.contents(revision.body_html),
+        actions=service.actions_of(meeting), attachments=service.attachments_of(notes),
+        organiser_view=is_organiser(), confirm_form=ConfirmForm(), human_size=service.human_size,
+    )
+
+
+@dataclass
+class NotesPanel:
+    notes: MeetingNotes | None
+    toc: list[service.Section]
+    carried: service.CarriedActions | None
+    organiser: bool
+
+
+@bp.app_template_global("notes_panel")
+def notes_panel(meeting: Meeting) -> NotesPanel:
+    """What the meeting page shows of its notes, and the open actions carried from the last meeting."""
+    organiser, signed_in = is_organiser(), current_user.is_authenticated
+    notes = service.notes_for(meeting)
+    if not service.can_read(notes, signed_in=signed_in, organiser=organiser):
+        notes = None
+    carried = service.carried_actions(meeting)
+    if carried is not None and not service.can_read(carried.notes, signed_in=signed_in, organiser=organiser):
+        carried = None
+    revision = notes.current_revision if notes else None
+    return NotesPanel(notes=notes, toc=service.contents(revision.body_html if revision else None), carried=carried,
+                      organiser=organiser)
+
+
+# Writing --------------------------------------------------------------------------------------------
+
+def _form_for(meeting: Meeting, notes: MeetingNotes | None) -> NotesForm:
+    revision = notes.current_revision if notes else None
+    data = {
+        "title": revision.title if revision else meeting.title[:300],
+        "summary": revision.summary if revision else "",
+        "body": revision.body_markdown if revision else "",
+        "visibility": (notes.visibility if notes else meeting.visibility).value,
+        "actions": [{"id": str(a.id), "text": a.text, "owner": a.owner, "due_date": a.due_date,
+                     "done": a.status == ActionStatus.DONE} for a in service.actions_of(meeting)],
+    }
+    return NotesForm(data=data, formdata=None)
+
+
+def _with_blank_rows(form: NotesForm) -> NotesForm:
+    filled = len([e for e in form.actions.entries if not e.form.is_blank()])
+    while len(form.actions.entries) < filled + BLANK_ACTION_ROWS and len(form.actions.entries) < service.MAX_ACTIONS:
+        form.actions.append_entry()
+    return form
+
+
+def _input_from(form: NotesForm) -> service.NotesInput | None:
+    rows: list[service.ActionRow] = []
+    for entry in form.actions.entries:
+        row = entry.form
+        if row.is_blank():
+            continue
+        if not row.text.data:
+            row.text.errors.append("Say what the action is, or clear the row.")
+            continue
+        rows.append(service.ActionRow(text=row.text.data, owner=row.owner.data or "", due_date=row.due_date.data,
+                                      done=bool(row.done.data), id=row.action_id()))
+    if any(entry.form.text.errors for entry in form.actions.entries):
+        return None
+    body = (form.body.data or "").replace("\r\n", "\n").replace("\r", "\n")
+    return service.NotesInput(
+        title=form.title.data, summary=(form.summary.data or "").replace("\r\n", "\n"), body=body,
+        visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
+        actions=rows,
+    )
+
+
+def _edit_page(meeting: Meeting, notes: MeetingNotes | None, form: NotesForm, *, status: int = 200,
+               preview: str | None = None, notice: str | None = None):
+    return render_template(
+        "notes/edit.html", meeting=meeting, notes=notes, form=_with_blank_rows(form), preview=preview,
+        preview_toc=service.contents(preview), notice=notice,
+        carried=service.carried_actions(meeting), attachments=service.attachments_of(notes),
+        upload_form=AttachmentForm(formdata=None), confirm_form=ConfirmForm(),
+        recipient_count=len(service.recipients(meeting)), human_size=service.human_size,
+        max_upload_mb=current_app.config["NOTES_MAX_UPLOAD_MB"],
+    ), status
+
+
+@bp.route("/meetings/<ref>/notes/edit", methods=["GET", "POST"])
+def edit(ref: str):
+    require_organiser()
+    meeting = _meeting(ref, details=True)
+    notes = service.notes_for(meeting)
+    if request.method == "GET":
+        form = _form_for(meeting, notes)
+        notice = None
+        if request.args.get("start") == "meeting":
+            title, summary, body = service.outline(meeting)
+            if not form.body.data:
+                form.title.data, form.summary.data, form.body.data = title, form.summary.data or summary, body
+                notice = "The outline of the meeting is in the form. Write it up, then save a draft."
+            else:
+                form.body.data = f"{form.body.data.rstrip()}\n\n{body}"
+                notice = "The outline of the meeting was added after what was already written. Nothing is saved yet."
+        return _edit_page(meeting, notes, form, notice=notice)
+
+    form = NotesForm()
+    if "add_action" in request.form:
+        if len(_with_blank_rows(form).actions.entries) < service.MAX_ACTIONS:
+            form.actions.append_entry()
+        return _edit_page(meeting, notes, form)
+    if "preview" in request.form:
+        form.validate()
+        # Heading ids get a prefix so a section called "Summary" cannot clash with the form's own ids.
+        rendered = re.sub(r'<(h[234]) id="', r'<\1 id="preview-',
+                          render_markdown((form.body.data or "").replace("\r\n", "\n")))
+        return _edit_page(meeting, notes, form, status=400 if form.errors else 200,
+                          preview=rendered or "<p>(The notes are empty.)</p>")
+    if form.validate_on_submit():
+        data = _input_from(form)
+        if data is not None:
+            try:
+                result = service.save(meeting, data, current_user._get_current_object())
+                announce = bool(form.notify_update.data) and result.notes.is_published
+                emailed = service.announce_update(result.notes) if announce and result.new_revision else None
+            except service.NotesError as error:
+                db.session.rollback()
+                form.title.errors.append(str(error))
+            else:
+                db.session.commit()
+                flash(_saved_message(result, emailed, announce), "success")
+                return redirect(url_for("notes.edit", ref=meeting.slug))
+    return _edit_page(meeting, service.notes_for(meeting), form, status=400)
+
+
+def _saved_message(result: service.SaveResult, emailed: int | None, announce: bool) -> str:
+    what = "draft" if not result.notes.is_published else "notes"
+    text = (f"Saved: revision {result.revision.number} of the {what}." if result.new_revision
+            else "Saved. The text had not changed, so no new revision was made.")
+    if result.notes.is_published:
+        text += " The published notes show it now."
+    if emailed:
+        text += f" Emailed {emailed} member{'s' if emailed != 1 else ''} about the update."
+    elif announce:
+        text += " Nobody was emailed: " + ("everyone had already been told about this revision." if result.new_revision
+                                           else "nothing had changed.")
+    return text
+
+
+# Publishing -----------------------------------------------------------------------------------------
+
+@bp.route("/meetings/<ref>/notes/publish", methods=["POST"])
+def publish(ref: str):
+    meeting, notes = _organiser_notes(ref)
+    _confirmed()
+    try:
+        queued = service.publish(notes, email_members=request.form.get("email") != "no")
+    except service.NotesError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("notes.edit", ref=meeting.slug))
+    db.session.commit()
+    where = "the meeting page, the notes archive" + (" and the feed" if notes.visibility == Visibility.PUBLIC else "")
+    message = f"Published: the notes are on {where}."
+    if queued:
+        message += f" Emailed {queued} member{'s' if queued != 1 else ''} who went or sent apologies."
+    elif request.form.get("email") == "no":
+        message += " Nobody was emailed."
+    flash(message, "success")
+    return redirect(url_for("notes.show", ref=meeting.slug))
+
+
+@bp.route("/meetings/<ref>/notes/unpublish", methods=["POST"])
+def unpublish(ref: str):
+    meeting, notes = _organiser_notes(ref)
+    _confirmed()
+    try:
+        service.unpublish(notes)
+    except service.NotesError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash("Unpublished: the notes are a draft again, seen only by organisers.", "success")
+    return redirect(url_for("notes.edit", ref=meeting.slug))
+
+
+# Revisions ------------------------------------------------------------------------------------------
+
+@bp.route("/meetings/<ref>/notes/revisions")
+def history(ref: str):
+    meeting, notes = _organiser_notes(ref)
+    return render_template("notes/history.html", meeting=meeting, notes=notes, revisions=service.revisions(notes))
+
+
+def _revision(notes: MeetingNotes, number: int) -> NoteRevision:
+    revision = service.revision_by_number(notes, number)
+    if revision is None:
+        abort(404)
+    return revision
+
+
+@bp.route(f"/meetings/<ref>/notes/revisions/<{ID}:number>")
+def revision(ref: str, number: int):
+    meeting, notes = _organiser_notes(ref)
+    shown = _revision(notes, number)
+    return render_template("notes/revision.html", meeting=meeting, notes=notes, revision=shown,
+                           toc=service.contents(shown.body_html), confirm_form=ConfirmForm())
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 9 else None
+
+
+@bp.route("/meetings/<ref>/notes/revisions/compare")
+def compare(ref: str):
+    meeting, notes = _organiser_notes(ref)
+    numbers = [r.number for r in service.revisions(notes)]
+    old_number, new_number = _number(request.args.get("from")), _number(request.args.get("to"))
+    if old_number is None or new_number is None:
+        new_number = numbers[0]
+        old_number = numbers[1] if len(numbers) > 1 else numbers[0]
+    old, new = _revision(notes, old_number), _revision(notes, new_number)
+    return render_template("notes/compare.html", meeting=meeting, notes=notes, old=old, new=new, numbers=numbers,
+                           changes=service.diff(old, new))
+
+
+@bp.route(f"/meetings/<ref>/notes/revisions/<{ID}:number>/restore", methods=["POST"])
+def restore(ref: str, number: int):
+    meeting, notes = _organiser_notes(ref)
+    _confirmed()
+    _revision(notes, number)
+    restored = service.restore(notes, number, current_user._get_current_object())
+    db.session.commit()
+    flash(f"Revision {number} restored as revision {restored.number}. Nobody was emailed.", "success")
+    return redirect(url_for("notes.edit", ref=meeting.slug))
+
+
+# Actions --------------------------------------------------------------------------------------------
+
+@bp.route(f"/meetings/<ref>/actions/<{ID}:action_id>", methods=["POST"])
+def action_status(ref: str, action_id: int):
+    """Mark an action done (or open again) from the meeting page, the notes or the next meeting's page."""
+    meeting = organiser_meeting(ref)
+    _confirmed()
+    action = db.session.get(ActionItem, action_id)
+    if action is None or action.meeting_id != meeting.id:
+        abort(404)
+    wanted = request.form.get("status")
+    if wanted not in (ActionStatus.DONE.value, ActionStatus.OPEN.value):
+        abort(400)
+    changed = service.set_action_status(action, ActionStatus(wanted))
+    db.session.commit()
+    if changed:
+        flash(f"Action {'done' if wanted == 'done' else 'open again'}: {action.text}", "success")
+    else:
+        flash(f"That action was already {'done' if wanted == 'done' else 'open'}.", "info")
+    return redirect(safe_next(request.form.get("next"), url_for("notes.show", ref=meeting.slug)))
+
+
+# Attachments ----------------------------------------------------------------------------------------
+
+def _too_large(meeting: Meeting | None, message: str | None = None):
+    limit = current_app.config["NOTES_MAX_UPLOAD_MB"]
+    return render_template("notes/too_large.html", meeting=meeting, limit=limit, message=message), 413
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def request_too_large(error: RequestEntityTooLarge):
+    ref = (request.view_args or {}).get("ref")
+    meeting = meeting_service.find_meeting(ref) if isinstance(ref, str) and is_organiser() else None
+    return _too_large(meeting)
+
+
+@bp.route("/meetings/<ref>/notes/attachments", methods=["POST"])
+def upload(ref: str):
+    meeting = organiser_meeting(ref)
+    notes = service.notes_for(meeting)
+    if notes is None:
+        flash("Save the notes once before attaching files.", "error")
+        return redirect(url_for("notes.edit", ref=meeting.slug))
+    form = AttachmentForm()
+    if not form.validate_on_submit():
+        for message in form.file.errors or form.errors.get("csrf_token", []) or ["Choose a file to upload."]:
+            flash(message, "error")
+        return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
+    storage = form.file.data
+    data = storage.stream.read(current_app.config["NOTES_MAX_UPLOAD_MB"] * 1024 * 1024 + 1)
+    try:
+        attachment = service.attach(notes, storage.filename or "", data, current_user._get_current_object())
+    except service.UploadTooLarge as error:
+        db.session.rollback()
+        return _too_large(meeting, str(error))
+    except service.UploadRefused as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
+    path = service.attachment_path(attachment)
+    try:
+        db.session.commit()
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    flash(f"Attached “{attachment.filename}” ({service.human_size(attachment.size)}).", "success")
+    return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
+
+
+def _content_disposition(filename: str) -> str:
+    """Both forms of the name: a plain ASCII one for old clients and the real one (RFC 6266, RFC 5987)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@bp.route(f"/meetings/<ref>/notes/attachments/<{ID}:attachment_id>")
+def download(ref: str, attachment_id: int):
+    meeting, notes = _readable(ref)
+    attachment = db.session.get(NoteAttachment, attachment_id)
+    if attachment is None or attachment.notes_id != notes.id:
+        abort(404)
+    if _members_only_for(notes):
+        return _sign_in_first(url_for("notes.show", ref=meeting.slug))
+    path = service.attachment_path(attachment)
+    if not path.is_file():
+        abort(404)
+    public = notes.is_published and notes.visibility == Visibility.PUBLIC
+    response = send_file(path, mimetype=attachment.content_type, conditional=True, etag=attachment.stored_name,
+                         last_modified=attachment.created_at, max_age=3600 if public else None)
+    response.headers["Content-Disposition"] = _content_disposition(attachment.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if not public:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route(f"/meetings/<ref>/notes/attachments/<{ID}:attachment_id>/delete", methods=["POST"])
+def delete_attachment(ref: str, attachment_id: int):
+    meeting, notes = _organiser_notes(ref)
+    _confirmed()
+    attachment = db.session.get(NoteAttachment, attachment_id)
+    if attachment is None or attachment.notes_id != notes.id:
+        abort(404)
+    name = attachment.filename
+    path = service.remove_attachment(attachment)
+    db.session.commit()
+    path.unlink(missing_ok=True)
+    flash(f"Removed “{name}”.", "success")
+    return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
