@@ -782,3 +782,47 @@ def test_any_text_in_search_compare_actions_uploads_and_publishing_never_gives_a
     assert organiser_client.post(f"{base}/notes/publish", data={"email": email}).status_code == 302
     assert organiser_client.get(f"/meetings/{quote(q, safe='') or 'x'}/notes").status_code < 500
 
+
+
+# Constant queries --------------------------------------------------------------------------------
+
+def _notes_pages(make_meeting, organiser, size: int) -> dict[str, str]:
+    """`size` published notes, the first with `size` revisions, actions and files, in a series with a next meeting."""
+    from kxn_meetings.models import MeetingSeries
+
+    series = MeetingSeries(name=f"Series {size}", slug=f"series-{size}")
+    db.session.add(series)
+    db.session.commit()
+    first = None
+    for n in range(size):
+        meeting = make_meeting(slug=f"q{size}-{n}", series_id=series.id,
+                               start=dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=n))
+        write_notes(meeting, organiser, title=f"Notes {n}", body="## A\n\nx\n\n## B\n\ny\n\n## C\n\nz", actions=[
+            notes_service.ActionRow(text=f"Action {a}", owner="Someone") for a in range(size if n == 0 else 1)])
+        first = first or meeting
+    notes = current(first)
+    for n in range(size):
+        notes_service.save(first, notes_service.NotesInput(
+            title=f"Notes {n}", body=f"## A\n\n{n}", actions=[notes_service.ActionRow(text="Action 0")]), organiser)
+        db.session.commit()
+        notes_service.attach(notes, f"file-{n}.pdf", PDF, organiser)
+        db.session.commit()
+    following = make_meeting(slug=f"q{size}-next", series_id=series.id, start=dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
+    return {"archive": "/notes", "feed": "/notes/feed.atom", "notes": f"/meetings/{first.slug}/notes",
+            "edit": f"/meetings/{first.slug}/notes/edit", "history": f"/meetings/{first.slug}/notes/revisions",
+            "next meeting": f"/meetings/{following.slug}", "meeting": f"/meetings/{first.slug}"}
+
+
+def test_notes_pages_run_the_same_number_of_queries_for_few_or_many_rows(app, organiser_client, organiser,
+                                                                          make_meeting):
+    from .test_query_counts import counting_statements
+
+    counts = {}
+    for size in (2, 12):
+        pages = _notes_pages(make_meeting, organiser, size)
+        for name, path in pages.items():
+            db.session.expire_all()
+            with counting_statements() as statements:
+                assert organiser_client.get(path).status_code == 200, path
+            counts.setdefault(name, []).append(len(statements))
+    assert all(small == large for small, large in counts.values()), counts
