@@ -59,6 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OUTBOX_DELIVER_AFTER_COMMIT", False, "Web process delivers its own mail right after the commit (development).", bool),
     Setting("UPDATE_WINDOW_SECONDS", 300, "Edits to a meeting within this many seconds are announced as one update.", int),
     Setting("REMINDER_HOURS", 24, "How long before a meeting its reminder is sent.", int),
+    Setting("FEED_VERSION_SECONDS", 5.0, "How long a web process reuses the public calendar feed's version before "
+            "asking the database again; calendar apps poll hourly.", float),
     Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code.", int),
     Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails, codes and passwords tried per email address per window.", int),
     Setting("LOGIN_RATE_LIMIT_PER_CLIENT", 50, "Sign-in attempts per client (IP) address per window; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 from urllib.parse import urlencode
 
 from flask import current_app
@@ -41,7 +42,22 @@ def _feed_since() -> dt.datetime:
 
 
 def public_feed_version() -> tuple[str, dt.datetime | None]:
-    """An ETag and Last-Modified for the public feed from one aggregate query, without loading meetings."""
+    """An ETag and Last-Modified for the public feed from one aggregate query, without loading meetings.
+
+    Each process reuses the answer for FEED_VERSION_SECONDS: calendar apps poll hourly, so a change
+    reaching them a few seconds later costs nothing, and most polls then end in a 304 without a query.
+    """
+    ttl = current_app.config["FEED_VERSION_SECONDS"]
+    remembered = current_app.extensions.setdefault("kxn_feed_version", {})
+    now = time.monotonic()
+    if ttl > 0 and remembered and now - remembered["at"] < ttl:
+        return remembered["version"]
+    version = _read_public_feed_version()
+    remembered.update(at=now, version=version)
+    return version
+
+
+def _read_public_feed_version() -> tuple[str, dt.datetime | None]:
     # A short Core connection rather than the ORM session: on this path, polled by every subscribed
     # calendar, the session's bookkeeping costs more than the query.
     with db.engine.connect() as connection:
