@@ -11,9 +11,12 @@ A worker that dies keeps nothing: its lease runs out and another worker takes th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import email.policy
 import email.utils
+import functools
 import logging
 import os
 import smtplib
@@ -45,8 +48,8 @@ def init_app(app: Flask) -> None:
     app.after_request(_deliver_after_commit)
 
 
-def build_message(row: OutboxMessage) -> EmailMessage:
-    """The one place that decides the MIME layout.
+def message_bytes(row: OutboxMessage) -> bytes:
+    """The one place that decides the MIME layout, as the bytes handed to the SMTP server.
 
     multipart/mixed
       multipart/alternative: text/plain, text/html, text/calendar; method=X (last, preferred by calendars)
@@ -54,31 +57,65 @@ def build_message(row: OutboxMessage) -> EmailMessage:
     Without a calendar: multipart/alternative of text/plain and text/html.
 
     Text parts are quoted-printable, so long HTML lines never break the 998-octet SMTP line limit; the
-    calendar is base64, so its CRLF line endings arrive byte for byte.
+    calendar is base64, so its CRLF line endings arrive byte for byte. Every line is 7-bit and at most 78
+    octets. Assembled directly (the email package's builder costs milliseconds a message, which an
+    invitation round to the whole network feels); build_message() reads the result back for inspection.
     """
-    message = EmailMessage(policy=email.policy.SMTP)
-    message["Subject"] = row.subject
-    message["From"] = row.sender
-    message["To"] = row.recipient
+    # The Date is the time of this try, not of queueing: spam filters count a Date hours behind Received
+    # against it. Retries are recognised by the unchanged Message-ID instead.
+    headers = [_header("Subject", row.subject), _header("From", row.sender), _header("To", row.recipient)]
     if row.reply_to:
-        message["Reply-To"] = row.reply_to
-    # The time of this try, not of queueing: spam filters count a Date hours behind Received against it.
-    # Retries are recognised by the unchanged Message-ID instead.
-    message["Date"] = email.utils.format_datetime(utcnow())
-    message["Message-ID"] = row.message_id
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(row.text_body, subtype="plain", cte="quoted-printable")
+        headers.append(_header("Reply-To", row.reply_to))
+    headers += [f"Date: {email.utils.format_datetime(utcnow())}", _header("Message-ID", row.message_id),
+                "Auto-Submitted: auto-generated", "MIME-Version: 1.0"]
+    parts = [_text_part("plain", row.text_body)]
     if row.html_body:
-        message.add_alternative(row.html_body, subtype="html", cte="quoted-printable")
+        parts.append(_text_part("html", row.html_body))
     if row.calendar is not None and row.calendar_method:
-        calendar = bytes(row.calendar)
-        message.add_alternative(calendar, maintype="text", subtype="calendar", cte="base64",
-                                params={"method": row.calendar_method, "charset": "utf-8"})
-        message.add_attachment(calendar, maintype="application", subtype="ics", filename="invite.ics")
-    for part in message.walk():
-        if part is not message:
-            del part["MIME-Version"]
-    return message
+        calendar = _base64(bytes(row.calendar))
+        method = row.calendar_method
+        parts.append(f'Content-Type: text/calendar; method="{method}"; charset="utf-8"\r\n'
+                     f"Content-Transfer-Encoding: base64\r\n\r\n{calendar}")
+        attachment = ('Content-Type: application/ics\r\nContent-Transfer-Encoding: base64\r\n'
+                      f'Content-Disposition: attachment; filename="invite.ics"\r\n\r\n{calendar}')
+        body = _multipart("mixed", [_multipart("alternative", parts), attachment])
+    elif len(parts) > 1:
+        body = _multipart("alternative", parts)
+    else:
+        body = parts[0]
+    return ("\r\n".join(headers) + "\r\n" + body).encode("ascii")
+
+
+def build_message(row: OutboxMessage) -> EmailMessage:
+    """The message as mail clients read it (message_bytes() parsed): for the Outbox page and the console."""
+    return email.message_from_bytes(message_bytes(row), policy=email.policy.SMTP)
+
+
+@functools.lru_cache(maxsize=1024)  # an invitation round repeats its subject and sender for every message
+def _header(name: str, value: str) -> str:
+    if value.isascii() and value.isprintable() and len(name) + 2 + len(value) <= 78:
+        return f"{name}: {value}"
+    # Non-ASCII or long: the email package encodes (RFC 2047) and folds it as the header's kind requires.
+    policy = email.policy.SMTP
+    return policy.header_factory(name, value).fold(policy=policy).rstrip("\r\n")
+
+
+def _text_part(subtype: str, text: str) -> str:
+    encoded = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable'
+            f"\r\n\r\n{encoded.decode('ascii')}")
+
+
+def _base64(data: bytes) -> str:
+    return base64.encodebytes(data).replace(b"\n", b"\r\n").decode("ascii")
+
+
+def _multipart(subtype: str, parts: list[str]) -> str:
+    # "=_" never occurs in quoted-printable or base64 text, so the boundary cannot appear inside a part.
+    boundary = f"=_kxn{uuid.uuid4().hex}"
+    inner = "".join(f"--{boundary}\r\n{part.rstrip(chr(13) + chr(10))}\r\n" for part in parts)
+    return (f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'
+            f"{inner}--{boundary}--\r\n")
 
 
 def new_message_id() -> str:
@@ -126,18 +163,29 @@ def _connect() -> smtplib.SMTP:
 
 
 class OutboxMail(flask_mail.Message):
-    """A Flask-Mail message whose MIME tree is the one build_message() made.
+    """A Flask-Mail message carrying the bytes message_bytes() made.
 
     Flask-Mail's own builder encodes non-ASCII display names twice and sends 8-bit bodies, so the layout
-    comes from the standard library's EmailMessage; Flask-Mail still does the sending (envelope, signals).
+    is ours; Flask-Mail still does the sending (envelope, signals).
     """
 
-    def __init__(self, mime: EmailMessage, row: OutboxMessage) -> None:
-        super().__init__(subject=row.subject, recipients=[row.recipient], sender=row.sender)
-        self.mime = mime
+    def __init__(self, data: bytes, row: OutboxMessage) -> None:
+        # The envelope needs only the addresses; given as (name, address) pairs with no name, Flask-Mail
+        # does not parse and re-encode display names that the headers already carry.
+        super().__init__(subject=row.subject, recipients=[("", _address(row.recipient))],
+                         sender=("", _address(row.sender)))
+        self.data = data
 
-    def _message(self) -> EmailMessage:  # type: ignore[override]
-        return self.mime
+    def as_bytes(self) -> bytes:
+        return self.data
+
+    def as_string(self) -> str:
+        return self.data.decode("ascii")
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(value: str) -> str:
+    return email.utils.parseaddr(value)[1]
 
 
 class _Connection(flask_mail.Connection):
@@ -178,8 +226,10 @@ def _lease() -> dt.timedelta:
     return dt.timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
 
 
-def _claim(worker_id: str, limit: int, due_by: dt.datetime, only_ids: list[int] | None = None) -> list[int]:
-    """Lease up to `limit` messages due by `due_by` to this worker; committed at once."""
+def _claim(worker_id: str, limit: int, due_by: dt.datetime,
+           only_ids: list[int] | None = None) -> tuple[list[int], dt.datetime]:
+    """Lease up to `limit` messages due by `due_by` to this worker; committed at once. Returns their ids and
+    when the lease ends."""
     now = utcnow()
     query = (select(OutboxMessage.id).where(*_due(now, due_by))
              .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id))
@@ -198,7 +248,7 @@ def _claim(worker_id: str, limit: int, due_by: dt.datetime, only_ids: list[int] 
             .execution_options(synchronize_session=False)
         )
     db.session.commit()
-    return ids
+    return ids, now + _lease()
 
 
 def _mine(message_id: int, worker_id: str):
@@ -206,23 +256,13 @@ def _mine(message_id: int, worker_id: str):
             OutboxMessage.status == OutboxStatus.PENDING)
 
 
-def _take(message_id: int, worker_id: str) -> OutboxMessage | None:
-    """Renew the lease of one claimed message, if it is still ours, and load it.
-
-    The renewal makes the lease cover this one send, however long the batch before it took; a message
-    whose lease ran out may be with another worker now and is left alone.
-    """
-    now = utcnow()
-    renewed = db.session.execute(
-        update(OutboxMessage)
-        .where(*_mine(message_id, worker_id), OutboxMessage.locked_until > now)
-        .values(locked_until=now + _lease())
-        .execution_options(synchronize_session=False)
-    )
-    if renewed.rowcount != 1:
-        db.session.rollback()
-        return None
-    return db.session.get(OutboxMessage, message_id, populate_existing=True)
+def _load(ids: list[int], worker_id: str) -> list[OutboxMessage]:
+    """The claimed messages still ours, in claim order, in one query."""
+    rows = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker_id,
+        OutboxMessage.status == OutboxStatus.PENDING).execution_options(populate_existing=True)).all()
+    order = {message_id: n for n, message_id in enumerate(ids)}
+    return sorted(rows, key=lambda row: order[row.id])
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -307,15 +347,20 @@ def _release(ids: list[int], worker_id: str) -> None:
     db.session.commit()
 
 
-def _mark_sent(message_id: int) -> None:
-    # Not limited to our lease: the message did go, so no other worker should send it again.
+def _mark_sent(message_ids: list[int]) -> None:
+    """Record messages the server accepted: one statement for a batch. A worker killed before this runs
+    leaves them pending, to be sent again once its lease ends (delivery is at least once, never lost)."""
+    if not message_ids:
+        return
+    # Not limited to our lease: the messages did go, so no other worker should send them again.
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
+        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.PENDING)
         .values(status=OutboxStatus.SENT, sent_at=utcnow(), locked_until=None, locked_by=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    message_ids.clear()
 
 
 def _print_to_console(message: EmailMessage) -> None:
@@ -332,55 +377,63 @@ def _print_to_console(message: EmailMessage) -> None:
     out.flush()
 
 
-def _send_batch(ids: list[int], worker_id: str, report: DeliveryReport,
+def _send_batch(ids: list[int], lease_until: dt.datetime, worker_id: str, report: DeliveryReport,
                 on_sent: Callable[[], None] | None, should_stop: Callable[[], bool] | None) -> None:
     config = current_app.config
     console = not config["MAIL_SERVER"]
     suppressed = bool(config.get("MAIL_SUPPRESS_SEND"))
     pause = 1.0 / config["OUTBOX_SEND_RATE"] if config["OUTBOX_SEND_RATE"] > 0 else 0.0
+    # A message is sent only while at least half the lease is left, so no other worker can have taken it
+    # meanwhile, however slow the server; the rest go back for a fresh claim.
+    send_until = lease_until - _lease() / 2
+    prepared: list[tuple[int, OutboxMessage, bytes]] = []
+    broken: list[tuple[int, Exception]] = []
+    for row in _load(ids, worker_id):
+        try:
+            prepared.append((row.id, row, message_bytes(row)))
+        except Exception as error:  # stored data that cannot make a message: retrying will not help
+            broken.append((row.id, error))
+    for _message_id, row, _data in prepared:
+        db.session.expunge(row)  # kept readable through the commits below
+    db.session.commit()  # no transaction stays open while the server is talking
+    for message_id, error in broken:
+        _record_failure(message_id, worker_id, error, report)
     connection: _Connection | None = None
-    if not (console or suppressed):
+    if prepared and not (console or suppressed):
         try:
             connection = _Connection(current_app.extensions["mail"])
             connection.__enter__()
         except Exception as error:
-            _postpone(ids, worker_id, error, report)
+            _postpone([p[0] for p in prepared], worker_id, error, report)
             return
+    sent: list[int] = []
     try:
-        for index, message_id in enumerate(ids):
-            if should_stop is not None and should_stop():
-                _release(ids[index:], worker_id)
+        for index, (message_id, row, data) in enumerate(prepared):
+            if (should_stop is not None and should_stop()) or utcnow() >= send_until:
+                _mark_sent(sent)
+                _release([p[0] for p in prepared[index:]], worker_id)
                 return
-            row = _take(message_id, worker_id)
-            if row is None:
-                continue
-            try:
-                message = build_message(row)
-                outgoing = OutboxMail(message, row)
-            except Exception as error:  # stored data that cannot make a message: retrying will not help
-                db.session.rollback()
-                _record_failure(message_id, worker_id, error, report)
-                continue
-            db.session.commit()  # no transaction stays open while the server is talking
             try:
                 if connection is not None:
-                    connection.send(outgoing)
+                    connection.send(OutboxMail(data, row))
                 elif console:
-                    _print_to_console(message)
+                    _print_to_console(email.message_from_bytes(data, policy=email.policy.SMTP))
             except Exception as error:
+                _mark_sent(sent)
                 _record_failure(message_id, worker_id, error, report)
                 if connection is not None and getattr(connection.host, "sock", None) is None:
                     # connection gone (e.g. 421): the rest wait untried
-                    _release(ids[index + 1:], worker_id)
+                    _release([p[0] for p in prepared[index + 1:]], worker_id)
                     return
                 continue
-            _mark_sent(message_id)
+            sent.append(message_id)
             report.sent += 1
             if on_sent is not None:
                 on_sent()
-            if pause and index + 1 < len(ids):
+            if pause and index + 1 < len(prepared):
                 time.sleep(pause)
     finally:
+        _mark_sent(sent)
         if connection is not None:
             connection.__exit__(None, None, None)
 
@@ -404,12 +457,12 @@ def deliver_due(worker_id: str | None = None, *, limit: int | None = None, only_
         if should_stop is not None and should_stop():
             break
         size = batch_size if limit is None else min(batch_size, limit - handled)
-        ids = _claim(worker_id, size, started, only_ids)
+        ids, lease_until = _claim(worker_id, size, started, only_ids)
         if not ids:
             break
         handled += len(ids)
         sent_before, failed_before = report.sent, report.retrying + report.failed
-        _send_batch(ids, worker_id, report, on_sent, should_stop)
+        _send_batch(ids, lease_until, worker_id, report, on_sent, should_stop)
         if report.sent == sent_before and report.retrying + report.failed > failed_before:
             break
     return report

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import email.policy
+import functools
 import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
 
@@ -49,6 +52,7 @@ def format_address(name: str, email: str) -> str:
     return str(address)
 
 
+@functools.lru_cache(maxsize=512)  # the same sender is checked for every message of an invitation round
 def _one_address(value: str, what: str) -> str:
     """Check that a free-form `Name <address>` or bare address names exactly one mailbox."""
     _single_line(value, what)
@@ -82,56 +86,76 @@ def _note_for_delivery(row: OutboxMessage) -> None:
         g.setdefault(QUEUED_IN_REQUEST, []).append(row.id)
 
 
-def queue_email(
-    *,
-    kind: str,
-    to: Member | str,
-    subject: str,
-    template: str,
-    context: dict | None = None,
-    dedup_key: str | None = None,
-    calendar: bytes | None = None,
-    calendar_method: str | None = None,
-    meeting_id: int | None = None,
-    sender: str | None = None,
-    reply_to: str | None = None,
-) -> OutboxMessage | None:
-    """Render emails/<template>.txt and .html and add the message to the outbox.
+@dataclass
+class Email:
+    """One message to queue: emails/<template>.txt and .html rendered with `context`."""
 
-    Returns None when a message with the same dedup_key was queued before (the notice is not sent twice),
-    also when another transaction queues it at the same moment. Raises HeaderInjection for a line break
-    in the subject or an address, BadAddress for anything that is not one email address.
-    """
-    member = to if isinstance(to, Member) else None
-    recipient = format_address(member.name, member.email) if member else _one_address(to, "recipient")
-    subject = _single_line(subject, "subject")
-    sender = _one_address(sender or current_app.config["MAIL_DEFAULT_SENDER"], "sender")
-    reply_to = _one_address(reply_to, "reply-to") if reply_to else ""
-    _check_calendar(calendar, calendar_method)
-    if dedup_key is not None:
-        existing = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key))
-        if existing is not None:
-            return None
-    context = dict(context or {}, member=member, external_url=external_url,
+    kind: str
+    to: Member | str
+    subject: str
+    template: str
+    context: dict | None = None
+    dedup_key: str | None = None
+    calendar: bytes | None = None
+    calendar_method: str | None = None
+    meeting_id: int | None = None
+    sender: str | None = None
+    reply_to: str | None = None
+
+
+def _headers(message: Email) -> tuple[str, str, str, str]:
+    """Recipient, subject, sender and reply-to as they go into the headers; raises on anything unusable."""
+    member = message.to if isinstance(message.to, Member) else None
+    recipient = format_address(member.name, member.email) if member else _one_address(message.to, "recipient")
+    subject = _single_line(message.subject, "subject")
+    sender = _one_address(message.sender or current_app.config["MAIL_DEFAULT_SENDER"], "sender")
+    reply_to = _one_address(message.reply_to, "reply-to") if message.reply_to else ""
+    _check_calendar(message.calendar, message.calendar_method)
+    return recipient, subject, sender, reply_to
+
+
+def _new_row(message: Email) -> OutboxMessage:
+    """The outbox row for one message, checked and rendered, not yet added to the session."""
+    recipient, subject, sender, reply_to = _headers(message)
+    member = message.to if isinstance(message.to, Member) else None
+    context = dict(message.context or {}, member=member, external_url=external_url,
                    network_name=current_app.config["NETWORK_NAME"])
-    row = OutboxMessage(
-        kind=kind,
-        dedup_key=dedup_key,
+    return OutboxMessage(
+        kind=message.kind,
+        dedup_key=message.dedup_key,
         message_id=new_message_id(),
         sender=sender,
         recipient=recipient,
         reply_to=reply_to,
         subject=subject,
-        text_body=render_template(f"emails/{template}.txt", **context),
-        html_body=render_template(f"emails/{template}.html", **context),
-        calendar=bytes(calendar) if calendar is not None else None,
-        calendar_method=calendar_method,
-        meeting_id=meeting_id,
+        text_body=render_template(f"emails/{message.template}.txt", **context),
+        html_body=render_template(f"emails/{message.template}.html", **context),
+        calendar=bytes(message.calendar) if message.calendar is not None else None,
+        calendar_method=message.calendar_method,
+        meeting_id=message.meeting_id,
         member_id=member.id if member else None,
         status=OutboxStatus.PENDING,
         next_attempt_at=utcnow(),
     )
-    if dedup_key is None:
+
+
+def _queued_before(dedup_key: str) -> bool:
+    return db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is not None
+
+
+def queue_email(**fields) -> OutboxMessage | None:
+    """Render emails/<template>.txt and .html and add the message to the outbox (keywords: those of Email).
+
+    Returns None when a message with the same dedup_key was queued before (the notice is not sent twice),
+    also when another transaction queues it at the same moment. Raises HeaderInjection for a line break
+    in the subject or an address, BadAddress for anything that is not one email address.
+    """
+    message = Email(**fields)
+    if message.dedup_key is not None and _queued_before(message.dedup_key):
+        _headers(message)  # bad input is refused all the same
+        return None
+    row = _new_row(message)
+    if message.dedup_key is None:
         db.session.add(row)
         db.session.flush()
     else:
@@ -140,11 +164,44 @@ def queue_email(
             with db.session.begin_nested():
                 db.session.add(row)
         except IntegrityError:
-            if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is None:
+            if not _queued_before(message.dedup_key):
                 raise
             return None
     _note_for_delivery(row)
     return row
+
+
+def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | None = None) -> list[OutboxMessage]:
+    """queue_email() for many messages at once (an invitation round): one query for the de-duplication keys
+    and one bulk insert. Every message must carry a dedup_key. Returns the rows queued; a message queued
+    before, or twice in `messages`, is left out. `progress` is called as each message is rendered."""
+    messages = list(messages)
+    keys = [m.dedup_key for m in messages]
+    if None in keys:
+        raise ValueError("queue_emails() needs a dedup_key on every message")
+    taken: set[str | None] = set()
+    for start in range(0, len(keys), 500):
+        taken.update(db.session.scalars(
+            select(OutboxMessage.dedup_key).where(OutboxMessage.dedup_key.in_(keys[start:start + 500]))))
+    chosen: list[Email] = []
+    for message in messages:
+        if message.dedup_key not in taken:
+            taken.add(message.dedup_key)
+            chosen.append(message)
+    rows = []
+    for message in chosen:
+        rows.append(_new_row(message))
+        if progress is not None:
+            progress()
+    try:
+        with db.session.begin_nested():
+            db.session.add_all(rows)
+    except IntegrityError:
+        # Another transaction queued some of these meanwhile: one at a time, as queue_email() would.
+        return [row for message in chosen if (row := queue_email(**vars(message))) is not None]
+    for row in rows:
+        _note_for_delivery(row)
+    return rows
 
 
 class NotSetAside(ValueError):
