@@ -13,7 +13,6 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 
 from .extensions import db
-from .models import Member
 from .services import auth as auth_service
 
 if TYPE_CHECKING:

@@ -186,3 +186,17 @@ def visit(page, url: str, *, status: int | None = 200):
             f"{url}: expected {status}, got {response.status if response else 'no response'}")
     audit(page)
     return response
+
+
+def sign_in_browser(context, live_server, member) -> None:
+    """Give a browser context (or a page's) the session cookie a real sign-in sets, for a fresh server-side session."""
+    from kxn_meetings.extensions import db
+    from kxn_meetings.services import auth as auth_service
+
+    context = getattr(context, "context", context)
+    db.session.rollback()  # a read snapshot older than the live server's last write could not write on SQLite
+    session = auth_service.start_session(member)
+    db.session.commit()
+    app = live_server.app
+    value = app.session_interface.get_signing_serializer(app).dumps({"_user_id": session.id, "_fresh": True})
+    context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value, "url": live_server.url}])

@@ -243,3 +243,19 @@ def sign_in(app):
             cookie["_fresh"] = True
 
     return do
+
+
+@pytest.fixture
+def organiser_client(app, sign_in, organiser):
+    """A test client signed in as the organiser; the plain `client` stays anonymous."""
+    signed_in = app.test_client()
+    sign_in(signed_in, organiser)
+    return signed_in
+
+
+@pytest.fixture
+def member_client(app, sign_in, member):
+    """A test client signed in as an ordinary member."""
+    signed_in = app.test_client()
+    sign_in(signed_in, member)
+    return signed_in

@@ -79,9 +79,22 @@ def take_apart(message: EmailMessage) -> Received:
 
 
 def vobject_instants(calendar: bytes) -> tuple[dt.datetime, dt.datetime]:
-    """Start and end as UTC instants, worked out by vobject from the file's own VTIMEZONE."""
-    event = vobject.readOne(calendar.decode("utf-8")).vevent
-    return (event.dtstart.value.astimezone(dt.UTC), event.dtend.value.astimezone(dt.UTC))
+    """Start and end as UTC instants, worked out by vobject from the file's own VTIMEZONE.
+
+    vobject remembers zones from files read before and falls back to the system's zone for an unknown TZID;
+    either would hide a wrong or missing VTIMEZONE, so the local time is converted with the file's own."""
+    getattr(vobject.icalendar, "__tzidMap").clear()
+    parsed = vobject.readOne(calendar.decode("utf-8"))
+    zones = {tz.tzid.value: tz.gettzinfo() for tz in parsed.contents.get("vtimezone", [])}
+
+    def instant(prop) -> dt.datetime:
+        tzid = (prop.params.get("X-VOBJ-ORIGINAL-TZID") or prop.params.get("TZID") or [None])[0]
+        if tzid is None:
+            return prop.value.astimezone(dt.UTC)
+        assert tzid in zones, f"TZID {tzid} has no VTIMEZONE in the file"
+        return prop.value.replace(tzinfo=zones[tzid]).astimezone(dt.UTC)
+
+    return instant(parsed.vevent.dtstart), instant(parsed.vevent.dtend)
 
 
 def icaljs(calendars: list[bytes]) -> list[dict]:

@@ -21,11 +21,6 @@ from .html_forms import text
 EVIL_NAME = '=HYPERLINK("https://evil.example/steal","Click me")'
 
 
-@pytest.fixture
-def organiser_client(client, sign_in, organiser):
-    sign_in(client, organiser)
-    return client
-
 
 def answer(meeting: Meeting, member, choice: Answer, **details) -> None:
     rsvp_service.answer(meeting.id, member, choice, **details)

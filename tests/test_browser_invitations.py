@@ -11,9 +11,8 @@ from playwright.sync_api import expect
 
 from kxn_meetings.mail import deliver_due
 
-from .browser_fixtures import audit, visit
+from .browser_fixtures import audit, sign_in_browser, visit
 from .invitation_checks import Received, take_apart, vobject_instants
-from .test_browser_meetings import sign_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +45,7 @@ def test_invite_answer_move_and_cancel_reach_the_members_calendar(live_server, p
     page.get_by_role("textbox", name="Email addresses").fill(member.email)
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("region", name="Preview")).to_contain_text("1 member will receive a personal invitation")
+    expect(page.frame_locator("iframe.email-preview").get_by_text("You are invited to the next meeting")).to_be_visible()
     audit(page)
     page.get_by_role("button", name="Send 1 invitation").click()
     expect(page.get_by_role("status").first).to_contain_text("1 invitation queued.")

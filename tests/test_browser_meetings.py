@@ -11,22 +11,13 @@ from sqlalchemy import select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Meeting
-from kxn_meetings.services import auth as auth_service
 from kxn_meetings.services import rsvps as rsvp_service
 
-from .browser_fixtures import audit, visit
+from .browser_fixtures import audit, sign_in_browser, visit
 from .meeting_helpers import future_day
 
 pytestmark = pytest.mark.browser
 
-
-def sign_in_browser(page, live_server, member) -> None:
-    """A signed-in browser, by the same server-side session row the sign-in flow creates."""
-    session = auth_service.start_session(member)
-    db.session.commit()
-    app = live_server.app
-    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": session.id, "_fresh": True})
-    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}])
 
 
 def attendee_rows(page, slug: str) -> dict[str, dict[str, str]]:

@@ -9,25 +9,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer
-from kxn_meetings.services import auth as auth_service
 
-from .browser_fixtures import audit, visit
+from .browser_fixtures import audit, sign_in_browser, visit
 from .notes_helpers import HOSTILE_MARKDOWN, answered, past_meeting, write_notes
 
 pytestmark = pytest.mark.browser
 
-
-def sign_in_as(context, live_server, member) -> None:
-    """Give a browser context the session cookie a real sign-in would set."""
-    db.session.rollback()  # a read snapshot older than the live server's last write could not write on SQLite
-    session = auth_service.start_session(member)
-    db.session.commit()
-    app = live_server.app
-    value = app.session_interface.get_signing_serializer(app).dumps({"_user_id": session.id, "_fresh": True})
-    context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value, "url": live_server.url}])
 
 
 def test_organiser_writes_previews_publishes_and_edits_notes(live_server, smtp_server, page, browser, organiser,
@@ -43,7 +32,7 @@ def test_organiser_writes_previews_publishes_and_edits_notes(live_server, smtp_s
     answered(meeting, apologised, Answer.DECLINED)
     answered(meeting, member, Answer.MAYBE)
     expected = {m.email for m in (*went, came_anyway, apologised)}
-    sign_in_as(page.context, live_server, organiser)
+    sign_in_browser(page.context, live_server, organiser)
 
     visit(page, f"/meetings/{meeting.slug}")
     page.locator(".toolbar").get_by_role("link", name="Notes").click()
@@ -76,7 +65,7 @@ def test_organiser_writes_previews_publishes_and_edits_notes(live_server, smtp_s
 
     members_view = browser.new_context(base_url=live_server.url)
     try:
-        sign_in_as(members_view, live_server, member)
+        sign_in_browser(members_view, live_server, member)
         reader = members_view.new_page()
         assert reader.goto(f"/meetings/{meeting.slug}/notes").status == 404
         reader.goto(f"/meetings/{meeting.slug}")
@@ -161,7 +150,7 @@ def test_no_script_runs_on_published_notes_with_hostile_markdown(live_server, pa
         expect(page.get_by_role("link", name=name)).to_have_count(0)
     nothing_ran(".notes-body")
 
-    sign_in_as(page.context, live_server, organiser)
+    sign_in_browser(page.context, live_server, organiser)
     visit(page, f"/meetings/{meeting.slug}/notes/edit")
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("region", name="Preview")).to_be_visible()
@@ -177,7 +166,7 @@ def test_printed_notes_are_a_clean_document(live_server, page, organiser, make_m
     meeting = past_meeting(make_meeting)
     write_notes(meeting, organiser, body="## Speakers\n\nSee [the report](https://example.org/report).\n\n"
                                          "## Lessons learned\n\nx\n\n## Actions\n\ny")
-    sign_in_as(page.context, live_server, organiser)
+    sign_in_browser(page.context, live_server, organiser)
     visit(page, f"/meetings/{meeting.slug}/notes")
     page.emulate_media(media="print")
 

@@ -163,12 +163,6 @@ def make_rsvp(meeting: Meeting, member, answer: Answer, *, waiting: int | None =
     db.session.commit()
 
 
-@pytest.fixture
-def organiser_client(app, sign_in, organiser):
-    client = app.test_client()
-    sign_in(client, organiser)
-    return client
-
 
 @pytest.fixture
 def programme(make_meeting):

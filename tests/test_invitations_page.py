@@ -22,11 +22,6 @@ from .html_forms import field_error, text
 GMT_START = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def organiser_client(client, sign_in, organiser):
-    sign_in(client, organiser)
-    return client
-
 
 @pytest.fixture
 def meeting(make_meeting):

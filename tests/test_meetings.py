@@ -20,11 +20,6 @@ from .meeting_helpers import future_day, meeting_count, meeting_form, only_meeti
 LONDON_WINTER = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def organiser_client(client, sign_in, organiser):
-    sign_in(client, organiser)
-    return client
-
 
 def _last_sunday_of_march(year: int) -> dt.date:
     day = dt.date(year, 3, 31)

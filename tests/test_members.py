@@ -22,11 +22,10 @@ from sqlalchemy import func, insert, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Member, MemberSession, OutboxMessage, Rsvp
-from kxn_meetings.services import auth as auth_service
 from kxn_meetings.services import members as member_service
 from kxn_meetings.services.members import MemberError
 
-from .browser_fixtures import audit, visit
+from .browser_fixtures import audit, sign_in_browser, visit
 from .conftest import TEST_SECRET
 
 INJECTION = "=cmd|' /C calc'!A0"
@@ -625,11 +624,7 @@ def test_the_only_organiser_cannot_delete_their_account(client, organiser, sign_
 @pytest.mark.browser
 def test_an_organiser_imports_edits_and_exports_in_the_browser(live_server, page, organiser, make_member, tmp_path):
     make_member(name="Already Here", email="here@example.org")
-    session = auth_service.start_session(organiser)
-    db.session.commit()
-    app = live_server.app
-    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": session.id, "_fresh": True})
-    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}])
+    sign_in_browser(page, live_server, organiser)
     visit(page, "/")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").click()

@@ -28,18 +28,6 @@ from .html_forms import form_values, text
 from .notes_helpers import FILES, HOSTILE_MARKDOWN, HTML, PDF, PNG, answered, office_file, past_meeting, write_notes
 
 
-@pytest.fixture
-def organiser_client(app, sign_in, organiser):
-    client = app.test_client()
-    sign_in(client, organiser)
-    return client
-
-
-@pytest.fixture
-def member_client(app, sign_in, member):
-    client = app.test_client()
-    sign_in(client, member)
-    return client
 
 
 @pytest.fixture

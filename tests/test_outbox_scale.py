@@ -102,8 +102,8 @@ def test_three_workers_drain_a_thousand_and_a_killed_worker_loses_nothing(app, s
     workers = [start_worker(app, smtp_server, tmp_path / f"worker{n}.log") for n in range(3)]
     try:
         victim = workers[0]
-        wait_until(lambda: len(claimed_by(victim)) >= 10, 30, "the first worker to hold a batch")
-        wait_until(lambda: len(smtp_server.messages) >= 5, 30, "the first deliveries")
+        wait_until(lambda: len(claimed_by(victim)) >= 10, 60, "the first worker to hold a batch")
+        wait_until(lambda: len(smtp_server.messages) >= 5, 60, "the first deliveries")
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(10)
         held = claimed_by(victim)

@@ -86,11 +86,6 @@ def statements_for(client, path: str) -> int:
     return len(statements)
 
 
-@pytest.fixture
-def organiser_client(client, sign_in, organiser):
-    sign_in(client, organiser)
-    return client
-
 
 PAGES = [(viewer, page) for viewer in ("organiser", "member", "anonymous")
          for page in ("/", "/meetings/{slug}", "/meetings/{id}")]

@@ -6,10 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from kxn_meetings.extensions import db
-from kxn_meetings.services import auth as auth_service
 from kxn_meetings.services import replies
 
-from .browser_fixtures import visit
+from .browser_fixtures import sign_in_browser, visit
 from .test_replies import invite, render
 
 pytestmark = pytest.mark.browser
@@ -24,11 +23,7 @@ def test_an_organiser_reads_calendar_replies_from_the_menu(live_server, page, or
                 render("counter.eml", uid=meeting.uid, email=person.email)):
         replies.process_message(raw)
         db.session.commit()
-    session = auth_service.start_session(organiser)
-    db.session.commit()
-    app = live_server.app
-    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": session.id, "_fresh": True})
-    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": live_server.url}])
+    sign_in_browser(page, live_server, organiser)
 
     visit(page, "/")
     page.get_by_role("link", name="Calendar replies").click()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import select
 
 from kxn_meetings.extensions import db
@@ -18,11 +17,6 @@ from .meeting_helpers import rsvp_count
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
-
-@pytest.fixture
-def member_client(client, sign_in, member):
-    sign_in(client, member)
-    return client
 
 
 def rsvp_of(meeting: Meeting, member: Member) -> Rsvp | None:

@@ -16,7 +16,7 @@ from ..services import rsvps as rsvp_service
 bp = Blueprint("invitations", __name__, url_prefix="/meetings")
 
 # The HTML email is shown in a sandboxed frame: its inline styles are allowed there and nowhere else.
-PREVIEW_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
+PREVIEW_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-same-origin"
 
 
 def _meeting(ref: str) -> Meeting:
