@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Date, ForeignKey, String, Text
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -61,6 +61,8 @@ class NoteRevision(db.Model):
 
     notes: Mapped[MeetingNotes] = relationship(back_populates="revisions", foreign_keys=[notes_id])
     author: Mapped[Member | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("notes_id", "number"),)
 
 
 class ActionStatus(enum.StrEnum):
