@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 import vobject
+from flask import current_app
 from sqlalchemy import select
 
 from kxn_meetings.extensions import db
@@ -49,7 +50,8 @@ def check_common(received: Received, members: dict[str, object], meeting_uid: st
     """What every message owes, whatever its kind. `others`: addresses no member's message may carry."""
     message = received.message
     [sender] = message["From"].addresses
-    assert sender.addr_spec == CALENDAR
+    if not current_app.config["REPLIES_TOKEN_ADDRESSES"]:
+        assert sender.addr_spec == CALENDAR
     assert len(message["To"].addresses) == 1
     assert "Cc" not in message and "Bcc" not in message
     recipient = received.to
@@ -405,3 +407,24 @@ def test_reminders_go_once_to_members_going_or_maybe_for_meetings_starting_soon(
     assert result.exit_code == 0
     assert "No reminders due." in result.output
     assert len(queued("reminder")) == 2
+
+
+@pytest.mark.app_config(REPLIES_TOKEN_ADDRESSES=True)
+def test_with_personal_reply_addresses_each_invitation_names_only_its_own_as_organiser(
+        app, smtp_server, make_member, make_meeting):
+    members = {name: make_member(name=name.title(), email=f"{name}@example.org") for name in ("ann", "ben", "cat")}
+    meeting = make_meeting(start=GMT_START, join_url=JOIN)
+    assert invitations.invite(meeting, members.values()) == 3
+    db.session.commit()
+    received = deliver(smtp_server)
+    organisers = {}
+    for r in received:
+        [sender] = r.message["From"].addresses
+        organiser = r.vevent().organizer.value.lower().removeprefix("mailto:")
+        assert organiser == sender.addr_spec.lower()
+        assert organiser.startswith("calendar+") and organiser.endswith("@kxn.test")
+        organisers[r.to] = organiser
+    assert len(set(organisers.values())) == 3
+    for r in received:
+        others = tuple(address for to, address in organisers.items() if to != r.to)
+        check_common(r, members, meeting.uid, others=others)
