@@ -29,3 +29,18 @@ def test_begin_write_after_reads_only_starts_afresh(app, make_member):
     member.name = "Writer"
     db.session.commit()
     assert db.session.scalar(select(Member.name).where(Member.id == member.id)) == "Writer"
+
+
+def test_invitations_then_answers_in_one_transaction_all_stay(app, make_meeting, make_member):
+    from kxn_meetings.models import Answer, OutboxMessage, Rsvp
+    from kxn_meetings.services import invitations, rsvps
+
+    meeting = make_meeting()
+    first, second = make_member(), make_member()
+    invitations.invite(meeting, [first, second])
+    rsvps.answer(meeting.id, first, Answer.GOING)
+    rsvps.answer(meeting.id, second, Answer.DECLINED)
+    db.session.commit()
+    kinds = sorted(db.session.scalars(select(OutboxMessage.kind)))
+    assert kinds == ["confirmation", "decline", "invitation", "invitation"]
+    assert len(db.session.scalars(select(Rsvp)).all()) == 2
