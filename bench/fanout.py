@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import BENCH_SECRET, database, free_port  # noqa: E402
+from bench._harness import BENCH_SECRET, database, free_port  # noqa: E402
 
 MEMBERS = int(os.environ.get("KXN_BENCH_MEMBERS", "2000"))
 TARGET_RATIO = 1.5

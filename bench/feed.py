@@ -6,7 +6,7 @@ interleaved rounds, the best round counting (other work on the machine only ever
 
 Two baselines: `/bench/bare` added to the app itself, which pays the app's own per-request costs (session,
 sign-in check, security headers) like the calendar routes, so the ratio is what the calendar code costs; and
-bench/bare_app.py, plain Flask, for scale. Two figures: requests per second of wall-clock time, and requests
+bench/_bare_app.py, plain Flask, for scale. Two figures: requests per second of wall-clock time, and requests
 per CPU-second spent by the server's workers (from /proc). The load generator shares the machine, so the
 targets are judged on the second, which other work hardly moves. Always exits 0: a benchmark reports.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness  # noqa: E402
+from bench import _harness as harness  # noqa: E402
 
 MEETINGS = 500
 ROUNDS = 3
@@ -142,7 +142,7 @@ def main() -> None:
     with harness.database("sqlite") as url:
         slug = seed(url)
         env = harness.app_env(url)
-        with harness.gunicorn("bench.bare_app:app", env) as (plain_port, plain_master), \
+        with harness.gunicorn("bench._bare_app:app", env) as (plain_port, plain_master), \
                 harness.gunicorn("bench.feed:bench_app()", env) as (port, master):
             status, headers, body = fetch(port, "/calendar.ics")
             if status != 200 or fetch(port, f"/meetings/{slug}/calendar.ics")[0] != 200:

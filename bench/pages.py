@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness  # noqa: E402
+from bench import _harness as harness  # noqa: E402
 
 MEMBERS = 300
 CONNECTIONS = 16
@@ -85,7 +85,7 @@ def run(kind: str) -> list[str]:
     with harness.database(kind) as url:
         slug, tokens = seed(url)
         env = harness.app_env(url)
-        with harness.gunicorn("bench.bare_app:app", env) as (bare_port, _):
+        with harness.gunicorn("bench._bare_app:app", env) as (bare_port, _):
             bare = harness.load(bare_port, harness.get("/"), connections=CONNECTIONS, seconds=SECONDS)
         with harness.gunicorn("kxn_meetings:create_app()", env) as (port, master):
             page = harness.load(port, harness.get(f"/meetings/{slug}"), connections=CONNECTIONS, seconds=SECONDS)

@@ -6,6 +6,8 @@ sanitised against a short allowlist. Headings get stable ids after sanitising so
 
 from __future__ import annotations
 
+import functools
+
 import html
 import re
 import unicodedata
@@ -122,6 +124,7 @@ def _add_heading_ids(fragment: str) -> str:
     return _HEADING.sub(with_id, fragment)
 
 
+@functools.lru_cache(maxsize=256)
 def render_markdown(source: str) -> str:
     """Markdown to sanitised HTML with linkable headings."""
     if not source or not source.strip():

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
 from ..models import (
@@ -66,8 +66,7 @@ def find_meeting(ref: str | int, *, load_details: bool = False) -> Meeting | Non
         query = query.options(
             selectinload(Meeting.agenda_items),
             selectinload(Meeting.workshop_rooms).selectinload(WorkshopRoom.questions),
-            selectinload(Meeting.contact),
-            selectinload(Meeting.series),
+            joinedload(Meeting.contact),
         )
     return db.session.scalar(query)
 

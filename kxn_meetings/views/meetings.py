@@ -62,11 +62,12 @@ def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int =
     if current_user.is_authenticated:
         my_rsvp = db.session.scalar(
             select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == current_user.id))
-    if form is None:
+    if form is None and current_user.is_authenticated:
+        # Only members get the form: building one for visitors would set a session cookie on a public page.
         form = RsvpForm(data={"answer": my_rsvp.answer.value if my_rsvp else None,
                               "access_needs": my_rsvp.access_needs if my_rsvp else "",
                               "comment": my_rsvp.comment if my_rsvp else ""})
-    count = rsvp_service.counts(meeting)
+    count = rsvp_service.counts_for([meeting.id])[meeting.id]
     show_join = bool(meeting.join_url) and (is_organiser() or (my_rsvp is not None and my_rsvp.is_going))
     return render_template(
         "meetings/show.html",
@@ -79,7 +80,6 @@ def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int =
         form=form,
         show_join=show_join,
         organiser_view=is_organiser(),
-        confirm_form=ConfirmForm(),
     ), status
 
 
