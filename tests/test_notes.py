@@ -814,3 +814,11 @@ def test_notes_pages_run_the_same_number_of_queries_for_few_or_many_rows(app, or
                 assert organiser_client.get(path).status_code == 200, path
             counts.setdefault(name, []).append(len(statements))
     assert all(small == large for small, large in counts.values()), counts
+
+
+def test_a_feed_entry_without_a_summary_summarises_its_body(client, make_meeting, organiser):
+    meeting = past_meeting(make_meeting)
+    write_notes(meeting, organiser, title="Notes", summary="",
+                body="## Speakers\n\nThe hospital can be a **teachable moment** for young adults.")
+    feed = feedparser.parse(client.get("/notes/feed.atom").data)
+    assert feed.entries[0].summary.startswith("Speakers The hospital can be a teachable moment")

@@ -40,7 +40,7 @@ from ..models import (
     Visibility,
     utcnow,
 )
-from ..rendering import render_markdown, table_of_contents
+from ..rendering import plain_text_summary, render_markdown, table_of_contents
 from ..urls import external_url
 from .outbox import queue_email
 from .rsvps import lock_meeting
@@ -561,7 +561,8 @@ def atom_feed() -> bytes:
         add(entry, "updated", timefmt.iso(updated))
         add(entry, "published", timefmt.iso(notes.published_at or updated))
         add(entry, "link", rel="alternate", type="text/html", href=url)
-        add(entry, "summary", revision.summary or timefmt.day(meeting.local_start))
+        add(entry, "summary", revision.summary or plain_text_summary(revision.body_markdown)
+            or timefmt.day(meeting.local_start))
         add(entry, "content", revision.body_html, type="html")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(feed, encoding="utf-8",
                                                                                xml_declaration=False)

@@ -203,13 +203,7 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 def personal_link(meeting: Meeting, member: Member) -> Invitation:
     """The member's own link to answer this meeting without signing in (one per member and meeting)."""
-    invitation = db.session.scalar(
-        select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id == member.id))
-    if invitation is None:
-        invitation = Invitation(meeting_id=meeting.id, member_id=member.id, token=secrets.token_urlsafe(24))
-        db.session.add(invitation)
-        db.session.flush()
-    return invitation
+    return invitations.personal_links(meeting, [member])[member.id]
 
 
 def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:

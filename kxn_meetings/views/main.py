@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Meeting, MeetingStatus, Rsvp, utcnow
+from ..models import Meeting, MeetingNotes, MeetingStatus, NotesStatus, Rsvp, utcnow
 from ..services import rsvps as rsvp_service
 
 bp = Blueprint("main", __name__)
@@ -43,8 +43,6 @@ def home():
 
 def published_notes(meetings: list[Meeting]) -> dict[int, bool]:
     """Which of these meetings have published notes (one query)."""
-    from ..models import MeetingNotes, NotesStatus
-
     if not meetings:
         return {}
     ids = db.session.scalars(select(MeetingNotes.meeting_id).where(
