@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask_login import LoginManager
+import flask_login
+from flask import current_app, g, session
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -17,6 +18,23 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class LoginManager(flask_login.LoginManager):
+    """Flask-Login, leaving the session alone on requests that never asked who is signed in: calendar apps and
+    feed readers get answers without `Vary: Cookie`, and without the session-protection fingerprint (a SHA-512
+    of address and browser) computed for a session that holds nothing to protect."""
+
+    def _session_protection_failed(self) -> bool:
+        if not session:
+            return False
+        return super()._session_protection_failed()
+
+    def _update_remember_cookie(self, response):
+        # Signing in or out, the only steps that ask for a remember-me cookie change, both load the user.
+        if "_login_user" not in g and not current_app.config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST"):
+            return response
+        return super()._update_remember_cookie(response)
 
 
 class Base(DeclarativeBase):

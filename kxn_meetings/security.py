@@ -6,7 +6,8 @@ import datetime as dt
 import math
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 from werkzeug.exceptions import TooManyRequests
@@ -19,6 +20,53 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+
+
+class SecurityHeaders:
+    """WSGI middleware adding SECURITY_HEADERS to every response (pages, files, errors) that does not set its own.
+
+    Added where the headers are a plain list, at start_response, so the cost per request stays a few
+    microseconds: calendar apps poll the feeds at every refresh.
+    """
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers.extend(header for header in SECURITY_HEADERS if header[0].lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without building a signer for requests that carry no session cookie
+    (visitors, calendar apps and feed readers), and with one signer per secret key rather than per request."""
+
+    def __init__(self) -> None:
+        self._signer: tuple = (None, None)
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        made_for, signer = self._signer
+        if made_for != keys:
+            signer = super().get_signing_serializer(app)
+            self._signer = (keys, signer)
+        return signer
+
+    def open_session(self, app: Flask, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def init_app(app: Flask) -> None:
@@ -31,7 +79,9 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_member_session)
-    app.after_request(set_security_headers)
+    app.session_interface = SessionInterface()
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
+    app.after_request(keep_private_pages_out_of_caches)
 
 
 def load_member_session(session_id: str) -> Member | None:
@@ -47,23 +97,21 @@ def load_member_session(session_id: str) -> Member | None:
     return member
 
 
-def set_security_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if current_user_is_authenticated() and "Cache-Control" not in headers:
-        headers["Cache-Control"] = "private, no-store"
+def keep_private_pages_out_of_caches(response: Response) -> Response:
+    """What a signed-in member sees is for them alone, unless the view said otherwise."""
+    if "Cache-Control" not in response.headers and _signed_in():
+        response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
-def current_user_is_authenticated() -> bool:
-    try:
-        return bool(current_user and current_user.is_authenticated)
-    except Exception:  # no request user (static files, errors before loading)
-        return False
+def _signed_in() -> bool:
+    """Whether this request is (or has just become) a member's. Requests that never asked who is signed in are
+    judged by their session cookie, without reading it: touching the session would add `Vary: Cookie` to
+    answers that are the same for everyone, such as the calendar feed."""
+    user = g.get("_login_user")
+    if user is not None:
+        return bool(user.is_authenticated)
+    return current_app.session_interface.get_cookie_name(current_app) in request.cookies
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -85,6 +133,10 @@ def safe_next(target: str | None, default: str = "/") -> str:
         if parts.scheme or parts.netloc:
             return default
     return target
+
+
+def is_organiser() -> bool:
+    return bool(current_user.is_authenticated and current_user.is_organiser)
 
 
 def require_organiser() -> None:

@@ -443,7 +443,7 @@ def test_feed_polls_are_answered_304_until_something_in_it_changes(app, client, 
     edit["agenda-1-title"] = "Lessons from the Lancashire pilot"
     assert organiser_client.post(f"/meetings/{slug}/edit", data=edit).status_code == 302
     db.session.refresh(m.upcoming)
-    assert m.upcoming.updated_at == row_changed_at  # only the agenda changed, not the meeting row
+    assert m.upcoming.updated_at > row_changed_at  # the agenda lives in its own rows; the meeting records the edit
     etag = changed(etag, present="Lancashire pilot", absent="Manchester pilot")
     download = client.get(f"/meetings/{slug}/calendar.ics").data
     assert b"Lancashire pilot" in download and b"Manchester pilot" not in download
@@ -460,6 +460,26 @@ def test_feed_polls_are_answered_304_until_something_in_it_changes(app, client, 
     db.session.commit()
     etag = changed(etag, absent="SUMMARY:Three months ago")
     assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_public_calendar_files_are_the_same_for_everyone(client, organiser_client, feed_meetings, member, sign_in):
+    """Shared caches may keep them: no cookie is set or read, so no `Vary: Cookie` either."""
+    for path in (f"/meetings/{feed_meetings.upcoming.slug}/calendar.ics", "/calendar.ics"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=300"
+        assert "Cookie" not in response.headers.get("Vary", "") and "Set-Cookie" not in response.headers
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        again = client.get(path, headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304 and "Cookie" not in again.headers.get("Vary", "")
+    draft = f"/meetings/{feed_meetings.draft.slug}/calendar.ics"
+    assert client.get(draft).status_code == 404
+    assert organiser_client.get(draft).status_code == 200
+    sign_in(client, member)
+    page = client.get("/profile")
+    assert page.headers["Cache-Control"] == "private, no-store" and "Cookie" in page.headers["Vary"]
+    members_only = client.get(f"/meetings/{feed_meetings.members_only.slug}/calendar.ics")
+    assert members_only.status_code == 200 and members_only.headers["Cache-Control"] == "private, max-age=300"
 
 
 def test_if_none_match_wins_over_if_modified_since(client, feed_meetings):

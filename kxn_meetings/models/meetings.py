@@ -83,6 +83,26 @@ class Meeting(TimestampMixin, db.Model):
         back_populates="meeting", order_by="WorkshopRoom.position", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    @staticmethod
+    def parse_ref(ref: str | int) -> int | str | None:
+        """A meeting reference (what URLs and every CLI command accept) as an id or a slug, or None for one no
+        meeting can have."""
+        ref = str(ref).strip()
+        # PostgreSQL refuses NUL in text, and str.isdigit() accepts digits int() cannot read ("²").
+        if not ref or "\x00" in ref or len(ref) > 160:
+            return None
+        if ref.isascii() and ref.isdigit():
+            return int(ref) if len(ref) <= 12 else None
+        return ref
+
+    @staticmethod
+    def by_ref(ref: str | int):
+        """The condition selecting a meeting by slug or numeric id, or None."""
+        value = Meeting.parse_ref(ref)
+        if value is None:
+            return None
+        return Meeting.id == value if isinstance(value, int) else Meeting.slug == value
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

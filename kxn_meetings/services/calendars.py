@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import current_app
@@ -115,27 +116,64 @@ def public_feed_bytes(meetings: list[Meeting]) -> bytes:
 DOWNLOADS_KEPT = 500
 
 
-def meeting_download_bytes(meeting: Meeting) -> bytes:
-    """A shareable file: no attendee and never the join link.
+@dataclass(frozen=True)
+class MeetingHead:
+    """What deciding on a meeting's download needs, read without loading the meeting."""
 
-    Built once per version of the meeting and process (building costs several times the rest of the request),
-    so DTSTAMP is when that version was first built: always after the change that made it."""
+    id: int
+    slug: str
+    status: MeetingStatus
+    visibility: Visibility
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Download:
+    body: bytes
+    etag: str
+    filename: str
+
+
+_HEAD = select(Meeting.id, Meeting.slug, Meeting.status, Meeting.visibility, Meeting.updated_at)
+_HEAD_BY_ID = _HEAD.where(Meeting.id == bindparam("ref"))
+_HEAD_BY_SLUG = _HEAD.where(Meeting.slug == bindparam("ref"))
+
+
+def meeting_head(ref: str) -> MeetingHead | None:
+    value = Meeting.parse_ref(ref)
+    if value is None:
+        return None
+    # Statements built once and a short Core connection, as for the feed's version: on a path that usually
+    # ends with a file already built, the ORM session's bookkeeping would cost more than the query.
+    with db.engine.connect() as connection:
+        row = connection.execute(_HEAD_BY_ID if isinstance(value, int) else _HEAD_BY_SLUG, {"ref": value}).first()
+    return MeetingHead(*row) if row is not None else None
+
+
+def meeting_download(head: MeetingHead) -> Download | None:
+    """A shareable file: no attendee and never the join link. None if the meeting has just been deleted.
+
+    Built once per version of the meeting (its row's updated_at, which every edit moves) and process, since
+    building costs several times the rest of the request; DTSTAMP is when that version was first built."""
     config = current_app.config
-    version = (meeting.id, meeting.updated_at,
-               tuple((a.id, a.position, a.start_time, a.title, a.speaker_name, a.speaker_organisation)
-                     for a in meeting.agenda_items),
-               config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"])
-    cache: dict[tuple, bytes] = current_app.extensions.setdefault("kxn_meeting_downloads", {})
-    body = cache.get(version)
-    if body is None:
+    settings = (config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"])
+    cache: dict[tuple, Download] = current_app.extensions.setdefault("kxn_meeting_downloads", {})
+    download = cache.get((head.id, head.updated_at, *settings))
+    if download is None:
+        meeting = db.session.scalar(
+            select(Meeting).where(Meeting.id == head.id).options(selectinload(Meeting.agenda_items)))
+        if meeting is None:
+            return None
         body = ical.calendar_bytes([(meeting, options_for(meeting))], method="PUBLISH")
+        download = Download(body, hashlib.sha256(body).hexdigest()[:32], download_filename(meeting))
         if len(cache) >= DOWNLOADS_KEPT:
             cache.clear()
-        cache[version] = body
-    return body
+        # Filed under the version built, which may be newer than the head read a moment before.
+        cache[(meeting.id, meeting.updated_at, *settings)] = download
+    return download
 
 
-def download_filename(meeting: Meeting) -> str:
+def download_filename(meeting: Meeting | MeetingHead) -> str:
     return f"kxn-{meeting.slug}.ics"
 
 

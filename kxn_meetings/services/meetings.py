@@ -50,18 +50,11 @@ def meeting_slug(title: str, starts_at: dt.datetime, zone: str, *, exclude_id: i
 
 
 def find_meeting(ref: str | int, *, load_details: bool = False) -> Meeting | None:
-    """A meeting by slug or numeric id: what URLs and every CLI command accept."""
-    query = select(Meeting)
-    ref = str(ref).strip()
-    # PostgreSQL refuses NUL in text, and str.isdigit() accepts digits int() cannot read ("²").
-    if not ref or "\x00" in ref or len(ref) > 160:
+    """A meeting by slug or numeric id."""
+    condition = Meeting.by_ref(ref)
+    if condition is None:
         return None
-    if ref.isascii() and ref.isdigit():
-        if len(ref) > 12:
-            return None
-        query = query.where(Meeting.id == int(ref))
-    else:
-        query = query.where(Meeting.slug == ref)
+    query = select(Meeting).where(condition)
     if load_details:
         query = query.options(
             selectinload(Meeting.agenda_items),
@@ -150,6 +143,9 @@ def _apply(meeting: Meeting, data: MeetingData) -> None:
     meeting.contact_id = data.contact_id
     if data.series_id is not None:
         meeting.series_id = data.series_id
+    # The agenda is replaced rather than changed in place, which leaves the meeting's row untouched; calendar
+    # files and feeds are versioned by that row, so it records the edit too.
+    meeting.updated_at = utcnow()
     meeting.agenda_items = [
         AgendaItem(position=i, title=row.title, start_time=row.start_time, speaker_name=row.speaker_name,
                    speaker_role=row.speaker_role, speaker_organisation=row.speaker_organisation)

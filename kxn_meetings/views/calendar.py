@@ -7,12 +7,13 @@ import hashlib
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.http import http_date, quote_etag
 
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import MeetingStatus, Visibility, utcnow
 from ..services import calendars as calendar_service
-from ..services import meetings as meeting_service
+from ..security import is_organiser
 from ..urls import external_url
 
 bp = Blueprint("calendar", __name__)
@@ -35,15 +36,18 @@ def _ics(body: bytes, *, cache_control: str, filename: str | None = None, etag: 
 
 @bp.route("/meetings/<ref>/calendar.ics")
 def meeting_ics(ref: str):
-    meeting = meeting_service.find_meeting(ref)
-    organiser = current_user.is_authenticated and current_user.is_organiser
-    if meeting is None or (meeting.status == MeetingStatus.DRAFT and not organiser):
+    # Who is signed in is asked only where the answer matters: a public meeting's file is the same for all.
+    head = calendar_service.meeting_head(ref)
+    if head is None or (head.status == MeetingStatus.DRAFT and not is_organiser()):
         abort(404)
-    if meeting.visibility == Visibility.MEMBERS and not current_user.is_authenticated:
+    members_only = head.visibility == Visibility.MEMBERS
+    if members_only and not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in", next=request.path))
-    response = _ics(calendar_service.meeting_download_bytes(meeting),
-                    filename=calendar_service.download_filename(meeting),
-                    cache_control="private, max-age=300" if meeting.visibility == Visibility.MEMBERS else PUBLIC_CACHE)
+    download = calendar_service.meeting_download(head)
+    if download is None:
+        abort(404)
+    response = _ics(download.body, filename=download.filename, etag=download.etag,
+                    cache_control="private, max-age=300" if members_only else PUBLIC_CACHE)
     return response.make_conditional(request)
 
 
@@ -68,12 +72,10 @@ def feed():
         since = request.if_modified_since
         unchanged = since is not None and newest is not None and since >= newest.replace(microsecond=0)
     if unchanged:
-        response = Response(status=304)
-        response.set_etag(etag)
+        headers = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_CACHE)]
         if last_modified is not None:
-            response.last_modified = last_modified
-        response.headers["Cache-Control"] = PUBLIC_CACHE
-        return response
+            headers.append(("Last-Modified", http_date(last_modified)))
+        return Response(status=304, headers=headers)
     return _ics(calendar_service.public_feed_body(etag), etag=etag, last_modified=last_modified,
                 cache_control=PUBLIC_CACHE)
 

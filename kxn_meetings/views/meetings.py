@@ -16,7 +16,7 @@ from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
 from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, utcnow
-from ..security import require_organiser
+from ..security import is_organiser, require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
@@ -24,10 +24,6 @@ from ..services import rsvps as rsvp_service
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
 BLANK_ROWS = 2
-
-
-def is_organiser() -> bool:
-    return bool(current_user.is_authenticated and current_user.is_organiser)
 
 
 def load_meeting(ref: str, *, details: bool = False) -> Meeting:

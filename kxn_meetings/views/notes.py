@@ -21,10 +21,10 @@ from ..extensions import db
 from ..forms import ConfirmForm, no_control_chars, optional_line, single_line, strip
 from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility
 from ..rendering import render_markdown
-from ..security import require_organiser, safe_next
+from ..security import is_organiser, require_organiser, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
-from .meetings import is_organiser, organiser_meeting
+from .meetings import organiser_meeting
 
 bp = Blueprint("notes", __name__)
 
