@@ -7,7 +7,9 @@ workers = int(os.environ.get("KXN_WORKERS", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("KXN_THREADS", "4"))
 preload_app = False
-max_requests = 5000
+# Workers are not recycled unless asked: a new worker pays for its imports and rebuilds its caches (calendar
+# files, time-zone rules), seconds of CPU. KXN_MAX_REQUESTS recycles each after about that many requests.
+max_requests = int(os.environ.get("KXN_MAX_REQUESTS", "0"))
 max_requests_jitter = 500
 timeout = 30
 graceful_timeout = 20
