@@ -9,11 +9,14 @@ import datetime as dt
 import pytest
 import vobject
 from flask import current_app
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from icalendar import Event, vCalAddress
 from sqlalchemy import select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
-from kxn_meetings.models import Answer, OutboxMessage, utcnow
+from kxn_meetings.models import Answer, Member, OutboxMessage, utcnow
 from kxn_meetings.services import invitations
 from kxn_meetings.services import rsvps as rsvp_service
 
@@ -428,3 +431,19 @@ def test_with_personal_reply_addresses_each_invitation_names_only_its_own_as_org
     for r in received:
         others = tuple(address for to, address in organisers.items() if to != r.to)
         check_common(r, members, meeting.uid, others=others)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(max_size=120) | st.text(alphabet='ab ^\\"\',;:\u2019\r\n\u00e9\u20ac\U0001f600', max_size=160)
+       | st.text(alphabet="a^\\", min_size=60, max_size=200),  # escapes where the line is folded
+       email=st.from_regex(r"[a-z0-9.^\\+-]{1,60}@[a-z0-9.-]{1,40}", fullmatch=True),
+       state=st.sampled_from(sorted(set(PARTSTAT.values()))), rsvp=st.booleans())
+def test_the_attendee_line_is_the_one_icalendar_writes(name, email, state, rsvp):
+    parameters = {"CN": name, "ROLE": "REQ-PARTICIPANT", "PARTSTAT": state, "CUTYPE": "INDIVIDUAL"}
+    if rsvp:
+        parameters["RSVP"] = "TRUE"
+    event = Event()
+    event.add("attendee", vCalAddress(f"mailto:{email}"), parameters=parameters)
+    written = event.to_ical().removeprefix(b"BEGIN:VEVENT\r\n").removesuffix(b"END:VEVENT\r\n")
+    member = Member(name=name, email=email)
+    assert invitations._attendee_lines(member, state, rsvp=rsvp) == written

@@ -5,15 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import unicodedata
+from email.errors import MessageError
+from email.headerregistry import Address
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar, Event, vCalAddress
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import build_message
 from kxn_meetings.models import OutboxMessage
-from kxn_meetings.services.outbox import BadAddress, HeaderInjection, queue_email
+from kxn_meetings.services.outbox import BadAddress, HeaderInjection, format_address, queue_email
 
 
 def invitation(summary: str = "Meeting two: young adults & the courts; notes, actions") -> bytes:
@@ -135,6 +140,32 @@ def test_a_member_name_with_a_line_break_is_refused_when_queued(app, make_member
 def test_anything_but_one_address_is_refused_when_queued(app, to):
     with pytest.raises(BadAddress):
         queue(to=to)
+
+
+def _as_the_email_package_reads_it(name: str, email: str) -> str:
+    try:
+        address = Address(display_name=name.strip(), addr_spec=email.strip())
+    except (ValueError, IndexError, MessageError):
+        raise BadAddress(email) from None
+    if not address.username or not address.domain:
+        raise BadAddress(email)
+    return str(address)
+
+
+def _outcome(format_, name: str, email: str) -> str:
+    try:
+        return format_(name, email)
+    except Exception as error:
+        return type(error).__name__
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.text(max_size=30) | st.sampled_from(["Dr Asha Patel", "J. Smith", 'Sam "DCI" Jones', "O'Brien, Pat"]),
+       email=st.text(alphabet="aZ09!#$%&'*+/=?^_`{|}~-.@\"()<>,;:[] \t\u00e9", max_size=24)
+       | st.from_regex(r"[a-z0-9._+-]{1,20}@[a-z0-9.-]{1,20}", fullmatch=True))
+def test_an_address_is_written_as_the_email_package_reads_it(name, email):
+    assume(all(unicodedata.category(c) not in ("Cc", "Zl", "Zp") for c in name + email))
+    assert _outcome(format_address, name, email) == _outcome(_as_the_email_package_reads_it, name, email)
 
 
 def test_a_calendar_must_say_the_method_the_mime_part_says(app):

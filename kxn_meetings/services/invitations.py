@@ -20,9 +20,9 @@ from email.utils import formataddr, getaddresses
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
-from icalendar import vCalAddress, vText
-from icalendar.parser import Contentline
-from sqlalchemy import exists, func, or_, select, update
+from icalendar import vCalAddress
+from icalendar.parser import Contentline, Parameters, dquote, rfc_6868_escape
+from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import ical, timefmt
@@ -32,7 +32,7 @@ from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxM
 from ..urls import external_url
 from . import calendars, replies
 from . import meetings as meeting_rules
-from .outbox import Email, queue_email, queue_emails
+from .outbox import Email, Queued, queue_email, queue_emails
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
 # Kinds counted on the invite page as "invitations so far".
@@ -80,12 +80,11 @@ def personal_links(meeting: Meeting, members: Sequence[Member]) -> dict[int, Inv
         for invitation in db.session.scalars(
                 select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id.in_(chunk))):
             links[invitation.member_id] = invitation
-    missing = [Invitation(meeting_id=meeting.id, member_id=member_id, token=secrets.token_urlsafe(24))
+    missing = [{"meeting_id": meeting.id, "member_id": member_id, "token": secrets.token_urlsafe(24)}
                for member_id in dict.fromkeys(ids) if member_id not in links]
-    if missing:
-        db.session.add_all(missing)
-        db.session.flush()
-        links.update((invitation.member_id, invitation) for invitation in missing)
+    if missing:  # one bulk insert, the new invitations coming back as objects of the session
+        links.update((invitation.member_id, invitation)
+                     for invitation in db.session.scalars(insert(Invitation).returning(Invitation), missing))
     return links
 
 
@@ -107,16 +106,30 @@ def _already_queued(keys: Sequence[str]) -> set[str]:
 # The calendar part -----------------------------------------------------------------------------------
 
 def _attendee_lines(member: Member, partstat_value: str, *, rsvp: bool) -> bytes:
-    """The recipient's ATTENDEE property, serialised (and folded) by icalendar."""
-    address = vCalAddress(f"mailto:{member.email}")
-    address.params["CN"] = vText(member.name)
-    address.params["ROLE"] = vText("REQ-PARTICIPANT")
-    address.params["PARTSTAT"] = vText(partstat_value)
-    address.params["CUTYPE"] = vText("INDIVIDUAL")
-    if rsvp:
-        address.params["RSVP"] = vText("TRUE")
-    # As Component.to_ical() writes a property, without building a component around it.
-    return Contentline.from_parts("ATTENDEE", address.params, address, sorted=True).to_ical() + b"\r\n"
+    """The recipient's ATTENDEE property as icalendar writes it: parameters in name order, CN escaped (RFC 6868)
+    and quoted by icalendar's own rules, the line folded."""
+    address = vCalAddress(f"mailto:{member.email}")  # refuses a line break
+    always_quote = any(c in member.name for c in Parameters.quote_also["CN"])
+    name = dquote(rfc_6868_escape(member.name), always_quote=always_quote)
+    line = (f"ATTENDEE;CN={name};CUTYPE=INDIVIDUAL;PARTSTAT={partstat_value};ROLE=REQ-PARTICIPANT"
+            f"{';RSVP=TRUE' if rsvp else ''}:{address}")
+    return _folded(line) + b"\r\n"
+
+
+def _folded(line: str) -> bytes:
+    """The content line folded as icalendar folds it (RFC 5545 3.1): 74 characters before each break, or 73
+    where the 74th is a backslash or caret, so no escape is split. A line with non-ASCII characters, whose
+    octets and characters differ, is left to icalendar."""
+    if not line.isascii():
+        return Contentline(line).to_ical()
+    parts = []
+    start = 0
+    while len(line) - start > 74:
+        end = start + 74 if line[start + 73] not in "\\^" else start + 73
+        parts.append(line[start:end])
+        start = end
+    parts.append(line[start:])
+    return "\r\n ".join(parts).encode("ascii")
 
 
 class _Calendars:
@@ -197,7 +210,7 @@ class _Notice:
             calendar_method=self.method, meeting_id=self.meeting.id, sender=calendar_sender(invitation),
         )
 
-    def _record(self, rows: Sequence[OutboxMessage]) -> None:
+    def _record(self, rows: Sequence[OutboxMessage | Queued]) -> None:
         """Mark the invitations sent: one statement per few hundred members rather than one each. (Invitation
         objects already loaded keep their old sent_at until the commit; everything that asks, asks the database.)"""
         if self.kind != "invitation":

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import email.policy
 import functools
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
+from typing import NamedTuple
 
-from flask import current_app, g, has_request_context, render_template
-from sqlalchemy import select
+from flask import current_app, g, has_request_context
+from jinja2 import Template
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -33,18 +36,27 @@ class BadAddress(ValueError):
 
 
 def _single_line(value: str, what: str) -> str:
-    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+    # Printable text holds no control character or line separator: only the rest needs the closer look.
+    if not value.isprintable() and any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
         raise HeaderInjection(f"{what} must be a single line without control characters")
     return value
 
 
+# A dot-atom address (RFC 5322 3.4.1): the email package reads it back unchanged, so it needs no parsing.
+_DOT_ATOM_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                               r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
 def format_address(name: str, email: str) -> str:
     """`Name <address>`, quoted where needed and left unencoded (the message builder encodes headers)."""
+    name = _single_line(name, "name").strip()
+    email = _single_line(email, "email address").strip()
     try:
-        address = Address(display_name=_single_line(name, "name").strip(),
-                          addr_spec=_single_line(email, "email address").strip())
-    except HeaderInjection:
-        raise
+        if _DOT_ATOM_ADDRESS.fullmatch(email):
+            username, _, domain = email.rpartition("@")
+            address = Address(display_name=name, username=username, domain=domain)
+        else:
+            address = Address(display_name=name, addr_spec=email)
     except (ValueError, IndexError, MessageError):
         raise BadAddress(f"{email!r} is not a usable email address") from None
     if not address.username or not address.domain:
@@ -80,7 +92,7 @@ def _check_calendar(calendar: bytes | None, method: str | None) -> None:
         raise ValueError(f"the calendar does not say METHOD:{method}")
 
 
-def _note_for_delivery(row: OutboxMessage) -> None:
+def _note_for_delivery(row: OutboxMessage | Queued) -> None:
     """Remember the row so the web process may send it once the request's transaction is committed."""
     if has_request_context():
         g.setdefault(QUEUED_IN_REQUEST, []).append(row.id)
@@ -114,29 +126,52 @@ def _headers(message: Email) -> tuple[str, str, str, str]:
     return recipient, subject, sender, reply_to
 
 
-def _new_row(message: Email) -> OutboxMessage:
-    """The outbox row for one message, checked and rendered, not yet added to the session."""
+class _Renderer:
+    """Renders email templates as render_template() does, for many messages at once: each template is looked
+    up, and the context processors run, once rather than once per message."""
+
+    def __init__(self) -> None:
+        app = current_app._get_current_object()
+        self.environment = app.jinja_env
+        self.shared: dict = {}
+        app.update_template_context(self.shared)
+        self.templates: dict[str, Template] = {}
+
+    def __call__(self, name: str, context: dict) -> str:
+        template = self.templates.get(name)
+        if template is None:
+            template = self.templates[name] = self.environment.get_template(name)
+        return template.render({**self.shared, **context})
+
+
+def _new_values(message: Email, render: _Renderer) -> dict:
+    """The outbox row for one message as column values, checked and rendered."""
     recipient, subject, sender, reply_to = _headers(message)
     member = message.to if isinstance(message.to, Member) else None
     context = dict(message.context or {}, member=member, external_url=external_url,
                    network_name=current_app.config["NETWORK_NAME"])
-    return OutboxMessage(
-        kind=message.kind,
-        dedup_key=message.dedup_key,
-        message_id=new_message_id(),
-        sender=sender,
-        recipient=recipient,
-        reply_to=reply_to,
-        subject=subject,
-        text_body=render_template(f"emails/{message.template}.txt", **context),
-        html_body=render_template(f"emails/{message.template}.html", **context),
-        calendar=bytes(message.calendar) if message.calendar is not None else None,
-        calendar_method=message.calendar_method,
-        meeting_id=message.meeting_id,
-        member_id=member.id if member else None,
-        status=OutboxStatus.PENDING,
-        next_attempt_at=utcnow(),
-    )
+    return {
+        "kind": message.kind,
+        "dedup_key": message.dedup_key,
+        "message_id": new_message_id(),
+        "sender": sender,
+        "recipient": recipient,
+        "reply_to": reply_to,
+        "subject": subject,
+        "text_body": render(f"emails/{message.template}.txt", context),
+        "html_body": render(f"emails/{message.template}.html", context),
+        "calendar": bytes(message.calendar) if message.calendar is not None else None,
+        "calendar_method": message.calendar_method,
+        "meeting_id": message.meeting_id,
+        "member_id": member.id if member else None,
+        "status": OutboxStatus.PENDING,
+        "next_attempt_at": utcnow(),
+    }
+
+
+def _new_row(message: Email) -> OutboxMessage:
+    """The outbox row for one message, checked and rendered, not yet added to the session."""
+    return OutboxMessage(**_new_values(message, _Renderer()))
 
 
 def _queued_before(dedup_key: str) -> bool:
@@ -171,9 +206,16 @@ def queue_email(**fields) -> OutboxMessage | None:
     return row
 
 
-def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | None = None) -> list[OutboxMessage]:
+class Queued(NamedTuple):
+    """A message queue_emails() added to the outbox."""
+
+    id: int
+    member_id: int | None
+
+
+def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | None = None) -> list[Queued]:
     """queue_email() for many messages at once (an invitation round): one query for the de-duplication keys
-    and one bulk insert. Every message must carry a dedup_key. Returns the rows queued; a message queued
+    and one bulk insert. Every message must carry a dedup_key. Returns the messages queued; a message queued
     before, or twice in `messages`, is left out. `progress` is called as each message is rendered."""
     messages = list(messages)
     keys = [m.dedup_key for m in messages]
@@ -188,20 +230,26 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
         if message.dedup_key not in taken:
             taken.add(message.dedup_key)
             chosen.append(message)
-    rows = []
+    render = _Renderer()
+    values = []
     for message in chosen:
-        rows.append(_new_row(message))
+        values.append(_new_values(message, render))
         if progress is not None:
             progress()
+    if not values:
+        return []
     try:
         with db.session.begin_nested():
-            db.session.add_all(rows)
+            # Rows rather than objects for the session to track: callers need only the ids.
+            queued = [Queued(*row) for row in db.session.execute(
+                insert(OutboxMessage).returning(OutboxMessage.id, OutboxMessage.member_id), values)]
     except IntegrityError:
         # Another transaction queued some of these meanwhile: one at a time, as queue_email() would.
-        return [row for message in chosen if (row := queue_email(**vars(message))) is not None]
-    for row in rows:
+        return [Queued(row.id, row.member_id) for message in chosen
+                if (row := queue_email(**vars(message))) is not None]
+    for row in queued:
         _note_for_delivery(row)
-    return rows
+    return queued
 
 
 class NotSetAside(ValueError):
