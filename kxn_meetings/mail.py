@@ -4,14 +4,13 @@ Delivery is in three steps, each its own short transaction, so no database trans
 talking to the SMTP server:
 1. claim: a batch of due rows is leased to this worker (FOR UPDATE SKIP LOCKED on PostgreSQL,
    BEGIN IMMEDIATE on SQLite), so concurrent workers never take the same row;
-2. per message: the lease is renewed only if still ours, the message is sent;
+2. per message, while at least half the lease is left: the message is sent (one SMTP connection per pass);
 3. the outcome is written: sent, retry later with back-off, or set aside (status failed).
 A worker that dies keeps nothing: its lease runs out and another worker takes the rows over.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
 import email.policy
@@ -19,6 +18,7 @@ import email.utils
 import functools
 import logging
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -28,11 +28,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import flask_mail
 from flask import Flask, Response, current_app, g
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, or_, select, update
 
 from .database import begin_write, is_postgresql
 from .extensions import db
@@ -107,7 +108,8 @@ def _text_part(subtype: str, text: str) -> str:
 
 
 def _base64(data: bytes) -> str:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n").decode("ascii")
+    encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
+    return "".join(f"{encoded[start:start + 76]}\r\n" for start in range(0, len(encoded), 76))
 
 
 def _multipart(subtype: str, parts: list[str]) -> str:
@@ -162,48 +164,70 @@ def _connect() -> smtplib.SMTP:
     return smtp
 
 
-class OutboxMail(flask_mail.Message):
-    """A Flask-Mail message carrying the bytes message_bytes() made.
-
-    Flask-Mail's own builder encodes non-ASCII display names twice and sends 8-bit bodies, so the layout
-    is ours; Flask-Mail still does the sending (envelope, signals).
-    """
-
-    def __init__(self, data: bytes, row: OutboxMessage) -> None:
-        # The envelope needs only the addresses; given as (name, address) pairs with no name, Flask-Mail
-        # does not parse and re-encode display names that the headers already carry.
-        super().__init__(subject=row.subject, recipients=[("", _address(row.recipient))],
-                         sender=("", _address(row.sender)))
-        self.data = data
-
-    def as_bytes(self) -> bytes:
-        return self.data
-
-    def as_string(self) -> str:
-        return self.data.decode("ascii")
-
-
-@functools.lru_cache(maxsize=1024)
-def _address(value: str) -> str:
-    return email.utils.parseaddr(value)[1]
-
-
-class _Connection(flask_mail.Connection):
-    """Flask-Mail's connection, opened by _connect(): a timeout and verified TLS."""
-
-    def configure_host(self) -> smtplib.SMTP:
-        return _connect()
-
-    def __exit__(self, *exc_info) -> None:
-        if self.host is not None:
-            _disconnect(self.host)
-
-
 def _disconnect(smtp: smtplib.SMTP) -> None:
     try:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
         smtp.close()
+
+
+@functools.lru_cache(maxsize=1024)  # every message of an invitation round has the same sender
+def _envelope(address: str) -> str:
+    """The address of `Name <address>` for MAIL FROM or RCPT TO; a non-ASCII one as Flask-Mail sends it (IDNA
+    domain)."""
+    bare = email.utils.parseaddr(address)[1]
+    return bare if bare.isascii() else flask_mail.sanitize_address(("", bare))
+
+
+def _start(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+    """MAIL, RCPT, DATA and the message, the commands smtplib's sendmail() sends, except that the server's
+    verdict on the message is left for _finish() to read. Raises as sendmail() does for a refusal before that.
+    The addresses come from _envelope(), worked out before, while the server was busy."""
+    smtp.ehlo_or_helo_if_needed()
+    code, reply = smtp.docmd("mail", f"from:<{sender}>")
+    if code != 250:
+        _after_refusal(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = smtp.docmd("rcpt", f"to:<{recipient}>")
+    if code not in (250, 251):
+        _after_refusal(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = smtp.docmd("data")
+    if code != 354:
+        _after_refusal(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    smtp.send(_dot_stuffed(data))
+
+
+def _finish(smtp: smtplib.SMTP) -> None:
+    """The server's verdict on the message _start() sent; raises SMTPDataError for a refusal."""
+    code, reply = smtp.getreply()
+    if code != 250:
+        _after_refusal(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _after_refusal(smtp: smtplib.SMTP, code: int) -> None:
+    """421: the server is closing the connection. Otherwise RSET, so the next message starts clean."""
+    if code == 421:
+        smtp.close()
+        return
+    try:
+        smtp.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it (RFC 5321 4.5.2): leading dots doubled, a line with one dot at the end."""
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass
@@ -226,10 +250,16 @@ def _lease() -> dt.timedelta:
     return dt.timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
 
 
+# What message_bytes() reads of a row: claimed as plain rows, no ORM objects to build for a batch.
+_CONTENT = (OutboxMessage.id, OutboxMessage.subject, OutboxMessage.sender, OutboxMessage.recipient,
+            OutboxMessage.reply_to, OutboxMessage.message_id, OutboxMessage.text_body, OutboxMessage.html_body,
+            OutboxMessage.calendar, OutboxMessage.calendar_method)
+
+
 def _claim(worker_id: str, limit: int, due_by: dt.datetime,
-           only_ids: list[int] | None = None) -> tuple[list[int], dt.datetime]:
-    """Lease up to `limit` messages due by `due_by` to this worker; committed at once. Returns their ids and
-    when the lease ends."""
+           only_ids: list[int] | None = None) -> tuple[list[Row], dt.datetime]:
+    """Lease up to `limit` messages due by `due_by` to this worker; committed at once. Returns what
+    message_bytes() needs of them, oldest first, and when the lease ends."""
     now = utcnow()
     query = (select(OutboxMessage.id).where(*_due(now, due_by))
              .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id))
@@ -241,28 +271,22 @@ def _claim(worker_id: str, limit: int, due_by: dt.datetime,
     else:
         begin_write()
     ids = list(db.session.scalars(query))
+    rows: list[Row] = []
     if ids:
-        db.session.execute(
+        rows = db.session.execute(
             update(OutboxMessage).where(OutboxMessage.id.in_(ids))
             .values(locked_until=now + _lease(), locked_by=worker_id)
+            .returning(*_CONTENT)
             .execution_options(synchronize_session=False)
-        )
+        ).all()
     db.session.commit()
-    return ids, now + _lease()
+    order = {message_id: n for n, message_id in enumerate(ids)}
+    return sorted(rows, key=lambda row: order[row.id]), now + _lease()
 
 
 def _mine(message_id: int, worker_id: str):
     return (OutboxMessage.id == message_id, OutboxMessage.locked_by == worker_id,
             OutboxMessage.status == OutboxStatus.PENDING)
-
-
-def _load(ids: list[int], worker_id: str) -> list[OutboxMessage]:
-    """The claimed messages still ours, in claim order, in one query."""
-    rows = db.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker_id,
-        OutboxMessage.status == OutboxStatus.PENDING).execution_options(populate_existing=True)).all()
-    order = {message_id: n for n, message_id in enumerate(ids)}
-    return sorted(rows, key=lambda row: order[row.id])
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -377,71 +401,145 @@ def _print_to_console(message: EmailMessage) -> None:
     out.flush()
 
 
-def _send_batch(ids: list[int], lease_until: dt.datetime, worker_id: str, report: DeliveryReport,
-                on_sent: Callable[[], None] | None, should_stop: Callable[[], bool] | None) -> None:
-    config = current_app.config
-    console = not config["MAIL_SERVER"]
-    suppressed = bool(config.get("MAIL_SUPPRESS_SEND"))
-    pause = 1.0 / config["OUTBOX_SEND_RATE"] if config["OUTBOX_SEND_RATE"] > 0 else 0.0
-    # A message is sent only while at least half the lease is left, so no other worker can have taken it
-    # meanwhile, however slow the server; the rest go back for a fresh claim.
-    send_until = lease_until - _lease() / 2
-    prepared: list[tuple[int, OutboxMessage, bytes]] = []
-    broken: list[tuple[int, Exception]] = []
-    for row in _load(ids, worker_id):
-        try:
-            prepared.append((row.id, row, message_bytes(row)))
-        except Exception as error:  # stored data that cannot make a message: retrying will not help
-            broken.append((row.id, error))
-    for _message_id, row, _data in prepared:
-        db.session.expunge(row)  # kept readable through the commits below
-    db.session.commit()  # no transaction stays open while the server is talking
-    for message_id, error in broken:
-        _record_failure(message_id, worker_id, error, report)
-    connection: _Connection | None = None
-    if prepared and not (console or suppressed):
-        try:
-            connection = _Connection(current_app.extensions["mail"])
-            connection.__enter__()
-        except Exception as error:
-            _postpone([p[0] for p in prepared], worker_id, error, report)
+class _Outgoing(NamedTuple):
+    """A claimed message ready to go: its outbox id, envelope addresses and bytes."""
+
+    id: int
+    sender: str
+    recipient: str
+    data: bytes
+
+
+class _Delivery:
+    """One deliver_due() call: its report, and one SMTP connection that every batch of the call reuses.
+
+    The server's verdict on a message is read only once the next message is built, so the server checks one
+    message while this process prepares the next; a message counts as sent only once the server accepted it.
+    """
+
+    def __init__(self, worker_id: str, report: DeliveryReport, on_sent: Callable[[], None] | None,
+                 should_stop: Callable[[], bool] | None) -> None:
+        config = current_app.config
+        self.worker_id = worker_id
+        self.report = report
+        self.on_sent = on_sent
+        self.should_stop = should_stop
+        self.console = not config["MAIL_SERVER"]
+        self.smtp_wanted = not (self.console or config.get("MAIL_SUPPRESS_SEND"))
+        self.pause = 1.0 / config["OUTBOX_SEND_RATE"] if config["OUTBOX_SEND_RATE"] > 0 else 0.0
+        self.smtp: smtplib.SMTP | None = None
+        self.awaiting: int | None = None  # the message whose verdict is still to be read
+        self.sent: list[int] = []  # accepted, not yet recorded
+
+    def batch(self, rows: list[Row], lease_until: dt.datetime) -> None:
+        if not self._connected(rows):
             return
-    sent: list[int] = []
-    try:
-        for index, (message_id, row, data) in enumerate(prepared):
-            if (should_stop is not None and should_stop()) or utcnow() >= send_until:
-                _mark_sent(sent)
-                _release([p[0] for p in prepared[index:]], worker_id)
-                return
-            try:
-                if connection is not None:
-                    connection.send(OutboxMail(data, row))
-                elif console:
-                    _print_to_console(email.message_from_bytes(data, policy=email.policy.SMTP))
-            except Exception as error:
-                _mark_sent(sent)
-                _record_failure(message_id, worker_id, error, report)
-                if connection is not None and getattr(connection.host, "sock", None) is None:
-                    # connection gone (e.g. 421): the rest wait untried
-                    _release([p[0] for p in prepared[index + 1:]], worker_id)
+        # A message is sent only while at least half the lease is left, so no other worker can have taken it
+        # meanwhile, however slow the server; the rest go back for a fresh claim.
+        send_until = lease_until - _lease() / 2
+        try:
+            for index, row in enumerate(rows):
+                if (self.should_stop is not None and self.should_stop()) or utcnow() >= send_until:
+                    self._settle()
+                    _release([r.id for r in rows[index:]], self.worker_id)
                     return
-                continue
-            sent.append(message_id)
-            report.sent += 1
-            if on_sent is not None:
-                on_sent()
-            if pause and index + 1 < len(prepared):
-                time.sleep(pause)
-    finally:
-        _mark_sent(sent)
-        if connection is not None:
-            connection.__exit__(None, None, None)
+                message = self._prepare(row)
+                if message is None:
+                    continue
+                if not self._settle():  # connection gone (e.g. 421): the rest wait untried
+                    _release([r.id for r in rows[index:]], self.worker_id)
+                    return
+                if self.pause and index:
+                    time.sleep(self.pause)
+                if not self._offer(message):
+                    _release([r.id for r in rows[index + 1:]], self.worker_id)
+                    return
+            self._settle()
+        finally:
+            _mark_sent(self.sent)
+
+    def close(self, *, orderly: bool) -> None:
+        """QUIT after a pass that ran its course. Otherwise the session may be halfway through a message, so
+        the connection is just closed: a message without a verdict stays claimed, to go again after the lease."""
+        if self.smtp is None:
+            return
+        if orderly:
+            _disconnect(self.smtp)
+        else:
+            self.smtp.close()
+        self.smtp = None
+
+    def _connected(self, rows: list[Row]) -> bool:
+        """An open connection when mail goes to a server: the last batch's if it still answers, else a new one.
+        An unreachable server postpones the batch."""
+        if not self.smtp_wanted:
+            return True
+        if self.smtp is not None and self.smtp.sock is not None:
+            try:
+                if self.smtp.noop()[0] == 250:
+                    return True
+            except smtplib.SMTPServerDisconnected:
+                pass
+            self.smtp.close()
+        try:
+            self.smtp = _connect()
+        except Exception as error:
+            self.smtp = None
+            _postpone([row.id for row in rows], self.worker_id, error, self.report)
+            return False
+        return True
+
+    def _prepare(self, row: Row) -> _Outgoing | None:
+        try:
+            return _Outgoing(row.id, _envelope(row.sender), _envelope(row.recipient), message_bytes(row))
+        except Exception as error:  # stored data that cannot make a message: retrying will not help
+            self._failed(row.id, error)
+            return None
+
+    def _offer(self, message: _Outgoing) -> bool:
+        """Hand one message over; False when the connection is gone."""
+        try:
+            if self.smtp is not None:
+                _start(self.smtp, message.sender, message.recipient, message.data)
+                self.awaiting = message.id
+                return True
+            if self.console:
+                _print_to_console(email.message_from_bytes(message.data, policy=email.policy.SMTP))
+        except Exception as error:
+            if self.smtp is not None and not isinstance(error, smtplib.SMTPException):
+                self.smtp.close()  # stopped halfway through the commands: the session is in no known state
+            return self._failed(message.id, error)
+        self._accepted(message.id)
+        return True
+
+    def _settle(self) -> bool:
+        """Read the verdict on the message offered last; False when the connection is gone."""
+        message_id, self.awaiting = self.awaiting, None
+        if message_id is None:
+            return True
+        try:
+            _finish(self.smtp)
+        except Exception as error:
+            return self._failed(message_id, error)
+        self._accepted(message_id)
+        return True
+
+    def _accepted(self, message_id: int) -> None:
+        self.sent.append(message_id)
+        self.report.sent += 1
+        if self.on_sent is not None:
+            self.on_sent()
+
+    def _failed(self, message_id: int, error: BaseException) -> bool:
+        _mark_sent(self.sent)
+        _record_failure(message_id, self.worker_id, error, self.report)
+        return self.smtp is None or self.smtp.sock is not None
 
 
 def deliver_due(worker_id: str | None = None, *, limit: int | None = None, only_ids: list[int] | None = None,
                 on_sent: Callable[[], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
-    """Deliver every message due now (or only those in `only_ids`), batch by batch, one SMTP connection each.
+    """Deliver every message due now (or only those in `only_ids`), batch by batch over one SMTP connection.
 
     Each message is tried at most once per call: one that fails is due again only after this call began.
     Stops early when a whole batch failed (the server is down or refusing: the rest waits for the next
@@ -452,19 +550,25 @@ def deliver_due(worker_id: str | None = None, *, limit: int | None = None, only_
     batch_size = current_app.config["OUTBOX_BATCH_SIZE"]
     started = utcnow()
     report = DeliveryReport()
+    delivery = _Delivery(worker_id, report, on_sent, should_stop)
     handled = 0
-    while limit is None or handled < limit:
-        if should_stop is not None and should_stop():
-            break
-        size = batch_size if limit is None else min(batch_size, limit - handled)
-        ids, lease_until = _claim(worker_id, size, started, only_ids)
-        if not ids:
-            break
-        handled += len(ids)
-        sent_before, failed_before = report.sent, report.retrying + report.failed
-        _send_batch(ids, lease_until, worker_id, report, on_sent, should_stop)
-        if report.sent == sent_before and report.retrying + report.failed > failed_before:
-            break
+    try:
+        while limit is None or handled < limit:
+            if should_stop is not None and should_stop():
+                break
+            size = batch_size if limit is None else min(batch_size, limit - handled)
+            rows, lease_until = _claim(worker_id, size, started, only_ids)
+            if not rows:
+                break
+            handled += len(rows)
+            sent_before, failed_before = report.sent, report.retrying + report.failed
+            delivery.batch(rows, lease_until)
+            if report.sent == sent_before and report.retrying + report.failed > failed_before:
+                break
+    except BaseException:
+        delivery.close(orderly=False)
+        raise
+    delivery.close(orderly=True)
     return report
 
 

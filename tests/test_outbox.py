@@ -15,6 +15,7 @@ import time
 import pytest
 from sqlalchemy import select, update
 
+from kxn_meetings import mail
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import OutboxMessage, OutboxStatus, utcnow
@@ -364,3 +365,63 @@ def test_the_outbox_never_shows_a_members_sign_in_link(app, client, sign_in, mem
     preview = client.get(f"/outbox/{row.id}/html").get_data(as_text=True)
     assert "sam@example.org" in detail and "personal sign-in link" in detail
     assert "/sign-in/link/" not in detail and "/sign-in/link/" not in preview
+
+
+@pytest.mark.app_config(OUTBOX_BATCH_SIZE=2)
+def test_a_pass_sends_all_its_batches_over_one_connection_and_replaces_one_that_dropped(app, smtp_server,
+                                                                                       monkeypatch):
+    opened = []
+    connect = mail._connect
+    monkeypatch.setattr(mail, "_connect", lambda: opened.append(connect()) or opened[-1])
+    for n in range(7):
+        queue_note(f"batch{n}@example.org")
+    db.session.commit()
+    assert deliver_due().sent == 7 and len(opened) == 1
+
+    for n in range(4):
+        queue_note(f"again{n}@example.org")
+    db.session.commit()
+
+    accepted = []
+
+    def drop_after_the_first_batch() -> None:
+        accepted.append(1)
+        if len(accepted) == 2:  # between the batches the connection goes dead
+            opened[-1].sock.shutdown(socket.SHUT_RDWR)
+
+    report = deliver_due(on_sent=drop_after_the_first_batch)
+    assert report.sent == 4 and report.retrying == report.failed == 0
+    assert len(opened) == 3
+    assert len(smtp_server.wait_for(11)) == 11
+    assert {(m.status, m.attempts) for m in messages()} == {(OutboxStatus.SENT, 0)}
+
+
+def test_lines_that_start_with_a_dot_arrive_unchanged(app, smtp_server):
+    body = "First\r\n.\r\n..two dots\r\n.one dot\r\n"
+    data = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Dots\r\nMessage-ID: <dots@kxn.test>\r\n\r\n"
+            + body.encode())
+    smtp = mail._connect()
+    try:
+        mail._start(smtp, "a@example.org", "b@example.org", data)
+        mail._finish(smtp)
+    finally:
+        mail._disconnect(smtp)
+    [received] = smtp_server.wait_for(1)
+    assert received.get_payload() == body
+
+
+@pytest.mark.app_config(OUTBOX_BATCH_SIZE=5)
+def test_a_pass_told_to_stop_finishes_the_message_in_hand_and_releases_the_rest_untried(app, smtp_server):
+    for n in range(8):
+        queue_note(f"stop{n}@example.org")
+    db.session.commit()
+    accepted = []
+    report = deliver_due(on_sent=lambda: accepted.append(1), should_stop=lambda: len(accepted) >= 2)
+    assert 2 <= report.sent == len(accepted) < 5
+    assert report.retrying == report.failed == 0
+    rows = messages()
+    assert sum(r.status == OutboxStatus.SENT for r in rows) == report.sent
+    assert all(r.locked_by is None and r.attempts == 0 for r in rows)
+
+    assert deliver_due().sent == 8 - report.sent
+    assert collections.Counter(delivered_ids(smtp_server).values()) == {1: 8}
