@@ -427,6 +427,7 @@ class _Delivery:
         self.console = not config["MAIL_SERVER"]
         self.smtp_wanted = not (self.console or config.get("MAIL_SUPPRESS_SEND"))
         self.pause = 1.0 / config["OUTBOX_SEND_RATE"] if config["OUTBOX_SEND_RATE"] > 0 else 0.0
+        self.next_send = 0.0  # time.monotonic() before which the send rate allows no message
         self.smtp: smtplib.SMTP | None = None
         self.awaiting: int | None = None  # the message whose verdict is still to be read
         self.sent: list[int] = []  # accepted, not yet recorded
@@ -449,8 +450,7 @@ class _Delivery:
                 if not self._settle():  # connection gone (e.g. 421): the rest wait untried
                     _release([r.id for r in rows[index:]], self.worker_id)
                     return
-                if self.pause and index:
-                    time.sleep(self.pause)
+                self._keep_to_rate()
                 if not self._offer(message):
                     _release([r.id for r in rows[index + 1:]], self.worker_id)
                     return
@@ -488,6 +488,16 @@ class _Delivery:
             _postpone([row.id for row in rows], self.worker_id, error, self.report)
             return False
         return True
+
+    def _keep_to_rate(self) -> None:
+        """Wait as OUTBOX_SEND_RATE requires, counted across batches (a new batch is no reason to send sooner)."""
+        if not self.pause:
+            return
+        now = time.monotonic()
+        if now < self.next_send:
+            time.sleep(self.next_send - now)
+            now = self.next_send
+        self.next_send = now + self.pause
 
     def _prepare(self, row: Row) -> _Outgoing | None:
         try:

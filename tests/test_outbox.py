@@ -425,3 +425,16 @@ def test_a_pass_told_to_stop_finishes_the_message_in_hand_and_releases_the_rest_
 
     assert deliver_due().sent == 8 - report.sent
     assert collections.Counter(delivered_ids(smtp_server).values()) == {1: 8}
+
+
+@pytest.mark.app_config(OUTBOX_SEND_RATE=20.0, OUTBOX_BATCH_SIZE=3)
+def test_the_send_rate_holds_across_batches(app, smtp_server):
+    for n in range(7):
+        queue_note(f"rate{n}@example.org")
+    db.session.commit()
+    accepted: list[float] = []
+    report = deliver_due(on_sent=lambda: accepted.append(time.monotonic()))
+    assert report.sent == 7
+    # Six intervals of at least 1/20 s each, the first message of every batch included.
+    assert accepted[-1] - accepted[0] >= 6 / 20 * 0.95
+    assert len(smtp_server.wait_for(7)) == 7
