@@ -148,6 +148,7 @@ class MeetingForm(FlaskForm):
     date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
     end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
+    end_date = DateField("Ends on (date)", validators=[Optional()])
     timezone = SelectField("Time zone", validators=[DataRequired()], choices=time_zone_choices)
     join_url = StringField("Online join link", validators=[Optional(), single_line, Length(max=1000),
                                                            URL(message="Enter a full link starting with https://")],

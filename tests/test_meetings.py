@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -88,6 +89,8 @@ def test_a_meeting_made_through_the_form_in_june_is_stored_as_bst(organiser_clie
 INVALID = [
     pytest.param({"start_time": "17:00", "end_time": "15:00"}, "end_time", "The meeting must end after it starts",
                  id="end-before-start"),
+    pytest.param({"start_time": "22:00", "end_time": "01:00", "end_date": future_day(59).isoformat()}, "end_time",
+                 "must end after it starts", id="ends-the-day-before"),
     pytest.param({"date": (dt.date.today() - dt.timedelta(days=1)).isoformat()}, "date",
                  "A new meeting cannot start in the past", id="in-the-past"),
     pytest.param({"capacity": "0"}, "capacity", "Capacity is a whole number of at least 1", id="capacity-0"),
@@ -242,6 +245,31 @@ def test_an_invalid_edit_changes_nothing(organiser_client):
     meeting = only_meeting()
     assert meeting.title == "Policing young adults: what works"
     assert meeting.sequence == 0
+
+
+def test_a_meeting_that_ends_after_midnight_is_scheduled_and_edited_with_its_end_date(organiser_client):
+    first, second = future_day(), future_day(61)
+    response = organiser_client.post("/meetings/new", data=meeting_form(
+        start_time="22:30", end_time="00:30", end_date=second.isoformat(), timezone="America/New_York"))
+    assert response.status_code == 302
+    meeting = only_meeting()
+    def local(instant: dt.datetime) -> dt.datetime:
+        return instant.astimezone(ZoneInfo("America/New_York")).replace(tzinfo=None)
+
+    assert local(meeting.starts_at) == dt.datetime.combine(first, dt.time(22, 30))
+    assert local(meeting.ends_at) == dt.datetime.combine(second, dt.time(0, 30))
+
+    values = form_values(organiser_client.get(f"/meetings/{meeting.slug}/edit").get_data(as_text=True))
+    assert (values["date"], values["end_time"], values["end_date"]) == (first.isoformat(), "00:30",
+                                                                         second.isoformat())
+    assert _edit(organiser_client, meeting, title="Late session").status_code == 302
+    assert only_meeting().title == "Late session"
+    assert only_meeting().ends_at == meeting.ends_at
+
+    assert _edit(organiser_client, meeting, end_date="", end_time="23:30").status_code == 302
+    assert local(only_meeting().ends_at) == dt.datetime.combine(first, dt.time(23, 30))
+    values = form_values(organiser_client.get(f"/meetings/{meeting.slug}/edit").get_data(as_text=True))
+    assert values.get("end_date", "") == ""
 
 
 def test_a_past_meeting_can_still_be_corrected(organiser_client, make_meeting):

@@ -112,7 +112,8 @@ def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
     elif "\r" in data.title or "\n" in data.title:
         errors["title"] = "Keep the title on one line."
     if data.ends_at <= data.starts_at:
-        errors["end_time"] = "The meeting must end after it starts."
+        errors["end_time"] = ("The meeting must end after it starts. For a meeting that ends after midnight, "
+                              "give the day it ends under \u201cEnds on\u201d.")
     if is_new and data.starts_at <= utcnow():
         errors["date"] = "A new meeting cannot start in the past."
     elif data.starts_at.year > utcnow().year + MAX_YEARS_AHEAD:

@@ -202,7 +202,7 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         return None
     times = {}
     for name, day, clock in (("start_time", form.date.data, form.start_time.data),
-                             ("end_time", form.date.data, form.end_time.data),
+                             ("end_time", form.end_date.data or form.date.data, form.end_time.data),
                              ("rsvp_deadline_time", form.rsvp_deadline_date.data,
                               form.rsvp_deadline_time.data or dt.time(23, 59))):
         if day is None:
@@ -251,6 +251,7 @@ def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
     values = {
         "title": data.title, "theme": data.theme, "description": data.description, "date": start.date(),
         "start_time": start.time().replace(tzinfo=None), "end_time": end.time().replace(tzinfo=None),
+        "end_date": end.date() if end.date() != start.date() else None,
         "timezone": data.timezone, "join_url": data.join_url, "location": data.location, "capacity": data.capacity,
         "rsvp_deadline_date": deadline.date() if deadline else None,
         "rsvp_deadline_time": deadline.time().replace(tzinfo=None) if deadline else None,
