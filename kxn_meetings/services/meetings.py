@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
@@ -49,19 +50,25 @@ def meeting_slug(title: str, starts_at: dt.datetime, zone: str, *, exclude_id: i
         slug, n = f"{base}-{n}", n + 1
 
 
-def find_meeting(ref: str | int, *, load_details: bool = False) -> Meeting | None:
-    """A meeting by slug or numeric id."""
-    condition = Meeting.by_ref(ref)
-    if condition is None:
-        return None
-    query = select(Meeting).where(condition)
+@functools.cache
+def _find_statement(by_id: bool, load_details: bool):
+    """Built once per process: on the busiest pages, building the statement cost more than running it."""
+    query = select(Meeting).where((Meeting.id if by_id else Meeting.slug) == bindparam("ref"))
     if load_details:
         query = query.options(
             selectinload(Meeting.agenda_items),
             selectinload(Meeting.workshop_rooms).selectinload(WorkshopRoom.questions),
             joinedload(Meeting.contact),
         )
-    return db.session.scalar(query)
+    return query
+
+
+def find_meeting(ref: str | int, *, load_details: bool = False) -> Meeting | None:
+    """A meeting by slug or numeric id."""
+    value = Meeting.parse_ref(ref)
+    if value is None:
+        return None
+    return db.session.scalar(_find_statement(isinstance(value, int), load_details), {"ref": value})
 
 
 @dataclass

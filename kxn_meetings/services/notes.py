@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import io
 import os
 import re
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from .. import timefmt
@@ -56,11 +57,15 @@ class NotesError(ValueError):
 
 # Reading -------------------------------------------------------------------------------------------
 
+@functools.cache
+def _notes_statement():
+    """Built once per process: every meeting page asks, and building the statement cost more than running it."""
+    return (select(MeetingNotes).where(MeetingNotes.meeting_id == bindparam("meeting_id"))
+            .options(selectinload(MeetingNotes.current_revision).selectinload(NoteRevision.author)))
+
+
 def notes_for(meeting: Meeting) -> MeetingNotes | None:
-    return db.session.scalar(
-        select(MeetingNotes).where(MeetingNotes.meeting_id == meeting.id)
-        .options(selectinload(MeetingNotes.current_revision).selectinload(NoteRevision.author))
-    )
+    return db.session.scalar(_notes_statement(), {"meeting_id": meeting.id})
 
 
 def can_read(notes: MeetingNotes | None, *, signed_in: bool, organiser: bool) -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import bindparam, case, exists, func, select
 
 from ..database import begin_write, is_postgresql
 from ..extensions import db
@@ -159,21 +160,25 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     return promoted
 
 
+@functools.cache
+def _counts_statement():
+    """Built once per process: on the meeting page, building this statement cost more than running it."""
+    waiting = (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
+    return select(
+        Rsvp.meeting_id,
+        func.sum(case(((Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_(None), 1), else_=0)),
+        func.sum(case((Rsvp.answer == Answer.MAYBE, 1), else_=0)),
+        func.sum(case((Rsvp.answer == Answer.DECLINED, 1), else_=0)),
+        func.sum(case((waiting, 1), else_=0)),
+        func.sum(case((Rsvp.attended.is_(True), 1), else_=0)),
+    ).where(Rsvp.meeting_id.in_(bindparam("ids", expanding=True))).group_by(Rsvp.meeting_id)
+
+
 def counts_for(meeting_ids: list[int]) -> dict[int, Counts]:
     """Answer counts for many meetings in one query."""
     if not meeting_ids:
         return {}
-    waiting = (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
-    rows = db.session.execute(
-        select(
-            Rsvp.meeting_id,
-            func.sum(case(((Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_(None), 1), else_=0)),
-            func.sum(case((Rsvp.answer == Answer.MAYBE, 1), else_=0)),
-            func.sum(case((Rsvp.answer == Answer.DECLINED, 1), else_=0)),
-            func.sum(case((waiting, 1), else_=0)),
-            func.sum(case((Rsvp.attended.is_(True), 1), else_=0)),
-        ).where(Rsvp.meeting_id.in_(meeting_ids)).group_by(Rsvp.meeting_id)
-    ).all()
+    rows = db.session.execute(_counts_statement(), {"ids": list(meeting_ids)}).all()
     result = {mid: Counts() for mid in meeting_ids}
     for mid, going, maybe, declined, waiting_n, attended in rows:
         result[mid] = Counts(going=int(going or 0), maybe=int(maybe or 0), declined=int(declined or 0),
