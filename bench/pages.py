@@ -1,6 +1,7 @@
 """Meeting page and RSVP throughput under gunicorn, as ratios against a bare Flask route served the same way.
 
-For each database (SQLite, PostgreSQL): 300 members, a meeting with 300 RSVPs, 16 keep-alive connections.
+For each database (SQLite, PostgreSQL): 300 members, a meeting with 300 RSVPs, 16 keep-alive connections; both
+servers stay up and are measured in interleaved rounds, the best round of each counting.
 Targets: meeting page >= 25 % of the bare route with p95 <= 25 ms; RSVP POST >= 10 %; worker peak <= 80 MiB.
 """
 
@@ -19,7 +20,8 @@ from bench import _harness as harness  # noqa: E402
 
 MEMBERS = 300
 CONNECTIONS = 16
-SECONDS = 4.0
+SECONDS = 2.0
+ROUNDS = 3
 
 
 def seed(url: str) -> tuple[str, list[str]]:
@@ -80,17 +82,28 @@ def rsvp_request(slug: str, tokens: list[str]):
     return request
 
 
+def best(results: list[harness.Result]) -> harness.Result:
+    """The round with the most requests: other work on the machine only ever slows a round down."""
+    return max(results, key=lambda result: result.rps)
+
+
 def run(kind: str) -> list[str]:
     lines = []
     with harness.database(kind) as url:
         slug, tokens = seed(url)
         env = harness.app_env(url)
-        with harness.gunicorn("bench._bare_app:app", env) as (bare_port, _):
-            bare = harness.load(bare_port, harness.get("/"), connections=CONNECTIONS, seconds=SECONDS)
-        with harness.gunicorn("kxn_meetings:create_app()", env) as (port, master):
-            page = harness.load(port, harness.get(f"/meetings/{slug}"), connections=CONNECTIONS, seconds=SECONDS)
-            post = harness.load(port, rsvp_request(slug, tokens), connections=CONNECTIONS, seconds=SECONDS)
+        with harness.gunicorn("bench._bare_app:app", env) as (bare_port, _), \
+                harness.gunicorn("kxn_meetings:create_app()", env) as (port, master):
+            rounds: dict[str, list[harness.Result]] = {"bare": [], "page": [], "post": []}
+            for _ in range(ROUNDS):  # interleaved, so a busy spell on the machine hits every side alike
+                rounds["bare"].append(harness.load(bare_port, harness.get("/"), connections=CONNECTIONS,
+                                                   seconds=SECONDS))
+                rounds["page"].append(harness.load(port, harness.get(f"/meetings/{slug}"), connections=CONNECTIONS,
+                                                   seconds=SECONDS))
+                rounds["post"].append(harness.load(port, rsvp_request(slug, tokens), connections=CONNECTIONS,
+                                                   seconds=SECONDS))
             memory = harness.worker_peak_memory_mib(master)
+    bare, page, post = best(rounds["bare"]), best(rounds["page"]), best(rounds["post"])
     page_ratio = page.rps / bare.rps
     post_ratio = post.rps / bare.rps
     lines.append(f"[{kind}] bare route: {bare.rps:.0f} req/s, p95 {bare.p95_ms:.1f} ms")
@@ -105,7 +118,8 @@ def run(kind: str) -> list[str]:
 
 
 def main() -> None:
-    print(f"pages: {MEMBERS} members, a meeting with {MEMBERS} RSVPs, {CONNECTIONS} connections, {SECONDS:g}s each")
+    print(f"pages: {MEMBERS} members, a meeting with {MEMBERS} RSVPs, {CONNECTIONS} connections; "
+          f"best of {ROUNDS} interleaved rounds of {SECONDS:g} s")
     for kind in ("sqlite", "postgresql"):
         for line in run(kind):
             print(line, flush=True)
