@@ -8,13 +8,11 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
-    DateField,
     EmailField,
     FieldList,
     Form,
     FormField,
     HiddenField,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -22,9 +20,48 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
-    TimeField,
+    fields,
 )
-from wtforms.validators import URL, DataRequired, Email, EqualTo, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+    ValidationError,
+)
+
+
+class _OneMessageForABadValue:
+    """A value that cannot be read gets one plain message, not WTForms' own followed by the validators' too."""
+
+    default_message = ""
+
+    def __init__(self, *args, invalid_value_message: str | None = None, **kwargs) -> None:
+        super().__init__(*args, invalid_value_message=invalid_value_message or self.default_message, **kwargs)
+
+    def pre_validate(self, form) -> None:
+        if self.process_errors:
+            if any(value.strip() for value in self.raw_data or ()):
+                raise StopValidation()
+            self.errors[:] = []  # left empty: the field's validators say whether it is needed
+        super().pre_validate(form)
+
+
+class DateField(_OneMessageForABadValue, fields.DateField):
+    default_message = "Enter a real date, for example 9 March 2027."
+
+
+class TimeField(_OneMessageForABadValue, fields.TimeField):
+    default_message = "Enter a time such as 15:00."
+
+
+class IntegerField(_OneMessageForABadValue, fields.IntegerField):
+    default_message = "Enter a whole number, such as 20."
 
 
 def single_line(form, field) -> None:
@@ -149,19 +186,23 @@ class MeetingForm(FlaskForm):
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
     end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
     end_date = DateField("Ends on (date)", validators=[Optional()])
-    timezone = SelectField("Time zone", validators=[DataRequired()], choices=time_zone_choices)
+    timezone = SelectField("Time zone", validators=[DataRequired()], choices=time_zone_choices,
+                           invalid_choice_message="Choose a time zone from the list.")
     join_url = StringField("Online join link", validators=[Optional(), single_line, Length(max=1000),
                                                            URL(message="Enter a full link starting with https://")],
                            filters=[strip])
     location = StringField("Address (for an in-person meeting)", validators=optional_line(500),
                            filters=[strip])
-    capacity = IntegerField("Capacity", validators=[Optional(), NumberRange(min=1, max=100000,
+    capacity = IntegerField("Capacity", invalid_value_message="Capacity is a whole number of at least 1, or empty for "
+                            "no limit.", validators=[Optional(), NumberRange(min=1, max=100000,
                             message="Capacity is a whole number of at least 1, or empty for no limit.")])
     rsvp_deadline_date = DateField("RSVP deadline: date", validators=[Optional()])
     rsvp_deadline_time = TimeField("RSVP deadline: time", validators=[Optional()])
     visibility = RadioField("Who can see it", choices=[SelectChoice("public", "Everyone (public)"),
-                                                      SelectChoice("members", "Members only (sign-in needed)")], default="public")
-    contact_id = SelectField("Contact", coerce=int, validators=[Optional()])
+                                                      SelectChoice("members", "Members only (sign-in needed)")], default="public",
+                            invalid_choice_message="Choose who can see the meeting: everyone, or members only.")
+    contact_id = SelectField("Contact", coerce=int, validators=[Optional()],
+                             invalid_choice_message="Choose a contact from the list, or no contact.")
     agenda = FieldList(FormField(AgendaItemForm), min_entries=1, max_entries=40)
     rooms = FieldList(FormField(WorkshopRoomForm), min_entries=1, max_entries=20)
     minor_correction = BooleanField("Don't notify: minor correction (members are not emailed about this edit)")

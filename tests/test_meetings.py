@@ -96,6 +96,9 @@ INVALID = [
     pytest.param({"capacity": "0"}, "capacity", "Capacity is a whole number of at least 1", id="capacity-0"),
     pytest.param({"capacity": "-1"}, "capacity", "Capacity is a whole number of at least 1", id="capacity-negative"),
     pytest.param({"capacity": "abc"}, "capacity", "whole number", id="capacity-text"),
+    pytest.param({"date": "2027-02-30"}, "date", "Enter a real date", id="no-such-date"),
+    pytest.param({"start_time": "25:99"}, "start_time", "Enter a time such as", id="no-such-time"),
+    pytest.param({"end_date": "soon"}, "end_date", "Enter a real date", id="end-date-text"),
     pytest.param({"join_url": "http://meet.example.org/kxn"}, "join_url", "The join link must start with https://",
                  id="join-http"),
     pytest.param({"join_url": "javascript:alert(1)"}, "join_url", "starting with https://", id="join-javascript"),
@@ -130,6 +133,7 @@ def test_invalid_meeting_answers_400_with_the_message_next_to_the_field_and_save
     error = field_error(page, field_id)
     assert error is not None, f"no error next to {field_id}: {text(page)[:600]}"
     assert message in error
+    assert "Not a valid" not in error  # WTForms' own words, which would repeat what the message says
     assert "There is a problem" in page
     assert meeting_count() == 0
 

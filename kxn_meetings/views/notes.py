@@ -13,12 +13,12 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import BooleanField, DateField, FieldList, Form, FormField, HiddenField, RadioField, SelectChoice, \
+from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, SelectChoice, \
     StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..extensions import db
-from ..forms import ConfirmForm, no_control_chars, optional_line, single_line, strip
+from ..forms import ConfirmForm, DateField, no_control_chars, optional_line, single_line, strip
 from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility
 from ..rendering import render_markdown
 from ..security import is_organiser, require_organiser, safe_next
