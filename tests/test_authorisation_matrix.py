@@ -22,6 +22,8 @@ ORGANISER_URLS = [
     ("GET", "/meetings/{slug}/edit", None, 200),
     ("POST", "/meetings/{slug}/edit", meeting_form(title="Renamed"), 302),
     ("POST", "/meetings/{draft}/publish", {}, 302),
+    ("GET", "/meetings/{draft}/delete", None, 200),
+    ("POST", "/meetings/{draft}/delete", {}, 302),
     ("GET", "/meetings/{slug}/cancel", None, 200),
     ("POST", "/meetings/{slug}/cancel", {"reason": "Speakers unwell"}, 302),
     ("GET", "/meetings/{slug}/attendees", None, 200),

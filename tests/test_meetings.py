@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Answer, Meeting, MeetingStatus, Rsvp, Visibility
+from kxn_meetings.models import AgendaItem, Answer, Meeting, MeetingNotes, MeetingStatus, Rsvp, Visibility, WorkshopRoom
+from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import rsvps as rsvp_service
 
 from .html_forms import field_error, form_values, text
@@ -239,6 +240,46 @@ def test_an_edit_with_no_capacity_is_saved(organiser_client):
     assert only_meeting().capacity is None
     _edit(organiser_client, meeting, description="Changed again while there is no limit")
     assert only_meeting().description == "Changed again while there is no limit"
+
+
+# Deleting drafts ----------------------------------------------------------------------------------
+
+def test_an_organiser_deletes_a_draft_after_confirming(organiser_client):
+    organiser_client.post("/meetings/new", data=meeting_form())
+    draft = only_meeting()
+    assert draft.status == MeetingStatus.DRAFT and draft.agenda_items and draft.workshop_rooms
+    assert f"/meetings/{draft.slug}/delete" in organiser_client.get(f"/meetings/{draft.slug}").get_data(as_text=True)
+
+    confirm = organiser_client.get(f"/meetings/{draft.slug}/delete")
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.get_data(as_text=True)
+    assert meeting_count() == 1
+
+    response = organiser_client.post(f"/meetings/{draft.slug}/delete")
+    assert response.status_code == 302 and urlsplit(response.location).path == "/"
+    assert meeting_count() == 0
+    assert db.session.scalar(select(func.count(AgendaItem.id))) == 0
+    assert db.session.scalar(select(func.count(WorkshopRoom.id))) == 0
+    home = organiser_client.get("/").get_data(as_text=True)
+    assert "Deleted the draft \u201cPolicing young adults: what works\u201d." in home
+    assert organiser_client.get(f"/meetings/{draft.slug}").status_code == 404
+
+
+def test_a_published_meeting_is_not_deleted_but_can_be_cancelled(organiser_client):
+    meeting = _published(organiser_client)
+    assert "Delete draft" not in organiser_client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    response = organiser_client.post(f"/meetings/{meeting.slug}/delete", follow_redirects=True)
+    assert "can be cancelled instead" in response.get_data(as_text=True)
+    assert meeting_count() == 1 and only_meeting().status == MeetingStatus.SCHEDULED
+
+
+def test_a_draft_with_notes_is_kept(app, make_meeting):
+    draft = make_meeting(status=MeetingStatus.DRAFT)
+    db.session.add(MeetingNotes(meeting_id=draft.id))
+    db.session.commit()
+    with pytest.raises(meeting_service.MeetingError, match="has notes"):
+        meeting_service.delete_draft(draft)
+    db.session.rollback()
+    assert meeting_count() == 1
 
 
 def test_an_invalid_edit_changes_nothing(organiser_client):

@@ -9,13 +9,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
 from ..models import (
     AgendaItem,
     Meeting,
+    MeetingNotes,
     MeetingSeries,
     MeetingStatus,
     Rsvp,
@@ -241,6 +242,17 @@ def cancel(meeting: Meeting, reason: str) -> None:
     meeting.cancelled_at = utcnow()
     meeting.sequence += 1
     invitations.send_cancellation(meeting)
+
+
+def delete_draft(meeting: Meeting) -> None:
+    """Remove a meeting that was never published, with its agenda and rooms."""
+    if meeting.status != MeetingStatus.DRAFT:
+        raise MeetingError("Only a draft can be deleted. A published meeting can be cancelled instead, so that "
+                           "members' calendars hear of it.")
+    if db.session.scalar(select(exists().where(MeetingNotes.meeting_id == meeting.id))):
+        raise MeetingError("This draft has notes written for it, so it is kept.")
+    db.session.delete(meeting)
+    db.session.flush()
 
 
 def default_series() -> MeetingSeries:
