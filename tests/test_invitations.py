@@ -447,3 +447,19 @@ def test_the_attendee_line_is_the_one_icalendar_writes(name, email, state, rsvp)
     written = event.to_ical().removeprefix(b"BEGIN:VEVENT\r\n").removesuffix(b"END:VEVENT\r\n")
     member = Member(name=name, email=email)
     assert invitations._attendee_lines(member, state, rsvp=rsvp) == written
+
+
+def test_the_outbox_shows_invitations_without_the_key_of_the_personal_link(organiser_client, make_member,
+                                                                            make_meeting):
+    member = make_member(name="Alice Going", email="alice@example.org")
+    meeting = make_meeting(start=GMT_START, title="Meeting three", join_url=JOIN)
+    invitations.invite(meeting, [member])
+    db.session.commit()
+    row = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "invitation")).one()
+    token = invitations.personal_links(meeting, [member])[member.id].token
+    assert token in row.text_body and token in row.html_body  # the member's own copy carries the link
+    detail = organiser_client.get(f"/outbox/{row.id}").get_data(as_text=True)
+    preview = organiser_client.get(f"/outbox/{row.id}/html").get_data(as_text=True)
+    assert token not in detail and token not in preview
+    assert f"/meetings/{meeting.slug}/answer/personal-link-hidden" in detail
+    assert f"/meetings/{meeting.slug}/answer/personal-link-hidden" in preview

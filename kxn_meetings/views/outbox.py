@@ -45,6 +45,7 @@ def show(message_id: int):
     except Exception:  # a message that cannot be built is shown anyway, with its stored error
         attachments = []
     return render_template("outbox/show.html", message=message, private=private, attachments=attachments,
+                           text_body=outbox_service.without_personal_links(message.text_body),
                            labels=STATUS_LABELS, form=ConfirmForm())
 
 
@@ -55,7 +56,7 @@ def html(message_id: int):
     if message.kind in outbox_service.PRIVATE_KINDS:
         body = "<p>This message holds a personal sign-in link, so it is not shown.</p>"
     else:
-        body = message.html_body or "<p>(no HTML part)</p>"
+        body = outbox_service.without_personal_links(message.html_body or "<p>(no HTML part)</p>")
     response = make_response(body)
     response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
