@@ -21,8 +21,11 @@ from playwright.sync_api import expect
 from sqlalchemy import func, insert, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Answer, Member, MemberSession, OutboxMessage, Rsvp
+from kxn_meetings.mail import deliver_due
+from kxn_meetings.models import Answer, Member, MemberSession, OutboxMessage, OutboxStatus, Rsvp
+from kxn_meetings.services import invitations
 from kxn_meetings.services import members as member_service
+from kxn_meetings.services import rsvps as rsvp_service
 from kxn_meetings.services.members import MemberError
 
 from .browser_fixtures import audit, sign_in_browser, visit
@@ -609,6 +612,27 @@ def test_deleting_an_account_keeps_the_rsvp_anonymised(client, member, organiser
     assert client.get("/profile").status_code == 302
     client.post("/sign-in", data={"email": "sam@example.org"})
     assert db.session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+def test_deleting_an_account_drops_mail_not_yet_sent_and_the_address_from_mail_sent(
+        app, client, member, make_meeting, sign_in, smtp_server):
+    meeting = make_meeting(title="Meeting three")
+    invitations.invite(meeting, [member])
+    db.session.commit()
+    assert deliver_due().sent == 1
+    rsvp_service.answer(meeting.id, member, Answer.GOING)  # a confirmation, still waiting to be sent
+    db.session.commit()
+    assert [m.status for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))] == [
+        OutboxStatus.SENT, OutboxStatus.PENDING]
+
+    sign_in(client, member)
+    client.post("/profile/delete", data={"delete-email": member.email})
+    db.session.expire_all()
+    [kept] = db.session.scalars(select(OutboxMessage)).all()
+    assert kept.status == OutboxStatus.SENT and kept.kind == "invitation" and kept.member_id is None
+    assert "sam" not in (kept.recipient + kept.text_body + kept.html_body).lower() and kept.calendar is None
+    assert deliver_due().sent == 0
+    assert len(smtp_server.wait_for(1)) == 1
 
 
 def test_the_only_organiser_cannot_delete_their_account(client, organiser, sign_in):

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from ..database import begin_write
 from ..extensions import db
-from ..models import Member, MemberSession, Rsvp
+from ..models import Member, MemberSession, OutboxMessage, OutboxStatus, Rsvp
 from .auth import end_all_sessions, find_member_by_email
 
 NAME_MAX = 200
@@ -32,6 +32,9 @@ class MemberError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+DELETED_RECIPIENT = "(deleted member)"
 
 
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
@@ -130,8 +133,10 @@ def reactivate(member: Member) -> None:
 def delete_account(member: Member) -> None:
     """Remove a member. Their RSVPs stay, anonymised, so meeting numbers stay right.
 
-    Sessions, sign-in tokens and invitations go with the member (ON DELETE CASCADE); RSVPs, notes
-    revisions and outbox rows keep their row with the member link cleared (ON DELETE SET NULL).
+    Sessions, sign-in tokens and invitations go with the member (ON DELETE CASCADE); RSVPs and notes
+    revisions keep their row with the member link cleared (ON DELETE SET NULL). Mail not yet sent to them is
+    dropped, so nothing more reaches someone who has left; mail already sent keeps its record (the invite
+    page's counts) without their address or the message's text.
     """
     if member.is_organiser and member.active:
         others = db.session.scalar(select(func.count(Member.id)).where(
@@ -139,6 +144,12 @@ def delete_account(member: Member) -> None:
         if not others:
             raise MemberError("You are the only organiser. Make another member an organiser before "
                               "deleting your account.", field="email")
+    mine = OutboxMessage.member_id == member.id
+    db.session.execute(delete(OutboxMessage).where(mine, OutboxMessage.status != OutboxStatus.SENT)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(update(OutboxMessage).where(mine).values(
+        recipient=DELETED_RECIPIENT, text_body="", html_body="", calendar=None, calendar_method=None, last_error="",
+    ).execution_options(synchronize_session=False))
     db.session.delete(member)
     db.session.flush()
 
