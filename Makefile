@@ -31,7 +31,7 @@ db: install instance/config.py
 run: db
 	@echo "Serving on http://127.0.0.1:$(PORT)  (sign in as organiser@kxn.example.org: see README, 'Signing in')"
 	@export KXN_OUTBOX_DELIVER_AFTER_COMMIT=$${KXN_OUTBOX_DELIVER_AFTER_COMMIT:-true}; \
-	export KXN_BASE_URL=$${KXN_BASE_URL:-http://127.0.0.1:$(PORT)}; \
+	grep -qs '^BASE_URL' instance/config.py || export KXN_BASE_URL=$${KXN_BASE_URL:-http://127.0.0.1:$(PORT)}; \
 	$(FLASK) kxn outbox worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
