@@ -92,6 +92,7 @@ INVALID = [
                  id="end-before-start"),
     pytest.param({"start_time": "22:00", "end_time": "01:00", "end_date": future_day(59).isoformat()}, "end_time",
                  "must end after it starts", id="ends-the-day-before"),
+    pytest.param({"end_date": future_day(68).isoformat()}, "end_time", "at most 7 days", id="eight-days-long"),
     pytest.param({"date": (dt.date.today() - dt.timedelta(days=1)).isoformat()}, "date",
                  "A new meeting cannot start in the past", id="in-the-past"),
     pytest.param({"capacity": "0"}, "capacity", "Capacity is a whole number of at least 1", id="capacity-0"),

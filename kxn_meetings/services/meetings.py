@@ -107,6 +107,7 @@ class MeetingData:
 
 
 MAX_YEARS_AHEAD = 10
+MAX_LENGTH = dt.timedelta(days=7)
 
 # Changes to these are what a member's calendar must hear about.
 NOTIFIABLE_FIELDS = ("title", "starts_at", "ends_at", "timezone", "join_url", "location")
@@ -122,6 +123,8 @@ def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
     if data.ends_at <= data.starts_at:
         errors["end_time"] = ("The meeting must end after it starts. For a meeting that ends after midnight, "
                               "give the day it ends under \u201cEnds on\u201d.")
+    elif data.ends_at - data.starts_at > MAX_LENGTH:
+        errors["end_time"] = f"A meeting can last at most {MAX_LENGTH.days} days: check the day it ends."
     if is_new and data.starts_at <= utcnow():
         errors["date"] = "A new meeting cannot start in the past."
     elif data.starts_at.year > utcnow().year + MAX_YEARS_AHEAD:
