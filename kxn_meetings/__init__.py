@@ -39,11 +39,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings.finalise(app.config, instance_path=app.instance_path, debug=app.debug)
 
     from . import database, security
-    from .extensions import csrf, db, login_manager, mail, migrate
+    from .extensions import csrf, db, login_manager, mail
 
     db.init_app(app)
     database.init_app(app)
-    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     mail.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -51,9 +50,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from . import filters, mail as mailer, views
     from .cli import kxn_cli
+    from .schema import migration_commands
 
     filters.init_app(app)
     mailer.init_app(app)
     views.init_app(app)
     app.cli.add_command(kxn_cli)
+    app.cli.add_command(migration_commands)
     return app

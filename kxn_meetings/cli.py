@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from flask_migrate import upgrade
 
+from . import schema
 from .extensions import db
 from .services import auth as auth_service
 
@@ -26,7 +26,7 @@ kxn_cli.add_command(outbox_cli)
 @kxn_cli.command("init")
 def init_command() -> None:
     """Create or upgrade the database schema to the latest migration."""
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    schema.upgrade()
     click.echo(f"Database is at the latest schema: {db.engine.url.render_as_string(hide_password=True)}")
 
 

@@ -19,9 +19,8 @@ import pytest
 import sqlalchemy as sa
 from flask import g, has_app_context
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
 
-from kxn_meetings import create_app
+from kxn_meetings import create_app, schema
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Meeting, MeetingStatus, Member, Visibility
 from kxn_meetings.services import auth as auth_service
@@ -100,7 +99,7 @@ def migrated(database_url, tmp_path_factory):
     """Run the real migrations once for the whole run."""
     app = create_app(base_config(database_url, str(tmp_path_factory.mktemp("instance"))))
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
+        schema.upgrade()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         db.engine.dispose()
     return tables

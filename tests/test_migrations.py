@@ -1,6 +1,10 @@
 """The schema the migrations build is the schema the models describe, on each database."""
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -8,6 +12,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
 from kxn_meetings.extensions import db
+
+from .conftest import DATABASE
 
 
 def test_migrations_match_the_models(app):
@@ -23,3 +29,31 @@ def test_email_is_unique_whatever_its_case(app, make_member):
     with pytest.raises(IntegrityError):
         make_member(email="stephen.walcott@EXAMPLE.org")
     db.session.rollback()
+
+
+@pytest.mark.skipif(DATABASE != "sqlite", reason="works on its own SQLite file; runs in the SQLite pass")
+def test_flask_db_commands_reach_the_migrations(tmp_path):
+    flask = [str(Path(sys.executable).with_name("flask")), "--app", "kxn_meetings"]
+    env = dict(os.environ, KXN_SECRET_KEY="k" * 64, KXN_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/x.db")
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*flask, *args], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    run("kxn", "init")
+    run("db", "downgrade", "0002")
+    current = run("db", "current")
+    assert "0002" in current and "(head)" not in current
+    run("db", "upgrade")
+    assert "(head)" in run("db", "current")
+
+
+def test_a_web_process_does_not_load_alembic(tmp_path):
+    # About 10 MiB a worker would carry for nothing: only `flask db`, `kxn init` and the tests migrate.
+    code = ("import sys; from kxn_meetings import create_app; "
+            f"app = create_app({{'SECRET_KEY': 'k' * 64, 'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/x.db'}}); "
+            "app.test_client().get('/sign-in'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'flask_migrate')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert run.stdout.strip() == "[]", run.stdout + run.stderr

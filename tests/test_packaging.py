@@ -29,8 +29,7 @@ from pathlib import Path
 
 venv, work = Path(sys.prefix).resolve(), Path(sys.argv[1])
 import kxn_meetings
-from flask_migrate import upgrade
-from kxn_meetings import create_app
+from kxn_meetings import create_app, schema
 
 assert Path(kxn_meetings.__file__).resolve().is_relative_to(venv), kxn_meetings.__file__
 app = create_app({
@@ -40,7 +39,7 @@ app = create_app({
 })
 assert Path(app.template_folder).resolve().is_relative_to(venv), app.template_folder
 with app.app_context():
-    upgrade(directory=app.extensions["migrate"].directory)
+    schema.upgrade()
 client = app.test_client()
 for url in ("/", "/sign-in"):
     response = client.get(url)
