@@ -12,11 +12,12 @@ from playwright.sync_api import expect
 from kxn_meetings.mail import deliver_due
 
 from .browser_fixtures import audit, sign_in_browser, visit
+from .dates import GMT_START, MARCH_DAY
 from .invitation_checks import Received, take_apart, vobject_instants
 
 pytestmark = pytest.mark.browser
 
-START = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)  # 15:00 in London (GMT)
+START = GMT_START  # 15:00 in London (GMT)
 JOIN = "https://meet.example.org/kxn-three-room"
 
 
@@ -84,7 +85,7 @@ def test_invite_answer_move_and_cancel_reach_the_members_calendar(live_server, p
     assert int(update.vevent().sequence.value) == 1
     assert update.vevent().uid.value == invitation.vevent().uid.value
     assert vobject_instants(update.calendar) == (START + dt.timedelta(hours=1), START + dt.timedelta(hours=3))
-    assert "Time: Tuesday 9 March 2027, 3\u20135pm GMT \u2192 Tuesday 9 March 2027, 4\u20136pm GMT" in update.text
+    assert f"Time: {MARCH_DAY}, 3\u20135pm GMT \u2192 {MARCH_DAY}, 4\u20136pm GMT" in update.text
     assert JOIN in update.calendar.decode()
 
     # The organiser cancels with a reason: the member's calendar gets the CANCEL.

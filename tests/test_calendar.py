@@ -24,17 +24,10 @@ from kxn_meetings.models import Answer, Meeting, MeetingStatus, Rsvp, Visibility
 
 from .invitation_checks import icaljs as icaljs_calendars
 from .invitation_checks import utc
+from .dates import YEAR
 from .meeting_helpers import meeting_form, only_meeting
 
 
-def _programme_year() -> int:
-    year = 2027
-    while dt.date(year, 3, 9) <= dt.date.today() + dt.timedelta(days=7):
-        year += 1
-    return year
-
-
-YEAR = _programme_year()
 JOIN = "https://meet.example.org/kxn-secret-room"
 NETWORK = "Knowledge Exchange Network"
 

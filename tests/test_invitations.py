@@ -20,13 +20,12 @@ from kxn_meetings.models import Answer, Member, OutboxMessage, utcnow
 from kxn_meetings.services import invitations
 from kxn_meetings.services import rsvps as rsvp_service
 
+from .dates import BST_START, GMT_START, JUNE_DAY, MARCH_DAY
 from .html_forms import form_values
 from .invitation_checks import Received, icaljs, take_apart, utc, vobject_instants
 
 CALENDAR = "calendar@kxn.test"
 JOIN = "https://meet.example.org/kxn-three-room"
-GMT_START = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)  # 15:00 in London, GMT
-BST_START = dt.datetime(2027, 6, 9, 14, 0, tzinfo=dt.UTC)  # 15:00 in London, BST
 
 PARTSTAT = {"going": "ACCEPTED", "maybe": "TENTATIVE", "declined": "DECLINED", None: "NEEDS-ACTION"}
 
@@ -190,7 +189,7 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
         assert event["organizer"]["value"].lower() == f"mailto:{CALENDAR}"
 
     first_update = next(r for r in everything if r.kind == "update")
-    change = "Time: Tuesday 9 March 2027, 3\u20135pm GMT \u2192 Tuesday 9 March 2027, 4\u20136pm GMT"
+    change = f"Time: {MARCH_DAY}, 3\u20135pm GMT \u2192 {MARCH_DAY}, 4\u20136pm GMT"
     assert change in first_update.text
     assert change in first_update.html
     assert "Changed: " + change in first_update.vevent().description.value
@@ -238,7 +237,7 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
         assert not any(part.get_content_type() in ("text/calendar", "application/ics")
                        for part in reminder.message.walk())
         assert JOIN in reminder.text
-        assert "Wednesday 9 June 2027, 3\u20135pm BST" in reminder.text
+        assert f"{JUNE_DAY}, 3\u20135pm BST" in reminder.text
         check_common(reminder, members, meeting.uid)
 
     rsvp_service.answer(meeting.id, members["dave"], Answer.DECLINED)
@@ -260,7 +259,7 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
     [event] = parsed["events"]
     assert (utc(event["start"]), utc(event["end"])) == (BST_START, BST_START + dt.timedelta(hours=2))
     assert event["attendees"][0]["partstat"] == "ACCEPTED"
-    assert "Wednesday 9 June 2027, 3\u20135pm BST" in promoted.text
+    assert f"{JUNE_DAY}, 3\u20135pm BST" in promoted.text
 
     counts = collections.Counter(r.kind for r in received)
     assert counts == {"invitation": 3, "confirmation": 1, "decline": 1, "waitlist_promoted": 1}
@@ -316,7 +315,7 @@ def test_edits_in_a_row_become_one_update_once_the_window_closes(organiser_clien
     updates = queued("update")
     assert recipient_names(updates) == ["Alice Going <alice@example.org>", "Bob Silent <bob@example.org>"]
     for row in updates:
-        assert "Time: Tuesday 9 March 2027, 3\u20135pm GMT \u2192 Tuesday 9 March 2027, 4\u20136pm GMT" in row.text_body
+        assert f"Time: {MARCH_DAY}, 3\u20135pm GMT \u2192 {MARCH_DAY}, 4\u20136pm GMT" in row.text_body
         assert "Place: online only \u2192 Police Foundation, London" in row.text_body
         event = vobject.readOne(row.calendar.decode()).vevent
         assert int(event.sequence.value) == 1

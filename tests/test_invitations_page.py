@@ -17,9 +17,9 @@ from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, Invitation, MeetingStatus, Member, OutboxMessage, OutboxStatus, utcnow
 from kxn_meetings.services import rsvps as rsvp_service
 
+from .dates import GMT_START, short_day
 from .html_forms import field_error, text
 
-GMT_START = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)
 
 
 
@@ -64,7 +64,7 @@ def test_the_preview_shows_the_exact_email_and_how_many_receive_it_and_queues_no
     shown = page_text(response)
     assert "4 members will receive a personal invitation" in shown  # the organiser too, not the inactive one
     assert "Gone Member" not in shown
-    subject = "Invitation: Meeting three: young adults & the courts (Tue 9 Mar 2027, 3\u20135pm GMT)"
+    subject = f"Invitation: Meeting three: young adults & the courts ({short_day(GMT_START)}, 3\u20135pm GMT)"
     assert f"Subject: {subject}" in shown
     assert "Send 4 invitations" in shown
     page = response.get_data(as_text=True)

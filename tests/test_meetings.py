@@ -16,10 +16,10 @@ from kxn_meetings.models import AgendaItem, Answer, Meeting, MeetingNotes, Meeti
 from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import rsvps as rsvp_service
 
+from .dates import BST_START, GMT_START, JUNE_DAY, MARCH_DAY, YEAR
 from .html_forms import field_error, form_values, text
 from .meeting_helpers import future_day, meeting_count, meeting_form, only_meeting, rsvp_count
 
-LONDON_WINTER = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)
 
 
 
@@ -66,8 +66,8 @@ def test_organiser_creates_a_draft_that_only_organisers_see_until_published(
 
 
 @pytest.mark.parametrize(("start", "shown", "instant"), [
-    (LONDON_WINTER, "Tuesday 9 March 2027, 3–5pm GMT", "2027-03-09T15:00:00Z"),
-    (dt.datetime(2027, 6, 9, 14, 0, tzinfo=dt.UTC), "Wednesday 9 June 2027, 3–5pm BST", "2027-06-09T14:00:00Z"),
+    (GMT_START, f"{MARCH_DAY}, 3–5pm GMT", f"{YEAR}-03-09T15:00:00Z"),
+    (BST_START, f"{JUNE_DAY}, 3–5pm BST", f"{YEAR}-06-09T14:00:00Z"),
 ])
 def test_the_time_is_shown_in_the_meeting_zone_with_the_instant_for_machines(client, make_meeting, start, shown,
                                                                              instant):

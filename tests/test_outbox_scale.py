@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -21,10 +20,11 @@ from kxn_meetings.models import Meeting, Member, OutboxMessage, OutboxStatus
 from kxn_meetings.services import invitations
 
 from .conftest import TEST_SECRET
+from .dates import GMT_START
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = str(Path(sys.executable).parent / "flask")
-START = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)
+START = GMT_START
 
 
 def invite_many(make_meeting, count: int) -> Meeting:
