@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting
+from kxn_meetings.models import Meeting, MeetingStatus
 from kxn_meetings.services import rsvps as rsvp_service
 
 from .browser_fixtures import audit, sign_in_browser, visit
@@ -132,3 +132,22 @@ def test_the_meeting_page_for_a_visitor_and_a_cancelled_meeting(live_server, pag
     audit(page)
     visit(page, f"/meetings/{meeting.slug}/attendees")
     visit(page, f"/meetings/new?from={meeting.slug}")
+
+
+def test_an_organiser_deletes_a_draft_made_by_mistake(live_server, page, organiser, make_meeting):
+    draft = make_meeting(title="Meeting made by mistake", status=MeetingStatus.DRAFT)
+    draft_id = draft.id
+    sign_in_browser(page, live_server, organiser)
+    visit(page, f"/meetings/{draft.slug}")
+    page.get_by_role("link", name="Delete draft").click()
+    expect(page.get_by_role("heading", name="Delete the draft \u201cMeeting made by mistake\u201d?")).to_be_visible()
+    audit(page)
+    page.get_by_role("link", name="Keep it").click()
+    expect(page.get_by_role("heading", name="Meeting made by mistake")).to_be_visible()
+
+    page.get_by_role("link", name="Delete draft").click()
+    page.get_by_role("button", name="Delete the draft").click()
+    expect(page.get_by_role("status").first).to_contain_text("Deleted the draft \u201cMeeting made by mistake\u201d.")
+    audit(page)
+    db.session.rollback()
+    assert db.session.get(Meeting, draft_id) is None
