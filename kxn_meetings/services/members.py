@@ -131,7 +131,8 @@ def reactivate(member: Member) -> None:
 
 
 def delete_account(member: Member) -> None:
-    """Remove a member. Their RSVPs stay, anonymised, so meeting numbers stay right.
+    """Remove a member. Their RSVPs stay, anonymised, so meeting numbers stay right: the answer is kept, the
+    comment and access needs (free text that may name or describe them) are cleared.
 
     Sessions, sign-in tokens and invitations go with the member (ON DELETE CASCADE); RSVPs and notes
     revisions keep their row with the member link cleared (ON DELETE SET NULL). Mail not yet sent to them is
@@ -144,6 +145,8 @@ def delete_account(member: Member) -> None:
         if not others:
             raise MemberError("You are the only organiser. Make another member an organiser before "
                               "deleting your account.", field="email")
+    db.session.execute(update(Rsvp).where(Rsvp.member_id == member.id).values(comment="", access_needs="")
+                       .execution_options(synchronize_session=False))
     mine = OutboxMessage.member_id == member.id
     db.session.execute(delete(OutboxMessage).where(mine, OutboxMessage.status != OutboxStatus.SENT)
                        .execution_options(synchronize_session=False))
