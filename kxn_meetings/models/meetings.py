@@ -95,14 +95,6 @@ class Meeting(TimestampMixin, db.Model):
             return int(ref) if len(ref) <= 12 else None
         return ref
 
-    @staticmethod
-    def by_ref(ref: str | int):
-        """The condition selecting a meeting by slug or numeric id, or None."""
-        value = Meeting.parse_ref(ref)
-        if value is None:
-            return None
-        return Meeting.id == value if isinstance(value, int) else Meeting.slug == value
-
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
