@@ -462,3 +462,4 @@ def test_the_outbox_shows_invitations_without_the_key_of_the_personal_link(organ
     assert token not in detail and token not in preview
     assert f"/meetings/{meeting.slug}/answer/personal-link-hidden" in detail
     assert f"/meetings/{meeting.slug}/answer/personal-link-hidden" in preview
+    assert "shown without their key" in detail

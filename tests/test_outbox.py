@@ -226,6 +226,7 @@ def test_a_permanent_refusal_is_set_aside_at_once_with_its_reason(app, client, r
     sign_in(client, organiser)
     detail = client.get(f"/outbox/{message_id}").get_data(as_text=True)
     assert "Reason set aside" in detail and "SMTP 550: 5.1.1 No such mailbox here" in detail
+    assert "shown without their key" not in detail  # the note holds no personal answer link
     assert "Nothing to send." in send(runner).output
     assert smtp_server.messages == []
 

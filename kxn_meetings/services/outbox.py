@@ -24,14 +24,6 @@ from ..urls import external_url
 
 # Messages whose body is a key to someone's account: the Outbox page shows who and when, never the body.
 PRIVATE_KINDS = frozenset({"sign_in"})
-# The token of a personal RSVP link (/meetings/<ref>/answer/<token>): whoever holds it answers for the member.
-_PERSONAL_ANSWER_TOKEN = re.compile(r"(/answer/)[A-Za-z0-9_-]{16,64}")
-HIDDEN_TOKEN = "personal-link-hidden"
-
-
-def without_personal_links(text: str) -> str:
-    """A message body as organisers may read it: personal RSVP links lose their token."""
-    return _PERSONAL_ANSWER_TOKEN.sub(rf"\g<1>{HIDDEN_TOKEN}", text)
 CALENDAR_METHODS = frozenset({"PUBLISH", "REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"})
 
 

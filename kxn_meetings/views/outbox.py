@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
@@ -11,11 +13,15 @@ from ..mail import build_message
 from ..models import OutboxMessage, OutboxStatus
 from ..security import require_organiser
 from ..services import outbox as outbox_service
+from ..services.rsvps import TOKEN_SHAPE
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 bp.before_request(require_organiser)
 
 STATUS_LABELS = {OutboxStatus.PENDING: "Waiting", OutboxStatus.SENT: "Sent", OutboxStatus.FAILED: "Set aside"}
+# The key of a personal answer link (/meetings/<ref>/answer/<token>): whoever holds it answers for the member.
+PERSONAL_ANSWER_KEY = re.compile(rf"(/answer/){TOKEN_SHAPE.pattern}")
+HIDDEN_KEY = "personal-link-hidden"
 HTML_PREVIEW_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
                     "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox")
 
@@ -44,8 +50,9 @@ def show(message_id: int):
                        for part in build_message(message).iter_attachments()]
     except Exception:  # a message that cannot be built is shown anyway, with its stored error
         attachments = []
+    text_body = _without_personal_links(message.text_body)
     return render_template("outbox/show.html", message=message, private=private, attachments=attachments,
-                           text_body=outbox_service.without_personal_links(message.text_body),
+                           text_body=text_body, links_hidden=text_body != message.text_body,
                            labels=STATUS_LABELS, form=ConfirmForm())
 
 
@@ -56,12 +63,17 @@ def html(message_id: int):
     if message.kind in outbox_service.PRIVATE_KINDS:
         body = "<p>This message holds a personal sign-in link, so it is not shown.</p>"
     else:
-        body = outbox_service.without_personal_links(message.html_body or "<p>(no HTML part)</p>")
+        body = _without_personal_links(message.html_body or "<p>(no HTML part)</p>")
     response = make_response(body)
     response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _without_personal_links(body: str) -> str:
+    """A message body as organisers may read it: personal answer links lose their key."""
+    return PERSONAL_ANSWER_KEY.sub(rf"\g<1>{HIDDEN_KEY}", body)
 
 
 @bp.route("/<int:message_id>/retry", methods=["POST"])
