@@ -177,6 +177,9 @@ class WorkshopRoomForm(Form):
         return not (self.name.data or (self.questions.data or "").strip())
 
 
+CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no limit."
+
+
 class MeetingForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
                                              Length(max=300)], filters=[strip])
@@ -193,9 +196,8 @@ class MeetingForm(FlaskForm):
                            filters=[strip])
     location = StringField("Address (for an in-person meeting)", validators=optional_line(500),
                            filters=[strip])
-    capacity = IntegerField("Capacity", invalid_value_message="Capacity is a whole number of at least 1, or empty for "
-                            "no limit.", validators=[Optional(), NumberRange(min=1, max=100000,
-                            message="Capacity is a whole number of at least 1, or empty for no limit.")])
+    capacity = IntegerField("Capacity", invalid_value_message=CAPACITY_MESSAGE,
+                            validators=[Optional(), NumberRange(min=1, max=100000, message=CAPACITY_MESSAGE)])
     rsvp_deadline_date = DateField("RSVP deadline: date", validators=[Optional()])
     rsvp_deadline_time = TimeField("RSVP deadline: time", validators=[Optional()])
     visibility = RadioField("Who can see it", choices=[SelectChoice("public", "Everyone (public)"),

@@ -247,13 +247,21 @@ def cancel(meeting: Meeting, reason: str) -> None:
     invitations.send_cancellation(meeting)
 
 
+def why_not_deletable(meeting: Meeting) -> str | None:
+    """Why this meeting cannot be deleted, or None when it can."""
+    if meeting.status != MeetingStatus.DRAFT:
+        return ("Only a draft can be deleted. A published meeting can be cancelled instead, so that members' "
+                "calendars hear of it.")
+    if db.session.scalar(select(exists().where(MeetingNotes.meeting_id == meeting.id))):
+        return "This draft has notes written for it, so it is kept."
+    return None
+
+
 def delete_draft(meeting: Meeting) -> None:
     """Remove a meeting that was never published, with its agenda and rooms."""
-    if meeting.status != MeetingStatus.DRAFT:
-        raise MeetingError("Only a draft can be deleted. A published meeting can be cancelled instead, so that "
-                           "members' calendars hear of it.")
-    if db.session.scalar(select(exists().where(MeetingNotes.meeting_id == meeting.id))):
-        raise MeetingError("This draft has notes written for it, so it is kept.")
+    problem = why_not_deletable(meeting)
+    if problem:
+        raise MeetingError(problem)
     db.session.delete(meeting)
     db.session.flush()
 

@@ -392,18 +392,14 @@ def cancel(ref: str):
 @bp.route("/<ref>/delete", methods=["GET", "POST"])
 def delete(ref: str):
     meeting = organiser_meeting(ref)
-    if meeting.status != MeetingStatus.DRAFT:
-        flash("Only a draft can be deleted. A published meeting can be cancelled instead.", "info")
+    problem = meeting_service.why_not_deletable(meeting)
+    if problem:
+        flash(problem, "info")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     form = ConfirmForm()
     if form.validate_on_submit():
         title = meeting.title
-        try:
-            meeting_service.delete_draft(meeting)
-        except meeting_service.MeetingError as error:
-            db.session.rollback()
-            flash(str(error), "error")
-            return redirect(url_for("meetings.show", ref=meeting.slug))
+        meeting_service.delete_draft(meeting)
         db.session.commit()
         flash(f"Deleted the draft \u201c{title}\u201d.", "success")
         return redirect(url_for("main.home"))
