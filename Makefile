@@ -7,14 +7,14 @@ FLASK := $(BIN)/flask --app kxn_meetings
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgresql bench install browser imap-server clean db
+.PHONY: run test test-sqlite test-postgresql bench install browser imap-server clean db lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -58,6 +58,12 @@ test-sqlite: install browser imap-server tests/js/node_modules
 
 test-postgresql: install browser imap-server tests/js/node_modules
 	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check kxn_meetings tests bench
+	$(BIN)/ruff format --check kxn_meetings tests bench
+	$(BIN)/mypy
+	$(BIN)/vulture
 
 bench: install
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
