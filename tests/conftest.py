@@ -5,6 +5,11 @@
 - `app`, `client`, `runner`, factories (`make_member`, `make_meeting`), `sign_in`.
 - `smtp_server`: a real aiosmtpd server; without it, any SMTP connection fails the test.
 - `@pytest.mark.app_config(KEY=value)` overrides configuration for one test.
+- Tests that never touch a database (no `database_url` among their fixtures) and browser tests run in the
+  SQLite pass only: the PostgreSQL pass deselects them, since they would prove the same thing twice.
+- Hypothesis runs the "ci" profile when CI is set and a lighter "dev" profile otherwise
+  (HYPOTHESIS_PROFILE chooses one by name).
+- Passwords are hashed with one PBKDF2 round here; the app keeps its production cost everywhere else.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from flask import g, has_app_context
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 
 from kxn_meetings import create_app, schema
 from kxn_meetings.extensions import db
@@ -35,16 +41,41 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
+_HYPOTHESIS_DEFAULTS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+settings.register_profile("ci", max_examples=100, print_blob=True, **_HYPOTHESIS_DEFAULTS)
+settings.register_profile("dev", max_examples=25, **_HYPOTHESIS_DEFAULTS)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
 def pytest_report_header(config):
-    return f"database: {DATABASE}"
+    return [f"database: {DATABASE}", f"hypothesis profile: {HYPOTHESIS_PROFILE}"]
+
+
+def runs_in_sqlite_pass_only(item) -> bool:
+    return "database_url" not in item.fixturenames or item.get_closest_marker("browser") is not None
 
 
 def pytest_collection_modifyitems(config, items):
-    if DATABASE != "postgresql":
-        skip = pytest.mark.skip(reason="proves PostgreSQL locking; runs in the PostgreSQL pass")
-        for item in items:
-            if item.get_closest_marker("postgresql_only"):
-                item.add_marker(skip)
+    if DATABASE == "postgresql":
+        once = [item for item in items if runs_in_sqlite_pass_only(item)]
+        if once:
+            config.hook.pytest_deselected(items=once)
+            items[:] = [item for item in items if not runs_in_sqlite_pass_only(item)]
+        return
+    skip = pytest.mark.skip(reason="proves PostgreSQL locking; runs in the PostgreSQL pass")
+    for item in items:
+        if item.get_closest_marker("postgresql_only"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth_service, "PASSWORD_METHOD", "pbkdf2:sha256:1")
+        auth_service._dummy_hash.cache_clear()
+        yield
+    auth_service._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

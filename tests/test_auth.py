@@ -9,7 +9,7 @@ import secrets
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 
@@ -706,7 +706,6 @@ def test_a_crash_in_production_shows_the_plain_error_page(app_config, migrated, 
 
 
 @pytest.mark.app_config(LOGIN_RATE_LIMIT_PER_CLIENT=1_000_000)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a=st.text(), b=st.text(), c=st.text(), known=st.booleans())
 def test_arbitrary_text_in_sign_in_forms_never_gives_a_server_error(app, client, organiser_with_password, sign_in,
                                                                      a, b, c, known):

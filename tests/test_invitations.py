@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 import vobject
 from flask import current_app
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from icalendar import Event, vCalAddress
 from sqlalchemy import select
@@ -432,7 +432,6 @@ def test_with_personal_reply_addresses_each_invitation_names_only_its_own_as_org
         check_common(r, members, meeting.uid, others=others)
 
 
-@settings(max_examples=300, deadline=None)
 @given(name=st.text(max_size=120) | st.text(alphabet='ab ^\\"\',;:\u2019\r\n\u00e9\u20ac\U0001f600', max_size=160)
        | st.text(alphabet="a^\\", min_size=60, max_size=200),  # escapes where the line is folded
        email=st.from_regex(r"[a-z0-9.^\\+-]{1,60}@[a-z0-9.-]{1,40}", fullmatch=True),

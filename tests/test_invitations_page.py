@@ -8,7 +8,7 @@ import html
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -19,8 +19,6 @@ from kxn_meetings.services import rsvps as rsvp_service
 
 from .dates import GMT_START, short_day
 from .html_forms import field_error, text
-
-
 
 
 @pytest.fixture
@@ -206,7 +204,6 @@ def test_sending_without_the_form_token_is_refused_and_queues_nothing(organiser_
     assert rows() == []
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(recipients=st.sampled_from(["all", "organisations", "addresses", "", "nobody"]),
        addresses=st.text(max_size=300), organisation=st.text(max_size=40),
        action=st.sampled_from(["preview", "send", "other"]), create=st.booleans())

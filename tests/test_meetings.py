@@ -7,7 +7,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -18,8 +18,6 @@ from kxn_meetings.services import rsvps as rsvp_service
 from .dates import BST_START, GMT_START, JUNE_DAY, MARCH_DAY, YEAR
 from .html_forms import field_error, form_values, text
 from .meeting_helpers import future_day, meeting_count, meeting_form, only_meeting, rsvp_count
-
-
 
 
 def _last_sunday_of_march(year: int) -> dt.date:
@@ -489,7 +487,6 @@ ANY_TEXT = st.text(max_size=40) | st.sampled_from(["\x00", "0", "-1", "9999-12-3
                                                    "١٢", "99999999999999999999", "https://", "\r\n", "%00"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_text_in_any_meeting_field_never_gives_a_server_error(organiser_client, data):
     values = meeting_form()
@@ -506,7 +503,6 @@ def test_any_text_in_any_meeting_field_never_gives_a_server_error(organiser_clie
         assert edit.status_code in (302, 400), values
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(answer=st.sampled_from(["going", "maybe", "declined"]) | ANY_TEXT, access_needs=ANY_TEXT, comment=ANY_TEXT,
        ref=st.sampled_from(["slug", "id"]) | ANY_TEXT)
 def test_any_text_in_an_rsvp_never_gives_a_server_error(app, organiser_client, organiser, make_meeting, answer,

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 from itsdangerous.encoding import base64_encode
@@ -192,7 +192,6 @@ def test_directory_pages_through_members(as_organiser):
     assert as_organiser.get("/members?page=abc").status_code == 200
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(st.text(max_size=300), min_size=4, max_size=4))
 def test_any_text_in_the_member_and_profile_forms_gets_a_page_not_an_error(as_organiser, organiser, values):
     name, email, organisation, job_title = values
@@ -487,7 +486,6 @@ def test_5000_rows_are_accepted(as_organiser):
     assert member_count() == 5001
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.one_of(
     st.binary(max_size=400),
     st.text(max_size=400).map(lambda text: ("name,email,job title\n" + text).encode()),

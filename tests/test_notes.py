@@ -12,22 +12,28 @@ from urllib.parse import quote
 
 import feedparser
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import (
-    ActionItem, ActionStatus, Answer, MeetingNotes, MeetingStatus, NoteAttachment, NoteRevision, NotesStatus,
-    OutboxMessage, Visibility,
+    ActionItem,
+    ActionStatus,
+    Answer,
+    MeetingNotes,
+    MeetingStatus,
+    NoteAttachment,
+    NoteRevision,
+    NotesStatus,
+    OutboxMessage,
+    Visibility,
 )
 from kxn_meetings.rendering import render_markdown
 from kxn_meetings.services import notes as notes_service
 
 from .html_forms import form_values, text
 from .notes_helpers import FILES, HOSTILE_MARKDOWN, HTML, PDF, PNG, answered, office_file, past_meeting, write_notes
-
-
 
 
 @pytest.fixture
@@ -735,7 +741,6 @@ NOTES_FIELDS = ["title", "summary", "body", "visibility", "notify_update", "acti
                 "actions-99999999999-text"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_text_in_any_notes_field_never_gives_a_server_error(organiser_client, organiser, meeting, data):
     if current(meeting) is None:
@@ -750,7 +755,6 @@ def test_any_text_in_any_notes_field_never_gives_a_server_error(organiser_client
         assert organiser_client.get(f"/meetings/{meeting.slug}/notes").status_code == 200
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(q=ANY_TEXT, year=ANY_TEXT, page=ANY_TEXT, first=ANY_TEXT, second=ANY_TEXT, status=ANY_TEXT, next_=ANY_TEXT,
        name=ANY_TEXT, email=ANY_TEXT)
 def test_any_text_in_search_compare_actions_uploads_and_publishing_never_gives_a_server_error(

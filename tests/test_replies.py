@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from icalendar import Calendar
 from sqlalchemy import func, select
@@ -470,7 +470,6 @@ def _mutations():
 
 
 @pytest.mark.app_config(REPLIES_INBOUND_SECRET=SECRET)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=_mutations())
 def test_arbitrary_bytes_never_raise_or_give_a_server_error(client, runner, tmp_path, raw):
     response = post(client, raw)
