@@ -10,6 +10,7 @@ import email.policy
 import email.utils
 import mailbox
 import quopri
+import time
 import uuid
 from pathlib import Path
 
@@ -454,6 +455,126 @@ def test_the_inbound_endpoint_applies_a_reply_and_refuses_bad_requests_with_reas
     unmatched = post(client, render("not_reply_plain.eml"))
     assert unmatched.status_code == 200 and unmatched.get_json()["outcome"] == "unmatched"
     assert client.get("/replies/inbound").status_code == 405
+
+
+# Too large or nested too deep: refused on every path, with the reason, changing nothing -----------------------
+
+def nested(levels: int, uid: str, email: str) -> bytes:
+    """A decline that would count, its calendar inside `levels` multipart parts, each within the one before."""
+    head, _, calendar = render("declined_comment.eml", uid=uid, email=email).partition(b"\n\n")
+    head = b"\n".join(line for line in head.split(b"\n") if not line.lower().startswith(b"content-"))
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="level%d"\n\n--level%d\n' % (n, n)
+                       for n in range(levels))
+    closing = b"".join(b"\n--level%d--\n" % n for n in reversed(range(levels)))
+    return (head + b"\n" + opening + b"Content-Type: text/calendar; method=REPLY; charset=US-ASCII\n\n" + calendar
+            + closing)
+
+
+def padded(raw: bytes, size: int) -> bytes:
+    """The message with a header long enough to make it `size` bytes or more."""
+    lines = b"\n ".join([b"x" * 76] * (size // 77 + 1))
+    return raw.replace(b"\n", b"\nX-Padding: " + lines + b"\n", 1)
+
+
+def test_messages_nested_within_the_limit_are_read(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    reply = process(nested(replies.MAX_MIME_DEPTH, meeting.uid, person.email))
+    assert reply.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+@pytest.mark.parametrize("levels", [replies.MAX_MIME_DEPTH + 1, 10_000])
+def test_a_message_nested_too_deep_is_refused_quickly_and_stores_nothing(invited, levels):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = nested(levels, meeting.uid, person.email)
+    started = time.perf_counter()
+    with pytest.raises(replies.Refused, match="Nested too deep: MIME parts inside one another more than 10 levels"):
+        replies.process(raw)
+    assert time.perf_counter() - started < 2
+    assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
+
+
+def test_a_message_of_tens_of_thousands_of_parts_is_refused(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = nested(1, meeting.uid, person.email).replace(
+        b"--level0\n", b"--level0\n" + b"Content-Type: text/calendar\n\nX\n--level0\n" * 30_000, 1)
+    with pytest.raises(replies.Refused, match="Too many parts"):
+        replies.process(raw)
+    assert rsvp_of(meeting, person) is None
+
+
+def test_a_huge_header_is_read_only_in_part(invited):
+    """Python's email package takes minutes over a megabyte of encoded words in one header."""
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
+        b"Subject: ", b"Subject: " + b"=?utf-8?q?a?= " * 100_000, 1)
+    started = time.perf_counter()
+    reply = process(raw)
+    assert time.perf_counter() - started < 10
+    assert reply.outcome == ReplyOutcome.APPLIED
+
+
+def test_ingest_refuses_messages_too_large_or_nested_too_deep_and_carries_on(invited, make_member, runner, tmp_path):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    other = make_member(email="ben.okafor@nhs.example.org")
+    invite(meeting, other)
+    limit = 2 * 1024 * 1024
+    big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), limit + 1)
+    (tmp_path / "1-big.eml").write_bytes(big)
+    (tmp_path / "2-deep.eml").write_bytes(nested(replies.MAX_MIME_DEPTH + 1, meeting.uid, person.email))
+    (tmp_path / "3-deepest.eml").write_bytes(nested(10_000, meeting.uid, person.email))
+    (tmp_path / "4-good.eml").write_bytes(nested(replies.MAX_MIME_DEPTH, meeting.uid, other.email))
+    queued = count(OutboxMessage)
+    result = runner.invoke(args=["kxn", "replies", "ingest", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (f"1-big.eml: refused: Too large: {len(big)} bytes; a message may be at most {limit} bytes."
+            in result.output)
+    assert "2-deep.eml: refused: Nested too deep" in result.output
+    assert "3-deepest.eml: refused: Nested too deep" in result.output
+    assert "4 message(s): 1 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 3 refused." in result.output
+    rsvp = rsvp_of(meeting, person)
+    assert (rsvp.answer, rsvp.source) == (Answer.GOING, RsvpSource.WEB)
+    assert rsvp_of(meeting, other).answer == Answer.DECLINED
+    [reply] = all_replies()
+    assert reply.member_id == other.id
+    assert count(OutboxMessage) == queued + 1  # the other member's CANCEL only
+
+
+@pytest.mark.app_config(REPLIES_MAX_BYTES=20_000)
+def test_ingest_refuses_a_large_message_from_standard_input_or_a_mailbox_without_reading_it_all(
+        invited, runner, tmp_path):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), 50_000)
+    box = mailbox.mbox(tmp_path / "replies.mbox")
+    box.add(big)
+    box.close()
+    result = runner.invoke(args=["kxn", "replies", "ingest", "-", str(tmp_path / "replies.mbox")], input=big)
+    assert result.exit_code == 0, result.output
+    assert "standard input: refused: Too large: at least 20001 bytes; a message may be at most 20000 bytes." \
+        in result.output
+    assert "replies.mbox: message 1: refused: Too large: at least 20001 bytes" in result.output
+    assert "2 message(s): 0 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 2 refused." \
+        in result.output
+    assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
+
+
+@pytest.mark.app_config(REPLIES_INBOUND_SECRET=SECRET)
+def test_the_inbound_endpoint_refuses_messages_too_large_or_nested_too_deep_with_reasons(client, invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    limit = 2 * 1024 * 1024
+    big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), limit + 1)
+    too_large = post(client, big)
+    assert too_large.status_code == 413
+    assert too_large.get_data(as_text=True) == (f"Too large: {len(big)} bytes; a message may be at most {limit} "
+                                                "bytes.\n")
+    for levels in (replies.MAX_MIME_DEPTH + 1, 10_000):
+        refused = post(client, nested(levels, meeting.uid, person.email))
+        assert refused.status_code == 422 and refused.mimetype == "text/plain"
+        assert refused.get_data(as_text=True).startswith("Nested too deep: MIME parts inside one another")
+    assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
+    accepted = post(client, nested(replies.MAX_MIME_DEPTH, meeting.uid, person.email))
+    assert accepted.status_code == 200 and accepted.get_json()["outcome"] == "applied"
 
 
 # Never harm, whatever arrives ---------------------------------------------------------------------------

@@ -13,9 +13,9 @@ import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from email import policy
+from email.feedparser import BytesFeedParser
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.utils import getaddresses
 from zoneinfo import ZoneInfo
 
@@ -34,10 +34,22 @@ CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalenda
 # Where the address a reply was sent to shows: the receiving server's own headers first.
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc")
 COMMENT_MAX = 2000
+# Clients nest three or four levels (mixed > alternative > calendar; a forward adds two); ten is generous.
+MAX_MIME_DEPTH = 10
+MAX_MIME_PARTS = 200
+MAX_CALENDAR_PARTS = 4
+# Header values are parsed only this far: the email package takes time growing faster than a header's length, and
+# a megabyte of encoded words in one Subject kept it busy for more than ten minutes.
+HEADER_MAX = 4000
 
 
 class Unmatched(Exception):
     """Why a message changes nothing, in words an organiser understands."""
+
+
+class Refused(Exception):
+    """A message not read at all (too large, nested too deep or in too many parts to read safely): nothing is
+    stored or changed."""
 
 
 @dataclass
@@ -115,6 +127,57 @@ def _token_invitation(recipients: list[str]) -> tuple[Invitation | None, bool]:
 
 # Reading a message ------------------------------------------------------------------------------------
 
+def too_large(size: int, *, at_least: bool = False) -> str | None:
+    """Why a message of this many bytes is refused (REPLIES_MAX_BYTES), or None when it may be read. at_least: only
+    the first `size` bytes were read, so the message may be larger still."""
+    limit = current_app.config["REPLIES_MAX_BYTES"]
+    if size <= limit:
+        return None
+    return f"Too large: {'at least ' if at_least else ''}{size} bytes; a message may be at most {limit} bytes."
+
+
+class _ReadingPolicy(EmailPolicy):
+    """The default policy, reading no more than HEADER_MAX characters of any header value."""
+
+    def header_fetch_parse(self, name, value):
+        if not hasattr(value, "name") and len(value) > HEADER_MAX:
+            value = value[:HEADER_MAX]
+        return super().header_fetch_parse(name, value)
+
+
+class _LimitedParser(BytesFeedParser):
+    """The email package's parser, stopped as soon as parts nest deeper than MAX_MIME_DEPTH or number more than
+    MAX_MIME_PARTS. It descends into each nested part by recursion and checks every line against every enclosing
+    boundary, so a message nested thousands of levels deep would exhaust the stack or take minutes; and each part
+    costs it a fraction of a millisecond, so tens of thousands of tiny parts take most of a minute."""
+
+    def __init__(self) -> None:
+        self._level = -1
+        self._parts = 0
+        super().__init__(policy=_ReadingPolicy())
+
+    def _parsegen(self):
+        self._level += 1
+        self._parts += 1
+        try:
+            if self._level > MAX_MIME_DEPTH:
+                raise Refused(f"Nested too deep: MIME parts inside one another more than {MAX_MIME_DEPTH} levels "
+                              "deep; no calendar client writes that.")
+            if self._parts > MAX_MIME_PARTS:
+                raise Refused(f"Too many parts: more than {MAX_MIME_PARTS} MIME parts; no calendar client writes that.")
+            yield from super()._parsegen()
+        finally:
+            self._level -= 1
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    parser = _LimitedParser()
+    parser.feed(raw)
+    message = parser.close()
+    assert isinstance(message, EmailMessage)
+    return message
+
+
 def _clean(value: object, limit: int) -> str:
     """Text safe to store: no lone surrogates (undecodable header bytes) and no NUL, which PostgreSQL refuses."""
     text = str(value or "").encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
@@ -147,9 +210,12 @@ def _decode(payload: bytes, charset: str) -> str:
 
 
 def _calendar_parts(message: EmailMessage) -> list[tuple[str, str]]:
-    """The text of every calendar part wherever the client put it, with the part's own method= parameter."""
+    """The text of each calendar part wherever the client put it, with the part's own method= parameter; the first
+    MAX_CALENDAR_PARTS of them, since reading a calendar is slow and clients send one, or two copies of it."""
     found: list[tuple[str, str]] = []
     for part in message.walk():
+        if len(found) == MAX_CALENDAR_PARTS:
+            break
         if part.is_multipart():
             continue
         content_type = part.get_content_type()
@@ -212,11 +278,18 @@ def _comment(event) -> str:
     return _clean("\n".join(str(v).strip() for v in values), COMMENT_MAX)
 
 
-def read_message(raw: bytes) -> ReadReply:
-    """Everything the processing needs from a raw RFC 822 message. Never raises: a problem is reported."""
+def read_message(raw: bytes, *, size: int | None = None) -> ReadReply:
+    """Everything the processing needs from a raw RFC 822 message; size: the whole message's, when raw holds only
+    its beginning. Raises Refused for a message too large, nested too deep or in too many parts to read; any
+    other problem is reported in the result."""
+    refusal = too_large(len(raw) if size is None else max(size, len(raw)))
+    if refusal:
+        raise Refused(refusal)
     reply = ReadReply(message_id="sha256:" + hashlib.sha256(raw).hexdigest())
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = _parse(raw)
+    except Refused:
+        raise
     except Exception:
         reply.problem = "The message could not be read as email."
         return reply
@@ -295,9 +368,10 @@ def process_message(raw: bytes) -> CalendarReply:
     return process(raw).reply
 
 
-def process(raw: bytes) -> Processed:
-    """As process_message(), also telling whether the message had been processed before."""
-    read = read_message(raw)
+def process(raw: bytes, *, size: int | None = None) -> Processed:
+    """As process_message(), also telling whether the message had been processed before. Raises Refused, having
+    stored nothing, for a message it may not read (see read_message())."""
+    read = read_message(raw, size=size)
     stored = _stored(read.message_id)
     if stored is not None:
         return Processed(stored, True)
