@@ -132,6 +132,9 @@ CORPUS = [
     ("outlook_web_declined.eml", "ben.okafor@nhs.example.org", None, Answer.DECLINED,
      "Sorry, I'm on a course that week."),
     ("gmail_accepted.eml", "Priya.Shah@gmail.example.com", "PRIYA.SHAH@GMAIL.EXAMPLE.COM", Answer.GOING, ""),
+    # Gmail's note is the attendee's X-RESPONSE-COMMENT parameter, with \; and \, and HTML character references.
+    ("gmail_declined_comment.eml", "amira.haddad@gmail.example.com", None, Answer.DECLINED,
+     "Sorry, I can't make it: I'm on leave that week."),
     ("apple_accepted.eml", "tom.reid@icloud.example.com", None, Answer.GOING, ""),
     ("thunderbird_tentative.eml", "stephen.walcott@lancs.example.org", None, Answer.MAYBE, ""),
     ("declined_comment.eml", "dana.hughes@vru.example.org", None, Answer.DECLINED,
@@ -261,6 +264,57 @@ def test_a_reply_to_a_cancelled_meeting_changes_nothing(invited):
     reply = process(render("apple_accepted.eml", uid=meeting.uid, email=person.email))
     assert reply.outcome == ReplyOutcome.UNCHANGED and "cancelled" in reply.reason
     assert rsvp_of(meeting, person) is None
+
+
+# Notes: COMMENT (Outlook, Apple) or the attendee's X-RESPONSE-COMMENT parameter (Gmail) ----------------------
+
+def _without_comment_property(raw: bytes) -> bytes:
+    raw = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"COMMENT"))
+    assert b"COMMENT" not in raw
+    return raw
+
+
+def _with_attendee_parameter(raw: bytes, value: bytes) -> bytes:
+    return raw.replace(b"ATTENDEE;PARTSTAT=DECLINED:", b"ATTENDEE;PARTSTAT=DECLINED;X-RESPONSE-COMMENT=" + value + b":")
+
+
+@pytest.mark.parametrize(("written", "kept"), [
+    (b'"On leave; back 20 March: sorry, all"', "On leave; back 20 March: sorry, all"),
+    (b"On leave, sorry", "On leave, sorry"),  # unquoted, its comma splits it into values; joined again
+    (b'"First line^nsecond ^\'quoted^\' 5^^2"', "First line\nsecond \"quoted\" 5^2"),  # RFC 6868
+    (b'"it&#39\\;s outside working hours"', "it's outside working hours"),
+    (b'"\xc3\xa9t\xc3\xa9 \xe2\x80\x93 d\xc3\xa9sol\xc3\xa9"', "\u00e9t\u00e9 \u2013 d\u00e9sol\u00e9"),
+])
+def test_a_note_in_the_attendees_parameter_is_decoded_into_the_comment(invited, written, kept):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = _without_comment_property(render("declined_comment.eml", uid=meeting.uid, email=person.email))
+    reply = process(_with_attendee_parameter(raw, written))
+    assert reply.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).comment == kept
+    assert reply.comment == kept
+
+
+def test_a_note_is_cleaned_and_cut_as_a_comment_typed_on_the_site(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    note = "Line one\\nline two\twith a tab" + "\x01\x07\x1b" + " and more" + "x" * 2500
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
+        b"Clashes with a custody review\\; sorry. Please send the notes\\, though.", note.encode())
+    process(raw)
+    comment = rsvp_of(meeting, person).comment
+    assert comment.startswith("Line one\nline two\twith a tab and morexxx")
+    assert len(comment) == rsvps.COMMENT_MAX_LENGTH
+    assert not rsvps.CONTROL_CHARACTERS.search(comment)
+
+
+def test_only_the_answering_attendees_note_is_kept(invited, make_member):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    make_member(email="other@example.org")
+    raw = _without_comment_property(render("declined_comment.eml", uid=meeting.uid, email=person.email))
+    raw = _with_attendee_parameter(raw, b'"Mine"').replace(
+        b"ATTENDEE;PARTSTAT=DECLINED;", b'ATTENDEE;PARTSTAT=ACCEPTED;X-RESPONSE-COMMENT="Not mine":mailto:'
+                                        b"other@example.org\r\nATTENDEE;PARTSTAT=DECLINED;")
+    reply = process(raw)
+    assert reply.member_id == person.id and rsvp_of(meeting, person).comment == "Mine"
 
 
 # Idempotence ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import html
 from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
 from email.message import EmailMessage
@@ -33,7 +34,6 @@ ANSWERS = {"ACCEPTED": Answer.GOING, "TENTATIVE": Answer.MAYBE, "DECLINED": Answ
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"})
 # Where the address a reply was sent to shows: the receiving server's own headers first.
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc")
-COMMENT_MAX = 2000
 # Clients nest three or four levels (mixed > alternative > calendar; a forward adds two); ten is generous.
 MAX_MIME_DEPTH = 10
 MAX_MIME_PARTS = 200
@@ -57,6 +57,7 @@ class Attendee:
     email: str
     name: str
     partstat: str
+    comment: str = ""
 
 
 @dataclass
@@ -256,8 +257,19 @@ def _attendees(event) -> list[Attendee]:
             continue
         params = getattr(value, "params", {}) or {}
         result.append(Attendee(email=_clean(address, 320), name=_clean(params.get("CN", ""), 200),
-                               partstat=_clean(params.get("PARTSTAT", ""), 20).upper()))
+                               partstat=_clean(params.get("PARTSTAT", ""), 20).upper(),
+                               comment=_response_comment(params.get("X-RESPONSE-COMMENT"))))
     return result
+
+
+def _response_comment(value) -> str:
+    """Gmail's note, in the attendee's X-RESPONSE-COMMENT parameter. The iCalendar parser has already removed the
+    quotes and decoded RFC 6868 (^n ^' ^^); an unquoted value with commas comes back as a list, and Gmail writes
+    some characters as HTML references (`it&#39\\;s`)."""
+    if value is None:
+        return ""
+    text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return rsvps.clean_comment(html.unescape(_clean(text, 4 * rsvps.COMMENT_MAX_LENGTH)))
 
 
 def _value(event, name: str):
@@ -275,7 +287,8 @@ def _comment(event) -> str:
         return ""
     if not isinstance(values, list):
         values = [values]
-    return _clean("\n".join(str(v).strip() for v in values), COMMENT_MAX)
+    text = _clean("\n".join(str(v).strip() for v in values), 4 * rsvps.COMMENT_MAX_LENGTH)
+    return rsvps.clean_comment(text)
 
 
 def read_message(raw: bytes, *, size: int | None = None) -> ReadReply:
@@ -375,8 +388,9 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     stored = _stored(read.message_id)
     if stored is not None:
         return Processed(stored, True)
+    only = read.attendees[0] if len(read.attendees) == 1 else None
     row = CalendarReply(message_id=read.message_id, sender=read.sender, subject=read.subject, method=read.method,
-                        comment=read.comment, partstat=read.attendees[0].partstat if len(read.attendees) == 1 else "")
+                        comment=_note(read, only), partstat=only.partstat if only else "")
     if read.problem:
         return _store(row, ReplyOutcome.UNMATCHED, read.problem)
     meeting = db.session.scalar(select(Meeting).where(Meeting.uid == read.uid)) if len(read.uid) <= 200 else None
@@ -394,6 +408,7 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     except Unmatched as reason:
         return _store(row, ReplyOutcome.UNMATCHED, str(reason))
     row.partstat = attendee.partstat
+    row.comment = comment = _note(read, attendee)
     if read.method == "COUNTER":
         row.member_id = member.id
         zone = ZoneInfo(meeting.timezone)
@@ -416,8 +431,7 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     row.outcome, row.reason = ReplyOutcome.APPLIED, ""
     db.session.add(row)
     try:
-        result = rsvps.answer(meeting.id, member, choice, comment=read.comment or None,
-                              source=RsvpSource.CALENDAR_REPLY)
+        result = rsvps.answer(meeting.id, member, choice, comment=comment or None, source=RsvpSource.CALENDAR_REPLY)
     except rsvps.RsvpClosed as closed:
         row.outcome, row.reason = ReplyOutcome.UNCHANGED, str(closed)
     else:
@@ -429,6 +443,13 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
             row.reason = f"Recorded as {choice.label}."
     db.session.flush()
     return Processed(row, False)
+
+
+def _note(read: ReadReply, attendee: Attendee | None) -> str:
+    """The reply's note: a COMMENT property (Outlook, Apple, Thunderbird) or the attendee's X-RESPONSE-COMMENT
+    parameter (Gmail); both, when a client sends two different ones."""
+    notes = [read.comment] + ([attendee.comment] if attendee and attendee.comment != read.comment else [])
+    return rsvps.clean_comment("\n".join(note for note in notes if note))
 
 
 def _stored(message_id: str) -> CalendarReply | None:
