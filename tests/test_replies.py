@@ -317,6 +317,82 @@ def test_only_the_answering_attendees_note_is_kept(invited, make_member):
     assert reply.member_id == person.id and rsvp_of(meeting, person).comment == "Mine"
 
 
+# Which answer is newer: DTSTAMPs, whatever the calendar's clock -------------------------------------------
+
+ACCEPT, DECLINE = "outlook_desktop_accepted.eml", "outlook_web_declined.eml"
+
+
+def written_at(fixture: str, meeting, person, when: dt.datetime) -> CalendarReply:
+    """Process the member's reply whose calendar gives `when` as its DTSTAMP."""
+    return process(render(fixture, uid=meeting.uid, email=person.email, dtstamp=ical_stamp(when)))
+
+
+def test_replies_from_a_fast_clock_arriving_out_of_order_keep_the_newer_answer(invited):
+    """Both written by a calendar whose clock runs ten minutes fast; the newer one arrives first."""
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    ahead = utcnow() + dt.timedelta(minutes=10)
+    newer = written_at(DECLINE, meeting, person, ahead + dt.timedelta(minutes=1))
+    assert newer.outcome == ReplyOutcome.APPLIED
+    older = written_at(ACCEPT, meeting, person, ahead)
+    assert older.outcome == ReplyOutcome.UNCHANGED
+    assert older.reason.startswith("Stale: written") and "before the calendar reply already applied" in older.reason
+    rsvp = rsvp_of(meeting, person)
+    assert (rsvp.answer, rsvp.comment) == (Answer.DECLINED, "Sorry, I'm on a course that week.")
+    assert rsvp.reply_dtstamp == (ahead + dt.timedelta(minutes=1)).replace(microsecond=0)
+    assert not outbox(person, "confirmation")
+
+
+def test_replies_from_a_fast_clock_in_order_each_apply(invited):
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    ahead = utcnow() + dt.timedelta(minutes=10)
+    written_at(ACCEPT, meeting, person, ahead)
+    # Processed a moment later, but still written before the first one was processed by this server's clock.
+    later = written_at(DECLINE, meeting, person, ahead + dt.timedelta(seconds=1))
+    assert later.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+def test_an_answer_on_the_site_wins_over_an_older_reply_arriving_after_it(invited):
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    ahead = utcnow() + dt.timedelta(minutes=10)
+    written_at(ACCEPT, meeting, person, ahead + dt.timedelta(minutes=1))
+    rsvps.answer(meeting.id, person, Answer.MAYBE, source=RsvpSource.WEB)
+    db.session.commit()
+    # Written by the calendar before the reply applied above, so before the answer on the site too.
+    late = written_at(DECLINE, meeting, person, ahead)
+    assert late.outcome == ReplyOutcome.UNCHANGED and late.reason.startswith("Stale")
+    assert (rsvp_of(meeting, person).answer, rsvp_of(meeting, person).source) == (Answer.MAYBE, RsvpSource.WEB)
+    # A reply the calendar wrote after its last one applies over the answer on the site.
+    newest = written_at(DECLINE, meeting, person, ahead + dt.timedelta(minutes=2))
+    assert newest.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+def test_a_reply_without_dtstamp_counts_as_written_when_it_is_read(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    db.session.commit()
+    before = utcnow()
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email)
+    raw = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"DTSTAMP"))
+    assert b"DTSTAMP" not in raw
+    reply = process(raw)
+    assert reply.outcome == ReplyOutcome.APPLIED
+    rsvp = rsvp_of(meeting, person)
+    assert rsvp.answer == Answer.DECLINED and before <= rsvp.reply_dtstamp <= utcnow()
+
+
+def test_a_dtstamp_years_ahead_is_not_believed(invited):
+    """Believed, a broken clock would make every later reply from any of the member's calendars stale."""
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email,
+                   dtstamp="20990101T000000Z"))
+    assert rsvp_of(meeting, person).reply_dtstamp < utcnow() + dt.timedelta(minutes=1)
+    later = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
+                           dtstamp=ical_stamp(utcnow() + dt.timedelta(minutes=1))))
+    assert later.outcome == ReplyOutcome.APPLIED
+
+
 # Idempotence ----------------------------------------------------------------------------------------
 
 def test_the_same_message_twice_is_processed_once(invited):

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import timefmt
 from ..extensions import db
-from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource
+from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
 from . import rsvps
 
 ANSWERS = {"ACCEPTED": Answer.GOING, "TENTATIVE": Answer.MAYBE, "DECLINED": Answer.DECLINED}
@@ -41,6 +41,8 @@ MAX_CALENDAR_PARTS = 4
 # Header values are parsed only this far: the email package takes time growing faster than a header's length, and
 # a megabyte of encoded words in one Subject kept it busy for more than ten minutes.
 HEADER_MAX = 4000
+# A DTSTAMP further ahead of this server's clock is not believed (see _written()).
+CLOCK_TOLERANCE = dt.timedelta(days=1)
 
 
 class Unmatched(Exception):
@@ -423,11 +425,11 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
                       f"{attendee.email} answered {attendee.partstat or 'nothing'}, which is not Accept, "
                       "Tentative or Decline.")
     row.member_id = member.id
+    written = _written(read)
     current = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
-    if current is not None and read.dtstamp is not None and read.dtstamp < current.answered_at:
-        return _store(row, ReplyOutcome.UNCHANGED,
-                      f"Stale: written {timefmt.instant(read.dtstamp, meeting.timezone)}, before the answer "
-                      f"recorded {timefmt.instant(current.answered_at, meeting.timezone)}.")
+    stale = _stale(current, written, meeting.timezone)
+    if stale:
+        return _store(row, ReplyOutcome.UNCHANGED, stale)
     row.outcome, row.reason = ReplyOutcome.APPLIED, ""
     db.session.add(row)
     try:
@@ -435,6 +437,8 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     except rsvps.RsvpClosed as closed:
         row.outcome, row.reason = ReplyOutcome.UNCHANGED, str(closed)
     else:
+        # Kept even when the answer is unchanged: it is still the calendar's latest word.
+        result.rsvp.reply_dtstamp = written
         if not result.changed:
             row.outcome, row.reason = ReplyOutcome.UNCHANGED, f"{choice.label} was already recorded."
         elif result.waiting_position is not None:
@@ -450,6 +454,41 @@ def _note(read: ReadReply, attendee: Attendee | None) -> str:
     parameter (Gmail); both, when a client sends two different ones."""
     notes = [read.comment] + ([attendee.comment] if attendee and attendee.comment != read.comment else [])
     return rsvps.clean_comment("\n".join(note for note in notes if note))
+
+
+def _written(read: ReadReply) -> dt.datetime:
+    """When the reply was written, by its calendar's clock: its DTSTAMP. Without one, or with one more than
+    CLOCK_TOLERANCE ahead (a clock set years wrong would otherwise hide every later reply), the time it is read."""
+    now = utcnow()
+    if read.dtstamp is None or read.dtstamp > now + CLOCK_TOLERANCE:
+        return now
+    return read.dtstamp
+
+
+def _stale(current: Rsvp | None, written: dt.datetime, zone: str) -> str | None:
+    """Why a reply written at `written` is older than the answer stored, or None when it may apply.
+
+    Against an earlier calendar reply the two DTSTAMPs are compared, never the time the earlier one was processed:
+    calendar clocks run minutes fast, so a reply can be written before another one that was processed earlier.
+    Against an answer given on the website, by an email link or by an organiser, the DTSTAMP is compared with the
+    time of that answer. The DTSTAMP of the last reply applied stays with the RSVP after such an answer, so a reply
+    older than it stays stale too.
+    """
+    if current is None:
+        return None
+    last = current.reply_dtstamp
+    if current.source == RsvpSource.CALENDAR_REPLY:
+        # A reply applied before DTSTAMPs were kept is known only by the time it was processed.
+        earlier, what = (last, "the calendar reply already applied") if last else (current.answered_at,
+                                                                                   "the answer recorded")
+    else:
+        earlier, what = current.answered_at, f"the answer already recorded ({current.source.label})"
+        if last and last > earlier:
+            earlier, what = last, "the calendar reply already applied"
+    if written >= earlier:
+        return None
+    return (f"Stale: written {timefmt.instant(written, zone)}, before {what} "
+            f"({timefmt.instant(earlier, zone)}).")
 
 
 def _stored(message_id: str) -> CalendarReply | None:
