@@ -373,8 +373,7 @@ def _messages_at(path: str):
                     yield full, *_read_capped(handle)
         return
     with open(path, "rb") as handle:
-        if handle.read(5) != b"From ":
-            handle.seek(0)
+        if not handle.peek(5).startswith(b"From "):  # peek, not read: the path may be a pipe, which cannot seek back
             yield path, *_read_capped(handle)
             return
     mbox = mailbox.mbox(path, factory=None, create=False)

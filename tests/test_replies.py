@@ -9,6 +9,7 @@ import email
 import email.policy
 import email.utils
 import mailbox
+import os
 import quopri
 import time
 import uuid
@@ -542,6 +543,20 @@ def test_ingest_reports_an_unreadable_path_and_carries_on(invited, runner, tmp_p
     assert "missing.eml: cannot be read" in result.output
     assert "1 applied" in result.output
     assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+def test_ingest_reads_a_message_from_a_pipe(invited, runner):
+    """As from `kxn replies ingest <(some command)`: a path that cannot seek back."""
+    meeting, person = invited("dana.hughes@vru.example.org")
+    read_end, write_end = os.pipe()
+    os.write(write_end, render("declined_comment.eml", uid=meeting.uid, email=person.email))
+    os.close(write_end)
+    try:
+        result = runner.invoke(args=["kxn", "replies", "ingest", f"/dev/fd/{read_end}"])
+    finally:
+        os.close(read_end)
+    assert result.exit_code == 0, result.output
+    assert "1 applied" in result.output
 
 
 def test_fetch_without_a_mailbox_configured_says_what_to_set(runner):

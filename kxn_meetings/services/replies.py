@@ -3,7 +3,8 @@
 A reply is matched to a meeting by UID and to a member by the attendee it names. It counts only when it was
 sent from that attendee's address or to the member's personal reply address, so nothing in a message can
 change anyone but the attendee it names. Anything else is kept as unmatched, with the reason, and changes
-nothing: Gmail in particular sends replies unreliably, so this path is a bonus that must never do harm.
+nothing: Gmail in particular sends replies unreliably, so this path is a bonus that must never do harm. A message
+too large, nested too deep or in too many parts to read safely is refused (Refused, with the reason) and not kept.
 """
 
 from __future__ import annotations
@@ -375,7 +376,8 @@ def _instant(value, zone: ZoneInfo) -> dt.datetime | None:
 # Processing -----------------------------------------------------------------------------------------
 
 def process_message(raw: bytes) -> CalendarReply:
-    """Read a message and apply it if it is a reply that counts. Flushes; the caller commits.
+    """Read a message and apply it if it is a reply that counts. Flushes; the caller commits. Raises Refused for a
+    message it may not read (see read_message()).
 
     Idempotent by Message-ID (a hash of the bytes when there is none). Start from a fresh transaction and
     commit after each message: recording an answer may begin a new write transaction on SQLite.
