@@ -717,6 +717,9 @@ def test_the_inbound_endpoint_refuses_messages_too_large_or_nested_too_deep_with
         refused = post(client, nested(levels, meeting.uid, person.email))
         assert refused.status_code == 422 and refused.mimetype == "text/plain"
         assert refused.get_data(as_text=True).startswith("Nested too deep: MIME parts inside one another")
+    many = post(client, nested(1, meeting.uid, person.email).replace(
+        b"--level0\n", b"--level0\n" + b"Content-Type: text/plain\n\nX\n--level0\n" * 1000, 1))
+    assert many.status_code == 422 and many.get_data(as_text=True).startswith("Too many parts: more than 200")
     assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
     accepted = post(client, nested(replies.MAX_MIME_DEPTH, meeting.uid, person.email))
     assert accepted.status_code == 200 and accepted.get_json()["outcome"] == "applied"
