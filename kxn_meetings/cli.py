@@ -205,14 +205,24 @@ class _ReplyTally:
         self.outcomes: dict[str, int] = {}
         self.duplicates = 0
         self.failed = 0
+        self.refused = 0
 
-    def process(self, raw: bytes, label: str, *, echo: bool) -> bool:
-        """True when the message is dealt with (processed now or before), so it may be marked as read."""
+    def process(self, raw: bytes, label: str, *, echo: bool, size: int | None = None) -> bool:
+        """True when the message is dealt with (processed now or before, or refused), so it may be marked as read.
+        raw may hold only the first REPLIES_MAX_BYTES + 1 bytes (_read_capped); size is then the whole message's,
+        or None when it is not known."""
         from .services import replies
 
         try:
-            processed = replies.process(raw)
+            if size is None and (cut := replies.too_large(len(raw), at_least=True)):
+                raise replies.Refused(cut)
+            processed = replies.process(raw, size=size)
             db.session.commit()
+        except replies.Refused as refused:  # the same bytes would be refused again: never worth a retry
+            db.session.rollback()
+            self.refused += 1
+            click.echo(f"{label}: refused: {refused}")
+            return True
         except Exception as error:  # one message must never stop the others
             db.session.rollback()
             current_app.logger.exception("calendar reply %s could not be processed", label)
@@ -230,11 +240,27 @@ class _ReplyTally:
         return True
 
     def summary(self) -> str:
-        total = sum(self.outcomes.values()) + self.duplicates + self.failed
+        total = sum(self.outcomes.values()) + self.duplicates + self.failed + self.refused
         counts = ", ".join(f"{self.outcomes.get(name, 0)} {name}"
                            for name in ("applied", "unchanged", "counter", "unmatched"))
         text = f"{total} message(s): {counts}; {self.duplicates} already processed"
+        if self.refused:
+            text += f"; {self.refused} refused"
         return text + (f"; {self.failed} could not be processed." if self.failed else ".")
+
+
+def _read_capped(handle) -> tuple[bytes, int | None]:
+    """The first REPLIES_MAX_BYTES + 1 bytes of a message, enough to know it is too large without holding all of
+    it; and its whole size when that can be known without reading it (a regular file), else None."""
+    import os
+    import stat
+
+    raw = handle.read(current_app.config["REPLIES_MAX_BYTES"] + 1)
+    try:
+        status = os.fstat(handle.fileno())
+    except (AttributeError, OSError, ValueError):  # mailbox parts and pipes have no size of their own
+        return raw, None
+    return raw, status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 def _imap_quote(name: str) -> str:
@@ -275,6 +301,19 @@ def _imap_connect():
     return imap
 
 
+def _imap_size(data) -> int | None:
+    """The message's size as the server gives it (RFC822.SIZE), read from the response lines around the message's
+    text and never from the text itself; None when the server leaves it out."""
+    import re
+
+    for item in data or []:
+        line = item[0] if isinstance(item, tuple) else item
+        found = re.search(rb"RFC822\.SIZE (\d{1,15})", line) if isinstance(line, bytes) else None
+        if found:
+            return int(found.group(1))
+    return None
+
+
 @replies_cli.command("fetch")
 def replies_fetch_command() -> None:
     """Process the unread messages of the calendar mailbox (KXN_REPLIES_IMAP_*), marking each read once stored."""
@@ -288,15 +327,17 @@ def replies_fetch_command() -> None:
         if not uids:
             click.echo("No new messages.")
             return
+        # PEEK leaves a message unread until its outcome is committed; a message is fetched only as far as
+        # REPLIES_MAX_BYTES + 1 bytes, so a huge one is refused without being downloaded.
+        items = f"(RFC822.SIZE BODY.PEEK[]<0.{current_app.config['REPLIES_MAX_BYTES'] + 1}>)"
         with click.progressbar(length=len(uids), label="Reading replies", show_pos=True, file=sys.stderr) as bar:
             for uid in uids:
-                # PEEK leaves the message unread until its outcome is committed.
-                status, data = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+                status, data = imap.uid("FETCH", uid, items)
                 raw = next((item[1] for item in data or [] if isinstance(item, tuple)), None)
                 if status != "OK" or not isinstance(raw, bytes):
                     tally.failed += 1
                     click.echo(f"message {uid.decode()}: the server did not send it.", err=True)
-                elif tally.process(raw, f"message {uid.decode()}", echo=False):
+                elif tally.process(raw, f"message {uid.decode()}", echo=False, size=_imap_size(data)):
                     imap.uid("STORE", uid, "+FLAGS", "(\\Seen)")
                 bar.update(1)
     except (OSError, imaplib.IMAP4.error) as error:
@@ -310,36 +351,38 @@ def replies_fetch_command() -> None:
 
 
 def _messages_at(path: str):
-    """(label, bytes) for each message in a file, an mbox, a Maildir, a folder of .eml files, or `-` (stdin)."""
+    """(label, bytes, size) for each message in a file, an mbox, a Maildir, a folder of .eml files, or `-` (stdin).
+    Only a message's first REPLIES_MAX_BYTES + 1 bytes are read (_read_capped)."""
     import mailbox
     import os
 
     if path == "-":
-        yield "standard input", sys.stdin.buffer.read()
+        yield "standard input", *_read_capped(sys.stdin.buffer)
         return
     if os.path.isdir(path):
         if os.path.isdir(os.path.join(path, "cur")) and os.path.isdir(os.path.join(path, "new")):
             box = mailbox.Maildir(path, factory=None, create=False)
             for key in sorted(box.keys()):
-                yield f"{path}: {key}", box.get_bytes(key)
+                with box.get_file(key) as handle:
+                    yield f"{path}: {key}", *_read_capped(handle)
             return
         for name in sorted(os.listdir(path)):
             full = os.path.join(path, name)
             if name.lower().endswith(".eml") and os.path.isfile(full):
                 with open(full, "rb") as handle:
-                    yield full, handle.read()
+                    yield full, *_read_capped(handle)
         return
     with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw.startswith(b"From "):
-        box = mailbox.mbox(path, factory=None, create=False)
-        try:
-            for number, key in enumerate(box.keys(), start=1):
-                yield f"{path}: message {number}", box.get_bytes(key)
-        finally:
-            box.close()
-        return
-    yield path, raw
+        if not handle.peek(5).startswith(b"From "):  # peek, not read: the path may be a pipe, which cannot seek back
+            yield path, *_read_capped(handle)
+            return
+    mbox = mailbox.mbox(path, factory=None, create=False)
+    try:
+        for number, key in enumerate(mbox.keys(), start=1):
+            with mbox.get_file(key) as handle:
+                yield f"{path}: message {number}", *_read_capped(handle)
+    finally:
+        mbox.close()
 
 
 @replies_cli.command("ingest")
@@ -347,15 +390,16 @@ def _messages_at(path: str):
 def replies_ingest_command(paths: tuple[str, ...]) -> None:
     """Process messages from .eml files, Maildir folders, mbox files or `-` (standard input).
 
-    A message that is not a reply that counts is reported and kept as unmatched; the exit status is 1 only
-    when a path cannot be read.
+    A message that is not a reply that counts is reported and kept as unmatched; one larger than REPLIES_MAX_BYTES
+    or nested too deep is refused with its reason, and nothing of it is kept. The exit status is 1 only when a path
+    cannot be read.
     """
     tally = _ReplyTally()
     unreadable = 0
     for path in paths:
         try:
-            for label, raw in _messages_at(path):
-                tally.process(raw, label, echo=True)
+            for label, raw, size in _messages_at(path):
+                tally.process(raw, label, echo=True, size=size)
         except OSError as error:
             unreadable += 1
             click.echo(f"{path}: cannot be read: {error.strerror or error}", err=True)

@@ -35,6 +35,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from .services.rsvps import COMMENT_MAX_LENGTH, CONTROL_CHARACTERS
+
 
 class _OneMessageForABadValue:
     """A value that cannot be read gets one plain message, not WTForms' own followed by the validators' too."""
@@ -70,7 +72,7 @@ def single_line(form, field) -> None:
 
 
 def no_control_chars(form, field) -> None:
-    if field.data and any(ord(c) < 32 and c not in "\r\n\t" for c in field.data):
+    if field.data and CONTROL_CHARACTERS.search(field.data):
         raise ValidationError("This contains characters that cannot be used.")
 
 
@@ -221,7 +223,7 @@ class RsvpForm(FlaskForm):
                         validators=[DataRequired("Choose Going, Maybe or Can't go.")])
     access_needs = TextAreaField("Access needs (only organisers see this)",
                                  validators=[Optional(), no_control_chars, Length(max=2000)])
-    comment = TextAreaField("Comment", validators=[Optional(), no_control_chars, Length(max=2000)])
+    comment = TextAreaField("Comment", validators=[Optional(), no_control_chars, Length(max=COMMENT_MAX_LENGTH)])
 
 
 class InviteForm(FlaskForm):

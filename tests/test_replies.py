@@ -9,7 +9,9 @@ import email
 import email.policy
 import email.utils
 import mailbox
+import os
 import quopri
+import time
 import uuid
 from pathlib import Path
 
@@ -131,6 +133,9 @@ CORPUS = [
     ("outlook_web_declined.eml", "ben.okafor@nhs.example.org", None, Answer.DECLINED,
      "Sorry, I'm on a course that week."),
     ("gmail_accepted.eml", "Priya.Shah@gmail.example.com", "PRIYA.SHAH@GMAIL.EXAMPLE.COM", Answer.GOING, ""),
+    # Gmail's note is the attendee's X-RESPONSE-COMMENT parameter, with \; and \, and HTML character references.
+    ("gmail_declined_comment.eml", "amira.haddad@gmail.example.com", None, Answer.DECLINED,
+     "Sorry, I can't make it: I'm on leave that week."),
     ("apple_accepted.eml", "tom.reid@icloud.example.com", None, Answer.GOING, ""),
     ("thunderbird_tentative.eml", "stephen.walcott@lancs.example.org", None, Answer.MAYBE, ""),
     ("declined_comment.eml", "dana.hughes@vru.example.org", None, Answer.DECLINED,
@@ -260,6 +265,133 @@ def test_a_reply_to_a_cancelled_meeting_changes_nothing(invited):
     reply = process(render("apple_accepted.eml", uid=meeting.uid, email=person.email))
     assert reply.outcome == ReplyOutcome.UNCHANGED and "cancelled" in reply.reason
     assert rsvp_of(meeting, person) is None
+
+
+# Notes: COMMENT (Outlook, Apple) or the attendee's X-RESPONSE-COMMENT parameter (Gmail) ----------------------
+
+def _without_comment_property(raw: bytes) -> bytes:
+    raw = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"COMMENT"))
+    assert b"COMMENT" not in raw
+    return raw
+
+
+def _with_attendee_parameter(raw: bytes, value: bytes) -> bytes:
+    return raw.replace(b"ATTENDEE;PARTSTAT=DECLINED:", b"ATTENDEE;PARTSTAT=DECLINED;X-RESPONSE-COMMENT=" + value + b":")
+
+
+@pytest.mark.parametrize(("written", "kept"), [
+    (b'"On leave; back 20 March: sorry, all"', "On leave; back 20 March: sorry, all"),
+    (b"On leave, sorry", "On leave, sorry"),  # unquoted, its comma splits it into values; joined again
+    (b'"First line^nsecond ^\'quoted^\' 5^^2"', "First line\nsecond \"quoted\" 5^2"),  # RFC 6868
+    (b'"it&#39\\;s outside working hours"', "it's outside working hours"),
+    (b'"\xc3\xa9t\xc3\xa9 \xe2\x80\x93 d\xc3\xa9sol\xc3\xa9"', "\u00e9t\u00e9 \u2013 d\u00e9sol\u00e9"),
+])
+def test_a_note_in_the_attendees_parameter_is_decoded_into_the_comment(invited, written, kept):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = _without_comment_property(render("declined_comment.eml", uid=meeting.uid, email=person.email))
+    reply = process(_with_attendee_parameter(raw, written))
+    assert reply.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).comment == kept
+    assert reply.comment == kept
+
+
+def test_a_note_is_cleaned_and_cut_as_a_comment_typed_on_the_site(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    note = "Line one\\nline two\twith a tab" + "\x01\x07\x1b" + " and more" + "x" * 2500
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
+        b"Clashes with a custody review\\; sorry. Please send the notes\\, though.", note.encode())
+    process(raw)
+    comment = rsvp_of(meeting, person).comment
+    assert comment.startswith("Line one\nline two\twith a tab and morexxx")
+    assert len(comment) == rsvps.COMMENT_MAX_LENGTH
+    assert not rsvps.CONTROL_CHARACTERS.search(comment)
+
+
+def test_only_the_answering_attendees_note_is_kept(invited, make_member):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    make_member(email="other@example.org")
+    raw = _without_comment_property(render("declined_comment.eml", uid=meeting.uid, email=person.email))
+    raw = _with_attendee_parameter(raw, b'"Mine"').replace(
+        b"ATTENDEE;PARTSTAT=DECLINED;", b'ATTENDEE;PARTSTAT=ACCEPTED;X-RESPONSE-COMMENT="Not mine":mailto:'
+                                        b"other@example.org\r\nATTENDEE;PARTSTAT=DECLINED;")
+    reply = process(raw)
+    assert reply.member_id == person.id and rsvp_of(meeting, person).comment == "Mine"
+
+
+# Which answer is newer: DTSTAMPs, whatever the calendar's clock -------------------------------------------
+
+ACCEPT, DECLINE = "outlook_desktop_accepted.eml", "outlook_web_declined.eml"
+
+
+def written_at(fixture: str, meeting, person, when: dt.datetime) -> CalendarReply:
+    """Process the member's reply whose calendar gives `when` as its DTSTAMP."""
+    return process(render(fixture, uid=meeting.uid, email=person.email, dtstamp=ical_stamp(when)))
+
+
+def test_replies_from_a_fast_clock_arriving_out_of_order_keep_the_newer_answer(invited):
+    """Both written by a calendar whose clock runs ten minutes fast; the newer one arrives first."""
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    ahead = utcnow() + dt.timedelta(minutes=10)
+    newer = written_at(DECLINE, meeting, person, ahead + dt.timedelta(minutes=1))
+    assert newer.outcome == ReplyOutcome.APPLIED
+    older = written_at(ACCEPT, meeting, person, ahead)
+    assert older.outcome == ReplyOutcome.UNCHANGED
+    assert older.reason.startswith("Stale: written") and "before the calendar reply already applied" in older.reason
+    rsvp = rsvp_of(meeting, person)
+    assert (rsvp.answer, rsvp.comment) == (Answer.DECLINED, "Sorry, I'm on a course that week.")
+    assert rsvp.reply_dtstamp == (ahead + dt.timedelta(minutes=1)).replace(microsecond=0)
+    assert not outbox(person, "confirmation")
+
+
+def test_replies_from_a_fast_clock_in_order_each_apply(invited):
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    ahead = utcnow() + dt.timedelta(minutes=10)
+    written_at(ACCEPT, meeting, person, ahead)
+    # Processed a moment later, but still written before the first one was processed by this server's clock.
+    later = written_at(DECLINE, meeting, person, ahead + dt.timedelta(seconds=1))
+    assert later.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+def test_an_answer_on_the_site_wins_over_an_older_reply_arriving_after_it(invited):
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    ahead = utcnow() + dt.timedelta(minutes=10)
+    written_at(ACCEPT, meeting, person, ahead + dt.timedelta(minutes=1))
+    rsvps.answer(meeting.id, person, Answer.MAYBE, source=RsvpSource.WEB)
+    db.session.commit()
+    # Written by the calendar before the reply applied above, so before the answer on the site too.
+    late = written_at(DECLINE, meeting, person, ahead)
+    assert late.outcome == ReplyOutcome.UNCHANGED and late.reason.startswith("Stale")
+    assert (rsvp_of(meeting, person).answer, rsvp_of(meeting, person).source) == (Answer.MAYBE, RsvpSource.WEB)
+    # A reply the calendar wrote after its last one applies over the answer on the site.
+    newest = written_at(DECLINE, meeting, person, ahead + dt.timedelta(minutes=2))
+    assert newest.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+def test_a_reply_without_dtstamp_counts_as_written_when_it_is_read(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    db.session.commit()
+    before = utcnow()
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email)
+    raw = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"DTSTAMP"))
+    assert b"DTSTAMP" not in raw
+    reply = process(raw)
+    assert reply.outcome == ReplyOutcome.APPLIED
+    rsvp = rsvp_of(meeting, person)
+    assert rsvp.answer == Answer.DECLINED and before <= rsvp.reply_dtstamp <= utcnow()
+
+
+def test_a_dtstamp_years_ahead_is_not_believed(invited):
+    """Believed, a broken clock would make every later reply from any of the member's calendars stale."""
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email,
+                   dtstamp="20990101T000000Z"))
+    assert rsvp_of(meeting, person).reply_dtstamp < utcnow() + dt.timedelta(minutes=1)
+    later = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
+                           dtstamp=ical_stamp(utcnow() + dt.timedelta(minutes=1))))
+    assert later.outcome == ReplyOutcome.APPLIED
 
 
 # Idempotence ----------------------------------------------------------------------------------------
@@ -413,6 +545,20 @@ def test_ingest_reports_an_unreadable_path_and_carries_on(invited, runner, tmp_p
     assert rsvp_of(meeting, person).answer == Answer.DECLINED
 
 
+def test_ingest_reads_a_message_from_a_pipe(invited, runner):
+    """As from `kxn replies ingest <(some command)`: a path that cannot seek back."""
+    meeting, person = invited("dana.hughes@vru.example.org")
+    read_end, write_end = os.pipe()
+    os.write(write_end, render("declined_comment.eml", uid=meeting.uid, email=person.email))
+    os.close(write_end)
+    try:
+        result = runner.invoke(args=["kxn", "replies", "ingest", f"/dev/fd/{read_end}"])
+    finally:
+        os.close(read_end)
+    assert result.exit_code == 0, result.output
+    assert "1 applied" in result.output
+
+
 def test_fetch_without_a_mailbox_configured_says_what_to_set(runner):
     result = runner.invoke(args=["kxn", "replies", "fetch"])
     assert result.exit_code == 1 and "KXN_REPLIES_IMAP_HOST" in result.output
@@ -454,6 +600,129 @@ def test_the_inbound_endpoint_applies_a_reply_and_refuses_bad_requests_with_reas
     unmatched = post(client, render("not_reply_plain.eml"))
     assert unmatched.status_code == 200 and unmatched.get_json()["outcome"] == "unmatched"
     assert client.get("/replies/inbound").status_code == 405
+
+
+# Too large or nested too deep: refused on every path, with the reason, changing nothing -----------------------
+
+def nested(levels: int, uid: str, email: str) -> bytes:
+    """A decline that would count, its calendar inside `levels` multipart parts, each within the one before."""
+    head, _, calendar = render("declined_comment.eml", uid=uid, email=email).partition(b"\n\n")
+    head = b"\n".join(line for line in head.split(b"\n") if not line.lower().startswith(b"content-"))
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="level%d"\n\n--level%d\n' % (n, n)
+                       for n in range(levels))
+    closing = b"".join(b"\n--level%d--\n" % n for n in reversed(range(levels)))
+    return (head + b"\n" + opening + b"Content-Type: text/calendar; method=REPLY; charset=US-ASCII\n\n" + calendar
+            + closing)
+
+
+def padded(raw: bytes, size: int) -> bytes:
+    """The message with a header long enough to make it `size` bytes or more."""
+    lines = b"\n ".join([b"x" * 76] * (size // 77 + 1))
+    return raw.replace(b"\n", b"\nX-Padding: " + lines + b"\n", 1)
+
+
+def test_messages_nested_within_the_limit_are_read(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    reply = process(nested(replies.MAX_MIME_DEPTH, meeting.uid, person.email))
+    assert reply.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.DECLINED
+
+
+@pytest.mark.parametrize("levels", [replies.MAX_MIME_DEPTH + 1, 10_000])
+def test_a_message_nested_too_deep_is_refused_quickly_and_stores_nothing(invited, levels):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = nested(levels, meeting.uid, person.email)
+    started = time.perf_counter()
+    with pytest.raises(replies.Refused, match="Nested too deep: MIME parts inside one another more than 10 levels"):
+        replies.process(raw)
+    assert time.perf_counter() - started < 2
+    assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
+
+
+def test_a_message_of_tens_of_thousands_of_parts_is_refused(invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = nested(1, meeting.uid, person.email).replace(
+        b"--level0\n", b"--level0\n" + b"Content-Type: text/calendar\n\nX\n--level0\n" * 30_000, 1)
+    with pytest.raises(replies.Refused, match="Too many parts"):
+        replies.process(raw)
+    assert rsvp_of(meeting, person) is None
+
+
+def test_a_huge_header_is_read_only_in_part(invited):
+    """Python's email package takes minutes over a megabyte of encoded words in one header."""
+    meeting, person = invited("dana.hughes@vru.example.org")
+    raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
+        b"Subject: ", b"Subject: " + b"=?utf-8?q?a?= " * 100_000, 1)
+    started = time.perf_counter()
+    reply = process(raw)
+    assert time.perf_counter() - started < 10
+    assert reply.outcome == ReplyOutcome.APPLIED
+
+
+def test_ingest_refuses_messages_too_large_or_nested_too_deep_and_carries_on(invited, make_member, runner, tmp_path):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    other = make_member(email="ben.okafor@nhs.example.org")
+    invite(meeting, other)
+    limit = 2 * 1024 * 1024
+    big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), limit + 1)
+    (tmp_path / "1-big.eml").write_bytes(big)
+    (tmp_path / "2-deep.eml").write_bytes(nested(replies.MAX_MIME_DEPTH + 1, meeting.uid, person.email))
+    (tmp_path / "3-deepest.eml").write_bytes(nested(10_000, meeting.uid, person.email))
+    (tmp_path / "4-good.eml").write_bytes(nested(replies.MAX_MIME_DEPTH, meeting.uid, other.email))
+    queued = count(OutboxMessage)
+    result = runner.invoke(args=["kxn", "replies", "ingest", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (f"1-big.eml: refused: Too large: {len(big)} bytes; a message may be at most {limit} bytes."
+            in result.output)
+    assert "2-deep.eml: refused: Nested too deep" in result.output
+    assert "3-deepest.eml: refused: Nested too deep" in result.output
+    assert "4 message(s): 1 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 3 refused." in result.output
+    rsvp = rsvp_of(meeting, person)
+    assert (rsvp.answer, rsvp.source) == (Answer.GOING, RsvpSource.WEB)
+    assert rsvp_of(meeting, other).answer == Answer.DECLINED
+    [reply] = all_replies()
+    assert reply.member_id == other.id
+    assert count(OutboxMessage) == queued + 1  # the other member's CANCEL only
+
+
+@pytest.mark.app_config(REPLIES_MAX_BYTES=20_000)
+def test_ingest_refuses_a_large_message_from_standard_input_or_a_mailbox_without_reading_it_all(
+        invited, runner, tmp_path):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), 50_000)
+    box = mailbox.mbox(tmp_path / "replies.mbox")
+    box.add(big)
+    box.close()
+    result = runner.invoke(args=["kxn", "replies", "ingest", "-", str(tmp_path / "replies.mbox")], input=big)
+    assert result.exit_code == 0, result.output
+    assert "standard input: refused: Too large: at least 20001 bytes; a message may be at most 20000 bytes." \
+        in result.output
+    assert "replies.mbox: message 1: refused: Too large: at least 20001 bytes" in result.output
+    assert "2 message(s): 0 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 2 refused." \
+        in result.output
+    assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
+
+
+@pytest.mark.app_config(REPLIES_INBOUND_SECRET=SECRET)
+def test_the_inbound_endpoint_refuses_messages_too_large_or_nested_too_deep_with_reasons(client, invited):
+    meeting, person = invited("dana.hughes@vru.example.org")
+    limit = 2 * 1024 * 1024
+    big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), limit + 1)
+    too_large = post(client, big)
+    assert too_large.status_code == 413
+    assert too_large.get_data(as_text=True) == (f"Too large: {len(big)} bytes; a message may be at most {limit} "
+                                                "bytes.\n")
+    for levels in (replies.MAX_MIME_DEPTH + 1, 10_000):
+        refused = post(client, nested(levels, meeting.uid, person.email))
+        assert refused.status_code == 422 and refused.mimetype == "text/plain"
+        assert refused.get_data(as_text=True).startswith("Nested too deep: MIME parts inside one another")
+    many = post(client, nested(1, meeting.uid, person.email).replace(
+        b"--level0\n", b"--level0\n" + b"Content-Type: text/plain\n\nX\n--level0\n" * 1000, 1))
+    assert many.status_code == 422 and many.get_data(as_text=True).startswith("Too many parts: more than 200")
+    assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
+    accepted = post(client, nested(replies.MAX_MIME_DEPTH, meeting.uid, person.email))
+    assert accepted.status_code == 200 and accepted.get_json()["outcome"] == "applied"
 
 
 # Never harm, whatever arrives ---------------------------------------------------------------------------

@@ -19,10 +19,11 @@ from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, CalendarReply, ReplyOutcome, Rsvp
+from kxn_meetings.services.replies import MAX_MIME_DEPTH
 
 from .conftest import IN_CI
 from .smtp import free_port
-from .test_replies import CORPUS, UNMATCHED_CORPUS, invite, render
+from .test_replies import CORPUS, UNMATCHED_CORPUS, invite, nested, padded, render
 
 DOVECOT = shutil.which("dovecot") or next((p for p in ("/usr/sbin/dovecot",) if os.access(p, os.X_OK)), None)
 USER, PASSWORD = "calendar", "imap-test-password"
@@ -181,7 +182,8 @@ def test_fetch_processes_each_message_of_the_corpus_exactly_once_across_runs(ima
     imap_server.deliver(messages)
 
     first = fetch(runner)
-    assert f"{len(messages)} message(s): 8 applied, 0 unchanged, 1 counter, 4 unmatched; 0 already processed." in first
+    assert (f"{len(messages)} message(s): {len(CORPUS)} applied, 0 unchanged, 1 counter, 4 unmatched; "
+            "0 already processed.") in first
     assert fetch(runner).strip() == "No new messages."
     assert all("\\Seen" in line for line in imap_server.flags())
 
@@ -200,7 +202,7 @@ def test_fetch_processes_each_message_of_the_corpus_exactly_once_across_runs(ima
     db.session.rollback()
     assert db.session.scalar(select(func.count(CalendarReply.id))) == len(messages)
     outcomes = db.session.scalars(select(CalendarReply.outcome)).all()
-    assert outcomes.count(ReplyOutcome.APPLIED) == 8
+    assert outcomes.count(ReplyOutcome.APPLIED) == len(CORPUS)
 
 
 def test_fetch_reports_a_wrong_password_without_a_traceback(imap_server, app, runner):
@@ -221,3 +223,29 @@ def test_fetch_never_logs_in_without_tls_to_another_host(imap_server, app, runne
     imap_server.connect().logout()
     imap_server.wait_for_logins(2)  # ours, after the refused fetch: the log is current and holds no other
     assert imap_server.log_text().count("Login: user=<calendar>") == 2
+
+
+def test_fetch_refuses_messages_too_large_or_nested_too_deep_marks_them_read_and_carries_on(
+        imap_server, app, runner, make_meeting, make_member):
+    app.config["REPLIES_MAX_BYTES"] = limit = 1_000_000  # room for 10,000 levels, which take 800 kB
+    meeting = make_meeting()
+    person, other = make_member(email="dana.hughes@vru.example.org"), make_member(email="ben.okafor@nhs.example.org")
+    invite(meeting, person, other)
+    big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), limit + 1)
+    deepest = nested(10_000, meeting.uid, person.email)
+    assert len(deepest) <= limit
+    imap_server.deliver([big, nested(MAX_MIME_DEPTH + 1, meeting.uid, person.email), deepest,
+                         nested(MAX_MIME_DEPTH, meeting.uid, other.email)])
+
+    output = fetch(runner)
+    stored = len(big.replace(b"\n", b"\r\n"))  # the server's size (RFC822.SIZE): it keeps CRLF line ends
+    assert f"message 1: refused: Too large: {stored} bytes; a message may be at most {limit} bytes." in output
+    assert "message 2: refused: Nested too deep" in output and "message 3: refused: Nested too deep" in output
+    assert "4 message(s): 1 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 3 refused." in output
+    assert all("\\Seen" in line for line in imap_server.flags())
+    assert fetch(runner).strip() == "No new messages."
+
+    db.session.rollback()
+    answers = dict(db.session.execute(select(Rsvp.member_id, Rsvp.answer).where(Rsvp.meeting_id == meeting.id)).all())
+    assert answers == {other.id: Answer.DECLINED}
+    assert db.session.scalars(select(CalendarReply.member_id)).all() == [other.id]

@@ -51,6 +51,9 @@ class Rsvp(TimestampMixin, db.Model):
     source: Mapped[RsvpSource] = mapped_column(_enum(RsvpSource, "rsvp_source"), default=RsvpSource.WEB)
     attended: Mapped[bool | None]
     answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # DTSTAMP of the last calendar reply applied, by the member's calendar clock: a later reply counts only if
+    # written no earlier (services.replies._stale).
+    reply_dtstamp: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     meeting: Mapped[Meeting] = relationship()
     member: Mapped[Member | None] = relationship()

@@ -3,7 +3,8 @@
 A reply is matched to a meeting by UID and to a member by the attendee it names. It counts only when it was
 sent from that attendee's address or to the member's personal reply address, so nothing in a message can
 change anyone but the attendee it names. Anything else is kept as unmatched, with the reason, and changes
-nothing: Gmail in particular sends replies unreliably, so this path is a bonus that must never do harm.
+nothing: Gmail in particular sends replies unreliably, so this path is a bonus that must never do harm. A message
+too large, nested too deep or in too many parts to read safely is refused (Refused, with the reason) and not kept.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import html
 from dataclasses import dataclass, field
-from email import policy
+from email.feedparser import BytesFeedParser
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.utils import getaddresses
 from zoneinfo import ZoneInfo
 
@@ -26,18 +28,31 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import timefmt
 from ..extensions import db
-from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource
+from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
 from . import rsvps
 
 ANSWERS = {"ACCEPTED": Answer.GOING, "TENTATIVE": Answer.MAYBE, "DECLINED": Answer.DECLINED}
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"})
 # Where the address a reply was sent to shows: the receiving server's own headers first.
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc")
-COMMENT_MAX = 2000
+# Clients nest three or four levels (mixed > alternative > calendar; a forward adds two); ten is generous.
+MAX_MIME_DEPTH = 10
+MAX_MIME_PARTS = 200
+MAX_CALENDAR_PARTS = 4
+# Header values are parsed only this far: the email package takes time growing faster than a header's length, and
+# a megabyte of encoded words in one Subject kept it busy for more than ten minutes.
+HEADER_MAX = 4000
+# A DTSTAMP further ahead of this server's clock is not believed (see _written()).
+CLOCK_TOLERANCE = dt.timedelta(days=1)
 
 
 class Unmatched(Exception):
     """Why a message changes nothing, in words an organiser understands."""
+
+
+class Refused(Exception):
+    """A message not read at all (too large, nested too deep or in too many parts to read safely): nothing is
+    stored or changed."""
 
 
 @dataclass
@@ -45,6 +60,7 @@ class Attendee:
     email: str
     name: str
     partstat: str
+    comment: str = ""
 
 
 @dataclass
@@ -115,6 +131,57 @@ def _token_invitation(recipients: list[str]) -> tuple[Invitation | None, bool]:
 
 # Reading a message ------------------------------------------------------------------------------------
 
+def too_large(size: int, *, at_least: bool = False) -> str | None:
+    """Why a message of this many bytes is refused (REPLIES_MAX_BYTES), or None when it may be read. at_least: only
+    the first `size` bytes were read, so the message may be larger still."""
+    limit = current_app.config["REPLIES_MAX_BYTES"]
+    if size <= limit:
+        return None
+    return f"Too large: {'at least ' if at_least else ''}{size} bytes; a message may be at most {limit} bytes."
+
+
+class _ReadingPolicy(EmailPolicy):
+    """The default policy, reading no more than HEADER_MAX characters of any header value."""
+
+    def header_fetch_parse(self, name, value):
+        if not hasattr(value, "name") and len(value) > HEADER_MAX:
+            value = value[:HEADER_MAX]
+        return super().header_fetch_parse(name, value)
+
+
+class _LimitedParser(BytesFeedParser):
+    """The email package's parser, stopped as soon as parts nest deeper than MAX_MIME_DEPTH or number more than
+    MAX_MIME_PARTS. It descends into each nested part by recursion and checks every line against every enclosing
+    boundary, so a message nested thousands of levels deep would exhaust the stack or take minutes; and each part
+    costs it a fraction of a millisecond, so tens of thousands of tiny parts take most of a minute."""
+
+    def __init__(self) -> None:
+        self._level = -1
+        self._parts = 0
+        super().__init__(policy=_ReadingPolicy())
+
+    def _parsegen(self):
+        self._level += 1
+        self._parts += 1
+        try:
+            if self._level > MAX_MIME_DEPTH:
+                raise Refused(f"Nested too deep: MIME parts inside one another more than {MAX_MIME_DEPTH} levels "
+                              "deep; no calendar client writes that.")
+            if self._parts > MAX_MIME_PARTS:
+                raise Refused(f"Too many parts: more than {MAX_MIME_PARTS} MIME parts; no calendar client writes that.")
+            yield from super()._parsegen()
+        finally:
+            self._level -= 1
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    parser = _LimitedParser()
+    parser.feed(raw)
+    message = parser.close()
+    assert isinstance(message, EmailMessage)
+    return message
+
+
 def _clean(value: object, limit: int) -> str:
     """Text safe to store: no lone surrogates (undecodable header bytes) and no NUL, which PostgreSQL refuses."""
     text = str(value or "").encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
@@ -147,9 +214,12 @@ def _decode(payload: bytes, charset: str) -> str:
 
 
 def _calendar_parts(message: EmailMessage) -> list[tuple[str, str]]:
-    """The text of every calendar part wherever the client put it, with the part's own method= parameter."""
+    """The text of each calendar part wherever the client put it, with the part's own method= parameter; the first
+    MAX_CALENDAR_PARTS of them, since reading a calendar is slow and clients send one, or two copies of it."""
     found: list[tuple[str, str]] = []
     for part in message.walk():
+        if len(found) == MAX_CALENDAR_PARTS:
+            break
         if part.is_multipart():
             continue
         content_type = part.get_content_type()
@@ -190,8 +260,19 @@ def _attendees(event) -> list[Attendee]:
             continue
         params = getattr(value, "params", {}) or {}
         result.append(Attendee(email=_clean(address, 320), name=_clean(params.get("CN", ""), 200),
-                               partstat=_clean(params.get("PARTSTAT", ""), 20).upper()))
+                               partstat=_clean(params.get("PARTSTAT", ""), 20).upper(),
+                               comment=_response_comment(params.get("X-RESPONSE-COMMENT"))))
     return result
+
+
+def _response_comment(value) -> str:
+    """Gmail's note, in the attendee's X-RESPONSE-COMMENT parameter. The iCalendar parser has already removed the
+    quotes and decoded RFC 6868 (^n ^' ^^); an unquoted value with commas comes back as a list, and Gmail writes
+    some characters as HTML references (`it&#39\\;s`)."""
+    if value is None:
+        return ""
+    text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return rsvps.clean_comment(html.unescape(_clean(text, 4 * rsvps.COMMENT_MAX_LENGTH)))
 
 
 def _value(event, name: str):
@@ -209,14 +290,22 @@ def _comment(event) -> str:
         return ""
     if not isinstance(values, list):
         values = [values]
-    return _clean("\n".join(str(v).strip() for v in values), COMMENT_MAX)
+    text = _clean("\n".join(str(v).strip() for v in values), 4 * rsvps.COMMENT_MAX_LENGTH)
+    return rsvps.clean_comment(text)
 
 
-def read_message(raw: bytes) -> ReadReply:
-    """Everything the processing needs from a raw RFC 822 message. Never raises: a problem is reported."""
+def read_message(raw: bytes, *, size: int | None = None) -> ReadReply:
+    """Everything the processing needs from a raw RFC 822 message; size: the whole message's, when raw holds only
+    its beginning. Raises Refused for a message too large, nested too deep or in too many parts to read; any
+    other problem is reported in the result."""
+    refusal = too_large(len(raw) if size is None else max(size, len(raw)))
+    if refusal:
+        raise Refused(refusal)
     reply = ReadReply(message_id="sha256:" + hashlib.sha256(raw).hexdigest())
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = _parse(raw)
+    except Refused:
+        raise
     except Exception:
         reply.problem = "The message could not be read as email."
         return reply
@@ -287,7 +376,8 @@ def _instant(value, zone: ZoneInfo) -> dt.datetime | None:
 # Processing -----------------------------------------------------------------------------------------
 
 def process_message(raw: bytes) -> CalendarReply:
-    """Read a message and apply it if it is a reply that counts. Flushes; the caller commits.
+    """Read a message and apply it if it is a reply that counts. Flushes; the caller commits. Raises Refused for a
+    message it may not read (see read_message()).
 
     Idempotent by Message-ID (a hash of the bytes when there is none). Start from a fresh transaction and
     commit after each message: recording an answer may begin a new write transaction on SQLite.
@@ -295,14 +385,16 @@ def process_message(raw: bytes) -> CalendarReply:
     return process(raw).reply
 
 
-def process(raw: bytes) -> Processed:
-    """As process_message(), also telling whether the message had been processed before."""
-    read = read_message(raw)
+def process(raw: bytes, *, size: int | None = None) -> Processed:
+    """As process_message(), also telling whether the message had been processed before. Raises Refused, having
+    stored nothing, for a message it may not read (see read_message())."""
+    read = read_message(raw, size=size)
     stored = _stored(read.message_id)
     if stored is not None:
         return Processed(stored, True)
+    only = read.attendees[0] if len(read.attendees) == 1 else None
     row = CalendarReply(message_id=read.message_id, sender=read.sender, subject=read.subject, method=read.method,
-                        comment=read.comment, partstat=read.attendees[0].partstat if len(read.attendees) == 1 else "")
+                        comment=_note(read, only), partstat=only.partstat if only else "")
     if read.problem:
         return _store(row, ReplyOutcome.UNMATCHED, read.problem)
     meeting = db.session.scalar(select(Meeting).where(Meeting.uid == read.uid)) if len(read.uid) <= 200 else None
@@ -320,6 +412,7 @@ def process(raw: bytes) -> Processed:
     except Unmatched as reason:
         return _store(row, ReplyOutcome.UNMATCHED, str(reason))
     row.partstat = attendee.partstat
+    row.comment = comment = _note(read, attendee)
     if read.method == "COUNTER":
         row.member_id = member.id
         zone = ZoneInfo(meeting.timezone)
@@ -334,19 +427,20 @@ def process(raw: bytes) -> Processed:
                       f"{attendee.email} answered {attendee.partstat or 'nothing'}, which is not Accept, "
                       "Tentative or Decline.")
     row.member_id = member.id
+    written = _written(read)
     current = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
-    if current is not None and read.dtstamp is not None and read.dtstamp < current.answered_at:
-        return _store(row, ReplyOutcome.UNCHANGED,
-                      f"Stale: written {timefmt.instant(read.dtstamp, meeting.timezone)}, before the answer "
-                      f"recorded {timefmt.instant(current.answered_at, meeting.timezone)}.")
+    stale = _stale(current, written, meeting.timezone)
+    if stale:
+        return _store(row, ReplyOutcome.UNCHANGED, stale)
     row.outcome, row.reason = ReplyOutcome.APPLIED, ""
     db.session.add(row)
     try:
-        result = rsvps.answer(meeting.id, member, choice, comment=read.comment or None,
-                              source=RsvpSource.CALENDAR_REPLY)
+        result = rsvps.answer(meeting.id, member, choice, comment=comment or None, source=RsvpSource.CALENDAR_REPLY)
     except rsvps.RsvpClosed as closed:
         row.outcome, row.reason = ReplyOutcome.UNCHANGED, str(closed)
     else:
+        # Kept even when the answer is unchanged: it is still the calendar's latest word.
+        result.rsvp.reply_dtstamp = written
         if not result.changed:
             row.outcome, row.reason = ReplyOutcome.UNCHANGED, f"{choice.label} was already recorded."
         elif result.waiting_position is not None:
@@ -355,6 +449,48 @@ def process(raw: bytes) -> Processed:
             row.reason = f"Recorded as {choice.label}."
     db.session.flush()
     return Processed(row, False)
+
+
+def _note(read: ReadReply, attendee: Attendee | None) -> str:
+    """The reply's note: a COMMENT property (Outlook, Apple, Thunderbird) or the attendee's X-RESPONSE-COMMENT
+    parameter (Gmail); both, when a client sends two different ones."""
+    notes = [read.comment] + ([attendee.comment] if attendee and attendee.comment != read.comment else [])
+    return rsvps.clean_comment("\n".join(note for note in notes if note))
+
+
+def _written(read: ReadReply) -> dt.datetime:
+    """When the reply was written, by its calendar's clock: its DTSTAMP. Without one, or with one more than
+    CLOCK_TOLERANCE ahead (a clock set years wrong would otherwise hide every later reply), the time it is read."""
+    now = utcnow()
+    if read.dtstamp is None or read.dtstamp > now + CLOCK_TOLERANCE:
+        return now
+    return read.dtstamp
+
+
+def _stale(current: Rsvp | None, written: dt.datetime, zone: str) -> str | None:
+    """Why a reply written at `written` is older than the answer stored, or None when it may apply.
+
+    Against an earlier calendar reply the two DTSTAMPs are compared, never the time the earlier one was processed:
+    calendar clocks run minutes fast, so a reply can be written before another one that was processed earlier.
+    Against an answer given on the website, by an email link or by an organiser, the DTSTAMP is compared with the
+    time of that answer. The DTSTAMP of the last reply applied stays with the RSVP after such an answer, so a reply
+    older than it stays stale too.
+    """
+    if current is None:
+        return None
+    last = current.reply_dtstamp
+    if current.source == RsvpSource.CALENDAR_REPLY:
+        # A reply applied before DTSTAMPs were kept is known only by the time it was processed.
+        earlier, what = (last, "the calendar reply already applied") if last else (current.answered_at,
+                                                                                   "the answer recorded")
+    else:
+        earlier, what = current.answered_at, f"the answer already recorded ({current.source.label})"
+        if last and last > earlier:
+            earlier, what = last, "the calendar reply already applied"
+    if written >= earlier:
+        return None
+    return (f"Stale: written {timefmt.instant(written, zone)}, before {what} "
+            f"({timefmt.instant(earlier, zone)}).")
 
 
 def _stored(message_id: str) -> CalendarReply | None:

@@ -60,12 +60,12 @@ def inbound():
     scheme, _, token = given.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), str(secret).encode()):
         return _plain("Unauthorised: send Authorization: Bearer <secret>.", 401, **{"WWW-Authenticate": "Bearer"})
-    limit = current_app.config["REPLIES_MAX_BYTES"]
-    if request.content_length is not None and request.content_length > limit:
-        return _plain(f"Too large: a message may be at most {limit} bytes.", 413)
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
-        return _plain(f"Too large: a message may be at most {limit} bytes.", 413)
+    declared = request.content_length
+    if declared is not None and (refusal := reply_service.too_large(declared)):
+        return _plain(refusal, 413)
+    raw = request.stream.read(current_app.config["REPLIES_MAX_BYTES"] + 1)
+    if refusal := reply_service.too_large(len(raw), at_least=True):
+        return _plain(refusal, 413)
     if not raw.strip():
         return _plain("Bad request: the body is empty; post the raw message (RFC 822).", 400)
     if not _has_headers(raw):
@@ -73,6 +73,9 @@ def inbound():
     try:
         processed = reply_service.process(raw)
         db.session.commit()
+    except reply_service.Refused as refused:
+        db.session.rollback()
+        return _plain(str(refused), 422)
     except SQLAlchemyError:
         db.session.rollback()
         current_app.logger.exception("calendar reply could not be stored")
