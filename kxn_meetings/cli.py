@@ -12,13 +12,22 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import schema
+from .database import writing
 from .extensions import db
 from .services import auth as auth_service
 
 if TYPE_CHECKING:
     from .mail import DeliveryReport
 
-kxn_cli = AppGroup("kxn", help="KXN Meetings administration.")
+
+
+def _commands_write() -> None:
+    """Every command may write, so on SQLite each of its transactions takes the write lock first and waits its
+    turn behind the web app and the worker instead of failing halfway."""
+    click.get_current_context().with_resource(writing())
+
+
+kxn_cli = AppGroup("kxn", help="KXN Meetings administration.", callback=_commands_write)
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
 kxn_cli.add_command(outbox_cli)
 

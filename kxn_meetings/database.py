@@ -1,16 +1,29 @@
-"""Engine set-up per database, and the one helper services use to take a write lock early."""
+"""Engine set-up per database: which transactions take SQLite's write lock.
+
+SQLite lets many readers and one writer work at once (WAL). A transaction that reads and then writes must hold
+the write lock from its BEGIN: one that tries to take it after reading is refused at once, whatever the busy
+timeout, if another writer got there first. So every transaction of a unit of work that may write starts with
+BEGIN IMMEDIATE and waits its turn (busy timeout); read-only ones start with a plain BEGIN and never wait.
+Which units may write is decided in one place, writes_expected(): web requests by method (GET, HEAD and OPTIONS
+only read), `flask kxn` commands and the outbox worker by declaring `writing()`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 
 from .extensions import db
 
-_immediate: ContextVar[bool] = ContextVar("kxn_sqlite_immediate", default=False)
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BUSY_TIMEOUT_MS = 15_000  # a writer waits this long for the one before it, under gunicorn's 30 s worker timeout
 WROTE = "kxn_holds_write_lock"
+
+_writing: ContextVar[bool | None] = ContextVar("kxn_writing", default=None)
 
 
 def init_app(app: Flask) -> None:
@@ -20,6 +33,24 @@ def init_app(app: Flask) -> None:
         _configure_sqlite(engine)
 
 
+def writes_expected() -> bool:
+    """Whether the current unit of work may write: as declared by writing(), else by the request's method."""
+    declared = _writing.get()
+    if declared is not None:
+        return declared
+    return has_request_context() and request.method not in READ_ONLY_METHODS
+
+
+@contextmanager
+def writing(expected: bool = True) -> Iterator[None]:
+    """Declare that transactions begun inside may write (CLI commands, the outbox worker)."""
+    token = _writing.set(expected)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
+
+
 def _configure_sqlite(engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -27,7 +58,7 @@ def _configure_sqlite(engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -35,7 +66,7 @@ def _configure_sqlite(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        immediate = _immediate.get()
+        immediate = writes_expected()
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
         conn.info[WROTE] = immediate
 
@@ -50,9 +81,10 @@ def is_postgresql() -> bool:
 
 
 def begin_write() -> None:
-    """Start the current transaction as a writer before reading what will be changed.
+    """Make sure the current transaction holds the write lock before reading what will be changed.
 
-    SQLite: a fresh BEGIN IMMEDIATE transaction, so concurrent writers queue instead of failing.
+    SQLite: inside a unit of work that writes this is already so; elsewhere (a GET that records a sign-in attempt,
+    a script) a transaction that has only read is started afresh with BEGIN IMMEDIATE.
     PostgreSQL: nothing here; services lock the rows they change with SELECT ... FOR UPDATE.
     """
     session = db.session
@@ -62,10 +94,8 @@ def begin_write() -> None:
         session.flush()
         return
     if session().in_transaction() and session.connection().info.get(WROTE):
-        return  # this transaction has written already, so it holds SQLite's write lock: keep its work
+        return  # this transaction holds SQLite's write lock: keep its work
     session.rollback()
-    token = _immediate.set(True)
-    try:
+    with writing():
         session.connection()
-    finally:
-        _immediate.reset(token)
+

@@ -1,0 +1,159 @@
+"""Writers wait their turn: an invitation round, answers through personal links, the outbox worker and an organiser
+saving a meeting all write to one database at once, and none of them fails with "database is locked".
+
+On SQLite this is about BEGIN IMMEDIATE (see kxn_meetings/database.py); on PostgreSQL the same runs prove the
+paths hold up with several processes and real row locks.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Invitation, Meeting, Member, OutboxMessage, OutboxStatus
+from kxn_meetings.services import invitations
+
+from .conftest import DATABASE
+from .live_app import ROOT, Browser, csrf_token, flask_command, gunicorn, outbox_worker, process_env
+from .meeting_helpers import meeting_form
+
+ANSWERING = 40
+ROUND = 500
+CLIENTS = 8
+
+
+def _members(count: int, prefix: str) -> list[Member]:
+    members = [Member(name=f"{prefix.title()} {n}", email=f"{prefix}{n}@example.org", organisation="Kent Police")
+               for n in range(count)]
+    db.session.add_all(members)
+    db.session.commit()
+    return members
+
+
+@pytest.mark.slow
+def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_meeting, smtp_server, tmp_path):
+    import subprocess
+
+    meeting = make_meeting(title="Serious violence duty: one year on")
+    answering = _members(ANSWERING, "answering")
+    _members(ROUND, "invited")
+    invitations.invite(meeting, answering)
+    db.session.commit()
+    links = [f"/meetings/{meeting.slug}/answer/{token}" for token in db.session.scalars(
+        select(Invitation.token).where(Invitation.meeting_id == meeting.id).order_by(Invitation.member_id))]
+    db.session.rollback()
+    env = process_env(str(db.engine.url.render_as_string(hide_password=False)), tmp_path / "instance",
+                      smtp_server.port)
+
+    statuses: collections.Counter[int] = collections.Counter()
+    problems: list[str] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def answer_again_and_again(index: int, port: int) -> None:
+        browser = Browser(port)
+        choices = ("going", "maybe", "declined")
+        n = 0
+        try:
+            while not stop.is_set():
+                link = links[(index + n * CLIENTS) % len(links)]
+                status, _, page = browser.request("GET", link)
+                outcome = [status]
+                if status == 200:
+                    status, _, page = browser.request("POST", link, {
+                        "csrf_token": csrf_token(page), "answer": choices[n % 3], "comment": "", "access_needs": ""})
+                    outcome.append(status)
+                with lock:
+                    statuses.update(outcome)
+                    if any(code >= 500 for code in outcome):
+                        problems.append(f"{link}: {outcome} {page[:300]}")
+                n += 1
+        finally:
+            browser.close()
+
+    with gunicorn(env, tmp_path / "gunicorn.log") as server, outbox_worker(env, tmp_path / "worker.log"):
+        clients = [threading.Thread(target=answer_again_and_again, args=(i, server.port)) for i in range(CLIENTS)]
+        for client in clients:
+            client.start()
+        time.sleep(1.0)  # answers are flowing before the round starts
+        started = time.monotonic()
+        invite = subprocess.run(flask_command("invite", meeting.slug, "--all"), env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        invite_seconds = time.monotonic() - started
+        time.sleep(0.5)  # and keep flowing while the worker sends
+        stop.set()
+        for client in clients:
+            client.join(timeout=30)
+        everyone = ANSWERING + ROUND
+        smtp_server.wait_for(everyone, timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            received = [m for m in list(smtp_server.messages) if str(m["Subject"]).startswith("Invitation:")]
+            if len(received) >= everyone:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)  # anything sent twice would arrive now
+        log = server.log_text()
+
+    print(f"\ninvite took {invite_seconds:.1f}s; answers: {dict(statuses)}; messages received: "
+          f"{len(smtp_server.messages)}")
+    assert invite.returncode == 0, invite.stderr[-2000:]
+    assert f"Queued {ROUND} invitation(s)" in invite.stdout
+    assert not problems, problems[:5]
+    assert statuses[302] > 20, f"too few answers went through to prove anything: {dict(statuses)}"
+    assert "database is locked" not in log, log[-3000:]
+    invited_addresses = collections.Counter(str(m["To"]).rsplit("<", 1)[-1].rstrip(">") for m in received)
+    assert len(invited_addresses) == everyone, "every member is invited"
+    assert set(invited_addresses.values()) == {1}, "nobody is invited twice"
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.kind == "invitation", OutboxMessage.status == OutboxStatus.SENT)) == everyone
+
+
+@pytest.mark.skipif(DATABASE != "sqlite", reason="SQLite's single write lock")
+def test_saving_a_new_meeting_waits_for_a_worker_holding_the_write_lock(app, organiser_client, tmp_path):
+    """What `make run` does: the web app and its outbox worker share the SQLite file. The worker takes the write
+    lock over and over (a claim, a batch marked sent); an organiser saving meetings meanwhile waits its turn."""
+    db.session.commit()
+    path = db.engine.url.database
+    stop = threading.Event()
+    held = [0]
+    holding = threading.Event()
+
+    def worker_writes() -> None:
+        connection = sqlite3.connect(path, isolation_level=None, timeout=15)
+        try:
+            while not stop.is_set():
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("UPDATE outbox_messages SET locked_by = 'worker' WHERE id < 0")
+                holding.set()
+                time.sleep(0.1)
+                holding.clear()
+                connection.execute("COMMIT")
+                held[0] += 1
+                time.sleep(0.005)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=worker_writes)
+    writer.start()
+    try:
+        codes = []
+        for n in range(10):
+            assert holding.wait(timeout=15)  # each save starts while the worker holds the lock
+            codes.append(organiser_client.post("/meetings/new", data=meeting_form(title=f"Round table {n}"))
+                         .status_code)
+            db.session.rollback()  # what the end of a real request does; the test client shares this session
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert held[0] >= 10, "the worker kept writing throughout"
+    assert codes == [302] * 10
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Meeting.id))) == 10
