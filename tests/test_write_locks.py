@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Invitation, Meeting, Member, OutboxMessage, OutboxStatus
+from kxn_meetings.models import (
+    Invitation, Meeting, MeetingNotes, Member, NotesStatus, OutboxMessage, OutboxStatus,
+)
 from kxn_meetings.services import invitations
 
 from .conftest import DATABASE
@@ -116,44 +118,82 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
         OutboxMessage.kind == "invitation", OutboxMessage.status == OutboxStatus.SENT)) == everyone
 
 
-@pytest.mark.skipif(DATABASE != "sqlite", reason="SQLite's single write lock")
-def test_saving_a_new_meeting_waits_for_a_worker_holding_the_write_lock(app, organiser_client, tmp_path):
-    """What `make run` does: the web app and its outbox worker share the SQLite file. The worker takes the write
-    lock over and over (a claim, a batch marked sent); an organiser saving meetings meanwhile waits its turn."""
-    db.session.commit()
-    path = db.engine.url.database
-    stop = threading.Event()
-    held = [0]
-    holding = threading.Event()
+class WorkerHoldingTheLock:
+    """What `make run` has beside the web app: an outbox worker on the same SQLite file, taking the write lock over
+    and over (a claim, a batch marked sent) and holding it a while each time."""
 
-    def worker_writes() -> None:
-        connection = sqlite3.connect(path, isolation_level=None, timeout=15)
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.stop = threading.Event()
+        self.holding = threading.Event()
+        self.times = 0
+        self.thread = threading.Thread(target=self._write)
+
+    def _write(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, timeout=15)
         try:
-            while not stop.is_set():
+            while not self.stop.is_set():
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("UPDATE outbox_messages SET locked_by = 'worker' WHERE id < 0")
-                holding.set()
+                self.holding.set()
                 time.sleep(0.1)
-                holding.clear()
+                self.holding.clear()
                 connection.execute("COMMIT")
-                held[0] += 1
+                self.times += 1
                 time.sleep(0.005)
         finally:
             connection.close()
 
-    writer = threading.Thread(target=worker_writes)
-    writer.start()
-    try:
-        codes = []
-        for n in range(10):
-            assert holding.wait(timeout=15)  # each save starts while the worker holds the lock
-            codes.append(organiser_client.post("/meetings/new", data=meeting_form(title=f"Round table {n}"))
-                         .status_code)
-            db.session.rollback()  # what the end of a real request does; the test client shares this session
-    finally:
-        stop.set()
-        writer.join(timeout=30)
-    assert held[0] >= 10, "the worker kept writing throughout"
+    def __enter__(self) -> WorkerHoldingTheLock:
+        db.session.commit()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+    def post(self, client, path: str, data: dict | None = None) -> int:
+        """POST once the worker holds the lock, as a request arriving in the middle of its write."""
+        assert self.holding.wait(timeout=15)
+        status = client.post(path, data=data or {}).status_code
+        db.session.rollback()  # what the end of a real request does; the test client shares this session
+        return status
+
+
+sqlite_only = pytest.mark.skipif(DATABASE != "sqlite", reason="SQLite's single write lock")
+
+
+@sqlite_only
+def test_saving_new_meetings_waits_for_the_worker(app, organiser_client):
+    with WorkerHoldingTheLock(db.engine.url.database) as worker:
+        codes = [worker.post(organiser_client, "/meetings/new", meeting_form(title=f"Round table {n}"))
+                 for n in range(10)]
     assert codes == [302] * 10
-    db.session.rollback()
+    assert worker.times >= 10
     assert db.session.scalar(select(func.count(Meeting.id))) == 10
+
+
+@sqlite_only
+def test_sending_invitations_from_the_invite_page_waits_for_the_worker(app, organiser_client, make_meeting):
+    meeting = make_meeting()
+    _members(30, "page")
+    with WorkerHoldingTheLock(db.engine.url.database) as worker:
+        code = worker.post(organiser_client, f"/meetings/{meeting.slug}/invite",
+                           {"recipients": "all", "action": "send"})
+    assert code == 302
+    invited = db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "invitation"))
+    assert invited == 31  # and the organiser
+
+
+@sqlite_only
+def test_publishing_notes_waits_for_the_worker(app, organiser_client, organiser, make_meeting):
+    from .notes_helpers import past_meeting, write_notes
+
+    meeting = past_meeting(make_meeting)
+    write_notes(meeting, organiser, title="What we learned", publish=False)
+    with WorkerHoldingTheLock(db.engine.url.database) as worker:
+        code = worker.post(organiser_client, f"/meetings/{meeting.slug}/notes/publish", {"email": "yes"})
+    assert code == 302
+    assert db.session.scalar(select(MeetingNotes.status).where(MeetingNotes.meeting_id == meeting.id)) \
+        == NotesStatus.PUBLISHED
