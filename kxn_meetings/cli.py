@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import schema
-from .database import writing
+from .database import discard_session, writing
 from .extensions import db
 from .services import auth as auth_service
 
@@ -133,7 +133,7 @@ def outbox_worker_command(once: bool) -> None:
                 click.echo(f"Database error, trying again in {poll:g}s: {error}", err=True)
                 report = None
             finally:
-                db.session.remove()
+                discard_session()  # a connection the database ended is put down here, and the next pass gets a new one
             if report is not None and (report.sent or report.retrying or report.failed):
                 _echo_report(report)
             if once:

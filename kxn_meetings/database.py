@@ -1,4 +1,4 @@
-"""Engine set-up per database: which transactions take SQLite's write lock.
+"""Engine set-up per database: which transactions take SQLite's write lock, and what a lost connection means.
 
 SQLite lets many readers and one writer work at once (WAL). A transaction that reads and then writes must hold
 the write lock from its BEGIN: one that tries to take it after reading is refused at once, whatever the busy
@@ -10,14 +10,19 @@ only read), `flask kxn` commands and the outbox worker by declaring `writing()`.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask, has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
+
+log = logging.getLogger(__name__)
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BUSY_TIMEOUT_MS = 15_000  # a writer waits this long for the one before it, under gunicorn's 30 s worker timeout
@@ -31,6 +36,9 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    # Runs before Flask-SQLAlchemy's own teardown (teardowns run last-registered first), which would fail on a
+    # connection the database has closed.
+    app.teardown_appcontext(lambda _error: discard_session())
 
 
 def writes_expected() -> bool:
@@ -99,3 +107,39 @@ def begin_write() -> None:
     with writing():
         session.connection()
 
+
+# Connections the database ended ----------------------------------------------------------------------
+
+def is_disconnect(error: BaseException) -> bool:
+    """The database ended this connection (restart, failover, an administrator): a fresh one may well work."""
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database is gone, cannot be reached, or (SQLite) stayed busy past the busy timeout: worth trying again
+    in a moment, and no fault of the request."""
+    if is_disconnect(error):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    original = error.orig
+    if isinstance(original, sqlite3.OperationalError):
+        code = getattr(original, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    # psycopg: a connection that could not be made or was lost has no SQLSTATE, or class 08 (connection
+    # exception) or 57P (operator intervention: shutdown, admin termination, cannot connect now).
+    sqlstate = getattr(original, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(("08", "57P"))
+
+
+def discard_session() -> None:
+    """End the session and give its connection back, whatever state the connection is in: rolling back on a
+    connection the database has already closed fails, and that must not fail a request's teardown or a worker."""
+    try:
+        db.session.remove()
+    except DBAPIError as error:
+        log.warning("database connection lost at the end of a transaction: %s", error.orig)
+        try:
+            db.session.remove()  # the connection is invalidated by now, so this only forgets it
+        except DBAPIError:
+            db.session.registry.clear()

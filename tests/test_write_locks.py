@@ -13,8 +13,9 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from kxn_meetings.database import BUSY_TIMEOUT_MS
 from kxn_meetings.extensions import db
 from kxn_meetings.models import (
     Invitation, Meeting, MeetingNotes, Member, NotesStatus, OutboxMessage, OutboxStatus,
@@ -127,6 +128,7 @@ class WorkerHoldingTheLock:
         self.stop = threading.Event()
         self.holding = threading.Event()
         self.times = 0
+        self.hold_for = 0.1
         self.thread = threading.Thread(target=self._write)
 
     def _write(self) -> None:
@@ -136,7 +138,7 @@ class WorkerHoldingTheLock:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("UPDATE outbox_messages SET locked_by = 'worker' WHERE id < 0")
                 self.holding.set()
-                time.sleep(0.1)
+                time.sleep(self.hold_for)
                 self.holding.clear()
                 connection.execute("COMMIT")
                 self.times += 1
@@ -197,3 +199,19 @@ def test_publishing_notes_waits_for_the_worker(app, organiser_client, organiser,
     assert code == 302
     assert db.session.scalar(select(MeetingNotes.status).where(MeetingNotes.meeting_id == meeting.id)) \
         == NotesStatus.PUBLISHED
+
+
+@sqlite_only
+def test_a_writer_that_waits_past_the_busy_timeout_is_asked_to_try_again(app, organiser_client):
+    db.session.execute(text("PRAGMA busy_timeout=200"))  # this test's connection, which the test client shares
+    db.session.commit()
+    with WorkerHoldingTheLock(db.engine.url.database) as worker:
+        worker.hold_for = 1.0
+        assert worker.holding.wait(timeout=15)
+        response = organiser_client.post("/meetings/new", data=meeting_form())
+        db.session.rollback()
+    db.session.execute(text(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "Please try again in a moment" in response.text
+    assert db.session.scalar(select(func.count(Meeting.id))) == 0
