@@ -230,3 +230,40 @@ def test_ending_a_session_whose_connection_was_terminated_does_not_fail(app, mak
     admin.dispose()
     discard_session()
     assert db.session.scalar(select(sa.func.count(Member.id))) == 1
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.app_config(OUTBOX_POLL_SECONDS=0.1)
+def test_the_worker_carries_on_when_its_connection_is_ended_mid_transaction(
+        app, runner, make_meeting, make_member, smtp_server, monkeypatch):
+    import os
+    import signal
+
+    from kxn_meetings import mail
+
+    meeting = make_meeting()
+    invitations.invite(meeting, [make_member() for _ in range(3)])
+    db.session.commit()
+    real_deliver = mail.deliver_due
+    passes = []
+
+    def deliver_due(**kwargs):
+        passes.append(len(passes) + 1)
+        if len(passes) == 1:  # the database goes while the worker is inside a transaction
+            pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            admin = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+            with admin.connect() as conn:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.dispose()
+        report = real_deliver(**kwargs)
+        if report.sent:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does: the worker stops after this pass
+        return report
+
+    monkeypatch.setattr(mail, "deliver_due", deliver_due)
+    result = runner.invoke(args=["kxn", "outbox", "worker"])
+    assert result.exit_code == 0, result.output
+    assert "Database error, trying again" in result.output
+    assert "Sent 3;" in result.output and "Outbox worker stopped." in result.output
+    assert len(passes) == 2
+    assert len(smtp_server.messages) == 3
