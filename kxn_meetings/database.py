@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BUSY_TIMEOUT_MS = 15_000  # a writer waits this long for the one before it, under gunicorn's 30 s worker timeout
 WROTE = "kxn_holds_write_lock"
+READ = "kxn_has_read"
+# Statements that take no write lock (savepoints are bookkeeping inside the transaction).
+_NOT_WRITES = frozenset({"SELECT", "PRAGMA", "BEGIN", "SAVEPO", "RELEAS", "ROLLBA"})
 
 _writing: ContextVar[bool | None] = ContextVar("kxn_writing", default=None)
 
@@ -75,12 +78,22 @@ def _configure_sqlite(engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         immediate = writes_expected()
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
         conn.info[WROTE] = immediate
+        conn.info[READ] = False
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     @event.listens_for(engine, "before_cursor_execute")
     def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany):
-        if not conn.info.get(WROTE) and statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA", "BEGIN"):
+        if conn.info.get(WROTE):
+            return
+        verb = statement.lstrip()[:6].upper().rstrip()
+        if verb == "SELECT":
+            conn.info[READ] = True
+        elif verb not in _NOT_WRITES:
+            if conn.info.get(READ) and has_request_context():
+                log.warning("%s %s writes after reading in a transaction begun without the write lock, which SQLite "
+                            "refuses while another writer works: call begin_write() before the reads",
+                            request.method, request.path)
             conn.info[WROTE] = True
 
 

@@ -215,3 +215,28 @@ def test_a_writer_that_waits_past_the_busy_timeout_is_asked_to_try_again(app, or
     assert response.headers["Retry-After"] == "5"
     assert "Please try again in a moment" in response.text
     assert db.session.scalar(select(func.count(Meeting.id))) == 0
+
+
+@sqlite_only
+def test_a_read_only_request_that_writes_after_reading_is_logged(app, client, caplog):
+    from kxn_meetings.models import RateLimitHit
+    from kxn_meetings.models import utcnow
+
+    def reads_then_writes():
+        db.session.scalar(select(func.count(Member.id)))
+        db.session.add(RateLimitHit(key="example", created_at=utcnow()))
+        db.session.flush()
+        db.session.rollback()
+        return "done"
+
+    app.add_url_rule("/reads-then-writes", "reads_then_writes", reads_then_writes)
+    db.session.rollback()
+    assert client.get("/reads-then-writes").status_code == 200
+    assert "GET /reads-then-writes writes after reading" in caplog.text
+
+
+@sqlite_only
+def test_a_sign_in_link_that_does_not_work_counts_the_attempt_with_the_write_lock(app, client, caplog):
+    db.session.rollback()
+    assert client.get("/sign-in/link/not-a-real-token").status_code == 410
+    assert "writes after reading" not in caplog.text
