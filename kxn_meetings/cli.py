@@ -161,14 +161,11 @@ def _meeting_or_fail(ref: str):
 @click.option("--email", "emails", multiple=True, help="This member's address (repeatable).")
 def invite_command(meeting_ref: str, everyone: bool, organisations: tuple[str, ...], emails: tuple[str, ...]) -> None:
     """Queue personal invitations to MEETING (its slug or id); `outbox send` or the worker delivers them."""
-    from .services import invitations, rsvps
+    from .services import invitations
 
     meeting = _meeting_or_fail(meeting_ref)
     if not (everyone or organisations or emails):
         raise click.UsageError("say who to invite: --all, --organisation NAME or --email ADDRESS")
-    # As on the invite page: with the meeting locked first, an organiser sending from the page at the same time
-    # waits, and each member is invited once.
-    meeting = rsvps.lock_meeting(meeting.id)
     try:
         invitations.invitable(meeting)
     except invitations.InvitationError as error:
