@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from .mail import DeliveryReport
 
 
-
 def _commands_write() -> None:
     """Every command may write, so on SQLite each of its transactions takes the write lock first and waits its
     turn behind the web app and the worker instead of failing halfway."""
@@ -133,7 +132,7 @@ def outbox_worker_command(once: bool) -> None:
                 click.echo(f"Database error, trying again in {poll:g}s: {error}", err=True)
                 report = None
             finally:
-                discard_session()  # a connection the database ended is put down here, and the next pass gets a new one
+                discard_session()  # a connection the database ended is put down; the next pass gets a new one
             if report is not None and (report.sent or report.retrying or report.failed):
                 _echo_report(report)
             if once:
