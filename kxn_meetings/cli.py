@@ -12,13 +12,21 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import schema
+from .database import discard_session, writing
 from .extensions import db
 from .services import auth as auth_service
 
 if TYPE_CHECKING:
     from .mail import DeliveryReport
 
-kxn_cli = AppGroup("kxn", help="KXN Meetings administration.")
+
+def _commands_write() -> None:
+    """Every command may write, so on SQLite each of its transactions takes the write lock first and waits its
+    turn behind the web app and the worker instead of failing halfway."""
+    click.get_current_context().with_resource(writing())
+
+
+kxn_cli = AppGroup("kxn", help="KXN Meetings administration.", callback=_commands_write)
 outbox_cli = AppGroup("outbox", help="Deliver queued email.")
 kxn_cli.add_command(outbox_cli)
 
@@ -124,7 +132,7 @@ def outbox_worker_command(once: bool) -> None:
                 click.echo(f"Database error, trying again in {poll:g}s: {error}", err=True)
                 report = None
             finally:
-                db.session.remove()
+                discard_session()  # a connection the database ended is put down; the next pass gets a new one
             if report is not None and (report.sent or report.retrying or report.failed):
                 _echo_report(report)
             if once:

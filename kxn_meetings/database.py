@@ -1,16 +1,37 @@
-"""Engine set-up per database, and the one helper services use to take a write lock early."""
+"""Engine set-up per database: which transactions take SQLite's write lock, and what a lost connection means.
+
+SQLite lets many readers and one writer work at once (WAL). A transaction that reads and then writes must hold
+the write lock from its BEGIN: one that tries to take it after reading is refused at once, whatever the busy
+timeout, if another writer got there first. So every transaction of a unit of work that may write starts with
+BEGIN IMMEDIATE and waits its turn (busy timeout); read-only ones start with a plain BEGIN and never wait.
+Which units may write is decided in one place, writes_expected(): web requests by method (GET, HEAD and OPTIONS
+only read), `flask kxn` commands and the outbox worker by declaring `writing()`.
+"""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
 
-_immediate: ContextVar[bool] = ContextVar("kxn_sqlite_immediate", default=False)
+log = logging.getLogger(__name__)
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BUSY_TIMEOUT_MS = 15_000  # a writer waits this long for the one before it, under gunicorn's 30 s worker timeout
 WROTE = "kxn_holds_write_lock"
+READ = "kxn_has_read"
+# Statements that take no write lock (savepoints are bookkeeping inside the transaction).
+_NOT_WRITES = frozenset({"SELECT", "PRAGMA", "BEGIN", "SAVEPO", "RELEAS", "ROLLBA"})
+
+_writing: ContextVar[bool | None] = ContextVar("kxn_writing", default=None)
 
 
 def init_app(app: Flask) -> None:
@@ -18,6 +39,27 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    # Runs before Flask-SQLAlchemy's own teardown (teardowns run last-registered first), which would fail on a
+    # connection the database has closed.
+    app.teardown_appcontext(lambda _error: discard_session())
+
+
+def writes_expected() -> bool:
+    """Whether the current unit of work may write: as declared by writing(), else by the request's method."""
+    declared = _writing.get()
+    if declared is not None:
+        return declared
+    return has_request_context() and request.method not in READ_ONLY_METHODS
+
+
+@contextmanager
+def writing(expected: bool = True) -> Iterator[None]:
+    """Declare that transactions begun inside may write (CLI commands, the outbox worker)."""
+    token = _writing.set(expected)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
 
 
 def _configure_sqlite(engine) -> None:
@@ -27,7 +69,7 @@ def _configure_sqlite(engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -35,13 +77,23 @@ def _configure_sqlite(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        immediate = _immediate.get()
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        immediate = writes_expected()
         conn.info[WROTE] = immediate
+        conn.info[READ] = False
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     @event.listens_for(engine, "before_cursor_execute")
     def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany):
-        if not conn.info.get(WROTE) and statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA", "BEGIN"):
+        if conn.info.get(WROTE):
+            return
+        verb = statement.lstrip()[:6].upper().rstrip()
+        if verb == "SELECT":
+            conn.info[READ] = True
+        elif verb not in _NOT_WRITES:
+            if conn.info.get(READ) and has_request_context():
+                log.warning("%s %s writes after reading in a transaction begun without the write lock, which SQLite "
+                            "refuses while another writer works: call begin_write() before the reads",
+                            request.method, request.path)
             conn.info[WROTE] = True
 
 
@@ -50,9 +102,10 @@ def is_postgresql() -> bool:
 
 
 def begin_write() -> None:
-    """Start the current transaction as a writer before reading what will be changed.
+    """Make sure the current transaction holds the write lock before reading what will be changed.
 
-    SQLite: a fresh BEGIN IMMEDIATE transaction, so concurrent writers queue instead of failing.
+    SQLite: inside a unit of work that writes this is already so; elsewhere (a GET that records a sign-in attempt,
+    a script) a transaction that has only read is started afresh with BEGIN IMMEDIATE.
     PostgreSQL: nothing here; services lock the rows they change with SELECT ... FOR UPDATE.
     """
     session = db.session
@@ -62,10 +115,44 @@ def begin_write() -> None:
         session.flush()
         return
     if session().in_transaction() and session.connection().info.get(WROTE):
-        return  # this transaction has written already, so it holds SQLite's write lock: keep its work
+        return  # this transaction holds SQLite's write lock: keep its work
     session.rollback()
-    token = _immediate.set(True)
-    try:
+    with writing():
         session.connection()
-    finally:
-        _immediate.reset(token)
+
+
+# Connections the database ended ----------------------------------------------------------------------
+
+def is_disconnect(error: BaseException) -> bool:
+    """The database ended this connection (restart, failover, an administrator): a fresh one may well work."""
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database is gone, cannot be reached, or (SQLite) stayed busy past the busy timeout: worth trying again
+    in a moment, and no fault of the request."""
+    if is_disconnect(error):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    original = error.orig
+    if isinstance(original, sqlite3.OperationalError):
+        code = getattr(original, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    # psycopg: a connection that could not be made or was lost has no SQLSTATE, or class 08 (connection
+    # exception) or 57P (operator intervention: shutdown, admin termination, cannot connect now).
+    sqlstate = getattr(original, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(("08", "57P"))
+
+
+def discard_session() -> None:
+    """End the session and give its connection back, whatever state the connection is in: rolling back on a
+    connection the database has already closed fails, and that must not fail a request's teardown or a worker."""
+    try:
+        db.session.remove()
+    except DBAPIError as error:
+        log.warning("database connection lost at the end of a transaction: %s", error.orig)
+        try:
+            db.session.remove()  # the connection is invalidated by now, so this only forgets it
+        except DBAPIError:
+            db.session.registry.clear()

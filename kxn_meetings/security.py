@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .database import begin_write
 from .extensions import db, login_manager
 from .models import Member, MemberSession, RateLimitHit, utcnow
 
@@ -153,8 +154,10 @@ def client_address() -> str:
 def hit_rate_limit(key: str, *, limit: int, window_seconds: int) -> None:
     """Count one attempt for key; raise 429 with Retry-After when the window already holds `limit`.
 
-    Attempts live in the database so every app process shares the count.
+    Attempts live in the database so every app process shares the count. Counted on GETs too (a sign-in link
+    that does not work), whose transaction began as a reader.
     """
+    begin_write()
     now = utcnow()
     since = now - dt.timedelta(seconds=window_seconds)
     db.session.execute(delete(RateLimitHit).where(RateLimitHit.key == key, RateLimitHit.created_at < since))

@@ -76,8 +76,8 @@ def closed_reason(meeting: Meeting) -> str | None:
 
 
 def lock_meeting(meeting_id: int) -> Meeting:
-    """Serialise every change to one meeting's answers: a row lock on PostgreSQL, an immediate write transaction on
-    SQLite. Take it before changing anything else in the transaction (on SQLite it starts a fresh one)."""
+    """Serialise every change to one meeting's answers: a row lock on PostgreSQL, the write lock on SQLite (held from
+    BEGIN in any request or command that writes). Take it before changing anything else in the transaction."""
     begin_write()
     query = select(Meeting).where(Meeting.id == meeting_id).execution_options(populate_existing=True)
     if is_postgresql():

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import logging
+
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import db
+from ..database import READ_ONLY_METHODS, discard_session, is_disconnect, is_unavailable
+from ..extensions import db, login_manager
+
+log = logging.getLogger(__name__)
 
 TITLES = {
     400: "That request could not be understood",
@@ -17,7 +23,14 @@ TITLES = {
     413: "That upload is too large",
     429: "Too many attempts",
     500: "Something went wrong on our side",
+    503: "Please try again in a moment",
 }
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE = ("The site lost its connection to the database for a moment. Please try again in a few seconds; "
+               "if what you sent did not go through, sending it again is safe.")
+# Set by the error handler on a read-only request's first try; RetryReads then runs the request once more.
+RETRY = "kxn.retry_on_fresh_connection"
+RETRIED = "kxn.retried"
 
 
 def init_app(app: Flask) -> None:
@@ -47,11 +60,64 @@ def init_app(app: Flask) -> None:
             response[2]["Retry-After"] = str(error.retry_after)
         return response
 
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError):
+        if not is_unavailable(error):
+            return unexpected_error(error)
+        discard_session()
+        if is_disconnect(error) and request.method in READ_ONLY_METHODS and not request.environ.get(RETRIED):
+            log.warning("database connection lost during %s %s; trying again on a fresh one",
+                        request.method, request.path)
+            request.environ[RETRY] = True
+            return "", 503
+        log.warning("database unavailable during %s %s: %s", request.method, request.path, error.orig)
+        return _unavailable_page()
+
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         app.logger.exception("unhandled error")
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except DBAPIError:  # the connection went with the error: forget it
+            discard_session()
         return _error_page(500, None)
+
+    app.wsgi_app = RetryReads(app.wsgi_app)  # type: ignore[method-assign]
+
+
+def _unavailable_page():
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+    if request.path.endswith(".ics"):  # calendar apps and feed readers get the status and a line of text
+        return UNAVAILABLE + "\n", 503, dict(headers, **{"Content-Type": "text/plain; charset=utf-8"})
+    # The page is drawn without the database: the member who was signed in is not looked up again.
+    g._login_user = login_manager.anonymous_user()
+    return render_template("errors/error.html", code=503, title=TITLES[503], message=UNAVAILABLE), 503, headers
+
+
+class RetryReads:
+    """WSGI middleware: a GET or HEAD whose database connection was lost midway runs once more, from the start,
+    on a fresh connection. Reads change nothing, so a second try is always safe; the first try's answer is
+    dropped before anything of it reaches the client."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") not in READ_ONLY_METHODS:
+            return self.wsgi_app(environ, start_response)
+        as_received = dict(environ)  # middleware further in (ProxyFix) rewrites the environ it is given
+        started: list[tuple] = []
+
+        def hold(status, headers, exc_info=None):
+            started.append((status, headers, exc_info))
+            return lambda data: None  # Flask never writes through start_response's callable
+
+        body = self.wsgi_app(environ, hold)
+        if environ.get(RETRY):
+            getattr(body, "close", lambda: None)()
+            return self.wsgi_app(dict(as_received, **{RETRIED: True}), start_response)
+        start_response(*started[-1])
+        return body
 
 
 def _error_page(code: int, message: str | None):

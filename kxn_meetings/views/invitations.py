@@ -62,7 +62,7 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 
 
 def _send(meeting: Meeting, form: InviteForm):
-    # Taken first: two organisers sending at once queue each invitation once, and on SQLite the write starts here.
+    # Taken first: two organisers sending at once queue each invitation once.
     meeting = rsvp_service.lock_meeting(meeting.id)
     try:
         invitation_service.invitable(meeting)
