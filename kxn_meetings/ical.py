@@ -192,6 +192,16 @@ def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
     return tz
 
 
+class Text(vText):
+    """A TEXT value escaped as RFC 5545 3.3.11 says and nothing more. icalendar 7.3 first turns a literal '\\N'
+    into a line break, so a title like 'C:\\New' came back as two lines in every client."""
+
+    def to_ical(self) -> bytes:
+        escaped = (str(self).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+                   .replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n"))
+        return escaped.encode(self.encoding)
+
+
 def _new_calendar(method: str | None) -> Calendar:
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -285,10 +295,10 @@ def meeting_event(meeting, options: EventOptions) -> Event:
     event.add("dtstamp", (options.dtstamp or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0))
     event.add("dtstart", event_time(meeting.starts_at, zone))
     event.add("dtend", event_time(meeting.ends_at, zone))
-    event.add("summary", meeting.title)
-    event.add("description", description_text(meeting, options.url, include_join_link=options.include_join_link,
-                                              extra=options.extra_description))
-    event.add("location", location_text(meeting, include_join_link=options.include_join_link))
+    event.add("summary", Text(meeting.title))
+    event.add("description", Text(description_text(meeting, options.url, include_join_link=options.include_join_link,
+                                                   extra=options.extra_description)))
+    event.add("location", Text(location_text(meeting, include_join_link=options.include_join_link)))
     event.add("url", options.url)
     event.add("status", options.status or ("CANCELLED" if meeting.is_cancelled else "CONFIRMED"))
     event.add("transp", "OPAQUE")
@@ -313,10 +323,10 @@ def calendar_bytes(events: list[tuple[object, EventOptions]], *, method: str | N
     """One calendar object holding the given meetings, with a VTIMEZONE for every zone they use."""
     cal = _new_calendar(method)
     if name:
-        cal.add("name", name)
-        cal.add("x-wr-calname", name)
+        cal.add("name", Text(name))
+        cal.add("x-wr-calname", Text(name))
     if description:
-        cal.add("x-wr-caldesc", description)
+        cal.add("x-wr-caldesc", Text(description))
     if refresh:
         cal.add("refresh-interval", vDuration(FEED_REFRESH), parameters={"VALUE": "DURATION"})
         cal.add("x-published-ttl", vDuration(FEED_REFRESH))
