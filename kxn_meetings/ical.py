@@ -199,7 +199,7 @@ class Text(vText):
     def to_ical(self) -> bytes:
         escaped = (str(self).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
                    .replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n"))
-        return escaped.encode(self.encoding)
+        return escaped.encode("utf-8")
 
 
 def _new_calendar(method: str | None) -> Calendar:
