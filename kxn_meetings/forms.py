@@ -191,6 +191,9 @@ class MeetingForm(FlaskForm):
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
     end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
     end_date = DateField("Ends on (date)", validators=[Optional()])
+    # Offered when the clocks go back and the time given happens twice; the choices name both (see the view).
+    start_fold = RadioField("Which start time?", choices=[], validators=[Optional()], validate_choice=False)
+    end_fold = RadioField("Which end time?", choices=[], validators=[Optional()], validate_choice=False)
     timezone = SelectField("Time zone", validators=[DataRequired()], choices=time_zone_choices,
                            invalid_choice_message="Choose a time zone from the list.")
     join_url = StringField("Online join link", validators=[Optional(), single_line, Length(max=1000),

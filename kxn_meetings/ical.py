@@ -1,8 +1,9 @@
 """iCalendar output built with the icalendar library: pure functions from meetings to bytes.
 
-VTIMEZONE components are derived from the zone's own rules as yearly RRULEs (e.g. last Sunday of March and
-October for Europe/London). icalendar's add_missing_timezones() writes one RDATE listing many dates, which
-ical.js (Thunderbird), vobject and others read only the first date of, shifting meetings by an hour.
+VTIMEZONE components are derived from the zone's own changes since 1970 as yearly RRULEs (e.g. last Sunday of
+March and October for Europe/London), one per rule period. icalendar's add_missing_timezones() writes one RDATE
+listing many dates, which ical.js (Thunderbird), vobject and others read only the first date of, shifting
+meetings by an hour.
 """
 
 from __future__ import annotations
@@ -14,12 +15,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vDuration, vRecur, vText
+from icalendar import (
+    Calendar,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vCalAddress,
+    vDuration,
+    vRecur,
+    vText,
+)
 
 from . import timefmt
 
 PRODID = "-//Knowledge Exchange Network//KXN Meetings//EN"
 FEED_REFRESH = dt.timedelta(hours=1)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 @dataclass(frozen=True)
@@ -40,12 +53,9 @@ def _offset(zone: ZoneInfo, instant: dt.datetime) -> dt.timedelta:
     return instant.astimezone(zone).utcoffset() or dt.timedelta(0)
 
 
-def transitions(zone: ZoneInfo, year: int) -> list[Transition]:
-    """Every change of UTC offset in a zone during one year, to the second."""
+def _changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> list[Transition]:
+    """Every change of UTC offset in [start, end), to the second."""
     found: list[Transition] = []
-    start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
-    end = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
-    step = dt.timedelta(hours=6)
     t = start
     before = _offset(zone, t)
     while t < end:
@@ -68,76 +78,128 @@ def transitions(zone: ZoneInfo, year: int) -> list[Transition]:
     return found
 
 
-def _byday(day: dt.date) -> tuple[int, str]:
-    """The 'nth weekday of the month' a date is, as RRULE BYDAY: (month, '-1SU') or (month, '2SU')."""
-    weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][day.weekday()]
-    last_day = calmod.monthrange(day.year, day.month)[1]
-    if day.day + 7 > last_day:
-        return day.month, f"-1{weekday}"
-    return day.month, f"{(day.day - 1) // 7 + 1}{weekday}"
+def transitions(zone: ZoneInfo, year: int) -> list[Transition]:
+    """Every change of UTC offset in a zone during one year, to the second."""
+    return _changes(zone, dt.datetime(year, 1, 1, tzinfo=dt.UTC), dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC),
+                    dt.timedelta(hours=6))
 
 
-def _rule_date(year: int, month: int, byday: str) -> dt.date:
-    n, weekday = int(byday[:-2]), ["MO", "TU", "WE", "TH", "FR", "SA", "SU"].index(byday[-2:])
-    days = [d for d in range(1, calmod.monthrange(year, month)[1] + 1) if dt.date(year, month, d).weekday() == weekday]
-    return dt.date(year, month, days[n - 1] if n > 0 else days[n])
+@lru_cache(maxsize=64)
+def _history(zone_name: str, end_year: int) -> tuple[Transition, ...]:
+    """Every change since 1970 to the end of end_year. A day apart is close enough: no zone has changed its
+    clocks twice in one day since then."""
+    return tuple(_changes(ZoneInfo(zone_name), EPOCH, dt.datetime(end_year + 1, 1, 1, tzinfo=dt.UTC),
+                          dt.timedelta(days=1)))
 
 
-def _observance(t: Transition, rrule: dict | None = None):
+def _bydays(day: dt.date) -> set[str]:
+    """The RRULE BYDAY values that name a date within its month: {'2SU'}, {'-1SU'}, or both ({'4SU', '-1SU'})."""
+    weekday = WEEKDAYS[day.weekday()]
+    names = {f"{(day.day - 1) // 7 + 1}{weekday}"}
+    if day.day + 7 > calmod.monthrange(day.year, day.month)[1]:
+        names.add(f"-1{weekday}")
+    return names
+
+
+@dataclass
+class _Period:
+    """Changes of one kind on the same 'nth weekday' in consecutive years (one RRULE), or a single change."""
+
+    changes: list[Transition]
+    bydays: set[str]
+    ongoing: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return _rule_key(self.changes[0])
+
+
+def _rule_key(t: Transition) -> tuple:
+    local = t.local_before
+    return (t.is_dst, local.month, local.time(), t.offset_before, t.offset_after, t.name)
+
+
+@lru_cache(maxsize=64)
+def _periods(zone_name: str, end_year: int) -> tuple[_Period, ...]:
+    """The zone's changes since 1970 grouped into rule periods: a rule that changed (Sao Paulo dropping summer
+    time in 2019, Moscow in 2011 and 2014) ends one period and starts another; irregular changes (Ramadan in
+    Casablanca) are periods of one change. Ordered by first change."""
+    periods: list[_Period] = []
+    open_periods: dict[tuple, _Period] = {}
+    for t in _history(zone_name, end_year):
+        day = t.local_before.date()
+        key = _rule_key(t)
+        current = open_periods.get(key)
+        if current is not None and current.changes[-1].at.year == t.at.year - 1 and current.bydays & _bydays(day):
+            current.changes.append(t)
+            current.bydays &= _bydays(day)
+            continue
+        current = open_periods[key] = _Period([t], _bydays(day))
+        periods.append(current)
+    for period in periods:
+        period.ongoing = len(period.changes) > 1 and period.changes[-1].at.year == end_year
+    return tuple(periods)
+
+
+def _observance(t: Transition, period: _Period | None = None):
     component = TimezoneDaylight() if t.is_dst else TimezoneStandard()
     component.add("dtstart", t.local_before)
     component.add("tzoffsetfrom", t.offset_before)
     component.add("tzoffsetto", t.offset_after)
     if t.name:
         component.add("tzname", t.name)
-    if rrule:
-        component.add("rrule", vRecur(rrule))
+    if period is not None and len(period.changes) > 1:
+        byday = min(period.bydays)  # '-1SU' before '4SU': 'last' is what a rule like that means
+        rule = {"FREQ": "YEARLY", "BYMONTH": t.local_before.month, "BYDAY": byday}
+        if not period.ongoing:
+            # A day after the last change, long before the next would be: dateutil (vobject) compares UTC UNTIL
+            # with the rule's wall-clock times, and ts-ics puts each change at midnight of the machine's zone.
+            rule["UNTIL"] = period.changes[-1].at + dt.timedelta(days=1)
+        component.add("rrule", vRecur(rule))
     return component
 
 
 @lru_cache(maxsize=256)
 def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
-    """A VTIMEZONE valid for [first_year, last_year]: yearly RRULEs when the zone follows a fixed
-    'nth weekday' rule in that span, one observance per change otherwise; a single STANDARD with no changes.
+    """A VTIMEZONE valid for [first_year, last_year], derived from the zone's changes since 1970: one
+    observance per rule period (a yearly RRULE from its first change, with UNTIL if it has ended) or per
+    irregular change, taking in every period that holds in those years and the one in force before them.
+
+    Each observance begins at a change that really happened: ts-ics takes a zone's first change from the
+    RRULE, not from DTSTART, so an observance beginning a year before a meeting reads that meeting an hour off.
 
     Cached (working out the changes is slow): callers add the component to calendars and never alter it."""
     zone = ZoneInfo(zone_name)
     tz = Timezone()
     tz.add("tzid", zone_name)
-    years = range(first_year - 1, last_year + 2)
-    by_year = {year: transitions(zone, year) for year in years}
-    every = [t for year in years for t in by_year[year]]
-    span_start = dt.datetime(years[0], 1, 1, tzinfo=dt.UTC)
-    if not every:
-        offset = _offset(zone, span_start)
-        local = span_start.astimezone(zone)
-        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) - offset
-        tz.add_component(_observance(Transition(epoch, offset, offset, False, local.tzname() or "")))
-        return tz
-    first = by_year[years[0]]
-    if len(first) in (1, 2):
-        rules = [(t, *_byday(t.local_before.date())) for t in first]
-
-        def predicted(year: int) -> list[tuple]:
-            return [(_rule_date(year, m, b), t.local_before.time(), t.offset_before, t.offset_after)
-                    for t, m, b in rules]
-
-        def actual(year: int) -> list[tuple]:
-            return [(t.local_before.date(), t.local_before.time(), t.offset_before, t.offset_after)
-                    for t in by_year[year]]
-
-        if all(predicted(year) == actual(year) for year in years):
-            for t, month, byday in rules:
-                tz.add_component(_observance(t, {"FREQ": "YEARLY", "BYMONTH": month, "BYDAY": byday}))
-            return tz
-    # Irregular rules (e.g. Ramadan in Casablanca or Gaza): every change as its own observance, after one
-    # that holds from the start of the span, so times before the first change have an offset too.
-    start = every[0]
-    tz.add_component(_observance(Transition(span_start, start.offset_before, start.offset_before, False,
-                                            span_start.astimezone(zone).tzname() or "")))
-    for t in every:
-        tz.add_component(_observance(t))
+    periods = _periods(zone_name, last_year + 1)
+    window = dt.datetime(first_year - 1, 1, 1, tzinfo=dt.UTC)
+    before = [p for p in periods if p.changes[0].at < window]
+    in_force = max(before, key=lambda p: max(c.at for c in p.changes if c.at < window), default=None)
+    chosen = [p for p in periods if p is in_force or p.changes[-1].at >= window or p.ongoing]
+    if in_force is None:
+        # Nothing changed between 1970 and the first year: the offset of 1970 holds until the first change.
+        offset = _offset(zone, EPOCH)
+        tz.add_component(_observance(Transition(EPOCH - offset, offset, offset, False,
+                                                EPOCH.astimezone(zone).tzname() or "")))
+    for period in chosen:
+        first = period.changes[0]
+        if len(period.changes) > 1 and first.at >= window:
+            # ts-ics never counts an RRULE's DTSTART as a change: the first change of a rule period that
+            # meetings may fall just after is written once more on its own.
+            tz.add_component(_observance(first))
+        tz.add_component(_observance(first, period))
     return tz
+
+
+class Text(vText):
+    """A TEXT value escaped as RFC 5545 3.3.11 says and nothing more. icalendar 7.3 first turns a literal '\\N'
+    into a line break, so a title like 'C:\\New' came back as two lines in every client."""
+
+    def to_ical(self) -> bytes:
+        escaped = (str(self).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+                   .replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n"))
+        return escaped.encode("utf-8")
 
 
 def _new_calendar(method: str | None) -> Calendar:
@@ -211,18 +273,32 @@ def location_text(meeting, *, include_join_link: bool) -> str:
     return meeting.join_url if include_join_link and meeting.join_url else "Online"
 
 
+# Parsers disagree about wall-clock times close to a change of offset: the repeated hour of autumn is the first
+# for RFC 5545 and the second for ical.js (Thunderbird) and Radicale, and ts-ics puts every change of an RRULE
+# at midnight of its day. Such times are written as UTC instants, which every parser reads alike.
+NEAR_A_CHANGE = dt.timedelta(hours=36)
+
+
+def event_time(instant: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """DTSTART or DTEND as written: wall-clock time in the meeting's zone (TZID), or UTC near a change."""
+    instant = instant.astimezone(dt.UTC).replace(microsecond=0)
+    if len({_offset(zone, instant + step) for step in (-NEAR_A_CHANGE, dt.timedelta(0), NEAR_A_CHANGE)}) > 1:
+        return instant
+    return instant.astimezone(zone)
+
+
 def meeting_event(meeting, options: EventOptions) -> Event:
     zone = ZoneInfo(meeting.timezone)
     event = Event()
     event.add("uid", meeting.uid)
     event.add("sequence", meeting.sequence)
     event.add("dtstamp", (options.dtstamp or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0))
-    event.add("dtstart", meeting.starts_at.astimezone(zone).replace(microsecond=0))
-    event.add("dtend", meeting.ends_at.astimezone(zone).replace(microsecond=0))
-    event.add("summary", meeting.title)
-    event.add("description", description_text(meeting, options.url, include_join_link=options.include_join_link,
-                                              extra=options.extra_description))
-    event.add("location", location_text(meeting, include_join_link=options.include_join_link))
+    event.add("dtstart", event_time(meeting.starts_at, zone))
+    event.add("dtend", event_time(meeting.ends_at, zone))
+    event.add("summary", Text(meeting.title))
+    event.add("description", Text(description_text(meeting, options.url, include_join_link=options.include_join_link,
+                                                   extra=options.extra_description)))
+    event.add("location", Text(location_text(meeting, include_join_link=options.include_join_link)))
     event.add("url", options.url)
     event.add("status", options.status or ("CANCELLED" if meeting.is_cancelled else "CONFIRMED"))
     event.add("transp", "OPAQUE")
@@ -247,10 +323,10 @@ def calendar_bytes(events: list[tuple[object, EventOptions]], *, method: str | N
     """One calendar object holding the given meetings, with a VTIMEZONE for every zone they use."""
     cal = _new_calendar(method)
     if name:
-        cal.add("name", name)
-        cal.add("x-wr-calname", name)
+        cal.add("name", Text(name))
+        cal.add("x-wr-calname", Text(name))
     if description:
-        cal.add("x-wr-caldesc", description)
+        cal.add("x-wr-caldesc", Text(description))
     if refresh:
         cal.add("refresh-interval", vDuration(FEED_REFRESH), parameters={"VALUE": "DURATION"})
         cal.add("x-published-ttl", vDuration(FEED_REFRESH))

@@ -36,7 +36,8 @@ def when(starts_at: dt.datetime, ends_at: dt.datetime, zone: str | ZoneInfo) -> 
     """'Tuesday 9 March 2027, 3–5pm GMT'."""
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
-    if start.date() == end.date():
+    # Named at both ends when they differ, as on the night the clocks go back: 1:30am BST - 1:45am GMT.
+    if start.date() == end.date() and zone_abbreviation(start) == zone_abbreviation(end):
         return f"{day(start)}, {time_range(start, end)} {zone_abbreviation(start)}"
     return f"{day(start)}, {_clock(start)} {zone_abbreviation(start)} \u2013 {day(end)}, {_clock(end)} {zone_abbreviation(end)}"
 
@@ -48,6 +49,28 @@ def instant(value: dt.datetime | None, zone: str | ZoneInfo = "Europe/London") -
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     local = value.astimezone(tz)
     return f"{local.day} {local:%b %Y}, {_clock(local)} {zone_abbreviation(local)}"
+
+
+def utc_offset(value: dt.datetime) -> str:
+    """'UTC+1', 'UTC+0', 'UTC+5:30', 'UTC-3'."""
+    minutes = int((value.utcoffset() or dt.timedelta(0)).total_seconds()) // 60
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{hours}{f':{rest:02d}' if rest else ''}"
+
+
+def repeated_times(day: dt.date, clock: dt.time, zone: ZoneInfo) -> list[tuple[int, str]]:
+    """When the clocks go back, a wall-clock time happens twice: each as (fold, '01:30 BST (UTC+1, first)').
+    Empty for a time that happens once."""
+    first, second = (dt.datetime.combine(day, clock, tzinfo=zone).replace(fold=fold) for fold in (0, 1))
+    # Offsets differ in a gap too (the clocks going forward), where the time does not happen at all.
+    try:
+        exists = first.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) == first.replace(tzinfo=None)
+    except OverflowError:  # the first or last days of the calendar, far from UTC: for the caller to refuse
+        return []
+    if first.utcoffset() == second.utcoffset() or not exists:
+        return []
+    return [(fold, f"{value:%H:%M} {zone_abbreviation(value)} ({utc_offset(value)}, {order})")
+            for fold, value, order in ((0, first, "first"), (1, second, "second"))]
 
 
 def iso(value: dt.datetime) -> str:

@@ -1,5 +1,6 @@
 """Reading invitation email as mail and calendar clients do: the MIME tree, the calendar part read by
-vobject and by ical.js (Thunderbird's parser), and every piece of text a recipient can see."""
+vobject, by ical.js (Thunderbird's parser) and by ts-ics (web calendar apps), and every piece of text a
+recipient can see."""
 
 from __future__ import annotations
 
@@ -97,13 +98,13 @@ def vobject_instants(calendar: bytes) -> tuple[dt.datetime, dt.datetime]:
     return instant(parsed.vevent.dtstart), instant(parsed.vevent.dtend)
 
 
-def icaljs(calendars: list[bytes]) -> list[dict]:
-    """Each calendar read by ical.js (tests/js/parse_ics.mjs): one dict per VCALENDAR, in order."""
+def _node_reader(script: str, calendars: list[bytes]) -> list[dict]:
+    """Each calendar read by a Node reader in tests/js: one dict per VCALENDAR, in order, from one node run."""
     node = shutil.which("node")
     if node is None or not (JS_DIR / "node_modules" / "ical.js").exists():
         from .conftest import IN_CI
 
-        message = "ical.js is not installed (node and tests/js/node_modules are needed)"
+        message = "ical.js and ts-ics are not installed (node and tests/js/node_modules are needed)"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
@@ -113,10 +114,20 @@ def icaljs(calendars: list[bytes]) -> list[dict]:
             path = Path(folder) / f"{n}.ics"
             path.write_bytes(calendar)
             paths.append(str(path))
-        result = subprocess.run([node, str(JS_DIR / "parse_ics.mjs"), *paths], capture_output=True, text=True,
-                                timeout=60, check=False)
+        result = subprocess.run([node, str(JS_DIR / script), *paths], capture_output=True, text=True,
+                                timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def icaljs(calendars: list[bytes]) -> list[dict]:
+    """Each calendar read by ical.js, Thunderbird's parser (tests/js/parse_ics.mjs)."""
+    return _node_reader("parse_ics.mjs", calendars)
+
+
+def tsics(calendars: list[bytes]) -> list[dict]:
+    """Each calendar read by ts-ics, used by web calendar apps (tests/js/parse_ics_ts.mjs)."""
+    return _node_reader("parse_ics_ts.mjs", calendars)
 
 
 def utc(text: str) -> dt.datetime:

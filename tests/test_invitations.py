@@ -19,10 +19,11 @@ from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, Member, OutboxMessage, utcnow
 from kxn_meetings.services import invitations
 from kxn_meetings.services import rsvps as rsvp_service
+from kxn_meetings.services import meetings as meeting_service
 
-from .dates import BST_START, GMT_START, JUNE_DAY, MARCH_DAY
+from .dates import BST_START, GMT_START, JUNE_DAY, MARCH_DAY, YEAR
 from .html_forms import form_values
-from .invitation_checks import Received, icaljs, take_apart, utc, vobject_instants
+from .invitation_checks import Received, icaljs, take_apart, tsics, utc, vobject_instants
 
 CALENDAR = "calendar@kxn.test"
 JOIN = "https://meet.example.org/kxn-three-room"
@@ -172,7 +173,7 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
         status = r.vevent().status.value
         assert status == ("CANCELLED" if r.mime_method == "CANCEL" else "CONFIRMED"), (r.kind, status)
 
-    # Times: read independently by vobject and by ical.js (Thunderbird), from the file's own VTIMEZONE.
+    # Times: read independently by vobject, ical.js (Thunderbird) and ts-ics, from the file's own VTIMEZONE.
     moved = GMT_START + dt.timedelta(hours=1)
     expected = [(GMT_START if r.kind in ("invitation", "confirmation", "decline") else moved) for r in everything]
     for r, start in zip(everything, expected, strict=True):
@@ -187,6 +188,12 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
         assert event["uid"] == uid
         assert [a["value"].lower() for a in event["attendees"]] == [f"mailto:{r.to}"]
         assert event["organizer"]["value"].lower() == f"mailto:{CALENDAR}"
+    for calendar, r, start in zip(tsics([r.calendar for r in everything]), everything, expected, strict=True):
+        [event] = calendar["events"]  # ts-ics, reading the same files: the zone from the file, the same instants
+        assert calendar["method"] == r.mime_method
+        assert event["start_tzid"] == event["start_zone"] == "Europe/London", r.kind
+        assert (utc(event["start"]), utc(event["end"])) == (start, start + dt.timedelta(hours=2)), r.kind
+        assert [a["value"].lower() for a in event["attendees"]] == [f"mailto:{r.to}"]
 
     first_update = next(r for r in everything if r.kind == "update")
     change = f"Time: {MARCH_DAY}, 3\u20135pm GMT \u2192 {MARCH_DAY}, 4\u20136pm GMT"
@@ -462,3 +469,30 @@ def test_the_outbox_shows_invitations_without_the_key_of_the_personal_link(organ
     assert f"/meetings/{meeting.slug}/answer/personal-link-hidden" in detail
     assert f"/meetings/{meeting.slug}/answer/personal-link-hidden" in preview
     assert "shown without their key" in detail
+
+
+def test_invitations_for_the_night_the_clocks_go_back_carry_one_instant_every_parser_reads(
+        app, smtp_server, make_member, make_meeting):
+    """01:30 on the last Sunday of October happens twice in London: the calendar part gives the instant."""
+    day = dt.date(YEAR, 10, 31) - dt.timedelta(days=(dt.date(YEAR, 10, 31).weekday() + 1) % 7)
+    second = dt.datetime.combine(day, dt.time(1, 30), tzinfo=dt.UTC)  # 01:30 GMT, the second 01:30
+    member = make_member(name="Gil Night", email="gil@example.org")
+    meeting = make_meeting(start=second, title="Night shift handover", join_url=JOIN)
+    invitations.invite(meeting, [member])
+    db.session.commit()
+    rsvp_service.answer(meeting.id, member, Answer.GOING)
+    db.session.commit()
+    meeting_service.cancel(meeting, "Moved online")
+    db.session.commit()
+    received = deliver(smtp_server)
+    assert sorted(r.kind for r in received) == ["cancellation", "confirmation", "invitation"]
+    calendars = [r.calendar for r in received]
+    expected = (second, second + dt.timedelta(hours=2))
+    for r in received:
+        assert b"DTSTART:" + f"{second:%Y%m%dT%H%M%S}Z".encode() in r.calendar, r.kind
+        assert vobject_instants(r.calendar) == expected, r.kind
+    for reader in (icaljs, tsics):
+        for calendar, r in zip(reader(calendars), received, strict=True):
+            [event] = calendar["events"]
+            assert (utc(event["start"]), utc(event["end"])) == expected, (reader.__name__, r.kind)
+            assert calendar["method"] == r.mime_method

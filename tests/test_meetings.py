@@ -528,3 +528,63 @@ def test_a_request_without_a_field_is_answered_without_a_server_error(organiser_
     values = meeting_form(**{"agenda-0-title": "", "agenda-0-speaker_name": "Dr Asha Patel"})
     del values[missing]
     assert organiser_client.post("/meetings/new", data=values).status_code in (302, 400)
+
+
+def _autumn_day() -> dt.date:
+    """The last Sunday of October of a year ahead: in London, 01:00-01:59 happens twice (BST, then GMT)."""
+    day = dt.date(future_day().year + 1, 10, 31)
+    return day - dt.timedelta(days=(day.weekday() + 1) % 7)
+
+
+def test_a_time_the_clocks_go_back_over_needs_a_choice_and_every_parser_reads_the_one_chosen(
+        organiser_client, client):
+    from .test_calendar import read_all
+
+    day = _autumn_day()
+    form = meeting_form(date=day.isoformat(), start_time="01:30", end_time="01:45", title="Night shift")
+    response = organiser_client.post("/meetings/new", data=form)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "01:30 happens twice in Europe/London on that day" in field_error(page, "start_fold")
+    assert "01:45 happens twice" in field_error(page, "end_fold")
+    for label in ("01:30 BST (UTC+1, first)", "01:30 GMT (UTC+0, second)",
+                  "01:45 BST (UTC+1, first)", "01:45 GMT (UTC+0, second)"):
+        assert label in page
+    assert meeting_count() == 0
+
+    # The first 01:30 (BST) to the second 01:45 (GMT): an hour and a quarter.
+    response = organiser_client.post("/meetings/new", data={**form, "start_fold": "0", "end_fold": "1"})
+    assert response.status_code == 302
+    meeting = only_meeting()
+    start = dt.datetime.combine(day, dt.time(0, 30), tzinfo=dt.UTC)
+    assert (meeting.starts_at, meeting.ends_at) == (start, start + dt.timedelta(hours=1, minutes=15))
+    assert organiser_client.post(f"/meetings/{meeting.slug}/publish").status_code == 302
+    shown = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    assert "1:30am BST" in shown and "1:45am GMT" in shown
+
+    ics = client.get(f"/meetings/{meeting.slug}/calendar.ics").data
+    unfolded = ics.replace(b"\r\n ", b"")
+    assert f"DTSTART:{start:%Y%m%dT%H%M%S}Z".encode() in unfolded  # one instant, not a wall-clock time
+    for parser, calendar in read_all(ics):
+        [event] = calendar["events"]
+        assert (event["start"], event["end"]) == (meeting.starts_at, meeting.ends_at), parser
+
+    # Editing shows the choice made, and the second 01:30 is an hour after the first.
+    edit = organiser_client.get(f"/meetings/{meeting.slug}/edit").get_data(as_text=True)
+    assert form_values(edit)["start_fold"] == "0" and form_values(edit)["end_fold"] == "1"
+    moved = {**form, "start_fold": "1", "end_fold": "1", "start_time": "01:30", "end_time": "01:45"}
+    assert organiser_client.post(f"/meetings/{meeting.slug}/edit", data=moved).status_code == 302
+    meeting = only_meeting()
+    assert meeting.starts_at == start + dt.timedelta(hours=1)
+    assert meeting.ends_at == start + dt.timedelta(hours=1, minutes=15)
+    for parser, calendar in read_all(client.get(f"/meetings/{meeting.slug}/calendar.ics").data):
+        [event] = calendar["events"]
+        assert (event["start"], event["end"]) == (meeting.starts_at, meeting.ends_at), parser
+
+
+def test_a_time_that_happens_once_needs_no_choice_on_the_day_the_clocks_go_back(organiser_client):
+    form = meeting_form(date=_autumn_day().isoformat(), start_time="10:00", end_time="12:00")
+    response = organiser_client.post("/meetings/new", data=form)
+    assert response.status_code == 302
+    meeting = only_meeting()
+    assert meeting.starts_at == dt.datetime.combine(_autumn_day(), dt.time(10, 0), tzinfo=dt.UTC)

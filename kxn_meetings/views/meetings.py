@@ -179,18 +179,38 @@ class NoSuchTime(ValueError):
     pass
 
 
-def _local(day: dt.date, clock: dt.time, zone: ZoneInfo) -> dt.datetime:
+class RepeatedTime(ValueError):
+    pass
+
+
+def _local(day: dt.date, clock: dt.time, zone: ZoneInfo, fold: int | None = 0) -> dt.datetime:
     """A wall-clock time in a zone as a UTC instant. NoSuchTime when the clocks skip that time (or the calendar
-    runs out, for year 1 or 9999 in a zone far from UTC)."""
+    runs out, for year 1 or 9999 in a zone far from UTC); RepeatedTime when they go back over it and `fold`
+    (0 for the first time, 1 for the second) is None."""
     local = dt.datetime.combine(day, clock, tzinfo=zone)
     try:
+        repeated = timefmt.repeated_times(day, clock, zone)
+        if repeated and fold is None:
+            raise RepeatedTime(f"{clock:%H:%M} happens twice in {zone.key} on that day, as the clocks go back: "
+                               "choose which.")
+        local = local.replace(fold=fold or 0)
         instant = local.astimezone(dt.UTC)
         back = instant.astimezone(zone)
     except OverflowError:
         raise NoSuchTime("Check the year: that date is too far away.") from None
-    if back.replace(tzinfo=None) != local.replace(tzinfo=None):
+    if back.replace(tzinfo=None, fold=0) != local.replace(tzinfo=None, fold=0):
         raise NoSuchTime(f"That time does not exist in {zone.key} on that day: the clocks go forward.")
     return instant
+
+
+def _offer_repeated(form: MeetingForm, name: str, day: dt.date | None, clock: dt.time | None, zone: ZoneInfo) -> None:
+    """Show the choice between the two times when the clocks go back over the one given."""
+    choice = form[FOLD_FIELDS[name]]
+    choice.choices = ([SelectChoice(str(fold), label) for fold, label in timefmt.repeated_times(day, clock, zone)]
+                      if day is not None and clock is not None else [])
+
+
+FOLD_FIELDS = {"start_time": "start_fold", "end_time": "end_fold"}
 
 
 def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
@@ -207,10 +227,17 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
                               form.rsvp_deadline_time.data or dt.time(23, 59))):
         if day is None:
             continue
+        fold: int | None = 0  # a deadline in a repeated hour is the first: the earlier, never too late
+        if name in FOLD_FIELDS:
+            _offer_repeated(form, name, day, clock, zone)
+            chosen = form[FOLD_FIELDS[name]].data
+            fold = int(chosen) if chosen in ("0", "1") else None
         try:
-            times[name] = _local(day, clock, zone)
+            times[name] = _local(day, clock, zone, fold)
         except NoSuchTime as problem:
             form[name].errors.append(str(problem))
+        except RepeatedTime as problem:
+            form[FOLD_FIELDS[name]].errors.append(str(problem))
     if len(times) < 2 + bool(form.rsvp_deadline_date.data):
         return None
     starts_at, ends_at, deadline = times["start_time"], times["end_time"], times.get("rsvp_deadline_time")
@@ -249,6 +276,7 @@ def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
     start, end = data.starts_at.astimezone(zone), data.ends_at.astimezone(zone)
     deadline = data.rsvp_deadline.astimezone(zone) if data.rsvp_deadline else None
     values = {
+        "start_fold": str(start.fold), "end_fold": str(end.fold),
         "title": data.title, "theme": data.theme, "description": data.description, "date": start.date(),
         "start_time": start.time().replace(tzinfo=None), "end_time": end.time().replace(tzinfo=None),
         "end_date": end.date() if end.date() != start.date() else None,
@@ -259,7 +287,10 @@ def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
         "agenda": [vars(row) for row in data.agenda],
         "rooms": [{"name": r.name, "questions": "\n".join(r.questions)} for r in data.rooms],
     }
-    return _meeting_form(data=values, formdata=None)
+    form = _meeting_form(data=values, formdata=None)
+    _offer_repeated(form, "start_time", start.date(), start.time(), zone)
+    _offer_repeated(form, "end_time", end.date(), end.time(), zone)
+    return form
 
 
 def _meeting_as_data(meeting: Meeting) -> meeting_service.MeetingData:
