@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import db
+from ..urls import IdConverter
 
 TITLES = {
     400: "That request could not be understood",
@@ -23,6 +24,7 @@ TITLES = {
 def init_app(app: Flask) -> None:
     from . import auth, calendar, invitations, main, meetings, members, notes, outbox, replies
 
+    app.url_map.converters["id"] = IdConverter
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(meetings.bp)

@@ -15,7 +15,7 @@ from .. import timefmt
 from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
-from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, utcnow
+from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, parse_id, utcnow
 from ..security import is_organiser, require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
@@ -461,8 +461,7 @@ def attendance(ref: str):
     if meeting.starts_at > utcnow():
         flash("Attendance can be recorded once the meeting has started.", "error")
         return redirect(url_for("meetings.attendees", ref=meeting.slug))
-    ticked = {int(value) for value in request.form.getlist("attended")
-              if value.isascii() and value.isdigit() and len(value) < 12}
+    ticked = {rsvp_id for value in request.form.getlist("attended") if (rsvp_id := parse_id(value)) is not None}
     came = rsvp_service.mark_attendance(meeting, ticked)
     db.session.commit()
     flash(f"Attendance saved: {came} attended.", "success")

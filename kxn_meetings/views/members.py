@@ -19,6 +19,7 @@ from ..models import Member
 from ..security import require_organiser, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow, MemberError
+from .paging import paginate
 
 bp = Blueprint("members", __name__)
 
@@ -65,7 +66,7 @@ def directory():
         query = query.where(Member.active.is_(False))
     elif status == "organisers":
         query = query.where(Member.is_organiser.is_(True))
-    page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
+    page = paginate(query, per_page=PAGE_SIZE)
     return render_template("members/directory.html", page=page, q=q, status=status,
                            counts=member_service.directory_counts())
 
@@ -101,7 +102,7 @@ def new():
     return render_template("members/form.html", form=form, member=None)
 
 
-@bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+@bp.route("/members/<id:member_id>/edit", methods=["GET", "POST"])
 @organiser_required
 def edit(member_id: int):
     member = db.get_or_404(Member, member_id)
@@ -123,7 +124,7 @@ def _back_to_list():
     return redirect(safe_next(request.form.get("next"), url_for("members.directory")))
 
 
-@bp.route("/members/<int:member_id>/deactivate", methods=["POST"])
+@bp.route("/members/<id:member_id>/deactivate", methods=["POST"])
 @organiser_required
 def deactivate(member_id: int):
     if not ConfirmForm().validate_on_submit():
@@ -139,7 +140,7 @@ def deactivate(member_id: int):
     return _back_to_list()
 
 
-@bp.route("/members/<int:member_id>/reactivate", methods=["POST"])
+@bp.route("/members/<id:member_id>/reactivate", methods=["POST"])
 @organiser_required
 def reactivate(member_id: int):
     if not ConfirmForm().validate_on_submit():

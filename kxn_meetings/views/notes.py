@@ -19,19 +19,18 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..extensions import db
 from ..forms import ConfirmForm, DateField, no_control_chars, optional_line, single_line, strip
-from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility
+from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
 from ..rendering import render_markdown
 from ..security import is_organiser, require_organiser, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
 from .meetings import organiser_meeting
+from .paging import paginate
 
 bp = Blueprint("notes", __name__)
 
 BLANK_ACTION_ROWS = 2
 PER_PAGE = 20
-# Route ids and revision numbers fit a 32-bit column; anything larger is simply not found.
-ID = "int(max=2147483647)"
 
 
 # Forms ----------------------------------------------------------------------------------------------
@@ -54,8 +53,7 @@ class ActionRowForm(Form):
         return not (self.text.data or self.owner.data or self.due_date.data or self.done.data)
 
     def action_id(self) -> int | None:
-        value = self.id.data or ""
-        return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+        return parse_id(self.id.data)
 
 
 class NotesForm(FlaskForm):
@@ -126,18 +124,13 @@ def _year(value: str | None) -> int | None:
     return None
 
 
-def _page(value: str | None) -> int:
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 6 and int(value) > 0 else 1
-
-
 @bp.route("/notes")
 def archive():
     signed_in = current_user.is_authenticated
     text = " ".join(request.args.get("q", "")[:200].split())
     year = _year(request.args.get("year"))
     query = service.archive_query(signed_in=signed_in, text=text, year=year)
-    page = db.paginate(query, page=_page(request.args.get("page")), per_page=PER_PAGE, error_out=False,
-                       count=True)
+    page = paginate(query, per_page=PER_PAGE)
     return render_template("notes/archive.html", page=page, q=text, year=year,
                            years=service.archive_years(signed_in=signed_in),
                            drafts=service.drafts() if is_organiser() else [])
@@ -357,7 +350,7 @@ def _revision(notes: MeetingNotes, number: int) -> NoteRevision:
     return revision
 
 
-@bp.route(f"/meetings/<ref>/notes/revisions/<{ID}:number>")
+@bp.route("/meetings/<ref>/notes/revisions/<id:number>")
 def revision(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     shown = _revision(notes, number)
@@ -365,15 +358,11 @@ def revision(ref: str, number: int):
                            toc=service.contents(shown.body_html), confirm_form=ConfirmForm())
 
 
-def _number(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 9 else None
-
-
 @bp.route("/meetings/<ref>/notes/revisions/compare")
 def compare(ref: str):
     meeting, notes = _organiser_notes(ref)
     numbers = [r.number for r in service.revisions(notes)]
-    old_number, new_number = _number(request.args.get("from")), _number(request.args.get("to"))
+    old_number, new_number = parse_id(request.args.get("from")), parse_id(request.args.get("to"))
     if old_number is None or new_number is None:
         new_number = numbers[0]
         old_number = numbers[1] if len(numbers) > 1 else numbers[0]
@@ -382,7 +371,7 @@ def compare(ref: str):
                            changes=service.diff(old, new))
 
 
-@bp.route(f"/meetings/<ref>/notes/revisions/<{ID}:number>/restore", methods=["POST"])
+@bp.route("/meetings/<ref>/notes/revisions/<id:number>/restore", methods=["POST"])
 def restore(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
@@ -395,7 +384,7 @@ def restore(ref: str, number: int):
 
 # Actions --------------------------------------------------------------------------------------------
 
-@bp.route(f"/meetings/<ref>/actions/<{ID}:action_id>", methods=["POST"])
+@bp.route("/meetings/<ref>/actions/<id:action_id>", methods=["POST"])
 def action_status(ref: str, action_id: int):
     """Mark an action done (or open again) from the meeting page, the notes or the next meeting's page."""
     meeting = organiser_meeting(ref)
@@ -468,7 +457,7 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@bp.route(f"/meetings/<ref>/notes/attachments/<{ID}:attachment_id>")
+@bp.route("/meetings/<ref>/notes/attachments/<id:attachment_id>")
 def download(ref: str, attachment_id: int):
     meeting, notes = _readable(ref)
     attachment = db.session.get(NoteAttachment, attachment_id)
@@ -489,7 +478,7 @@ def download(ref: str, attachment_id: int):
     return response
 
 
-@bp.route(f"/meetings/<ref>/notes/attachments/<{ID}:attachment_id>/delete", methods=["POST"])
+@bp.route("/meetings/<ref>/notes/attachments/<id:attachment_id>/delete", methods=["POST"])
 def delete_attachment(ref: str, attachment_id: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
