@@ -9,6 +9,7 @@ from ..extensions import db
 from ..forms import CodeForm, ConfirmForm, PasswordSignInForm, SetPasswordForm, SignInForm
 from ..security import client_address, hit_rate_limit, safe_next
 from ..services import auth as auth_service
+from .form_pages import render_form
 
 bp = Blueprint("auth", __name__)
 
@@ -52,7 +53,7 @@ def sign_in():
         auth_service.send_sign_in_link(email, safe_next(form.next.data))
         db.session.commit()
         return redirect(url_for("auth.enter_code", email=email, next=safe_next(form.next.data)))
-    return render_template("auth/sign_in.html", form=form, password_form=_password_form(next=form.next.data))
+    return render_form("auth/sign_in.html", form=form, password_form=_password_form(next=form.next.data))
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
@@ -65,7 +66,7 @@ def enter_code():
             return _sign_in(token.member, form.next.data or token.next_path)
         db.session.commit()
         form.code.errors.append("That code is not right or has expired. Check the latest email, or ask for a new link.")
-    return render_template("auth/code.html", form=form)
+    return render_form("auth/code.html", form=form)
 
 
 @bp.route("/sign-in/link/<token>", methods=["GET", "POST"])
@@ -98,7 +99,7 @@ def password():
             return _sign_in(member, form.next.data)
         db.session.commit()
         form.password.errors.append("That email address and password do not match.")
-    return render_template("auth/sign_in.html", form=SignInForm(next=form.next.data), password_form=form)
+    return render_form("auth/sign_in.html", form=SignInForm(next=form.next.data), password_form=form)
 
 
 @bp.route("/sign-out", methods=["POST"])
@@ -126,4 +127,4 @@ def set_password():
         db.session.commit()
         flash("Your password is set. You can now sign in with it as well as by email link.", "success")
         return redirect(url_for("members.profile"))
-    return render_template("auth/set_password.html", form=form)
+    return render_form("auth/set_password.html", form=form)

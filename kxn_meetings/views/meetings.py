@@ -20,6 +20,7 @@ from ..security import is_organiser, require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
+from .form_pages import REFUSED, render_form
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
@@ -85,7 +86,7 @@ def rsvp(ref: str):
     meeting = load_meeting(ref, details=True)
     form = RsvpForm()
     if not form.validate_on_submit():
-        return render_meeting(meeting, form, 400)
+        return render_meeting(meeting, form, REFUSED)
     return _record_answer(meeting, current_user, form, RsvpSource.WEB,
                           url_for("meetings.show", ref=meeting.slug, _anchor="rsvp"))
 
@@ -130,7 +131,7 @@ def personal_answer(ref: str, token: str):
         if form.validate_on_submit():
             return _record_answer(meeting, member, form, RsvpSource.EMAIL_LINK,
                                   url_for("meetings.personal_answer", ref=meeting.slug, token=token))
-        status = 400
+        status = REFUSED
     else:
         chosen = request.args.get("answer")
         if chosen not in {a.value for a in Answer}:
@@ -315,8 +316,7 @@ def new():
                 db.session.commit()
                 flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
-    status = 400 if request.method == "POST" else 200
-    return render_template("meetings/form.html", form=_prepare(form), meeting=None), status
+    return render_form("meetings/form.html", form=_prepare(form), meeting=None, refused_anyway=request.method == "POST")
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
@@ -347,8 +347,8 @@ def edit(ref: str):
                         f"{'has' if promoted == 1 else 'have'} a place." if promoted else "")
                 flash("Meeting updated." + note, "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
-    status = 400 if request.method == "POST" else 200
-    return render_template("meetings/form.html", form=_prepare(form), meeting=meeting), status
+    return render_form("meetings/form.html", form=_prepare(form), meeting=meeting,
+                       refused_anyway=request.method == "POST")
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
@@ -386,7 +386,7 @@ def cancel(ref: str):
             db.session.commit()
             flash("The meeting is cancelled.", "success")
         return redirect(url_for("meetings.show", ref=meeting.slug))
-    return render_template("meetings/cancel.html", meeting=meeting, form=form), 400 if request.method == "POST" else 200
+    return render_form("meetings/cancel.html", meeting=meeting, form=form)
 
 
 @bp.route("/<ref>/delete", methods=["GET", "POST"])
@@ -403,7 +403,7 @@ def delete(ref: str):
         db.session.commit()
         flash(f"Deleted the draft \u201c{title}\u201d.", "success")
         return redirect(url_for("main.home"))
-    return render_template("meetings/delete.html", meeting=meeting, form=form), 400 if request.method == "POST" else 200
+    return render_form("meetings/delete.html", meeting=meeting, form=form)
 
 
 @bp.route("/<ref>/attendees")

@@ -19,6 +19,7 @@ from ..models import Member
 from ..security import require_organiser, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow, MemberError
+from .form_pages import render_form
 from .paging import paginate
 
 bp = Blueprint("members", __name__)
@@ -83,6 +84,7 @@ def _apply_error(form: MemberForm, error: MemberError) -> None:
     if target is not None:
         target.errors = [*target.errors, str(error)]
     else:
+        form.form_errors.append(str(error))
         flash(str(error), "error")
 
 
@@ -99,7 +101,7 @@ def new():
             db.session.commit()
             flash(f"{member.name} is added.", "success")
             return redirect(url_for("members.directory"))
-    return render_template("members/form.html", form=form, member=None)
+    return render_form("members/form.html", form=form, member=None)
 
 
 @bp.route("/members/<id:member_id>/edit", methods=["GET", "POST"])
@@ -117,7 +119,7 @@ def edit(member_id: int):
             db.session.commit()
             flash(f"Changes to {member.name} are saved.", "success")
             return redirect(url_for("members.directory"))
-    return render_template("members/form.html", form=form, member=member)
+    return render_form("members/form.html", form=form, member=member)
 
 
 def _back_to_list():
@@ -171,7 +173,7 @@ def import_upload():
         else:
             return render_template("members/import_preview.html", check=check,
                                    confirm=CsvConfirmForm(payload=payload), shown=PREVIEW_GOOD_ROWS)
-    return render_template("members/import.html", form=form)
+    return render_form("members/import.html", form=form)
 
 
 @bp.route("/members/import/confirm", methods=["POST"])
@@ -208,7 +210,7 @@ def export():
 
 
 def _render_profile(profile_form: ProfileForm, delete_form: DeleteAccountForm):
-    return render_template("members/profile.html", member=current_user, form=profile_form, delete_form=delete_form)
+    return render_form("members/profile.html", member=current_user, form=profile_form, delete_form=delete_form)
 
 
 @bp.route("/profile", methods=["GET", "POST"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -15,16 +14,18 @@ from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, SelectChoice, \
     StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..extensions import db
-from ..forms import ConfirmForm, DateField, no_control_chars, optional_line, single_line, strip
+from ..forms import (ConfirmForm, DateField, no_control_chars, no_control_chars_in_text, optional_line, single_line,
+                     strip)
 from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
 from ..rendering import render_markdown
 from ..security import is_organiser, require_organiser, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
 from .meetings import organiser_meeting
+from .form_pages import REFUSED, has_errors
 from .paging import paginate
 
 bp = Blueprint("notes", __name__)
@@ -34,12 +35,6 @@ PER_PAGE = 20
 
 
 # Forms ----------------------------------------------------------------------------------------------
-
-def header_safe(form, field) -> None:
-    """The title becomes an email subject: no control characters or line separators of any kind."""
-    if field.data and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in field.data):
-        raise ValidationError("The title contains characters that cannot be used.")
-
 
 class ActionRowForm(Form):
     id = HiddenField()
@@ -57,14 +52,14 @@ class ActionRowForm(Form):
 
 
 class NotesForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, header_safe,
+    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
                                              Length(max=300)], filters=[strip])
-    summary = TextAreaField("Summary", validators=[Optional(), no_control_chars, Length(max=1000)])
-    body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars, Length(max=100_000)])
+    summary = TextAreaField("Summary", validators=[Optional(), no_control_chars_in_text, Length(max=1000)])
+    body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars_in_text, Length(max=100_000)])
     visibility = RadioField("Who can read the notes once published", default="public", choices=[
         SelectChoice("public", "Everyone (public, and in the notes feed)"),
         SelectChoice("members", "Members only (sign-in needed)"),
-    ])
+    ], invalid_choice_message="Choose who can read the notes: everyone, or members only.")
     actions = FieldList(FormField(ActionRowForm), max_entries=service.MAX_ACTIONS)
     notify_update = BooleanField("Email members about this update")
 
@@ -264,7 +259,7 @@ def edit(ref: str):
         # Heading ids get a prefix so a section called "Summary" cannot clash with the form's own ids.
         rendered = re.sub(r'<(h[234]) id="', r'<\1 id="preview-',
                           render_markdown((form.body.data or "").replace("\r\n", "\n")))
-        return _edit_page(meeting, notes, form, status=400 if form.errors else 200,
+        return _edit_page(meeting, notes, form, status=REFUSED if has_errors(form) else 200,
                           preview=rendered or "<p>(The notes are empty.)</p>")
     if form.validate_on_submit():
         data = _input_from(form)
@@ -280,7 +275,7 @@ def edit(ref: str):
                 db.session.commit()
                 flash(_saved_message(result, emailed, announce), "success")
                 return redirect(url_for("notes.edit", ref=meeting.slug))
-    return _edit_page(meeting, service.notes_for(meeting), form, status=400)
+    return _edit_page(meeting, service.notes_for(meeting), form, status=REFUSED)
 
 
 def _saved_message(result: service.SaveResult, emailed: int | None, announce: bool) -> str:
