@@ -14,6 +14,14 @@ from .form_pages import render_form
 bp = Blueprint("auth", __name__)
 
 
+@bp.after_request
+def never_cached(response):
+    """Sign-in pages carry a form key and the address typed: never kept by a cache. Said here for every answer,
+    since the signed-in check that sets it elsewhere depends on what the view happened to touch."""
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
+
+
 def _limit(kind: str, email: str | None = None) -> None:
     """Count an attempt per client address and, when given, per email address.
 
@@ -72,19 +80,18 @@ def enter_code():
 @bp.route("/sign-in/link/<token>", methods=["GET", "POST"])
 def link(token: str):
     form = ConfirmForm()
+    if request.method == "POST" and not form.validate_on_submit():
+        abort(400)
+    # Counted before the link is looked at, whether it turns out good or not: a guess that succeeds is a guess.
+    _limit("link")
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
         used = auth_service.use_link(token)
         if used is not None and used.member.active:
             return _sign_in(used.member, used.next_path)
-        _limit("link")
         db.session.commit()
         return render_template("auth/link_invalid.html"), 410
-    pending = auth_service.peek_link(token)
-    if pending is None:
-        _limit("link")
-        db.session.commit()
+    db.session.commit()
+    if auth_service.peek_link(token) is None:
         return render_template("auth/link_invalid.html"), 410
     return render_template("auth/link.html", form=form)
 
