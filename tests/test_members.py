@@ -442,12 +442,14 @@ def test_semicolons_bom_and_header_spelling_are_accepted(as_organiser):
 
 def test_lines_too_long_or_with_control_characters_are_reported(as_organiser):
     data = csv_bytes([("A" * 201, "long@example.org", "", ""), ("Tab\there", "tab@example.org", "", ""),
-                      ("Two\nlines", "multi@example.org", "", ""), ("Fine", "fine@example.org", "", "")])
+                      ("Two\nlines", "multi@example.org", "", ""), ("Fine", "fine@example.org", "", ""),
+                      ("Line\u2028separator", "separator@example.org", "", "")])
     preview = upload(as_organiser, data)
     found = rejected_rows(preview)
     assert found[2] == "name is longer than 200 characters"
     assert found[3] == "contains a line break or control character"
     assert found[4] == "contains a line break or control character"
+    assert list(found.values()).count("contains a line break or control character") == 3, found
     assert "1 row can be imported." in preview.get_data(as_text=True)
 
 
