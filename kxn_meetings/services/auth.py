@@ -44,13 +44,14 @@ def send_sign_in_link(email: str, next_path: str = "/") -> None:
     how long the answer takes must not tell whether an address belongs to a member.
     """
     member = find_member_by_email(email)
-    known = member is not None and member.active
+    if member is not None and not member.active:
+        member = None
     token = secrets.token_urlsafe(32)
     code = f"{secrets.randbelow(10**6):06d}"
     token_hash = _digest(token)
     minutes = current_app.config["LOGIN_TOKEN_MINUTES"]
     login = LoginToken(
-        member_id=member.id if known else None,
+        member_id=member.id if member is not None else None,
         token_hash=token_hash,
         code_hash=_code_digest(token_hash, code),
         next_path=next_path,
@@ -58,12 +59,12 @@ def send_sign_in_link(email: str, next_path: str = "/") -> None:
     )
     message = {
         "kind": "sign_in",
-        "to": member if known else Member(**STAND_IN),
+        "to": member if member is not None else Member(**STAND_IN),
         "subject": f"Your sign-in link for the {current_app.config['NETWORK_NAME']}",
         "template": "sign_in",
         "context": {"token": token, "code": code, "minutes": minutes},
     }
-    if not known:
+    if member is None:
         render_email(**message)
         return
     db.session.add(login)
