@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import unicodedata
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -35,7 +36,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from .services.rsvps import COMMENT_MAX_LENGTH, CONTROL_CHARACTERS
+from .services.rsvps import COMMENT_MAX_LENGTH
 
 
 class _OneMessageForABadValue:
@@ -66,21 +67,40 @@ class IntegerField(_OneMessageForABadValue, fields.IntegerField):
     default_message = "Enter a whole number, such as 20."
 
 
+# Everything str.splitlines() breaks at: a line field that holds one would become two lines in an email header,
+# a calendar file or a CSV export.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+UNUSABLE = "This contains characters that cannot be used."
+
+
+def _controls(text: str, allowed: frozenset[str] | str) -> bool:
+    # Printable text holds no control character: only the rest needs the closer look.
+    return not text.isprintable() and any(unicodedata.category(c) == "Cc" and c not in allowed for c in text)
+
+
 def single_line(form, field) -> None:
-    if field.data and ("\r" in field.data or "\n" in field.data):
+    if isinstance(field.data, str) and any(c in LINE_BREAKS for c in field.data):
         raise ValidationError("Please keep this on one line.")
 
 
 def no_control_chars(form, field) -> None:
-    if field.data and CONTROL_CHARACTERS.search(field.data):
-        raise ValidationError("This contains characters that cannot be used.")
+    """For one-line fields, beside single_line (which has its own message for line breaks): a tab, NUL or other
+    control character is refused too, since names and titles go into email headers, which refuse them."""
+    if isinstance(field.data, str) and _controls(field.data, LINE_BREAKS):
+        raise ValidationError(UNUSABLE)
+
+
+def no_control_chars_in_text(form, field) -> None:
+    """For text areas: line breaks and tabs are text there; other control characters are not."""
+    if isinstance(field.data, str) and _controls(field.data, "\t\r\n"):
+        raise ValidationError(UNUSABLE)
 
 
 def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-EMAIL = [DataRequired("Enter your email address."), single_line,
+EMAIL = [DataRequired("Enter your email address."), single_line, no_control_chars,
          Email("Enter an email address like name@example.org.", check_deliverability=False), Length(max=254)]
 
 
@@ -173,7 +193,7 @@ class AgendaItemForm(Form):
 class WorkshopRoomForm(Form):
     name = StringField("Room name", validators=OPTIONAL_LINE, filters=[strip])
     questions = TextAreaField("Questions for this room (one per line)",
-                              validators=[Optional(), no_control_chars, Length(max=5000)])
+                              validators=[Optional(), no_control_chars_in_text, Length(max=5000)])
 
     def is_blank(self) -> bool:
         return not (self.name.data or (self.questions.data or "").strip())
@@ -186,7 +206,8 @@ class MeetingForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
                                              Length(max=300)], filters=[strip])
     theme = StringField("Theme", validators=optional_line(500), filters=[strip])
-    description = TextAreaField("Description (Markdown)", validators=[Optional(), no_control_chars, Length(max=20000)])
+    description = TextAreaField("Description (Markdown)",
+                                validators=[Optional(), no_control_chars_in_text, Length(max=20000)])
     date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
     end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
@@ -196,7 +217,7 @@ class MeetingForm(FlaskForm):
     end_fold = RadioField("Which end time?", choices=[], validators=[Optional()], validate_choice=False)
     timezone = SelectField("Time zone", validators=[DataRequired()], choices=time_zone_choices,
                            invalid_choice_message="Choose a time zone from the list.")
-    join_url = StringField("Online join link", validators=[Optional(), single_line, Length(max=1000),
+    join_url = StringField("Online join link", validators=[Optional(), single_line, no_control_chars, Length(max=1000),
                                                            URL(message="Enter a full link starting with https://")],
                            filters=[strip])
     location = StringField("Address (for an in-person meeting)", validators=optional_line(500),
@@ -217,16 +238,17 @@ class MeetingForm(FlaskForm):
 
 class CancelMeetingForm(FlaskForm):
     reason = TextAreaField("Reason (sent to everyone invited)", validators=[
-        DataRequired("Say briefly why the meeting is cancelled."), no_control_chars, Length(max=2000)])
+        DataRequired("Say briefly why the meeting is cancelled."), no_control_chars_in_text, Length(max=2000)])
 
 
 class RsvpForm(FlaskForm):
     answer = RadioField("Your answer", choices=[SelectChoice("going", "Going"), SelectChoice("maybe", "Maybe"),
                                  SelectChoice("declined", "Can't go")],
-                        validators=[DataRequired("Choose Going, Maybe or Can't go.")])
+                        validators=[DataRequired("Choose Going, Maybe or Can't go.")],
+                        invalid_choice_message="Choose Going, Maybe or Can't go.")
     access_needs = TextAreaField("Access needs (only organisers see this)",
-                                 validators=[Optional(), no_control_chars, Length(max=2000)])
-    comment = TextAreaField("Comment", validators=[Optional(), no_control_chars, Length(max=COMMENT_MAX_LENGTH)])
+                                 validators=[Optional(), no_control_chars_in_text, Length(max=2000)])
+    comment = TextAreaField("Comment", validators=[Optional(), no_control_chars_in_text, Length(max=COMMENT_MAX_LENGTH)])
 
 
 class InviteForm(FlaskForm):
@@ -234,8 +256,8 @@ class InviteForm(FlaskForm):
         SelectChoice("all", "All active members"),
         SelectChoice("organisations", "Members of chosen organisations"),
         SelectChoice("addresses", "These email addresses"),
-    ])
+    ], invalid_choice_message="Choose who to invite: all members, chosen organisations or these addresses.")
     organisations = SelectMultipleField("Organisations", choices=[], validate_choice=False)
     addresses = TextAreaField("Email addresses (one per line, or separated by commas; 'Name <email>' works too)",
-                              validators=[Optional(), Length(max=100_000)])
+                              validators=[Optional(), no_control_chars_in_text, Length(max=100_000)])
     create_members = BooleanField("Add the addresses that are not members yet as new members")

@@ -6,11 +6,14 @@ import datetime as dt
 import math
 from urllib.parse import unquote, urlsplit
 
+import flask
 from flask import Flask, Response, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy import delete, func, select
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import TooManyRequests
+from werkzeug.utils import cached_property
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .database import begin_write
@@ -82,7 +85,28 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(load_member_session)
     app.session_interface = SessionInterface()
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
+    app.request_class = Request
+    app.before_request(refuse_nul_in_path)
     app.after_request(keep_private_pages_out_of_caches)
+
+
+class Request(flask.Request):
+    """Query-string values lose any NUL character: no page takes one, and PostgreSQL refuses it in text, so a
+    search or a page number typed with one is read as if typed without it."""
+
+    @cached_property
+    def args(self) -> MultiDict[str, str]:
+        args = flask.Request.args.fget(self)  # type: ignore[attr-defined]
+        if not any("\x00" in key or "\x00" in value for key, value in args.items(multi=True)):
+            return args
+        return self.parameter_storage_class(
+            (key.replace("\x00", ""), value.replace("\x00", "")) for key, value in args.items(multi=True))
+
+
+def refuse_nul_in_path() -> None:
+    """No page has a NUL character in its address: a 404 before a view hands one to a query."""
+    if "\x00" in request.path:
+        abort(404)
 
 
 def load_member_session(session_id: str) -> Member | None:

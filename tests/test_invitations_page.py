@@ -115,7 +115,7 @@ def test_pasted_addresses_that_are_not_members_are_listed_and_invited_only_when_
 
 def test_members_of_chosen_organisations_only(organiser_client, meeting, people):
     response = post_invite(organiser_client, meeting, recipients="organisations", action="preview")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Choose at least one organisation." in page_text(response)
     response = post_invite(organiser_client, meeting, recipients="organisations",
                            organisations=["Thames Valley Police", "No such organisation\x00"], action="send")
@@ -167,7 +167,7 @@ def test_a_draft_cancelled_or_past_meeting_cannot_be_invited_to(organiser_client
     assert page.status_code == 200
     assert message in page_text(page)
     response = post_invite(organiser_client, meeting, action="send")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in page_text(response)
     assert organiser_client.get(f"/meetings/{meeting.slug}/invite/preview.html").status_code == 404
     response = organiser_client.post(f"/meetings/{meeting.slug}/invite/remind", follow_redirects=True)
@@ -213,17 +213,17 @@ def test_any_input_on_the_invite_form_never_gives_a_server_error(organiser_clien
     if create:
         data["create_members"] = "y"
     response = organiser_client.post(f"/meetings/{meeting.slug}/invite", data=data)
-    assert response.status_code in (200, 302, 400)
+    assert response.status_code in (200, 302, 422)
     db.session.rollback()
 
 
 def test_a_bad_address_choice_is_shown_next_to_the_field(organiser_client, meeting, people):
     response = post_invite(organiser_client, meeting, recipients="addresses", addresses="  ", action="send")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert field_error(response.get_data(as_text=True), "addresses") == "Paste at least one email address."
     response = post_invite(organiser_client, meeting, recipients="everyone", action="send")
-    assert response.status_code == 400
-    assert "Not a valid choice" in page_text(response)
+    assert response.status_code == 422
+    assert "Choose who to invite" in page_text(response)
     assert rows() == []
 
 

@@ -127,10 +127,10 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("changes", "field_id", "message"), INVALID)
-def test_invalid_meeting_answers_400_with_the_message_next_to_the_field_and_saves_nothing(
+def test_invalid_meeting_answers_422_with_the_message_next_to_the_field_and_saves_nothing(
         organiser_client, changes, field_id, message):
     response = organiser_client.post("/meetings/new", data=meeting_form(**changes))
-    assert response.status_code == 400
+    assert response.status_code == 422
     page = response.get_data(as_text=True)
     error = field_error(page, field_id)
     assert error is not None, f"no error next to {field_id}: {text(page)[:600]}"
@@ -157,7 +157,7 @@ def test_a_time_the_clocks_skip_is_refused_next_to_its_field(organiser_client, c
     if "rsvp_deadline_time" in values:
         values["rsvp_deadline_date"] = _spring_forward()["date"]
     response = organiser_client.post("/meetings/new", data=meeting_form(**values))
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "does not exist in Europe/London" in field_error(response.get_data(as_text=True), field_id)
     assert meeting_count() == 0
 
@@ -286,7 +286,7 @@ def test_a_draft_with_notes_is_kept(organiser_client, make_meeting):
 def test_an_invalid_edit_changes_nothing(organiser_client):
     meeting = _published(organiser_client)
     response = _edit(organiser_client, meeting, title="Moved", end_time="14:00")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "must end after" in field_error(response.get_data(as_text=True), "end_time")
     meeting = only_meeting()
     assert meeting.title == "Policing young adults: what works"
@@ -332,7 +332,7 @@ def test_cancel_with_a_reason_shows_on_the_page_and_blocks_answers(app, organise
     page = organiser_client.get(f"/meetings/{meeting.slug}/cancel")
     assert page.status_code == 200
     response = organiser_client.post(f"/meetings/{meeting.slug}/cancel", data={"reason": ""})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Say briefly why" in field_error(response.get_data(as_text=True), "reason")
     assert not only_meeting().is_cancelled
 
@@ -381,7 +381,7 @@ def test_a_draft_cannot_be_cancelled_into_public_view(app, organiser_client):
 def test_a_cancel_reason_with_control_characters_is_refused(organiser_client):
     meeting = _published(organiser_client)
     response = organiser_client.post(f"/meetings/{meeting.slug}/cancel", data={"reason": "Flooded\x00"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "characters that cannot be used" in field_error(response.get_data(as_text=True), "reason")
     assert not only_meeting().is_cancelled
 
@@ -495,12 +495,12 @@ def test_any_text_in_any_meeting_field_never_gives_a_server_error(organiser_clie
     for name in data.draw(st.lists(st.sampled_from(FIELD_NAMES), max_size=3, unique=True)):
         values.pop(name, None)  # a hand-made request may leave any field out
     response = organiser_client.post("/meetings/new", data=values)
-    assert response.status_code in (302, 400), values
+    assert response.status_code in (302, 422), values
     if response.status_code == 302:
         slug = response.headers["Location"].rsplit("/", 1)[-1]
         assert organiser_client.get(f"/meetings/{slug}").status_code == 200
         edit = organiser_client.post(f"/meetings/{slug}/edit", data=values)
-        assert edit.status_code in (302, 400), values
+        assert edit.status_code in (302, 422), values
 
 
 @given(answer=st.sampled_from(["going", "maybe", "declined"]) | ANY_TEXT, access_needs=ANY_TEXT, comment=ANY_TEXT,
@@ -527,7 +527,7 @@ def test_any_text_in_an_rsvp_never_gives_a_server_error(app, organiser_client, o
 def test_a_request_without_a_field_is_answered_without_a_server_error(organiser_client, missing):
     values = meeting_form(**{"agenda-0-title": "", "agenda-0-speaker_name": "Dr Asha Patel"})
     del values[missing]
-    assert organiser_client.post("/meetings/new", data=values).status_code in (302, 400)
+    assert organiser_client.post("/meetings/new", data=values).status_code in (302, 422)
 
 
 def _autumn_day() -> dt.date:
@@ -543,7 +543,7 @@ def test_a_time_the_clocks_go_back_over_needs_a_choice_and_every_parser_reads_th
     day = _autumn_day()
     form = meeting_form(date=day.isoformat(), start_time="01:30", end_time="01:45", title="Night shift")
     response = organiser_client.post("/meetings/new", data=form)
-    assert response.status_code == 400
+    assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "01:30 happens twice in Europe/London on that day" in field_error(page, "start_fold")
     assert "01:45 happens twice" in field_error(page, "end_fold")

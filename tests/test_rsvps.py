@@ -91,7 +91,7 @@ def test_a_meeting_that_has_happened_takes_no_answers(member_client, make_meetin
 def test_answering_needs_a_choice(member_client, make_meeting):
     meeting = make_meeting()
     response = member_client.post(f"/meetings/{meeting.slug}/rsvp", data={"answer": "perhaps"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert 'id="answer-error"' in response.get_data(as_text=True)
     assert rsvp_count() == 0
 

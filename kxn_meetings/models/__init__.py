@@ -1,6 +1,6 @@
 """All models, importable from one place (and seen by Alembic)."""
 
-from .base import TimestampMixin, UTCDateTime, utcnow
+from .base import MAX_ID, TimestampMixin, UTCDateTime, parse_id, utcnow
 from .meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility, WorkshopQuestion, WorkshopRoom
 from .members import LoginToken, Member, MemberSession, RateLimitHit
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
@@ -9,8 +9,8 @@ from .replies import CalendarReply, ReplyOutcome
 from .rsvps import Answer, Invitation, Rsvp, RsvpSource
 
 __all__ = [
-    "ActionItem", "ActionStatus", "AgendaItem", "Answer", "CalendarReply", "Invitation", "LoginToken", "Meeting", "MeetingNotes",
+    "MAX_ID", "ActionItem", "ActionStatus", "AgendaItem", "Answer", "CalendarReply", "Invitation", "LoginToken", "Meeting", "MeetingNotes",
     "MeetingSeries", "MeetingStatus", "Member", "MemberSession", "NoteAttachment", "NoteRevision", "NotesStatus", "OutboxMessage",
     "OutboxStatus", "RateLimitHit", "ReplyOutcome", "Rsvp", "RsvpSource", "TimestampMixin", "UTCDateTime", "Visibility",
-    "WorkshopQuestion", "WorkshopRoom", "utcnow",
+    "WorkshopQuestion", "WorkshopRoom", "parse_id", "utcnow",
 ]

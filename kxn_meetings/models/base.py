@@ -8,6 +8,21 @@ from sqlalchemy import DateTime, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
 
 
+# Ids are 32-bit integer columns: a larger number typed into a URL or a form names no row, and PostgreSQL
+# refuses to compare with it ("integer out of range") rather than finding nothing.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """A row id as typed by someone (URL, query string, hidden field): a whole number from 1 to MAX_ID, else None."""
+    text = value.strip() if isinstance(value, str) else ""
+    # str.isdigit() also accepts digits int() reads differently or not at all ("²", "١"); ids are plain ASCII.
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

@@ -11,7 +11,7 @@ from sqlalchemy import Enum, ForeignKey, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import TimestampMixin, UTCDateTime
+from .base import TimestampMixin, UTCDateTime, parse_id
 from .members import Member
 
 
@@ -92,7 +92,7 @@ class Meeting(TimestampMixin, db.Model):
         if not ref or "\x00" in ref or len(ref) > 160:
             return None
         if ref.isascii() and ref.isdigit():
-            return int(ref) if len(ref) <= 12 else None
+            return parse_id(ref)
         return ref
 
     @property

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
 from ..models import LoginToken, Member, MemberSession, utcnow
-from .outbox import queue_email
+from .outbox import queue_email, render_email
 
 CODE_ATTEMPTS = 5
 
@@ -33,29 +33,42 @@ def find_member_by_email(email: str) -> Member | None:
     return db.session.scalar(select(Member).where(func.lower(Member.email) == email.strip().lower()))
 
 
+# Whom an unknown address's sign-in email is written for, to be thrown away.
+STAND_IN = {"name": "Member of the network", "email": "member@example.invalid"}
+
+
 def send_sign_in_link(email: str, next_path: str = "/") -> None:
-    """Queue a sign-in email for an active member. Unknown addresses get the same outward result: nothing."""
+    """Queue a sign-in email for an active member.
+
+    An unknown or inactive address gets the same work, a token made and the email written, with nothing kept:
+    how long the answer takes must not tell whether an address belongs to a member.
+    """
     member = find_member_by_email(email)
-    if member is None or not member.active:
-        return
+    if member is not None and not member.active:
+        member = None
     token = secrets.token_urlsafe(32)
     code = f"{secrets.randbelow(10**6):06d}"
     token_hash = _digest(token)
     minutes = current_app.config["LOGIN_TOKEN_MINUTES"]
-    db.session.add(LoginToken(
-        member_id=member.id,
+    login = LoginToken(
+        member_id=member.id if member is not None else None,
         token_hash=token_hash,
         code_hash=_code_digest(token_hash, code),
         next_path=next_path,
         expires_at=utcnow() + dt.timedelta(minutes=minutes),
-    ))
-    queue_email(
-        kind="sign_in",
-        to=member,
-        subject=f"Your sign-in link for the {current_app.config['NETWORK_NAME']}",
-        template="sign_in",
-        context={"token": token, "code": code, "minutes": minutes},
     )
+    message = {
+        "kind": "sign_in",
+        "to": member if member is not None else Member(**STAND_IN),
+        "subject": f"Your sign-in link for the {current_app.config['NETWORK_NAME']}",
+        "template": "sign_in",
+        "context": {"token": token, "code": code, "minutes": minutes},
+    }
+    if member is None:
+        render_email(**message)
+        return
+    db.session.add(login)
+    queue_email(**message)
 
 
 def peek_link(token: str) -> LoginToken | None:

@@ -323,7 +323,8 @@ def read_member_csv(data: bytes, *, max_rows: int = MAX_IMPORT_ROWS) -> list[Imp
 
 
 def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(c) == "Cc" for c in text)
+    # Line and paragraph separators too: names go into email headers, which the outbox refuses them in.
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
 
 
 def _email_is_valid(email: str) -> bool:

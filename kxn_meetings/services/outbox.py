@@ -174,6 +174,12 @@ def _new_row(message: Email) -> OutboxMessage:
     return OutboxMessage(**_new_values(message, _Renderer()))
 
 
+def render_email(**fields) -> OutboxMessage:
+    """The outbox row queue_email() would add, checked and rendered, left out of the session: the same work
+    without the message."""
+    return _new_row(Email(**fields))
+
+
 def _queued_before(dedup_key: str) -> bool:
     return db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is not None
 

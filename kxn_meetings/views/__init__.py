@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..database import READ_ONLY_METHODS, discard_session, is_disconnect, is_unavailable
 from ..extensions import db, login_manager
+from ..urls import IdConverter
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ RETRIED = "kxn.retried"
 def init_app(app: Flask) -> None:
     from . import auth, calendar, invitations, main, meetings, members, notes, outbox, replies
 
+    app.url_map.converters["id"] = IdConverter
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(meetings.bp)

@@ -9,8 +9,17 @@ from ..extensions import db
 from ..forms import CodeForm, ConfirmForm, PasswordSignInForm, SetPasswordForm, SignInForm
 from ..security import client_address, hit_rate_limit, safe_next
 from ..services import auth as auth_service
+from .form_pages import render_form
 
 bp = Blueprint("auth", __name__)
+
+
+@bp.after_request
+def never_cached(response):
+    """Sign-in pages carry a form key and the address typed: never kept by a cache. Said here for every answer,
+    since the signed-in check that sets it elsewhere depends on what the view happened to touch."""
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
 
 
 def _limit(kind: str, email: str | None = None) -> None:
@@ -52,7 +61,7 @@ def sign_in():
         auth_service.send_sign_in_link(email, safe_next(form.next.data))
         db.session.commit()
         return redirect(url_for("auth.enter_code", email=email, next=safe_next(form.next.data)))
-    return render_template("auth/sign_in.html", form=form, password_form=_password_form(next=form.next.data))
+    return render_form("auth/sign_in.html", form=form, password_form=_password_form(next=form.next.data))
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
@@ -65,25 +74,24 @@ def enter_code():
             return _sign_in(token.member, form.next.data or token.next_path)
         db.session.commit()
         form.code.errors.append("That code is not right or has expired. Check the latest email, or ask for a new link.")
-    return render_template("auth/code.html", form=form)
+    return render_form("auth/code.html", form=form)
 
 
 @bp.route("/sign-in/link/<token>", methods=["GET", "POST"])
 def link(token: str):
     form = ConfirmForm()
+    if request.method == "POST" and not form.validate_on_submit():
+        abort(400)
+    # Counted before the link is looked at, whether it turns out good or not: a guess that succeeds is a guess.
+    _limit("link")
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
         used = auth_service.use_link(token)
         if used is not None and used.member.active:
             return _sign_in(used.member, used.next_path)
-        _limit("link")
         db.session.commit()
         return render_template("auth/link_invalid.html"), 410
-    pending = auth_service.peek_link(token)
-    if pending is None:
-        _limit("link")
-        db.session.commit()
+    db.session.commit()
+    if auth_service.peek_link(token) is None:
         return render_template("auth/link_invalid.html"), 410
     return render_template("auth/link.html", form=form)
 
@@ -98,7 +106,7 @@ def password():
             return _sign_in(member, form.next.data)
         db.session.commit()
         form.password.errors.append("That email address and password do not match.")
-    return render_template("auth/sign_in.html", form=SignInForm(next=form.next.data), password_form=form)
+    return render_form("auth/sign_in.html", form=SignInForm(next=form.next.data), password_form=form)
 
 
 @bp.route("/sign-out", methods=["POST"])
@@ -126,4 +134,4 @@ def set_password():
         db.session.commit()
         flash("Your password is set. You can now sign in with it as well as by email link.", "success")
         return redirect(url_for("members.profile"))
-    return render_template("auth/set_password.html", form=form)
+    return render_form("auth/set_password.html", form=form)

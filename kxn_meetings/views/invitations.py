@@ -12,6 +12,7 @@ from ..security import require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
+from .form_pages import REFUSED
 
 bp = Blueprint("invitations", __name__, url_prefix="/meetings")
 
@@ -103,9 +104,9 @@ def invite(ref: str):
             preview = {"members": members, "unknown": unknown, "bad": bad, "subject": sample.subject,
                        "text": sample.text}
         else:
-            status = 400
+            status = REFUSED
     elif request.method == "POST":
-        status = 400
+        status = REFUSED
     return render_template(
         "invitations/invite.html", meeting=meeting, form=form, preview=preview, problem=problem,
         counts=invitation_service.outbox_counts(meeting), not_replied=invitation_service.not_replied(meeting),

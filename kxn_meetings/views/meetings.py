@@ -15,11 +15,12 @@ from .. import timefmt
 from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
-from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, utcnow
+from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, parse_id, utcnow
 from ..security import is_organiser, require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
+from .form_pages import REFUSED, render_form
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
@@ -85,7 +86,7 @@ def rsvp(ref: str):
     meeting = load_meeting(ref, details=True)
     form = RsvpForm()
     if not form.validate_on_submit():
-        return render_meeting(meeting, form, 400)
+        return render_meeting(meeting, form, REFUSED)
     return _record_answer(meeting, current_user, form, RsvpSource.WEB,
                           url_for("meetings.show", ref=meeting.slug, _anchor="rsvp"))
 
@@ -130,7 +131,7 @@ def personal_answer(ref: str, token: str):
         if form.validate_on_submit():
             return _record_answer(meeting, member, form, RsvpSource.EMAIL_LINK,
                                   url_for("meetings.personal_answer", ref=meeting.slug, token=token))
-        status = 400
+        status = REFUSED
     else:
         chosen = request.args.get("answer")
         if chosen not in {a.value for a in Answer}:
@@ -346,8 +347,7 @@ def new():
                 db.session.commit()
                 flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
-    status = 400 if request.method == "POST" else 200
-    return render_template("meetings/form.html", form=_prepare(form), meeting=None), status
+    return render_form("meetings/form.html", form=_prepare(form), meeting=None, refused_anyway=request.method == "POST")
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
@@ -378,8 +378,8 @@ def edit(ref: str):
                         f"{'has' if promoted == 1 else 'have'} a place." if promoted else "")
                 flash("Meeting updated." + note, "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
-    status = 400 if request.method == "POST" else 200
-    return render_template("meetings/form.html", form=_prepare(form), meeting=meeting), status
+    return render_form("meetings/form.html", form=_prepare(form), meeting=meeting,
+                       refused_anyway=request.method == "POST")
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
@@ -417,7 +417,7 @@ def cancel(ref: str):
             db.session.commit()
             flash("The meeting is cancelled.", "success")
         return redirect(url_for("meetings.show", ref=meeting.slug))
-    return render_template("meetings/cancel.html", meeting=meeting, form=form), 400 if request.method == "POST" else 200
+    return render_form("meetings/cancel.html", meeting=meeting, form=form)
 
 
 @bp.route("/<ref>/delete", methods=["GET", "POST"])
@@ -434,7 +434,7 @@ def delete(ref: str):
         db.session.commit()
         flash(f"Deleted the draft \u201c{title}\u201d.", "success")
         return redirect(url_for("main.home"))
-    return render_template("meetings/delete.html", meeting=meeting, form=form), 400 if request.method == "POST" else 200
+    return render_form("meetings/delete.html", meeting=meeting, form=form)
 
 
 @bp.route("/<ref>/attendees")
@@ -492,8 +492,7 @@ def attendance(ref: str):
     if meeting.starts_at > utcnow():
         flash("Attendance can be recorded once the meeting has started.", "error")
         return redirect(url_for("meetings.attendees", ref=meeting.slug))
-    ticked = {int(value) for value in request.form.getlist("attended")
-              if value.isascii() and value.isdigit() and len(value) < 12}
+    ticked = {rsvp_id for value in request.form.getlist("attended") if (rsvp_id := parse_id(value)) is not None}
     came = rsvp_service.mark_attendance(meeting, ticked)
     db.session.commit()
     flash(f"Attendance saved: {came} attended.", "success")

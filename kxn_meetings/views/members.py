@@ -19,6 +19,8 @@ from ..models import Member
 from ..security import require_organiser, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow, MemberError
+from .form_pages import render_form
+from .paging import paginate
 
 bp = Blueprint("members", __name__)
 
@@ -65,7 +67,7 @@ def directory():
         query = query.where(Member.active.is_(False))
     elif status == "organisers":
         query = query.where(Member.is_organiser.is_(True))
-    page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
+    page = paginate(query, per_page=PAGE_SIZE)
     return render_template("members/directory.html", page=page, q=q, status=status,
                            counts=member_service.directory_counts())
 
@@ -82,6 +84,7 @@ def _apply_error(form: MemberForm, error: MemberError) -> None:
     if target is not None:
         target.errors = [*target.errors, str(error)]
     else:
+        form.form_errors.append(str(error))
         flash(str(error), "error")
 
 
@@ -98,10 +101,10 @@ def new():
             db.session.commit()
             flash(f"{member.name} is added.", "success")
             return redirect(url_for("members.directory"))
-    return render_template("members/form.html", form=form, member=None)
+    return render_form("members/form.html", form=form, member=None)
 
 
-@bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+@bp.route("/members/<id:member_id>/edit", methods=["GET", "POST"])
 @organiser_required
 def edit(member_id: int):
     member = db.get_or_404(Member, member_id)
@@ -116,14 +119,14 @@ def edit(member_id: int):
             db.session.commit()
             flash(f"Changes to {member.name} are saved.", "success")
             return redirect(url_for("members.directory"))
-    return render_template("members/form.html", form=form, member=member)
+    return render_form("members/form.html", form=form, member=member)
 
 
 def _back_to_list():
     return redirect(safe_next(request.form.get("next"), url_for("members.directory")))
 
 
-@bp.route("/members/<int:member_id>/deactivate", methods=["POST"])
+@bp.route("/members/<id:member_id>/deactivate", methods=["POST"])
 @organiser_required
 def deactivate(member_id: int):
     if not ConfirmForm().validate_on_submit():
@@ -139,7 +142,7 @@ def deactivate(member_id: int):
     return _back_to_list()
 
 
-@bp.route("/members/<int:member_id>/reactivate", methods=["POST"])
+@bp.route("/members/<id:member_id>/reactivate", methods=["POST"])
 @organiser_required
 def reactivate(member_id: int):
     if not ConfirmForm().validate_on_submit():
@@ -170,7 +173,7 @@ def import_upload():
         else:
             return render_template("members/import_preview.html", check=check,
                                    confirm=CsvConfirmForm(payload=payload), shown=PREVIEW_GOOD_ROWS)
-    return render_template("members/import.html", form=form)
+    return render_form("members/import.html", form=form)
 
 
 @bp.route("/members/import/confirm", methods=["POST"])
@@ -207,7 +210,7 @@ def export():
 
 
 def _render_profile(profile_form: ProfileForm, delete_form: DeleteAccountForm):
-    return render_template("members/profile.html", member=current_user, form=profile_form, delete_form=delete_form)
+    return render_form("members/profile.html", member=current_user, form=profile_form, delete_form=delete_form)
 
 
 @bp.route("/profile", methods=["GET", "POST"])

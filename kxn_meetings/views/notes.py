@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -15,32 +14,27 @@ from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, SelectChoice, \
     StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..extensions import db
-from ..forms import ConfirmForm, DateField, no_control_chars, optional_line, single_line, strip
-from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility
+from ..forms import (ConfirmForm, DateField, no_control_chars, no_control_chars_in_text, optional_line, single_line,
+                     strip)
+from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
 from ..rendering import render_markdown
 from ..security import is_organiser, require_organiser, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
 from .meetings import organiser_meeting
+from .form_pages import REFUSED, has_errors
+from .paging import paginate
 
 bp = Blueprint("notes", __name__)
 
 BLANK_ACTION_ROWS = 2
 PER_PAGE = 20
-# Route ids and revision numbers fit a 32-bit column; anything larger is simply not found.
-ID = "int(max=2147483647)"
 
 
 # Forms ----------------------------------------------------------------------------------------------
-
-def header_safe(form, field) -> None:
-    """The title becomes an email subject: no control characters or line separators of any kind."""
-    if field.data and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in field.data):
-        raise ValidationError("The title contains characters that cannot be used.")
-
 
 class ActionRowForm(Form):
     id = HiddenField()
@@ -54,19 +48,18 @@ class ActionRowForm(Form):
         return not (self.text.data or self.owner.data or self.due_date.data or self.done.data)
 
     def action_id(self) -> int | None:
-        value = self.id.data or ""
-        return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+        return parse_id(self.id.data)
 
 
 class NotesForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, header_safe,
+    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
                                              Length(max=300)], filters=[strip])
-    summary = TextAreaField("Summary", validators=[Optional(), no_control_chars, Length(max=1000)])
-    body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars, Length(max=100_000)])
+    summary = TextAreaField("Summary", validators=[Optional(), no_control_chars_in_text, Length(max=1000)])
+    body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars_in_text, Length(max=100_000)])
     visibility = RadioField("Who can read the notes once published", default="public", choices=[
         SelectChoice("public", "Everyone (public, and in the notes feed)"),
         SelectChoice("members", "Members only (sign-in needed)"),
-    ])
+    ], invalid_choice_message="Choose who can read the notes: everyone, or members only.")
     actions = FieldList(FormField(ActionRowForm), max_entries=service.MAX_ACTIONS)
     notify_update = BooleanField("Email members about this update")
 
@@ -126,18 +119,13 @@ def _year(value: str | None) -> int | None:
     return None
 
 
-def _page(value: str | None) -> int:
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 6 and int(value) > 0 else 1
-
-
 @bp.route("/notes")
 def archive():
     signed_in = current_user.is_authenticated
     text = " ".join(request.args.get("q", "")[:200].split())
     year = _year(request.args.get("year"))
     query = service.archive_query(signed_in=signed_in, text=text, year=year)
-    page = db.paginate(query, page=_page(request.args.get("page")), per_page=PER_PAGE, error_out=False,
-                       count=True)
+    page = paginate(query, per_page=PER_PAGE)
     return render_template("notes/archive.html", page=page, q=text, year=year,
                            years=service.archive_years(signed_in=signed_in),
                            drafts=service.drafts() if is_organiser() else [])
@@ -271,7 +259,7 @@ def edit(ref: str):
         # Heading ids get a prefix so a section called "Summary" cannot clash with the form's own ids.
         rendered = re.sub(r'<(h[234]) id="', r'<\1 id="preview-',
                           render_markdown((form.body.data or "").replace("\r\n", "\n")))
-        return _edit_page(meeting, notes, form, status=400 if form.errors else 200,
+        return _edit_page(meeting, notes, form, status=REFUSED if has_errors(form) else 200,
                           preview=rendered or "<p>(The notes are empty.)</p>")
     if form.validate_on_submit():
         data = _input_from(form)
@@ -287,7 +275,7 @@ def edit(ref: str):
                 db.session.commit()
                 flash(_saved_message(result, emailed, announce), "success")
                 return redirect(url_for("notes.edit", ref=meeting.slug))
-    return _edit_page(meeting, service.notes_for(meeting), form, status=400)
+    return _edit_page(meeting, service.notes_for(meeting), form, status=REFUSED)
 
 
 def _saved_message(result: service.SaveResult, emailed: int | None, announce: bool) -> str:
@@ -357,7 +345,7 @@ def _revision(notes: MeetingNotes, number: int) -> NoteRevision:
     return revision
 
 
-@bp.route(f"/meetings/<ref>/notes/revisions/<{ID}:number>")
+@bp.route("/meetings/<ref>/notes/revisions/<id:number>")
 def revision(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     shown = _revision(notes, number)
@@ -365,15 +353,11 @@ def revision(ref: str, number: int):
                            toc=service.contents(shown.body_html), confirm_form=ConfirmForm())
 
 
-def _number(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 9 else None
-
-
 @bp.route("/meetings/<ref>/notes/revisions/compare")
 def compare(ref: str):
     meeting, notes = _organiser_notes(ref)
     numbers = [r.number for r in service.revisions(notes)]
-    old_number, new_number = _number(request.args.get("from")), _number(request.args.get("to"))
+    old_number, new_number = parse_id(request.args.get("from")), parse_id(request.args.get("to"))
     if old_number is None or new_number is None:
         new_number = numbers[0]
         old_number = numbers[1] if len(numbers) > 1 else numbers[0]
@@ -382,7 +366,7 @@ def compare(ref: str):
                            changes=service.diff(old, new))
 
 
-@bp.route(f"/meetings/<ref>/notes/revisions/<{ID}:number>/restore", methods=["POST"])
+@bp.route("/meetings/<ref>/notes/revisions/<id:number>/restore", methods=["POST"])
 def restore(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
@@ -395,7 +379,7 @@ def restore(ref: str, number: int):
 
 # Actions --------------------------------------------------------------------------------------------
 
-@bp.route(f"/meetings/<ref>/actions/<{ID}:action_id>", methods=["POST"])
+@bp.route("/meetings/<ref>/actions/<id:action_id>", methods=["POST"])
 def action_status(ref: str, action_id: int):
     """Mark an action done (or open again) from the meeting page, the notes or the next meeting's page."""
     meeting = organiser_meeting(ref)
@@ -468,7 +452,7 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@bp.route(f"/meetings/<ref>/notes/attachments/<{ID}:attachment_id>")
+@bp.route("/meetings/<ref>/notes/attachments/<id:attachment_id>")
 def download(ref: str, attachment_id: int):
     meeting, notes = _readable(ref)
     attachment = db.session.get(NoteAttachment, attachment_id)
@@ -489,7 +473,7 @@ def download(ref: str, attachment_id: int):
     return response
 
 
-@bp.route(f"/meetings/<ref>/notes/attachments/<{ID}:attachment_id>/delete", methods=["POST"])
+@bp.route("/meetings/<ref>/notes/attachments/<id:attachment_id>/delete", methods=["POST"])
 def delete_attachment(ref: str, attachment_id: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()

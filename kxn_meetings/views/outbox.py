@@ -14,6 +14,7 @@ from ..models import OutboxMessage, OutboxStatus
 from ..security import require_organiser
 from ..services import outbox as outbox_service
 from ..services.rsvps import TOKEN_SHAPE
+from .paging import paginate
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 bp.before_request(require_organiser)
@@ -34,13 +35,13 @@ def index():
         query = query.where(OutboxMessage.status == status)
     else:
         status = ""
-    page = db.paginate(query, per_page=50, error_out=False)
+    page = paginate(query, per_page=50)
     counts = dict(db.session.execute(
         select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)).all())
     return render_template("outbox/index.html", page=page, counts=counts, status=status, labels=STATUS_LABELS)
 
 
-@bp.route("/<int:message_id>")
+@bp.route("/<id:message_id>")
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     private = message.kind in outbox_service.PRIVATE_KINDS
@@ -56,7 +57,7 @@ def show(message_id: int):
                            labels=STATUS_LABELS, form=ConfirmForm())
 
 
-@bp.route("/<int:message_id>/html")
+@bp.route("/<id:message_id>/html")
 def html(message_id: int):
     """The HTML body alone, shown in a sandboxed frame on the message page."""
     message = db.get_or_404(OutboxMessage, message_id)
@@ -76,7 +77,7 @@ def _without_personal_links(body: str) -> str:
     return PERSONAL_ANSWER_KEY.sub(rf"\g<1>{HIDDEN_KEY}", body)
 
 
-@bp.route("/<int:message_id>/retry", methods=["POST"])
+@bp.route("/<id:message_id>/retry", methods=["POST"])
 def retry(message_id: int):
     form = ConfirmForm()
     if not form.validate_on_submit():

@@ -13,6 +13,7 @@ from ..extensions import csrf, db
 from ..models import CalendarReply, ReplyOutcome
 from ..security import require_organiser
 from ..services import replies as reply_service
+from .paging import paginate
 
 bp = Blueprint("replies", __name__, url_prefix="/replies")
 
@@ -38,7 +39,7 @@ def index():
              .order_by(CalendarReply.received_at.desc(), CalendarReply.id.desc()))
     if tab:
         query = query.where(CalendarReply.outcome == ReplyOutcome(tab))
-    page = db.paginate(query, per_page=50, error_out=False)
+    page = paginate(query, per_page=50)
     counts = {str(outcome.value if hasattr(outcome, "value") else outcome): n for outcome, n in db.session.execute(
         select(CalendarReply.outcome, func.count(CalendarReply.id)).group_by(CalendarReply.outcome)).all()}
     return render_template("replies/index.html", page=page, tab=tab, tabs=TABS, counts=counts,

@@ -1,0 +1,151 @@
+"""Every form refuses the same way: the page again, status 422, and the message next to the field.
+
+A name or title with a line break is refused with "Please keep this on one line."; a tab, NUL or other control
+character with "This contains characters that cannot be used." Text areas take line breaks and tabs, but refuse
+other control characters the same way.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Meeting, Member, OutboxMessage, Rsvp
+from kxn_meetings.services import rsvps as rsvp_service
+from kxn_meetings.views.form_pages import REFUSED
+
+from .meeting_helpers import meeting_form
+
+ONE_LINE = "Please keep this on one line."
+UNUSABLE = "This contains characters that cannot be used."
+LINE_BREAKS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x85", "\u2028", "\u2029"]
+CONTROLS = ["\x00", "\x07", "\t", "\x1b", "\x7f", "\x9b"]
+
+
+@pytest.fixture
+def world(make_meeting, make_member, member):
+    meeting = make_meeting(title="Meeting with a form", slug="with-a-form")
+    other = make_member(name="Edited Member", email="edited@example.org")
+    token = rsvp_service.personal_link(meeting, member).token
+    db.session.commit()
+    return {"slug": meeting.slug, "other": other.id, "token": token}
+
+
+# (form, who, path, valid data, field posted, field as named in the page)
+LINE_FIELDS = [
+    ("sign-in", None, "/sign-in", {"email": "ann@example.org"}, "email"),
+    ("code entry", None, "/sign-in/code", {"email": "ann@example.org", "code": "123456"}, "email"),
+    ("password sign-in", None, "/sign-in/password",
+     {"password-email": "ann@example.org", "password-password": "a password"}, "password-email"),
+    ("profile", "member", "/profile", {"name": "Ann Lee", "organisation": "", "job_title": ""}, "name"),
+    ("profile organisation", "member", "/profile", {"name": "Ann Lee", "organisation": "VRU", "job_title": ""},
+     "organisation"),
+    ("new member", "organiser", "/members/new", {"name": "Ann Lee", "email": "ann@example.org", "active": "y"},
+     "name"),
+    ("edit member", "organiser", "/members/{other}/edit", {"name": "Ann Lee", "email": "edited@example.org",
+                                                          "active": "y"}, "name"),
+    ("new meeting", "organiser", "/meetings/new", meeting_form(), "title"),
+    ("new meeting agenda item", "organiser", "/meetings/new", meeting_form(), "agenda-1-speaker_name"),
+    ("new meeting room", "organiser", "/meetings/new", meeting_form(), "rooms-0-name"),
+    ("edit meeting", "organiser", "/meetings/{slug}/edit", meeting_form(), "title"),
+    ("notes", "organiser", "/meetings/{slug}/notes/edit", {"title": "Notes", "body": "Text"}, "title"),
+    ("notes action", "organiser", "/meetings/{slug}/notes/edit",
+     {"title": "Notes", "actions-0-text": "Write up", "actions-0-owner": "Ann"}, "actions-0-owner"),
+]
+TEXT_FIELDS = [
+    ("cancel meeting", "organiser", "/meetings/{slug}/cancel", {"reason": "Speakers unwell"}, "reason"),
+    ("rsvp", "member", "/meetings/{slug}/rsvp", {"answer": "going", "comment": "See you"}, "comment"),
+    ("personal answer", None, "/meetings/{slug}/answer/{token}", {"answer": "going", "access_needs": "Ramp"},
+     "access_needs"),
+    ("invitations", "organiser", "/meetings/{slug}/invite",
+     {"recipients": "addresses", "addresses": "ann@example.org", "action": "preview"}, "addresses"),
+    ("notes body", "organiser", "/meetings/{slug}/notes/edit", {"title": "Notes", "body": "Text"}, "body"),
+    ("meeting description", "organiser", "/meetings/new", meeting_form(), "description"),
+]
+
+
+def _state() -> tuple:
+    db.session.expire_all()
+    return (db.session.execute(select(Member.name, Member.organisation).order_by(Member.id)).all(),
+            db.session.execute(select(Meeting.title, Meeting.status).order_by(Meeting.id)).all(),
+            db.session.scalar(select(func.count(Rsvp.id))), db.session.scalar(select(func.count(OutboxMessage.id))))
+
+
+def _post(client, sign_in, who, path, data, world):
+    if who is not None:
+        sign_in(client, who)
+    before = _state()
+    response = client.post(path.format(**world), data=data)
+    assert _state() == before, "a refused form changed something"
+    return response
+
+
+def _bad(value: str, inside: str) -> str:
+    """The bad characters in the middle of a good value, where stripping cannot remove them."""
+    middle = len(inside) // 2 or 1
+    return inside[:middle] + value + inside[middle:]
+
+
+@pytest.mark.parametrize("character", LINE_BREAKS + CONTROLS, ids=repr)
+@pytest.mark.parametrize(("form", "role", "path", "data", "field"), LINE_FIELDS, ids=[f[0] for f in LINE_FIELDS])
+def test_line_fields_refuse_line_breaks_and_control_characters(
+        client, sign_in, member, organiser, world, form, role, path, data, field, character):
+    who = {"member": member, "organiser": organiser}.get(role)
+    response = _post(client, sign_in, who, path, {**data, field: _bad(character, data[field] or "Ann Lee")}, world)
+    assert response.status_code == REFUSED
+    assert (ONE_LINE if character in LINE_BREAKS else UNUSABLE) in response.text
+    assert 'aria-invalid="true"' in response.text or "error" in response.text
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\x9b", "\v"], ids=repr)
+@pytest.mark.parametrize(("form", "role", "path", "data", "field"), TEXT_FIELDS, ids=[f[0] for f in TEXT_FIELDS])
+def test_text_areas_refuse_control_characters_but_take_line_breaks(
+        client, sign_in, member, organiser, world, form, role, path, data, field, character):
+    who = {"member": member, "organiser": organiser}.get(role)
+    response = _post(client, sign_in, who, path, {**data, field: _bad(character, data[field])}, world)
+    assert response.status_code == REFUSED
+    assert UNUSABLE in response.text
+
+
+@pytest.mark.parametrize(("form", "role", "path", "data", "message"), [
+    ("sign-in without an address", None, "/sign-in", {"email": ""}, "Enter your email address."),
+    ("a wrong code", None, "/sign-in/code", {"email": "ann@example.org", "code": "123456"},
+     "That code is not right or has expired."),
+    ("an email that is not one", None, "/sign-in", {"email": "not an address"}, "Enter an email address like"),
+    ("new member without a name", "organiser", "/members/new", {"name": "", "email": "ann@example.org"},
+     "Enter a name."),
+    ("a member's address taken twice", "organiser", "/members/new",
+     {"name": "Twin", "email": "sam@example.org"}, "sam@example.org"),
+    ("import without a file", "organiser", "/members/import", {}, "Choose a CSV file."),
+    ("profile without a name", "member", "/profile", {"name": ""}, "Enter a name."),
+    ("deleting the account with another address", "member", "/profile/delete",
+     {"delete-email": "other@example.org"}, "That is not the email address of this account."),
+    ("a password too short", "organiser", "/account/password", {"password": "short", "confirm": "short"},
+     "Use at least 12 characters."),
+    ("a meeting without a title", "organiser", "/meetings/new", meeting_form(title=""), "Enter a title."),
+    ("a meeting with capacity zero", "organiser", "/meetings/new", meeting_form(capacity="0"), "Capacity is"),
+    ("a meeting with a huge capacity", "organiser", "/meetings/new", meeting_form(capacity="9" * 30),
+     "Capacity is"),
+    ("a meeting with a contact that is nobody", "organiser", "/meetings/new",
+     meeting_form(contact_id="2147483648"), "Choose a contact from the list"),
+    ("cancelling without a reason", "organiser", "/meetings/{slug}/cancel", {"reason": ""}, "Say briefly why"),
+    ("an RSVP without an answer", "member", "/meetings/{slug}/rsvp", {"answer": ""}, "Choose Going, Maybe"),
+    ("an RSVP answer not in the list", "member", "/meetings/{slug}/rsvp", {"answer": "2147483648"}, "Choose Going, Maybe"),
+    ("a personal answer without an answer", None, "/meetings/{slug}/answer/{token}", {"answer": ""},
+     "Choose Going, Maybe"),
+    ("inviting chosen addresses without any", "organiser", "/meetings/{slug}/invite",
+     {"recipients": "addresses", "addresses": ""}, "Paste at least one email address."),
+    ("notes without a title", "organiser", "/meetings/{slug}/notes/edit", {"title": "", "body": "x"},
+     "Enter a title."),
+], ids=lambda v: v if isinstance(v, str) and " " in v else None)
+def test_every_form_refuses_with_422_and_its_message(client, sign_in, member, organiser, world, form, role, path,
+                                                     data, message):
+    who = {"member": member, "organiser": organiser}.get(role)
+    if form == "import without a file":
+        data = {"file": (io.BytesIO(b""), "")}
+    response = _post(client, sign_in, who, path, data, world)
+    assert response.status_code == REFUSED
+    assert message in response.text
