@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -64,18 +66,31 @@ class IntegerField(_OneMessageForABadValue, fields.IntegerField):
     default_message = "Enter a whole number, such as 20."
 
 
+LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # every break str.splitlines() knows
+
+
 def single_line(form, field) -> None:
-    if field.data and ("\r" in field.data or "\n" in field.data):
+    if field.data and not LINE_BREAKS.isdisjoint(field.data):
         raise ValidationError("Please keep this on one line.")
 
 
 def no_control_chars(form, field) -> None:
-    if field.data and any(ord(c) < 32 and c not in "\r\n\t" for c in field.data):
+    # Cc is C0, DEL and C1: a name or title holding one would be refused later, when its email is queued.
+    if field.data and any(unicodedata.category(c) == "Cc" and c not in "\r\n\t" for c in field.data):
         raise ValidationError("This contains characters that cannot be used.")
 
 
 def strip(value):
     return value.strip() if isinstance(value, str) else value
+
+
+_SPACES = re.compile(r"[^\S\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")  # a run of white space within a line
+
+
+def single_spaced(value):
+    """Stripped, and each run of white space within the line (tabs and no-break spaces too) one space. Names and
+    titles are kept this way because a display name in a mail header is read back that way."""
+    return _SPACES.sub(" ", value).strip() if isinstance(value, str) else value
 
 
 EMAIL = [DataRequired("Enter your email address."), single_line,
@@ -119,9 +134,9 @@ OPTIONAL_LINE = optional_line()
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Name", validators=NAME, filters=[strip])
-    organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[strip])
-    job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[strip])
+    name = StringField("Name", validators=NAME, filters=[single_spaced])
+    organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
+    job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[single_spaced])
 
 
 class MemberForm(ProfileForm):
@@ -158,10 +173,11 @@ def time_zone_choices() -> list[SelectChoice]:
 
 class AgendaItemForm(Form):
     start_time = TimeField("Time", validators=[Optional()])
-    title = StringField("Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)], filters=[strip])
-    speaker_name = StringField("Speaker", validators=OPTIONAL_LINE, filters=[strip])
-    speaker_role = StringField("Speaker's role", validators=OPTIONAL_LINE, filters=[strip])
-    speaker_organisation = StringField("Speaker's organisation", validators=OPTIONAL_LINE, filters=[strip])
+    title = StringField("Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)],
+                        filters=[single_spaced])
+    speaker_name = StringField("Speaker", validators=OPTIONAL_LINE, filters=[single_spaced])
+    speaker_role = StringField("Speaker's role", validators=OPTIONAL_LINE, filters=[single_spaced])
+    speaker_organisation = StringField("Speaker's organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
 
     def is_blank(self) -> bool:
         return not any((self.title.data, self.speaker_name.data, self.speaker_role.data,
@@ -169,7 +185,7 @@ class AgendaItemForm(Form):
 
 
 class WorkshopRoomForm(Form):
-    name = StringField("Room name", validators=OPTIONAL_LINE, filters=[strip])
+    name = StringField("Room name", validators=OPTIONAL_LINE, filters=[single_spaced])
     questions = TextAreaField("Questions for this room (one per line)",
                               validators=[Optional(), no_control_chars, Length(max=5000)])
 
@@ -182,8 +198,8 @@ CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no li
 
 class MeetingForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
-                                             Length(max=300)], filters=[strip])
-    theme = StringField("Theme", validators=optional_line(500), filters=[strip])
+                                             Length(max=300)], filters=[single_spaced])
+    theme = StringField("Theme", validators=optional_line(500), filters=[single_spaced])
     description = TextAreaField("Description (Markdown)", validators=[Optional(), no_control_chars, Length(max=20000)])
     date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
@@ -195,7 +211,7 @@ class MeetingForm(FlaskForm):
                                                            URL(message="Enter a full link starting with https://")],
                            filters=[strip])
     location = StringField("Address (for an in-person meeting)", validators=optional_line(500),
-                           filters=[strip])
+                           filters=[single_spaced])
     capacity = IntegerField("Capacity", invalid_value_message=CAPACITY_MESSAGE,
                             validators=[Optional(), NumberRange(min=1, max=100000, message=CAPACITY_MESSAGE)])
     rsvp_deadline_date = DateField("RSVP deadline: date", validators=[Optional()])

@@ -35,6 +35,7 @@ import flask_mail
 from flask import Flask, Response, current_app, g
 from sqlalchemy import Row, or_, select, update
 
+from . import mail_headers
 from .database import begin_write, is_postgresql
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, utcnow
@@ -94,11 +95,20 @@ def build_message(row: OutboxMessage) -> EmailMessage:
 
 @functools.lru_cache(maxsize=1024)  # an invitation round repeats its subject and sender for every message
 def _header(name: str, value: str) -> str:
+    if name == "Subject":
+        return mail_headers.text_header(name, value)
+    if name in _ADDRESS_HEADERS:
+        header = mail_headers.address_header(name, value)
+        if header is not None:
+            return header
     if value.isascii() and value.isprintable() and len(name) + 2 + len(value) <= 78:
         return f"{name}: {value}"
-    # Non-ASCII or long: the email package encodes (RFC 2047) and folds it as the header's kind requires.
+    # A non-ASCII address: the email package writes it as the header's kind requires.
     policy = email.policy.SMTP
     return policy.header_factory(name, value).fold(policy=policy).rstrip("\r\n")
+
+
+_ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To"})
 
 
 def _text_part(subtype: str, text: str) -> str:
@@ -116,7 +126,7 @@ def _multipart(subtype: str, parts: list[str]) -> str:
     # "=_" never occurs in quoted-printable or base64 text, so the boundary cannot appear inside a part.
     boundary = f"=_kxn{uuid.uuid4().hex}"
     inner = "".join(f"--{boundary}\r\n{part.rstrip(chr(13) + chr(10))}\r\n" for part in parts)
-    return (f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'
+    return (f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'
             f"{inner}--{boundary}--\r\n")
 
 

@@ -99,22 +99,33 @@ def vobject_instants(calendar: bytes) -> tuple[dt.datetime, dt.datetime]:
 
 def icaljs(calendars: list[bytes]) -> list[dict]:
     """Each calendar read by ical.js (tests/js/parse_ics.mjs): one dict per VCALENDAR, in order."""
+    return _node_reads("ical.js", "parse_ics.mjs", calendars, ".ics", timeout=60)
+
+
+def mailparser(messages: list[bytes]) -> list[dict]:
+    """Each raw message read by npm mailparser (tests/js/parse_mail.mjs), in one node run: a dict per message with
+    the decoded `subject` and `from`, `to`, `reply_to` as lists of {"name", "address"}."""
+    return _node_reads("mailparser", "parse_mail.mjs", messages, ".eml", timeout=300)
+
+
+def _node_reads(package: str, script: str, files: list[bytes], suffix: str, *, timeout: float) -> list:
+    """What tests/js/`script` prints as JSON for these files, all read in one node run."""
     node = shutil.which("node")
-    if node is None or not (JS_DIR / "node_modules" / "ical.js").exists():
+    if node is None or not (JS_DIR / "node_modules" / package).exists():
         from .conftest import IN_CI
 
-        message = "ical.js is not installed (node and tests/js/node_modules are needed)"
+        message = f"{package} is not installed (node and tests/js/node_modules are needed)"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     with tempfile.TemporaryDirectory() as folder:
         paths = []
-        for n, calendar in enumerate(calendars):
-            path = Path(folder) / f"{n}.ics"
-            path.write_bytes(calendar)
+        for n, data in enumerate(files):
+            path = Path(folder) / f"{n}{suffix}"
+            path.write_bytes(data)
             paths.append(str(path))
-        result = subprocess.run([node, str(JS_DIR / "parse_ics.mjs"), *paths], capture_output=True, text=True,
-                                timeout=60, check=False)
+        result = subprocess.run([node, str(JS_DIR / script), *paths], capture_output=True, text=True,
+                                encoding="utf-8", timeout=timeout, check=False)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
