@@ -5,8 +5,10 @@ talking to the SMTP server:
 1. claim: a batch of due rows is leased to this worker (FOR UPDATE SKIP LOCKED on PostgreSQL,
    BEGIN IMMEDIATE on SQLite), so concurrent workers never take the same row;
 2. per message, while at least half the lease is left: the message is sent (one SMTP connection per pass);
-3. the outcome is written: sent, retry later with back-off, or set aside (status failed).
-A worker that dies keeps nothing: its lease runs out and another worker takes the rows over.
+3. the outcome is written as soon as the server's verdict is read, before the next message is offered: sent,
+   retry later with back-off, or set aside (status failed).
+A worker that dies keeps nothing: its lease runs out and another worker takes the rows over. What it sends again
+is at most the message whose verdict it had not yet read when it died.
 """
 
 from __future__ import annotations
@@ -381,20 +383,72 @@ def _release(ids: list[int], worker_id: str) -> None:
     db.session.commit()
 
 
-def _mark_sent(message_ids: list[int]) -> None:
-    """Record messages the server accepted: one statement for a batch. A worker killed before this runs
-    leaves them pending, to be sent again once its lease ends (delivery is at least once, never lost)."""
-    if not message_ids:
-        return
-    # Not limited to our lease: the messages did go, so no other worker should send them again.
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.PENDING)
-        .values(status=OutboxStatus.SENT, sent_at=utcnow(), locked_until=None, locked_by=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    message_ids.clear()
+class _SentLog:
+    """Records each message the server accepts as sent, at once and before anything more is said to the server. A
+    worker killed at any moment leaves pending at most the message whose verdict it had not yet read, to be sent
+    again once its lease ends: delivery is at least once, never lost.
+
+    One UPDATE per message, in autocommit on a database connection of its own, straight through the driver: a pass
+    records every message it sends, and SQLAlchemy's statement handling would cost several times the UPDATE itself.
+    The values are converted by the columns' own types, so they are stored exactly as the ORM stores them."""
+
+    def __init__(self) -> None:
+        self.connection = None  # the pool's DBAPI connection, while a pass records
+        self.sql = ""
+        self.sent_value = self.pending_value = None
+        self.stored_time: Callable = lambda value: value
+
+    def record(self, message_id: int) -> None:
+        if self.connection is None:
+            self._open()
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(self.sql, {"id": message_id, "now": self.stored_time(utcnow()),
+                                      "sent": self.sent_value, "pending": self.pending_value})
+        finally:
+            cursor.close()
+
+    def _open(self) -> None:
+        dialect = db.engine.dialect
+        columns = OutboxMessage.__table__.c
+        status = columns.status.type.bind_processor(dialect) or (lambda value: value)
+        self.sent_value, self.pending_value = status(OutboxStatus.SENT), status(OutboxStatus.PENDING)
+        self.stored_time = columns.sent_at.type.bind_processor(dialect) or (lambda value: value)
+        mark = "%({})s".format if dialect.paramstyle == "pyformat" else ":{}".format
+        # Not limited to our lease: the message did go, so no other worker should send it again.
+        self.sql = (f"UPDATE {OutboxMessage.__tablename__} SET status = {mark('sent')}, sent_at = {mark('now')}, "
+                    f"locked_until = NULL, locked_by = NULL WHERE id = {mark('id')} AND status = {mark('pending')}")
+        self.connection = db.engine.raw_connection()
+        if dialect.name == "postgresql":
+            self.connection.rollback()
+            self.connection.driver_connection.autocommit = True
+            # Commits that do not wait for the disk: a killed worker loses nothing by it, and a database crash that
+            # lost a record would only send that message again.
+            self._run("SET synchronous_commit TO off")
+        # SQLite: the connection runs in autocommit already (database.py begins transactions itself).
+
+    def _run(self, sql: str) -> None:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        try:
+            if db.engine.dialect.name == "postgresql":  # the pool's next user gets durable commits, in transactions
+                self.connection = connection
+                self._run("RESET synchronous_commit")
+                connection.driver_connection.autocommit = False
+        except Exception:
+            connection.invalidate()  # in no known state: the pool must not hand it out again
+            raise
+        finally:
+            self.connection = None
+            connection.close()
 
 
 def _print_to_console(message: EmailMessage) -> None:
@@ -424,7 +478,8 @@ class _Delivery:
     """One deliver_due() call: its report, and one SMTP connection that every batch of the call reuses.
 
     The server's verdict on a message is read only once the next message is built, so the server checks one
-    message while this process prepares the next; a message counts as sent only once the server accepted it.
+    message while this process prepares the next; a message counts as sent only once the server accepted it, and is
+    recorded as sent at once, before the next message is offered.
     """
 
     def __init__(self, worker_id: str, report: DeliveryReport, on_sent: Callable[[], None] | None,
@@ -440,7 +495,7 @@ class _Delivery:
         self.next_send = 0.0  # time.monotonic() before which the send rate allows no message
         self.smtp: smtplib.SMTP | None = None
         self.awaiting: int | None = None  # the message whose verdict is still to be read
-        self.sent: list[int] = []  # accepted, not yet recorded
+        self.sent_log = _SentLog()
 
     def batch(self, rows: list[Row], lease_until: dt.datetime) -> None:
         if not self._connected(rows):
@@ -448,29 +503,27 @@ class _Delivery:
         # A message is sent only while at least half the lease is left, so no other worker can have taken it
         # meanwhile, however slow the server; the rest go back for a fresh claim.
         send_until = lease_until - _lease() / 2
-        try:
-            for index, row in enumerate(rows):
-                if (self.should_stop is not None and self.should_stop()) or utcnow() >= send_until:
-                    self._settle()
-                    _release([r.id for r in rows[index:]], self.worker_id)
-                    return
-                message = self._prepare(row)
-                if message is None:
-                    continue
-                if not self._settle():  # connection gone (e.g. 421): the rest wait untried
-                    _release([r.id for r in rows[index:]], self.worker_id)
-                    return
-                self._keep_to_rate()
-                if not self._offer(message):
-                    _release([r.id for r in rows[index + 1:]], self.worker_id)
-                    return
-            self._settle()
-        finally:
-            _mark_sent(self.sent)
+        for index, row in enumerate(rows):
+            if (self.should_stop is not None and self.should_stop()) or utcnow() >= send_until:
+                self._settle()
+                _release([r.id for r in rows[index:]], self.worker_id)
+                return
+            message = self._prepare(row)
+            if message is None:
+                continue
+            if not self._settle():  # connection gone (e.g. 421): the rest wait untried
+                _release([r.id for r in rows[index:]], self.worker_id)
+                return
+            self._keep_to_rate()
+            if not self._offer(message):
+                _release([r.id for r in rows[index + 1:]], self.worker_id)
+                return
+        self._settle()
 
     def close(self, *, orderly: bool) -> None:
         """QUIT after a pass that ran its course. Otherwise the session may be halfway through a message, so
         the connection is just closed: a message without a verdict stays claimed, to go again after the lease."""
+        self.sent_log.close()
         if self.smtp is None:
             return
         if orderly:
@@ -545,13 +598,12 @@ class _Delivery:
         return True
 
     def _accepted(self, message_id: int) -> None:
-        self.sent.append(message_id)
+        self.sent_log.record(message_id)
         self.report.sent += 1
         if self.on_sent is not None:
             self.on_sent()
 
     def _failed(self, message_id: int, error: BaseException) -> bool:
-        _mark_sent(self.sent)
         _record_failure(message_id, self.worker_id, error, self.report)
         return self.smtp is None or self.smtp.sock is not None
 
