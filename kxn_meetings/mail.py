@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import flask_mail
 from flask import Flask, Response, current_app, g
 from sqlalchemy import Row, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from . import mail_headers
 from .database import begin_write, is_postgresql
@@ -401,12 +402,8 @@ class _SentLog:
     def record(self, message_id: int) -> None:
         if self.connection is None:
             self._open()
-        cursor = self.connection.cursor()
-        try:
-            cursor.execute(self.sql, {"id": message_id, "now": self.stored_time(utcnow()),
-                                      "sent": self.sent_value, "pending": self.pending_value})
-        finally:
-            cursor.close()
+        self._run(self.sql, {"id": message_id, "now": self.stored_time(utcnow()), "sent": self.sent_value,
+                             "pending": self.pending_value})
 
     def _open(self) -> None:
         dialect = db.engine.dialect
@@ -427,28 +424,34 @@ class _SentLog:
             self._run("SET synchronous_commit TO off")
         # SQLite: the connection runs in autocommit already (database.py begins transactions itself).
 
-    def _run(self, sql: str) -> None:
-        cursor = self.connection.cursor()
+    def _run(self, sql: str, parameters: dict | None = None) -> None:
+        """Raises the driver's errors as SQLAlchemy's (a worker outlives a database restart by catching those); the
+        connection is then given up, and the next record opens a fresh one."""
+        dialect = db.engine.dialect
         try:
-            cursor.execute(sql)
-        finally:
-            cursor.close()
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+            finally:
+                cursor.close()
+        except dialect.loaded_dbapi.Error as error:
+            connection, self.connection = self.connection, None
+            connection.invalidate()
+            raise DBAPIError.instance(sql, parameters, error, dialect.loaded_dbapi.Error) from error
 
     def close(self) -> None:
-        connection, self.connection = self.connection, None
-        if connection is None:
+        if self.connection is None:
             return
         try:
             if db.engine.dialect.name == "postgresql":  # the pool's next user gets durable commits, in transactions
-                self.connection = connection
                 self._run("RESET synchronous_commit")
-                connection.driver_connection.autocommit = False
-        except Exception:
-            connection.invalidate()  # in no known state: the pool must not hand it out again
-            raise
+                self.connection.driver_connection.autocommit = False
+        except DBAPIError:
+            log.warning("outbox: could not reset the connection that recorded sent messages; it is discarded")
         finally:
-            self.connection = None
-            connection.close()
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None
 
 
 def _print_to_console(message: EmailMessage) -> None:
