@@ -398,6 +398,8 @@ class _SentLog:
         self.sql = ""
         self.sent_value = self.pending_value = None
         self.stored_time: Callable = lambda value: value
+        self.driver_error: type[Exception] = Exception
+        self.postgresql = False
 
     def record(self, message_id: int) -> None:
         if self.connection is None:
@@ -407,6 +409,8 @@ class _SentLog:
 
     def _open(self) -> None:
         dialect = db.engine.dialect
+        self.driver_error = dialect.loaded_dbapi.Error
+        self.postgresql = dialect.name == "postgresql"
         columns = OutboxMessage.__table__.c
         status = columns.status.type.bind_processor(dialect) or (lambda value: value)
         self.sent_value, self.pending_value = status(OutboxStatus.SENT), status(OutboxStatus.PENDING)
@@ -416,7 +420,7 @@ class _SentLog:
         self.sql = (f"UPDATE {OutboxMessage.__tablename__} SET status = {mark('sent')}, sent_at = {mark('now')}, "
                     f"locked_until = NULL, locked_by = NULL WHERE id = {mark('id')} AND status = {mark('pending')}")
         self.connection = db.engine.raw_connection()
-        if dialect.name == "postgresql":
+        if self.postgresql:
             self.connection.rollback()
             self.connection.driver_connection.autocommit = True
             # Commits that do not wait for the disk: a killed worker loses nothing by it, and a database crash that
@@ -427,23 +431,22 @@ class _SentLog:
     def _run(self, sql: str, parameters: dict | None = None) -> None:
         """Raises the driver's errors as SQLAlchemy's (a worker outlives a database restart by catching those); the
         connection is then given up, and the next record opens a fresh one."""
-        dialect = db.engine.dialect
         try:
             cursor = self.connection.cursor()
             try:
                 cursor.execute(sql, parameters)
             finally:
                 cursor.close()
-        except dialect.loaded_dbapi.Error as error:
+        except self.driver_error as error:
             connection, self.connection = self.connection, None
             connection.invalidate()
-            raise DBAPIError.instance(sql, parameters, error, dialect.loaded_dbapi.Error) from error
+            raise DBAPIError.instance(sql, parameters, error, self.driver_error) from error
 
     def close(self) -> None:
         if self.connection is None:
             return
         try:
-            if db.engine.dialect.name == "postgresql":  # the pool's next user gets durable commits, in transactions
+            if self.postgresql:  # the pool's next user gets durable commits, in transactions
                 self._run("RESET synchronous_commit")
                 self.connection.driver_connection.autocommit = False
         except DBAPIError:
