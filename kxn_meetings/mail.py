@@ -37,6 +37,7 @@ import flask_mail
 from flask import Flask, Response, current_app, g
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from . import mail_headers
 from .database import begin_write, is_postgresql
@@ -394,7 +395,7 @@ class _SentLog:
     The values are converted by the columns' own types, so they are stored exactly as the ORM stores them."""
 
     def __init__(self) -> None:
-        self.connection = None  # the pool's DBAPI connection, while a pass records
+        self.connection: PoolProxiedConnection | None = None  # the pool's DBAPI connection, while a pass records
         self.sql = ""
         self.sent_value = self.pending_value = None
         self.stored_time: Callable = lambda value: value
@@ -419,10 +420,10 @@ class _SentLog:
         # Not limited to our lease: the message did go, so no other worker should send it again.
         self.sql = (f"UPDATE {OutboxMessage.__tablename__} SET status = {mark('sent')}, sent_at = {mark('now')}, "
                     f"locked_until = NULL, locked_by = NULL WHERE id = {mark('id')} AND status = {mark('pending')}")
-        self.connection = db.engine.raw_connection()
+        self.connection = connection = db.engine.raw_connection()
         if self.postgresql:
-            self.connection.rollback()
-            self.connection.driver_connection.autocommit = True
+            connection.rollback()
+            connection.driver_connection.autocommit = True  # type: ignore[union-attr]
             # Commits that do not wait for the disk: a killed worker loses nothing by it, and a database crash that
             # lost a record would only send that message again.
             self._run("SET synchronous_commit TO off")
@@ -431,14 +432,16 @@ class _SentLog:
     def _run(self, sql: str, parameters: dict | None = None) -> None:
         """Raises the driver's errors as SQLAlchemy's (a worker outlives a database restart by catching those); the
         connection is then given up, and the next record opens a fresh one."""
+        connection = self.connection
+        assert connection is not None
         try:
-            cursor = self.connection.cursor()
+            cursor = connection.cursor()
             try:
                 cursor.execute(sql, parameters)
             finally:
                 cursor.close()
         except self.driver_error as error:
-            connection, self.connection = self.connection, None
+            self.connection = None
             connection.invalidate()
             raise DBAPIError.instance(sql, parameters, error, self.driver_error) from error
 
@@ -448,7 +451,7 @@ class _SentLog:
         try:
             if self.postgresql:  # the pool's next user gets durable commits, in transactions
                 self._run("RESET synchronous_commit")
-                self.connection.driver_connection.autocommit = False
+                self.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
         except DBAPIError:
             log.warning("outbox: could not reset the connection that recorded sent messages; it is discarded")
         finally:

@@ -27,7 +27,8 @@ NAMES = [
     "O'Brien, \"Jo\" (Met)", "Zoë Ó Briain-Łukasiewicz", "back\\slash \\N; semi, comma", "a@b <c> d",
     "=?utf-8?q?not_an_encoded_word?=", "e\u0301\u0301 combining", "emoji 👩\u200d👩\u200d👧 family", "日本語 テスト",
     "Ελληνικά и русский עברית العربية", "\u00a0no-break\u00a0spaces\u00a0", "J. Smith", "Dr Asha Patel",
-    "x" * 90, "Ünïcödé " * 24, "(" * 10 + ")" * 10, "\"", "\\", "'", "_ = ? _",
+    "x" * 90, "Ünïcödé " * 24, "The Right Honourable Professor Dame Asha Patel of Salford and of Manchester",
+    "Dr Zoë Ó Briain, PhD (Thames Valley Police) and the Ångström Institute for Policing Research", "(" * 10 + ")" * 10, "\"", "\\", "'", "_ = ? _",
 ]
 # Subjects up to 400 characters, as the outbox stores them (a meeting title has at most 300).
 SUBJECTS = [SUBJECT, "A" * 200, "Meeting three: policing young adults, what works " * 4, "Zoë " * 99,
