@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 
 from flask_wtf import FlaskForm
@@ -100,6 +101,15 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+_SPACES = re.compile(r"[^\S\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")  # a run of white space within a line
+
+
+def single_spaced(value):
+    """Stripped, and each run of white space within the line (tabs and no-break spaces too) one space. Names and
+    titles are kept this way because a display name in a mail header is read back that way."""
+    return _SPACES.sub(" ", value).strip() if isinstance(value, str) else value
+
+
 EMAIL = [DataRequired("Enter your email address."), single_line, no_control_chars,
          Email("Enter an email address like name@example.org.", check_deliverability=False), Length(max=254)]
 
@@ -141,9 +151,9 @@ OPTIONAL_LINE = optional_line()
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Name", validators=NAME, filters=[strip])
-    organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[strip])
-    job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[strip])
+    name = StringField("Name", validators=NAME, filters=[single_spaced])
+    organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
+    job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[single_spaced])
 
 
 class MemberForm(ProfileForm):
@@ -180,10 +190,11 @@ def time_zone_choices() -> list[SelectChoice]:
 
 class AgendaItemForm(Form):
     start_time = TimeField("Time", validators=[Optional()])
-    title = StringField("Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)], filters=[strip])
-    speaker_name = StringField("Speaker", validators=OPTIONAL_LINE, filters=[strip])
-    speaker_role = StringField("Speaker's role", validators=OPTIONAL_LINE, filters=[strip])
-    speaker_organisation = StringField("Speaker's organisation", validators=OPTIONAL_LINE, filters=[strip])
+    title = StringField("Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)],
+                        filters=[single_spaced])
+    speaker_name = StringField("Speaker", validators=OPTIONAL_LINE, filters=[single_spaced])
+    speaker_role = StringField("Speaker's role", validators=OPTIONAL_LINE, filters=[single_spaced])
+    speaker_organisation = StringField("Speaker's organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
 
     def is_blank(self) -> bool:
         return not any((self.title.data, self.speaker_name.data, self.speaker_role.data,
@@ -191,7 +202,7 @@ class AgendaItemForm(Form):
 
 
 class WorkshopRoomForm(Form):
-    name = StringField("Room name", validators=OPTIONAL_LINE, filters=[strip])
+    name = StringField("Room name", validators=OPTIONAL_LINE, filters=[single_spaced])
     questions = TextAreaField("Questions for this room (one per line)",
                               validators=[Optional(), no_control_chars_in_text, Length(max=5000)])
 
@@ -204,8 +215,8 @@ CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no li
 
 class MeetingForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
-                                             Length(max=300)], filters=[strip])
-    theme = StringField("Theme", validators=optional_line(500), filters=[strip])
+                                             Length(max=300)], filters=[single_spaced])
+    theme = StringField("Theme", validators=optional_line(500), filters=[single_spaced])
     description = TextAreaField("Description (Markdown)",
                                 validators=[Optional(), no_control_chars_in_text, Length(max=20000)])
     date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
@@ -221,7 +232,7 @@ class MeetingForm(FlaskForm):
                                                            URL(message="Enter a full link starting with https://")],
                            filters=[strip])
     location = StringField("Address (for an in-person meeting)", validators=optional_line(500),
-                           filters=[strip])
+                           filters=[single_spaced])
     capacity = IntegerField("Capacity", invalid_value_message=CAPACITY_MESSAGE,
                             validators=[Optional(), NumberRange(min=1, max=100000, message=CAPACITY_MESSAGE)])
     rsvp_deadline_date = DateField("RSVP deadline: date", validators=[Optional()])

@@ -5,8 +5,10 @@ talking to the SMTP server:
 1. claim: a batch of due rows is leased to this worker (FOR UPDATE SKIP LOCKED on PostgreSQL,
    BEGIN IMMEDIATE on SQLite), so concurrent workers never take the same row;
 2. per message, while at least half the lease is left: the message is sent (one SMTP connection per pass);
-3. the outcome is written: sent, retry later with back-off, or set aside (status failed).
-A worker that dies keeps nothing: its lease runs out and another worker takes the rows over.
+3. the outcome is written as soon as the server's verdict is read, before the next message is offered: sent,
+   retry later with back-off, or set aside (status failed).
+A worker that dies keeps nothing: its lease runs out and another worker takes the rows over. What it sends again
+is at most the message whose verdict it had not yet read when it died.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ from urllib.parse import urlsplit
 import flask_mail
 from flask import Flask, Response, current_app, g
 from sqlalchemy import Row, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
+from . import mail_headers
 from .database import begin_write, is_postgresql
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, utcnow
@@ -94,11 +99,20 @@ def build_message(row: OutboxMessage) -> EmailMessage:
 
 @functools.lru_cache(maxsize=1024)  # an invitation round repeats its subject and sender for every message
 def _header(name: str, value: str) -> str:
+    if name == "Subject":
+        return mail_headers.text_header(name, value)
+    if name in _ADDRESS_HEADERS:
+        header = mail_headers.address_header(name, value)
+        if header is not None:
+            return header
     if value.isascii() and value.isprintable() and len(name) + 2 + len(value) <= 78:
         return f"{name}: {value}"
-    # Non-ASCII or long: the email package encodes (RFC 2047) and folds it as the header's kind requires.
+    # A non-ASCII address: the email package writes it as the header's kind requires.
     policy = email.policy.SMTP
     return policy.header_factory(name, value).fold(policy=policy).rstrip("\r\n")
+
+
+_ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To"})
 
 
 def _text_part(subtype: str, text: str) -> str:
@@ -116,7 +130,7 @@ def _multipart(subtype: str, parts: list[str]) -> str:
     # "=_" never occurs in quoted-printable or base64 text, so the boundary cannot appear inside a part.
     boundary = f"=_kxn{uuid.uuid4().hex}"
     inner = "".join(f"--{boundary}\r\n{part.rstrip(chr(13) + chr(10))}\r\n" for part in parts)
-    return (f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'
+    return (f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'
             f"{inner}--{boundary}--\r\n")
 
 
@@ -371,20 +385,79 @@ def _release(ids: list[int], worker_id: str) -> None:
     db.session.commit()
 
 
-def _mark_sent(message_ids: list[int]) -> None:
-    """Record messages the server accepted: one statement for a batch. A worker killed before this runs
-    leaves them pending, to be sent again once its lease ends (delivery is at least once, never lost)."""
-    if not message_ids:
-        return
-    # Not limited to our lease: the messages did go, so no other worker should send them again.
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.PENDING)
-        .values(status=OutboxStatus.SENT, sent_at=utcnow(), locked_until=None, locked_by=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    message_ids.clear()
+class _SentLog:
+    """Records each message the server accepts as sent, at once and before anything more is said to the server. A
+    worker killed at any moment leaves pending at most the message whose verdict it had not yet read, to be sent
+    again once its lease ends: delivery is at least once, never lost.
+
+    One UPDATE per message, in autocommit on a database connection of its own, straight through the driver: a pass
+    records every message it sends, and SQLAlchemy's statement handling would cost several times the UPDATE itself.
+    The values are converted by the columns' own types, so they are stored exactly as the ORM stores them."""
+
+    def __init__(self) -> None:
+        self.connection: PoolProxiedConnection | None = None  # the pool's DBAPI connection, while a pass records
+        self.sql = ""
+        self.sent_value = self.pending_value = None
+        self.stored_time: Callable = lambda value: value
+        self.driver_error: type[Exception] = Exception
+        self.postgresql = False
+
+    def record(self, message_id: int) -> None:
+        if self.connection is None:
+            self._open()
+        self._run(self.sql, {"id": message_id, "now": self.stored_time(utcnow()), "sent": self.sent_value,
+                             "pending": self.pending_value})
+
+    def _open(self) -> None:
+        dialect = db.engine.dialect
+        self.driver_error = dialect.loaded_dbapi.Error
+        self.postgresql = dialect.name == "postgresql"
+        columns = OutboxMessage.__table__.c
+        status = columns.status.type.bind_processor(dialect) or (lambda value: value)
+        self.sent_value, self.pending_value = status(OutboxStatus.SENT), status(OutboxStatus.PENDING)
+        self.stored_time = columns.sent_at.type.bind_processor(dialect) or (lambda value: value)
+        mark = "%({})s".format if dialect.paramstyle == "pyformat" else ":{}".format
+        # Not limited to our lease: the message did go, so no other worker should send it again.
+        self.sql = (f"UPDATE {OutboxMessage.__tablename__} SET status = {mark('sent')}, sent_at = {mark('now')}, "
+                    f"locked_until = NULL, locked_by = NULL WHERE id = {mark('id')} AND status = {mark('pending')}")
+        self.connection = connection = db.engine.raw_connection()
+        if self.postgresql:
+            connection.rollback()
+            connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+            # Commits that do not wait for the disk: a killed worker loses nothing by it, and a database crash that
+            # lost a record would only send that message again.
+            self._run("SET synchronous_commit TO off")
+        # SQLite: the connection runs in autocommit already (database.py begins transactions itself).
+
+    def _run(self, sql: str, parameters: dict | None = None) -> None:
+        """Raises the driver's errors as SQLAlchemy's (a worker outlives a database restart by catching those); the
+        connection is then given up, and the next record opens a fresh one."""
+        connection = self.connection
+        assert connection is not None
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+            finally:
+                cursor.close()
+        except self.driver_error as error:
+            self.connection = None
+            connection.invalidate()
+            raise DBAPIError.instance(sql, parameters, error, self.driver_error) from error
+
+    def close(self) -> None:
+        if self.connection is None:
+            return
+        try:
+            if self.postgresql:  # the pool's next user gets durable commits, in transactions
+                self._run("RESET synchronous_commit")
+                self.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
+        except DBAPIError:
+            log.warning("outbox: could not reset the connection that recorded sent messages; it is discarded")
+        finally:
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None
 
 
 def _print_to_console(message: EmailMessage) -> None:
@@ -414,7 +487,8 @@ class _Delivery:
     """One deliver_due() call: its report, and one SMTP connection that every batch of the call reuses.
 
     The server's verdict on a message is read only once the next message is built, so the server checks one
-    message while this process prepares the next; a message counts as sent only once the server accepted it.
+    message while this process prepares the next; a message counts as sent only once the server accepted it, and is
+    recorded as sent at once, before the next message is offered.
     """
 
     def __init__(self, worker_id: str, report: DeliveryReport, on_sent: Callable[[], None] | None,
@@ -430,7 +504,7 @@ class _Delivery:
         self.next_send = 0.0  # time.monotonic() before which the send rate allows no message
         self.smtp: smtplib.SMTP | None = None
         self.awaiting: int | None = None  # the message whose verdict is still to be read
-        self.sent: list[int] = []  # accepted, not yet recorded
+        self.sent_log = _SentLog()
 
     def batch(self, rows: list[Row], lease_until: dt.datetime) -> None:
         if not self._connected(rows):
@@ -438,29 +512,27 @@ class _Delivery:
         # A message is sent only while at least half the lease is left, so no other worker can have taken it
         # meanwhile, however slow the server; the rest go back for a fresh claim.
         send_until = lease_until - _lease() / 2
-        try:
-            for index, row in enumerate(rows):
-                if (self.should_stop is not None and self.should_stop()) or utcnow() >= send_until:
-                    self._settle()
-                    _release([r.id for r in rows[index:]], self.worker_id)
-                    return
-                message = self._prepare(row)
-                if message is None:
-                    continue
-                if not self._settle():  # connection gone (e.g. 421): the rest wait untried
-                    _release([r.id for r in rows[index:]], self.worker_id)
-                    return
-                self._keep_to_rate()
-                if not self._offer(message):
-                    _release([r.id for r in rows[index + 1:]], self.worker_id)
-                    return
-            self._settle()
-        finally:
-            _mark_sent(self.sent)
+        for index, row in enumerate(rows):
+            if (self.should_stop is not None and self.should_stop()) or utcnow() >= send_until:
+                self._settle()
+                _release([r.id for r in rows[index:]], self.worker_id)
+                return
+            message = self._prepare(row)
+            if message is None:
+                continue
+            if not self._settle():  # connection gone (e.g. 421): the rest wait untried
+                _release([r.id for r in rows[index:]], self.worker_id)
+                return
+            self._keep_to_rate()
+            if not self._offer(message):
+                _release([r.id for r in rows[index + 1:]], self.worker_id)
+                return
+        self._settle()
 
     def close(self, *, orderly: bool) -> None:
         """QUIT after a pass that ran its course. Otherwise the session may be halfway through a message, so
         the connection is just closed: a message without a verdict stays claimed, to go again after the lease."""
+        self.sent_log.close()
         if self.smtp is None:
             return
         if orderly:
@@ -535,13 +607,12 @@ class _Delivery:
         return True
 
     def _accepted(self, message_id: int) -> None:
-        self.sent.append(message_id)
+        self.sent_log.record(message_id)
         self.report.sent += 1
         if self.on_sent is not None:
             self.on_sent()
 
     def _failed(self, message_id: int, error: BaseException) -> bool:
-        _mark_sent(self.sent)
         _record_failure(message_id, self.worker_id, error, self.report)
         return self.smtp is None or self.smtp.sock is not None
 

@@ -98,36 +98,42 @@ def vobject_instants(calendar: bytes) -> tuple[dt.datetime, dt.datetime]:
     return instant(parsed.vevent.dtstart), instant(parsed.vevent.dtend)
 
 
-def _node_reader(script: str, calendars: list[bytes]) -> list[dict]:
-    """Each calendar read by a Node reader in tests/js: one dict per VCALENDAR, in order, from one node run."""
+def _node_reads(package: str, script: str, files: list[bytes], suffix: str, *, timeout: float = 120) -> list:
+    """What tests/js/`script` prints as JSON for these files, all read in one node run."""
     node = shutil.which("node")
-    if node is None or not (JS_DIR / "node_modules" / "ical.js").exists():
+    if node is None or not (JS_DIR / "node_modules" / package).exists():
         from .conftest import IN_CI
 
-        message = "ical.js and ts-ics are not installed (node and tests/js/node_modules are needed)"
+        message = f"{package} is not installed (node and tests/js/node_modules are needed)"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     with tempfile.TemporaryDirectory() as folder:
         paths = []
-        for n, calendar in enumerate(calendars):
-            path = Path(folder) / f"{n}.ics"
-            path.write_bytes(calendar)
+        for n, data in enumerate(files):
+            path = Path(folder) / f"{n}{suffix}"
+            path.write_bytes(data)
             paths.append(str(path))
         result = subprocess.run([node, str(JS_DIR / script), *paths], capture_output=True, text=True,
-                                timeout=120, check=False)
+                                encoding="utf-8", timeout=timeout, check=False)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def icaljs(calendars: list[bytes]) -> list[dict]:
-    """Each calendar read by ical.js, Thunderbird's parser (tests/js/parse_ics.mjs)."""
-    return _node_reader("parse_ics.mjs", calendars)
+    """Each calendar read by ical.js, Thunderbird's parser (tests/js/parse_ics.mjs): one dict per VCALENDAR."""
+    return _node_reads("ical.js", "parse_ics.mjs", calendars, ".ics")
 
 
 def tsics(calendars: list[bytes]) -> list[dict]:
-    """Each calendar read by ts-ics, used by web calendar apps (tests/js/parse_ics_ts.mjs)."""
-    return _node_reader("parse_ics_ts.mjs", calendars)
+    """Each calendar read by ts-ics, used by web calendar apps (tests/js/parse_ics_ts.mjs): one dict per VCALENDAR."""
+    return _node_reads("ts-ics", "parse_ics_ts.mjs", calendars, ".ics")
+
+
+def mailparser(messages: list[bytes]) -> list[dict]:
+    """Each raw message read by npm mailparser (tests/js/parse_mail.mjs), in one node run: a dict per message with
+    the decoded `subject` and `from`, `to`, `reply_to` as lists of {"name", "address"}."""
+    return _node_reads("mailparser", "parse_mail.mjs", messages, ".eml", timeout=300)
 
 
 def utc(text: str) -> dt.datetime:

@@ -875,7 +875,7 @@ def _visible(text: str) -> str:
 
 # Each example is one file of many meetings, read by one node run a parser. Shrinking, which would run node for
 # every attempt, is left out: a failure shows the whole file's cases.
-@settings(max_examples=20, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+@settings(max_examples=20, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(st.tuples(ONE_LINE.filter(str.strip), ONE_LINE, ONE_LINE, LINES, ONE_LINE.filter(str.strip)),
                 min_size=1, max_size=25))

@@ -22,7 +22,7 @@ from .meeting_helpers import meeting_form
 ONE_LINE = "Please keep this on one line."
 UNUSABLE = "This contains characters that cannot be used."
 LINE_BREAKS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x85", "\u2028", "\u2029"]
-CONTROLS = ["\x00", "\x07", "\t", "\x1b", "\x7f", "\x9b"]
+CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x9b"]
 
 
 @pytest.fixture
@@ -98,6 +98,25 @@ def test_line_fields_refuse_line_breaks_and_control_characters(
     assert response.status_code == REFUSED
     assert (ONE_LINE if character in LINE_BREAKS else UNUSABLE) in response.text
     assert 'aria-invalid="true"' in response.text or "error" in response.text
+
+
+# A tab is white space: names and titles are single-spaced (see test_mail_headers), and an address holds none.
+TAB_REFUSED = {"sign-in", "code entry", "password sign-in"}
+
+
+@pytest.mark.parametrize(("form", "role", "path", "data", "field"), LINE_FIELDS, ids=[f[0] for f in LINE_FIELDS])
+def test_a_tab_in_a_line_field_is_one_space_or_refused_where_no_space_belongs(
+        client, sign_in, member, organiser, world, form, role, path, data, field):
+    who = {"member": member, "organiser": organiser}.get(role)
+    if who is not None:
+        sign_in(client, who)
+    response = client.post(path.format(**world), data={**data, field: _bad("\t", data[field] or "Ann Lee")})
+    if form in TAB_REFUSED:
+        assert response.status_code == REFUSED
+        assert UNUSABLE in response.text
+    else:
+        assert response.status_code in (200, 302)
+        assert UNUSABLE not in response.text
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\x9b", "\v"], ids=repr)

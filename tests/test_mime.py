@@ -144,7 +144,7 @@ def test_anything_but_one_address_is_refused_when_queued(app, to):
 
 def _as_the_email_package_reads_it(name: str, email: str) -> str:
     try:
-        address = Address(display_name=name.strip(), addr_spec=email.strip())
+        address = Address(display_name=" ".join(name.split()), addr_spec=email.strip())
     except (ValueError, IndexError, MessageError):
         raise BadAddress(email) from None
     if not address.username or not address.domain:

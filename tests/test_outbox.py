@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select, update
 
 from kxn_meetings import mail
@@ -439,3 +440,62 @@ def test_the_send_rate_holds_across_batches(app, smtp_server):
     # Six intervals of at least 1/20 s each, the first message of every batch included.
     assert accepted[-1] - accepted[0] >= 6 / 20 * 0.95
     assert len(smtp_server.wait_for(7)) == 7
+
+
+@pytest.mark.app_config(OUTBOX_BATCH_SIZE=50)
+def test_each_accepted_message_is_recorded_sent_before_the_next_is_offered(app, smtp_server):
+    for n in range(12):
+        queue_note(f"each{n}@example.org")
+    db.session.commit()
+    observer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=sa.pool.NullPool)
+    accepted: list[int] = []
+    recorded_at_next_mail: list[tuple[int, int]] = []
+    handler = smtp_server._controller.handler
+    accept = handler.handle_DATA
+
+    async def handle_MAIL(server, session, envelope, address, mail_options):
+        with observer.connect() as conn:  # what another worker would see at this moment
+            sent = conn.scalar(sa.select(sa.func.count()).select_from(OutboxMessage.__table__)
+                               .where(OutboxMessage.__table__.c.status == "sent"))
+        recorded_at_next_mail.append((len(accepted), sent))
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(server, session, envelope):
+        reply = await accept(server, session, envelope)
+        accepted.append(1)
+        return reply
+
+    handler.handle_MAIL, handler.handle_DATA = handle_MAIL, handle_DATA
+    try:
+        assert deliver_due().sent == 12
+    finally:
+        observer.dispose()
+    # Whenever a message is offered, every message accepted before it is already recorded as sent.
+    assert recorded_at_next_mail == [(n, n) for n in range(12)]
+
+
+def test_a_database_failure_while_recording_loses_nothing_and_the_message_goes_again(app, smtp_server, monkeypatch):
+    ids = [queue_note(f"fault{n}@example.org").id for n in range(3)]
+    db.session.commit()
+    monkeypatch.setattr(mail._SentLog, "_open", _open_with_a_broken_statement)
+    with pytest.raises(sa.exc.DBAPIError):  # what the worker catches to carry on after a database outage
+        deliver_due(worker_id="faulty")
+    monkeypatch.undo()
+    assert all(r.status == OutboxStatus.PENDING for r in messages())  # accepted, but not recorded
+    db.session.execute(update(OutboxMessage).values(locked_until=utcnow() - dt.timedelta(seconds=1)))
+    db.session.commit()
+    assert deliver_due().sent == 3
+    rows = messages()
+    assert [r.status for r in rows] == [OutboxStatus.SENT] * 3 and [r.id for r in rows] == ids
+    # At least once: the message whose record failed went again, the others only once.
+    assert sorted(delivered_ids(smtp_server).values()) == [1, 1, 2]
+
+
+def _open_with_a_broken_statement(self) -> None:
+    _real_open(self)
+    self.sql = self.sql.replace("UPDATE outbox_messages", "UPDATE no_such_table")
+
+
+_real_open = mail._SentLog._open

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import email
+import email.policy
 import os
 import signal
 import subprocess
@@ -60,13 +62,67 @@ class SlowServer:
         handler.handle_DATA = handle_DATA
 
 
-def start_worker(app, smtp_server, log: Path) -> subprocess.Popen:
+class Ledger:
+    """What the server saw on each connection, in order: every message it took in (DATA complete) and every command
+    after it. A message followed by a later command on its connection was answered and its answer read (the worker
+    says nothing more until it has read the verdict); the last message on a connection that then dropped may have
+    had no answer, or an answer the worker never read: it was in flight."""
+
+    def __init__(self, smtp_server, delay: float) -> None:
+        self.delay = delay
+        self.events: dict[tuple, list[tuple[str, str]]] = collections.defaultdict(list)
+        handler = smtp_server._controller.handler
+        accept = handler.handle_DATA
+
+        async def handle_DATA(server, session, envelope):
+            content = envelope.original_content or envelope.content
+            message_id = str(email.message_from_bytes(content, policy=email.policy.default)["Message-ID"])
+            self.events[session.peer].append(("message", message_id))
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return await accept(server, session, envelope)
+
+        async def handle_MAIL(server, session, envelope, address, mail_options):
+            self.events[session.peer].append(("command", "MAIL"))
+            envelope.mail_from = address
+            envelope.mail_options.extend(mail_options)
+            return "250 OK"
+
+        def command(name: str, reply: str):
+            async def handle(server, session, envelope, *args):
+                self.events[session.peer].append(("command", name))
+                return reply
+            return handle
+
+        handler.handle_DATA = handle_DATA
+        handler.handle_MAIL = handle_MAIL
+        handler.handle_NOOP = command("NOOP", "250 OK")
+        handler.handle_RSET = command("RSET", "250 OK")
+        handler.handle_QUIT = command("QUIT", "221 Bye")
+
+    def connections(self) -> set[tuple]:
+        return set(self.events)
+
+    def taken_in(self, connections: set[tuple]) -> list[str]:
+        return [value for peer in connections for kind, value in self.events[peer] if kind == "message"]
+
+    def in_flight(self, connections: set[tuple]) -> set[str]:
+        """Messages taken in on these connections with no command after them."""
+        flying = set()
+        for peer in connections:
+            events = self.events[peer]
+            if events and events[-1][0] == "message":
+                flying.add(events[-1][1])
+        return flying
+
+
+def start_worker(app, smtp_server, log: Path, lease_seconds: float = 3) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         KXN_SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], KXN_SECRET_KEY=TEST_SECRET,
         KXN_BASE_URL=app.config["BASE_URL"], KXN_INSTANCE_PATH=str(log.parent),
         KXN_MAIL_SERVER="127.0.0.1", KXN_MAIL_PORT=str(smtp_server.port), KXN_MAIL_TIMEOUT="10",
-        KXN_OUTBOX_POLL_SECONDS="0.2", KXN_OUTBOX_BATCH_SIZE="20", KXN_OUTBOX_LEASE_SECONDS="3",
+        KXN_OUTBOX_POLL_SECONDS="0.2", KXN_OUTBOX_BATCH_SIZE="20", KXN_OUTBOX_LEASE_SECONDS=str(lease_seconds),
         KXN_OUTBOX_RETRY_BASE_SECONDS="1",
     )
     with log.open("wb") as out:
@@ -87,6 +143,64 @@ def wait_until(condition, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def stop(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+@pytest.mark.parametrize("kill_after", [7, 26])  # mid-way through the first batch of 20, and the second
+def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(app, smtp_server, make_meeting, tmp_path,
+                                                                      kill_after):
+    meeting = invite_many(make_meeting, 60)
+    assert invitations.invite(meeting, db.session.scalars(select(Member)).all()) == 60
+    db.session.commit()
+    expected = set(db.session.scalars(select(OutboxMessage.message_id)))
+    ledger = Ledger(smtp_server, delay=0.05)  # a server that takes a while over each message
+    victim = start_worker(app, smtp_server, tmp_path / "victim.log", lease_seconds=4)
+    survivor = None
+    try:
+        wait_until(lambda: len(ledger.taken_in(ledger.connections())) >= kill_after, 60,
+                   f"{kill_after} messages to reach the server")
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        time.sleep(0.2)  # the server notices the dropped connection
+        killed = ledger.connections()
+        in_flight = ledger.in_flight(killed)
+        before_kill = ledger.taken_in(killed)
+        answered = set(before_kill) - in_flight
+        db.session.rollback()
+        recorded_sent = set(db.session.scalars(select(OutboxMessage.message_id).where(
+            OutboxMessage.status == OutboxStatus.SENT)))
+        db.session.rollback()
+        # Everything the server answered, and the worker heard, was recorded before the worker said more.
+        assert answered <= recorded_sent
+        assert recorded_sent <= set(before_kill)
+        assert len(in_flight) <= 1
+
+        survivor = start_worker(app, smtp_server, tmp_path / "survivor.log", lease_seconds=4)
+        wait_until(lambda: outbox(OutboxMessage.status != OutboxStatus.SENT) == 0, 120, "every message to be sent")
+    finally:
+        stop([worker for worker in (victim, survivor) if worker is not None])
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("*.log")))
+    assert survivor.returncode == 0, logs
+
+    counts = received_ids(smtp_server)
+    assert set(counts) == expected  # none lost, nothing else sent
+    repeated = {message_id for message_id, n in counts.items() if n > 1}
+    assert repeated <= in_flight, f"repeated {len(repeated)}, in flight at the kill {len(in_flight)}"
+    assert max(counts.values()) <= 2
+    assert len(before_kill) >= kill_after and len(set(before_kill)) == len(before_kill)
+    assert outbox(OutboxMessage.status == OutboxStatus.SENT) == 60
+    assert outbox(OutboxMessage.locked_by.is_not(None)) == 0
 
 
 @pytest.mark.postgresql_only
@@ -112,15 +226,7 @@ def test_three_workers_drain_a_thousand_and_a_killed_worker_loses_nothing(app, s
         wait_until(lambda: outbox(OutboxMessage.status != OutboxStatus.SENT) == 0, 120,
                    "every message to be sent")
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop(workers)
     logs = "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("worker*.log")))
     assert workers[1].returncode == workers[2].returncode == 0, logs
     assert "Outbox worker stopped." in logs

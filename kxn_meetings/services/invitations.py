@@ -16,7 +16,7 @@ import secrets
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from email.utils import formataddr, getaddresses
+from email.utils import getaddresses
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
@@ -46,12 +46,13 @@ class InvitationError(ValueError):
     pass
 
 
-def calendar_sender(invitation: Invitation | None = None) -> str:
+def calendar_sender(invitation: Invitation | None = None) -> tuple[str, str]:
     """Invitations come From the calendar address, which is also the ORGANIZER: clients drop updates otherwise.
-    With REPLIES_TOKEN_ADDRESSES both are the invitation's personal reply address."""
+    With REPLIES_TOKEN_ADDRESSES both are the invitation's personal reply address. A (name, address) pair, so the
+    network's name is taken as written, never read as an address header (which would decode `=?...?=` in it)."""
     config = current_app.config
     address = replies.reply_address(invitation) if invitation is not None else config["CALENDAR_ADDRESS"]
-    return formataddr((config["NETWORK_NAME"], address))
+    return config["NETWORK_NAME"], address
 
 
 def partstat(rsvp: Rsvp | None) -> str:

@@ -48,8 +48,10 @@ _DOT_ATOM_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!
 
 
 def format_address(name: str, email: str) -> str:
-    """`Name <address>`, quoted where needed and left unencoded (the message builder encodes headers)."""
-    name = _single_line(name, "name").strip()
+    """`Name <address>`, quoted where needed and left unencoded (the message builder encodes headers). Each run of
+    white space in the name (no-break spaces included) becomes one space: the email package reads a display name
+    that way."""
+    name = " ".join(_single_line(name, "name").split())
     email = _single_line(email, "email address").strip()
     try:
         if _DOT_ATOM_ADDRESS.fullmatch(email):
@@ -62,6 +64,11 @@ def format_address(name: str, email: str) -> str:
     if not address.username or not address.domain:
         raise BadAddress(f"{email!r} is not a usable email address")
     return str(address)
+
+
+@functools.lru_cache(maxsize=512)  # the same sender is checked for every message of an invitation round
+def _named_address(name: str, email: str) -> str:
+    return format_address(name, email)
 
 
 @functools.lru_cache(maxsize=512)  # the same sender is checked for every message of an invitation round
@@ -111,7 +118,7 @@ class Email:
     calendar: bytes | None = None
     calendar_method: str | None = None
     meeting_id: int | None = None
-    sender: str | None = None
+    sender: str | tuple[str, str] | None = None  # `Name <address>`, or a (name, address) pair taken as written
     reply_to: str | None = None
 
 
@@ -120,7 +127,10 @@ def _headers(message: Email) -> tuple[str, str, str, str]:
     member = message.to if isinstance(message.to, Member) else None
     recipient = format_address(member.name, member.email) if member else _one_address(message.to, "recipient")
     subject = _single_line(message.subject, "subject")
-    sender = _one_address(message.sender or current_app.config["MAIL_DEFAULT_SENDER"], "sender")
+    if isinstance(message.sender, tuple):
+        sender = _named_address(*message.sender)
+    else:
+        sender = _one_address(message.sender or current_app.config["MAIL_DEFAULT_SENDER"], "sender")
     reply_to = _one_address(message.reply_to, "reply-to") if message.reply_to else ""
     _check_calendar(message.calendar, message.calendar_method)
     return recipient, subject, sender, reply_to

@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ..extensions import db
 from ..forms import (ConfirmForm, DateField, no_control_chars, no_control_chars_in_text, optional_line, single_line,
+                     single_spaced,
                      strip)
 from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
 from ..rendering import render_markdown
@@ -39,8 +40,8 @@ PER_PAGE = 20
 class ActionRowForm(Form):
     id = HiddenField()
     text = StringField("What", validators=[Optional(), single_line, no_control_chars, Length(max=1000)],
-                       filters=[strip])
-    owner = StringField("Owner", validators=optional_line(200), filters=[strip])
+                       filters=[single_spaced])
+    owner = StringField("Owner", validators=optional_line(200), filters=[single_spaced])
     due_date = DateField("Due date", validators=[Optional()])
     done = BooleanField("Done")
 
@@ -53,7 +54,7 @@ class ActionRowForm(Form):
 
 class NotesForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
-                                             Length(max=300)], filters=[strip])
+                                             Length(max=300)], filters=[single_spaced])
     summary = TextAreaField("Summary", validators=[Optional(), no_control_chars_in_text, Length(max=1000)])
     body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars_in_text, Length(max=100_000)])
     visibility = RadioField("Who can read the notes once published", default="public", choices=[
