@@ -189,7 +189,11 @@ def _disconnect(smtp: smtplib.SMTP) -> None:
 def _envelope(address: str) -> str:
     """The address of `Name <address>` for MAIL FROM or RCPT TO; a non-ASCII one as Flask-Mail sends it (IDNA
     domain)."""
-    bare = email.utils.parseaddr(address)[1]
+    _, bracket, tail = address.rpartition("<")
+    if bracket and tail.endswith(">") and not any(c in tail for c in '"<\\ ()'):
+        bare = tail[:-1]
+    else:
+        bare = email.utils.parseaddr(address)[1]
     return bare if bare.isascii() else flask_mail.sanitize_address(("", bare))
 
 

@@ -176,3 +176,23 @@ def test_names_and_titles_are_single_spaced_at_input_and_line_breaks_refused(app
         assert response.status_code == REFUSED, repr(broken)  # the form again, with its message
         db.session.refresh(member)
         assert member.name == "Zoë Ó Briain"
+
+
+@given(name=text | awkward, local=st.from_regex(r"[A-Za-z0-9._%+'-]{1,20}", fullmatch=True),
+       domain=st.sampled_from(["example.org", "kxn.example.org", "bücher.example"]))
+def test_the_envelope_address_is_the_one_the_header_names(app, name, local, domain):
+    """The delivery loop reads MAIL FROM and RCPT TO off the stored `Name <address>` without the email package's
+    parser; whatever the name holds, it must find the same address the parser does."""
+    from kxn_meetings.mail import _envelope
+    from kxn_meetings.services.outbox import format_address
+
+    address = f"{local.strip('.') or 'a'}@{domain}"
+    try:
+        stored = format_address(name, address)
+    except ValueError:
+        return
+    expected = email.utils.parseaddr(stored)[1]
+    if expected.isascii():
+        assert _envelope(stored) == expected
+    else:
+        assert _envelope(stored).endswith("@xn--bcher-kva.example")
