@@ -285,16 +285,16 @@ def _imap_connect():
         raise click.ClickException("set KXN_REPLIES_IMAP_HOST, KXN_REPLIES_IMAP_USER and KXN_REPLIES_IMAP_PASSWORD "
                                    "to read calendar replies from the calendar address's mailbox")
     context = ssl.create_default_context()
-    imap = None
+    imap: imaplib.IMAP4 | None = None
     try:
         if config["REPLIES_IMAP_SSL"]:
             imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=IMAP_TIMEOUT)
         else:
-            imap = imaplib.IMAP4(host, port, timeout=IMAP_TIMEOUT)
+            imap = plain = imaplib.IMAP4(host, port, timeout=IMAP_TIMEOUT)
             # A password never crosses the network in the clear: plain IMAP only to this machine.
             if host not in LOCAL_HOSTS:
                 try:
-                    imap.starttls(ssl_context=context)
+                    plain.starttls(ssl_context=context)
                 except imaplib.IMAP4.error as error:
                     raise imaplib.IMAP4.error(f"no STARTTLS ({error}), and the password is sent only over TLS; "
                                               "implicit TLS is KXN_REPLIES_IMAP_SSL=true") from None

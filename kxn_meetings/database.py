@@ -15,9 +15,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, cast
 
 from flask import Flask, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Executable, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
@@ -156,3 +157,8 @@ def discard_session() -> None:
             db.session.remove()  # the connection is invalidated by now, so this only forgets it
         except DBAPIError:
             db.session.registry.clear()
+
+
+def changed_rows(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session; how many rows it changed."""
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount

@@ -497,7 +497,7 @@ class _Loader:
                     status=ActionStatus.DONE if done else ActionStatus.OPEN,
                 ))
         db.session.flush()
-        self.progress(f"Notes: {meeting.title}, published {day(notes.published_at.astimezone(LONDON))} with "
+        self.progress(f"Notes: {meeting.title}, published {day((notes.published_at or utcnow()).astimezone(LONDON))} with "
                       f"{len(ACTIONS)} actions ({'added' if created else 'already there'})")
         return notes
 

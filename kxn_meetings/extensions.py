@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import flask_login
 from flask import current_app, g, session
 from flask_mail import Mail
@@ -41,6 +43,11 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# What models derive from: Flask-SQLAlchemy's db.Model, which type checkers see as the declarative Base it extends.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 mail = Mail()
 csrf = CSRFProtect()
 login_manager = LoginManager()

@@ -40,13 +40,14 @@ from wtforms.validators import (
 from .services.rsvps import COMMENT_MAX_LENGTH
 
 
-class _OneMessageForABadValue:
+class _OneMessageForABadValue(fields.Field):
     """A value that cannot be read gets one plain message, not WTForms' own followed by the validators' too."""
 
     default_message = ""
 
     def __init__(self, *args, invalid_value_message: str | None = None, **kwargs) -> None:
-        super().__init__(*args, invalid_value_message=invalid_value_message or self.default_message, **kwargs)
+        kwargs["invalid_value_message"] = invalid_value_message or self.default_message
+        super().__init__(*args, **kwargs)
 
     def pre_validate(self, form) -> None:
         if self.process_errors:

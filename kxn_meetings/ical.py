@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar as calmod
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -318,7 +318,7 @@ def meeting_event(meeting, options: EventOptions) -> Event:
     return event
 
 
-def calendar_bytes(events: list[tuple[object, EventOptions]], *, method: str | None = "PUBLISH",
+def calendar_bytes(events: Sequence[tuple[object, EventOptions]], *, method: str | None = "PUBLISH",
                    name: str | None = None, description: str | None = None, refresh: bool = False) -> bytes:
     """One calendar object holding the given meetings, with a VTIMEZONE for every zone they use."""
     cal = _new_calendar(method)

@@ -27,7 +27,7 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import NamedTuple
@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from . import mail_headers
-from .database import begin_write, is_postgresql
+from .database import begin_write, changed_rows, is_postgresql
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, utcnow
 
@@ -54,7 +54,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_deliver_after_commit)
 
 
-def message_bytes(row: OutboxMessage) -> bytes:
+def message_bytes(row: OutboxMessage | Row) -> bytes:
     """The one place that decides the MIME layout, as the bytes handed to the SMTP server.
 
     multipart/mixed
@@ -289,7 +289,7 @@ def _claim(worker_id: str, limit: int, due_by: dt.datetime,
     else:
         begin_write()
     ids = list(db.session.scalars(query))
-    rows: list[Row] = []
+    rows: Sequence[Row] = []
     if ids:
         rows = db.session.execute(
             update(OutboxMessage).where(OutboxMessage.id.in_(ids))
@@ -361,7 +361,7 @@ def _record_failure(message_id: int, worker_id: str, error: BaseException, repor
 def _postpone(ids: list[int], worker_id: str, error: BaseException, report: DeliveryReport) -> None:
     """The server could not be reached: not the messages' fault, so no try is counted and none is set aside."""
     reason = f"Mail server unavailable: {_describe(error)}"[:2000]
-    result = db.session.execute(
+    waiting = changed_rows(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker_id,
                OutboxMessage.status == OutboxStatus.PENDING)
@@ -370,9 +370,9 @@ def _postpone(ids: list[int], worker_id: str, error: BaseException, report: Deli
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    report.retrying += result.rowcount
+    report.retrying += waiting
     report.errors.append(reason)
-    log.warning("outbox: %s; %s messages wait", reason, result.rowcount)
+    log.warning("outbox: %s; %s messages wait", reason, waiting)
 
 
 def _release(ids: list[int], worker_id: str) -> None:
@@ -604,6 +604,7 @@ class _Delivery:
         if message_id is None:
             return True
         try:
+            assert self.smtp is not None, "a message awaits a verdict only on an open connection"
             _finish(self.smtp)
         except Exception as error:
             return self._failed(message_id, error)

@@ -29,7 +29,7 @@ def upgrade() -> None:
     """Bring the current app's database to the latest migration."""
     from flask_migrate import upgrade as upgrade_to
 
-    bind_migrations(current_app._get_current_object())
+    bind_migrations(current_app._get_current_object())  # type: ignore[attr-defined]
     upgrade_to(directory=MIGRATIONS_DIR)
 
 

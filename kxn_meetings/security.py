@@ -118,7 +118,7 @@ def load_member_session(session_id: str) -> Member | None:
     if row is None or not row.Member.active:
         return None
     member = row.Member
-    member.session_id = row.MemberSession.id  # type: ignore[attr-defined]
+    member.session_id = row.MemberSession.id
     return member
 
 
@@ -194,7 +194,7 @@ def hit_rate_limit(key: str, *, limit: int, window_seconds: int) -> None:
         oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
         retry = max(1, math.ceil((oldest + dt.timedelta(seconds=window_seconds) - now).total_seconds()))
         error = TooManyRequests("Too many attempts. Please wait a few minutes and try again.")
-        error.retry_after = retry  # type: ignore[attr-defined]
+        error.retry_after = retry
         raise error
     db.session.add(RateLimitHit(key=key, created_at=now))
 

@@ -14,7 +14,7 @@ def _clock(value: dt.datetime, *, with_suffix: bool = True) -> str:
     return text
 
 
-def day(value: dt.datetime) -> str:
+def day(value: dt.date) -> str:
     return f"{value:%A} {value.day} {value:%B %Y}"
 
 

@@ -33,7 +33,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: dt.datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
@@ -41,7 +41,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: dt.datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: dt.datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:

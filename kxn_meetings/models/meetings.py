@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Enum, ForeignKey, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import TimestampMixin, UTCDateTime, parse_id
 from .members import Member
 
@@ -31,7 +31,7 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
                 validate_strings=True)
 
 
-class MeetingSeries(TimestampMixin, db.Model):
+class MeetingSeries(TimestampMixin, Model):
     __tablename__ = "meeting_series"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,7 +45,7 @@ def new_uid() -> str:
     return f"{uuid.uuid4()}@kxn-meetings"
 
 
-class Meeting(TimestampMixin, db.Model):
+class Meeting(TimestampMixin, Model):
     __tablename__ = "meetings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -133,7 +133,7 @@ class Meeting(TimestampMixin, db.Model):
         return f"<Meeting {self.id} {self.slug}>"
 
 
-class AgendaItem(db.Model):
+class AgendaItem(Model):
     __tablename__ = "agenda_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -148,7 +148,7 @@ class AgendaItem(db.Model):
     meeting: Mapped[Meeting] = relationship(back_populates="agenda_items")
 
 
-class WorkshopRoom(db.Model):
+class WorkshopRoom(Model):
     __tablename__ = "workshop_rooms"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -163,7 +163,7 @@ class WorkshopRoom(db.Model):
     meeting: Mapped[Meeting] = relationship(back_populates="workshop_rooms")
 
 
-class WorkshopQuestion(db.Model):
+class WorkshopQuestion(Model):
     __tablename__ = "workshop_questions"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,11 +7,11 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import TimestampMixin, UTCDateTime, utcnow
 
 
-class Member(TimestampMixin, db.Model):
+class Member(TimestampMixin, Model):
     __tablename__ = "members"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,7 +51,7 @@ class Member(TimestampMixin, db.Model):
         return f"<Member {self.id} {self.email}>"
 
 
-class MemberSession(db.Model):
+class MemberSession(Model):
     """A signed-in browser. Signing out deletes the row, so a replayed cookie stops working."""
 
     __tablename__ = "member_sessions"
@@ -64,7 +64,7 @@ class MemberSession(db.Model):
     member: Mapped[Member] = relationship(back_populates="sessions")
 
 
-class LoginToken(db.Model):
+class LoginToken(Model):
     """A one-time sign-in link (and the short code sent with it). Only hashes are stored."""
 
     __tablename__ = "login_tokens"
@@ -82,7 +82,7 @@ class LoginToken(db.Model):
     member: Mapped[Member] = relationship()
 
 
-class RateLimitHit(db.Model):
+class RateLimitHit(Model):
     """One counted attempt; shared by every app process through the database."""
 
     __tablename__ = "rate_limit_hits"

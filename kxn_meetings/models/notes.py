@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import TimestampMixin, UTCDateTime, utcnow
 from .meetings import Meeting, Visibility, _enum
 from .members import Member
@@ -19,7 +19,7 @@ class NotesStatus(enum.StrEnum):
     PUBLISHED = "published"
 
 
-class MeetingNotes(TimestampMixin, db.Model):
+class MeetingNotes(TimestampMixin, Model):
     __tablename__ = "meeting_notes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,7 +44,7 @@ class MeetingNotes(TimestampMixin, db.Model):
         return self.status == NotesStatus.PUBLISHED
 
 
-class NoteRevision(db.Model):
+class NoteRevision(Model):
     """Markdown source with the sanitised HTML rendered from it when saved."""
 
     __tablename__ = "note_revisions"
@@ -70,7 +70,7 @@ class ActionStatus(enum.StrEnum):
     DONE = "done"
 
 
-class ActionItem(TimestampMixin, db.Model):
+class ActionItem(TimestampMixin, Model):
     __tablename__ = "action_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,7 +83,7 @@ class ActionItem(TimestampMixin, db.Model):
     meeting: Mapped[Meeting] = relationship()
 
 
-class NoteAttachment(db.Model):
+class NoteAttachment(Model):
     """A slide deck or document kept with the notes; the file lives under the upload folder as stored_name."""
 
     __tablename__ = "note_attachments"

@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import UTCDateTime, utcnow
 from .meetings import Meeting, _enum
 from .members import Member
@@ -21,7 +21,7 @@ class ReplyOutcome(enum.StrEnum):
     COUNTER = "counter"
 
 
-class CalendarReply(db.Model):
+class CalendarReply(Model):
     __tablename__ = "calendar_replies"
 
     id: Mapped[int] = mapped_column(primary_key=True)

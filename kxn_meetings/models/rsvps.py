@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .base import TimestampMixin, UTCDateTime, utcnow
 from .meetings import Meeting, _enum
 from .members import Member
@@ -36,7 +36,7 @@ class RsvpSource(enum.StrEnum):
                 "organiser": "Organiser"}[self.value]
 
 
-class Rsvp(TimestampMixin, db.Model):
+class Rsvp(TimestampMixin, Model):
     """One member's answer to one meeting. A member who deletes their account leaves an anonymous row."""
 
     __tablename__ = "rsvps"
@@ -69,7 +69,7 @@ class Rsvp(TimestampMixin, db.Model):
         return self.answer == Answer.GOING and self.waitlist_position is None
 
 
-class Invitation(TimestampMixin, db.Model):
+class Invitation(TimestampMixin, Model):
     """A member invited to a meeting, holding their personal RSVP link token."""
 
     __tablename__ = "invitations"

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..database import changed_rows
 from ..extensions import db
 from ..models import LoginToken, Member, MemberSession, utcnow
 from .outbox import queue_email, render_email
@@ -83,13 +84,13 @@ def use_link(token: str) -> LoginToken | None:
     """Spend a link exactly once, even when two requests race for it."""
     now = utcnow()
     token_hash = _digest(token)
-    result = db.session.execute(
+    spent = changed_rows(
         update(LoginToken)
         .where(LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None), LoginToken.expires_at > now)
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if spent != 1:
         return None
     return db.session.scalar(select(LoginToken).where(LoginToken.token_hash == token_hash))
 
@@ -115,11 +116,11 @@ def use_code(email: str, code: str) -> LoginToken | None:
         if row.code_attempts >= CODE_ATTEMPTS:
             row.used_at = now
         return None
-    result = db.session.execute(
+    spent = changed_rows(
         update(LoginToken).where(LoginToken.id == row.id, LoginToken.used_at.is_(None)).values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    return row if result.rowcount == 1 else None
+    return row if spent == 1 else None
 
 
 def check_password(email: str, password: str) -> Member | None:

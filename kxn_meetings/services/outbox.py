@@ -141,7 +141,7 @@ class _Renderer:
     up, and the context processors run, once rather than once per message."""
 
     def __init__(self) -> None:
-        app = current_app._get_current_object()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.environment = app.jinja_env
         self.shared: dict = {}
         app.update_template_context(self.shared)
@@ -261,8 +261,8 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
                 insert(OutboxMessage).returning(OutboxMessage.id, OutboxMessage.member_id), values)]
     except IntegrityError:
         # Another transaction queued some of these meanwhile: one at a time, as queue_email() would.
-        return [Queued(row.id, row.member_id) for message in chosen
-                if (row := queue_email(**vars(message))) is not None]
+        return [Queued(added.id, added.member_id) for message in chosen
+                if (added := queue_email(**vars(message))) is not None]
     for row in queued:
         _note_for_delivery(row)
     return queued

@@ -58,8 +58,9 @@ def init_app(app: Flask) -> None:
         if error.code is None or error.code < 400:
             return error
         response = _error_page(error.code, error.description if error.code not in (404, 500) else None)
-        if getattr(error, "retry_after", None):
-            response[2]["Retry-After"] = str(error.retry_after)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            response[2]["Retry-After"] = str(retry_after)
         return response
 
     @app.errorhandler(DBAPIError)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Blueprint, render_template
 from flask_login import current_user
 from sqlalchemy import select
@@ -27,7 +29,7 @@ def home():
         .order_by(Meeting.starts_at.desc())
         .limit(50)
     ).all()
-    drafts = []
+    drafts: Sequence[Meeting] = []
     organiser = current_user.is_authenticated and current_user.is_organiser
     if organiser:
         drafts = db.session.scalars(
@@ -41,7 +43,7 @@ def home():
                            answers=answers, organiser=organiser, notes_by_meeting=published_notes(past))
 
 
-def published_notes(meetings: list[Meeting]) -> dict[int, bool]:
+def published_notes(meetings: Sequence[Meeting]) -> dict[int, bool]:
     """Which of these meetings have published notes (one query)."""
     if not meetings:
         return {}

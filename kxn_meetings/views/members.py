@@ -42,7 +42,7 @@ def organiser_required(view):
 
 
 def _me() -> Member:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _import_serializer() -> URLSafeSerializer:

@@ -147,6 +147,8 @@ def show(ref: str):
     if _members_only_for(notes):
         return _sign_in_first(url_for("notes.show", ref=meeting.slug))
     revision = notes.current_revision
+    if revision is None:
+        abort(404)
     return render_template(
         "notes/show.html", meeting=meeting, notes=notes, revision=revision, toc=service.contents(revision.body_html),
         actions=service.actions_of(meeting), attachments=service.attachments_of(notes),
