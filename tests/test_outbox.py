@@ -476,6 +476,30 @@ def test_each_accepted_message_is_recorded_sent_before_the_next_is_offered(app, 
     assert recorded_at_next_mail == [(n, n) for n in range(12)]
 
 
+def test_the_connection_that_recorded_sent_messages_goes_back_to_the_pool_durable_again(app, smtp_server):
+    """Records are written without waiting for the disk (a killed worker loses none of them); the pool's next
+    user must get the database's usual durability back."""
+    for n in range(3):
+        queue_note(f"durable{n}@example.org")
+    db.session.commit()
+    assert deliver_due().sent == 3
+    held = [db.engine.raw_connection() for _ in range(2)]
+    try:
+        for connection in held:
+            cursor = connection.cursor()
+            if db.engine.dialect.name == "postgresql":
+                cursor.execute("SHOW synchronous_commit")
+                assert cursor.fetchone()[0] == "on"
+                assert connection.driver_connection.autocommit is False
+            else:
+                cursor.execute("PRAGMA synchronous")
+                assert cursor.fetchone()[0] == 1  # NORMAL
+            cursor.close()
+    finally:
+        for connection in held:
+            connection.close()
+
+
 def test_a_database_failure_while_recording_loses_nothing_and_the_message_goes_again(app, smtp_server, monkeypatch):
     ids = [queue_note(f"fault{n}@example.org").id for n in range(3)]
     db.session.commit()
