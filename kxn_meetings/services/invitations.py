@@ -31,6 +31,7 @@ from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
 from . import calendars, replies
+from .locking import lock_meeting
 from . import meetings as meeting_rules
 from .outbox import Email, Queued, queue_email, queue_emails
 
@@ -413,6 +414,38 @@ def members_for_addresses(pairs: list[tuple[str, str]], *, create: bool) -> tupl
                                   "Nothing was sent; please send again.") from None
         return found + new, []
     return found, unknown
+
+
+@dataclass
+class Chosen:
+    """Who a choice on the invite page names: active members, addresses of nobody known, entries not addresses."""
+
+    members: list[Member]
+    unknown: list[tuple[str, str]]
+    bad: list[str]
+
+
+def choose_recipients(recipients: str, *, organisations: list[str] | None = None, addresses: str = "",
+                      create: bool = False) -> Chosen:
+    """Members named by the invite page's choice: 'organisations', 'addresses' (new members made when `create`),
+    or everyone active."""
+    if recipients == "organisations":
+        return Chosen(active_members(organisations), [], [])
+    if recipients == "addresses":
+        pairs, bad = parse_addresses(addresses)
+        members, unknown = members_for_addresses(pairs, create=create)
+        return Chosen([m for m in members if m.active], unknown, bad)
+    return Chosen(active_members(), [], [])
+
+
+def invite_chosen(meeting: Meeting, recipients: str, *, organisations: list[str] | None = None,
+                  addresses: str = "", create: bool = False) -> tuple[int, Chosen]:
+    """The invite page's Send: the meeting is locked first, so two organisers sending at once queue each invitation
+    (and make each new member) once. Returns how many were queued and who was chosen."""
+    meeting = lock_meeting(meeting.id)
+    invitable(meeting)
+    chosen = choose_recipients(recipients, organisations=organisations, addresses=addresses, create=create)
+    return invite(meeting, chosen.members), chosen
 
 
 # Changes, cancellation ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from ..models import (
     utcnow,
 )
 from . import invitations, rsvps
+from .locking import lock_meeting
 
 
 class MeetingError(ValueError):
@@ -211,7 +212,7 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
         raise MeetingError(errors)
     if meeting.is_cancelled:
         raise MeetingError({"title": "A cancelled meeting cannot be edited."})
-    meeting = rsvps.lock_meeting(meeting.id)
+    meeting = lock_meeting(meeting.id)
     before = {name: getattr(meeting, name) for name in NOTIFIABLE_FIELDS}
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity

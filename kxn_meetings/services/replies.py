@@ -30,6 +30,7 @@ from .. import timefmt
 from ..extensions import db
 from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
 from . import rsvps
+from .locking import lock_meeting
 
 ANSWERS = {"ACCEPTED": Answer.GOING, "TENTATIVE": Answer.MAYBE, "DECLINED": Answer.DECLINED}
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"})
@@ -402,7 +403,7 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
         return _store(row, ReplyOutcome.UNMATCHED, f"No meeting has the calendar UID {read.uid[:200]}.")
     # From here on every change to this meeting's answers waits for us, so the check for a copy of this
     # message processed at the same moment is reliable.
-    meeting = rsvps.lock_meeting(meeting.id)
+    meeting = lock_meeting(meeting.id)
     stored = _stored(read.message_id)
     if stored is not None:
         return Processed(stored, True)

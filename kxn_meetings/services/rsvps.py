@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, case, exists, func, select
 
-from ..database import begin_write, is_postgresql
 from ..extensions import db
 from ..models import (
     Answer,
@@ -23,6 +22,7 @@ from ..models import (
 )
 from .. import timefmt
 from . import invitations
+from .locking import lock_meeting
 
 
 COMMENT_MAX_LENGTH = 2000
@@ -73,16 +73,6 @@ def closed_reason(meeting: Meeting) -> str | None:
         return (f"Answers closed on {timefmt.instant(meeting.rsvp_deadline, meeting.timezone)}. "
                 "Please contact the organisers if your plans have changed.")
     return None
-
-
-def lock_meeting(meeting_id: int) -> Meeting:
-    """Serialise every change to one meeting's answers: a row lock on PostgreSQL, the write lock on SQLite (held from
-    BEGIN in any request or command that writes). Take it before changing anything else in the transaction."""
-    begin_write()
-    query = select(Meeting).where(Meeting.id == meeting_id).execution_options(populate_existing=True)
-    if is_postgresql():
-        query = query.with_for_update()
-    return db.session.scalars(query).one()
 
 
 def _going_count(meeting_id: int) -> int:
