@@ -32,7 +32,7 @@ from kxn_meetings.models import (
     RsvpSource,
     utcnow,
 )
-from kxn_meetings.services import invitations, replies, rsvps
+from kxn_meetings.services import invitations, replies, reply_addresses, rsvps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replies"
 CALENDAR_ADDRESS = "calendar@kxn.test"
@@ -446,7 +446,7 @@ def test_a_reply_listing_several_attendees_changes_only_the_sender(invited, make
 def test_invitations_come_from_a_personal_reply_address_that_matches_replies_from_an_alias(invited):
     meeting, person = invited("aoife.walsh@tvp.example.org")
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
-    address = replies.reply_address(invitation)
+    address = reply_addresses.reply_address(invitation)
     assert address.startswith("calendar+") and address.endswith("@kxn.test")
     [sent] = outbox(person, "invitation")
     assert address in sent.sender
@@ -463,7 +463,7 @@ def test_a_token_cannot_change_another_member_or_another_meeting(invited, make_m
     meeting, person = invited("aoife.walsh@tvp.example.org")
     other = make_member(email="ben.okafor@nhs.example.org")
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
-    address = replies.reply_address(invitation)
+    address = reply_addresses.reply_address(invitation)
     naming_other = process(render("gmail_accepted.eml", uid=meeting.uid, email=other.email,
                                   **{"from": "anyone@example.net", "to": address}))
     assert naming_other.outcome == ReplyOutcome.UNMATCHED and "names ben.okafor@nhs.example.org" in naming_other.reason
@@ -487,7 +487,7 @@ def test_the_strict_setting_counts_only_replies_sent_to_a_personal_address(invit
     assert rsvp_of(meeting, person) is None
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
     with_token = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
-                                to=replies.reply_address(invitation)))
+                                to=reply_addresses.reply_address(invitation)))
     assert with_token.outcome == ReplyOutcome.APPLIED
     assert rsvp_of(meeting, person).answer == Answer.DECLINED
 

@@ -30,10 +30,10 @@ from ..database import is_postgresql
 from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
-from . import calendars, replies
+from . import calendars
 from .locking import lock_meeting
-from . import meetings as meeting_rules
 from .outbox import Email, Queued, queue_email, queue_emails
+from .reply_addresses import reply_address
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
 # Kinds counted on the invite page as "invitations so far".
@@ -52,7 +52,7 @@ def calendar_sender(invitation: Invitation | None = None) -> tuple[str, str]:
     With REPLIES_TOKEN_ADDRESSES both are the invitation's personal reply address. A (name, address) pair, so the
     network's name is taken as written, never read as an address header (which would decode `=?...?=` in it)."""
     config = current_app.config
-    address = replies.reply_address(invitation) if invitation is not None else config["CALENDAR_ADDRESS"]
+    address = reply_address(invitation) if invitation is not None else config["CALENDAR_ADDRESS"]
     return config["NETWORK_NAME"], address
 
 
@@ -162,7 +162,7 @@ class _Calendars:
 
     def personal(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> bytes:
         going = rsvp is not None and rsvp.is_going
-        data = self._shared(self.method == "REQUEST" and going, replies.reply_address(invitation))
+        data = self._shared(self.method == "REQUEST" and going, reply_address(invitation))
         state = partstat(rsvp)
         if self.method == "CANCEL" and rsvp is not None and rsvp.answer == Answer.DECLINED:
             state = "DECLINED"
@@ -452,7 +452,7 @@ def invite_chosen(meeting: Meeting, recipients: str, *, organisations: list[str]
 
 def snapshot(meeting: Meeting) -> dict[str, str]:
     return {name: (value.isoformat() if isinstance(value, dt.datetime) else str(value or ""))
-            for name in meeting_rules.NOTIFIABLE_FIELDS for value in [getattr(meeting, name)]}
+            for name in Meeting.NOTIFIABLE_FIELDS for value in [getattr(meeting, name)]}
 
 
 def ensure_announced(meeting: Meeting, previous: dict[str, str] | None = None) -> None:

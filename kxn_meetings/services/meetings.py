@@ -110,10 +110,6 @@ class MeetingData:
 MAX_YEARS_AHEAD = 10
 MAX_LENGTH = dt.timedelta(days=7)
 
-# Changes to these are what a member's calendar must hear about.
-NOTIFIABLE_FIELDS = ("title", "starts_at", "ends_at", "timezone", "join_url", "location")
-
-
 def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
     """Problems keyed by form field name; empty when the meeting can be saved."""
     errors: dict[str, str] = {}
@@ -213,12 +209,12 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
     if meeting.is_cancelled:
         raise MeetingError({"title": "A cancelled meeting cannot be edited."})
     meeting = lock_meeting(meeting.id)
-    before = {name: getattr(meeting, name) for name in NOTIFIABLE_FIELDS}
+    before = {name: getattr(meeting, name) for name in Meeting.NOTIFIABLE_FIELDS}
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity
     _apply(meeting, data)
     changes = [Change(name, before[name], getattr(meeting, name))
-               for name in NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
+               for name in Meeting.NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
     invitations.record_changes(meeting, announced_before, notify=notify)
     db.session.flush()
     promoted: list[Rsvp] = []
