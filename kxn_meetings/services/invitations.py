@@ -34,6 +34,7 @@ from . import calendars
 from .locking import lock_meeting
 from .outbox import Email, Queued, queue_email, queue_emails
 from .reply_addresses import reply_address
+from .rsvps import AnswerResult
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
 # Kinds counted on the invite page as "invitations so far".
@@ -88,6 +89,11 @@ def personal_links(meeting: Meeting, members: Sequence[Member]) -> dict[int, Inv
         links.update((invitation.member_id, invitation)
                      for invitation in db.session.scalars(insert(Invitation).returning(Invitation), missing))
     return links
+
+
+def personal_link(meeting: Meeting, member: Member) -> Invitation:
+    """The member's own link to answer this meeting without signing in (one per member and meeting)."""
+    return personal_links(meeting, [member])[member.id]
 
 
 def _answers(meeting: Meeting, members: Sequence[Member]) -> dict[int, Rsvp]:
@@ -253,7 +259,7 @@ def _single(kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject:
             dedup: str) -> OutboxMessage | None:
     """One notice to one member who has just answered (or been given a place)."""
     notice = _Notice.of(kind, meeting, subject=subject, method=method)
-    invitation = personal_links(meeting, [member])[member.id]
+    invitation = personal_link(meeting, member)
     return notice.queue(member, dedup=dedup, invitation=invitation, rsvp=rsvp)
 
 
@@ -534,7 +540,15 @@ def send_cancellation(meeting: Meeting) -> int:
 
 # Answers --------------------------------------------------------------------------------------------
 
-def after_answer(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
+def queue_answer_notices(result: AnswerResult) -> None:
+    """What an answer (services.rsvps.answer) calls for: its confirmation when the answer changed, then "a place is
+    yours" to each member it let in from the waiting list."""
+    if result.answer_changed:
+        queue_answer_confirmation(result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous)
+    queue_promotions(result.meeting, result.promoted)
+
+
+def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
     """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'."""
     member = rsvp.member
     if member is None or meeting.status != MeetingStatus.SCHEDULED:
@@ -559,14 +573,17 @@ def _was_invited(meeting: Meeting, member: Member) -> bool:
     ) is not None
 
 
-def after_promotion(meeting: Meeting, rsvp: Rsvp) -> None:
+def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
     """A place from the waiting list: the calendar invitation with the join link, as for a new 'Going'."""
-    if rsvp.member is None or meeting.status != MeetingStatus.SCHEDULED:
+    if meeting.status != MeetingStatus.SCHEDULED:
         return
-    stamp = f"{rsvp.answered_at.timestamp():.6f}"
-    _single("waitlist_promoted", meeting, rsvp.member, rsvp, method="REQUEST",
-            subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
-            dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}")
+    for rsvp in promoted:
+        if rsvp.member is None:
+            continue
+        stamp = f"{rsvp.answered_at.timestamp():.6f}"
+        _single("waitlist_promoted", meeting, rsvp.member, rsvp, method="REQUEST",
+                subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
+                dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}")
 
 
 # Reminders ------------------------------------------------------------------------------------------

@@ -220,6 +220,7 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
     promoted: list[Rsvp] = []
     if old_capacity is not None and (meeting.capacity is None or meeting.capacity > old_capacity):
         promoted = rsvps.promote_waiting(meeting)
+        invitations.queue_promotions(meeting, promoted)
     return MeetingUpdate(changes=changes, promoted=promoted)
 
 

@@ -21,7 +21,6 @@ from ..models import (
     utcnow,
 )
 from .. import timefmt
-from . import invitations
 from .locking import lock_meeting
 
 
@@ -55,10 +54,19 @@ class Counts:
 
 @dataclass
 class AnswerResult:
+    """What an answer changed: the caller queues the notices it calls for (services.invitations)."""
+
+    meeting: Meeting
     rsvp: Rsvp
     changed: bool
     waiting_position: int | None
     promoted: list[Rsvp]
+    previous: Answer | None
+    was_going: bool
+
+    @property
+    def answer_changed(self) -> bool:
+        return self.previous != self.rsvp.answer
 
 
 def closed_reason(meeting: Meeting) -> str | None:
@@ -126,10 +134,9 @@ def answer(meeting_id: int, member: Member, choice: Answer, *, access_needs: str
         rsvp.source = source
         rsvp.answered_at = utcnow()
     db.session.flush()
-    if not same_answer:
-        invitations.after_answer(meeting, rsvp, was_going=was_going, was_answer=was_answer)
     promoted = promote_waiting(meeting) if was_going and not rsvp.is_going else []
-    return AnswerResult(rsvp=rsvp, changed=changed, waiting_position=waiting_position(rsvp), promoted=promoted)
+    return AnswerResult(meeting=meeting, rsvp=rsvp, changed=changed, waiting_position=waiting_position(rsvp),
+                        promoted=promoted, previous=was_answer, was_going=was_going)
 
 
 def _next_ticket(meeting_id: int) -> int:
@@ -138,7 +145,8 @@ def _next_ticket(meeting_id: int) -> int:
 
 
 def promote_waiting(meeting: Meeting) -> list[Rsvp]:
-    """Fill free places from the front of the waiting list and tell each promoted member. Caller holds the lock."""
+    """Fill free places from the front of the waiting list; returns who was given one, for the caller to tell
+    (services.invitations.queue_promotions). Caller holds the lock."""
     if meeting.capacity is None:
         free = None
     else:
@@ -156,7 +164,6 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     for rsvp in promoted:
         rsvp.waitlist_position = None
         rsvp.answered_at = utcnow()
-        invitations.after_promotion(meeting, rsvp)
     db.session.flush()
     return promoted
 
@@ -204,11 +211,6 @@ def counts(meeting: Meeting) -> Counts:
 
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def personal_link(meeting: Meeting, member: Member) -> Invitation:
-    """The member's own link to answer this meeting without signing in (one per member and meeting)."""
-    return invitations.personal_links(meeting, [member])[member.id]
 
 
 def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:

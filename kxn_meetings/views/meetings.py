@@ -98,6 +98,7 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
             access_needs=(form.access_needs.data or "").strip(), comment=(form.comment.data or "").strip(),
             source=source,
         )
+        invitation_service.queue_answer_notices(result)
     except rsvp_service.RsvpClosed as closed:
         db.session.rollback()
         flash(str(closed), "error")
