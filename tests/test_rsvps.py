@@ -345,3 +345,20 @@ def test_the_personal_link_puts_a_member_on_the_waiting_list_when_full(client, m
     page = text(response.get_data(as_text=True))
     assert "waiting list at position 1" in page
     assert rsvp_of(meeting, member).is_waiting
+
+
+# Who sees the join link ----------------------------------------------------------------------------
+
+def test_the_join_link_is_for_organisers_members_going_and_reminders(app, make_meeting, make_member):
+    meeting = make_meeting(capacity=1, join_url="https://meet.example.org/kxn-room")
+    going, waiting, maybe = make_member(), make_member(), make_member()
+    going_rsvp, waiting_rsvp = answered(meeting, going), answered(meeting, waiting)
+    maybe_rsvp = answered(meeting, maybe, Answer.MAYBE)
+    assert waiting_rsvp.is_waiting
+    see = rsvp_service.may_see_join_link
+    assert see(meeting, going_rsvp)
+    assert not see(meeting, waiting_rsvp) and not see(meeting, maybe_rsvp) and not see(meeting, None)
+    assert see(meeting, None, organiser=True) and see(meeting, maybe_rsvp, reminder=True)
+    meeting.join_url = ""
+    assert not see(meeting, going_rsvp) and not see(meeting, None, organiser=True)
+    db.session.rollback()

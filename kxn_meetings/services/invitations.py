@@ -34,7 +34,7 @@ from . import calendars
 from .locking import lock_meeting
 from .outbox import Email, Queued, queue_email, queue_emails
 from .reply_addresses import reply_address
-from .rsvps import AnswerResult
+from .rsvps import AnswerResult, may_see_join_link
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
 # Kinds counted on the invite page as "invitations so far".
@@ -167,8 +167,8 @@ class _Calendars:
         return data
 
     def personal(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> bytes:
-        going = rsvp is not None and rsvp.is_going
-        data = self._shared(self.method == "REQUEST" and going, reply_address(invitation))
+        include_join_link = self.method == "REQUEST" and may_see_join_link(self.meeting, rsvp)
+        data = self._shared(include_join_link, reply_address(invitation))
         state = partstat(rsvp)
         if self.method == "CANCEL" and rsvp is not None and rsvp.answer == Answer.DECLINED:
             state = "DECLINED"
@@ -201,13 +201,14 @@ class _Notice:
         return cls(kind, meeting, subject, method, shared, _Calendars(meeting, method, extra) if method else None)
 
     def personal_context(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> dict:
-        going = rsvp is not None and rsvp.is_going
+        reminder = self.kind == "reminder"
         return dict(
             self.context, rsvp=rsvp,
             answer_url=external_url("meetings.personal_answer", ref=self.meeting.slug, token=invitation.token),
-            # The join link reaches only those going (or about to start: reminders), never a cancellation.
-            show_join=bool(self.meeting.join_url) and (
-                self.kind == "reminder" or (self.method == "REQUEST" and going)),
+            # Only a notice that puts the meeting in a calendar (or a reminder) carries the link: never a
+            # cancellation, a decline or a preview.
+            show_join=(reminder or self.method == "REQUEST") and may_see_join_link(self.meeting, rsvp,
+                                                                                   reminder=reminder),
         )
 
     def message(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> Email:

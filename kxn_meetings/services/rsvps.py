@@ -1,4 +1,5 @@
-"""Answering meetings: capacity, the waiting list, personal links, attendee counts and attendance."""
+"""Answering meetings: capacity, the waiting list, personal links, who sees the join link, attendee counts and
+attendance."""
 
 from __future__ import annotations
 
@@ -81,6 +82,15 @@ def closed_reason(meeting: Meeting) -> str | None:
         return (f"Answers closed on {timefmt.instant(meeting.rsvp_deadline, meeting.timezone)}. "
                 "Please contact the organisers if your plans have changed.")
     return None
+
+
+def may_see_join_link(meeting: Meeting, rsvp: Rsvp | None, *, organiser: bool = False, reminder: bool = False) -> bool:
+    """Whether the join link is shown: to organisers and to members going (not those waiting), on the meeting page,
+    in their calendar and in what they are sent; a reminder, which goes just before the start to those going or
+    maybe, carries it too. Nobody sees a link the meeting does not have."""
+    if not meeting.join_url:
+        return False
+    return organiser or reminder or (rsvp is not None and rsvp.is_going)
 
 
 def _going_count(meeting_id: int) -> int:
