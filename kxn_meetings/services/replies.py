@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import timefmt
 from ..extensions import db
-from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
+from ..models import Answer, CalendarReply, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
 from . import invitations, rsvps
 from .locking import lock_meeting
 from .reply_addresses import invitation_by_reply_address
