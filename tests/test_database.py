@@ -6,6 +6,8 @@ from kxn_meetings.database import begin_write
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Member
 
+from .meeting_helpers import record_answer
+
 
 def test_begin_write_keeps_work_already_flushed(app):
     db.session.add(Member(name="Flushed First", email="flushed@example.org"))
@@ -33,13 +35,13 @@ def test_begin_write_after_reads_only_starts_afresh(app, make_member):
 
 def test_invitations_then_answers_in_one_transaction_all_stay(app, make_meeting, make_member):
     from kxn_meetings.models import Answer, OutboxMessage, Rsvp
-    from kxn_meetings.services import invitations, rsvps
+    from kxn_meetings.services import invitations
 
     meeting = make_meeting()
     first, second = make_member(), make_member()
     invitations.invite(meeting, [first, second])
-    rsvps.answer(meeting.id, first, Answer.GOING)
-    rsvps.answer(meeting.id, second, Answer.DECLINED)
+    record_answer(meeting.id, first, Answer.GOING)
+    record_answer(meeting.id, second, Answer.DECLINED)
     db.session.commit()
     kinds = sorted(db.session.scalars(select(OutboxMessage.kind)))
     assert kinds == ["confirmation", "decline", "invitation", "invitation"]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Meeting, Member, OutboxMessage, Rsvp
-from kxn_meetings.services import rsvps as rsvp_service
+from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.views.form_pages import REFUSED
 
 from .meeting_helpers import meeting_form
@@ -29,7 +29,7 @@ CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x9b"]
 def world(make_meeting, make_member, member):
     meeting = make_meeting(title="Meeting with a form", slug="with-a-form")
     other = make_member(name="Edited Member", email="edited@example.org")
-    token = rsvp_service.personal_link(meeting, member).token
+    token = invitation_service.personal_link(meeting, member).token
     db.session.commit()
     return {"slug": meeting.slug, "other": other.id, "token": token}
 

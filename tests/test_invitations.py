@@ -18,12 +18,13 @@ from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, Member, OutboxMessage, utcnow
 from kxn_meetings.services import invitations
-from kxn_meetings.services import rsvps as rsvp_service
 from kxn_meetings.services import meetings as meeting_service
+from kxn_meetings.services import rsvps as rsvp_service
 
 from .dates import BST_START, GMT_START, JUNE_DAY, MARCH_DAY, YEAR
 from .html_forms import form_values
 from .invitation_checks import Received, icaljs, take_apart, tsics, utc, vobject_instants
+from .meeting_helpers import record_answer
 
 CALENDAR = "calendar@kxn.test"
 JOIN = "https://meet.example.org/kxn-three-room"
@@ -103,9 +104,9 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
         ("invitation", "alice"), ("invitation", "bob"), ("invitation", "carol")]
     everything += sent
 
-    rsvp_service.answer(meeting.id, members["alice"], Answer.GOING)
+    record_answer(meeting.id, members["alice"], Answer.GOING)
     db.session.commit()
-    rsvp_service.answer(meeting.id, members["carol"], Answer.DECLINED)
+    record_answer(meeting.id, members["carol"], Answer.DECLINED)
     db.session.commit()
     sent = deliver(smtp_server)
     assert sorted((r.kind, by_address[r.to]) for r in sent) == [("confirmation", "alice"), ("decline", "carol")]
@@ -226,7 +227,7 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
     invitations.invite(meeting, members.values())
     db.session.commit()
     for name, answer in (("dave", Answer.GOING), ("erin", Answer.GOING), ("fay", Answer.MAYBE)):
-        rsvp_service.answer(meeting.id, members[name], answer)
+        record_answer(meeting.id, members[name], answer)
         db.session.commit()
     received = deliver(smtp_server)
     assert sorted((r.kind, by_address[r.to]) for r in received) == [
@@ -247,7 +248,7 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
         assert f"{JUNE_DAY}, 3\u20135pm BST" in reminder.text
         check_common(reminder, members, meeting.uid)
 
-    rsvp_service.answer(meeting.id, members["dave"], Answer.DECLINED)
+    record_answer(meeting.id, members["dave"], Answer.DECLINED)
     db.session.commit()
     promoted_and_declined = deliver(smtp_server)
     assert sorted((r.kind, by_address[r.to]) for r in promoted_and_declined) == [
@@ -294,9 +295,9 @@ def invited_three(app, make_member, make_meeting):
     meeting = make_meeting(start=GMT_START, title="Meeting three", join_url=JOIN)
     invitations.invite(meeting, members.values())
     db.session.commit()
-    rsvp_service.answer(meeting.id, members["alice"], Answer.GOING)
+    record_answer(meeting.id, members["alice"], Answer.GOING)
     db.session.commit()
-    rsvp_service.answer(meeting.id, members["carol"], Answer.DECLINED)
+    record_answer(meeting.id, members["carol"], Answer.DECLINED)
     db.session.commit()
     return meeting, members
 
@@ -393,9 +394,9 @@ def test_reminders_go_once_to_members_going_or_maybe_for_meetings_starting_soon(
     db.session.commit()
     for name, answer in (("going", Answer.GOING), ("inactive", Answer.GOING), ("maybe", Answer.MAYBE),
                          ("declined", Answer.DECLINED), ("waiting", Answer.GOING)):
-        rsvp_service.answer(soon.id, people[name], answer)
+        record_answer(soon.id, people[name], answer)
         db.session.commit()
-    rsvp_service.answer(later.id, people["later"], Answer.GOING)
+    record_answer(later.id, people["later"], Answer.GOING)
     db.session.commit()
     people["inactive"].active = False
     db.session.commit()
@@ -480,7 +481,7 @@ def test_invitations_for_the_night_the_clocks_go_back_carry_one_instant_every_pa
     meeting = make_meeting(start=second, title="Night shift handover", join_url=JOIN)
     invitations.invite(meeting, [member])
     db.session.commit()
-    rsvp_service.answer(meeting.id, member, Answer.GOING)
+    record_answer(meeting.id, member, Answer.GOING)
     db.session.commit()
     meeting_service.cancel(meeting, "Moved online")
     db.session.commit()

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, Invitation, MeetingStatus, Member, OutboxMessage, OutboxStatus, utcnow
-from kxn_meetings.services import rsvps as rsvp_service
 
 from .dates import GMT_START, short_day
 from .html_forms import field_error, text
+from .meeting_helpers import record_answer
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_the_page_follows_the_outbox_and_who_has_not_replied_and_reminds_them_on
     smtp_server.refuse(1, "550 5.1.1 No such mailbox")
     report = deliver_due()
     assert (report.sent, report.failed) == (2, 1)
-    rsvp_service.answer(meeting.id, people["ann"], Answer.GOING)
+    record_answer(meeting.id, people["ann"], Answer.GOING)
     db.session.commit()
     page = page_text(organiser_client.get(f"/meetings/{meeting.slug}/invite"))
     assert "0 queued 2 sent 1 failed" in page

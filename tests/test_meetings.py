@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import AgendaItem, Answer, Meeting, MeetingNotes, MeetingStatus, Rsvp, Visibility, WorkshopRoom
-from kxn_meetings.services import rsvps as rsvp_service
+from kxn_meetings.services import invitations as invitation_service
 
 from .dates import BST_START, GMT_START, JUNE_DAY, MARCH_DAY, YEAR
 from .html_forms import field_error, form_values, text
-from .meeting_helpers import future_day, meeting_count, meeting_form, only_meeting, rsvp_count
+from .meeting_helpers import future_day, meeting_count, meeting_form, only_meeting, record_answer, rsvp_count
 
 
 def _last_sunday_of_march(year: int) -> dt.date:
@@ -353,7 +353,7 @@ def test_cancel_with_a_reason_shows_on_the_page_and_blocks_answers(app, organise
     assert "This meeting has been cancelled, so it no longer takes answers." in text(response.get_data(as_text=True))
     assert rsvp_count() == 0
 
-    token = rsvp_service.personal_link(meeting, person).token
+    token = invitation_service.personal_link(meeting, person).token
     db.session.commit()
     page = app.test_client().get(f"/meetings/{meeting.slug}/answer/{token}?answer=going").get_data(as_text=True)
     assert "no longer takes answers" in page
@@ -459,7 +459,7 @@ def test_join_link_is_shown_only_to_members_going_and_to_organisers(
         client, make_meeting, member, organiser, sign_in, who, answer, sees_link):
     meeting = make_meeting(join_url="https://meet.example.org/secret-room-42")
     if answer is not None:
-        rsvp_service.answer(meeting.id, member, answer)
+        record_answer(meeting.id, member, answer)
         db.session.commit()
     if who != "anonymous":
         sign_in(client, member if who == "member" else organiser)
@@ -470,9 +470,9 @@ def test_join_link_is_shown_only_to_members_going_and_to_organisers(
 
 def test_a_member_on_the_waiting_list_does_not_see_the_join_link(client, make_meeting, make_member, member, sign_in):
     meeting = make_meeting(join_url="https://meet.example.org/secret-room-42", capacity=1)
-    rsvp_service.answer(meeting.id, make_member(), Answer.GOING)
+    record_answer(meeting.id, make_member(), Answer.GOING)
     db.session.commit()
-    rsvp_service.answer(meeting.id, member, Answer.GOING)
+    record_answer(meeting.id, member, Answer.GOING)
     db.session.commit()
     sign_in(client, member)
     page = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
@@ -513,7 +513,7 @@ def test_any_text_in_an_rsvp_never_gives_a_server_error(app, organiser_client, o
     form = {"answer": answer, "access_needs": access_needs, "comment": comment}
     response = organiser_client.post(f"/meetings/{quote(ref, safe='')}/rsvp", data=form)
     assert response.status_code < 500, form
-    token = rsvp_service.personal_link(meeting, organiser).token
+    token = invitation_service.personal_link(meeting, organiser).token
     db.session.commit()
     for path in (f"/meetings/any-text/answer/{token}", f"/meetings/any-text/answer/{quote(ref, safe='')}"):
         assert app.test_client().post(path, data=form).status_code < 500, (path, form)

@@ -25,11 +25,11 @@ from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, Member, MemberSession, OutboxMessage, OutboxStatus, Rsvp
 from kxn_meetings.services import invitations
 from kxn_meetings.services import members as member_service
-from kxn_meetings.services import rsvps as rsvp_service
 from kxn_meetings.services.members import MemberError
 
 from .browser_fixtures import audit, sign_in_browser, visit
 from .conftest import TEST_SECRET
+from .meeting_helpers import record_answer
 
 INJECTION = "=cmd|' /C calc'!A0"
 
@@ -622,7 +622,7 @@ def test_deleting_an_account_drops_mail_not_yet_sent_and_the_address_from_mail_s
     invitations.invite(meeting, [member])
     db.session.commit()
     assert deliver_due().sent == 1
-    rsvp_service.answer(meeting.id, member, Answer.GOING)  # a confirmation, still waiting to be sent
+    record_answer(meeting.id, member, Answer.GOING)  # a confirmation, still waiting to be sent
     db.session.commit()
     assert [m.status for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))] == [
         OutboxStatus.SENT, OutboxStatus.PENDING]

@@ -32,7 +32,9 @@ from kxn_meetings.models import (
     RsvpSource,
     utcnow,
 )
-from kxn_meetings.services import invitations, replies, rsvps
+from kxn_meetings.services import invitations, replies, reply_addresses, rsvps
+
+from .meeting_helpers import record_answer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replies"
 CALENDAR_ADDRESS = "calendar@kxn.test"
@@ -211,7 +213,7 @@ def test_a_counter_proposal_is_recorded_with_its_times_and_never_applied(invited
 
 def test_an_acceptance_when_the_meeting_is_full_joins_the_waiting_list(invited, make_member):
     meeting, person = invited("aoife.walsh@tvp.example.org", capacity=1)
-    rsvps.answer(meeting.id, make_member(), Answer.GOING)
+    record_answer(meeting.id, make_member(), Answer.GOING)
     db.session.commit()
     reply = process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email))
     assert reply.outcome == ReplyOutcome.APPLIED and "waiting list (place 1)" in reply.reason
@@ -222,7 +224,7 @@ def test_an_acceptance_when_the_meeting_is_full_joins_the_waiting_list(invited, 
 
 def test_a_reply_older_than_the_stored_answer_changes_nothing(invited):
     meeting, person = invited("ben.okafor@nhs.example.org")
-    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    record_answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
     db.session.commit()
     written = utcnow() - dt.timedelta(hours=1)
     reply = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email, dtstamp=ical_stamp(written)))
@@ -234,9 +236,9 @@ def test_a_reply_older_than_the_stored_answer_changes_nothing(invited):
 
 def test_a_newer_reply_changes_an_earlier_answer_and_frees_the_place(invited, make_member):
     meeting, person = invited("ben.okafor@nhs.example.org", capacity=1)
-    rsvps.answer(meeting.id, person, Answer.GOING)
+    record_answer(meeting.id, person, Answer.GOING)
     waiting = make_member(name="Wendy Waiting")
-    rsvps.answer(meeting.id, waiting, Answer.GOING)
+    record_answer(meeting.id, waiting, Answer.GOING)
     db.session.commit()
     reply = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
                            dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=5))))
@@ -357,7 +359,7 @@ def test_an_answer_on_the_site_wins_over_an_older_reply_arriving_after_it(invite
     meeting, person = invited("ben.okafor@nhs.example.org")
     ahead = utcnow() + dt.timedelta(minutes=10)
     written_at(ACCEPT, meeting, person, ahead + dt.timedelta(minutes=1))
-    rsvps.answer(meeting.id, person, Answer.MAYBE, source=RsvpSource.WEB)
+    record_answer(meeting.id, person, Answer.MAYBE, source=RsvpSource.WEB)
     db.session.commit()
     # Written by the calendar before the reply applied above, so before the answer on the site too.
     late = written_at(DECLINE, meeting, person, ahead)
@@ -371,7 +373,7 @@ def test_an_answer_on_the_site_wins_over_an_older_reply_arriving_after_it(invite
 
 def test_a_reply_without_dtstamp_counts_as_written_when_it_is_read(invited):
     meeting, person = invited("dana.hughes@vru.example.org")
-    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    record_answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
     db.session.commit()
     before = utcnow()
     raw = render("declined_comment.eml", uid=meeting.uid, email=person.email)
@@ -446,7 +448,7 @@ def test_a_reply_listing_several_attendees_changes_only_the_sender(invited, make
 def test_invitations_come_from_a_personal_reply_address_that_matches_replies_from_an_alias(invited):
     meeting, person = invited("aoife.walsh@tvp.example.org")
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
-    address = replies.reply_address(invitation)
+    address = reply_addresses.reply_address(invitation)
     assert address.startswith("calendar+") and address.endswith("@kxn.test")
     [sent] = outbox(person, "invitation")
     assert address in sent.sender
@@ -463,7 +465,7 @@ def test_a_token_cannot_change_another_member_or_another_meeting(invited, make_m
     meeting, person = invited("aoife.walsh@tvp.example.org")
     other = make_member(email="ben.okafor@nhs.example.org")
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
-    address = replies.reply_address(invitation)
+    address = reply_addresses.reply_address(invitation)
     naming_other = process(render("gmail_accepted.eml", uid=meeting.uid, email=other.email,
                                   **{"from": "anyone@example.net", "to": address}))
     assert naming_other.outcome == ReplyOutcome.UNMATCHED and "names ben.okafor@nhs.example.org" in naming_other.reason
@@ -487,7 +489,7 @@ def test_the_strict_setting_counts_only_replies_sent_to_a_personal_address(invit
     assert rsvp_of(meeting, person) is None
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
     with_token = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
-                                to=replies.reply_address(invitation)))
+                                to=reply_addresses.reply_address(invitation)))
     assert with_token.outcome == ReplyOutcome.APPLIED
     assert rsvp_of(meeting, person).answer == Answer.DECLINED
 
@@ -661,7 +663,7 @@ def test_a_huge_header_is_read_only_in_part(invited):
 
 def test_ingest_refuses_messages_too_large_or_nested_too_deep_and_carries_on(invited, make_member, runner, tmp_path):
     meeting, person = invited("dana.hughes@vru.example.org")
-    rsvps.answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
+    record_answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
     other = make_member(email="ben.okafor@nhs.example.org")
     invite(meeting, other)
     limit = 2 * 1024 * 1024

@@ -16,6 +16,8 @@ from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Member, OutboxMessage, Rsvp
 from kxn_meetings.services import rsvps as rsvp_service
 
+from .meeting_helpers import record_answer
+
 
 def run_together(app, count: int, work: Callable[[int], None]) -> list[BaseException]:
     """Run work(0..count-1) in threads released at the same moment; return what they raised."""
@@ -48,7 +50,7 @@ def everyone_answers_going(app, meeting_id: int, member_ids: list[int]) -> tuple
 
     def answer(index: int) -> None:
         member = db.session.get(Member, member_ids[index])
-        rsvp_service.answer(meeting_id, member, Answer.GOING)
+        record_answer(meeting_id, member, Answer.GOING)
         # The meeting lock is held until COMMIT, so commits happen one at a time; recording under a lock
         # around the commit gives exactly their order.
         with order_lock:
@@ -91,7 +93,7 @@ def test_fifty_members_answer_at_once_and_capacity_and_order_hold(app, make_meet
 
     leaving = db.session.get(Member, committed[3])
     first_in_line = db.session.get(Member, committed[10])
-    result = rsvp_service.answer(meeting.id, leaving, Answer.DECLINED)
+    result = record_answer(meeting.id, leaving, Answer.DECLINED)
     db.session.commit()
     assert [r.member_id for r in result.promoted] == [first_in_line.id]
     rows = rsvps_by_member(meeting.id)
@@ -116,7 +118,7 @@ def test_places_freed_at_once_go_to_the_next_in_line_once_each(app, make_meeting
     assert errors == []
 
     def decline(index: int) -> None:
-        rsvp_service.answer(meeting_id, db.session.get(Member, committed[index]), Answer.DECLINED)
+        record_answer(meeting_id, db.session.get(Member, committed[index]), Answer.DECLINED)
         db.session.commit()
 
     assert run_together(app, 5, decline) == []
@@ -144,7 +146,7 @@ def test_the_same_answer_sent_twice_at_once_leaves_one_row(app, make_meeting, me
     meeting_id, member_id = make_meeting(capacity=5).id, member.id  # plain ids: threads must not touch this session
 
     def answer(_index: int) -> None:
-        rsvp_service.answer(meeting_id, db.session.get(Member, member_id), Answer.GOING)
+        record_answer(meeting_id, db.session.get(Member, member_id), Answer.GOING)
         db.session.commit()
 
     for _ in range(3):

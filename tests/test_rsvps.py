@@ -8,10 +8,11 @@ from sqlalchemy import select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Meeting, Member, OutboxMessage, Rsvp, RsvpSource
+from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import rsvps as rsvp_service
 
 from .html_forms import form_values, text
-from .meeting_helpers import rsvp_count
+from .meeting_helpers import record_answer, rsvp_count
 
 
 def now() -> dt.datetime:
@@ -34,7 +35,7 @@ def promotion_emails() -> list[OutboxMessage]:
 
 
 def answered(meeting: Meeting, member: Member, answer: Answer = Answer.GOING) -> Rsvp:
-    result = rsvp_service.answer(meeting.id, member, answer)
+    result = record_answer(meeting.id, member, answer)
     db.session.commit()
     return result.rsvp
 
@@ -258,7 +259,7 @@ def test_lowering_capacity_keeps_everyone_who_has_a_place(app, make_meeting, mak
 # The personal link ---------------------------------------------------------------------------------
 
 def _link(meeting: Meeting, member: Member) -> str:
-    token = rsvp_service.personal_link(meeting, member).token
+    token = invitation_service.personal_link(meeting, member).token
     db.session.commit()
     return f"/meetings/{meeting.slug}/answer/{token}"
 
@@ -306,8 +307,8 @@ def test_the_personal_link_does_not_sign_anyone_in(client, make_meeting, member)
 def test_a_token_for_another_meeting_or_a_bogus_token_is_404(client, make_meeting, make_member, member):
     meeting, other_meeting = make_meeting(), make_meeting()
     someone_else = make_member()
-    other_token = rsvp_service.personal_link(other_meeting, someone_else).token
-    own_token_elsewhere = rsvp_service.personal_link(other_meeting, member).token
+    other_token = invitation_service.personal_link(other_meeting, someone_else).token
+    own_token_elsewhere = invitation_service.personal_link(other_meeting, member).token
     db.session.commit()
     for token in (other_token, own_token_elsewhere, "x" * 32, "bogus", "A" * 65, "%00" * 20):
         path = f"/meetings/{meeting.slug}/answer/{token}"
@@ -344,3 +345,20 @@ def test_the_personal_link_puts_a_member_on_the_waiting_list_when_full(client, m
     page = text(response.get_data(as_text=True))
     assert "waiting list at position 1" in page
     assert rsvp_of(meeting, member).is_waiting
+
+
+# Who sees the join link ----------------------------------------------------------------------------
+
+def test_the_join_link_is_for_organisers_members_going_and_reminders(app, make_meeting, make_member):
+    meeting = make_meeting(capacity=1, join_url="https://meet.example.org/kxn-room")
+    going, waiting, maybe = make_member(), make_member(), make_member()
+    going_rsvp, waiting_rsvp = answered(meeting, going), answered(meeting, waiting)
+    maybe_rsvp = answered(meeting, maybe, Answer.MAYBE)
+    assert waiting_rsvp.is_waiting
+    see = rsvp_service.may_see_join_link
+    assert see(meeting, going_rsvp)
+    assert not see(meeting, waiting_rsvp) and not see(meeting, maybe_rsvp) and not see(meeting, None)
+    assert see(meeting, None, organiser=True) and see(meeting, maybe_rsvp, reminder=True)
+    meeting.join_url = ""
+    assert not see(meeting, going_rsvp) and not see(meeting, None, organiser=True)
+    db.session.rollback()

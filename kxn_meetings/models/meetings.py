@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Enum, ForeignKey, String, Text, Time
@@ -47,6 +48,8 @@ def new_uid() -> str:
 
 class Meeting(TimestampMixin, Model):
     __tablename__ = "meetings"
+    # Changes to these are what a member's calendar must hear about.
+    NOTIFIABLE_FIELDS: ClassVar[tuple[str, ...]] = ("title", "starts_at", "ends_at", "timezone", "join_url", "location")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id", ondelete="SET NULL"), index=True)
@@ -67,7 +70,7 @@ class Meeting(TimestampMixin, Model):
     uid: Mapped[str] = mapped_column(String(200), unique=True, default=new_uid)
     sequence: Mapped[int] = mapped_column(default=0)
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
-    # What invited members were last told (JSON of the fields in services.meetings.NOTIFIABLE_FIELDS), and
+    # What invited members were last told (JSON of NOTIFIABLE_FIELDS), and
     # when a batch of edits becomes due to be announced as one update.
     announced: Mapped[str] = mapped_column(Text, default="")
     update_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

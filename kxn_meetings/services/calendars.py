@@ -17,6 +17,7 @@ from .. import ical
 from ..extensions import db
 from ..models import AgendaItem, Answer, Meeting, MeetingStatus, Member, Rsvp, Visibility, utcnow
 from ..urls import external_url
+from .rsvps import may_see_join_link
 
 FEED_HISTORY = dt.timedelta(days=183)
 
@@ -198,8 +199,8 @@ def personal_feed_bytes(member: Member) -> bytes:
     for meeting, rsvp in rows:
         status = None if meeting.is_cancelled else ("CONFIRMED" if rsvp.is_going else "TENTATIVE")
         extra = "You are on the waiting list." if rsvp.is_waiting else ""
-        events.append((meeting, options_for(meeting, include_join_link=rsvp.is_going, dtstamp=meeting.updated_at,
-                                            status=status, extra=extra)))
+        events.append((meeting, options_for(meeting, include_join_link=may_see_join_link(meeting, rsvp),
+                                            dtstamp=meeting.updated_at, status=status, extra=extra)))
     name = f"{current_app.config['NETWORK_NAME']}: my meetings"
     return ical.calendar_bytes(events, method="PUBLISH", name=name, refresh=True)
 

@@ -30,9 +30,11 @@ from ..database import is_postgresql
 from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
-from . import calendars, replies
-from . import meetings as meeting_rules
+from . import calendars
+from .locking import lock_meeting
 from .outbox import Email, Queued, queue_email, queue_emails
+from .reply_addresses import reply_address
+from .rsvps import AnswerResult, may_see_join_link
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
 # Kinds counted on the invite page as "invitations so far".
@@ -51,7 +53,7 @@ def calendar_sender(invitation: Invitation | None = None) -> tuple[str, str]:
     With REPLIES_TOKEN_ADDRESSES both are the invitation's personal reply address. A (name, address) pair, so the
     network's name is taken as written, never read as an address header (which would decode `=?...?=` in it)."""
     config = current_app.config
-    address = replies.reply_address(invitation) if invitation is not None else config["CALENDAR_ADDRESS"]
+    address = reply_address(invitation) if invitation is not None else config["CALENDAR_ADDRESS"]
     return config["NETWORK_NAME"], address
 
 
@@ -87,6 +89,11 @@ def personal_links(meeting: Meeting, members: Sequence[Member]) -> dict[int, Inv
         links.update((invitation.member_id, invitation)
                      for invitation in db.session.scalars(insert(Invitation).returning(Invitation), missing))
     return links
+
+
+def personal_link(meeting: Meeting, member: Member) -> Invitation:
+    """The member's own link to answer this meeting without signing in (one per member and meeting)."""
+    return personal_links(meeting, [member])[member.id]
 
 
 def _answers(meeting: Meeting, members: Sequence[Member]) -> dict[int, Rsvp]:
@@ -160,8 +167,8 @@ class _Calendars:
         return data
 
     def personal(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> bytes:
-        going = rsvp is not None and rsvp.is_going
-        data = self._shared(self.method == "REQUEST" and going, replies.reply_address(invitation))
+        include_join_link = self.method == "REQUEST" and may_see_join_link(self.meeting, rsvp)
+        data = self._shared(include_join_link, reply_address(invitation))
         state = partstat(rsvp)
         if self.method == "CANCEL" and rsvp is not None and rsvp.answer == Answer.DECLINED:
             state = "DECLINED"
@@ -194,13 +201,14 @@ class _Notice:
         return cls(kind, meeting, subject, method, shared, _Calendars(meeting, method, extra) if method else None)
 
     def personal_context(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> dict:
-        going = rsvp is not None and rsvp.is_going
+        reminder = self.kind == "reminder"
         return dict(
             self.context, rsvp=rsvp,
             answer_url=external_url("meetings.personal_answer", ref=self.meeting.slug, token=invitation.token),
-            # The join link reaches only those going (or about to start: reminders), never a cancellation.
-            show_join=bool(self.meeting.join_url) and (
-                self.kind == "reminder" or (self.method == "REQUEST" and going)),
+            # Only a notice that puts the meeting in a calendar (or a reminder) carries the link: never a
+            # cancellation, a decline or a preview.
+            show_join=(reminder or self.method == "REQUEST") and may_see_join_link(self.meeting, rsvp,
+                                                                                   reminder=reminder),
         )
 
     def message(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> Email:
@@ -252,7 +260,7 @@ def _single(kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject:
             dedup: str) -> OutboxMessage | None:
     """One notice to one member who has just answered (or been given a place)."""
     notice = _Notice.of(kind, meeting, subject=subject, method=method)
-    invitation = personal_links(meeting, [member])[member.id]
+    invitation = personal_link(meeting, member)
     return notice.queue(member, dedup=dedup, invitation=invitation, rsvp=rsvp)
 
 
@@ -415,11 +423,43 @@ def members_for_addresses(pairs: list[tuple[str, str]], *, create: bool) -> tupl
     return found, unknown
 
 
+@dataclass
+class Chosen:
+    """Who a choice on the invite page names: active members, addresses of nobody known, entries not addresses."""
+
+    members: list[Member]
+    unknown: list[tuple[str, str]]
+    bad: list[str]
+
+
+def choose_recipients(recipients: str, *, organisations: list[str] | None = None, addresses: str = "",
+                      create: bool = False) -> Chosen:
+    """Members named by the invite page's choice: 'organisations', 'addresses' (new members made when `create`),
+    or everyone active."""
+    if recipients == "organisations":
+        return Chosen(active_members(organisations), [], [])
+    if recipients == "addresses":
+        pairs, bad = parse_addresses(addresses)
+        members, unknown = members_for_addresses(pairs, create=create)
+        return Chosen([m for m in members if m.active], unknown, bad)
+    return Chosen(active_members(), [], [])
+
+
+def invite_chosen(meeting: Meeting, recipients: str, *, organisations: list[str] | None = None,
+                  addresses: str = "", create: bool = False) -> tuple[int, Chosen]:
+    """The invite page's Send: the meeting is locked first, so two organisers sending at once queue each invitation
+    (and make each new member) once. Returns how many were queued and who was chosen."""
+    meeting = lock_meeting(meeting.id)
+    invitable(meeting)
+    chosen = choose_recipients(recipients, organisations=organisations, addresses=addresses, create=create)
+    return invite(meeting, chosen.members), chosen
+
+
 # Changes, cancellation ------------------------------------------------------------------------------
 
 def snapshot(meeting: Meeting) -> dict[str, str]:
     return {name: (value.isoformat() if isinstance(value, dt.datetime) else str(value or ""))
-            for name in meeting_rules.NOTIFIABLE_FIELDS for value in [getattr(meeting, name)]}
+            for name in Meeting.NOTIFIABLE_FIELDS for value in [getattr(meeting, name)]}
 
 
 def ensure_announced(meeting: Meeting, previous: dict[str, str] | None = None) -> None:
@@ -501,7 +541,15 @@ def send_cancellation(meeting: Meeting) -> int:
 
 # Answers --------------------------------------------------------------------------------------------
 
-def after_answer(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
+def queue_answer_notices(result: AnswerResult) -> None:
+    """What an answer (services.rsvps.answer) calls for: its confirmation when the answer changed, then "a place is
+    yours" to each member it let in from the waiting list."""
+    if result.answer_changed:
+        queue_answer_confirmation(result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous)
+    queue_promotions(result.meeting, result.promoted)
+
+
+def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
     """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'."""
     member = rsvp.member
     if member is None or meeting.status != MeetingStatus.SCHEDULED:
@@ -526,14 +574,17 @@ def _was_invited(meeting: Meeting, member: Member) -> bool:
     ) is not None
 
 
-def after_promotion(meeting: Meeting, rsvp: Rsvp) -> None:
+def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
     """A place from the waiting list: the calendar invitation with the join link, as for a new 'Going'."""
-    if rsvp.member is None or meeting.status != MeetingStatus.SCHEDULED:
+    if meeting.status != MeetingStatus.SCHEDULED:
         return
-    stamp = f"{rsvp.answered_at.timestamp():.6f}"
-    _single("waitlist_promoted", meeting, rsvp.member, rsvp, method="REQUEST",
-            subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
-            dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}")
+    for rsvp in promoted:
+        if rsvp.member is None:
+            continue
+        stamp = f"{rsvp.answered_at.timestamp():.6f}"
+        _single("waitlist_promoted", meeting, rsvp.member, rsvp, method="REQUEST",
+                subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
+                dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}")
 
 
 # Reminders ------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from ..models import (
     utcnow,
 )
 from . import invitations, rsvps
+from .locking import lock_meeting
 
 
 class MeetingError(ValueError):
@@ -108,10 +109,6 @@ class MeetingData:
 
 MAX_YEARS_AHEAD = 10
 MAX_LENGTH = dt.timedelta(days=7)
-
-# Changes to these are what a member's calendar must hear about.
-NOTIFIABLE_FIELDS = ("title", "starts_at", "ends_at", "timezone", "join_url", "location")
-
 
 def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
     """Problems keyed by form field name; empty when the meeting can be saved."""
@@ -211,18 +208,19 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
         raise MeetingError(errors)
     if meeting.is_cancelled:
         raise MeetingError({"title": "A cancelled meeting cannot be edited."})
-    meeting = rsvps.lock_meeting(meeting.id)
-    before = {name: getattr(meeting, name) for name in NOTIFIABLE_FIELDS}
+    meeting = lock_meeting(meeting.id)
+    before = {name: getattr(meeting, name) for name in Meeting.NOTIFIABLE_FIELDS}
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity
     _apply(meeting, data)
     changes = [Change(name, before[name], getattr(meeting, name))
-               for name in NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
+               for name in Meeting.NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
     invitations.record_changes(meeting, announced_before, notify=notify)
     db.session.flush()
     promoted: list[Rsvp] = []
     if old_capacity is not None and (meeting.capacity is None or meeting.capacity > old_capacity):
         promoted = rsvps.promote_waiting(meeting)
+        invitations.queue_promotions(meeting, promoted)
     return MeetingUpdate(changes=changes, promoted=promoted)
 
 

@@ -43,8 +43,8 @@ from ..models import (
 )
 from ..rendering import plain_text_summary, render_markdown, table_of_contents
 from ..urls import external_url
+from .locking import lock_meeting
 from .outbox import queue_email
-from .rsvps import lock_meeting
 
 MAX_ACTIONS = 30
 # A table of contents helps once notes have this many sections.

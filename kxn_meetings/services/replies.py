@@ -9,10 +9,8 @@ too large, nested too deep or in too many parts to read safely is refused (Refus
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import hmac
 import html
 from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
@@ -28,8 +26,10 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import timefmt
 from ..extensions import db
-from ..models import Answer, CalendarReply, Invitation, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
-from . import rsvps
+from ..models import Answer, CalendarReply, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
+from . import invitations, rsvps
+from .locking import lock_meeting
+from .reply_addresses import invitation_by_reply_address
 
 ANSWERS = {"ACCEPTED": Answer.GOING, "TENTATIVE": Answer.MAYBE, "DECLINED": Answer.DECLINED}
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"})
@@ -86,47 +86,6 @@ class ReadReply:
 class Processed:
     reply: CalendarReply
     duplicate: bool
-
-
-# Personal reply addresses ----------------------------------------------------------------------------
-
-def reply_token(invitation: Invitation) -> str:
-    """`<invitation id>-<signature>`: names one invitation and cannot be forged; lower case, as some mail
-    systems fold the case of addresses. Derived from, not equal to, the RSVP link token, because calendars
-    holding the organiser address are often shared with whole teams."""
-    key = current_app.config["SECRET_KEY"].encode()
-    signed = f"calendar-reply:{invitation.id}:{invitation.meeting_id}:{invitation.member_id}:{invitation.token}"
-    digest = hmac.new(key, signed.encode(), hashlib.sha256).digest()[:16]
-    return f"{invitation.id}-{base64.b32encode(digest).decode().rstrip('=').lower()}"
-
-
-def reply_address(invitation: Invitation) -> str:
-    """The address an invitation comes from and names as ORGANIZER: the calendar address, or with
-    REPLIES_TOKEN_ADDRESSES its personal form `local+TOKEN@domain`."""
-    address = current_app.config["CALENDAR_ADDRESS"]
-    if not current_app.config["REPLIES_TOKEN_ADDRESSES"]:
-        return address
-    local, _, domain = address.rpartition("@")
-    return f"{local}+{reply_token(invitation)}@{domain}"
-
-
-def _token_invitation(recipients: list[str]) -> tuple[Invitation | None, bool]:
-    """The invitation whose personal reply address the message went to; and whether a token was present."""
-    local, _, domain = current_app.config["CALENDAR_ADDRESS"].lower().rpartition("@")
-    seen_token = False
-    for address in recipients:
-        their_local, _, their_domain = address.lower().rpartition("@")
-        if their_domain != domain or not their_local.startswith(local + "+"):
-            continue
-        token = their_local[len(local) + 1:]
-        seen_token = True
-        invitation_id, _, _signature = token.partition("-")
-        if not invitation_id.isdigit() or len(invitation_id) > 12:
-            continue
-        invitation = db.session.get(Invitation, int(invitation_id))
-        if invitation is not None and hmac.compare_digest(reply_token(invitation), token):
-            return invitation, True
-    return None, seen_token
 
 
 # Reading a message ------------------------------------------------------------------------------------
@@ -402,7 +361,7 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
         return _store(row, ReplyOutcome.UNMATCHED, f"No meeting has the calendar UID {read.uid[:200]}.")
     # From here on every change to this meeting's answers waits for us, so the check for a copy of this
     # message processed at the same moment is reliable.
-    meeting = rsvps.lock_meeting(meeting.id)
+    meeting = lock_meeting(meeting.id)
     stored = _stored(read.message_id)
     if stored is not None:
         return Processed(stored, True)
@@ -439,6 +398,7 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     except rsvps.RsvpClosed as closed:
         row.outcome, row.reason = ReplyOutcome.UNCHANGED, str(closed)
     else:
+        invitations.queue_answer_notices(result)
         # Kept even when the answer is unchanged: it is still the calendar's latest word.
         result.rsvp.reply_dtstamp = written
         if not result.changed:
@@ -519,7 +479,7 @@ def _who(read: ReadReply, meeting: Meeting) -> tuple[Member, Attendee]:
     if not read.attendees:
         raise Unmatched("The reply names no attendee.")
     named = ", ".join(a.email for a in read.attendees[:5])
-    invitation, had_token = _token_invitation(read.recipients)
+    invitation, had_token = invitation_by_reply_address(read.recipients)
     if invitation is not None:
         if invitation.meeting_id != meeting.id:
             raise Unmatched("The reply went to the personal reply address of another meeting's invitation.")

@@ -1,4 +1,5 @@
-"""Answering meetings: capacity, the waiting list, personal links, attendee counts and attendance."""
+"""Answering meetings: capacity, the waiting list, personal links, who sees the join link, attendee counts and
+attendance."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, case, exists, func, select
 
-from ..database import begin_write, is_postgresql
 from ..extensions import db
 from ..models import (
     Answer,
@@ -22,7 +22,7 @@ from ..models import (
     utcnow,
 )
 from .. import timefmt
-from . import invitations
+from .locking import lock_meeting
 
 
 COMMENT_MAX_LENGTH = 2000
@@ -55,10 +55,19 @@ class Counts:
 
 @dataclass
 class AnswerResult:
+    """What an answer changed: the caller queues the notices it calls for (services.invitations)."""
+
+    meeting: Meeting
     rsvp: Rsvp
     changed: bool
     waiting_position: int | None
     promoted: list[Rsvp]
+    previous: Answer | None
+    was_going: bool
+
+    @property
+    def answer_changed(self) -> bool:
+        return self.previous != self.rsvp.answer
 
 
 def closed_reason(meeting: Meeting) -> str | None:
@@ -75,14 +84,13 @@ def closed_reason(meeting: Meeting) -> str | None:
     return None
 
 
-def lock_meeting(meeting_id: int) -> Meeting:
-    """Serialise every change to one meeting's answers: a row lock on PostgreSQL, the write lock on SQLite (held from
-    BEGIN in any request or command that writes). Take it before changing anything else in the transaction."""
-    begin_write()
-    query = select(Meeting).where(Meeting.id == meeting_id).execution_options(populate_existing=True)
-    if is_postgresql():
-        query = query.with_for_update()
-    return db.session.scalars(query).one()
+def may_see_join_link(meeting: Meeting, rsvp: Rsvp | None, *, organiser: bool = False, reminder: bool = False) -> bool:
+    """Whether the join link is shown: to organisers and to members going (not those waiting), on the meeting page,
+    in their calendar and in what they are sent; a reminder, which goes just before the start to those going or
+    maybe, carries it too. Nobody sees a link the meeting does not have."""
+    if not meeting.join_url:
+        return False
+    return organiser or reminder or (rsvp is not None and rsvp.is_going)
 
 
 def _going_count(meeting_id: int) -> int:
@@ -136,10 +144,9 @@ def answer(meeting_id: int, member: Member, choice: Answer, *, access_needs: str
         rsvp.source = source
         rsvp.answered_at = utcnow()
     db.session.flush()
-    if not same_answer:
-        invitations.after_answer(meeting, rsvp, was_going=was_going, was_answer=was_answer)
     promoted = promote_waiting(meeting) if was_going and not rsvp.is_going else []
-    return AnswerResult(rsvp=rsvp, changed=changed, waiting_position=waiting_position(rsvp), promoted=promoted)
+    return AnswerResult(meeting=meeting, rsvp=rsvp, changed=changed, waiting_position=waiting_position(rsvp),
+                        promoted=promoted, previous=was_answer, was_going=was_going)
 
 
 def _next_ticket(meeting_id: int) -> int:
@@ -148,7 +155,8 @@ def _next_ticket(meeting_id: int) -> int:
 
 
 def promote_waiting(meeting: Meeting) -> list[Rsvp]:
-    """Fill free places from the front of the waiting list and tell each promoted member. Caller holds the lock."""
+    """Fill free places from the front of the waiting list; returns who was given one, for the caller to tell
+    (services.invitations.queue_promotions). Caller holds the lock."""
     if meeting.capacity is None:
         free = None
     else:
@@ -166,7 +174,6 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     for rsvp in promoted:
         rsvp.waitlist_position = None
         rsvp.answered_at = utcnow()
-        invitations.after_promotion(meeting, rsvp)
     db.session.flush()
     return promoted
 
@@ -214,11 +221,6 @@ def counts(meeting: Meeting) -> Counts:
 
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def personal_link(meeting: Meeting, member: Member) -> Invitation:
-    """The member's own link to answer this meeting without signing in (one per member and meeting)."""
-    return invitations.personal_links(meeting, [member])[member.id]
 
 
 def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:

@@ -7,11 +7,10 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..forms import ConfirmForm, InviteForm
-from ..models import Meeting, Member
+from ..models import Meeting
 from ..security import require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
-from ..services import rsvps as rsvp_service
 from .form_pages import REFUSED
 
 bp = Blueprint("invitations", __name__, url_prefix="/meetings")
@@ -47,15 +46,9 @@ def _check_choice(form: InviteForm) -> bool:
     return not form.errors
 
 
-def _chosen(form: InviteForm, *, create: bool) -> tuple[list[Member], list[tuple[str, str]], list[str]]:
-    """Members chosen by the form, unknown (name, email) pairs, and entries that are not addresses."""
-    if form.recipients.data == "organisations":
-        return invitation_service.active_members(form.organisations.data), [], []
-    if form.recipients.data == "addresses":
-        pairs, bad = invitation_service.parse_addresses(form.addresses.data or "")
-        members, unknown = invitation_service.members_for_addresses(pairs, create=create)
-        return [m for m in members if m.active], unknown, bad
-    return invitation_service.active_members(), [], []
+def _choice(form: InviteForm, *, create: bool) -> dict:
+    """The form's choice of recipients, as the invitation service takes it."""
+    return {"organisations": form.organisations.data, "addresses": form.addresses.data or "", "create": create}
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -63,16 +56,14 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 
 
 def _send(meeting: Meeting, form: InviteForm):
-    # Taken first: two organisers sending at once queue each invitation once.
-    meeting = rsvp_service.lock_meeting(meeting.id)
     try:
-        invitation_service.invitable(meeting)
-        members, unknown, _bad = _chosen(form, create=form.create_members.data)
-        queued = invitation_service.invite(meeting, members)
+        queued, chosen = invitation_service.invite_chosen(
+            meeting, form.recipients.data, **_choice(form, create=form.create_members.data))
     except invitation_service.InvitationError as error:
         db.session.rollback()
         flash(str(error), "error")
         return redirect(url_for("invitations.invite", ref=meeting.slug))
+    members, unknown = chosen.members, chosen.unknown
     db.session.commit()
     note = f"{_plural(queued, 'invitation')} queued."
     if len(members) > queued:
@@ -99,9 +90,10 @@ def invite(ref: str):
         if form.validate_on_submit() and _check_choice(form):
             if request.form.get("action") == "send":
                 return _send(meeting, form)
-            members, unknown, bad = _chosen(form, create=False)
+            chosen = invitation_service.choose_recipients(form.recipients.data, **_choice(form, create=False))
             sample = invitation_service.preview(meeting, current_user)
-            preview = {"members": members, "unknown": unknown, "bad": bad, "subject": sample.subject,
+            preview = {"members": chosen.members, "unknown": chosen.unknown, "bad": chosen.bad,
+                       "subject": sample.subject,
                        "text": sample.text}
         else:
             status = REFUSED

@@ -65,7 +65,7 @@ def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int =
                               "access_needs": my_rsvp.access_needs if my_rsvp else "",
                               "comment": my_rsvp.comment if my_rsvp else ""})
     count = rsvp_service.counts_for([meeting.id])[meeting.id]
-    show_join = bool(meeting.join_url) and (is_organiser() or (my_rsvp is not None and my_rsvp.is_going))
+    show_join = rsvp_service.may_see_join_link(meeting, my_rsvp, organiser=is_organiser())
     return render_template(
         "meetings/show.html",
         meeting=meeting,
@@ -98,6 +98,7 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
             access_needs=(form.access_needs.data or "").strip(), comment=(form.comment.data or "").strip(),
             source=source,
         )
+        invitation_service.queue_answer_notices(result)
     except rsvp_service.RsvpClosed as closed:
         db.session.rollback()
         flash(str(closed), "error")
@@ -143,7 +144,7 @@ def personal_answer(ref: str, token: str):
         "meetings/answer.html", meeting=meeting, member=member, form=form, existing=existing,
         position=rsvp_service.waiting_position(existing) if existing else None,
         closed=rsvp_service.closed_reason(meeting),
-        show_join=bool(existing and existing.is_going and meeting.join_url),
+        show_join=rsvp_service.may_see_join_link(meeting, existing),
     ), status
 
 

@@ -1,0 +1,129 @@
+"""Imports run one way: views and CLI -> services -> models and the pure helpers -> extensions.
+
+The graph is read from the source with `ast`, so an import hidden inside a function counts too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "kxn_meetings"
+TOP = {"views", "forms", "cli", "demo"}
+SERVICES = "services"
+MODELS = "models"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def package_modules() -> dict[str, Path]:
+    return {
+        module_name(path): path
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.relative_to(PACKAGE).parts
+    }
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                if submodule in known:
+                    found.add(submodule)
+                elif target in known:
+                    found.add(target)
+    found.discard(name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = package_modules()
+    known = set(modules)
+    return {name: imports_of(name, path, known) for name, path in modules.items()}
+
+
+def layer(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for child in sorted(graph.get(node, ())):
+            if child not in index:
+                visit(child)
+                low[node] = min(low[node], low[child])
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_graph_reader_sees_relative_and_absolute_imports():
+    graph = import_graph()
+    assert "kxn_meetings.extensions" in graph["kxn_meetings.models.meetings"] or any(
+        target.startswith("kxn_meetings.") for target in graph["kxn_meetings.models.meetings"]
+    )
+    assert any(target.startswith("kxn_meetings.services") for target in graph["kxn_meetings.views.meetings"])
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_of_the_package_imports_itself_round_in_a_circle():
+    found = cycles(import_graph())
+    assert found == [], "import cycles: " + "; ".join(" <-> ".join(component) for component in found)
+
+
+def imports_upward(from_layer: str, into: set[str]) -> list[str]:
+    return sorted(
+        f"{name} imports {target}"
+        for name, targets in import_graph().items()
+        if layer(name) == from_layer
+        for target in targets
+        if layer(target) in into
+    )
+
+
+def test_services_never_import_views_forms_or_the_cli():
+    assert imports_upward(SERVICES, TOP) == []
+
+
+def test_models_import_nothing_above_them():
+    assert imports_upward(MODELS, TOP | {SERVICES, "mail", "ical", "filters", "security"}) == []
