@@ -100,7 +100,8 @@ def _answers(meeting: Meeting, members: Sequence[Member]) -> dict[int, Rsvp]:
     answers: dict[int, Rsvp] = {}
     for chunk in _chunks([m.id for m in members]):
         for rsvp in db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id.in_(chunk))):
-            answers[rsvp.member_id] = rsvp
+            if rsvp.member_id is not None:
+                answers[rsvp.member_id] = rsvp
     return answers
 
 
@@ -607,5 +608,9 @@ def send_due_reminders(now: dt.datetime | None = None) -> int:
     for meeting, members in by_meeting.values():
         notice = _Notice.of("reminder", meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})",
                             method=None)
-        queued += notice.send(members, lambda m, meeting_id=meeting.id: f"reminder:{meeting_id}:{m.id}")
+
+        def dedup(member: Member, meeting_id: int = meeting.id) -> str:
+            return f"reminder:{meeting_id}:{member.id}"
+
+        queued += notice.send(members, dedup)
     return queued

@@ -128,7 +128,7 @@ class _LimitedParser(BytesFeedParser):
                               "deep; no calendar client writes that.")
             if self._parts > MAX_MIME_PARTS:
                 raise Refused(f"Too many parts: more than {MAX_MIME_PARTS} MIME parts; no calendar client writes that.")
-            yield from super()._parsegen()
+            yield from super()._parsegen()  # type: ignore[misc]
         finally:
             self._level -= 1
 
@@ -501,10 +501,10 @@ def _who(read: ReadReply, meeting: Meeting) -> tuple[Member, Attendee]:
         via = "an invalid personal reply address" if had_token else "the shared address"
         raise Unmatched(f"Sent from {read.sender or 'no address'} but names {named}, and sent to {via}: "
                         "a reply counts only from the attendee's own address.")
-    member = _member_by_email(attendee.email)
-    if member is None:
+    sender = _member_by_email(attendee.email)
+    if sender is None:
         raise Unmatched(f"No member has the address {attendee.email}.")
-    return _active(member), attendee
+    return _active(sender), attendee
 
 
 def _active(member: Member) -> Member:

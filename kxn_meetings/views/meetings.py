@@ -461,7 +461,7 @@ def _attendee_rows(meeting: Meeting) -> list[Rsvp]:
 
 
 def _waiting_positions(rows: list[Rsvp]) -> dict[int, int]:
-    waiting = sorted((r for r in rows if r.is_waiting), key=lambda r: r.waitlist_position)
+    waiting = sorted((r for r in rows if r.is_waiting), key=lambda r: r.waitlist_position or 0)
     return {r.id: i for i, r in enumerate(waiting, start=1)}
 
 
@@ -476,7 +476,7 @@ def attendees_csv(ref: str):
         member = r.member
         table.append([
             member.name if member else "(deleted account)", member.email if member else "",
-            member.organisation if member else "", r.answer.label, positions.get(r.id, ""),
+            member.organisation if member else "", r.answer.label, str(positions.get(r.id, "")),
             r.access_needs, r.comment, timefmt.instant(r.answered_at, meeting.timezone), r.source.label,
             {True: "yes", False: "no", None: ""}[r.attended],
         ])
