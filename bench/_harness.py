@@ -58,8 +58,14 @@ def database(kind: str):
 
 def app_env(url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(KXN_SQLALCHEMY_DATABASE_URI=url, KXN_SECRET_KEY=BENCH_SECRET, KXN_BASE_URL="http://127.0.0.1",
-               KXN_MAIL_SERVER="", KXN_ACCESS_LOG="", KXN_INSTANCE_PATH=tempfile.gettempdir())
+    env.update(
+        KXN_SQLALCHEMY_DATABASE_URI=url,
+        KXN_SECRET_KEY=BENCH_SECRET,
+        KXN_BASE_URL="http://127.0.0.1",
+        KXN_MAIL_SERVER="",
+        KXN_ACCESS_LOG="",
+        KXN_INSTANCE_PATH=tempfile.gettempdir(),
+    )
     env.update(extra)
     return env
 
@@ -68,15 +74,21 @@ BENCH_SECRET = secrets.token_hex(32)
 
 
 def migrate(url: str) -> None:
-    subprocess.run([str(BIN / "flask"), "--app", "kxn_meetings", "kxn", "init"], env=app_env(url), check=True,
-                   cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "kxn_meetings", "kxn", "init"],
+        env=app_env(url),
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def make_app(url: str):
     from kxn_meetings import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": BENCH_SECRET, "BASE_URL": "http://127.0.0.1",
-                       "MAIL_SERVER": ""})
+    return create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": BENCH_SECRET, "BASE_URL": "http://127.0.0.1", "MAIL_SERVER": ""}
+    )
 
 
 @contextmanager
@@ -84,8 +96,13 @@ def gunicorn(target: str, env: dict[str, str], *, workers: int = 2, threads: int
     """Serve a WSGI target with the project's gunicorn.conf.py; yields (port, master pid)."""
     port = free_port()
     env = dict(env, KXN_BIND=f"127.0.0.1:{port}", KXN_WORKERS=str(workers), KXN_THREADS=str(threads))
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), target],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), target],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -94,7 +111,7 @@ def gunicorn(target: str, env: dict[str, str], *, workers: int = 2, threads: int
                     break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode()[-2000:])
+                    raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
                 time.sleep(0.1)
         yield port, proc.pid
     finally:
@@ -134,7 +151,11 @@ class Result:
     def p95_ms(self) -> float:
         if not self.latencies:
             return float("nan")
-        return statistics.quantiles(self.latencies, n=100)[94] * 1000 if len(self.latencies) > 1 else self.latencies[0] * 1000
+        return (
+            statistics.quantiles(self.latencies, n=100)[94] * 1000
+            if len(self.latencies) > 1
+            else self.latencies[0] * 1000
+        )
 
 
 def load(port: int, make_request, *, connections: int = 16, seconds: float = 4.0, warmup: float = 2.0) -> Result:

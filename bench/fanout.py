@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import BENCH_SECRET, database, free_port  # noqa: E402
+from bench._harness import BENCH_SECRET, database, free_port
 
 MEMBERS = int(os.environ.get("KXN_BENCH_MEMBERS", "2000"))
 TARGET_RATIO = 1.5
@@ -44,9 +44,9 @@ def _serve(port: int, total, unique, ready, stop) -> None:
     class Handler:
         async def handle_DATA(self, _server, _session, envelope):
             content = envelope.original_content or envelope.content
-            head = content[:content.find(b"\r\n\r\n")]
+            head = content[: content.find(b"\r\n\r\n")]
             start = head.find(b"Message-ID: ")
-            seen.add(head[start:head.find(b"\r\n", start)] if start >= 0 else b"")
+            seen.add(head[start : head.find(b"\r\n", start)] if start >= 0 else b"")
             with total.get_lock():
                 total.value += 1
                 unique.value = len(seen)
@@ -68,8 +68,9 @@ class Server:
         self.unique = context.Value("i", 0)
         self._ready = context.Event()
         self._stop = context.Event()
-        self._process = context.Process(target=_serve, args=(self.port, self.total, self.unique, self._ready,
-                                                             self._stop), daemon=True)
+        self._process = context.Process(
+            target=_serve, args=(self.port, self.total, self.unique, self._ready, self._stop), daemon=True
+        )
 
     def __enter__(self) -> Server:
         self._process.start()
@@ -94,10 +95,16 @@ class Server:
 def make_app(url: str, port: int):
     from kxn_meetings import create_app
 
-    return create_app({
-        "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": BENCH_SECRET, "BASE_URL": "https://kxn.example.org",
-        "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port, "CALENDAR_ADDRESS": "calendar@kxn.example.org",
-    })
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": BENCH_SECRET,
+            "BASE_URL": "https://kxn.example.org",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port,
+            "CALENDAR_ADDRESS": "calendar@kxn.example.org",
+        }
+    )
 
 
 def fill(count: int, label: str) -> tuple[int, list[int]]:
@@ -107,18 +114,36 @@ def fill(count: int, label: str) -> tuple[int, list[int]]:
 
     start = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)
     meeting = Meeting(
-        slug=f"2027-03-09-{label}", title="Meeting three: policing young adults, what works",
-        theme="Trauma-informed practice with 18-25 year olds", description="Practitioners from police and health.",
-        starts_at=start, ends_at=start + dt.timedelta(hours=2), timezone="Europe/London",
-        join_url="https://meet.example.org/kxn-three", status=MeetingStatus.SCHEDULED, visibility=Visibility.PUBLIC,
-        agenda_items=[AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
-                      AgendaItem(position=1, start_time=dt.time(15, 15), title="Lessons from the Manchester pilot",
-                                 speaker_name="Dr Asha Patel", speaker_organisation="University of Salford")],
+        slug=f"2027-03-09-{label}",
+        title="Meeting three: policing young adults, what works",
+        theme="Trauma-informed practice with 18-25 year olds",
+        description="Practitioners from police and health.",
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=2),
+        timezone="Europe/London",
+        join_url="https://meet.example.org/kxn-three",
+        status=MeetingStatus.SCHEDULED,
+        visibility=Visibility.PUBLIC,
+        agenda_items=[
+            AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
+            AgendaItem(
+                position=1,
+                start_time=dt.time(15, 15),
+                title="Lessons from the Manchester pilot",
+                speaker_name="Dr Asha Patel",
+                speaker_organisation="University of Salford",
+            ),
+        ],
     )
     db.session.add(meeting)
-    members = [Member(name=f"Practitioner {label} {n}", email=f"{label}.{n}@example.org",
-                      organisation=["Thames Valley Police", "Lancashire VRU", "NHS England"][n % 3])
-               for n in range(count)]
+    members = [
+        Member(
+            name=f"Practitioner {label} {n}",
+            email=f"{label}.{n}@example.org",
+            organisation=["Thames Valley Police", "Lancashire VRU", "NHS England"][n % 3],
+        )
+        for n in range(count)
+    ]
     db.session.add_all(members)
     db.session.commit()
     return meeting.id, [m.id for m in members]
@@ -165,13 +190,15 @@ def prebuilt(app, meeting_id: int) -> list[tuple[str, str, bytes]]:
     from kxn_meetings.models import OutboxMessage
 
     with app.app_context():
-        rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.meeting_id == meeting_id)
-                                  .order_by(OutboxMessage.id)).all()
+        rows = db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.meeting_id == meeting_id).order_by(OutboxMessage.id)
+        ).all()
         messages = []
         for row in rows:
             message = build_message(row)
-            messages.append((message["From"].addresses[0].addr_spec, message["To"].addresses[0].addr_spec,
-                             message.as_bytes()))
+            messages.append(
+                (message["From"].addresses[0].addr_spec, message["To"].addresses[0].addr_spec, message.as_bytes())
+            )
         db.session.remove()
     return messages
 
@@ -216,10 +243,14 @@ def main() -> int:
     ratio = best_ours / best_raw
     verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
     print(f"fan-out of {MEMBERS} invitations (average message {size / 1024:.1f} KiB), best of {ROUNDS}:")
-    print(f"  raw smtplib, one connection:        {best_raw:6.2f} s  ({MEMBERS / best_raw:6.0f} msg/s)"
-          f"  runs: {', '.join(f'{t:.2f}' for t in raw_times)}")
-    print(f"  invite() + deliver_due() (SQLite):  {best_ours:6.2f} s  ({MEMBERS / best_ours:6.0f} msg/s)"
-          f"  runs: {', '.join(f'{t:.2f}' for t, _ in ours_times)}")
+    print(
+        f"  raw smtplib, one connection:        {best_raw:6.2f} s  ({MEMBERS / best_raw:6.0f} msg/s)"
+        f"  runs: {', '.join(f'{t:.2f}' for t in raw_times)}"
+    )
+    print(
+        f"  invite() + deliver_due() (SQLite):  {best_ours:6.2f} s  ({MEMBERS / best_ours:6.0f} msg/s)"
+        f"  runs: {', '.join(f'{t:.2f}' for t, _ in ours_times)}"
+    )
     print(f"    of which invite() and the commit:  {queueing:6.2f} s; delivery {best_ours - queueing:.2f} s")
     print(f"  ratio {ratio:.2f}x (target <= {TARGET_RATIO}x): {verdict}")
     print(f"  distinct Message-IDs received: {unique_ours}")

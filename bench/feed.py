@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _harness as harness  # noqa: E402
+from bench import _harness as harness
 
 MEETINGS = 500
 ROUNDS = 5  # the figures of a 2 s round vary by a quarter on a quiet machine; five rounds settle the best one
@@ -56,22 +56,35 @@ def seed(url: str) -> str:
         zones = ["Europe/London"] * 7 + ["America/New_York", "Australia/Sydney", "Asia/Kolkata"]
         for n in range(MEETINGS):
             start = now + dt.timedelta(days=n - 150, hours=n % 5)
-            db.session.add(Meeting(
-                series_id=series.id, slug=f"{start:%Y-%m-%d}-meeting-{n}",
-                title=f"Policing young adults, part {n}: trauma-informed practice in custody; what works",
-                theme="Young adults 18-25 in the justice system, and the services around them",
-                description="Practitioners from police, health and youth services.",
-                starts_at=start, ends_at=start + dt.timedelta(hours=2), timezone=zones[n % len(zones)],
-                join_url=f"https://meet.example.org/kxn-{n}", location="" if n % 4 else "Police Foundation, London",
-                status=MeetingStatus.CANCELLED if n % 25 == 0 else MeetingStatus.SCHEDULED,
-                visibility=Visibility.PUBLIC, published_at=now, sequence=n % 3,
-                agenda_items=[
-                    AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
-                    AgendaItem(position=1, start_time=dt.time(15, 15), title="Lessons from the Manchester pilot",
-                               speaker_name="Dr Asha Patel", speaker_organisation="University of Salford"),
-                    AgendaItem(position=2, start_time=dt.time(16, 30), title="Workshops and next steps"),
-                ],
-            ))
+            db.session.add(
+                Meeting(
+                    series_id=series.id,
+                    slug=f"{start:%Y-%m-%d}-meeting-{n}",
+                    title=f"Policing young adults, part {n}: trauma-informed practice in custody; what works",
+                    theme="Young adults 18-25 in the justice system, and the services around them",
+                    description="Practitioners from police, health and youth services.",
+                    starts_at=start,
+                    ends_at=start + dt.timedelta(hours=2),
+                    timezone=zones[n % len(zones)],
+                    join_url=f"https://meet.example.org/kxn-{n}",
+                    location="" if n % 4 else "Police Foundation, London",
+                    status=MeetingStatus.CANCELLED if n % 25 == 0 else MeetingStatus.SCHEDULED,
+                    visibility=Visibility.PUBLIC,
+                    published_at=now,
+                    sequence=n % 3,
+                    agenda_items=[
+                        AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
+                        AgendaItem(
+                            position=1,
+                            start_time=dt.time(15, 15),
+                            title="Lessons from the Manchester pilot",
+                            speaker_name="Dr Asha Patel",
+                            speaker_organisation="University of Salford",
+                        ),
+                        AgendaItem(position=2, start_time=dt.time(16, 30), title="Workshops and next steps"),
+                    ],
+                )
+            )
         db.session.commit()
         slug = db.session.scalar(db.select(Meeting.slug).where(Meeting.starts_at > now).order_by(Meeting.starts_at))
         db.engine.dispose()
@@ -93,6 +106,7 @@ def cold_feed_build_ms(url: str) -> float:
 
 def workers_cpu_seconds(master_pid: int) -> float:
     """CPU time of a gunicorn master's workers, live ones and those it has recycled (its children's time)."""
+
     def ticks(pid: int | str, *fields: int) -> int:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return sum(int(stat[i]) for i in fields)
@@ -114,8 +128,13 @@ class Figures:
 
 def measure(port: int, master: int, path: str, headers: dict[str, str] | None = None, expect: int = 200) -> Figures:
     result: list[harness.Result] = []
-    runner = threading.Thread(target=lambda: result.append(harness.load(
-        port, harness.get(path, expect, headers), connections=CONNECTIONS, seconds=SECONDS, warmup=WARMUP)))
+    runner = threading.Thread(
+        target=lambda: result.append(
+            harness.load(
+                port, harness.get(path, expect, headers), connections=CONNECTIONS, seconds=SECONDS, warmup=WARMUP
+            )
+        )
+    )
     runner.start()
     time.sleep(WARMUP)
     before = workers_cpu_seconds(master)
@@ -142,16 +161,21 @@ def main() -> None:
     with harness.database("sqlite") as url:
         slug = seed(url)
         env = harness.app_env(url)
-        with harness.gunicorn("bench._bare_app:app", env) as (plain_port, plain_master), \
-                harness.gunicorn("bench.feed:bench_app()", env) as (port, master):
+        with (
+            harness.gunicorn("bench._bare_app:app", env) as (plain_port, plain_master),
+            harness.gunicorn("bench.feed:bench_app()", env) as (port, master),
+        ):
             status, headers, body = fetch(port, "/calendar.ics")
             if status != 200 or fetch(port, f"/meetings/{slug}/calendar.ics")[0] != 200:
                 print(f"feed: unexpected answers (feed {status}); nothing measured")
                 return
             etag = headers["ETag"]
-            print(f"feed: {body.count(b'BEGIN:VEVENT')} events, {len(body) // 1024} KiB; gunicorn.conf.py with 2 "
-                  f"workers x 4 threads; {CONNECTIONS} keep-alive connections; best of {ROUNDS} rounds of "
-                  f"{SECONDS:g} s", flush=True)
+            print(
+                f"feed: {body.count(b'BEGIN:VEVENT')} events, {len(body) // 1024} KiB; gunicorn.conf.py with 2 "
+                f"workers x 4 threads; {CONNECTIONS} keep-alive connections; best of {ROUNDS} rounds of "
+                f"{SECONDS:g} s",
+                flush=True,
+            )
             urls = {
                 "plain": (plain_port, plain_master, "/", None, 200),
                 "bare": (port, master, "/bench/bare", None, 200),
@@ -165,15 +189,22 @@ def main() -> None:
                     figures = measure(*args)
                     best[key] = Figures(max(best[key].wall, figures.wall), max(best[key].cpu, figures.cpu))
         report(best)
-        print(f"feed: building the whole feed without a stored body takes {cold_feed_build_ms(url):.0f} ms "
-              "(once a worker after each change to the feed)")
+        print(
+            f"feed: building the whole feed without a stored body takes {cold_feed_build_ms(url):.0f} ms "
+            "(once a worker after each change to the feed)"
+        )
 
 
 def report(best: dict[str, Figures]) -> None:
     plain = best["plain"]
     print(f"{'':32}{'req/s':>8}{'of plain':>10}{'req/CPU-s':>11}{'of plain':>10}{'target':>8}")
-    rows = [("plain Flask app, bare route", "plain"), ("app, /bench/bare", "bare"), ("one meeting's .ics", "ics"),
-            ("feed, full body", "feed"), ("feed, 304 (If-None-Match)", "304")]
+    rows = [
+        ("plain Flask app, bare route", "plain"),
+        ("app, /bench/bare", "bare"),
+        ("one meeting's .ics", "ics"),
+        ("feed, full body", "feed"),
+        ("feed, 304 (If-None-Match)", "304"),
+    ]
     for label, key in rows:
         f = best[key]
         line = f"{label:32}{f.wall:8.0f}{f.wall / plain.wall:10.1%}{f.cpu:11.0f}{f.cpu / plain.cpu:10.1%}"

@@ -48,7 +48,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     security.init_app(app)
 
-    from . import filters, mail as mailer, views
+    from . import filters, views
+    from . import mail as mailer
     from .cli import kxn_cli
     from .schema import migration_commands
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -181,8 +182,10 @@ def invite_command(meeting_ref: str, everyone: bool, organisations: tuple[str, .
     with click.progressbar(length=len(members), label="Queueing invitations", show_pos=True, file=sys.stderr) as bar:
         queued = invitations.invite(meeting, members, progress=lambda: bar.update(1))
     db.session.commit()
-    click.echo(f"Queued {queued} invitation(s) to {meeting.title}; {len(members) - queued} already invited. "
-               "Deliver with: flask --app kxn_meetings kxn outbox send")
+    click.echo(
+        f"Queued {queued} invitation(s) to {meeting.title}; {len(members) - queued} already invited. "
+        "Deliver with: flask --app kxn_meetings kxn outbox send"
+    )
 
 
 reminders_cli = AppGroup("reminders", help="Reminders before meetings.")
@@ -249,8 +252,9 @@ class _ReplyTally:
 
     def summary(self) -> str:
         total = sum(self.outcomes.values()) + self.duplicates + self.failed + self.refused
-        counts = ", ".join(f"{self.outcomes.get(name, 0)} {name}"
-                           for name in ("applied", "unchanged", "counter", "unmatched"))
+        counts = ", ".join(
+            f"{self.outcomes.get(name, 0)} {name}" for name in ("applied", "unchanged", "counter", "unmatched")
+        )
         text = f"{total} message(s): {counts}; {self.duplicates} already processed"
         if self.refused:
             text += f"; {self.refused} refused"
@@ -282,8 +286,10 @@ def _imap_connect():
     config = current_app.config
     host, port = config["REPLIES_IMAP_HOST"], config["REPLIES_IMAP_PORT"]
     if not host:
-        raise click.ClickException("set KXN_REPLIES_IMAP_HOST, KXN_REPLIES_IMAP_USER and KXN_REPLIES_IMAP_PASSWORD "
-                                   "to read calendar replies from the calendar address's mailbox")
+        raise click.ClickException(
+            "set KXN_REPLIES_IMAP_HOST, KXN_REPLIES_IMAP_USER and KXN_REPLIES_IMAP_PASSWORD "
+            "to read calendar replies from the calendar address's mailbox"
+        )
     context = ssl.create_default_context()
     imap: imaplib.IMAP4 | None = None
     try:
@@ -296,8 +302,10 @@ def _imap_connect():
                 try:
                     plain.starttls(ssl_context=context)
                 except imaplib.IMAP4.error as error:
-                    raise imaplib.IMAP4.error(f"no STARTTLS ({error}), and the password is sent only over TLS; "
-                                              "implicit TLS is KXN_REPLIES_IMAP_SSL=true") from None
+                    raise imaplib.IMAP4.error(
+                        f"no STARTTLS ({error}), and the password is sent only over TLS; "
+                        "implicit TLS is KXN_REPLIES_IMAP_SSL=true"
+                    ) from None
         imap.login(config["REPLIES_IMAP_USER"], config["REPLIES_IMAP_PASSWORD"])
         status, detail = imap.select(_imap_quote(config["REPLIES_IMAP_FOLDER"]))
         if status != "OK":
@@ -351,10 +359,8 @@ def replies_fetch_command() -> None:
     except (OSError, imaplib.IMAP4.error) as error:
         raise click.ClickException(f"IMAP: {error} ({tally.summary()})") from None
     finally:
-        try:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
     click.echo(tally.summary())
 
 

@@ -21,9 +21,16 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("SECRET_KEY", PLACEHOLDER_SECRET, "Signs sessions and CSRF tokens. Required outside debug and testing."),
-    Setting("SQLALCHEMY_DATABASE_URI", None, "Database URL. Default: SQLite file instance/kxn.sqlite3. "
-            "PostgreSQL: postgresql+psycopg://user@host/dbname"),
-    Setting("BASE_URL", "http://127.0.0.1:5000", "Public address of the site; every link in email and calendar files is built from it."),
+    Setting(
+        "SQLALCHEMY_DATABASE_URI",
+        None,
+        "Database URL. Default: SQLite file instance/kxn.sqlite3. PostgreSQL: postgresql+psycopg://user@host/dbname",
+    ),
+    Setting(
+        "BASE_URL",
+        "http://127.0.0.1:5000",
+        "Public address of the site; every link in email and calendar files is built from it.",
+    ),
     Setting("NETWORK_NAME", "Knowledge Exchange Network", "Name shown on every page, in email and calendars."),
     Setting("TIMEZONE", "Europe/London", "IANA time zone offered by default for new meetings."),
     Setting("MAIL_SERVER", "", "SMTP host. Empty: mail is printed to the console and kept on the Outbox page."),
@@ -32,39 +39,99 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_USE_SSL", False, "Implicit TLS (usually port 465).", bool),
     Setting("MAIL_USERNAME", None, "SMTP user name."),
     Setting("MAIL_PASSWORD", None, "SMTP password."),
-    Setting("MAIL_DEFAULT_SENDER", "Knowledge Exchange Network <meetings@kxn.example.org>", "From address of every email."),
+    Setting(
+        "MAIL_DEFAULT_SENDER", "Knowledge Exchange Network <meetings@kxn.example.org>", "From address of every email."
+    ),
     Setting("MAIL_TIMEOUT", 30.0, "Seconds to wait for the SMTP server.", float),
-    Setting("CALENDAR_ADDRESS", "calendar@kxn.example.org", "Organiser address in invitations; calendar replies go here."),
-    Setting("REPLIES_TOKEN_ADDRESSES", False, "Invitations come from and name as organiser a personal reply address "
-            "(calendar+TOKEN@domain), so a reply sent from another of the member's addresses still counts. "
-            "The mailbox must accept plus addressing.", bool),
-    Setting("REPLIES_REQUIRE_TOKEN", False, "Strict: a calendar reply counts only when sent to a personal reply address; "
-            "needs REPLIES_TOKEN_ADDRESSES.", bool),
-    Setting("REPLIES_INBOUND_SECRET", "", "Shared secret of POST /replies/inbound (Authorization: Bearer ...), "
-            "for an inbound-mail service. Empty: the endpoint is off."),
+    Setting(
+        "CALENDAR_ADDRESS", "calendar@kxn.example.org", "Organiser address in invitations; calendar replies go here."
+    ),
+    Setting(
+        "REPLIES_TOKEN_ADDRESSES",
+        False,
+        "Invitations come from and name as organiser a personal reply address "
+        "(calendar+TOKEN@domain), so a reply sent from another of the member's addresses still counts. "
+        "The mailbox must accept plus addressing.",
+        bool,
+    ),
+    Setting(
+        "REPLIES_REQUIRE_TOKEN",
+        False,
+        "Strict: a calendar reply counts only when sent to a personal reply address; needs REPLIES_TOKEN_ADDRESSES.",
+        bool,
+    ),
+    Setting(
+        "REPLIES_INBOUND_SECRET",
+        "",
+        "Shared secret of POST /replies/inbound (Authorization: Bearer ...), "
+        "for an inbound-mail service. Empty: the endpoint is off.",
+    ),
     Setting("REPLIES_MAX_BYTES", 2 * 1024 * 1024, "Largest calendar reply message accepted, in bytes.", int),
     Setting("REPLIES_IMAP_HOST", "", "IMAP server of the calendar address's mailbox, read by `kxn replies fetch`."),
     Setting("REPLIES_IMAP_PORT", 993, "IMAP port.", int),
     Setting("REPLIES_IMAP_USER", "", "IMAP user name."),
     Setting("REPLIES_IMAP_PASSWORD", "", "IMAP password."),
     Setting("REPLIES_IMAP_FOLDER", "INBOX", "Folder whose unread messages are processed."),
-    Setting("REPLIES_IMAP_SSL", True, "Implicit TLS. Off: STARTTLS, or plain IMAP when the host is this machine "
-            "(127.0.0.1, localhost).", bool),
-    Setting("OUTBOX_MAX_ATTEMPTS", 8, "Refusals by the mail server before a message is set aside for an organiser to retry; outages do not count.", int),
-    Setting("OUTBOX_RETRY_BASE_SECONDS", 30, "First retry delay, doubling with each refusal (capped at six hours); also the wait while the server is unreachable.", int),
-    Setting("OUTBOX_LEASE_SECONDS", 300, "How long a worker holds the messages it claims; it sends only in the first half, and other workers take over what is left once it ends.", int),
-    Setting("OUTBOX_BATCH_SIZE", 50, "Messages a worker claims at a time; one SMTP connection serves every batch of a pass.", int),
+    Setting(
+        "REPLIES_IMAP_SSL",
+        True,
+        "Implicit TLS. Off: STARTTLS, or plain IMAP when the host is this machine (127.0.0.1, localhost).",
+        bool,
+    ),
+    Setting(
+        "OUTBOX_MAX_ATTEMPTS",
+        8,
+        "Refusals by the mail server before a message is set aside for an organiser to retry; outages do not count.",
+        int,
+    ),
+    Setting(
+        "OUTBOX_RETRY_BASE_SECONDS",
+        30,
+        "First retry delay, doubling with each refusal (capped at six hours); "
+        "also the wait while the server is unreachable.",
+        int,
+    ),
+    Setting(
+        "OUTBOX_LEASE_SECONDS",
+        300,
+        "How long a worker holds the messages it claims; it sends only in the first half, "
+        "and other workers take over what is left once it ends.",
+        int,
+    ),
+    Setting(
+        "OUTBOX_BATCH_SIZE",
+        50,
+        "Messages a worker claims at a time; one SMTP connection serves every batch of a pass.",
+        int,
+    ),
     Setting("OUTBOX_SEND_RATE", 0.0, "Most messages a second per worker (0 = no limit).", float),
     Setting("OUTBOX_POLL_SECONDS", 5.0, "How often an idle worker looks for new mail.", float),
-    Setting("OUTBOX_DELIVER_AFTER_COMMIT", False, "Web process delivers its own mail right after the commit (development).", bool),
-    Setting("UPDATE_WINDOW_SECONDS", 300, "Edits to a meeting within this many seconds are announced as one update.", int),
+    Setting(
+        "OUTBOX_DELIVER_AFTER_COMMIT",
+        False,
+        "Web process delivers its own mail right after the commit (development).",
+        bool,
+    ),
+    Setting(
+        "UPDATE_WINDOW_SECONDS", 300, "Edits to a meeting within this many seconds are announced as one update.", int
+    ),
     Setting("REMINDER_HOURS", 24, "How long before a meeting its reminder is sent.", int),
-    Setting("FEED_VERSION_SECONDS", 5.0, "How long a web process reuses the public calendar feed's version before "
-            "asking the database again; calendar apps poll hourly.", float),
+    Setting(
+        "FEED_VERSION_SECONDS",
+        5.0,
+        "How long a web process reuses the public calendar feed's version before "
+        "asking the database again; calendar apps poll hourly.",
+        float,
+    ),
     Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code.", int),
     Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails, codes and passwords tried per email address per window.", int),
-    Setting("LOGIN_RATE_LIMIT_PER_CLIENT", 50, "Sign-in attempts per client (IP) address per window; "
-            "higher than per email because a whole office may share one address.", int),
+    Setting(
+        "LOGIN_RATE_LIMIT_PER_CLIENT",
+        50,
+        "Sign-in attempts per client (IP) address per window; "
+        "higher than per email because a whole office may share one address.",
+        int,
+    ),
     Setting("LOGIN_RATE_WINDOW_SECONDS", 900, "Window of the sign-in rate limit.", int),
     Setting("NOTES_MAX_UPLOAD_MB", 20, "Largest file, in megabytes, that can be attached to meeting notes.", int),
     Setting("NOTES_UPLOAD_DIR", "", "Folder for files attached to notes. Empty: uploads/ in the instance folder."),
@@ -116,7 +183,7 @@ def from_environ(environ: os._Environ | dict[str, str] = os.environ) -> dict[str
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX):
             continue
-        name = key[len(ENV_PREFIX):]
+        name = key[len(ENV_PREFIX) :]
         setting = _BY_NAME.get(name)
         values[name] = _coerce(setting, raw) if setting else raw
     return values
@@ -132,9 +199,19 @@ def finalise(config: dict[str, Any], *, instance_path: str, debug: bool) -> None
     try:
         ZoneInfo(config["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"KXN_TIMEZONE {config['TIMEZONE']!r} is not an IANA time zone such as Europe/London") from None
-    for name in ("MAIL_PORT", "OUTBOX_MAX_ATTEMPTS", "OUTBOX_BATCH_SIZE", "LOGIN_TOKEN_MINUTES", "LOGIN_RATE_LIMIT",
-                 "LOGIN_RATE_LIMIT_PER_CLIENT", "LOGIN_RATE_WINDOW_SECONDS", "NOTES_MAX_UPLOAD_MB"):
+        raise ConfigError(
+            f"KXN_TIMEZONE {config['TIMEZONE']!r} is not an IANA time zone such as Europe/London"
+        ) from None
+    for name in (
+        "MAIL_PORT",
+        "OUTBOX_MAX_ATTEMPTS",
+        "OUTBOX_BATCH_SIZE",
+        "LOGIN_TOKEN_MINUTES",
+        "LOGIN_RATE_LIMIT",
+        "LOGIN_RATE_LIMIT_PER_CLIENT",
+        "LOGIN_RATE_WINDOW_SECONDS",
+        "NOTES_MAX_UPLOAD_MB",
+    ):
         if not isinstance(config.get(name), int) or config[name] < 1:
             raise ConfigError(f"{name} must be a whole number of at least 1")
     if not config.get("NOTES_UPLOAD_DIR"):
@@ -143,8 +220,10 @@ def finalise(config: dict[str, Any], *, instance_path: str, debug: bool) -> None
     upload_request = (config["NOTES_MAX_UPLOAD_MB"] + 1) * 1024 * 1024
     config["MAX_CONTENT_LENGTH"] = max(config.get("MAX_CONTENT_LENGTH") or 0, upload_request)
     if config.get("REPLIES_REQUIRE_TOKEN") and not config.get("REPLIES_TOKEN_ADDRESSES"):
-        raise ConfigError("KXN_REPLIES_REQUIRE_TOKEN needs KXN_REPLIES_TOKEN_ADDRESSES: without personal reply "
-                          "addresses no calendar reply could ever count")
+        raise ConfigError(
+            "KXN_REPLIES_REQUIRE_TOKEN needs KXN_REPLIES_TOKEN_ADDRESSES: without personal reply "
+            "addresses no calendar reply could ever count"
+        )
     config.setdefault("MAIL_SUPPRESS_SEND", False)
     if not (debug or config.get("TESTING")):
         secret = config.get("SECRET_KEY") or ""

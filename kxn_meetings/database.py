@@ -96,9 +96,12 @@ def _configure_sqlite(engine) -> None:
             conn.info[READ] = True
         elif verb not in _NOT_WRITES:
             if conn.info.get(READ) and has_request_context():
-                log.warning("%s %s writes after reading in a transaction begun without the write lock, which SQLite "
-                            "refuses while another writer works: call begin_write() before the reads",
-                            request.method, request.path)
+                log.warning(
+                    "%s %s writes after reading in a transaction begun without the write lock, which SQLite "
+                    "refuses while another writer works: call begin_write() before the reads",
+                    request.method,
+                    request.path,
+                )
             conn.info[WROTE] = True
 
 
@@ -127,6 +130,7 @@ def begin_write() -> None:
 
 
 # Connections the database ended ----------------------------------------------------------------------
+
 
 def is_disconnect(error: BaseException) -> bool:
     """The database ended this connection (restart, failover, an administrator): a fresh one may well work."""
@@ -165,4 +169,4 @@ def discard_session() -> None:
 
 def changed_rows(statement: Executable) -> int:
     """Run an UPDATE or DELETE in the session; how many rows it changed."""
-    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
+    return cast(CursorResult[Any], db.session.execute(statement)).rowcount

@@ -16,8 +16,23 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import (
-    ActionItem, ActionStatus, AgendaItem, Answer, Meeting, MeetingNotes, MeetingSeries, MeetingStatus, Member,
-    NoteRevision, NotesStatus, Rsvp, RsvpSource, Visibility, WorkshopQuestion, WorkshopRoom, utcnow,
+    ActionItem,
+    ActionStatus,
+    AgendaItem,
+    Answer,
+    Meeting,
+    MeetingNotes,
+    MeetingSeries,
+    MeetingStatus,
+    Member,
+    NoteRevision,
+    NotesStatus,
+    Rsvp,
+    RsvpSource,
+    Visibility,
+    WorkshopQuestion,
+    WorkshopRoom,
+    utcnow,
 )
 from .rendering import render_markdown
 from .services.auth import find_member_by_email
@@ -39,12 +54,24 @@ MEMBERS: list[tuple[str, str, str, str]] = [
     ("Olivia Organiser", ORGANISER_EMAIL, "The Police Foundation", "Network coordinator"),
     ("Stephen Walcott", CONTACT_EMAIL, "The Police Foundation", "Knowledge Exchange Network contact"),
     ("Stan Gilmour", "stan.gilmour@example.org", "Thames Valley VRU", "Director"),
-    ("Sue Clarke", "sue.clarke@example.org", "Lancashire VRU",
-     "Detective Chief Superintendent; national lead for trauma-informed practice"),
-    ("Phil Ashford", "phil.ashford@example.org", "Vulnerability Knowledge and Practice Programme (VKPP)",
-     "Senior Project Manager"),
-    ("Nadia Begum", "nadia.begum@example.net", "Vulnerability Knowledge and Practice Programme (VKPP)",
-     "Practice research officer"),
+    (
+        "Sue Clarke",
+        "sue.clarke@example.org",
+        "Lancashire VRU",
+        "Detective Chief Superintendent; national lead for trauma-informed practice",
+    ),
+    (
+        "Phil Ashford",
+        "phil.ashford@example.org",
+        "Vulnerability Knowledge and Practice Programme (VKPP)",
+        "Senior Project Manager",
+    ),
+    (
+        "Nadia Begum",
+        "nadia.begum@example.net",
+        "Vulnerability Knowledge and Practice Programme (VKPP)",
+        "Practice research officer",
+    ),
     ("Ella Nowak", "ella.nowak@example.net", "Thames Valley VRU", "Analyst"),
     ("Tom Ellison", "tom.ellison@example.net", "Thames Valley Police", "Detective Inspector, neurodiversity screening"),
     ("Hannah Brooks", "hannah.brooks@example.org", "Thames Valley Police", "Schools engagement officer"),
@@ -126,12 +153,27 @@ WORKSHOP_QUESTIONS = [
 
 # (text, owner, days before the next meeting it is due, done?)
 ACTIONS = [
-    ("Collect the interim outcome measures each VRU uses to show progress before long-term results are in, "
-     "and share them with the network.", "The Police Foundation", 14, False),
-    ("Share Thames Valley Police's neurodevelopmental screening tool, and what it has found so far, with "
-     "network members.", "Thames Valley Police", 21, False),
-    ("Circulate the Northumbria Police and Newcastle City Council approach to joining up children's and adult "
-     "services at 18.", "Newcastle City Council", 28, True),
+    (
+        "Collect the interim outcome measures each VRU uses to show progress before long-term results are in, "
+        "and share them with the network.",
+        "The Police Foundation",
+        14,
+        False,
+    ),
+    (
+        "Share Thames Valley Police's neurodevelopmental screening tool, and what it has found so far, with "
+        "network members.",
+        "Thames Valley Police",
+        21,
+        False,
+    ),
+    (
+        "Circulate the Northumbria Police and Newcastle City Council approach to joining up children's and adult "
+        "services at 18.",
+        "Newcastle City Council",
+        28,
+        True,
+    ),
 ]
 
 
@@ -171,13 +213,24 @@ def _meeting_two_plan(on: dt.date) -> _MeetingPlan:
             ("aisha.rahman@example.net", Answer.GOING, True, RsvpSource.EMAIL_LINK, "", ""),
             ("imran.hussain@example.net", Answer.GOING, True, RsvpSource.WEB, "", "Live captions, please."),
             ("marcus.green@example.org", Answer.GOING, True, RsvpSource.EMAIL_LINK, "", ""),
-            ("priya.shah@example.org", Answer.GOING, True, RsvpSource.CALENDAR_REPLY, "May join late from a shift.",
-             ""),
+            (
+                "priya.shah@example.org",
+                Answer.GOING,
+                True,
+                RsvpSource.CALENDAR_REPLY,
+                "May join late from a shift.",
+                "",
+            ),
             ("chidi.okafor@example.net", Answer.GOING, False, RsvpSource.EMAIL_LINK, "", ""),
-            ("laura.bennett@example.org", Answer.MAYBE, None, RsvpSource.EMAIL_LINK, "Depends on a panel that day.",
-             ""),
-            ("ruth.mensah@example.org", Answer.DECLINED, None, RsvpSource.EMAIL_LINK, "Governors' meeting, sorry.",
-             ""),
+            (
+                "laura.bennett@example.org",
+                Answer.MAYBE,
+                None,
+                RsvpSource.EMAIL_LINK,
+                "Depends on a panel that day.",
+                "",
+            ),
+            ("ruth.mensah@example.org", Answer.DECLINED, None, RsvpSource.EMAIL_LINK, "Governors' meeting, sorry.", ""),
         ],
     )
 
@@ -201,16 +254,29 @@ def _next_meeting_plan(on: dt.date) -> _MeetingPlan:
         agenda=[
             _Talk(dt.time(15, 0), "Welcome and introductions", CONTACT_EMAIL),
             _Talk(dt.time(15, 10), "Listening to young people: engagement that works", "imran.hussain@example.net"),
-            _Talk(dt.time(15, 35), "The new children and young adult strategy: what changes for partners",
-                  "nadia.begum@example.net"),
+            _Talk(
+                dt.time(15, 35),
+                "The new children and young adult strategy: what changes for partners",
+                "nadia.begum@example.net",
+            ),
             _Talk(dt.time(16, 0), "Workshops in breakout rooms"),
             _Talk(dt.time(16, 45), "Feedback from the rooms and close"),
         ],
         rooms=[
-            ("Room 1", ["How do you involve young people in designing the services meant for them?",
-                        "What has stopped young adults engaging, and what helped?"]),
-            ("Room 2", ["What should the new children and young adult strategy mean for your organisation?",
-                        "How can the drop in support at 18 be closed in practice?"]),
+            (
+                "Room 1",
+                [
+                    "How do you involve young people in designing the services meant for them?",
+                    "What has stopped young adults engaging, and what helped?",
+                ],
+            ),
+            (
+                "Room 2",
+                [
+                    "What should the new children and young adult strategy mean for your organisation?",
+                    "How can the drop in support at 18 be closed in practice?",
+                ],
+            ),
         ],
         rsvps=[
             (ORGANISER_EMAIL, Answer.GOING, None, RsvpSource.WEB, "", ""),
@@ -218,8 +284,14 @@ def _next_meeting_plan(on: dt.date) -> _MeetingPlan:
             ("imran.hussain@example.net", Answer.GOING, None, RsvpSource.EMAIL_LINK, "", "Live captions, please."),
             ("nadia.begum@example.net", Answer.GOING, None, RsvpSource.EMAIL_LINK, "", ""),
             ("laura.bennett@example.org", Answer.GOING, None, RsvpSource.CALENDAR_REPLY, "", ""),
-            ("danny.reid@example.net", Answer.GOING, None, RsvpSource.EMAIL_LINK,
-             "Bringing a colleague's questions from our mentors.", ""),
+            (
+                "danny.reid@example.net",
+                Answer.GOING,
+                None,
+                RsvpSource.EMAIL_LINK,
+                "Bringing a colleague's questions from our mentors.",
+                "",
+            ),
             ("hannah.brooks@example.org", Answer.GOING, None, RsvpSource.WEB, "", ""),
             ("gareth.pryce@example.net", Answer.MAYBE, None, RsvpSource.EMAIL_LINK, "", ""),
             ("chidi.okafor@example.net", Answer.DECLINED, None, RsvpSource.EMAIL_LINK, "On leave that week.", ""),
@@ -404,14 +476,21 @@ class _Loader:
         for name, email, organisation, job_title in MEMBERS:
             member = find_member_by_email(email)
             if member is None:
-                member = Member(name=name, email=email, organisation=organisation, job_title=job_title,
-                                is_organiser=email == ORGANISER_EMAIL)
+                member = Member(
+                    name=name,
+                    email=email,
+                    organisation=organisation,
+                    job_title=job_title,
+                    is_organiser=email == ORGANISER_EMAIL,
+                )
                 db.session.add(member)
                 self.added["members"] += 1
             self.members[email] = member
         db.session.flush()
-        self.progress(f"Members: {len(MEMBERS)} in the demo network ({self._new(self.added['members'])}); "
-                      f"sign in as the organiser {ORGANISER_EMAIL}")
+        self.progress(
+            f"Members: {len(MEMBERS)} in the demo network ({self._new(self.added['members'])}); "
+            f"sign in as the organiser {ORGANISER_EMAIL}"
+        )
 
     def series(self) -> MeetingSeries:
         series = db.session.scalar(select(MeetingSeries).where(MeetingSeries.slug == SERIES_SLUG))
@@ -427,29 +506,48 @@ class _Loader:
         if meeting is None:
             starts_at = london_instant(plan.day, dt.time(15, 0))
             meeting = Meeting(
-                series=series, slug=plan.slug, title=plan.title, theme=plan.theme, description=plan.description,
-                starts_at=starts_at, ends_at=london_instant(plan.day, dt.time(17, 0)), timezone=ZONE_NAME,
-                join_url=plan.join_url, capacity=plan.capacity, status=MeetingStatus.SCHEDULED,
-                visibility=Visibility.PUBLIC, contact=self.members[CONTACT_EMAIL],
+                series=series,
+                slug=plan.slug,
+                title=plan.title,
+                theme=plan.theme,
+                description=plan.description,
+                starts_at=starts_at,
+                ends_at=london_instant(plan.day, dt.time(17, 0)),
+                timezone=ZONE_NAME,
+                join_url=plan.join_url,
+                capacity=plan.capacity,
+                status=MeetingStatus.SCHEDULED,
+                visibility=Visibility.PUBLIC,
+                contact=self.members[CONTACT_EMAIL],
                 published_at=min(self.now, starts_at - dt.timedelta(days=42)),
             )
             for position, talk in enumerate(plan.agenda):
                 speaker = self.members.get(talk.speaker)
-                meeting.agenda_items.append(AgendaItem(
-                    position=position, start_time=talk.start, title=talk.title,
-                    speaker_name=speaker.name if speaker else "",
-                    speaker_role=speaker.job_title if speaker else "",
-                    speaker_organisation=speaker.organisation if speaker else "",
-                ))
+                meeting.agenda_items.append(
+                    AgendaItem(
+                        position=position,
+                        start_time=talk.start,
+                        title=talk.title,
+                        speaker_name=speaker.name if speaker else "",
+                        speaker_role=speaker.job_title if speaker else "",
+                        speaker_organisation=speaker.organisation if speaker else "",
+                    )
+                )
             for position, (room_name, questions) in enumerate(plan.rooms):
-                meeting.workshop_rooms.append(WorkshopRoom(position=position, name=room_name, questions=[
-                    WorkshopQuestion(position=n, text=text) for n, text in enumerate(questions)
-                ]))
+                meeting.workshop_rooms.append(
+                    WorkshopRoom(
+                        position=position,
+                        name=room_name,
+                        questions=[WorkshopQuestion(position=n, text=text) for n, text in enumerate(questions)],
+                    )
+                )
             db.session.add(meeting)
             db.session.flush()
             self.added["meetings"] += 1
-        self.progress(f"{label}: {meeting.title}, {when(meeting.starts_at, meeting.ends_at, meeting.timezone)} "
-                      f"({'added' if created else 'already there'})")
+        self.progress(
+            f"{label}: {meeting.title}, {when(meeting.starts_at, meeting.ends_at, meeting.timezone)} "
+            f"({'added' if created else 'already there'})"
+        )
         self.add_rsvps(meeting, plan)
         return meeting
 
@@ -461,10 +559,18 @@ class _Loader:
             member = self.members[email]
             if member.id in existing:
                 continue
-            db.session.add(Rsvp(
-                meeting=meeting, member=member, answer=answer, attended=attended, source=source, comment=comment,
-                access_needs=access_needs, answered_at=answered_at - dt.timedelta(hours=3 * n),
-            ))
+            db.session.add(
+                Rsvp(
+                    meeting=meeting,
+                    member=member,
+                    answer=answer,
+                    attended=attended,
+                    source=source,
+                    comment=comment,
+                    access_needs=access_needs,
+                    answered_at=answered_at - dt.timedelta(hours=3 * n),
+                )
+            )
             self.added["rsvps"] += 1
         db.session.flush()
 
@@ -477,28 +583,44 @@ class _Loader:
             revision = NoteRevision(
                 number=1,
                 title=f"Knowledge Exchange Network, meeting two: {meeting.title}",
-                summary=("What Violence Reduction Units have learned about preventing violence, measuring "
-                         "success and supporting young adults through the move to adulthood, with the "
-                         "emerging practice members shared."),
-                body_markdown=body, body_html=render_markdown(body), author=self.members[ORGANISER_EMAIL],
+                summary=(
+                    "What Violence Reduction Units have learned about preventing violence, measuring "
+                    "success and supporting young adults through the move to adulthood, with the "
+                    "emerging practice members shared."
+                ),
+                body_markdown=body,
+                body_html=render_markdown(body),
+                author=self.members[ORGANISER_EMAIL],
                 created_at=published_at,
             )
-            notes = MeetingNotes(meeting=meeting, status=NotesStatus.PUBLISHED, visibility=Visibility.PUBLIC,
-                                 published_at=published_at, notified_at=published_at, revisions=[revision])
+            notes = MeetingNotes(
+                meeting=meeting,
+                status=NotesStatus.PUBLISHED,
+                visibility=Visibility.PUBLIC,
+                published_at=published_at,
+                notified_at=published_at,
+                revisions=[revision],
+            )
             notes.current_revision = revision
             db.session.add(notes)
             self.added["notes"] += 1
         known = set(db.session.scalars(select(ActionItem.text).where(ActionItem.meeting_id == meeting.id)))
         for text, owner, days_before, done in ACTIONS:
             if text not in known:
-                db.session.add(ActionItem(
-                    meeting=meeting, text=text, owner=owner,
-                    due_date=next_meeting.local_start.date() - dt.timedelta(days=days_before),
-                    status=ActionStatus.DONE if done else ActionStatus.OPEN,
-                ))
+                db.session.add(
+                    ActionItem(
+                        meeting=meeting,
+                        text=text,
+                        owner=owner,
+                        due_date=next_meeting.local_start.date() - dt.timedelta(days=days_before),
+                        status=ActionStatus.DONE if done else ActionStatus.OPEN,
+                    )
+                )
         db.session.flush()
-        self.progress(f"Notes: {meeting.title}, published {day((notes.published_at or utcnow()).astimezone(LONDON))} with "
-                      f"{len(ACTIONS)} actions ({'added' if created else 'already there'})")
+        self.progress(
+            f"Notes: {meeting.title}, published {day((notes.published_at or utcnow()).astimezone(LONDON))} with "
+            f"{len(ACTIONS)} actions ({'added' if created else 'already there'})"
+        )
         return notes
 
     @staticmethod
@@ -510,8 +632,10 @@ class _Loader:
         if not any(added.values()):
             news = "nothing new"
         else:
-            news = (f"added {added['members']} members, {added['meetings']} meetings, "
-                    f"{added['notes']} set{'s' if added['notes'] != 1 else ''} of notes, {added['rsvps']} RSVPs")
+            news = (
+                f"added {added['members']} members, {added['meetings']} meetings, "
+                f"{added['notes']} set{'s' if added['notes'] != 1 else ''} of notes, {added['rsvps']} RSVPs"
+            )
         return f"Demo data ready: {len(MEMBERS)} members, 2 meetings, 1 set of notes ({news})"
 
 

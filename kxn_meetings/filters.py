@@ -14,8 +14,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(timefmt.iso, "iso")
     app.add_template_filter(timefmt.day, "day")
     app.add_template_filter(timefmt.short_day, "short_day")
-    app.add_template_filter(lambda value, zone=None: timefmt.instant(value, zone or current_app.config["TIMEZONE"]),
-                            "instant")
+    app.add_template_filter(
+        lambda value, zone=None: timefmt.instant(value, zone or current_app.config["TIMEZONE"]), "instant"
+    )
     app.add_template_global(timefmt.when, "meeting_when")
     app.add_template_global(add_to_calendar_links, "add_to_calendar_links")
     app.add_template_filter(lambda source: Markup(render_markdown(source or "")), "markdown")

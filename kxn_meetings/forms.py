@@ -111,8 +111,13 @@ def single_spaced(value):
     return _SPACES.sub(" ", value).strip() if isinstance(value, str) else value
 
 
-EMAIL = [DataRequired("Enter your email address."), single_line, no_control_chars,
-         Email("Enter an email address like name@example.org.", check_deliverability=False), Length(max=254)]
+EMAIL = [
+    DataRequired("Enter your email address."),
+    single_line,
+    no_control_chars,
+    Email("Enter an email address like name@example.org.", check_deliverability=False),
+    Length(max=254),
+]
 
 
 class ConfirmForm(FlaskForm):
@@ -126,8 +131,13 @@ class SignInForm(FlaskForm):
 
 class CodeForm(FlaskForm):
     email = EmailField("Email address", validators=EMAIL, filters=[strip])
-    code = StringField("Six-digit code", validators=[DataRequired("Enter the code from the email."),
-                                                     Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code is six digits.")])
+    code = StringField(
+        "Six-digit code",
+        validators=[
+            DataRequired("Enter the code from the email."),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The code is six digits."),
+        ],
+    )
     next = HiddenField()
 
 
@@ -138,12 +148,16 @@ class PasswordSignInForm(FlaskForm):
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[
-        DataRequired("Enter a password."), Length(min=12, max=500, message="Use at least 12 characters.")])
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired("Enter a password."), Length(min=12, max=500, message="Use at least 12 characters.")],
+    )
     confirm = PasswordField("Repeat the password", validators=[EqualTo("password", "The two passwords differ.")])
 
 
 NAME = [DataRequired("Enter a name."), single_line, no_control_chars, Length(max=200)]
+
+
 def optional_line(max_length: int = 200) -> list:
     return [Optional(), single_line, no_control_chars, Length(max=max_length)]
 
@@ -158,15 +172,17 @@ class ProfileForm(FlaskForm):
 
 
 class MemberForm(ProfileForm):
-    email = EmailField("Email address", validators=[DataRequired("Enter an email address."), *EMAIL[1:]],
-                       filters=[strip])
+    email = EmailField(
+        "Email address", validators=[DataRequired("Enter an email address."), *EMAIL[1:]], filters=[strip]
+    )
     is_organiser = BooleanField("Organiser (can manage meetings, members and mail)")
     active = BooleanField("Active (can sign in and receives invitations)", default=True)
 
 
 class CsvImportForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file."),
-                                              FileAllowed(["csv", "txt"], "Choose a .csv file.")])
+    file = FileField(
+        "CSV file", validators=[FileRequired("Choose a CSV file."), FileAllowed(["csv", "txt"], "Choose a .csv file.")]
+    )
 
 
 class CsvConfirmForm(FlaskForm):
@@ -180,32 +196,42 @@ class DeleteAccountForm(FlaskForm):
 # Meetings and RSVPs --------------------------------------------------------------------------------
 
 
-
 @functools.cache
 def time_zone_choices() -> list[SelectChoice]:
     from zoneinfo import available_timezones
 
-    zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/")))
+    zones = sorted(
+        z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/"))
+    )
     return [SelectChoice(z, z.replace("_", " ")) for z in zones]
 
 
 class AgendaItemForm(Form):
     start_time = TimeField("Time", validators=[Optional()])
-    title = StringField("Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)],
-                        filters=[single_spaced])
+    title = StringField(
+        "Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)], filters=[single_spaced]
+    )
     speaker_name = StringField("Speaker", validators=OPTIONAL_LINE, filters=[single_spaced])
     speaker_role = StringField("Speaker's role", validators=OPTIONAL_LINE, filters=[single_spaced])
     speaker_organisation = StringField("Speaker's organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
 
     def is_blank(self) -> bool:
-        return not any((self.title.data, self.speaker_name.data, self.speaker_role.data,
-                        self.speaker_organisation.data, self.start_time.data))
+        return not any(
+            (
+                self.title.data,
+                self.speaker_name.data,
+                self.speaker_role.data,
+                self.speaker_organisation.data,
+                self.start_time.data,
+            )
+        )
 
 
 class WorkshopRoomForm(Form):
     name = StringField("Room name", validators=OPTIONAL_LINE, filters=[single_spaced])
-    questions = TextAreaField("Questions for this room (one per line)",
-                              validators=[Optional(), no_control_chars_in_text, Length(max=5000)])
+    questions = TextAreaField(
+        "Questions for this room (one per line)", validators=[Optional(), no_control_chars_in_text, Length(max=5000)]
+    )
 
     def is_blank(self) -> bool:
         return not (self.name.data or (self.questions.data or "").strip())
@@ -215,11 +241,15 @@ CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no li
 
 
 class MeetingForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
-                                             Length(max=300)], filters=[single_spaced])
+    title = StringField(
+        "Title",
+        validators=[DataRequired("Enter a title."), single_line, no_control_chars, Length(max=300)],
+        filters=[single_spaced],
+    )
     theme = StringField("Theme", validators=optional_line(500), filters=[single_spaced])
-    description = TextAreaField("Description (Markdown)",
-                                validators=[Optional(), no_control_chars_in_text, Length(max=20000)])
+    description = TextAreaField(
+        "Description (Markdown)", validators=[Optional(), no_control_chars_in_text, Length(max=20000)]
+    )
     date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
     end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
@@ -227,49 +257,88 @@ class MeetingForm(FlaskForm):
     # Offered when the clocks go back and the time given happens twice; the choices name both (see the view).
     start_fold = RadioField("Which start time?", choices=[], validators=[Optional()], validate_choice=False)
     end_fold = RadioField("Which end time?", choices=[], validators=[Optional()], validate_choice=False)
-    timezone = SelectField("Time zone", validators=[DataRequired()], choices=time_zone_choices,
-                           invalid_choice_message="Choose a time zone from the list.")
-    join_url = StringField("Online join link", validators=[Optional(), single_line, no_control_chars, Length(max=1000),
-                                                           URL(message="Enter a full link starting with https://")],
-                           filters=[strip])
-    location = StringField("Address (for an in-person meeting)", validators=optional_line(500),
-                           filters=[single_spaced])
-    capacity = IntegerField("Capacity", invalid_value_message=CAPACITY_MESSAGE,
-                            validators=[Optional(), NumberRange(min=1, max=100000, message=CAPACITY_MESSAGE)])
+    timezone = SelectField(
+        "Time zone",
+        validators=[DataRequired()],
+        choices=time_zone_choices,
+        invalid_choice_message="Choose a time zone from the list.",
+    )
+    join_url = StringField(
+        "Online join link",
+        validators=[
+            Optional(),
+            single_line,
+            no_control_chars,
+            Length(max=1000),
+            URL(message="Enter a full link starting with https://"),
+        ],
+        filters=[strip],
+    )
+    location = StringField("Address (for an in-person meeting)", validators=optional_line(500), filters=[single_spaced])
+    capacity = IntegerField(
+        "Capacity",
+        invalid_value_message=CAPACITY_MESSAGE,
+        validators=[Optional(), NumberRange(min=1, max=100000, message=CAPACITY_MESSAGE)],
+    )
     rsvp_deadline_date = DateField("RSVP deadline: date", validators=[Optional()])
     rsvp_deadline_time = TimeField("RSVP deadline: time", validators=[Optional()])
-    visibility = RadioField("Who can see it", choices=[SelectChoice("public", "Everyone (public)"),
-                                                      SelectChoice("members", "Members only (sign-in needed)")], default="public",
-                            invalid_choice_message="Choose who can see the meeting: everyone, or members only.")
-    contact_id = SelectField("Contact", coerce=int, validators=[Optional()],
-                             invalid_choice_message="Choose a contact from the list, or no contact.")
+    visibility = RadioField(
+        "Who can see it",
+        choices=[SelectChoice("public", "Everyone (public)"), SelectChoice("members", "Members only (sign-in needed)")],
+        default="public",
+        invalid_choice_message="Choose who can see the meeting: everyone, or members only.",
+    )
+    contact_id = SelectField(
+        "Contact",
+        coerce=int,
+        validators=[Optional()],
+        invalid_choice_message="Choose a contact from the list, or no contact.",
+    )
     agenda = FieldList(FormField(AgendaItemForm), min_entries=1, max_entries=40)
     rooms = FieldList(FormField(WorkshopRoomForm), min_entries=1, max_entries=20)
     minor_correction = BooleanField("Don't notify: minor correction (members are not emailed about this edit)")
 
 
 class CancelMeetingForm(FlaskForm):
-    reason = TextAreaField("Reason (sent to everyone invited)", validators=[
-        DataRequired("Say briefly why the meeting is cancelled."), no_control_chars_in_text, Length(max=2000)])
+    reason = TextAreaField(
+        "Reason (sent to everyone invited)",
+        validators=[
+            DataRequired("Say briefly why the meeting is cancelled."),
+            no_control_chars_in_text,
+            Length(max=2000),
+        ],
+    )
 
 
 class RsvpForm(FlaskForm):
-    answer = RadioField("Your answer", choices=[SelectChoice("going", "Going"), SelectChoice("maybe", "Maybe"),
-                                 SelectChoice("declined", "Can't go")],
-                        validators=[DataRequired("Choose Going, Maybe or Can't go.")],
-                        invalid_choice_message="Choose Going, Maybe or Can't go.")
-    access_needs = TextAreaField("Access needs (only organisers see this)",
-                                 validators=[Optional(), no_control_chars_in_text, Length(max=2000)])
-    comment = TextAreaField("Comment", validators=[Optional(), no_control_chars_in_text, Length(max=COMMENT_MAX_LENGTH)])
+    answer = RadioField(
+        "Your answer",
+        choices=[SelectChoice("going", "Going"), SelectChoice("maybe", "Maybe"), SelectChoice("declined", "Can't go")],
+        validators=[DataRequired("Choose Going, Maybe or Can't go.")],
+        invalid_choice_message="Choose Going, Maybe or Can't go.",
+    )
+    access_needs = TextAreaField(
+        "Access needs (only organisers see this)", validators=[Optional(), no_control_chars_in_text, Length(max=2000)]
+    )
+    comment = TextAreaField(
+        "Comment", validators=[Optional(), no_control_chars_in_text, Length(max=COMMENT_MAX_LENGTH)]
+    )
 
 
 class InviteForm(FlaskForm):
-    recipients = RadioField("Who to invite", default="all", choices=[
-        SelectChoice("all", "All active members"),
-        SelectChoice("organisations", "Members of chosen organisations"),
-        SelectChoice("addresses", "These email addresses"),
-    ], invalid_choice_message="Choose who to invite: all members, chosen organisations or these addresses.")
+    recipients = RadioField(
+        "Who to invite",
+        default="all",
+        choices=[
+            SelectChoice("all", "All active members"),
+            SelectChoice("organisations", "Members of chosen organisations"),
+            SelectChoice("addresses", "These email addresses"),
+        ],
+        invalid_choice_message="Choose who to invite: all members, chosen organisations or these addresses.",
+    )
     organisations = SelectMultipleField("Organisations", choices=[], validate_choice=False)
-    addresses = TextAreaField("Email addresses (one per line, or separated by commas; 'Name <email>' works too)",
-                              validators=[Optional(), no_control_chars_in_text, Length(max=100_000)])
+    addresses = TextAreaField(
+        "Email addresses (one per line, or separated by commas; 'Name <email>' works too)",
+        validators=[Optional(), no_control_chars_in_text, Length(max=100_000)],
+    )
     create_members = BooleanField("Add the addresses that are not members yet as new members")

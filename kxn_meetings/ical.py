@@ -71,25 +71,21 @@ def _changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime, step: dt.time
                     hi = mid
             # Clocks going forward is DAYLIGHT, as calendar clients expect, even where the law calls
             # winter time the exception (Europe/Dublin's negative DST).
-            found.append(Transition(hi.replace(microsecond=0), before, after, after > before,
-                                    hi.astimezone(zone).tzname() or ""))
+            found.append(
+                Transition(hi.replace(microsecond=0), before, after, after > before, hi.astimezone(zone).tzname() or "")
+            )
             before = after
         t = nxt
     return found
-
-
-def transitions(zone: ZoneInfo, year: int) -> list[Transition]:
-    """Every change of UTC offset in a zone during one year, to the second."""
-    return _changes(zone, dt.datetime(year, 1, 1, tzinfo=dt.UTC), dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC),
-                    dt.timedelta(hours=6))
 
 
 @lru_cache(maxsize=64)
 def _history(zone_name: str, end_year: int) -> tuple[Transition, ...]:
     """Every change since 1970 to the end of end_year. A day apart is close enough: no zone has changed its
     clocks twice in one day since then."""
-    return tuple(_changes(ZoneInfo(zone_name), EPOCH, dt.datetime(end_year + 1, 1, 1, tzinfo=dt.UTC),
-                          dt.timedelta(days=1)))
+    return tuple(
+        _changes(ZoneInfo(zone_name), EPOCH, dt.datetime(end_year + 1, 1, 1, tzinfo=dt.UTC), dt.timedelta(days=1))
+    )
 
 
 def _bydays(day: dt.date) -> set[str]:
@@ -180,8 +176,9 @@ def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
     if in_force is None:
         # Nothing changed between 1970 and the first year: the offset of 1970 holds until the first change.
         offset = _offset(zone, EPOCH)
-        tz.add_component(_observance(Transition(EPOCH - offset, offset, offset, False,
-                                                EPOCH.astimezone(zone).tzname() or "")))
+        tz.add_component(
+            _observance(Transition(EPOCH - offset, offset, offset, False, EPOCH.astimezone(zone).tzname() or ""))
+        )
     for period in chosen:
         first = period.changes[0]
         if len(period.changes) > 1 and first.at >= window:
@@ -197,8 +194,15 @@ class Text(vText):
     into a line break, so a title like 'C:\\New' came back as two lines in every client."""
 
     def to_ical(self) -> bytes:
-        escaped = (str(self).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-                   .replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n"))
+        escaped = (
+            str(self)
+            .replace("\\", "\\\\")
+            .replace(";", "\\;")
+            .replace(",", "\\,")
+            .replace("\r\n", "\\n")
+            .replace("\r", "\\n")
+            .replace("\n", "\\n")
+        )
         return escaped.encode("utf-8")
 
 
@@ -261,7 +265,7 @@ def description_text(meeting, url: str, *, include_join_link: bool, extra: str =
         lines += ["", f"Where: {meeting.location}"]
     lines += ["", f"Meeting page: {url}"]
     if meeting.is_cancelled and meeting.cancel_reason:
-        lines = [f"CANCELLED: {meeting.cancel_reason}", ""] + lines
+        lines = [f"CANCELLED: {meeting.cancel_reason}", "", *lines]
     return "\n".join(lines)
 
 
@@ -296,8 +300,14 @@ def meeting_event(meeting, options: EventOptions) -> Event:
     event.add("dtstart", event_time(meeting.starts_at, zone))
     event.add("dtend", event_time(meeting.ends_at, zone))
     event.add("summary", Text(meeting.title))
-    event.add("description", Text(description_text(meeting, options.url, include_join_link=options.include_join_link,
-                                                   extra=options.extra_description)))
+    event.add(
+        "description",
+        Text(
+            description_text(
+                meeting, options.url, include_join_link=options.include_join_link, extra=options.extra_description
+            )
+        ),
+    )
     event.add("location", Text(location_text(meeting, include_join_link=options.include_join_link)))
     event.add("url", options.url)
     event.add("status", options.status or ("CANCELLED" if meeting.is_cancelled else "CONFIRMED"))
@@ -318,8 +328,14 @@ def meeting_event(meeting, options: EventOptions) -> Event:
     return event
 
 
-def calendar_bytes(events: Sequence[tuple[object, EventOptions]], *, method: str | None = "PUBLISH",
-                   name: str | None = None, description: str | None = None, refresh: bool = False) -> bytes:
+def calendar_bytes(
+    events: Sequence[tuple[object, EventOptions]],
+    *,
+    method: str | None = "PUBLISH",
+    name: str | None = None,
+    description: str | None = None,
+    refresh: bool = False,
+) -> bytes:
     """One calendar object holding the given meetings, with a VTIMEZONE for every zone they use."""
     cal = _new_calendar(method)
     if name:

@@ -14,6 +14,7 @@ is at most the message whose verdict it had not yet read when it died.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import datetime as dt
 import email.policy
 import email.utils
@@ -72,18 +73,26 @@ def message_bytes(row: OutboxMessage | Row) -> bytes:
     headers = [_header("Subject", row.subject), _header("From", row.sender), _header("To", row.recipient)]
     if row.reply_to:
         headers.append(_header("Reply-To", row.reply_to))
-    headers += [f"Date: {email.utils.format_datetime(utcnow())}", _header("Message-ID", row.message_id),
-                "Auto-Submitted: auto-generated", "MIME-Version: 1.0"]
+    headers += [
+        f"Date: {email.utils.format_datetime(utcnow())}",
+        _header("Message-ID", row.message_id),
+        "Auto-Submitted: auto-generated",
+        "MIME-Version: 1.0",
+    ]
     parts = [_text_part("plain", row.text_body)]
     if row.html_body:
         parts.append(_text_part("html", row.html_body))
     if row.calendar is not None and row.calendar_method:
         calendar = _base64(bytes(row.calendar))
         method = row.calendar_method
-        parts.append(f'Content-Type: text/calendar; method="{method}"; charset="utf-8"\r\n'
-                     f"Content-Transfer-Encoding: base64\r\n\r\n{calendar}")
-        attachment = ('Content-Type: application/ics\r\nContent-Transfer-Encoding: base64\r\n'
-                      f'Content-Disposition: attachment; filename="invite.ics"\r\n\r\n{calendar}')
+        parts.append(
+            f'Content-Type: text/calendar; method="{method}"; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: base64\r\n\r\n{calendar}"
+        )
+        attachment = (
+            "Content-Type: application/ics\r\nContent-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: attachment; filename="invite.ics"\r\n\r\n{calendar}'
+        )
         body = _multipart("mixed", [_multipart("alternative", parts), attachment])
     elif len(parts) > 1:
         body = _multipart("alternative", parts)
@@ -117,21 +126,22 @@ _ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To"})
 
 def _text_part(subtype: str, text: str) -> str:
     encoded = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable'
-            f"\r\n\r\n{encoded.decode('ascii')}")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable'
+        f"\r\n\r\n{encoded.decode('ascii')}"
+    )
 
 
 def _base64(data: bytes) -> str:
     encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
-    return "".join(f"{encoded[start:start + 76]}\r\n" for start in range(0, len(encoded), 76))
+    return "".join(f"{encoded[start : start + 76]}\r\n" for start in range(0, len(encoded), 76))
 
 
 def _multipart(subtype: str, parts: list[str]) -> str:
     # "=_" never occurs in quoted-printable or base64 text, so the boundary cannot appear inside a part.
     boundary = f"=_kxn{uuid.uuid4().hex}"
     inner = "".join(f"--{boundary}\r\n{part.rstrip(chr(13) + chr(10))}\r\n" for part in parts)
-    return (f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n'
-            f"{inner}--{boundary}--\r\n")
+    return f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n{inner}--{boundary}--\r\n'
 
 
 def new_message_id() -> str:
@@ -230,10 +240,8 @@ def _after_refusal(smtp: smtplib.SMTP, code: int) -> None:
     if code == 421:
         smtp.close()
         return
-    try:
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
         smtp.rset()
-    except smtplib.SMTPServerDisconnected:
-        pass
 
 
 def _dot_stuffed(data: bytes) -> bytes:
@@ -269,18 +277,27 @@ def _lease() -> dt.timedelta:
 
 
 # What message_bytes() reads of a row: claimed as plain rows, no ORM objects to build for a batch.
-_CONTENT = (OutboxMessage.id, OutboxMessage.subject, OutboxMessage.sender, OutboxMessage.recipient,
-            OutboxMessage.reply_to, OutboxMessage.message_id, OutboxMessage.text_body, OutboxMessage.html_body,
-            OutboxMessage.calendar, OutboxMessage.calendar_method)
+_CONTENT = (
+    OutboxMessage.id,
+    OutboxMessage.subject,
+    OutboxMessage.sender,
+    OutboxMessage.recipient,
+    OutboxMessage.reply_to,
+    OutboxMessage.message_id,
+    OutboxMessage.text_body,
+    OutboxMessage.html_body,
+    OutboxMessage.calendar,
+    OutboxMessage.calendar_method,
+)
 
 
-def _claim(worker_id: str, limit: int, due_by: dt.datetime,
-           only_ids: list[int] | None = None) -> tuple[list[Row], dt.datetime]:
+def _claim(
+    worker_id: str, limit: int, due_by: dt.datetime, only_ids: list[int] | None = None
+) -> tuple[list[Row], dt.datetime]:
     """Lease up to `limit` messages due by `due_by` to this worker; committed at once. Returns what
     message_bytes() needs of them, oldest first, and when the lease ends."""
     now = utcnow()
-    query = (select(OutboxMessage.id).where(*_due(now, due_by))
-             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id))
+    query = select(OutboxMessage.id).where(*_due(now, due_by)).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
     if only_ids is not None:
         query = query.where(OutboxMessage.id.in_(only_ids))
     query = query.limit(limit)
@@ -292,7 +309,8 @@ def _claim(worker_id: str, limit: int, due_by: dt.datetime,
     rows: Sequence[Row] = []
     if ids:
         rows = db.session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
             .values(locked_until=now + _lease(), locked_by=worker_id)
             .returning(*_CONTENT)
             .execution_options(synchronize_session=False)
@@ -303,8 +321,11 @@ def _claim(worker_id: str, limit: int, due_by: dt.datetime,
 
 
 def _mine(message_id: int, worker_id: str):
-    return (OutboxMessage.id == message_id, OutboxMessage.locked_by == worker_id,
-            OutboxMessage.status == OutboxStatus.PENDING)
+    return (
+        OutboxMessage.id == message_id,
+        OutboxMessage.locked_by == worker_id,
+        OutboxMessage.status == OutboxStatus.PENDING,
+    )
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -338,8 +359,12 @@ def _record_failure(message_id: int, worker_id: str, error: BaseException, repor
     """Count a failed try of this message: retry later with back-off, or set it aside."""
     if not is_postgresql():
         begin_write()
-    row = db.session.scalar(select(OutboxMessage).where(*_mine(message_id, worker_id))
-                            .with_for_update().execution_options(populate_existing=True))
+    row = db.session.scalar(
+        select(OutboxMessage)
+        .where(*_mine(message_id, worker_id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if row is None:  # the lease ran out and another worker has it
         db.session.rollback()
         return
@@ -363,10 +388,17 @@ def _postpone(ids: list[int], worker_id: str, error: BaseException, report: Deli
     reason = f"Mail server unavailable: {_describe(error)}"[:2000]
     waiting = changed_rows(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker_id,
-               OutboxMessage.status == OutboxStatus.PENDING)
-        .values(locked_until=None, locked_by=None, last_error=reason,
-                next_attempt_at=utcnow() + dt.timedelta(seconds=current_app.config["OUTBOX_RETRY_BASE_SECONDS"]))
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.locked_by == worker_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(
+            locked_until=None,
+            locked_by=None,
+            last_error=reason,
+            next_attempt_at=utcnow() + dt.timedelta(seconds=current_app.config["OUTBOX_RETRY_BASE_SECONDS"]),
+        )
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -381,8 +413,11 @@ def _release(ids: list[int], worker_id: str) -> None:
         return
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_by == worker_id,
-               OutboxMessage.status == OutboxStatus.PENDING)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.locked_by == worker_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
         .values(locked_until=None, locked_by=None)
         .execution_options(synchronize_session=False)
     )
@@ -409,8 +444,15 @@ class _SentLog:
     def record(self, message_id: int) -> None:
         if self.connection is None:
             self._open()
-        self._run(self.sql, {"id": message_id, "now": self.stored_time(utcnow()), "sent": self.sent_value,
-                             "pending": self.pending_value})
+        self._run(
+            self.sql,
+            {
+                "id": message_id,
+                "now": self.stored_time(utcnow()),
+                "sent": self.sent_value,
+                "pending": self.pending_value,
+            },
+        )
 
     def _open(self) -> None:
         dialect = db.engine.dialect
@@ -422,8 +464,10 @@ class _SentLog:
         self.stored_time = columns.sent_at.type.bind_processor(dialect) or (lambda value: value)
         mark = "%({})s".format if dialect.paramstyle == "pyformat" else ":{}".format
         # Not limited to our lease: the message did go, so no other worker should send it again.
-        self.sql = (f"UPDATE {OutboxMessage.__tablename__} SET status = {mark('sent')}, sent_at = {mark('now')}, "
-                    f"locked_until = NULL, locked_by = NULL WHERE id = {mark('id')} AND status = {mark('pending')}")
+        self.sql = (
+            f"UPDATE {OutboxMessage.__tablename__} SET status = {mark('sent')}, sent_at = {mark('now')}, "
+            f"locked_until = NULL, locked_by = NULL WHERE id = {mark('id')} AND status = {mark('pending')}"
+        )
         self.connection = connection = db.engine.raw_connection()
         if self.postgresql:
             connection.rollback()
@@ -477,10 +521,12 @@ def _print_to_console(message: EmailMessage) -> None:
     text = body.get_content() if body is not None else ""
     attachments = ", ".join(part.get_filename() or part.get_content_type() for part in message.iter_attachments())
     out = sys.stdout
-    printed = (f"\n----- email (no SMTP server configured: KXN_MAIL_SERVER) -----\n"
-               f"To: {message['To']}\nSubject: {message['Subject']}\n"
-               + (f"Attachments: {attachments}\n" if attachments else "")
-               + f"\n{text}\n----- end of email -----\n")
+    printed = (
+        f"\n----- email (no SMTP server configured: KXN_MAIL_SERVER) -----\n"
+        f"To: {message['To']}\nSubject: {message['Subject']}\n"
+        + (f"Attachments: {attachments}\n" if attachments else "")
+        + f"\n{text}\n----- end of email -----\n"
+    )
     encoding = getattr(out, "encoding", None) or "utf-8"
     out.write(printed.encode(encoding, "replace").decode(encoding))
     out.flush()
@@ -503,8 +549,13 @@ class _Delivery:
     recorded as sent at once, before the next message is offered.
     """
 
-    def __init__(self, worker_id: str, report: DeliveryReport, on_sent: Callable[[], None] | None,
-                 should_stop: Callable[[], bool] | None) -> None:
+    def __init__(
+        self,
+        worker_id: str,
+        report: DeliveryReport,
+        on_sent: Callable[[], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
         config = current_app.config
         self.worker_id = worker_id
         self.report = report
@@ -537,7 +588,7 @@ class _Delivery:
                 return
             self._keep_to_rate()
             if not self._offer(message):
-                _release([r.id for r in rows[index + 1:]], self.worker_id)
+                _release([r.id for r in rows[index + 1 :]], self.worker_id)
                 return
         self._settle()
 
@@ -630,9 +681,14 @@ class _Delivery:
         return self.smtp is None or self.smtp.sock is not None
 
 
-def deliver_due(worker_id: str | None = None, *, limit: int | None = None, only_ids: list[int] | None = None,
-                on_sent: Callable[[], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
+def deliver_due(
+    worker_id: str | None = None,
+    *,
+    limit: int | None = None,
+    only_ids: list[int] | None = None,
+    on_sent: Callable[[], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> DeliveryReport:
     """Deliver every message due now (or only those in `only_ids`), batch by batch over one SMTP connection.
 
     Each message is tried at most once per call: one that fails is due again only after this call began.

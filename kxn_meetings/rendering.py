@@ -7,7 +7,6 @@ sanitised against a short allowlist. Headings get stable ids after sanitising so
 from __future__ import annotations
 
 import functools
-
 import html
 import re
 import unicodedata
@@ -19,17 +18,51 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-ALLOWED_TAGS = frozenset({
-    "p", "h2", "h3", "h4", "ul", "ol", "li", "strong", "em", "a", "blockquote", "code", "pre",
-    "table", "thead", "tbody", "tr", "th", "td", "hr", "br", "del",
-})
+ALLOWED_TAGS = frozenset(
+    {
+        "p",
+        "h2",
+        "h3",
+        "h4",
+        "ul",
+        "ol",
+        "li",
+        "strong",
+        "em",
+        "a",
+        "blockquote",
+        "code",
+        "pre",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "hr",
+        "br",
+        "del",
+    }
+)
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer"
 # Removed together with everything inside them, rather than leaving their text behind.
-DROPPED_WITH_CONTENT = frozenset({
-    "script", "style", "iframe", "svg", "math", "noscript", "template", "object", "embed", "textarea", "title",
-})
+DROPPED_WITH_CONTENT = frozenset(
+    {
+        "script",
+        "style",
+        "iframe",
+        "svg",
+        "math",
+        "noscript",
+        "template",
+        "object",
+        "embed",
+        "textarea",
+        "title",
+    }
+)
 # Ids the page layout already uses; a heading called "Content" must not steal the skip link's target.
 RESERVED_IDS = frozenset({"content"})
 

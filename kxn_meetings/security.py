@@ -13,8 +13,8 @@ from flask_login import current_user
 from sqlalchemy import delete, func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import TooManyRequests
-from werkzeug.utils import cached_property
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import cached_property
 
 from .database import begin_write
 from .extensions import db, login_manager
@@ -100,7 +100,8 @@ class Request(flask.Request):
         if not any("\x00" in key or "\x00" in value for key, value in args.items(multi=True)):
             return args
         return self.parameter_storage_class(
-            (key.replace("\x00", ""), value.replace("\x00", "")) for key, value in args.items(multi=True))
+            (key.replace("\x00", ""), value.replace("\x00", "")) for key, value in args.items(multi=True)
+        )
 
 
 def refuse_nul_in_path() -> None:
@@ -112,9 +113,7 @@ def refuse_nul_in_path() -> None:
 def load_member_session(session_id: str) -> Member | None:
     if not session_id or len(session_id) > 64:
         return None
-    row = db.session.execute(
-        select(MemberSession, Member).join(Member).where(MemberSession.id == session_id)
-    ).first()
+    row = db.session.execute(select(MemberSession, Member).join(Member).where(MemberSession.id == session_id)).first()
     if row is None or not row.Member.active:
         return None
     member = row.Member
@@ -197,4 +196,3 @@ def hit_rate_limit(key: str, *, limit: int, window_seconds: int) -> None:
         error.retry_after = retry
         raise error
     db.session.add(RateLimitHit(key=key, created_at=now))
-

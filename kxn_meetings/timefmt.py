@@ -39,7 +39,8 @@ def when(starts_at: dt.datetime, ends_at: dt.datetime, zone: str | ZoneInfo) -> 
     # Named at both ends when they differ, as on the night the clocks go back: 1:30am BST - 1:45am GMT.
     if start.date() == end.date() and zone_abbreviation(start) == zone_abbreviation(end):
         return f"{day(start)}, {time_range(start, end)} {zone_abbreviation(start)}"
-    return f"{day(start)}, {_clock(start)} {zone_abbreviation(start)} \u2013 {day(end)}, {_clock(end)} {zone_abbreviation(end)}"
+    ends = f"{day(end)}, {_clock(end)} {zone_abbreviation(end)}"
+    return f"{day(start)}, {_clock(start)} {zone_abbreviation(start)} \u2013 {ends}"
 
 
 def instant(value: dt.datetime | None, zone: str | ZoneInfo = "Europe/London") -> str:
@@ -69,8 +70,10 @@ def repeated_times(day: dt.date, clock: dt.time, zone: ZoneInfo) -> list[tuple[i
         return []
     if first.utcoffset() == second.utcoffset() or not exists:
         return []
-    return [(fold, f"{value:%H:%M} {zone_abbreviation(value)} ({utc_offset(value)}, {order})")
-            for fold, value, order in ((0, first, "first"), (1, second, "second"))]
+    return [
+        (fold, f"{value:%H:%M} {zone_abbreviation(value)} ({utc_offset(value)}, {order})")
+        for fold, value, order in ((0, first, "first"), (1, second, "second"))
+    ]
 
 
 def iso(value: dt.datetime) -> str:

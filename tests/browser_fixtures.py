@@ -183,7 +183,8 @@ def visit(page, url: str, *, status: int | None = 200):
     response = page.goto(url)
     if status is not None:
         assert response is not None and response.status == status, (
-            f"{url}: expected {status}, got {response.status if response else 'no response'}")
+            f"{url}: expected {status}, got {response.status if response else 'no response'}"
+        )
     audit(page)
     return response
 

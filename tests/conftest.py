@@ -231,8 +231,9 @@ def make_member(app):
 
 @pytest.fixture
 def organiser(make_member):
-    return make_member(name="Olive Organiser", email="olive@example.org", is_organiser=True,
-                       organisation="The Police Foundation")
+    return make_member(
+        name="Olive Organiser", email="olive@example.org", is_organiser=True, organisation="The Police Foundation"
+    )
 
 
 @pytest.fixture

@@ -29,10 +29,13 @@ def layout(part) -> list | str:
     return part.get_content_type()
 
 
-CALENDAR_LAYOUT = ["multipart/mixed", [
-    ["multipart/alternative", ["text/plain", "text/html", "text/calendar"]],
-    "application/ics",
-]]
+CALENDAR_LAYOUT = [
+    "multipart/mixed",
+    [
+        ["multipart/alternative", ["text/plain", "text/html", "text/calendar"]],
+        "application/ics",
+    ],
+]
 PLAIN_LAYOUT = ["multipart/alternative", ["text/plain", "text/html"]]
 
 
@@ -114,8 +117,14 @@ def _node_reads(package: str, script: str, files: list[bytes], suffix: str, *, t
             path = Path(folder) / f"{n}{suffix}"
             path.write_bytes(data)
             paths.append(str(path))
-        result = subprocess.run([node, str(JS_DIR / script), *paths], capture_output=True, text=True,
-                                encoding="utf-8", timeout=timeout, check=False)
+        result = subprocess.run(
+            [node, str(JS_DIR / script), *paths],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+            check=False,
+        )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -32,10 +32,18 @@ def process_env(database_url: str, instance_path: Path, smtp_port: int, **extra:
     """Environment of an app process on the test's database, sending mail to the test's SMTP server."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(KXN_SQLALCHEMY_DATABASE_URI=database_url, KXN_SECRET_KEY=TEST_SECRET, KXN_BASE_URL="https://kxn.test",
-               KXN_MAIL_SERVER="127.0.0.1", KXN_MAIL_PORT=str(smtp_port), KXN_INSTANCE_PATH=str(instance_path),
-               KXN_CALENDAR_ADDRESS="calendar@kxn.test", KXN_OUTBOX_POLL_SECONDS="0.2",
-               KXN_OUTBOX_RETRY_BASE_SECONDS="1", KXN_ACCESS_LOG="")
+    env.update(
+        KXN_SQLALCHEMY_DATABASE_URI=database_url,
+        KXN_SECRET_KEY=TEST_SECRET,
+        KXN_BASE_URL="https://kxn.test",
+        KXN_MAIL_SERVER="127.0.0.1",
+        KXN_MAIL_PORT=str(smtp_port),
+        KXN_INSTANCE_PATH=str(instance_path),
+        KXN_CALENDAR_ADDRESS="calendar@kxn.test",
+        KXN_OUTBOX_POLL_SECONDS="0.2",
+        KXN_OUTBOX_RETRY_BASE_SECONDS="1",
+        KXN_ACCESS_LOG="",
+    )
     env.update(extra)
     return env
 
@@ -60,9 +68,13 @@ def gunicorn(env: dict[str, str], log: Path, *, workers: int = 2, threads: int =
     port = free_port()
     env = dict(env, KXN_BIND=f"127.0.0.1:{port}", KXN_WORKERS=str(workers), KXN_THREADS=str(threads))
     with open(log, "wb") as stderr:
-        process = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
-                                    "kxn_meetings:create_app()"], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "kxn_meetings:create_app()"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     server = Server(port, process, log)
     try:
         deadline = time.monotonic() + 30
@@ -82,8 +94,9 @@ def gunicorn(env: dict[str, str], log: Path, *, workers: int = 2, threads: int =
 @contextmanager
 def outbox_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     with open(log, "wb") as output:
-        process = subprocess.Popen(flask_command("outbox", "worker"), env=env, cwd=ROOT,
-                                   stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            flask_command("outbox", "worker"), env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+        )
     try:
         yield process
     finally:

@@ -11,7 +11,16 @@ from sqlalchemy import select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import (
-    AgendaItem, Answer, Meeting, MeetingNotes, MeetingSeries, Member, Rsvp, Visibility, WorkshopQuestion, WorkshopRoom,
+    AgendaItem,
+    Answer,
+    Meeting,
+    MeetingNotes,
+    MeetingSeries,
+    Member,
+    Rsvp,
+    Visibility,
+    WorkshopQuestion,
+    WorkshopRoom,
 )
 from kxn_meetings.services import notes as notes_service
 
@@ -55,20 +64,39 @@ def past_meeting(make_meeting, *, days_ago: int = 10, **values) -> Meeting:
     meeting = make_meeting(start=start, series_id=series().id, **values)
     meeting.agenda_items = [
         AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome"),
-        AgendaItem(position=1, start_time=dt.time(15, 10), title="The Sequential Intercept Model",
-                   speaker_name="Stan Gilmour", speaker_role="Director", speaker_organisation="Thames Valley VRU"),
-        AgendaItem(position=2, start_time=dt.time(15, 30), title="The social determinants of violence",
-                   speaker_name="Sue Clarke", speaker_role="Detective Chief Superintendent",
-                   speaker_organisation="Lancashire VRU"),
+        AgendaItem(
+            position=1,
+            start_time=dt.time(15, 10),
+            title="The Sequential Intercept Model",
+            speaker_name="Stan Gilmour",
+            speaker_role="Director",
+            speaker_organisation="Thames Valley VRU",
+        ),
+        AgendaItem(
+            position=2,
+            start_time=dt.time(15, 30),
+            title="The social determinants of violence",
+            speaker_name="Sue Clarke",
+            speaker_role="Detective Chief Superintendent",
+            speaker_organisation="Lancashire VRU",
+        ),
     ]
     meeting.workshop_rooms = [
-        WorkshopRoom(position=0, name="Room 1", questions=[
-            WorkshopQuestion(position=0, text="What have local VRUs learned about preventing violence?"),
-            WorkshopQuestion(position=1, text="How should VRUs use that learning?"),
-        ]),
-        WorkshopRoom(position=1, name="Room 2", questions=[
-            WorkshopQuestion(position=0, text="How can VRUs help with the move into adulthood?"),
-        ]),
+        WorkshopRoom(
+            position=0,
+            name="Room 1",
+            questions=[
+                WorkshopQuestion(position=0, text="What have local VRUs learned about preventing violence?"),
+                WorkshopQuestion(position=1, text="How should VRUs use that learning?"),
+            ],
+        ),
+        WorkshopRoom(
+            position=1,
+            name="Room 2",
+            questions=[
+                WorkshopQuestion(position=0, text="How can VRUs help with the move into adulthood?"),
+            ],
+        ),
     ]
     db.session.commit()
     return meeting
@@ -81,12 +109,23 @@ def answered(meeting: Meeting, member: Member, answer: Answer, attended: bool | 
     return rsvp
 
 
-def write_notes(meeting: Meeting, author: Member | None, *, title: str = "Notes of the meeting", summary: str = "",
-                body: str = "## Speakers\n\nThree talks.", visibility: Visibility = Visibility.PUBLIC,
-                publish: bool = True, email: bool = False,
-                actions: list[notes_service.ActionRow] | None = None) -> MeetingNotes:
-    result = notes_service.save(meeting, notes_service.NotesInput(
-        title=title, summary=summary, body=body, visibility=visibility, actions=actions or []), author)
+def write_notes(
+    meeting: Meeting,
+    author: Member | None,
+    *,
+    title: str = "Notes of the meeting",
+    summary: str = "",
+    body: str = "## Speakers\n\nThree talks.",
+    visibility: Visibility = Visibility.PUBLIC,
+    publish: bool = True,
+    email: bool = False,
+    actions: list[notes_service.ActionRow] | None = None,
+) -> MeetingNotes:
+    result = notes_service.save(
+        meeting,
+        notes_service.NotesInput(title=title, summary=summary, body=body, visibility=visibility, actions=actions or []),
+        author,
+    )
     db.session.commit()
     if publish:
         notes_service.publish(result.notes, email_members=email)

@@ -23,9 +23,7 @@ def module_name(path: Path) -> str:
 
 def package_modules() -> dict[str, Path]:
     return {
-        module_name(path): path
-        for path in PACKAGE.rglob("*.py")
-        if "migrations" not in path.relative_to(PACKAGE).parts
+        module_name(path): path for path in PACKAGE.rglob("*.py") if "migrations" not in path.relative_to(PACKAGE).parts
     }
 
 

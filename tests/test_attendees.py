@@ -21,7 +21,6 @@ from .meeting_helpers import record_answer
 EVIL_NAME = '=HYPERLINK("https://evil.example/steal","Click me")'
 
 
-
 def answer(meeting: Meeting, member, choice: Answer, **details) -> None:
     record_answer(meeting.id, member, choice, **details)
     db.session.commit()
@@ -70,8 +69,13 @@ def test_the_attendee_list_counts_every_answer(organiser_client, full_meeting):
     assert "2 waiting" in page
     assert "2 no reply" in page  # Hal and the organiser
     assert "Waiting list (1)" in page and "Waiting list (2)" in page
-    assert page.index("Ana Going") < page.index("Dev Waiting") < page.index("Eve Waiting") < page.index(
-        "Fin Maybe") < page.index("Gus Declined")
+    assert (
+        page.index("Ana Going")
+        < page.index("Dev Waiting")
+        < page.index("Eve Waiting")
+        < page.index("Fin Maybe")
+        < page.index("Gus Declined")
+    )
 
 
 def test_no_reply_counts_only_invited_members_once_invitations_have_gone_out(organiser_client, full_meeting):
@@ -105,12 +109,24 @@ def test_csv_export_matches_the_list_and_neutralises_formulas(organiser_client, 
     meeting, people = full_meeting
     rows = csv_rows(organiser_client, meeting)
     assert [r["Name"] for r in rows] == [
-        "Ana Going", "'" + EVIL_NAME, "Cat Going", "Dev Waiting", "Eve Waiting", "Fin Maybe", "Gus Declined"]
+        "Ana Going",
+        "'" + EVIL_NAME,
+        "Cat Going",
+        "Dev Waiting",
+        "Eve Waiting",
+        "Fin Maybe",
+        "Gus Declined",
+    ]
     by_name = {r["Name"]: r for r in rows}
     ana = by_name["Ana Going"]
     assert (ana["Email"], ana["Organisation"], ana["Answer"], ana["Access needs"], ana["Comment"], ana["How"]) == (
-        people["ana"].email, "Avon and Somerset Police", "Going", "Wheelchair space", "Bringing a colleague",
-        "Website")
+        people["ana"].email,
+        "Avon and Somerset Police",
+        "Going",
+        "Wheelchair space",
+        "Bringing a colleague",
+        "Website",
+    )
     assert by_name["'" + EVIL_NAME]["Comment"] == "'+1"
     assert by_name["Eve Waiting"]["Comment"] == "'-2 if the trains strike"
     assert by_name["Gus Declined"]["Comment"] == "'@ training that day"
@@ -132,12 +148,17 @@ def test_an_empty_meeting_has_an_empty_state_and_a_header_only_csv(organiser_cli
 
 def _attendance_ids(page: str) -> dict[str, str]:
     """Checkbox value by the name in its label."""
-    return {text(label): value for value, label in re.findall(
-        r'<input type="checkbox" name="attended" value="(\d+)"[^>]*><label[^>]*>(.*?) attended</label>', page)}
+    return {
+        text(label): value
+        for value, label in re.findall(
+            r'<input type="checkbox" name="attended" value="(\d+)"[^>]*><label[^>]*>(.*?) attended</label>', page
+        )
+    }
 
 
 def test_attendance_is_saved_in_one_post_after_the_meeting_and_the_rate_shows(
-        organiser_client, make_meeting, make_member):
+    organiser_client, make_meeting, make_member
+):
     meeting = make_meeting()
     people = [make_member(name=f"Person {i}") for i in range(4)]
     for person in people:
@@ -151,22 +172,32 @@ def test_attendance_is_saved_in_one_post_after_the_meeting_and_the_rate_shows(
     assert "Save attendance" in page
 
     ticked = [boxes["Person 0"], boxes["Person 1"], boxes["Person 2"], boxes["Person maybe"]]
-    response = organiser_client.post(f"/meetings/{meeting.slug}/attendance", data={"attended": ticked},
-                                     follow_redirects=True)
+    response = organiser_client.post(
+        f"/meetings/{meeting.slug}/attendance", data={"attended": ticked}, follow_redirects=True
+    )
     page = text(response.get_data(as_text=True))
     assert "Attendance saved: 4 attended." in page
     assert "100% attendance (4 came)" in page
-    attended = {r.member.name: r.attended for r in db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id))}
+    attended = {
+        r.member.name: r.attended for r in db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id))
+    }
     assert attended == {"Person 0": True, "Person 1": True, "Person 2": True, "Person 3": False, "Person maybe": True}
     checked = re.findall(r'value="(\d+)" id="attended-\d+" checked', response.get_data(as_text=True))
     assert sorted(checked) == sorted(ticked)
 
-    response = organiser_client.post(f"/meetings/{meeting.slug}/attendance",
-                                     data={"attended": [boxes["Person 0"], "²", "abc", "99999999999999999999"]},
-                                     follow_redirects=True)
+    response = organiser_client.post(
+        f"/meetings/{meeting.slug}/attendance",
+        data={"attended": [boxes["Person 0"], "²", "abc", "99999999999999999999"]},
+        follow_redirects=True,
+    )
     assert "25% attendance (1 came)" in text(response.get_data(as_text=True))
     assert {r["Name"]: r["Attended"] for r in csv_rows(organiser_client, meeting)} == {
-        "Person 0": "yes", "Person 1": "no", "Person 2": "no", "Person 3": "no", "Person maybe": "no"}
+        "Person 0": "yes",
+        "Person 1": "no",
+        "Person 2": "no",
+        "Person 3": "no",
+        "Person maybe": "no",
+    }
 
 
 def move_to_the_past(meeting: Meeting) -> None:
@@ -182,8 +213,9 @@ def test_attendance_cannot_be_recorded_before_the_meeting(organiser_client, make
     page = organiser_client.get(f"/meetings/{meeting.slug}/attendees").get_data(as_text=True)
     assert 'name="attended"' not in page
     rsvp_id = db.session.scalar(select(Rsvp.id))
-    response = organiser_client.post(f"/meetings/{meeting.slug}/attendance", data={"attended": [str(rsvp_id)]},
-                                     follow_redirects=True)
+    response = organiser_client.post(
+        f"/meetings/{meeting.slug}/attendance", data={"attended": [str(rsvp_id)]}, follow_redirects=True
+    )
     assert "once the meeting has started" in response.get_data(as_text=True)
     assert db.session.scalar(select(Rsvp.attended)) is None
 

@@ -35,8 +35,11 @@ def csrf_from(html: str) -> str:
 
 
 def outbox_for(email: str) -> list[OutboxMessage]:
-    return list(db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.recipient.contains(email)).order_by(OutboxMessage.id)))
+    return list(
+        db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.recipient.contains(email)).order_by(OutboxMessage.id)
+        )
+    )
 
 
 def outbox_count() -> int:
@@ -160,8 +163,11 @@ def test_link_confirmation_without_own_csrf_token_is_refused(app, client, member
 @pytest.mark.parametrize("kind", ["missing", "foreign"])
 def test_password_sign_in_without_own_csrf_token_is_refused(app, client, organiser_with_password, kind):
     client.get("/sign-in")
-    data = {"password-email": organiser_with_password.email, "password-password": PASSWORD,
-            **{f"password-{k}": v for k, v in _token_for(kind, client, app.test_client()).items()}}
+    data = {
+        "password-email": organiser_with_password.email,
+        "password-password": PASSWORD,
+        **{f"password-{k}": v for k, v in _token_for(kind, client, app.test_client()).items()},
+    }
     assert client.post("/sign-in/password", data=data).status_code == 400
     assert signed_in_name(client) is None
     assert db.session.scalar(select(func.count(MemberSession.id))) == 0
@@ -298,14 +304,14 @@ def test_safe_next_keeps_site_paths(target):
     assert safe_next(target) == target
 
 
-@pytest.mark.parametrize("target", HOSTILE_NEXT + ["/profile"])
+@pytest.mark.parametrize("target", [*HOSTILE_NEXT, "/profile"])
 def test_next_after_link_sign_in_only_leads_to_this_site(client, member, target):
     response = sign_in_by_link(client, member.email, target)
     assert response.status_code == 302
     assert response.headers["Location"] == ("/profile" if target == "/profile" else "/")
 
 
-@pytest.mark.parametrize("target", HOSTILE_NEXT + ["/profile"])
+@pytest.mark.parametrize("target", [*HOSTILE_NEXT, "/profile"])
 def test_next_given_to_the_code_form_only_leads_to_this_site(client, member, target):
     message = request_email(client, member.email)
     response = client.post("/sign-in/code", data={"email": member.email, "code": code_of(message), "next": target})
@@ -428,8 +434,7 @@ def test_link_tokens_are_random_and_only_their_hashes_are_stored(client, member)
         assert len(set(token)) > 12  # not a counter or a padded id
 
     dump = " ".join(
-        " ".join(str(value) for value in row)
-        for row in db.session.execute(text("SELECT * FROM login_tokens")).all()
+        " ".join(str(value) for value in row) for row in db.session.execute(text("SELECT * FROM login_tokens")).all()
     )
     for token, code in zip(tokens, codes, strict=True):
         assert token not in dump
@@ -452,8 +457,7 @@ def test_known_and_unknown_addresses_get_the_same_answer(app, make_member):
     answers = {}
     for email in ("known@example.org", "nobody@example.org", "gone@example.org"):
         client = app.test_client()
-        status, location, page = _outward(client.post("/sign-in", data={"email": email, "next": "/profile"}),
-                                          client)
+        status, location, page = _outward(client.post("/sign-in", data={"email": email, "next": "/profile"}), client)
         answers[email] = (status, location, page.replace(email, "<address>"))
     assert answers["known@example.org"][0] == 302
     assert answers["known@example.org"] == answers["nobody@example.org"] == answers["gone@example.org"]
@@ -462,7 +466,7 @@ def test_known_and_unknown_addresses_get_the_same_answer(app, make_member):
 
 @pytest.mark.app_config(LOGIN_RATE_LIMIT=3)
 def test_sign_in_emails_per_address_are_rate_limited(app, member):
-    for n in range(3):
+    for _n in range(3):
         assert app.test_client().post("/sign-in", data={"email": member.email}).status_code == 302
     response = app.test_client().post("/sign-in", data={"email": member.email.upper()})
     assert response.status_code == 429
@@ -551,8 +555,10 @@ def test_organiser_sets_a_password_and_signs_in_with_it(app, client, organiser):
     assert organiser.password_hash and PASSWORD not in organiser.password_hash
 
     browser = app.test_client()
-    response = browser.post("/sign-in/password", data={
-        "password-email": organiser.email.upper(), "password-password": PASSWORD, "password-next": "/outbox/"})
+    response = browser.post(
+        "/sign-in/password",
+        data={"password-email": organiser.email.upper(), "password-password": PASSWORD, "password-next": "/outbox/"},
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/outbox/"
     assert signed_in_name(browser) == organiser.name
 
@@ -562,8 +568,11 @@ def test_wrong_password_and_unknown_email_get_the_same_message(app, organiser_wi
     auth_service.set_password(member, PASSWORD)  # a member without the role: the password gives nothing
     db.session.commit()
     answers = []
-    for email, password in [(organiser_with_password.email, PASSWORD + "x"), ("nobody@example.org", PASSWORD),
-                            (member.email, PASSWORD)]:
+    for email, password in [
+        (organiser_with_password.email, PASSWORD + "x"),
+        ("nobody@example.org", PASSWORD),
+        (member.email, PASSWORD),
+    ]:
         browser = app.test_client()
         response = browser.post("/sign-in/password", data={"password-email": email, "password-password": password})
         assert response.status_code == 422
@@ -576,8 +585,9 @@ def test_a_former_organisers_password_stops_working(app, organiser_with_password
     organiser_with_password.is_organiser = False
     db.session.commit()
     browser = app.test_client()
-    browser.post("/sign-in/password", data={"password-email": organiser_with_password.email,
-                                            "password-password": PASSWORD})
+    browser.post(
+        "/sign-in/password", data={"password-email": organiser_with_password.email, "password-password": PASSWORD}
+    )
     assert signed_in_name(browser) is None
 
 
@@ -606,11 +616,20 @@ def _csp(response) -> dict[str, list[str]]:
 
 
 @CSRF_ON
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/", 200), ("GET", "/sign-in", 200), ("GET", "/sign-in/code", 200), ("GET", "/no-such-page", 404),
-    ("GET", "/sign-out", 405), ("POST", "/sign-in", 400), ("GET", "/static/site.css", 200),
-    ("GET", "/sign-in/link/not-a-token", 410), ("GET", "/outbox/", 302),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("GET", "/sign-in", 200),
+        ("GET", "/sign-in/code", 200),
+        ("GET", "/no-such-page", 404),
+        ("GET", "/sign-out", 405),
+        ("POST", "/sign-in", 400),
+        ("GET", "/static/site.css", 200),
+        ("GET", "/sign-in/link/not-a-token", 410),
+        ("GET", "/outbox/", 302),
+    ],
+)
 def test_security_headers_on_every_page(client, method, path, status):
     response = client.open(path, method=method)
     response.close()
@@ -634,14 +653,20 @@ def test_security_headers_for_signed_in_pages(client, member, sign_in):
 # ---------------------------------------------------------------- links in email
 
 
-@pytest.mark.parametrize("headers", [
-    {"Host": "evil.example"},
-    {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"},
-])
-@pytest.mark.parametrize("proxies", [
-    pytest.param(0, id="no-proxy"),
-    pytest.param(1, id="behind-a-proxy", marks=pytest.mark.app_config(TRUSTED_PROXIES=1)),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "evil.example"},
+        {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"},
+    ],
+)
+@pytest.mark.parametrize(
+    "proxies",
+    [
+        pytest.param(0, id="no-proxy"),
+        pytest.param(1, id="behind-a-proxy", marks=pytest.mark.app_config(TRUSTED_PROXIES=1)),
+    ],
+)
 def test_links_in_email_come_from_the_configured_base_url(client, member, headers, proxies):
     response = client.post("/sign-in", data={"email": member.email}, headers=headers)
     assert response.status_code == 302
@@ -707,8 +732,9 @@ def test_a_crash_in_production_shows_the_plain_error_page(app_config, migrated, 
 
 @pytest.mark.app_config(LOGIN_RATE_LIMIT_PER_CLIENT=1_000_000)
 @given(a=st.text(), b=st.text(), c=st.text(), known=st.booleans())
-def test_arbitrary_text_in_sign_in_forms_never_gives_a_server_error(app, client, organiser_with_password, sign_in,
-                                                                     a, b, c, known):
+def test_arbitrary_text_in_sign_in_forms_never_gives_a_server_error(
+    app, client, organiser_with_password, sign_in, a, b, c, known
+):
     email = organiser_with_password.email if known else a
     signed_in = app.test_client()
     sign_in(signed_in, organiser_with_password)

@@ -49,13 +49,26 @@ def world(make_meeting, make_member, member):
     db.session.commit()
     past.starts_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
     past.ends_at = past.starts_at + dt.timedelta(hours=2)
-    message = OutboxMessage(kind="test", message_id="<matrix@kxn.test>", sender="meetings@kxn.test",
-                            recipient="someone@example.org", subject="Hello", text_body="Hello",
-                            html_body="<p>Hello</p>", status=OutboxStatus.FAILED, attempts=8)
+    message = OutboxMessage(
+        kind="test",
+        message_id="<matrix@kxn.test>",
+        sender="meetings@kxn.test",
+        recipient="someone@example.org",
+        subject="Hello",
+        text_body="Hello",
+        html_body="<p>Hello</p>",
+        status=OutboxStatus.FAILED,
+        attempts=8,
+    )
     db.session.add(message)
     db.session.commit()
-    return {"slug": meeting.slug, "draft": draft.slug, "past": past.slug, "rsvp": str(rsvp.id),
-            "message": str(message.id)}
+    return {
+        "slug": meeting.slug,
+        "draft": draft.slug,
+        "past": past.slug,
+        "rsvp": str(rsvp.id),
+        "message": str(message.id),
+    }
 
 
 def _request(client, method: str, path: str, data: dict | None, world: dict):
@@ -130,8 +143,7 @@ def test_drafts_are_404_for_members_and_visitors(app, client, sign_in, member, w
 
 
 @pytest.mark.parametrize("signed_in", [False, True])
-def test_a_members_personal_link_for_a_different_meeting_is_404(client, sign_in, make_member, member, world,
-                                                                signed_in):
+def test_a_members_personal_link_for_a_different_meeting_is_404(client, sign_in, make_member, member, world, signed_in):
     if signed_in:
         sign_in(client, member)
     meeting = db.session.scalar(select(Meeting).where(Meeting.slug == world["slug"]))

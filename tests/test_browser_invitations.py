@@ -31,10 +31,12 @@ def delivered(smtp_server, address: str, count: int) -> list[Received]:
 
 
 @pytest.mark.app_config(UPDATE_WINDOW_SECONDS=0)
-def test_invite_answer_move_and_cancel_reach_the_members_calendar(live_server, page, smtp_server, organiser,
-                                                                  member, make_meeting):
-    meeting = make_meeting(start=START, title="Meeting three: young adults in custody", slug="meeting-three",
-                           join_url=JOIN)
+def test_invite_answer_move_and_cancel_reach_the_members_calendar(
+    live_server, page, smtp_server, organiser, member, make_meeting
+):
+    meeting = make_meeting(
+        start=START, title="Meeting three: young adults in custody", slug="meeting-three", join_url=JOIN
+    )
     slug = meeting.slug
     sign_in_browser(page, live_server, organiser)
 
@@ -46,7 +48,9 @@ def test_invite_answer_move_and_cancel_reach_the_members_calendar(live_server, p
     page.get_by_role("textbox", name="Email addresses").fill(member.email)
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("region", name="Preview")).to_contain_text("1 member will receive a personal invitation")
-    expect(page.frame_locator("iframe.email-preview").get_by_text("You are invited to the next meeting")).to_be_visible()
+    expect(
+        page.frame_locator("iframe.email-preview").get_by_text("You are invited to the next meeting")
+    ).to_be_visible()
     audit(page)
     page.get_by_role("button", name="Send 1 invitation").click()
     expect(page.get_by_role("status").first).to_contain_text("1 invitation queued.")

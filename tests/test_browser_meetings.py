@@ -19,7 +19,6 @@ from .meeting_helpers import future_day
 pytestmark = pytest.mark.browser
 
 
-
 def attendee_rows(page, slug: str) -> dict[str, dict[str, str]]:
     response = page.request.get(f"/meetings/{slug}/attendees.csv")
     assert response.ok
@@ -37,8 +36,7 @@ def check_attendees(page, slug: str, name: str, answer: str) -> None:
     assert rows[name]["How"] == "Email link"
 
 
-def test_organiser_schedules_and_a_member_answers_from_the_email_link(live_server, page, browser, organiser,
-                                                                       member):
+def test_organiser_schedules_and_a_member_answers_from_the_email_link(live_server, page, browser, organiser, member):
     sign_in_browser(page, live_server, organiser)
     visit(page, "/")
     page.get_by_role("link", name="New meeting").click()

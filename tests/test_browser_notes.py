@@ -18,12 +18,14 @@ from .notes_helpers import HOSTILE_MARKDOWN, answered, past_meeting, write_notes
 pytestmark = pytest.mark.browser
 
 
-
-def test_organiser_writes_previews_publishes_and_edits_notes(live_server, smtp_server, page, browser, organiser,
-                                                            member, make_member, make_meeting):
+def test_organiser_writes_previews_publishes_and_edits_notes(
+    live_server, smtp_server, page, browser, organiser, member, make_member, make_meeting
+):
     meeting = past_meeting(make_meeting)
-    went = [make_member(name="Aisha Rahman", email="aisha@example.net"),
-            make_member(name="Imran Hussain", email="imran@example.net")]
+    went = [
+        make_member(name="Aisha Rahman", email="aisha@example.net"),
+        make_member(name="Imran Hussain", email="imran@example.net"),
+    ]
     answered(meeting, went[0], Answer.GOING, attended=True)
     answered(meeting, went[1], Answer.GOING)
     came_anyway = make_member(name="Priya Shah", email="priya@example.org")
@@ -118,8 +120,13 @@ def test_organiser_writes_previews_publishes_and_edits_notes(live_server, smtp_s
 
 def test_no_script_runs_on_published_notes_with_hostile_markdown(live_server, page, organiser, make_meeting):
     meeting = past_meeting(make_meeting)
-    write_notes(meeting, organiser, title="<script>alert('title')</script> notes",
-                summary="<img src=x onerror=alert('summary')>", body=HOSTILE_MARKDOWN)
+    write_notes(
+        meeting,
+        organiser,
+        title="<script>alert('title')</script> notes",
+        summary="<img src=x onerror=alert('summary')>",
+        body=HOSTILE_MARKDOWN,
+    )
     dialogs: list[str] = []
     console_errors: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -138,7 +145,8 @@ def test_no_script_runs_on_published_notes_with_hostile_markdown(live_server, pa
         assert "https://example.org/safe" in hrefs
         assert all(h.startswith(("https://", "http://", "#", "/", "mailto:")) for h in hrefs), hrefs
         dangerous = page.locator(
-            f"{selector} :is(script, img, iframe, svg, object, embed, style, [onerror], [onclick], [onload], [style])")
+            f"{selector} :is(script, img, iframe, svg, object, embed, style, [onerror], [onclick], [onload], [style])"
+        )
         assert dangerous.count() == 0
         page.wait_for_timeout(200)
         assert dialogs == [] and console_errors == [], (dialogs, console_errors)
@@ -164,8 +172,12 @@ def test_no_script_runs_on_published_notes_with_hostile_markdown(live_server, pa
 
 def test_printed_notes_are_a_clean_document(live_server, page, organiser, make_meeting):
     meeting = past_meeting(make_meeting)
-    write_notes(meeting, organiser, body="## Speakers\n\nSee [the report](https://example.org/report).\n\n"
-                                         "## Lessons learned\n\nx\n\n## Actions\n\ny")
+    write_notes(
+        meeting,
+        organiser,
+        body="## Speakers\n\nSee [the report](https://example.org/report).\n\n"
+        "## Lessons learned\n\nx\n\n## Actions\n\ny",
+    )
     sign_in_browser(page.context, live_server, organiser)
     visit(page, f"/meetings/{meeting.slug}/notes")
     page.emulate_media(media="print")
@@ -176,8 +188,7 @@ def test_printed_notes_are_a_clean_document(live_server, page, organiser, make_m
     for hidden in (".site-header", ".site-footer", ".toolbar", "form"):
         assert display(hidden) == "none", hidden
     assert display(".notes-toc") != "none"
-    after = page.get_by_role("link", name="the report").evaluate(
-        "link => getComputedStyle(link, '::after').content")
+    after = page.get_by_role("link", name="the report").evaluate("link => getComputedStyle(link, '::after').content")
     assert "https://example.org/report" in after
     toc_after = page.locator(".notes-toc a").first.evaluate("link => getComputedStyle(link, '::after').content")
     assert toc_after in ("none", '""', "normal")

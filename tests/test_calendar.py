@@ -25,12 +25,11 @@ from kxn_meetings import ical
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Meeting, MeetingStatus, Rsvp, Visibility
 
+from .dates import YEAR
 from .invitation_checks import icaljs as icaljs_calendars
 from .invitation_checks import tsics as tsics_calendars
 from .invitation_checks import utc
-from .dates import YEAR
 from .meeting_helpers import meeting_form, only_meeting
-
 
 JOIN = "https://meet.example.org/kxn-secret-room"
 NETWORK = "Knowledge Exchange Network"
@@ -51,23 +50,54 @@ def local(day: dt.date, hour: int, zone: str) -> dt.datetime:
 TIME_CASES = [
     ("London winter", "Europe/London", dt.date(YEAR, 3, 9), 15, dt.datetime(YEAR, 3, 9, 15, 0, tzinfo=dt.UTC)),
     ("London summer", "Europe/London", dt.date(YEAR, 6, 9), 15, dt.datetime(YEAR, 6, 9, 14, 0, tzinfo=dt.UTC)),
-    ("London clocks go forward", "Europe/London", last_sunday(YEAR, 3), 10,
-     dt.datetime.combine(last_sunday(YEAR, 3), dt.time(9, 0), tzinfo=dt.UTC)),
-    ("London clocks go back", "Europe/London", last_sunday(YEAR, 10), 10,
-     dt.datetime.combine(last_sunday(YEAR, 10), dt.time(10, 0), tzinfo=dt.UTC)),
-    ("New York in US summer time, London not yet", "America/New_York", dt.date(YEAR, 3, 20), 10,
-     dt.datetime(YEAR, 3, 20, 14, 0, tzinfo=dt.UTC)),
-    ("Sydney summer (southern hemisphere)", "Australia/Sydney", dt.date(YEAR, 3, 9), 15,
-     dt.datetime(YEAR, 3, 9, 4, 0, tzinfo=dt.UTC)),
+    (
+        "London clocks go forward",
+        "Europe/London",
+        last_sunday(YEAR, 3),
+        10,
+        dt.datetime.combine(last_sunday(YEAR, 3), dt.time(9, 0), tzinfo=dt.UTC),
+    ),
+    (
+        "London clocks go back",
+        "Europe/London",
+        last_sunday(YEAR, 10),
+        10,
+        dt.datetime.combine(last_sunday(YEAR, 10), dt.time(10, 0), tzinfo=dt.UTC),
+    ),
+    (
+        "New York in US summer time, London not yet",
+        "America/New_York",
+        dt.date(YEAR, 3, 20),
+        10,
+        dt.datetime(YEAR, 3, 20, 14, 0, tzinfo=dt.UTC),
+    ),
+    (
+        "Sydney summer (southern hemisphere)",
+        "Australia/Sydney",
+        dt.date(YEAR, 3, 9),
+        15,
+        dt.datetime(YEAR, 3, 9, 4, 0, tzinfo=dt.UTC),
+    ),
     ("Sydney winter", "Australia/Sydney", dt.date(YEAR, 6, 9), 15, dt.datetime(YEAR, 6, 9, 5, 0, tzinfo=dt.UTC)),
-    ("Kolkata (no clock changes)", "Asia/Kolkata", dt.date(YEAR, 6, 9), 15,
-     dt.datetime(YEAR, 6, 9, 9, 30, tzinfo=dt.UTC)),
-    ("London, the next year", "Europe/London", dt.date(YEAR + 1, 1, 12), 15,
-     dt.datetime(YEAR + 1, 1, 12, 15, 0, tzinfo=dt.UTC)),
+    (
+        "Kolkata (no clock changes)",
+        "Asia/Kolkata",
+        dt.date(YEAR, 6, 9),
+        15,
+        dt.datetime(YEAR, 6, 9, 9, 30, tzinfo=dt.UTC),
+    ),
+    (
+        "London, the next year",
+        "Europe/London",
+        dt.date(YEAR + 1, 1, 12),
+        15,
+        dt.datetime(YEAR + 1, 1, 12, 15, 0, tzinfo=dt.UTC),
+    ),
 ]
 
 
 # Reading calendars -----------------------------------------------------------------------------------
+
 
 def read_with_vobject(ics: bytes) -> dict:
     """The calendar as vobject reads it, with times worked out from the file's own VTIMEZONEs.
@@ -96,21 +126,35 @@ def read_with_vobject(ics: bytes) -> dict:
         start, start_tzid = instant(event.dtstart)
         end, end_tzid = instant(event.dtend)
         organizer = event.contents.get("organizer", [None])[0]
-        events.append({
-            "uid": value(event, "uid"), "summary": value(event, "summary"),
-            "description": value(event, "description"), "location": value(event, "location"),
-            "url": value(event, "url"), "status": value(event, "status"),
-            "sequence": int(value(event, "sequence")), "dtstamp": value(event, "dtstamp"),
-            "attendees": [{"value": a.value, "cn": a.params.get("CN", [None])[0]}
-                          for a in event.contents.get("attendee", [])],
-            "organizer": organizer and {"value": organizer.value, "cn": organizer.params.get("CN", [None])[0]},
-            "start": start, "end": end, "start_tzid": start_tzid, "end_tzid": end_tzid,
-        })
+        events.append(
+            {
+                "uid": value(event, "uid"),
+                "summary": value(event, "summary"),
+                "description": value(event, "description"),
+                "location": value(event, "location"),
+                "url": value(event, "url"),
+                "status": value(event, "status"),
+                "sequence": int(value(event, "sequence")),
+                "dtstamp": value(event, "dtstamp"),
+                "attendees": [
+                    {"value": a.value, "cn": a.params.get("CN", [None])[0]} for a in event.contents.get("attendee", [])
+                ],
+                "organizer": organizer and {"value": organizer.value, "cn": organizer.params.get("CN", [None])[0]},
+                "start": start,
+                "end": end,
+                "start_tzid": start_tzid,
+                "end_tzid": end_tzid,
+            }
+        )
     refresh = cal.contents.get("refresh-interval", [None])[0]
     return {
-        "method": value(cal, "method"), "name": value(cal, "name"), "x_wr_calname": value(cal, "x-wr-calname"),
+        "method": value(cal, "method"),
+        "name": value(cal, "name"),
+        "x_wr_calname": value(cal, "x-wr-calname"),
         "refresh_interval": refresh and (refresh.value, refresh.params.get("VALUE")),
-        "x_published_ttl": value(cal, "x-published-ttl"), "timezones": sorted(zones), "events": events,
+        "x_published_ttl": value(cal, "x-published-ttl"),
+        "timezones": sorted(zones),
+        "events": events,
     }
 
 
@@ -149,8 +193,10 @@ def read_many(files: list[bytes]) -> list[list[tuple[str, dict]]]:
     """Several files, each read by the three parsers: one node run per Node parser for all of them."""
     by_icaljs = [_utc_instants(c, "ical.js") for c in icaljs_calendars(files)]
     by_tsics = [_utc_instants(c, "ts-ics") for c in tsics_calendars(files)]
-    return [[("vobject", read_with_vobject(ics)), ("ical.js", a), ("ts-ics", b)]
-            for ics, a, b in zip(files, by_icaljs, by_tsics, strict=True)]
+    return [
+        [("vobject", read_with_vobject(ics)), ("ical.js", a), ("ts-ics", b)]
+        for ics, a, b in zip(files, by_icaljs, by_tsics, strict=True)
+    ]
 
 
 def by_uid(calendar: dict) -> dict[str, dict]:
@@ -186,15 +232,13 @@ def make_rsvp(meeting: Meeting, member, answer: Answer, *, waiting: int | None =
     db.session.commit()
 
 
-
 @pytest.fixture
 def programme(make_meeting):
     """One public meeting per time case, with its stored instants."""
     meetings = []
     for n, (label, zone, day, hour, _) in enumerate(TIME_CASES):
         start = local(day, hour, zone)
-        meetings.append(make_meeting(title=label, slug=f"programme-{n}", timezone=zone, start=start,
-                                     join_url=JOIN))
+        meetings.append(make_meeting(title=label, slug=f"programme-{n}", timezone=zone, start=start, join_url=JOIN))
     return meetings
 
 
@@ -218,8 +262,10 @@ def assert_times(calendar: dict, meetings: list[Meeting], parser: str, source: s
 
 # Times, read back by both parsers, in every kind of file ------------------------------------------------
 
+
 def test_every_file_gives_the_stored_instants_in_every_zone_and_across_clock_changes(
-        app, client, programme, member, sign_in, icaljs):
+    app, client, programme, member, sign_in, icaljs
+):
     downloads = []
     for meeting in programme:
         response = client.get(f"/meetings/{meeting.slug}/calendar.ics")
@@ -263,8 +309,9 @@ YOUTH_TITLE = "Youth engagement, including the new children and young adult stra
 
 
 def test_download_of_a_meeting_created_with_the_form(app, organiser_client, client, icaljs):
-    form = meeting_form(title=YOUTH_TITLE, date=f"{YEAR}-03-09", theme="Hearing from young adults themselves",
-                        join_url=JOIN)
+    form = meeting_form(
+        title=YOUTH_TITLE, date=f"{YEAR}-03-09", theme="Hearing from young adults themselves", join_url=JOIN
+    )
     assert organiser_client.post("/meetings/new", data=form).status_code == 302
     meeting = only_meeting()
     assert organiser_client.post(f"/meetings/{meeting.slug}/publish").status_code == 302
@@ -307,8 +354,9 @@ def test_download_of_a_meeting_created_with_the_form(app, organiser_client, clie
 
     # Same file name and UID on the next request and after an edit; the edit raises SEQUENCE.
     assert client.get(f"/meetings/{meeting.slug}/calendar.ics").data.count(meeting.uid.encode()) == 1
-    edited = meeting_form(title=YOUTH_TITLE + " (moved)", date=f"{YEAR}-03-09", start_time="16:00",
-                          end_time="18:00", join_url=JOIN)
+    edited = meeting_form(
+        title=YOUTH_TITLE + " (moved)", date=f"{YEAR}-03-09", start_time="16:00", end_time="18:00", join_url=JOIN
+    )
     assert organiser_client.post(f"/meetings/{meeting.slug}/edit", data=edited).status_code == 302
     meeting = only_meeting()
     assert meeting.sequence == 1
@@ -360,8 +408,12 @@ def test_download_follows_who_may_see_the_meeting(app, client, make_meeting, mem
 
 
 def test_a_hostile_title_stays_one_summary_of_one_event(client, make_meeting, icaljs):
-    title = ("A\r\nATTENDEE:mailto:x@evil\r\nEND:VEVENT, semicolons; commas, back\\slashes \\n "
-             + "é" * 30 + " 😀" * 12 + " end")
+    title = (
+        "A\r\nATTENDEE:mailto:x@evil\r\nEND:VEVENT, semicolons; commas, back\\slashes \\n "
+        + "é" * 30
+        + " 😀" * 12
+        + " end"
+    )
     meeting = make_meeting(title=title)  # straight into the model: the form refuses line breaks
     expected = title.replace("\r\n", "\n")  # CR LF escapes as \n and reads back as one newline
     for ics in (client.get(f"/meetings/{meeting.slug}/calendar.ics").data, client.get("/calendar.ics").data):
@@ -379,20 +431,22 @@ def test_a_hostile_title_stays_one_summary_of_one_event(client, make_meeting, ic
 
 # The public feed -----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def feed_meetings(make_meeting):
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     hour_ago = now - dt.timedelta(hours=1)
     return SimpleNamespace(
         upcoming=make_meeting(title="Upcoming", join_url=JOIN + "-upcoming", updated_at=hour_ago),
-        cancelled=make_meeting(title="Cancelled one", status=MeetingStatus.CANCELLED, sequence=1,
-                               updated_at=hour_ago),
+        cancelled=make_meeting(title="Cancelled one", status=MeetingStatus.CANCELLED, sequence=1, updated_at=hour_ago),
         recent=make_meeting(title="Three months ago", start=now - dt.timedelta(days=90), updated_at=hour_ago),
         old=make_meeting(title="Seven months ago", start=now - dt.timedelta(days=213), updated_at=hour_ago),
-        draft=make_meeting(title="Draft one", status=MeetingStatus.DRAFT, join_url=JOIN + "-draft",
-                           updated_at=hour_ago),
-        members_only=make_meeting(title="Members only", visibility=Visibility.MEMBERS, join_url=JOIN + "-members",
-                                  updated_at=hour_ago),
+        draft=make_meeting(
+            title="Draft one", status=MeetingStatus.DRAFT, join_url=JOIN + "-draft", updated_at=hour_ago
+        ),
+        members_only=make_meeting(
+            title="Members only", visibility=Visibility.MEMBERS, join_url=JOIN + "-members", updated_at=hour_ago
+        ),
     )
 
 
@@ -431,8 +485,9 @@ def _feed_etag(client) -> str:
     return response.headers["ETag"]
 
 
-def test_feed_polls_are_answered_304_until_something_in_it_changes(app, client, organiser_client, feed_meetings,
-                                                                     make_meeting):
+def test_feed_polls_are_answered_304_until_something_in_it_changes(
+    app, client, organiser_client, feed_meetings, make_meeting
+):
     m = feed_meetings
     first = client.get("/calendar.ics")
     etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
@@ -467,10 +522,14 @@ def test_feed_polls_are_answered_304_until_something_in_it_changes(app, client, 
         return response.headers["ETag"]
 
     slug = m.upcoming.slug
-    edit = meeting_form(title="Upcoming, renamed", date=m.upcoming.local_start.date().isoformat(),
-                        start_time=m.upcoming.local_start.strftime("%H:%M"),
-                        end_time=m.upcoming.local_end.strftime("%H:%M"),
-                        end_date=m.upcoming.local_end.date().isoformat(), join_url=JOIN)
+    edit = meeting_form(
+        title="Upcoming, renamed",
+        date=m.upcoming.local_start.date().isoformat(),
+        start_time=m.upcoming.local_start.strftime("%H:%M"),
+        end_time=m.upcoming.local_end.strftime("%H:%M"),
+        end_date=m.upcoming.local_end.date().isoformat(),
+        join_url=JOIN,
+    )
     assert organiser_client.post(f"/meetings/{slug}/edit", data=edit).status_code == 302
     etag = changed(etag, present="SUMMARY:Upcoming\\, renamed")
 
@@ -521,15 +580,18 @@ def test_public_calendar_files_are_the_same_for_everyone(client, organiser_clien
 
 def test_if_none_match_wins_over_if_modified_since(client, feed_meetings):
     first = client.get("/calendar.ics")
-    response = client.get("/calendar.ics", headers={"If-None-Match": '"old"',
-                                                     "If-Modified-Since": first.headers["Last-Modified"]})
+    response = client.get(
+        "/calendar.ics", headers={"If-None-Match": '"old"', "If-Modified-Since": first.headers["Last-Modified"]}
+    )
     assert response.status_code == 200
 
 
 # Each member's own feed ----------------------------------------------------------------------------
 
+
 def test_personal_feed_shows_the_members_own_meetings_and_the_join_link_only_where_going(
-        app, client, make_meeting, make_member, member, sign_in, icaljs):
+    app, client, make_meeting, make_member, member, sign_in, icaljs
+):
     going = make_meeting(title="Going to this", join_url=JOIN + "-going")
     maybe = make_meeting(title="Maybe this", visibility=Visibility.MEMBERS, join_url=JOIN + "-maybe")
     waiting = make_meeting(title="On the waiting list", join_url=JOIN + "-waiting", capacity=1)
@@ -607,9 +669,11 @@ def test_the_calendar_page_needs_a_signed_in_member(client):
 
 # "Add to calendar" on the meeting page --------------------------------------------------------------
 
+
 def test_add_to_calendar_links_carry_the_times_in_utc(client, make_meeting):
-    meeting = make_meeting(title="Youth engagement, including strategy",
-                           start=dt.datetime(YEAR, 3, 9, 15, 0, tzinfo=dt.UTC))
+    meeting = make_meeting(
+        title="Youth engagement, including strategy", start=dt.datetime(YEAR, 3, 9, 15, 0, tzinfo=dt.UTC)
+    )
     page = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
     hrefs = [html.unescape(h) for h in re.findall(r'<a href="([^"]+)"', page)]
     assert f"/meetings/{meeting.slug}/calendar.ics" in hrefs
@@ -636,22 +700,37 @@ def test_add_to_calendar_links_carry_the_times_in_utc(client, make_meeting):
 
 # Deriving VTIMEZONEs from the zone rules --------------------------------------------------------------
 
+
 def _stand_in(title: str, zone: str, start: dt.datetime) -> SimpleNamespace:
     """What ical.py reads from a meeting, for zones and years the app's own checks would refuse."""
-    return SimpleNamespace(uid=f"{title}@test", sequence=0, starts_at=start, ends_at=start + dt.timedelta(hours=2),
-                           timezone=zone, title=title, theme="", agenda_items=[], join_url="", location="Somewhere",
-                           is_cancelled=False, cancel_reason="", updated_at=start)
+    return SimpleNamespace(
+        uid=f"{title}@test",
+        sequence=0,
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=2),
+        timezone=zone,
+        title=title,
+        theme="",
+        agenda_items=[],
+        join_url="",
+        location="Somewhere",
+        is_cancelled=False,
+        cancel_reason="",
+        updated_at=start,
+    )
 
 
-STAND_IN_OPTIONS = ical.EventOptions(url="https://kxn.test/m", organizer_email="calendar@kxn.test",
-                                     organizer_name=NETWORK)
+STAND_IN_OPTIONS = ical.EventOptions(
+    url="https://kxn.test/m", organizer_email="calendar@kxn.test", organizer_name=NETWORK
+)
 
 
 def zone_rules(zone: str, first_year: int, last_year: int) -> list[tuple[str, list[dict]]]:
     """The observances written for a zone in a file with meetings from first_year to last_year, as each parser
     reads them: kind, RRULE parts, offsets and how many RDATEs."""
-    meetings = [_stand_in(str(year), zone, dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC))
-                for year in (first_year, last_year)]
+    meetings = [
+        _stand_in(str(year), zone, dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC)) for year in (first_year, last_year)
+    ]
     ics = ical.calendar_bytes([(m, STAND_IN_OPTIONS) for m in meetings])
 
     def rule(text: str | None) -> dict | None:
@@ -660,9 +739,15 @@ def zone_rules(zone: str, first_year: int, last_year: int) -> list[tuple[str, li
     getattr(vobject.icalendar, "__tzidMap").clear()
     [component] = vobject.readOne(ics.decode("utf-8")).contents["vtimezone"]
     from_vobject = [
-        {"kind": kind.upper(), "rrule": rule(o.rrule.value if "rrule" in o.contents else None),
-         "from": o.tzoffsetfrom.value, "to": o.tzoffsetto.value, "rdates": len(o.contents.get("rdate", []))}
-        for kind in ("standard", "daylight") for o in component.contents.get(kind, [])
+        {
+            "kind": kind.upper(),
+            "rrule": rule(o.rrule.value if "rrule" in o.contents else None),
+            "from": o.tzoffsetfrom.value,
+            "to": o.tzoffsetto.value,
+            "rdates": len(o.contents.get("rdate", [])),
+        }
+        for kind in ("standard", "daylight")
+        for o in component.contents.get(kind, [])
     ]
     from_icaljs = [{**o, "rrule": rule(o["rrule"])} for o in read_with_icaljs(ics)["observances"][zone]]
     order = lambda o: (o["kind"], o["from"], o["to"])  # noqa: E731
@@ -672,10 +757,20 @@ def zone_rules(zone: str, first_year: int, last_year: int) -> list[tuple[str, li
 def test_london_has_two_yearly_rules_last_sunday_of_march_and_october():
     for parser, found in zone_rules("Europe/London", YEAR, YEAR + 1):
         assert found == [
-            {"kind": "DAYLIGHT", "rrule": {"FREQ": "YEARLY", "BYMONTH": "3", "BYDAY": "-1SU"},
-             "from": "+0000", "to": "+0100", "rdates": 0},
-            {"kind": "STANDARD", "rrule": {"FREQ": "YEARLY", "BYMONTH": "10", "BYDAY": "-1SU"},
-             "from": "+0100", "to": "+0000", "rdates": 0},
+            {
+                "kind": "DAYLIGHT",
+                "rrule": {"FREQ": "YEARLY", "BYMONTH": "3", "BYDAY": "-1SU"},
+                "from": "+0000",
+                "to": "+0100",
+                "rdates": 0,
+            },
+            {
+                "kind": "STANDARD",
+                "rrule": {"FREQ": "YEARLY", "BYMONTH": "10", "BYDAY": "-1SU"},
+                "from": "+0100",
+                "to": "+0000",
+                "rdates": 0,
+            },
         ], parser
 
 
@@ -693,23 +788,29 @@ def test_us_southern_hemisphere_and_irish_rules_are_found_too():
     # Irish law makes summer time the standard and winter the exception; clients expect DAYLIGHT in summer.
     for parser, found in zone_rules("Europe/Dublin", YEAR, YEAR):
         assert [(o["kind"], o["from"], o["to"]) for o in found] == [
-            ("DAYLIGHT", "+0000", "+0100"), ("STANDARD", "+0100", "+0000")], parser
+            ("DAYLIGHT", "+0000", "+0100"),
+            ("STANDARD", "+0100", "+0000"),
+        ], parser
     for parser, found in zone_rules("Asia/Kolkata", YEAR, YEAR):
         assert found == [{"kind": "STANDARD", "rrule": None, "from": "+0530", "to": "+0530", "rdates": 0}], parser
 
 
-@pytest.mark.parametrize(("zone", "wall_clock", "instant"), [
-    # Morocco moves its clocks back for Ramadan: dates that follow the moon, not a weekday rule.
-    ("Africa/Casablanca", dt.datetime(2027, 2, 20, 15, 0), dt.datetime(2027, 2, 20, 15, 0, tzinfo=dt.UTC)),
-    ("Africa/Casablanca", dt.datetime(2027, 6, 9, 15, 0), dt.datetime(2027, 6, 9, 14, 0, tzinfo=dt.UTC)),
-    ("Asia/Gaza", dt.datetime(2027, 4, 20, 15, 0), None),
-    ("Asia/Gaza", dt.datetime(2027, 12, 9, 15, 0), None),
-    # One change in the span (Moscow left +04 for good in October 2014): the time before it needs an offset too.
-    ("Europe/Moscow", dt.datetime(2014, 3, 1, 12, 0), dt.datetime(2014, 3, 1, 8, 0, tzinfo=dt.UTC)),
-    ("Europe/Moscow", dt.datetime(2014, 12, 1, 12, 0), dt.datetime(2014, 12, 1, 9, 0, tzinfo=dt.UTC)),
-])
+@pytest.mark.parametrize(
+    ("zone", "wall_clock", "instant"),
+    [
+        # Morocco moves its clocks back for Ramadan: dates that follow the moon, not a weekday rule.
+        ("Africa/Casablanca", dt.datetime(2027, 2, 20, 15, 0), dt.datetime(2027, 2, 20, 15, 0, tzinfo=dt.UTC)),
+        ("Africa/Casablanca", dt.datetime(2027, 6, 9, 15, 0), dt.datetime(2027, 6, 9, 14, 0, tzinfo=dt.UTC)),
+        ("Asia/Gaza", dt.datetime(2027, 4, 20, 15, 0), None),
+        ("Asia/Gaza", dt.datetime(2027, 12, 9, 15, 0), None),
+        # One change in the span (Moscow left +04 for good in October 2014): the time before it needs an offset too.
+        ("Europe/Moscow", dt.datetime(2014, 3, 1, 12, 0), dt.datetime(2014, 3, 1, 8, 0, tzinfo=dt.UTC)),
+        ("Europe/Moscow", dt.datetime(2014, 12, 1, 12, 0), dt.datetime(2014, 12, 1, 9, 0, tzinfo=dt.UTC)),
+    ],
+)
 def test_irregular_zones_get_one_observance_per_change_outside_a_rule_and_still_read_right(
-        app, icaljs, zone, wall_clock, instant):
+    app, icaljs, zone, wall_clock, instant
+):
     start = wall_clock.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
     if instant is not None:
         assert start == instant
@@ -724,8 +825,17 @@ def test_irregular_zones_get_one_observance_per_change_outside_a_rule_and_still_
 
 
 def test_no_rdate_in_a_feed_with_many_zones(client, make_meeting):
-    for n, zone in enumerate(["Europe/London", "Africa/Casablanca", "Asia/Gaza", "America/Sao_Paulo",
-                              "Pacific/Chatham", "Asia/Tehran", "Europe/Dublin"]):
+    for n, zone in enumerate(
+        [
+            "Europe/London",
+            "Africa/Casablanca",
+            "Asia/Gaza",
+            "America/Sao_Paulo",
+            "Pacific/Chatham",
+            "Asia/Tehran",
+            "Europe/Dublin",
+        ]
+    ):
         make_meeting(title=f"In {zone}", timezone=zone, start=dt.datetime(YEAR, 2 + n, 9, 12, 0, tzinfo=dt.UTC))
     ics = client.get("/calendar.ics").data
     assert_raw_form(ics)
@@ -737,6 +847,7 @@ def test_no_rdate_in_a_feed_with_many_zones(client, make_meeting):
 
 # Zones whose rules changed, and files mixing years -------------------------------------------------------
 
+
 def _wall(zone: str, *fields: int, fold: int = 0) -> dt.datetime:
     return dt.datetime(*fields, tzinfo=ZoneInfo(zone), fold=fold).astimezone(dt.UTC)
 
@@ -747,8 +858,12 @@ ACROSS_THE_YEARS = [
     ("Europe/London", _wall("Europe/London", YEAR, 3, 9, 15), 2, dt.datetime(YEAR, 3, 9, 15, tzinfo=dt.UTC)),
     ("Europe/London", _wall("Europe/London", YEAR, 6, 9, 15), 2, dt.datetime(YEAR, 6, 9, 14, tzinfo=dt.UTC)),
     # From 23:00 GMT on the Saturday to 03:00 BST on the Sunday the clocks go forward: three hours.
-    ("Europe/London", dt.datetime.combine(SPRING - dt.timedelta(days=1), dt.time(23), tzinfo=dt.UTC), 3,
-     dt.datetime.combine(SPRING - dt.timedelta(days=1), dt.time(23), tzinfo=dt.UTC)),
+    (
+        "Europe/London",
+        dt.datetime.combine(SPRING - dt.timedelta(days=1), dt.time(23), tzinfo=dt.UTC),
+        3,
+        dt.datetime.combine(SPRING - dt.timedelta(days=1), dt.time(23), tzinfo=dt.UTC),
+    ),
     ("Europe/London", _wall("Europe/London", 2012, 5, 1, 10), 2, dt.datetime(2012, 5, 1, 9, tzinfo=dt.UTC)),
     ("Europe/London", _wall("Europe/London", YEAR + 1, 1, 12, 15), 2, dt.datetime(YEAR + 1, 1, 12, 15, tzinfo=dt.UTC)),
     # Sao Paulo kept summer time until February 2019 and has had none since.
@@ -789,23 +904,30 @@ def test_zones_whose_rules_changed_read_alike_in_every_parser_alone_and_in_one_f
     for meeting, readings in zip(meetings, parsed[:-1], strict=True):
         for parser, calendar in readings:
             [event] = calendar["events"]
-            assert (event["start"], event["end"]) == (meeting.starts_at, meeting.ends_at), (parser, meeting.timezone,
-                                                                                          meeting.starts_at)
+            assert (event["start"], event["end"]) == (meeting.starts_at, meeting.ends_at), (
+                parser,
+                meeting.timezone,
+                meeting.starts_at,
+            )
             assert event["start_tzid"] == written_zone(meeting, meeting.timezone), parser
     for parser, calendar in parsed[-1]:
         events = by_uid(calendar)
         for meeting in meetings:
             event = events[meeting.uid]
-            assert (event["start"], event["end"]) == (meeting.starts_at, meeting.ends_at), (parser, meeting.timezone,
-                                                                                          meeting.starts_at)
+            assert (event["start"], event["end"]) == (meeting.starts_at, meeting.ends_at), (
+                parser,
+                meeting.timezone,
+                meeting.starts_at,
+            )
     assert together.count(b"BEGIN:VTIMEZONE") == len({m.timezone for m in meetings})
 
 
 def _changes_at(tz: ZoneInfo, wall_clock: dt.datetime, before: dt.timedelta, after: dt.timedelta) -> bool:
     """Whether the zone changed from `before` to `after` at this wall-clock time (read on the clock before)."""
     instant = (wall_clock - before).replace(tzinfo=dt.UTC)
-    return ((instant - dt.timedelta(seconds=1)).astimezone(tz).utcoffset() == before
-            and instant.astimezone(tz).utcoffset() == after)
+    return (instant - dt.timedelta(seconds=1)).astimezone(tz).utcoffset() == before and instant.astimezone(
+        tz
+    ).utcoffset() == after
 
 
 def _offset_value(text: str) -> dt.timedelta:
@@ -813,19 +935,29 @@ def _offset_value(text: str) -> dt.timedelta:
     return sign * dt.timedelta(hours=int(text[1:3]), minutes=int(text[3:5]))
 
 
-@pytest.mark.parametrize(("zone", "first_year", "last_year"), [
-    ("Europe/London", 2012, YEAR + 1), ("America/Sao_Paulo", 2012, YEAR), ("Europe/Moscow", 2009, 2016),
-    ("America/New_York", 2005, YEAR), ("Australia/Sydney", 2006, YEAR), ("Europe/Dublin", YEAR, YEAR),
-    ("Africa/Casablanca", 2010, YEAR), ("Asia/Tehran", 2020, YEAR), ("America/Santiago", 2010, YEAR),
-])
+@pytest.mark.parametrize(
+    ("zone", "first_year", "last_year"),
+    [
+        ("Europe/London", 2012, YEAR + 1),
+        ("America/Sao_Paulo", 2012, YEAR),
+        ("Europe/Moscow", 2009, 2016),
+        ("America/New_York", 2005, YEAR),
+        ("Australia/Sydney", 2006, YEAR),
+        ("Europe/Dublin", YEAR, YEAR),
+        ("Africa/Casablanca", 2010, YEAR),
+        ("Asia/Tehran", 2020, YEAR),
+        ("America/Santiago", 2010, YEAR),
+    ],
+)
 def test_every_observance_is_a_change_the_zone_really_made(zone, first_year, last_year):
     """Each observance starts at a real change with its offsets, and an RRULE names only real changes: every
     year of its period, up to UNTIL when the rule has ended, and with no UNTIL only when it still holds."""
     from dateutil.rrule import rrulestr
 
     tz = ZoneInfo(zone)
-    meetings = [_stand_in(str(year), zone, dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC))
-                for year in (first_year, last_year)]
+    meetings = [
+        _stand_in(str(year), zone, dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC)) for year in (first_year, last_year)
+    ]
     getattr(vobject.icalendar, "__tzidMap").clear()
     ics = ical.calendar_bytes([(m, STAND_IN_OPTIONS) for m in meetings])
     [component] = vobject.readOne(ics.decode("utf-8")).contents["vtimezone"]
@@ -844,9 +976,10 @@ def test_every_observance_is_a_change_the_zone_really_made(zone, first_year, las
                     unbounded = re.sub(r"UNTIL=[^;]+;?", "", o.rrule.value).rstrip(";")
                     predicted = rrulestr(unbounded, dtstart=o.dtstart.value, ignoretz=True).after(last)
                     # (Moscow's change of March 2011 had the offsets of its summer time, but became standard time.)
-                    assert not (_changes_at(tz, predicted, before, after)
-                                and (predicted - before).replace(tzinfo=dt.UTC).astimezone(tz).tzname()
-                                == o.tzname.value), (zone, o.rrule.value)
+                    assert not (
+                        _changes_at(tz, predicted, before, after)
+                        and (predicted - before).replace(tzinfo=dt.UTC).astimezone(tz).tzname() == o.tzname.value
+                    ), (zone, o.rrule.value)
                 else:
                     assert starts[-1].year == last_year + 1, (zone, o.rrule.value)
             if o.dtstart.value.year == 1970 and before == after:
@@ -859,13 +992,17 @@ def test_every_observance_is_a_change_the_zone_really_made(zone, first_year, las
 
 ESCAPES = "\\N\\n\\;\\,\\\\;,:\"'^ \t\u00e9\u20ac\U0001f600"
 # U+FEFF is left out: vobject drops it where it starts a line (as a byte order mark).
-PIECE = st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\ufeff") | st.sampled_from(ESCAPES) | st.sampled_from(["\\N", "\\n"])
+PIECE = (
+    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\ufeff")
+    | st.sampled_from(ESCAPES)
+    | st.sampled_from(["\\N", "\\n"])
+)
 ONE_LINE = st.lists(PIECE, max_size=60).map("".join)
 LINES = st.lists(PIECE | st.sampled_from(["\r\n", "\n", "\r"]), max_size=150).map("".join)
 # What a parser changes in a CN parameter, from reading it: ical.js decodes RFC 6868 (^' is ", ^^ is ^) and
 # unescapes backslashes as if the value were TEXT; vobject and ts-ics do neither, and ts-ics ends a parameter
 # at any ';', quoted or not. RFC 5545 has no escape for '"' in a parameter, so it is written the RFC 6868 way.
-CN_MISREAD_BY = {"vobject": "\"^", "ts-ics": "\"^;", "ical.js": "\\"}
+CN_MISREAD_BY = {"vobject": '"^', "ts-ics": '"^;', "ical.js": "\\"}
 
 
 def _visible(text: str) -> str:
@@ -875,10 +1012,18 @@ def _visible(text: str) -> str:
 
 # Each example is one file of many meetings, read by one node run a parser. Shrinking, which would run node for
 # every attempt, is left out: a failure shows the whole file's cases.
-@settings(max_examples=20, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(st.tuples(ONE_LINE.filter(str.strip), ONE_LINE, ONE_LINE, LINES, ONE_LINE.filter(str.strip)),
-                min_size=1, max_size=25))
+@settings(
+    max_examples=20,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    st.lists(
+        st.tuples(ONE_LINE.filter(str.strip), ONE_LINE, ONE_LINE, LINES, ONE_LINE.filter(str.strip)),
+        min_size=1,
+        max_size=25,
+    )
+)
 def test_any_text_reads_back_as_written_with_every_parser(cases):
     """Title, theme, address and a cancellation reason (DESCRIPTION holds the last three), and member names in
     ORGANIZER and ATTENDEE CN parameters, in one calendar file read by vobject, ical.js and ts-ics."""
@@ -890,8 +1035,12 @@ def test_any_text_reads_back_as_written_with_every_parser(cases):
         meeting.uid = f"text-{n}@test"
         meeting.theme, meeting.location = theme, location
         meeting.is_cancelled, meeting.cancel_reason = bool(reason), reason
-        options = ical.EventOptions(url="https://kxn.test/m", organizer_email="calendar@kxn.test",
-                                    organizer_name=name, attendee=ical.Attendee("member@kxn.test", name))
+        options = ical.EventOptions(
+            url="https://kxn.test/m",
+            organizer_email="calendar@kxn.test",
+            organizer_name=name,
+            attendee=ical.Attendee("member@kxn.test", name),
+        )
         events.append((meeting, options))
     ics = ical.calendar_bytes(events, method="REQUEST", name=cases[0][0], description=cases[0][3])
     assert_raw_form(ics)
@@ -903,8 +1052,9 @@ def test_any_text_reads_back_as_written_with_every_parser(cases):
             event = found[meeting.uid]
             assert event["summary"] == meeting.title, parser
             assert event["location"] == ical.location_text(meeting, include_join_link=False), parser
-            assert event["description"] == _visible(ical.description_text(meeting, options.url,
-                                                                           include_join_link=False)), parser
+            assert event["description"] == _visible(
+                ical.description_text(meeting, options.url, include_join_link=False)
+            ), parser
             name = options.attendee.name
             if not set(name) & set(CN_MISREAD_BY[parser]):
                 assert event["organizer"]["cn"] == name, parser

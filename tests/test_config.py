@@ -32,8 +32,12 @@ def instance(tmp_path) -> Path:
 
 
 def make_app(instance: Path, **test_config):
-    config = {"INSTANCE_PATH": str(instance), "TESTING": True, "SECRET_KEY": SECRET,
-              "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'test.sqlite3'}"}
+    config = {
+        "INSTANCE_PATH": str(instance),
+        "TESTING": True,
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'test.sqlite3'}",
+    }
     config.update(test_config)
     return create_app(config)
 
@@ -69,29 +73,35 @@ def test_the_instance_folder_can_come_from_the_environment(instance, monkeypatch
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'kxn.sqlite3'}"
 
 
-@pytest.mark.parametrize(("variable", "raw", "name", "value"), [
-    ("KXN_MAIL_PORT", "2525", "MAIL_PORT", 2525),
-    ("KXN_MAIL_USE_TLS", "yes", "MAIL_USE_TLS", True),
-    ("KXN_MAIL_USE_TLS", "Off", "MAIL_USE_TLS", False),
-    ("KXN_OUTBOX_DELIVER_AFTER_COMMIT", "TRUE", "OUTBOX_DELIVER_AFTER_COMMIT", True),
-    ("KXN_MAIL_TIMEOUT", "2.5", "MAIL_TIMEOUT", 2.5),
-    ("KXN_OUTBOX_MAX_ATTEMPTS", " 3 ", "OUTBOX_MAX_ATTEMPTS", 3),
-    ("KXN_NETWORK_NAME", "Réseau d'échange", "NETWORK_NAME", "Réseau d'échange"),
-])
+@pytest.mark.parametrize(
+    ("variable", "raw", "name", "value"),
+    [
+        ("KXN_MAIL_PORT", "2525", "MAIL_PORT", 2525),
+        ("KXN_MAIL_USE_TLS", "yes", "MAIL_USE_TLS", True),
+        ("KXN_MAIL_USE_TLS", "Off", "MAIL_USE_TLS", False),
+        ("KXN_OUTBOX_DELIVER_AFTER_COMMIT", "TRUE", "OUTBOX_DELIVER_AFTER_COMMIT", True),
+        ("KXN_MAIL_TIMEOUT", "2.5", "MAIL_TIMEOUT", 2.5),
+        ("KXN_OUTBOX_MAX_ATTEMPTS", " 3 ", "OUTBOX_MAX_ATTEMPTS", 3),
+        ("KXN_NETWORK_NAME", "Réseau d'échange", "NETWORK_NAME", "Réseau d'échange"),
+    ],
+)
 def test_environment_values_are_parsed_to_their_type(instance, monkeypatch, variable, raw, name, value):
     monkeypatch.setenv(variable, raw)
     parsed = make_app(instance).config[name]
     assert parsed == value and type(parsed) is type(value)
 
 
-@pytest.mark.parametrize(("variable", "raw", "message"), [
-    ("KXN_MAIL_PORT", "twenty-five", "KXN_MAIL_PORT must be a number, not 'twenty-five'"),
-    ("KXN_MAIL_PORT", "0", "MAIL_PORT must be a whole number of at least 1"),
-    ("KXN_MAIL_USE_TLS", "maybe", "KXN_MAIL_USE_TLS must be true or false, not 'maybe'"),
-    ("KXN_MAIL_TIMEOUT", "soon", "KXN_MAIL_TIMEOUT must be a number"),
-    ("KXN_TIMEZONE", "Mars/Olympus_Mons", "'Mars/Olympus_Mons' is not an IANA time zone"),
-    ("KXN_TIMEZONE", "../../etc/passwd", "is not an IANA time zone"),
-])
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [
+        ("KXN_MAIL_PORT", "twenty-five", "KXN_MAIL_PORT must be a number, not 'twenty-five'"),
+        ("KXN_MAIL_PORT", "0", "MAIL_PORT must be a whole number of at least 1"),
+        ("KXN_MAIL_USE_TLS", "maybe", "KXN_MAIL_USE_TLS must be true or false, not 'maybe'"),
+        ("KXN_MAIL_TIMEOUT", "soon", "KXN_MAIL_TIMEOUT must be a number"),
+        ("KXN_TIMEZONE", "Mars/Olympus_Mons", "'Mars/Olympus_Mons' is not an IANA time zone"),
+        ("KXN_TIMEZONE", "../../etc/passwd", "is not an IANA time zone"),
+    ],
+)
 def test_a_bad_value_stops_start_up_with_a_clear_message(instance, monkeypatch, variable, raw, message):
     monkeypatch.setenv(variable, raw)
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -17,8 +17,10 @@ from kxn_meetings.services import invitations
 
 from .live_app import Browser, csrf_token, gunicorn, outbox_worker, process_env
 
-TERMINATE = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+TERMINATE = (
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
 READERS = 3
 QUEUED = 300
 
@@ -43,21 +45,30 @@ def warm_up(port: int, path: str) -> None:
 @pytest.mark.slow
 def test_pages_and_mail_carry_on_when_postgresql_ends_every_connection(app, make_meeting, smtp_server, tmp_path):
     meeting = make_meeting(title="Missing children: what the first hour decides")
-    members = [Member(name=f"Member {n}", email=f"restart{n}@example.org", organisation="Essex Police")
-               for n in range(QUEUED)]
+    members = [
+        Member(name=f"Member {n}", email=f"restart{n}@example.org", organisation="Essex Police") for n in range(QUEUED)
+    ]
     db.session.add_all(members)
     db.session.commit()
     invitations.invite(meeting, members)
     db.session.commit()
-    links = [f"/meetings/{meeting.slug}/answer/{token}" for token in
-             db.session.scalars(select(Invitation.token).where(Invitation.meeting_id == meeting.id).limit(20))]
+    links = [
+        f"/meetings/{meeting.slug}/answer/{token}"
+        for token in db.session.scalars(select(Invitation.token).where(Invitation.meeting_id == meeting.id).limit(20))
+    ]
     url = db.engine.url.render_as_string(hide_password=False)
     meeting_page = f"/meetings/{meeting.slug}"
     db.session.rollback()
     # A worker sending at 60 messages a second is still busy when the connections go; a short lease brings back
     # quickly any batch it had claimed when its connection went.
-    env = process_env(url, tmp_path / "instance", smtp_server.port, KXN_OUTBOX_SEND_RATE="60",
-                      KXN_OUTBOX_BATCH_SIZE="20", KXN_OUTBOX_LEASE_SECONDS="6")
+    env = process_env(
+        url,
+        tmp_path / "instance",
+        smtp_server.port,
+        KXN_OUTBOX_SEND_RATE="60",
+        KXN_OUTBOX_BATCH_SIZE="20",
+        KXN_OUTBOX_LEASE_SECONDS="6",
+    )
 
     gets: collections.Counter[int] = collections.Counter()
     posts: collections.Counter[int] = collections.Counter()
@@ -89,8 +100,9 @@ def test_pages_and_mail_carry_on_when_postgresql_ends_every_connection(app, make
                     if status != 200:
                         problems.append(f"GET {link} {status}: {page[:200]}")
                 if status == 200:
-                    status, headers, page = browser.request("POST", link, {
-                        "csrf_token": csrf_token(page), "answer": ("going", "declined")[n % 2]})
+                    status, headers, page = browser.request(
+                        "POST", link, {"csrf_token": csrf_token(page), "answer": ("going", "declined")[n % 2]}
+                    )
                     with lock:
                         posts[status] += 1
                         if status == 503 and not headers.get("retry-after"):
@@ -129,8 +141,9 @@ def test_pages_and_mail_carry_on_when_postgresql_ends_every_connection(app, make
             deadline = time.monotonic() + 60
             with admin.connect() as conn:
                 while time.monotonic() < deadline:
-                    pending = conn.execute(select(sa.func.count(OutboxMessage.id))
-                                           .where(OutboxMessage.status != OutboxStatus.SENT)).scalar()
+                    pending = conn.execute(
+                        select(sa.func.count(OutboxMessage.id)).where(OutboxMessage.status != OutboxStatus.SENT)
+                    ).scalar()
                     if pending == 0:
                         break
                     time.sleep(0.5)
@@ -142,9 +155,11 @@ def test_pages_and_mail_carry_on_when_postgresql_ends_every_connection(app, make
 
     retried = log.count("trying again on a fresh one")
     received = collections.Counter(str(m["Message-ID"]) for m in list(smtp_server.messages))
-    print(f"\nterminated {terminated} connections; GET {dict(gets)}; POST {dict(posts)}; GETs retried {retried}; "
-          f"worker database errors {worker_log.count('Database error')}; queued {len(queued)}, "
-          f"received {sum(received.values())} ({sum(c - 1 for c in received.values())} sent again)")
+    print(
+        f"\nterminated {terminated} connections; GET {dict(gets)}; POST {dict(posts)}; GETs retried {retried}; "
+        f"worker database errors {worker_log.count('Database error')}; queued {len(queued)}, "
+        f"received {sum(received.values())} ({sum(c - 1 for c in received.values())} sent again)"
+    )
     assert all(terminated), "each round ended some of the app's connections"
     assert not problems, problems[:5]
     assert gets[200] > 30 and not any(code >= 500 for code in gets)
@@ -158,8 +173,9 @@ class _Lost(Exception):
 
 
 def _connection_lost() -> sa.exc.OperationalError:
-    return sa.exc.OperationalError("SELECT 1", {}, _Lost("server closed the connection unexpectedly"),
-                                   connection_invalidated=True)
+    return sa.exc.OperationalError(
+        "SELECT 1", {}, _Lost("server closed the connection unexpectedly"), connection_invalidated=True
+    )
 
 
 def _flaky_routes(app, failures: int):
@@ -235,7 +251,8 @@ def test_ending_a_session_whose_connection_was_terminated_does_not_fail(app, mak
 @pytest.mark.postgresql_only
 @pytest.mark.app_config(OUTBOX_POLL_SECONDS=0.1)
 def test_the_worker_carries_on_when_its_connection_is_ended_mid_transaction(
-        app, runner, make_meeting, make_member, smtp_server, monkeypatch):
+    app, runner, make_meeting, make_member, smtp_server, monkeypatch
+):
     import os
     import signal
 

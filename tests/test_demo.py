@@ -12,13 +12,34 @@ from sqlalchemy import func, select
 from kxn_meetings.demo import load_demo
 from kxn_meetings.extensions import db
 from kxn_meetings.models import (
-    ActionItem, AgendaItem, Answer, Meeting, MeetingNotes, MeetingSeries, Member, NoteRevision, NotesStatus, Rsvp,
-    Visibility, WorkshopQuestion, WorkshopRoom,
+    ActionItem,
+    AgendaItem,
+    Answer,
+    Meeting,
+    MeetingNotes,
+    MeetingSeries,
+    Member,
+    NoteRevision,
+    NotesStatus,
+    Rsvp,
+    Visibility,
+    WorkshopQuestion,
+    WorkshopRoom,
 )
 
 LONDON = ZoneInfo("Europe/London")
-TABLES = [Member, MeetingSeries, Meeting, AgendaItem, WorkshopRoom, WorkshopQuestion, Rsvp, MeetingNotes,
-          NoteRevision, ActionItem]
+TABLES = [
+    Member,
+    MeetingSeries,
+    Meeting,
+    AgendaItem,
+    WorkshopRoom,
+    WorkshopQuestion,
+    Rsvp,
+    MeetingNotes,
+    NoteRevision,
+    ActionItem,
+]
 NEXT_TITLE = "Youth engagement, including the new children and young adult strategy"
 
 
@@ -54,8 +75,9 @@ def test_loading_twice_adds_nothing_the_second_time(app):
 
 
 def test_demo_keeps_what_is_already_there(app, make_member):
-    existing = make_member(name="Stephen W.", email="Stephen.Walcott@police-foundation.org.uk",
-                           organisation="The Police Foundation")
+    existing = make_member(
+        name="Stephen W.", email="Stephen.Walcott@police-foundation.org.uk", organisation="The Police Foundation"
+    )
     summary, _ = load(dt.date(2026, 11, 26))
     assert "added 30 members" in summary
     db.session.expire_all()
@@ -84,12 +106,15 @@ def test_next_meeting_is_the_coming_tuesday_9_march_at_3pm_london(app):
     assert answers == {Answer.GOING, Answer.MAYBE, Answer.DECLINED}
 
 
-@pytest.mark.parametrize(("today", "expected"), [
-    (dt.date(2027, 3, 8), dt.date(2027, 3, 9)),
-    (dt.date(2027, 3, 9), dt.date(2032, 3, 9)),
-    (dt.date(2027, 3, 10), dt.date(2032, 3, 9)),
-    (dt.date(2032, 12, 31), dt.date(2038, 3, 9)),
-])
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (dt.date(2027, 3, 8), dt.date(2027, 3, 9)),
+        (dt.date(2027, 3, 9), dt.date(2032, 3, 9)),
+        (dt.date(2027, 3, 10), dt.date(2032, 3, 9)),
+        (dt.date(2032, 12, 31), dt.date(2038, 3, 9)),
+    ],
+)
 def test_next_meeting_moves_to_the_next_year_9_march_is_a_tuesday(app, today, expected):
     load(today)
     meeting = meeting_titled(NEXT_TITLE)
@@ -98,11 +123,14 @@ def test_next_meeting_moves_to_the_next_year_9_march_is_a_tuesday(app, today, ex
     assert meeting.slug == f"{expected.isoformat()}-youth-engagement"
 
 
-@pytest.mark.parametrize(("today", "expected"), [
-    (dt.date(2026, 11, 26), dt.date(2026, 1, 26)),
-    (dt.date(2027, 1, 26), dt.date(2026, 1, 26)),
-    (dt.date(2027, 1, 27), dt.date(2027, 1, 26)),
-])
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (dt.date(2026, 11, 26), dt.date(2026, 1, 26)),
+        (dt.date(2027, 1, 26), dt.date(2026, 1, 26)),
+        (dt.date(2027, 1, 27), dt.date(2027, 1, 26)),
+    ],
+)
 def test_meeting_two_is_the_last_26_january_before_today(app, today, expected):
     load(today)
     meeting = meeting_titled("Violence Reduction Units")
@@ -116,13 +144,17 @@ def test_meeting_two_has_its_speakers_rooms_rsvps_and_published_notes(app):
     meeting = meeting_titled("Violence Reduction Units")
     assert meeting.slug == "2026-01-26-violence-reduction-units"
 
-    speakers = [(item.speaker_name, item.title, item.speaker_organisation)
-                for item in meeting.agenda_items if item.speaker_name]
+    speakers = [
+        (item.speaker_name, item.title, item.speaker_organisation) for item in meeting.agenda_items if item.speaker_name
+    ]
     assert speakers == [
         ("Stan Gilmour", "The Sequential Intercept Model", "Thames Valley VRU"),
         ("Sue Clarke", "The social determinants of violence", "Lancashire VRU"),
-        ("Phil Ashford", "The National Vulnerability Action Plan",
-         "Vulnerability Knowledge and Practice Programme (VKPP)"),
+        (
+            "Phil Ashford",
+            "The National Vulnerability Action Plan",
+            "Vulnerability Knowledge and Practice Programme (VKPP)",
+        ),
     ]
     assert all(item.speaker_role for item in meeting.agenda_items if item.speaker_name)
 
@@ -140,11 +172,15 @@ def test_meeting_two_has_its_speakers_rooms_rsvps_and_published_notes(app):
     assert meeting.ends_at < notes.published_at
     revision = notes.current_revision
     assert revision is not None and revision.number == 1 and notes.revisions == [revision]
-    for heading in ('<h2 id="speakers">Speakers</h2>', '<h2 id="workshop-questions">Workshop questions</h2>',
-                    '<h2 id="lessons-learned-and-future-development">Lessons learned and future development</h2>',
-                    '<h2 id="emerging-practice">Emerging practice</h2>',
-                    '<h2 id="influencing-change-across-a-wider-system">Influencing change across a wider system</h2>',
-                    '<h2 id="actions">Actions</h2>', '<h2 id="next-meeting">Next meeting</h2>'):
+    for heading in (
+        '<h2 id="speakers">Speakers</h2>',
+        '<h2 id="workshop-questions">Workshop questions</h2>',
+        '<h2 id="lessons-learned-and-future-development">Lessons learned and future development</h2>',
+        '<h2 id="emerging-practice">Emerging practice</h2>',
+        '<h2 id="influencing-change-across-a-wider-system">Influencing change across a wider system</h2>',
+        '<h2 id="actions">Actions</h2>',
+        '<h2 id="next-meeting">Next meeting</h2>',
+    ):
         assert heading in revision.body_html
     assert "Northumbria Police" in revision.body_html
     assert "Tuesday 9 March 2027, 3\u20135pm GMT" in revision.body_html
@@ -160,7 +196,8 @@ def test_exactly_one_organiser_who_can_sign_in(app):
     load(dt.date(2026, 11, 26))
     organisers = db.session.scalars(select(Member).where(Member.is_organiser)).all()
     assert [(m.email, m.name, m.organisation) for m in organisers] == [
-        ("organiser@kxn.example.org", "Olivia Organiser", "The Police Foundation")]
+        ("organiser@kxn.example.org", "Olivia Organiser", "The Police Foundation")
+    ]
     assert organisers[0].active
 
 
@@ -171,8 +208,18 @@ def test_invented_members_use_example_addresses(app):
     assert real == ["stephen.walcott@police-foundation.org.uk"]
     assert not any(e.endswith("police.uk") for e in emails)
     organisations = set(db.session.scalars(select(Member.organisation)))
-    for name in ("Thames Valley VRU", "Lancashire VRU", "Northumbria Police", "South Wales VRU", "West Yorkshire VRU",
-                 "Bedfordshire Police", "Newcastle City Council", "Basildon Hospital", "Junction 42", "LEAD"):
+    for name in (
+        "Thames Valley VRU",
+        "Lancashire VRU",
+        "Northumbria Police",
+        "South Wales VRU",
+        "West Yorkshire VRU",
+        "Bedfordshire Police",
+        "Newcastle City Council",
+        "Basildon Hospital",
+        "Junction 42",
+        "LEAD",
+    ):
         assert name in organisations
 
 

@@ -38,30 +38,59 @@ def world(make_meeting, make_member, member):
 LINE_FIELDS = [
     ("sign-in", None, "/sign-in", {"email": "ann@example.org"}, "email"),
     ("code entry", None, "/sign-in/code", {"email": "ann@example.org", "code": "123456"}, "email"),
-    ("password sign-in", None, "/sign-in/password",
-     {"password-email": "ann@example.org", "password-password": "a password"}, "password-email"),
+    (
+        "password sign-in",
+        None,
+        "/sign-in/password",
+        {"password-email": "ann@example.org", "password-password": "a password"},
+        "password-email",
+    ),
     ("profile", "member", "/profile", {"name": "Ann Lee", "organisation": "", "job_title": ""}, "name"),
-    ("profile organisation", "member", "/profile", {"name": "Ann Lee", "organisation": "VRU", "job_title": ""},
-     "organisation"),
-    ("new member", "organiser", "/members/new", {"name": "Ann Lee", "email": "ann@example.org", "active": "y"},
-     "name"),
-    ("edit member", "organiser", "/members/{other}/edit", {"name": "Ann Lee", "email": "edited@example.org",
-                                                          "active": "y"}, "name"),
+    (
+        "profile organisation",
+        "member",
+        "/profile",
+        {"name": "Ann Lee", "organisation": "VRU", "job_title": ""},
+        "organisation",
+    ),
+    ("new member", "organiser", "/members/new", {"name": "Ann Lee", "email": "ann@example.org", "active": "y"}, "name"),
+    (
+        "edit member",
+        "organiser",
+        "/members/{other}/edit",
+        {"name": "Ann Lee", "email": "edited@example.org", "active": "y"},
+        "name",
+    ),
     ("new meeting", "organiser", "/meetings/new", meeting_form(), "title"),
     ("new meeting agenda item", "organiser", "/meetings/new", meeting_form(), "agenda-1-speaker_name"),
     ("new meeting room", "organiser", "/meetings/new", meeting_form(), "rooms-0-name"),
     ("edit meeting", "organiser", "/meetings/{slug}/edit", meeting_form(), "title"),
     ("notes", "organiser", "/meetings/{slug}/notes/edit", {"title": "Notes", "body": "Text"}, "title"),
-    ("notes action", "organiser", "/meetings/{slug}/notes/edit",
-     {"title": "Notes", "actions-0-text": "Write up", "actions-0-owner": "Ann"}, "actions-0-owner"),
+    (
+        "notes action",
+        "organiser",
+        "/meetings/{slug}/notes/edit",
+        {"title": "Notes", "actions-0-text": "Write up", "actions-0-owner": "Ann"},
+        "actions-0-owner",
+    ),
 ]
 TEXT_FIELDS = [
     ("cancel meeting", "organiser", "/meetings/{slug}/cancel", {"reason": "Speakers unwell"}, "reason"),
     ("rsvp", "member", "/meetings/{slug}/rsvp", {"answer": "going", "comment": "See you"}, "comment"),
-    ("personal answer", None, "/meetings/{slug}/answer/{token}", {"answer": "going", "access_needs": "Ramp"},
-     "access_needs"),
-    ("invitations", "organiser", "/meetings/{slug}/invite",
-     {"recipients": "addresses", "addresses": "ann@example.org", "action": "preview"}, "addresses"),
+    (
+        "personal answer",
+        None,
+        "/meetings/{slug}/answer/{token}",
+        {"answer": "going", "access_needs": "Ramp"},
+        "access_needs",
+    ),
+    (
+        "invitations",
+        "organiser",
+        "/meetings/{slug}/invite",
+        {"recipients": "addresses", "addresses": "ann@example.org", "action": "preview"},
+        "addresses",
+    ),
     ("notes body", "organiser", "/meetings/{slug}/notes/edit", {"title": "Notes", "body": "Text"}, "body"),
     ("meeting description", "organiser", "/meetings/new", meeting_form(), "description"),
 ]
@@ -69,9 +98,12 @@ TEXT_FIELDS = [
 
 def _state() -> tuple:
     db.session.expire_all()
-    return (db.session.execute(select(Member.name, Member.organisation).order_by(Member.id)).all(),
-            db.session.execute(select(Meeting.title, Meeting.status).order_by(Meeting.id)).all(),
-            db.session.scalar(select(func.count(Rsvp.id))), db.session.scalar(select(func.count(OutboxMessage.id))))
+    return (
+        db.session.execute(select(Member.name, Member.organisation).order_by(Member.id)).all(),
+        db.session.execute(select(Meeting.title, Meeting.status).order_by(Meeting.id)).all(),
+        db.session.scalar(select(func.count(Rsvp.id))),
+        db.session.scalar(select(func.count(OutboxMessage.id))),
+    )
 
 
 def _post(client, sign_in, who, path, data, world):
@@ -92,7 +124,8 @@ def _bad(value: str, inside: str) -> str:
 @pytest.mark.parametrize("character", LINE_BREAKS + CONTROLS, ids=repr)
 @pytest.mark.parametrize(("form", "role", "path", "data", "field"), LINE_FIELDS, ids=[f[0] for f in LINE_FIELDS])
 def test_line_fields_refuse_line_breaks_and_control_characters(
-        client, sign_in, member, organiser, world, form, role, path, data, field, character):
+    client, sign_in, member, organiser, world, form, role, path, data, field, character
+):
     who = {"member": member, "organiser": organiser}.get(role)
     response = _post(client, sign_in, who, path, {**data, field: _bad(character, data[field] or "Ann Lee")}, world)
     assert response.status_code == REFUSED
@@ -106,7 +139,8 @@ TAB_REFUSED = {"sign-in", "code entry", "password sign-in"}
 
 @pytest.mark.parametrize(("form", "role", "path", "data", "field"), LINE_FIELDS, ids=[f[0] for f in LINE_FIELDS])
 def test_a_tab_in_a_line_field_is_one_space_or_refused_where_no_space_belongs(
-        client, sign_in, member, organiser, world, form, role, path, data, field):
+    client, sign_in, member, organiser, world, form, role, path, data, field
+):
     who = {"member": member, "organiser": organiser}.get(role)
     if who is not None:
         sign_in(client, who)
@@ -122,46 +156,108 @@ def test_a_tab_in_a_line_field_is_one_space_or_refused_where_no_space_belongs(
 @pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\x9b", "\v"], ids=repr)
 @pytest.mark.parametrize(("form", "role", "path", "data", "field"), TEXT_FIELDS, ids=[f[0] for f in TEXT_FIELDS])
 def test_text_areas_refuse_control_characters_but_take_line_breaks(
-        client, sign_in, member, organiser, world, form, role, path, data, field, character):
+    client, sign_in, member, organiser, world, form, role, path, data, field, character
+):
     who = {"member": member, "organiser": organiser}.get(role)
     response = _post(client, sign_in, who, path, {**data, field: _bad(character, data[field])}, world)
     assert response.status_code == REFUSED
     assert UNUSABLE in response.text
 
 
-@pytest.mark.parametrize(("form", "role", "path", "data", "message"), [
-    ("sign-in without an address", None, "/sign-in", {"email": ""}, "Enter your email address."),
-    ("a wrong code", None, "/sign-in/code", {"email": "ann@example.org", "code": "123456"},
-     "That code is not right or has expired."),
-    ("an email that is not one", None, "/sign-in", {"email": "not an address"}, "Enter an email address like"),
-    ("new member without a name", "organiser", "/members/new", {"name": "", "email": "ann@example.org"},
-     "Enter a name."),
-    ("a member's address taken twice", "organiser", "/members/new",
-     {"name": "Twin", "email": "sam@example.org"}, "sam@example.org"),
-    ("import without a file", "organiser", "/members/import", {}, "Choose a CSV file."),
-    ("profile without a name", "member", "/profile", {"name": ""}, "Enter a name."),
-    ("deleting the account with another address", "member", "/profile/delete",
-     {"delete-email": "other@example.org"}, "That is not the email address of this account."),
-    ("a password too short", "organiser", "/account/password", {"password": "short", "confirm": "short"},
-     "Use at least 12 characters."),
-    ("a meeting without a title", "organiser", "/meetings/new", meeting_form(title=""), "Enter a title."),
-    ("a meeting with capacity zero", "organiser", "/meetings/new", meeting_form(capacity="0"), "Capacity is"),
-    ("a meeting with a huge capacity", "organiser", "/meetings/new", meeting_form(capacity="9" * 30),
-     "Capacity is"),
-    ("a meeting with a contact that is nobody", "organiser", "/meetings/new",
-     meeting_form(contact_id="2147483648"), "Choose a contact from the list"),
-    ("cancelling without a reason", "organiser", "/meetings/{slug}/cancel", {"reason": ""}, "Say briefly why"),
-    ("an RSVP without an answer", "member", "/meetings/{slug}/rsvp", {"answer": ""}, "Choose Going, Maybe"),
-    ("an RSVP answer not in the list", "member", "/meetings/{slug}/rsvp", {"answer": "2147483648"}, "Choose Going, Maybe"),
-    ("a personal answer without an answer", None, "/meetings/{slug}/answer/{token}", {"answer": ""},
-     "Choose Going, Maybe"),
-    ("inviting chosen addresses without any", "organiser", "/meetings/{slug}/invite",
-     {"recipients": "addresses", "addresses": ""}, "Paste at least one email address."),
-    ("notes without a title", "organiser", "/meetings/{slug}/notes/edit", {"title": "", "body": "x"},
-     "Enter a title."),
-], ids=lambda v: v if isinstance(v, str) and " " in v else None)
-def test_every_form_refuses_with_422_and_its_message(client, sign_in, member, organiser, world, form, role, path,
-                                                     data, message):
+@pytest.mark.parametrize(
+    ("form", "role", "path", "data", "message"),
+    [
+        ("sign-in without an address", None, "/sign-in", {"email": ""}, "Enter your email address."),
+        (
+            "a wrong code",
+            None,
+            "/sign-in/code",
+            {"email": "ann@example.org", "code": "123456"},
+            "That code is not right or has expired.",
+        ),
+        ("an email that is not one", None, "/sign-in", {"email": "not an address"}, "Enter an email address like"),
+        (
+            "new member without a name",
+            "organiser",
+            "/members/new",
+            {"name": "", "email": "ann@example.org"},
+            "Enter a name.",
+        ),
+        (
+            "a member's address taken twice",
+            "organiser",
+            "/members/new",
+            {"name": "Twin", "email": "sam@example.org"},
+            "sam@example.org",
+        ),
+        ("import without a file", "organiser", "/members/import", {}, "Choose a CSV file."),
+        ("profile without a name", "member", "/profile", {"name": ""}, "Enter a name."),
+        (
+            "deleting the account with another address",
+            "member",
+            "/profile/delete",
+            {"delete-email": "other@example.org"},
+            "That is not the email address of this account.",
+        ),
+        (
+            "a password too short",
+            "organiser",
+            "/account/password",
+            {"password": "short", "confirm": "short"},
+            "Use at least 12 characters.",
+        ),
+        ("a meeting without a title", "organiser", "/meetings/new", meeting_form(title=""), "Enter a title."),
+        ("a meeting with capacity zero", "organiser", "/meetings/new", meeting_form(capacity="0"), "Capacity is"),
+        (
+            "a meeting with a huge capacity",
+            "organiser",
+            "/meetings/new",
+            meeting_form(capacity="9" * 30),
+            "Capacity is",
+        ),
+        (
+            "a meeting with a contact that is nobody",
+            "organiser",
+            "/meetings/new",
+            meeting_form(contact_id="2147483648"),
+            "Choose a contact from the list",
+        ),
+        ("cancelling without a reason", "organiser", "/meetings/{slug}/cancel", {"reason": ""}, "Say briefly why"),
+        ("an RSVP without an answer", "member", "/meetings/{slug}/rsvp", {"answer": ""}, "Choose Going, Maybe"),
+        (
+            "an RSVP answer not in the list",
+            "member",
+            "/meetings/{slug}/rsvp",
+            {"answer": "2147483648"},
+            "Choose Going, Maybe",
+        ),
+        (
+            "a personal answer without an answer",
+            None,
+            "/meetings/{slug}/answer/{token}",
+            {"answer": ""},
+            "Choose Going, Maybe",
+        ),
+        (
+            "inviting chosen addresses without any",
+            "organiser",
+            "/meetings/{slug}/invite",
+            {"recipients": "addresses", "addresses": ""},
+            "Paste at least one email address.",
+        ),
+        (
+            "notes without a title",
+            "organiser",
+            "/meetings/{slug}/notes/edit",
+            {"title": "", "body": "x"},
+            "Enter a title.",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) and " " in v else None,
+)
+def test_every_form_refuses_with_422_and_its_message(
+    client, sign_in, member, organiser, world, form, role, path, data, message
+):
     who = {"member": member, "organiser": organiser}.get(role)
     if form == "import without a file":
         data = {"file": (io.BytesIO(b""), "")}

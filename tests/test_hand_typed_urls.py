@@ -20,17 +20,76 @@ from kxn_meetings.views.paging import MAX_PAGE
 
 from .notes_helpers import PDF, past_meeting, write_notes
 
-ABSURD = ["0", "-1", "2147483648", "9223372036854775808", "1" * 30, "abc", "1e9", "\u0663", "caf\u00e9 \u2603",
-          "\x00"]
-QUERY_NAMES = ["page", "per_page", "limit", "count", "offset", "from", "to", "year", "status", "show", "answer",
-               "start", "q", "next", "email", "id"]
-FORM_NAMES = ["id", "member_id", "attended", "contact_id", "capacity", "status", "answer", "email", "name", "title",
-              "reason", "payload", "code", "password", "next", "recipients", "action", "date", "start_time",
-              "end_time", "timezone", "visibility", "agenda-0-title", "agenda-0-start_time", "rooms-0-name",
-              "actions-0-id", "actions-0-text", "actions-0-due_date", "organisations", "addresses", "page",
-              "delete-email", "password-email", "password-password", "comment", "access_needs", "description",
-              "theme", "location", "join_url", "organisation", "job_title", "summary", "body", "q", "preview",
-              "rsvp_deadline_date", "end_date", "create_members"]
+ABSURD = ["0", "-1", "2147483648", "9223372036854775808", "1" * 30, "abc", "1e9", "\u0663", "caf\u00e9 \u2603", "\x00"]
+QUERY_NAMES = [
+    "page",
+    "per_page",
+    "limit",
+    "count",
+    "offset",
+    "from",
+    "to",
+    "year",
+    "status",
+    "show",
+    "answer",
+    "start",
+    "q",
+    "next",
+    "email",
+    "id",
+]
+FORM_NAMES = [
+    "id",
+    "member_id",
+    "attended",
+    "contact_id",
+    "capacity",
+    "status",
+    "answer",
+    "email",
+    "name",
+    "title",
+    "reason",
+    "payload",
+    "code",
+    "password",
+    "next",
+    "recipients",
+    "action",
+    "date",
+    "start_time",
+    "end_time",
+    "timezone",
+    "visibility",
+    "agenda-0-title",
+    "agenda-0-start_time",
+    "rooms-0-name",
+    "actions-0-id",
+    "actions-0-text",
+    "actions-0-due_date",
+    "organisations",
+    "addresses",
+    "page",
+    "delete-email",
+    "password-email",
+    "password-password",
+    "comment",
+    "access_needs",
+    "description",
+    "theme",
+    "location",
+    "join_url",
+    "organisation",
+    "job_title",
+    "summary",
+    "body",
+    "q",
+    "preview",
+    "rsvp_deadline_date",
+    "end_date",
+    "create_members",
+]
 # Signing out or deleting the account would leave the rest of the walk anonymous; the walk signs in again after.
 SIGNS_OUT = {"auth.sign_out", "members.delete_account"}
 PLACEHOLDER = re.compile(r"<(?:[^<>]*:)?(\w+)>")
@@ -43,9 +102,18 @@ def world(make_meeting, organiser, member):
     meeting = past_meeting(make_meeting, slug="past-meeting")
     notes = write_notes(meeting, organiser, actions=[notes_service.ActionRow(text="Write to the speakers")])
     notes_service.attach(notes, "slides.pdf", PDF, organiser)
-    db.session.add(OutboxMessage(kind="test", message_id="<walk@kxn.test>", sender="meetings@kxn.test",
-                                 recipient="someone@example.org", subject="Hello", text_body="Hello",
-                                 status=OutboxStatus.FAILED, attempts=8))
+    db.session.add(
+        OutboxMessage(
+            kind="test",
+            message_id="<walk@kxn.test>",
+            sender="meetings@kxn.test",
+            recipient="someone@example.org",
+            subject="Hello",
+            text_body="Hello",
+            status=OutboxStatus.FAILED,
+            attempts=8,
+        )
+    )
     db.session.commit()
     return {"slug": meeting.slug, "id": str(meeting.id)}
 
@@ -55,7 +123,7 @@ def _paths(rule, world: dict):
     names = PLACEHOLDER.findall(rule.rule)
     for ref in [None] + ([world["slug"]] if "ref" in names else []):
         for value in ABSURD:
-            values = {name: value for name in names} | ({"ref": ref} if ref else {})
+            values = dict.fromkeys(names, value) | ({"ref": ref} if ref else {})
             path = PLACEHOLDER.sub(lambda m, values=values: quote(values[m.group(1)], safe="") or "x", rule.rule)
             yield path, value
 
@@ -65,9 +133,9 @@ def _walk(app, client, world: dict, sign_in_again) -> tuple[list[str], int]:
     for rule in app.url_map.iter_rules():
         methods = sorted(rule.methods & {"GET", "POST"})
         for path, value in _paths(rule, world):
-            query = urlencode({name: value for name in QUERY_NAMES})
+            query = urlencode(dict.fromkeys(QUERY_NAMES, value))
             for method in methods:
-                data = {name: value for name in FORM_NAMES} if method == "POST" else None
+                data = dict.fromkeys(FORM_NAMES, value) if method == "POST" else None
                 response = client.open(f"{path}?{query}", method=method, data=data)
                 response.close()
                 requests += 1
@@ -95,12 +163,23 @@ def test_no_route_answers_5xx_to_hand_typed_values(app, client, sign_in, member,
     assert time.perf_counter() - started < 120
 
 
-@pytest.mark.parametrize("path", [
-    "/members?page=" + "9" * 30, "/meetings/2147483648/notes", "/meetings/2147483648/calendar.ics",
-    "/outbox/" + "1" * 20, "/members/2147483648/edit", "/meetings/past-meeting/notes/attachments/2147483648",
-    "/outbox/" + "9" * 5000, "/meetings/" + "9" * 5000, "/members?page=" + "9" * 5000, "/notes?page=1e9",
-    "/outbox/?page=-1", "/replies/?page=" + "9" * 30,
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/members?page=" + "9" * 30,
+        "/meetings/2147483648/notes",
+        "/meetings/2147483648/calendar.ics",
+        "/outbox/" + "1" * 20,
+        "/members/2147483648/edit",
+        "/meetings/past-meeting/notes/attachments/2147483648",
+        "/outbox/" + "9" * 5000,
+        "/meetings/" + "9" * 5000,
+        "/members?page=" + "9" * 5000,
+        "/notes?page=1e9",
+        "/outbox/?page=-1",
+        "/replies/?page=" + "9" * 30,
+    ],
+)
 def test_the_reported_urls_are_404_or_a_page(organiser_client, world, path):
     assert organiser_client.get(path).status_code in (200, 404)
 
@@ -113,10 +192,23 @@ def test_every_number_in_a_route_is_a_bounded_id(app):
                 assert isinstance(converter, IdConverter), f"{rule.rule}: <{name}> is not an <id:...>"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("1", 1), (" 42 ", 42), (str(MAX_ID), MAX_ID), (str(MAX_ID + 1), None), ("0", None), ("-1", None),
-    ("1e9", None), ("\u0663", None), ("\u00b2", None), ("", None), (None, None), ("9" * 5000, None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1", 1),
+        (" 42 ", 42),
+        (str(MAX_ID), MAX_ID),
+        (str(MAX_ID + 1), None),
+        ("0", None),
+        ("-1", None),
+        ("1e9", None),
+        ("\u0663", None),
+        ("\u00b2", None),
+        ("", None),
+        (None, None),
+        ("9" * 5000, None),
+    ],
+)
 def test_ids_typed_by_people_fit_the_id_columns(value, expected):
     assert parse_id(value) == expected
 

@@ -32,7 +32,6 @@ JOIN = "https://meet.example.org/kxn-three-room"
 PARTSTAT = {"going": "ACCEPTED", "maybe": "TENTATIVE", "declined": "DECLINED", None: "NEEDS-ACTION"}
 
 
-
 def deliver(smtp_server) -> list[Received]:
     """Deliver what is due and return what this pass delivered, taken apart."""
     before = len(smtp_server.messages)
@@ -49,8 +48,9 @@ def edit(client, meeting, **changes):
     return response
 
 
-def check_common(received: Received, members: dict[str, object], meeting_uid: str,
-                 others: tuple[str, ...] = ("olive@example.org",)) -> None:
+def check_common(
+    received: Received, members: dict[str, object], meeting_uid: str, others: tuple[str, ...] = ("olive@example.org",)
+) -> None:
     """What every message owes, whatever its kind. `others`: addresses no member's message may carry."""
     message = received.message
     [sender] = message["From"].addresses
@@ -84,9 +84,11 @@ def check_common(received: Received, members: dict[str, object], meeting_uid: st
 
 # The whole life of a meeting in winter --------------------------------------------------------------
 
+
 @pytest.mark.app_config(UPDATE_WINDOW_SECONDS=0)
 def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_invitation(
-        app, organiser_client, smtp_server, make_member, make_meeting):
+    app, organiser_client, smtp_server, make_member, make_meeting
+):
     members = {
         "alice": make_member(name="Alice Going", email="alice@example.org"),
         "bob": make_member(name="Bob Silent", email="bob@example.org"),
@@ -101,7 +103,10 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
     db.session.commit()
     sent = deliver(smtp_server)
     assert sorted((r.kind, by_address[r.to]) for r in sent) == [
-        ("invitation", "alice"), ("invitation", "bob"), ("invitation", "carol")]
+        ("invitation", "alice"),
+        ("invitation", "bob"),
+        ("invitation", "carol"),
+    ]
     everything += sent
 
     record_answer(meeting.id, members["alice"], Answer.GOING)
@@ -141,8 +146,7 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
         for r in everything:
             if by_address[r.to] == name:
                 event = r.vevent()
-                rows.append((r.kind, r.mime_method, int(event.sequence.value),
-                             event.attendee.params["PARTSTAT"][0]))
+                rows.append((r.kind, r.mime_method, int(event.sequence.value), event.attendee.params["PARTSTAT"][0]))
         return rows
 
     assert life("alice") == [
@@ -167,8 +171,7 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
     # The join link only reaches someone who is going, and never a cancellation.
     for r in everything:
         carries_link = JOIN in r.everything
-        assert carries_link == (by_address[r.to] == "alice" and r.kind in ("confirmation", "update")), (
-            r.kind, r.to)
+        assert carries_link == (by_address[r.to] == "alice" and r.kind in ("confirmation", "update")), (r.kind, r.to)
 
     for r in everything:
         status = r.vevent().status.value
@@ -215,8 +218,10 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
 
 # A meeting in summer with a waiting list and a reminder -----------------------------------------------
 
+
 def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
-        app, smtp_server, make_member, make_meeting, runner):
+    app, smtp_server, make_member, make_meeting, runner
+):
     members = {
         "dave": make_member(name="Dave First", email="dave@example.org"),
         "erin": make_member(name="Erin Waiting", email="erin@example.org"),
@@ -232,7 +237,9 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
     received = deliver(smtp_server)
     assert sorted((r.kind, by_address[r.to]) for r in received) == [
         ("confirmation", "dave"),
-        ("invitation", "dave"), ("invitation", "erin"), ("invitation", "fay"),
+        ("invitation", "dave"),
+        ("invitation", "erin"),
+        ("invitation", "fay"),
     ]
 
     assert invitations.send_due_reminders(now=BST_START - dt.timedelta(hours=3)) == 2
@@ -242,8 +249,9 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
     for reminder in reminders:
         assert reminder.kind == "reminder"
         assert reminder.calendar is None
-        assert not any(part.get_content_type() in ("text/calendar", "application/ics")
-                       for part in reminder.message.walk())
+        assert not any(
+            part.get_content_type() in ("text/calendar", "application/ics") for part in reminder.message.walk()
+        )
         assert JOIN in reminder.text
         assert f"{JUNE_DAY}, 3\u20135pm BST" in reminder.text
         check_common(reminder, members, meeting.uid)
@@ -252,7 +260,9 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
     db.session.commit()
     promoted_and_declined = deliver(smtp_server)
     assert sorted((r.kind, by_address[r.to]) for r in promoted_and_declined) == [
-        ("decline", "dave"), ("waitlist_promoted", "erin")]
+        ("decline", "dave"),
+        ("waitlist_promoted", "erin"),
+    ]
     received += promoted_and_declined
 
     for r in received:
@@ -263,7 +273,7 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
     assert promoted.mime_method == "REQUEST"
     assert promoted.vevent().attendee.params["PARTSTAT"] == ["ACCEPTED"]
     assert "a place has come free" in promoted.text
-    [parsed] = [c for c in icaljs([promoted.calendar])]
+    [parsed] = list(icaljs([promoted.calendar]))
     [event] = parsed["events"]
     assert (utc(event["start"]), utc(event["end"])) == (BST_START, BST_START + dt.timedelta(hours=2))
     assert event["attendees"][0]["partstat"] == "ACCEPTED"
@@ -274,6 +284,7 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
 
 
 # Batched updates -----------------------------------------------------------------------------------
+
 
 def queued(kind: str) -> list[OutboxMessage]:
     db.session.expire_all()
@@ -359,8 +370,9 @@ def test_a_minor_correction_sends_nothing_and_is_not_announced_later(organiser_c
 
 
 @pytest.mark.app_config(UPDATE_WINDOW_SECONDS=300)
-def test_the_outbox_command_announces_due_updates_before_delivering(organiser_client, runner, smtp_server,
-                                                                    invited_three):
+def test_the_outbox_command_announces_due_updates_before_delivering(
+    organiser_client, runner, smtp_server, invited_three
+):
     meeting, members = invited_three
     deliver_due()  # the invitations, confirmation and decline
     before = len(smtp_server.messages)
@@ -384,16 +396,23 @@ def test_the_outbox_command_announces_due_updates_before_delivering(organiser_cl
 
 # Reminders -----------------------------------------------------------------------------------------
 
-def test_reminders_go_once_to_members_going_or_maybe_for_meetings_starting_soon(
-        app, runner, make_member, make_meeting):
+
+def test_reminders_go_once_to_members_going_or_maybe_for_meetings_starting_soon(app, runner, make_member, make_meeting):
     soon = make_meeting(start=utcnow().replace(microsecond=0) + dt.timedelta(hours=5), capacity=2, join_url=JOIN)
     later = make_meeting(start=utcnow().replace(microsecond=0) + dt.timedelta(days=3), join_url=JOIN)
-    people = {name: make_member(name=name.title(), email=f"{name}@example.org")
-              for name in ("going", "maybe", "declined", "waiting", "silent", "later", "inactive")}
+    people = {
+        name: make_member(name=name.title(), email=f"{name}@example.org")
+        for name in ("going", "maybe", "declined", "waiting", "silent", "later", "inactive")
+    }
     invitations.invite(soon, [p for n, p in people.items() if n != "later"])
     db.session.commit()
-    for name, answer in (("going", Answer.GOING), ("inactive", Answer.GOING), ("maybe", Answer.MAYBE),
-                         ("declined", Answer.DECLINED), ("waiting", Answer.GOING)):
+    for name, answer in (
+        ("going", Answer.GOING),
+        ("inactive", Answer.GOING),
+        ("maybe", Answer.MAYBE),
+        ("declined", Answer.DECLINED),
+        ("waiting", Answer.GOING),
+    ):
         record_answer(soon.id, people[name], answer)
         db.session.commit()
     record_answer(later.id, people["later"], Answer.GOING)
@@ -421,7 +440,8 @@ def test_reminders_go_once_to_members_going_or_maybe_for_meetings_starting_soon(
 
 @pytest.mark.app_config(REPLIES_TOKEN_ADDRESSES=True)
 def test_with_personal_reply_addresses_each_invitation_names_only_its_own_as_organiser(
-        app, smtp_server, make_member, make_meeting):
+    app, smtp_server, make_member, make_meeting
+):
     members = {name: make_member(name=name.title(), email=f"{name}@example.org") for name in ("ann", "ben", "cat")}
     meeting = make_meeting(start=GMT_START, join_url=JOIN)
     assert invitations.invite(meeting, members.values()) == 3
@@ -440,10 +460,14 @@ def test_with_personal_reply_addresses_each_invitation_names_only_its_own_as_org
         check_common(r, members, meeting.uid, others=others)
 
 
-@given(name=st.text(max_size=120) | st.text(alphabet='ab ^\\"\',;:\u2019\r\n\u00e9\u20ac\U0001f600', max_size=160)
-       | st.text(alphabet="a^\\", min_size=60, max_size=200),  # escapes where the line is folded
-       email=st.from_regex(r"[a-z0-9.^\\+-]{1,60}@[a-z0-9.-]{1,40}", fullmatch=True),
-       state=st.sampled_from(sorted(set(PARTSTAT.values()))), rsvp=st.booleans())
+@given(
+    name=st.text(max_size=120)
+    | st.text(alphabet="ab ^\\\"',;:\u2019\r\n\u00e9\u20ac\U0001f600", max_size=160)
+    | st.text(alphabet="a^\\", min_size=60, max_size=200),  # escapes where the line is folded
+    email=st.from_regex(r"[a-z0-9.^\\+-]{1,60}@[a-z0-9.-]{1,40}", fullmatch=True),
+    state=st.sampled_from(sorted(set(PARTSTAT.values()))),
+    rsvp=st.booleans(),
+)
 def test_the_attendee_line_is_the_one_icalendar_writes(name, email, state, rsvp):
     parameters = {"CN": name, "ROLE": "REQ-PARTICIPANT", "PARTSTAT": state, "CUTYPE": "INDIVIDUAL"}
     if rsvp:
@@ -455,8 +479,7 @@ def test_the_attendee_line_is_the_one_icalendar_writes(name, email, state, rsvp)
     assert invitations._attendee_lines(member, state, rsvp=rsvp) == written
 
 
-def test_the_outbox_shows_invitations_without_the_key_of_the_personal_link(organiser_client, make_member,
-                                                                            make_meeting):
+def test_the_outbox_shows_invitations_without_the_key_of_the_personal_link(organiser_client, make_member, make_meeting):
     member = make_member(name="Alice Going", email="alice@example.org")
     meeting = make_meeting(start=GMT_START, title="Meeting three", join_url=JOIN)
     invitations.invite(meeting, [member])
@@ -473,7 +496,8 @@ def test_the_outbox_shows_invitations_without_the_key_of_the_personal_link(organ
 
 
 def test_invitations_for_the_night_the_clocks_go_back_carry_one_instant_every_parser_reads(
-        app, smtp_server, make_member, make_meeting):
+    app, smtp_server, make_member, make_meeting
+):
     """01:30 on the last Sunday of October happens twice in London: the calendar part gives the instant."""
     day = dt.date(YEAR, 10, 31) - dt.timedelta(days=(dt.date(YEAR, 10, 31).weekday() + 1) % 7)
     second = dt.datetime.combine(day, dt.time(1, 30), tzinfo=dt.UTC)  # 01:30 GMT, the second 01:30

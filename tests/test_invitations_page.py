@@ -55,8 +55,10 @@ def post_invite(client, meeting, **data):
 
 # Preview and send ----------------------------------------------------------------------------------
 
+
 def test_the_preview_shows_the_exact_email_and_how_many_receive_it_and_queues_nothing(
-        organiser_client, organiser, meeting, people):
+    organiser_client, organiser, meeting, people
+):
     response = post_invite(organiser_client, meeting, action="preview")
     assert response.status_code == 200
     shown = page_text(response)
@@ -81,7 +83,8 @@ def test_the_preview_shows_the_exact_email_and_how_many_receive_it_and_queues_no
     assert "4 invitations queued." in page_text(organiser_client.get(response.headers["Location"]))
     invited = rows("invitation")
     assert sorted(r.recipient for r in invited) == sorted(
-        f"{m.name} <{m.email}>" for m in (organiser, people["ann"], people["ben"], people["cat"]))
+        f"{m.name} <{m.email}>" for m in (organiser, people["ann"], people["ben"], people["cat"])
+    )
     mine = next(r for r in invited if r.member_id == organiser.id)
     token = db.session.scalar(select(Invitation.token).where(Invitation.member_id == organiser.id))
     assert mine.subject == subject
@@ -89,7 +92,8 @@ def test_the_preview_shows_the_exact_email_and_how_many_receive_it_and_queues_no
 
 
 def test_pasted_addresses_that_are_not_members_are_listed_and_invited_only_when_added(
-        organiser_client, meeting, people):
+    organiser_client, meeting, people
+):
     pasted = "ann@example.org, New Person <new.person@example.org>; not-an-address\nNEW.PERSON@example.org"
     response = post_invite(organiser_client, meeting, recipients="addresses", addresses=pasted, action="preview")
     shown = page_text(response)
@@ -99,35 +103,49 @@ def test_pasted_addresses_that_are_not_members_are_listed_and_invited_only_when_
 
     response = post_invite(organiser_client, meeting, recipients="addresses", addresses=pasted, action="send")
     assert "1 invitation queued. 1 address was not invited because it is not a member yet." in page_text(
-        organiser_client.get(response.headers["Location"]))
+        organiser_client.get(response.headers["Location"])
+    )
     assert db.session.scalar(select(Member).where(Member.email == "new.person@example.org")) is None
     assert [r.recipient for r in rows("invitation")] == ["Ann Police <ann@example.org>"]
 
-    response = post_invite(organiser_client, meeting, recipients="addresses", addresses=pasted, create_members="y",
-                           action="send")
+    response = post_invite(
+        organiser_client, meeting, recipients="addresses", addresses=pasted, create_members="y", action="send"
+    )
     assert "1 invitation queued. 1 had already been invited." in page_text(
-        organiser_client.get(response.headers["Location"]))
+        organiser_client.get(response.headers["Location"])
+    )
     new = db.session.scalar(select(Member).where(Member.email == "new.person@example.org"))
     assert new is not None and new.name == "New Person" and new.active
-    assert [r.recipient for r in rows("invitation")] == ["Ann Police <ann@example.org>",
-                                                          "New Person <new.person@example.org>"]
+    assert [r.recipient for r in rows("invitation")] == [
+        "Ann Police <ann@example.org>",
+        "New Person <new.person@example.org>",
+    ]
 
 
 def test_members_of_chosen_organisations_only(organiser_client, meeting, people):
     response = post_invite(organiser_client, meeting, recipients="organisations", action="preview")
     assert response.status_code == 422
     assert "Choose at least one organisation." in page_text(response)
-    response = post_invite(organiser_client, meeting, recipients="organisations",
-                           organisations=["Thames Valley Police", "No such organisation\x00"], action="send")
+    response = post_invite(
+        organiser_client,
+        meeting,
+        recipients="organisations",
+        organisations=["Thames Valley Police", "No such organisation\x00"],
+        action="send",
+    )
     assert response.status_code == 302
-    assert sorted(r.recipient for r in rows("invitation")) == ["Ann Police <ann@example.org>",
-                                                               "Cat Police <cat@example.org>"]
+    assert sorted(r.recipient for r in rows("invitation")) == [
+        "Ann Police <ann@example.org>",
+        "Cat Police <cat@example.org>",
+    ]
 
 
 def test_the_page_follows_the_outbox_and_who_has_not_replied_and_reminds_them_once_a_day(
-        organiser_client, meeting, people, smtp_server):
-    post_invite(organiser_client, meeting, recipients="organisations", organisations=["Thames Valley Police"],
-                action="send")
+    organiser_client, meeting, people, smtp_server
+):
+    post_invite(
+        organiser_client, meeting, recipients="organisations", organisations=["Thames Valley Police"], action="send"
+    )
     post_invite(organiser_client, meeting, recipients="addresses", addresses="ben@example.org", action="send")
     page = page_text(organiser_client.get(f"/meetings/{meeting.slug}/invite"))
     assert "3 queued 0 sent 0 failed" in page
@@ -152,14 +170,20 @@ def test_the_page_follows_the_outbox_and_who_has_not_replied_and_reminds_them_on
     assert len(rows("nudge")) == 2
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"status": MeetingStatus.DRAFT}, "Publish the meeting before inviting members."),
-    ({"status": MeetingStatus.CANCELLED}, "A cancelled meeting cannot be invited to."),
-    ({"starts_at": utcnow() - dt.timedelta(days=2), "ends_at": utcnow() - dt.timedelta(days=2, hours=-2)},
-     "This meeting has already taken place."),
-])
-def test_a_draft_cancelled_or_past_meeting_cannot_be_invited_to(organiser_client, meeting, people, runner, change,
-                                                                message):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"status": MeetingStatus.DRAFT}, "Publish the meeting before inviting members."),
+        ({"status": MeetingStatus.CANCELLED}, "A cancelled meeting cannot be invited to."),
+        (
+            {"starts_at": utcnow() - dt.timedelta(days=2), "ends_at": utcnow() - dt.timedelta(days=2, hours=-2)},
+            "This meeting has already taken place.",
+        ),
+    ],
+)
+def test_a_draft_cancelled_or_past_meeting_cannot_be_invited_to(
+    organiser_client, meeting, people, runner, change, message
+):
     for name, value in change.items():
         setattr(meeting, name, value)
     db.session.commit()
@@ -178,9 +202,12 @@ def test_a_draft_cancelled_or_past_meeting_cannot_be_invited_to(organiser_client
 
 
 def test_only_organisers_may_invite(app, client, sign_in, member, meeting):
-    urls = [("get", f"/meetings/{meeting.slug}/invite"), ("post", f"/meetings/{meeting.slug}/invite"),
-            ("get", f"/meetings/{meeting.slug}/invite/preview.html"),
-            ("post", f"/meetings/{meeting.slug}/invite/remind")]
+    urls = [
+        ("get", f"/meetings/{meeting.slug}/invite"),
+        ("post", f"/meetings/{meeting.slug}/invite"),
+        ("get", f"/meetings/{meeting.slug}/invite/preview.html"),
+        ("post", f"/meetings/{meeting.slug}/invite/remind"),
+    ]
     for method, url in urls:
         response = getattr(client, method)(url, data={"recipients": "all", "action": "send"})
         assert response.status_code == 302, url
@@ -204,11 +231,16 @@ def test_sending_without_the_form_token_is_refused_and_queues_nothing(organiser_
     assert rows() == []
 
 
-@given(recipients=st.sampled_from(["all", "organisations", "addresses", "", "nobody"]),
-       addresses=st.text(max_size=300), organisation=st.text(max_size=40),
-       action=st.sampled_from(["preview", "send", "other"]), create=st.booleans())
-def test_any_input_on_the_invite_form_never_gives_a_server_error(organiser_client, meeting, people, recipients,
-                                                                 addresses, organisation, action, create):
+@given(
+    recipients=st.sampled_from(["all", "organisations", "addresses", "", "nobody"]),
+    addresses=st.text(max_size=300),
+    organisation=st.text(max_size=40),
+    action=st.sampled_from(["preview", "send", "other"]),
+    create=st.booleans(),
+)
+def test_any_input_on_the_invite_form_never_gives_a_server_error(
+    organiser_client, meeting, people, recipients, addresses, organisation, action, create
+):
     data = {"recipients": recipients, "addresses": addresses, "organisations": [organisation], "action": action}
     if create:
         data["create_members"] = "y"
@@ -229,12 +261,14 @@ def test_a_bad_address_choice_is_shown_next_to_the_field(organiser_client, meeti
 
 # The command line ----------------------------------------------------------------------------------
 
+
 def test_kxn_invite_by_slug_or_id_queues_one_per_active_member_once(runner, meeting, people, organiser):
     result = runner.invoke(args=["kxn", "invite", meeting.slug, "--all"])
     assert result.exit_code == 0, result.output
     assert "Queued 4 invitation(s)" in result.output
     assert sorted(r.member_id for r in rows("invitation")) == sorted(
-        m.id for m in (organiser, people["ann"], people["ben"], people["cat"]))
+        m.id for m in (organiser, people["ann"], people["ben"], people["cat"])
+    )
     result = runner.invoke(args=["kxn", "invite", str(meeting.id), "--all"])
     assert result.exit_code == 0, result.output
     assert "Queued 0 invitation(s)" in result.output and "4 already invited" in result.output
@@ -243,12 +277,25 @@ def test_kxn_invite_by_slug_or_id_queues_one_per_active_member_once(runner, meet
 
 
 def test_kxn_invite_by_organisation_or_address(runner, meeting, people):
-    result = runner.invoke(args=["kxn", "invite", meeting.slug, "--organisation", "NHS England",
-                                 "--email", "cat@example.org", "--email", "stranger@example.org"])
+    result = runner.invoke(
+        args=[
+            "kxn",
+            "invite",
+            meeting.slug,
+            "--organisation",
+            "NHS England",
+            "--email",
+            "cat@example.org",
+            "--email",
+            "stranger@example.org",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "Not a member, skipped: stranger@example.org" in result.output
-    assert sorted(r.recipient for r in rows("invitation")) == ["Ben Health <ben@example.org>",
-                                                               "Cat Police <cat@example.org>"]
+    assert sorted(r.recipient for r in rows("invitation")) == [
+        "Ben Health <ben@example.org>",
+        "Cat Police <cat@example.org>",
+    ]
 
 
 @pytest.mark.parametrize("ref", ["no-such-meeting", "424242", "\x00", ""])

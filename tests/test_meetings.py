@@ -27,8 +27,10 @@ def _last_sunday_of_march(year: int) -> dt.date:
 
 # Creating and publishing ---------------------------------------------------------------------------
 
+
 def test_organiser_creates_a_draft_that_only_organisers_see_until_published(
-        app, organiser_client, make_member, sign_in):
+    app, organiser_client, make_member, sign_in
+):
     response = organiser_client.post("/meetings/new", data=meeting_form())
     assert response.status_code == 302
     meeting = only_meeting()
@@ -38,7 +40,8 @@ def test_organiser_creates_a_draft_that_only_organisers_see_until_published(
     assert [a.title for a in meeting.agenda_items] == ["Welcome and introductions", "Lessons from the Manchester pilot"]
     assert meeting.agenda_items[1].speaker_organisation == "University of Salford"
     assert [(r.name, [q.text for q in r.questions]) for r in meeting.workshop_rooms] == [
-        ("Custody and diversion", ["What helps at the point of arrest?", "Who else should be in the room?"])]
+        ("Custody and diversion", ["What helps at the point of arrest?", "Who else should be in the room?"])
+    ]
 
     page = organiser_client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
     assert "Draft: only organisers can see this" in page
@@ -62,12 +65,16 @@ def test_organiser_creates_a_draft_that_only_organisers_see_until_published(
     assert anonymous.get(f"/meetings/{meeting.id}").status_code == 200
 
 
-@pytest.mark.parametrize(("start", "shown", "instant"), [
-    (GMT_START, f"{MARCH_DAY}, 3–5pm GMT", f"{YEAR}-03-09T15:00:00Z"),
-    (BST_START, f"{JUNE_DAY}, 3–5pm BST", f"{YEAR}-06-09T14:00:00Z"),
-])
-def test_the_time_is_shown_in_the_meeting_zone_with_the_instant_for_machines(client, make_meeting, start, shown,
-                                                                             instant):
+@pytest.mark.parametrize(
+    ("start", "shown", "instant"),
+    [
+        (GMT_START, f"{MARCH_DAY}, 3–5pm GMT", f"{YEAR}-03-09T15:00:00Z"),
+        (BST_START, f"{JUNE_DAY}, 3–5pm BST", f"{YEAR}-06-09T14:00:00Z"),
+    ],
+)
+def test_the_time_is_shown_in_the_meeting_zone_with_the_instant_for_machines(
+    client, make_meeting, start, shown, instant
+):
     meeting = make_meeting(start=start)
     page = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
     assert f'<time datetime="{instant}">{shown}</time>' in page
@@ -85,50 +92,92 @@ def test_a_meeting_made_through_the_form_in_june_is_stored_as_bst(organiser_clie
 # Validation ----------------------------------------------------------------------------------------
 
 INVALID = [
-    pytest.param({"start_time": "17:00", "end_time": "15:00"}, "end_time", "The meeting must end after it starts",
-                 id="end-before-start"),
-    pytest.param({"date": future_day(60).isoformat(), "start_time": "22:00", "end_time": "01:00",
-                  "end_date": future_day(59).isoformat()}, "end_time",
-                 "must end after it starts", id="ends-the-day-before"),
-    pytest.param({"date": future_day(60).isoformat(), "end_date": future_day(68).isoformat()}, "end_time",
-                 "at most 7 days", id="eight-days-long"),
-    pytest.param({"date": (dt.date.today() - dt.timedelta(days=1)).isoformat()}, "date",
-                 "A new meeting cannot start in the past", id="in-the-past"),
+    pytest.param(
+        {"start_time": "17:00", "end_time": "15:00"},
+        "end_time",
+        "The meeting must end after it starts",
+        id="end-before-start",
+    ),
+    pytest.param(
+        {
+            "date": future_day(60).isoformat(),
+            "start_time": "22:00",
+            "end_time": "01:00",
+            "end_date": future_day(59).isoformat(),
+        },
+        "end_time",
+        "must end after it starts",
+        id="ends-the-day-before",
+    ),
+    pytest.param(
+        {"date": future_day(60).isoformat(), "end_date": future_day(68).isoformat()},
+        "end_time",
+        "at most 7 days",
+        id="eight-days-long",
+    ),
+    pytest.param(
+        {"date": (dt.date.today() - dt.timedelta(days=1)).isoformat()},
+        "date",
+        "A new meeting cannot start in the past",
+        id="in-the-past",
+    ),
     pytest.param({"capacity": "0"}, "capacity", "Capacity is a whole number of at least 1", id="capacity-0"),
     pytest.param({"capacity": "-1"}, "capacity", "Capacity is a whole number of at least 1", id="capacity-negative"),
     pytest.param({"capacity": "abc"}, "capacity", "whole number", id="capacity-text"),
     pytest.param({"date": "2027-02-30"}, "date", "Enter a real date", id="no-such-date"),
     pytest.param({"start_time": "25:99"}, "start_time", "Enter a time such as", id="no-such-time"),
     pytest.param({"end_date": "soon"}, "end_date", "Enter a real date", id="end-date-text"),
-    pytest.param({"join_url": "http://meet.example.org/kxn"}, "join_url", "The join link must start with https://",
-                 id="join-http"),
+    pytest.param(
+        {"join_url": "http://meet.example.org/kxn"},
+        "join_url",
+        "The join link must start with https://",
+        id="join-http",
+    ),
     pytest.param({"join_url": "javascript:alert(1)"}, "join_url", "starting with https://", id="join-javascript"),
     pytest.param({"join_url": "", "location": ""}, "join_url", "Give a join link", id="nowhere"),
-    pytest.param({"date": future_day(60).isoformat(), "rsvp_deadline_date": future_day(61).isoformat(),
-                  "rsvp_deadline_time": "12:00"},
-                 "rsvp_deadline_date", "The RSVP deadline must be before the meeting starts", id="deadline-after"),
+    pytest.param(
+        {
+            "date": future_day(60).isoformat(),
+            "rsvp_deadline_date": future_day(61).isoformat(),
+            "rsvp_deadline_time": "12:00",
+        },
+        "rsvp_deadline_date",
+        "The RSVP deadline must be before the meeting starts",
+        id="deadline-after",
+    ),
     pytest.param({"rsvp_deadline_time": "12:00"}, "rsvp_deadline_date", "Give the date", id="deadline-no-date"),
     pytest.param({"title": "A\r\nB"}, "title", "one line", id="title-line-break"),
     pytest.param({"title": "   "}, "title", "Enter a title", id="title-blank"),
     pytest.param({"date": "0001-01-01"}, "date", "", id="year-one"),
-    pytest.param({"date": "9999-12-31", "timezone": "Pacific/Kiritimati"}, "date", "Choose a date in the next",
-                 id="year-9999"),
-    pytest.param({"date": "9999-12-31", "timezone": "America/Los_Angeles", "start_time": "20:00",
-                  "end_time": "23:00"}, "start_time", "too far away", id="beyond-the-calendar"),
+    pytest.param(
+        {"date": "9999-12-31", "timezone": "Pacific/Kiritimati"}, "date", "Choose a date in the next", id="year-9999"
+    ),
+    pytest.param(
+        {"date": "9999-12-31", "timezone": "America/Los_Angeles", "start_time": "20:00", "end_time": "23:00"},
+        "start_time",
+        "too far away",
+        id="beyond-the-calendar",
+    ),
     pytest.param({"timezone": "Mars/Olympus_Mons"}, "timezone", "", id="unknown-zone"),
     pytest.param({"visibility": "everyone"}, "visibility", "", id="unknown-visibility"),
     pytest.param({"contact_id": "987654"}, "contact_id", "", id="unknown-contact"),
-    pytest.param({"agenda-0-title": "", "agenda-0-start_time": "15:00"}, "agenda-0-title", "Give this agenda item",
-                 id="agenda-time-only"),
+    pytest.param(
+        {"agenda-0-title": "", "agenda-0-start_time": "15:00"},
+        "agenda-0-title",
+        "Give this agenda item",
+        id="agenda-time-only",
+    ),
     pytest.param({"description": "Notes\x00"}, "description", "characters that cannot be used", id="nul-description"),
-    pytest.param({"rooms-0-questions": "One\nTwo\x00"}, "rooms-0-questions", "characters that cannot be used",
-                 id="nul-question"),
+    pytest.param(
+        {"rooms-0-questions": "One\nTwo\x00"}, "rooms-0-questions", "characters that cannot be used", id="nul-question"
+    ),
 ]
 
 
 @pytest.mark.parametrize(("changes", "field_id", "message"), INVALID)
 def test_invalid_meeting_answers_422_with_the_message_next_to_the_field_and_saves_nothing(
-        organiser_client, changes, field_id, message):
+    organiser_client, changes, field_id, message
+):
     response = organiser_client.post("/meetings/new", data=meeting_form(**changes))
     assert response.status_code == 422
     page = response.get_data(as_text=True)
@@ -145,11 +194,14 @@ def _spring_forward(days_before_meeting: int = 0, **times) -> dict[str, str]:
     return {"date": (day + dt.timedelta(days=days_before_meeting)).isoformat(), **times}
 
 
-@pytest.mark.parametrize(("changes", "field_id"), [
-    pytest.param({"start_time": "01:30", "end_time": "03:00"}, "start_time", id="start"),
-    pytest.param({"start_time": "00:30", "end_time": "01:30"}, "end_time", id="end"),
-    pytest.param({"rsvp_deadline_time": "01:15", "days_before_meeting": 3}, "rsvp_deadline_time", id="deadline"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field_id"),
+    [
+        pytest.param({"start_time": "01:30", "end_time": "03:00"}, "start_time", id="start"),
+        pytest.param({"start_time": "00:30", "end_time": "01:30"}, "end_time", id="end"),
+        pytest.param({"rsvp_deadline_time": "01:15", "days_before_meeting": 3}, "rsvp_deadline_time", id="deadline"),
+    ],
+)
 def test_a_time_the_clocks_skip_is_refused_next_to_its_field(organiser_client, changes, field_id):
     """On the last Sunday of March, 01:00-02:00 does not happen in London."""
     changes = dict(changes)
@@ -175,6 +227,7 @@ def test_the_form_offers_more_agenda_rows_and_rooms_without_saving(organiser_cli
 
 # Editing -------------------------------------------------------------------------------------------
 
+
 def _published(client) -> Meeting:
     client.post("/meetings/new", data=meeting_form(capacity="20"))
     meeting = only_meeting()
@@ -193,25 +246,42 @@ def test_the_edit_form_shows_what_was_saved(organiser_client):
     meeting = _published(organiser_client)
     values = form_values(organiser_client.get(f"/meetings/{meeting.slug}/edit").get_data(as_text=True))
     expected = meeting_form(capacity="20")
-    for name in ("title", "theme", "description", "date", "start_time", "end_time", "timezone", "join_url",
-                 "capacity", "visibility", "agenda-1-title", "agenda-1-speaker_name", "rooms-0-name"):
+    for name in (
+        "title",
+        "theme",
+        "description",
+        "date",
+        "start_time",
+        "end_time",
+        "timezone",
+        "join_url",
+        "capacity",
+        "visibility",
+        "agenda-1-title",
+        "agenda-1-speaker_name",
+        "rooms-0-name",
+    ):
         assert values[name] == expected[name], name
     assert values["rooms-0-questions"].splitlines() == expected["rooms-0-questions"].splitlines()
 
 
-@pytest.mark.parametrize(("changes", "bumps"), [
-    ({"description": "New words", "theme": "Another theme"}, False),
-    ({"capacity": "30", "agenda-0-title": "Coffee"}, False),
-    ({"rooms-0-questions": "One question only"}, False),
-    ({"title": "Policing young adults: what works now"}, True),
-    ({"start_time": "14:00"}, True),
-    ({"end_time": "17:30"}, True),
-    ({"date": future_day(67).isoformat()}, True),
-    ({"join_url": "https://meet.example.org/another-room"}, True),
-    ({"location": "Police Foundation, 1 Kings Place, London"}, True),
-])
+@pytest.mark.parametrize(
+    ("changes", "bumps"),
+    [
+        ({"description": "New words", "theme": "Another theme"}, False),
+        ({"capacity": "30", "agenda-0-title": "Coffee"}, False),
+        ({"rooms-0-questions": "One question only"}, False),
+        ({"title": "Policing young adults: what works now"}, True),
+        ({"start_time": "14:00"}, True),
+        ({"end_time": "17:30"}, True),
+        ({"date": future_day(67).isoformat()}, True),
+        ({"join_url": "https://meet.example.org/another-room"}, True),
+        ({"location": "Police Foundation, 1 Kings Place, London"}, True),
+    ],
+)
 def test_edit_keeps_slug_and_uid_and_raises_sequence_only_for_changes_calendars_must_hear(
-        organiser_client, changes, bumps):
+    organiser_client, changes, bumps
+):
     meeting = _published(organiser_client)
     slug, uid = meeting.slug, meeting.uid
     assert meeting.sequence == 0
@@ -244,6 +314,7 @@ def test_an_edit_with_no_capacity_is_saved(organiser_client):
 
 
 # Deleting drafts ----------------------------------------------------------------------------------
+
 
 def test_an_organiser_deletes_a_draft_after_confirming(organiser_client):
     organiser_client.post("/meetings/new", data=meeting_form())
@@ -295,10 +366,15 @@ def test_an_invalid_edit_changes_nothing(organiser_client):
 
 def test_a_meeting_that_ends_after_midnight_is_scheduled_and_edited_with_its_end_date(organiser_client):
     first, second = future_day(), future_day(61)
-    response = organiser_client.post("/meetings/new", data=meeting_form(
-        start_time="22:30", end_time="00:30", end_date=second.isoformat(), timezone="America/New_York"))
+    response = organiser_client.post(
+        "/meetings/new",
+        data=meeting_form(
+            start_time="22:30", end_time="00:30", end_date=second.isoformat(), timezone="America/New_York"
+        ),
+    )
     assert response.status_code == 302
     meeting = only_meeting()
+
     def local(instant: dt.datetime) -> dt.datetime:
         return instant.astimezone(ZoneInfo("America/New_York")).replace(tzinfo=None)
 
@@ -306,8 +382,7 @@ def test_a_meeting_that_ends_after_midnight_is_scheduled_and_edited_with_its_end
     assert local(meeting.ends_at) == dt.datetime.combine(second, dt.time(0, 30))
 
     values = form_values(organiser_client.get(f"/meetings/{meeting.slug}/edit").get_data(as_text=True))
-    assert (values["date"], values["end_time"], values["end_date"]) == (first.isoformat(), "00:30",
-                                                                         second.isoformat())
+    assert (values["date"], values["end_time"], values["end_date"]) == (first.isoformat(), "00:30", second.isoformat())
     assert _edit(organiser_client, meeting, title="Late session").status_code == 302
     assert only_meeting().title == "Late session"
     assert only_meeting().ends_at == meeting.ends_at
@@ -326,6 +401,7 @@ def test_a_past_meeting_can_still_be_corrected(organiser_client, make_meeting):
 
 
 # Cancelling ----------------------------------------------------------------------------------------
+
 
 def test_cancel_with_a_reason_shows_on_the_page_and_blocks_answers(app, organiser_client, make_member, sign_in):
     meeting = _published(organiser_client)
@@ -371,8 +447,9 @@ def test_a_draft_cannot_be_cancelled_into_public_view(app, organiser_client):
     organiser_client.post("/meetings/new", data=meeting_form())
     meeting = only_meeting()
     assert "Cancel meeting" not in organiser_client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
-    response = organiser_client.post(f"/meetings/{meeting.slug}/cancel", data={"reason": "Not needed"},
-                                     follow_redirects=True)
+    response = organiser_client.post(
+        f"/meetings/{meeting.slug}/cancel", data={"reason": "Not needed"}, follow_redirects=True
+    )
     assert "nothing to cancel" in response.get_data(as_text=True)
     assert only_meeting().status == MeetingStatus.DRAFT
     assert app.test_client().get(f"/meetings/{meeting.slug}").status_code == 404
@@ -388,14 +465,21 @@ def test_a_cancel_reason_with_control_characters_is_refused(organiser_client):
 
 # The next meeting in a series ----------------------------------------------------------------------
 
+
 def test_schedule_the_next_one_prefills_zone_join_link_and_rooms(organiser_client):
-    organiser_client.post("/meetings/new", data=meeting_form(
-        timezone="Europe/Dublin", join_url="https://meet.example.org/kxn-series", capacity="40",
-        **{"rooms-0-name": "Custody", "rooms-1-name": "Health and housing", "rooms-1-questions": "Who leads?"}))
+    organiser_client.post(
+        "/meetings/new",
+        data=meeting_form(
+            timezone="Europe/Dublin",
+            join_url="https://meet.example.org/kxn-series",
+            capacity="40",
+            **{"rooms-0-name": "Custody", "rooms-1-name": "Health and housing", "rooms-1-questions": "Who leads?"},
+        ),
+    )
     meeting = only_meeting()
     organiser_client.post(f"/meetings/{meeting.slug}/publish")
     page = organiser_client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
-    assert f'/meetings/new?from={meeting.slug}' in page
+    assert f"/meetings/new?from={meeting.slug}" in page
 
     response = organiser_client.get(f"/meetings/new?from={meeting.slug}")
     assert response.status_code == 200
@@ -423,9 +507,11 @@ def test_schedule_the_next_one_of_an_unknown_meeting_is_404(organiser_client):
 
 # Members-only meetings and the join link ----------------------------------------------------------
 
+
 def test_members_only_meeting_asks_anonymous_visitors_to_sign_in(app, client, make_meeting, member, sign_in):
-    meeting = make_meeting(title="Closed session on custody data", theme="Confidential figures",
-                           visibility=Visibility.MEMBERS)
+    meeting = make_meeting(
+        title="Closed session on custody data", theme="Confidential figures", visibility=Visibility.MEMBERS
+    )
     response = client.get(f"/meetings/{meeting.slug}")
     assert response.status_code == 302
     assert response.headers["Location"] == f"/sign-in?next=/meetings/{meeting.slug}"
@@ -440,23 +526,30 @@ def test_members_only_meeting_asks_anonymous_visitors_to_sign_in(app, client, ma
 
 
 def test_members_only_meeting_in_the_past_list_hides_its_title(client, make_meeting):
-    make_meeting(title="Closed session last year", visibility=Visibility.MEMBERS,
-                 start=dt.datetime.now(dt.UTC) - dt.timedelta(days=40))
+    make_meeting(
+        title="Closed session last year",
+        visibility=Visibility.MEMBERS,
+        start=dt.datetime.now(dt.UTC) - dt.timedelta(days=40),
+    )
     home = client.get("/").get_data(as_text=True)
     assert "Closed session last year" not in home
     assert "Members-only meeting" in home
 
 
-@pytest.mark.parametrize(("who", "answer", "sees_link"), [
-    ("anonymous", None, False),
-    ("member", None, False),
-    ("member", Answer.MAYBE, False),
-    ("member", Answer.DECLINED, False),
-    ("member", Answer.GOING, True),
-    ("organiser", None, True),
-])
+@pytest.mark.parametrize(
+    ("who", "answer", "sees_link"),
+    [
+        ("anonymous", None, False),
+        ("member", None, False),
+        ("member", Answer.MAYBE, False),
+        ("member", Answer.DECLINED, False),
+        ("member", Answer.GOING, True),
+        ("organiser", None, True),
+    ],
+)
 def test_join_link_is_shown_only_to_members_going_and_to_organisers(
-        client, make_meeting, member, organiser, sign_in, who, answer, sees_link):
+    client, make_meeting, member, organiser, sign_in, who, answer, sees_link
+):
     meeting = make_meeting(join_url="https://meet.example.org/secret-room-42")
     if answer is not None:
         record_answer(meeting.id, member, answer)
@@ -482,9 +575,23 @@ def test_a_member_on_the_waiting_list_does_not_see_the_join_link(client, make_me
 
 # Any input at all ----------------------------------------------------------------------------------
 
-FIELD_NAMES = list(meeting_form()) + ["agenda-2-title", "agenda-39-speaker_name", "rooms-1-name", "rooms-19-questions"]
-ANY_TEXT = st.text(max_size=40) | st.sampled_from(["\x00", "0", "-1", "9999-12-31", "0001-01-01", "24:00", "²",
-                                                   "١٢", "99999999999999999999", "https://", "\r\n", "%00"])
+FIELD_NAMES = [*list(meeting_form()), "agenda-2-title", "agenda-39-speaker_name", "rooms-1-name", "rooms-19-questions"]
+ANY_TEXT = st.text(max_size=40) | st.sampled_from(
+    [
+        "\x00",
+        "0",
+        "-1",
+        "9999-12-31",
+        "0001-01-01",
+        "24:00",
+        "²",
+        "١٢",
+        "99999999999999999999",
+        "https://",
+        "\r\n",
+        "%00",
+    ]
+)
 
 
 @given(data=st.data())
@@ -503,12 +610,18 @@ def test_any_text_in_any_meeting_field_never_gives_a_server_error(organiser_clie
         assert edit.status_code in (302, 422), values
 
 
-@given(answer=st.sampled_from(["going", "maybe", "declined"]) | ANY_TEXT, access_needs=ANY_TEXT, comment=ANY_TEXT,
-       ref=st.sampled_from(["slug", "id"]) | ANY_TEXT)
-def test_any_text_in_an_rsvp_never_gives_a_server_error(app, organiser_client, organiser, make_meeting, answer,
-                                                          access_needs, comment, ref):
+@given(
+    answer=st.sampled_from(["going", "maybe", "declined"]) | ANY_TEXT,
+    access_needs=ANY_TEXT,
+    comment=ANY_TEXT,
+    ref=st.sampled_from(["slug", "id"]) | ANY_TEXT,
+)
+def test_any_text_in_an_rsvp_never_gives_a_server_error(
+    app, organiser_client, organiser, make_meeting, answer, access_needs, comment, ref
+):
     meeting = db.session.scalar(select(Meeting).where(Meeting.slug == "any-text")) or make_meeting(
-        slug="any-text", capacity=2)
+        slug="any-text", capacity=2
+    )
     ref = {"slug": meeting.slug, "id": str(meeting.id)}.get(ref, ref)
     form = {"answer": answer, "access_needs": access_needs, "comment": comment}
     response = organiser_client.post(f"/meetings/{quote(ref, safe='')}/rsvp", data=form)
@@ -522,8 +635,21 @@ def test_any_text_in_an_rsvp_never_gives_a_server_error(app, organiser_client, o
     assert len(rows) <= 2
 
 
-@pytest.mark.parametrize("missing", ["agenda-0-title", "agenda-0-speaker_name", "rooms-0-name", "theme", "visibility",
-                                     "contact_id", "timezone", "end_time", "description", "join_url"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "agenda-0-title",
+        "agenda-0-speaker_name",
+        "rooms-0-name",
+        "theme",
+        "visibility",
+        "contact_id",
+        "timezone",
+        "end_time",
+        "description",
+        "join_url",
+    ],
+)
 def test_a_request_without_a_field_is_answered_without_a_server_error(organiser_client, missing):
     values = meeting_form(**{"agenda-0-title": "", "agenda-0-speaker_name": "Dr Asha Patel"})
     del values[missing]
@@ -536,8 +662,7 @@ def _autumn_day() -> dt.date:
     return day - dt.timedelta(days=(day.weekday() + 1) % 7)
 
 
-def test_a_time_the_clocks_go_back_over_needs_a_choice_and_every_parser_reads_the_one_chosen(
-        organiser_client, client):
+def test_a_time_the_clocks_go_back_over_needs_a_choice_and_every_parser_reads_the_one_chosen(organiser_client, client):
     from .test_calendar import read_all
 
     day = _autumn_day()
@@ -547,8 +672,12 @@ def test_a_time_the_clocks_go_back_over_needs_a_choice_and_every_parser_reads_th
     page = response.get_data(as_text=True)
     assert "01:30 happens twice in Europe/London on that day" in field_error(page, "start_fold")
     assert "01:45 happens twice" in field_error(page, "end_fold")
-    for label in ("01:30 BST (UTC+1, first)", "01:30 GMT (UTC+0, second)",
-                  "01:45 BST (UTC+1, first)", "01:45 GMT (UTC+0, second)"):
+    for label in (
+        "01:30 BST (UTC+1, first)",
+        "01:30 GMT (UTC+0, second)",
+        "01:45 BST (UTC+1, first)",
+        "01:45 GMT (UTC+0, second)",
+    ):
         assert label in page
     assert meeting_count() == 0
 

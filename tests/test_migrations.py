@@ -51,9 +51,11 @@ def test_flask_db_commands_reach_the_migrations(tmp_path):
 
 def test_a_web_process_does_not_load_alembic(tmp_path):
     # About 10 MiB a worker would carry for nothing: only `flask db`, `kxn init` and the tests migrate.
-    code = ("import sys; from kxn_meetings import create_app; "
-            f"app = create_app({{'SECRET_KEY': 'k' * 64, 'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/x.db'}}); "
-            "app.test_client().get('/sign-in'); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'flask_migrate')))")
+    code = (
+        "import sys; from kxn_meetings import create_app; "
+        f"app = create_app({{'SECRET_KEY': 'k' * 64, 'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/x.db'}}); "
+        "app.test_client().get('/sign-in'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'flask_migrate')))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert run.stdout.strip() == "[]", run.stdout + run.stderr

@@ -35,15 +35,24 @@ def invitation(summary: str = "Meeting two: young adults & the courts; notes, ac
     event.add("summary", summary)
     event.add("description", "Agenda: " + "ausführlich, " * 20)
     event.add("organizer", vCalAddress("mailto:calendar@kxn.test"), parameters={"cn": "Knowledge Exchange Network"})
-    event.add("attendee", vCalAddress("mailto:zoe@example.org"),
-              parameters={"cn": "Zoë Ó Briain", "role": "REQ-PARTICIPANT", "partstat": "NEEDS-ACTION", "rsvp": "TRUE"})
+    event.add(
+        "attendee",
+        vCalAddress("mailto:zoe@example.org"),
+        parameters={"cn": "Zoë Ó Briain", "role": "REQ-PARTICIPANT", "partstat": "NEEDS-ACTION", "rsvp": "TRUE"},
+    )
     calendar.add_component(event)
     return calendar.to_ical()
 
 
 def queue(to="Zoë Ó Briain <zoe@example.org>", subject="Invitation: Meeting two — 9 March", **values):
-    return queue_email(kind="invitation", to=to, subject=subject, template="sign_in",
-                       context={"token": "t", "code": "000000", "minutes": 15}, **values)
+    return queue_email(
+        kind="invitation",
+        to=to,
+        subject=subject,
+        template="sign_in",
+        context={"token": "t", "code": "000000", "minutes": 15},
+        **values,
+    )
 
 
 def parsed(row: OutboxMessage) -> email.message.EmailMessage:
@@ -64,10 +73,13 @@ def test_an_invitation_is_mixed_alternative_with_the_calendar_last_and_attached(
     zoe = make_member(name="Zoë Ó Briain", email="zoe@example.org")
     message = parsed(queue(to=zoe, calendar=calendar, calendar_method="REQUEST"))
 
-    assert layout(message) == ["multipart/mixed", [
-        ["multipart/alternative", ["text/plain", "text/html", "text/calendar"]],
-        "application/ics",
-    ]]
+    assert layout(message) == [
+        "multipart/mixed",
+        [
+            ["multipart/alternative", ["text/plain", "text/html", "text/calendar"]],
+            "application/ics",
+        ],
+    ]
     alternative, attachment = message.iter_parts()
     text, html, calendar_part = alternative.iter_parts()
     assert text.get_content_charset() == html.get_content_charset() == "utf-8"
@@ -92,14 +104,14 @@ def test_a_message_without_calendar_is_plain_text_and_html(app):
 
 
 def test_names_and_subjects_outside_ascii_arrive_intact(app, make_member):
-    member = make_member(name="Zoë Ó Briain-Łukasiewicz, \"DCI\"", email="zoe@example.org")
+    member = make_member(name='Zoë Ó Briain-Łukasiewicz, "DCI"', email="zoe@example.org")
     subject = "Réunion — Zoë’s notes: “café” ☕ " + "and a long subject that has to be folded " * 3
     row = queue(to=member, subject=subject, reply_to="Équipe KXN <team@kxn.test>")
     db.session.commit()
     message = parsed(row)
     assert message["Subject"] == subject
     [to] = message["To"].addresses
-    assert (to.display_name, to.addr_spec) == ("Zoë Ó Briain-Łukasiewicz, \"DCI\"", "zoe@example.org")
+    assert (to.display_name, to.addr_spec) == ('Zoë Ó Briain-Łukasiewicz, "DCI"', "zoe@example.org")
     [reply_to] = message["Reply-To"].addresses
     assert (reply_to.display_name, reply_to.addr_spec) == ("Équipe KXN", "team@kxn.test")
     [sender] = message["From"].addresses
@@ -116,14 +128,17 @@ def test_a_long_html_line_is_wrapped_safely_and_read_back_whole(app):
     assert message.get_body(("html",)).get_content().rstrip("\r\n") == row.html_body
 
 
-@pytest.mark.parametrize("values", [
-    {"to": "sam@example.org\r\nBcc: everyone@example.org"},
-    {"to": "Sam\n <sam@example.org>"},
-    {"subject": "Hello\r\nBcc: everyone@example.org"},
-    {"subject": "Hello\nthere"},
-    {"subject": "Hello\u2028there"},
-    {"reply_to": "team@kxn.test\nBcc: x@example.org"},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"to": "sam@example.org\r\nBcc: everyone@example.org"},
+        {"to": "Sam\n <sam@example.org>"},
+        {"subject": "Hello\r\nBcc: everyone@example.org"},
+        {"subject": "Hello\nthere"},
+        {"subject": "Hello\u2028there"},
+        {"reply_to": "team@kxn.test\nBcc: x@example.org"},
+    ],
+)
 def test_a_line_break_bound_for_a_header_is_refused_when_queued(app, values):
     with pytest.raises(HeaderInjection):
         queue(**values)
@@ -159,9 +174,11 @@ def _outcome(format_, name: str, email: str) -> str:
         return type(error).__name__
 
 
-@given(name=st.text(max_size=30) | st.sampled_from(["Dr Asha Patel", "J. Smith", 'Sam "DCI" Jones', "O'Brien, Pat"]),
-       email=st.text(alphabet="aZ09!#$%&'*+/=?^_`{|}~-.@\"()<>,;:[] \t\u00e9", max_size=24)
-       | st.from_regex(r"[a-z0-9._+-]{1,20}@[a-z0-9.-]{1,20}", fullmatch=True))
+@given(
+    name=st.text(max_size=30) | st.sampled_from(["Dr Asha Patel", "J. Smith", 'Sam "DCI" Jones', "O'Brien, Pat"]),
+    email=st.text(alphabet="aZ09!#$%&'*+/=?^_`{|}~-.@\"()<>,;:[] \t\u00e9", max_size=24)
+    | st.from_regex(r"[a-z0-9._+-]{1,20}@[a-z0-9.-]{1,20}", fullmatch=True),
+)
 def test_an_address_is_written_as_the_email_package_reads_it(name, email):
     assume(all(unicodedata.category(c) not in ("Cc", "Zl", "Zp") for c in name + email))
     assert _outcome(format_address, name, email) == _outcome(_as_the_email_package_reads_it, name, email)

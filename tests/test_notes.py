@@ -51,8 +51,9 @@ def edit_form(client, meeting, **overrides) -> dict[str, str]:
 
 
 def save(client, meeting, **fields):
-    return client.post(f"/meetings/{meeting.slug}/notes/edit", data={**edit_form(client, meeting, **fields),
-                                                                       "save": "1"})
+    return client.post(
+        f"/meetings/{meeting.slug}/notes/edit", data={**edit_form(client, meeting, **fields), "save": "1"}
+    )
 
 
 def current(meeting) -> MeetingNotes | None:
@@ -77,15 +78,27 @@ def textarea(page: str, name: str) -> str:
 
 # Writing --------------------------------------------------------------------------------------------
 
+
 def test_start_from_the_meeting_fills_speakers_questions_sections_and_the_next_meeting(
-        organiser_client, meeting, make_meeting):
-    following = make_meeting(title="Youth engagement", series_id=meeting.series_id, slug="youth-engagement",
-                             start=dt.datetime(2031, 3, 11, 15, 0, tzinfo=dt.UTC))
+    organiser_client, meeting, make_meeting
+):
+    following = make_meeting(
+        title="Youth engagement",
+        series_id=meeting.series_id,
+        slug="youth-engagement",
+        start=dt.datetime(2031, 3, 11, 15, 0, tzinfo=dt.UTC),
+    )
     page = organiser_client.get(f"/meetings/{meeting.slug}/notes/edit?start=meeting").get_data(as_text=True)
     body = textarea(page, "body")
     sections = re.findall(r"^(#{2,3}) (.+)$", body, re.M)
     assert [title for level, title in sections if level == "##"] == [
-        "Speakers", "Workshop questions", "Lessons learned", "Emerging practice", "Actions", "Next meeting"]
+        "Speakers",
+        "Workshop questions",
+        "Lessons learned",
+        "Emerging practice",
+        "Actions",
+        "Next meeting",
+    ]
     assert "**Stan Gilmour**, Director, Thames Valley VRU" in body
     assert "### The Sequential Intercept Model" in body
     assert "**Sue Clarke**, Detective Chief Superintendent, Lancashire VRU" in body
@@ -110,8 +123,13 @@ def test_the_outline_keeps_agenda_text_literal(organiser_client, make_meeting):
 
 
 def test_saving_makes_a_revision_with_author_and_sanitised_html(organiser_client, organiser, meeting):
-    response = save(organiser_client, meeting, title="Notes: VRUs", summary="What VRUs learned.",
-                    body="## Speakers\r\n\r\nStan spoke.<script>alert(1)</script>")
+    response = save(
+        organiser_client,
+        meeting,
+        title="Notes: VRUs",
+        summary="What VRUs learned.",
+        body="## Speakers\r\n\r\nStan spoke.<script>alert(1)</script>",
+    )
     assert response.status_code == 302
     notes = current(meeting)
     revision = notes.current_revision
@@ -124,14 +142,18 @@ def test_saving_makes_a_revision_with_author_and_sanitised_html(organiser_client
 
     save(organiser_client, meeting, body="## Speakers\n\nStan and Sue spoke.")
     save(organiser_client, meeting, body="## Speakers\n\nStan and Sue spoke.")
-    numbers = db.session.scalars(select(NoteRevision.number).where(NoteRevision.notes_id == notes.id)
-                                 .order_by(NoteRevision.number)).all()
+    numbers = db.session.scalars(
+        select(NoteRevision.number).where(NoteRevision.notes_id == notes.id).order_by(NoteRevision.number)
+    ).all()
     assert numbers == [1, 2], "saving unchanged text makes no new revision"
 
 
 def test_preview_renders_on_the_server_and_saves_nothing(organiser_client, meeting):
-    values = edit_form(organiser_client, meeting, body="## Lessons\n\n**Bold** <script>alert(1)</script>\n\n"
-                                                       "[x](javascript:alert(1)) [site](https://example.org)")
+    values = edit_form(
+        organiser_client,
+        meeting,
+        body="## Lessons\n\n**Bold** <script>alert(1)</script>\n\n[x](javascript:alert(1)) [site](https://example.org)",
+    )
     response = organiser_client.post(f"/meetings/{meeting.slug}/notes/edit", data={**values, "preview": "1"})
     page = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -162,8 +184,11 @@ def test_history_diff_and_restore(organiser_client, organiser, meeting):
     compare = organiser_client.get(f"/meetings/{meeting.slug}/notes/revisions/compare?from=1&to=2")
     page = compare.get_data(as_text=True)
     assert compare.status_code == 200
-    assert re.search(r'<del class="diff-line diff-removed">.*?Removed: </span>Second line &lt;b&gt;bold&lt;/b&gt; '
-                     r'&amp; more</del>', page)
+    assert re.search(
+        r'<del class="diff-line diff-removed">.*?Removed: </span>Second line &lt;b&gt;bold&lt;/b&gt; '
+        r"&amp; more</del>",
+        page,
+    )
     assert re.search(r'<ins class="diff-line diff-added">.*?Added: </span>Second line changed</ins>', page)
     assert "<b>bold</b>" not in page
 
@@ -181,6 +206,7 @@ def test_history_diff_and_restore(organiser_client, organiser, meeting):
 
 # Who sees what --------------------------------------------------------------------------------------
 
+
 def test_a_draft_is_seen_by_organisers_only(client, member_client, organiser_client, organiser, meeting):
     write_notes(meeting, organiser, title="Draft notes about VRUs", body="A secret draft phrase.", publish=False)
     for reader in (client, member_client):
@@ -192,8 +218,13 @@ def test_a_draft_is_seen_by_organisers_only(client, member_client, organiser_cli
 
 
 def test_members_only_notes_need_a_sign_in(client, member_client, organiser, meeting):
-    write_notes(meeting, organiser, title="Members-only notes", visibility=Visibility.MEMBERS,
-                body="## Speakers\n\nA members phrase.")
+    write_notes(
+        meeting,
+        organiser,
+        title="Members-only notes",
+        visibility=Visibility.MEMBERS,
+        body="## Speakers\n\nA members phrase.",
+    )
     response = client.get(f"/meetings/{meeting.slug}/notes")
     assert response.status_code == 302 and response.headers["Location"].startswith("/sign-in")
     assert "Members-only notes" not in client.get("/notes").get_data(as_text=True)
@@ -223,11 +254,14 @@ def test_short_notes_have_no_table_of_contents(client, organiser, meeting):
 
 # Publishing and email -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def audience(make_member, meeting):
     """Who answered the meeting, and how: the notes go to those who went or sent apologies."""
-    people = {name: make_member(name=name.title(), email=f"{name}@example.org")
-              for name in ("going", "attended", "declined", "maybe", "absent", "inactive", "silent")}
+    people = {
+        name: make_member(name=name.title(), email=f"{name}@example.org")
+        for name in ("going", "attended", "declined", "maybe", "absent", "inactive", "silent")
+    }
     answered(meeting, people["going"], Answer.GOING)
     answered(meeting, people["attended"], Answer.MAYBE, attended=True)
     answered(meeting, people["declined"], Answer.DECLINED)
@@ -248,8 +282,11 @@ def test_publishing_emails_everyone_who_went_or_sent_apologies_once(organiser_cl
     flashed = text(organiser_client.get(response.headers["Location"]).get_data(as_text=True))
     assert "Emailed 3 members who went or sent apologies" in flashed
     sent = outbox("notes_published")
-    assert sorted(m.recipient for m in sent) == ["Attended <attended@example.org>", "Declined <declined@example.org>",
-                                                "Going <going@example.org>"]
+    assert sorted(m.recipient for m in sent) == [
+        "Attended <attended@example.org>",
+        "Declined <declined@example.org>",
+        "Going <going@example.org>",
+    ]
     message = sent[0]
     assert message.subject == "Notes: VRUs: what we learned"
     assert "What VRUs learned & why." in message.text_body
@@ -279,7 +316,8 @@ def test_publish_without_emailing_and_edits_that_do_not_notify(organiser_client,
 
     response = save(organiser_client, meeting, body="An important change.", notify_update="y")
     assert "Emailed 3 members about the update." in text(
-        organiser_client.get(response.headers["Location"]).get_data(as_text=True))
+        organiser_client.get(response.headers["Location"]).get_data(as_text=True)
+    )
     updates = outbox("notes_updated")
     assert len(updates) == 3 and all(m.subject.startswith("Updated notes: ") for m in updates)
     assert {m.dedup_key.rsplit(":", 1)[1] for m in updates} == {"r3"}
@@ -287,12 +325,14 @@ def test_publish_without_emailing_and_edits_that_do_not_notify(organiser_client,
 
     again = save(organiser_client, meeting, body="An important change.", notify_update="y")
     assert "Nobody was emailed: nothing had changed." in text(
-        organiser_client.get(again.headers["Location"]).get_data(as_text=True))
+        organiser_client.get(again.headers["Location"]).get_data(as_text=True)
+    )
     assert len(outbox()) == 3, "the same revision is announced once"
 
 
 def test_notes_cannot_be_published_before_they_are_saved_or_before_the_meeting(
-        organiser_client, organiser, make_meeting):
+    organiser_client, organiser, make_meeting
+):
     draft_meeting = past_meeting(make_meeting, status=MeetingStatus.DRAFT)
     assert organiser_client.post(f"/meetings/{draft_meeting.slug}/notes/publish").status_code == 404
     write_notes(draft_meeting, organiser, publish=False)
@@ -303,20 +343,30 @@ def test_notes_cannot_be_published_before_they_are_saved_or_before_the_meeting(
 
 # Actions --------------------------------------------------------------------------------------------
 
+
 def test_actions_are_saved_with_the_notes(organiser_client, organiser, meeting, make_meeting):
     other = make_meeting(title="Another meeting")
     foreign = ActionItem(meeting_id=other.id, text="Not ours", owner="Someone")
     db.session.add(foreign)
     db.session.commit()
-    response = save(organiser_client, meeting, **{
-        "actions-0-text": "Collect interim outcome measures", "actions-0-owner": "The Police Foundation",
-        "actions-0-due_date": "2031-02-23",
-        "actions-1-text": "Share the screening tool", "actions-1-owner": "Thames Valley Police", "actions-1-done": "y",
-        "actions-2-id": str(foreign.id), "actions-2-text": "Tries to take over another meeting's action",
-    })
+    response = save(
+        organiser_client,
+        meeting,
+        **{
+            "actions-0-text": "Collect interim outcome measures",
+            "actions-0-owner": "The Police Foundation",
+            "actions-0-due_date": "2031-02-23",
+            "actions-1-text": "Share the screening tool",
+            "actions-1-owner": "Thames Valley Police",
+            "actions-1-done": "y",
+            "actions-2-id": str(foreign.id),
+            "actions-2-text": "Tries to take over another meeting's action",
+        },
+    )
     assert response.status_code == 302
-    actions = db.session.scalars(select(ActionItem).where(ActionItem.meeting_id == meeting.id)
-                                 .order_by(ActionItem.id)).all()
+    actions = db.session.scalars(
+        select(ActionItem).where(ActionItem.meeting_id == meeting.id).order_by(ActionItem.id)
+    ).all()
     assert [(a.text, a.owner, a.due_date, a.status) for a in actions] == [
         ("Collect interim outcome measures", "The Police Foundation", dt.date(2031, 2, 23), ActionStatus.OPEN),
         ("Share the screening tool", "Thames Valley Police", None, ActionStatus.DONE),
@@ -330,10 +380,13 @@ def test_actions_are_saved_with_the_notes(organiser_client, organiser, meeting, 
     values.update({"actions-2-text": "", "actions-2-owner": "", "actions-0-owner": "Police Foundation"})
     organiser_client.post(f"/meetings/{meeting.slug}/notes/edit", data={**values, "save": "1"})
     db.session.expire_all()
-    kept = db.session.scalars(select(ActionItem).where(ActionItem.meeting_id == meeting.id)
-                              .order_by(ActionItem.id)).all()
-    assert [(a.id, a.owner) for a in kept] == [(actions[0].id, "Police Foundation"), (actions[1].id,
-                                                                                       "Thames Valley Police")]
+    kept = db.session.scalars(
+        select(ActionItem).where(ActionItem.meeting_id == meeting.id).order_by(ActionItem.id)
+    ).all()
+    assert [(a.id, a.owner) for a in kept] == [
+        (actions[0].id, "Police Foundation"),
+        (actions[1].id, "Thames Valley Police"),
+    ]
 
 
 def test_an_action_needs_saying_what_it_is(organiser_client, meeting):
@@ -344,25 +397,33 @@ def test_an_action_needs_saying_what_it_is(organiser_client, meeting):
 
 def test_more_action_rows_on_request(organiser_client, meeting):
     values = edit_form(organiser_client, meeting, **{"actions-0-text": "One", "actions-1-text": "Two"})
-    page = organiser_client.post(f"/meetings/{meeting.slug}/notes/edit",
-                                 data={**values, "add_action": "1"}).get_data(as_text=True)
+    page = organiser_client.post(f"/meetings/{meeting.slug}/notes/edit", data={**values, "add_action": "1"}).get_data(
+        as_text=True
+    )
     assert 'name="actions-4-text"' in page and current(meeting) is None
 
 
 def test_open_actions_carry_forward_to_the_next_meeting_until_done(
-        client, organiser_client, member_client, organiser, meeting, make_meeting):
+    client, organiser_client, member_client, organiser, meeting, make_meeting
+):
     following = make_meeting(title="Youth engagement", series_id=meeting.series_id)
-    write_notes(meeting, organiser, actions=[
-        notes_service.ActionRow(text="Collect interim outcome measures", owner="The Police Foundation",
-                                due_date=dt.date(2031, 2, 23)),
-        notes_service.ActionRow(text="Already finished", done=True),
-    ])
+    write_notes(
+        meeting,
+        organiser,
+        actions=[
+            notes_service.ActionRow(
+                text="Collect interim outcome measures", owner="The Police Foundation", due_date=dt.date(2031, 2, 23)
+            ),
+            notes_service.ActionRow(text="Already finished", done=True),
+        ],
+    )
     page = client.get(f"/meetings/{following.slug}").get_data(as_text=True)
     assert "Open actions from the last meeting" in page
     assert "Collect interim outcome measures" in page and "Already finished" not in page
     assert "Mark done" not in page, "only organisers see the buttons"
-    outline = textarea(organiser_client.get(f"/meetings/{following.slug}/notes/edit?start=meeting")
-                       .get_data(as_text=True), "body")
+    outline = textarea(
+        organiser_client.get(f"/meetings/{following.slug}/notes/edit?start=meeting").get_data(as_text=True), "body"
+    )
     assert "- Collect interim outcome measures (owner: The Police Foundation; due Sunday 23 February 2031)" in outline
 
     action = db.session.scalar(select(ActionItem).where(ActionItem.text == "Collect interim outcome measures"))
@@ -374,8 +435,10 @@ def test_open_actions_carry_forward_to_the_next_meeting_until_done(
     db.session.refresh(action)
     assert action.status == ActionStatus.DONE
     assert "Open actions from the last meeting" not in client.get(f"/meetings/{following.slug}").get_data(as_text=True)
-    assert organiser_client.post(f"/meetings/{following.slug}/actions/{action.id}",
-                                 data={"status": "open"}).status_code == 404, "the action belongs to its own meeting"
+    assert (
+        organiser_client.post(f"/meetings/{following.slug}/actions/{action.id}", data={"status": "open"}).status_code
+        == 404
+    ), "the action belongs to its own meeting"
     evil = organiser_client.post(url, data={"status": "open", "next": "https://evil.example/"})
     assert evil.headers["Location"] == f"/meetings/{meeting.slug}/notes"
 
@@ -388,14 +451,24 @@ def test_actions_of_unpublished_notes_stay_with_organisers(client, organiser, me
 
 # Attachments ----------------------------------------------------------------------------------------
 
+
 def upload(client, meeting, name: str, content: bytes):
     """POST a file as a browser does. The body is built here: for large files the test client's own encoder
     leaves a temporary file open."""
     boundary = "----kxn-test-boundary-7d1f"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    return client.post(f"/meetings/{meeting.slug}/notes/attachments", data=body,
-                       content_type=f"multipart/form-data; boundary={boundary}")
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return client.post(
+        f"/meetings/{meeting.slug}/notes/attachments",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
 
 
 @pytest.fixture
@@ -454,10 +527,12 @@ def test_unicode_names_download_under_their_real_name(client, organiser_client, 
     upload(organiser_client, meeting, "../../Résumé; final (v2).pdf", PDF)
     attachment = db.session.scalars(select(NoteAttachment)).one()
     assert attachment.filename == "Résumé; final (v2).pdf"
-    disposition = client.get(f"/meetings/{meeting.slug}/notes/attachments/{attachment.id}",
-                             buffered=True).headers["Content-Disposition"]
-    assert disposition == ("attachment; filename=\"R_sum__ final (v2).pdf\"; "
-                           "filename*=UTF-8''R%C3%A9sum%C3%A9%3B%20final%20%28v2%29.pdf")
+    disposition = client.get(f"/meetings/{meeting.slug}/notes/attachments/{attachment.id}", buffered=True).headers[
+        "Content-Disposition"
+    ]
+    assert disposition == (
+        "attachment; filename=\"R_sum__ final (v2).pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%3B%20final%20%28v2%29.pdf"
+    )
 
 
 def test_names_lose_folders_and_control_characters():
@@ -489,8 +564,9 @@ def test_a_too_large_upload_gets_the_friendly_page_before_the_csrf_check(app, or
     assert "Files of up to 1 MB can be attached" in text(response.get_data(as_text=True))
 
 
-def test_files_follow_the_notes_visibility_and_can_be_removed(app, client, member_client, organiser_client,
-                                                             organiser, meeting, make_meeting):
+def test_files_follow_the_notes_visibility_and_can_be_removed(
+    app, client, member_client, organiser_client, organiser, meeting, make_meeting
+):
     notes = write_notes(meeting, organiser, publish=False)
     upload(organiser_client, meeting, "slides.pdf", PDF)
     attachment = db.session.scalars(select(NoteAttachment)).one()
@@ -530,21 +606,43 @@ def test_the_upload_folder_can_be_chosen(elsewhere, organiser_client, notes, mee
 
 # The archive, search and feed ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def library(organiser, make_meeting):
     """Notes of four meetings: public, members-only, draft, and public from an earlier year."""
-    def at(day: dt.date, slug: str):
-        return make_meeting(slug=slug, title=f"Meeting {slug}",
-                            start=dt.datetime.combine(day, dt.time(15), tzinfo=dt.UTC))
 
-    write_notes(at(dt.date(2025, 2, 10), "public"), organiser, title="Violence Reduction Units",
-                body="The hospital can be used as a teachable moment to engage young people.", summary="Public one")
-    write_notes(at(dt.date(2025, 1, 26), "members"), organiser, title="Members-only meeting notes",
-                visibility=Visibility.MEMBERS, body="A teachable moment for members only.")
-    write_notes(at(dt.date(2025, 3, 1), "draft"), organiser, title="Draft notes", publish=False,
-                body="A teachable moment not yet published.")
-    write_notes(at(dt.date(2024, 6, 1), "older"), organiser, title="Youth engagement 100% _literally_",
-                body="Adversity reduction, not violence reduction.")
+    def at(day: dt.date, slug: str):
+        return make_meeting(
+            slug=slug, title=f"Meeting {slug}", start=dt.datetime.combine(day, dt.time(15), tzinfo=dt.UTC)
+        )
+
+    write_notes(
+        at(dt.date(2025, 2, 10), "public"),
+        organiser,
+        title="Violence Reduction Units",
+        body="The hospital can be used as a teachable moment to engage young people.",
+        summary="Public one",
+    )
+    write_notes(
+        at(dt.date(2025, 1, 26), "members"),
+        organiser,
+        title="Members-only meeting notes",
+        visibility=Visibility.MEMBERS,
+        body="A teachable moment for members only.",
+    )
+    write_notes(
+        at(dt.date(2025, 3, 1), "draft"),
+        organiser,
+        title="Draft notes",
+        publish=False,
+        body="A teachable moment not yet published.",
+    )
+    write_notes(
+        at(dt.date(2024, 6, 1), "older"),
+        organiser,
+        title="Youth engagement 100% _literally_",
+        body="Adversity reduction, not violence reduction.",
+    )
 
 
 def titles(page: str) -> list[str]:
@@ -552,10 +650,15 @@ def titles(page: str) -> list[str]:
 
 
 def test_archive_lists_published_notes_newest_first(client, member_client, organiser_client, library):
-    assert titles(client.get("/notes").get_data(as_text=True)) == ["Violence Reduction Units",
-                                                                  "Youth engagement 100% _literally_"]
+    assert titles(client.get("/notes").get_data(as_text=True)) == [
+        "Violence Reduction Units",
+        "Youth engagement 100% _literally_",
+    ]
     assert titles(member_client.get("/notes").get_data(as_text=True)) == [
-        "Violence Reduction Units", "Members-only meeting notes", "Youth engagement 100% _literally_"]
+        "Violence Reduction Units",
+        "Members-only meeting notes",
+        "Youth engagement 100% _literally_",
+    ]
     organiser_page = organiser_client.get("/notes").get_data(as_text=True)
     assert "Draft notes" in organiser_page.split('id="drafts_heading"', 1)[1]
     assert titles(client.get("/notes?year=2024").get_data(as_text=True)) == ["Youth engagement 100% _literally_"]
@@ -563,15 +666,18 @@ def test_archive_lists_published_notes_newest_first(client, member_client, organ
     assert years == ["2025", "2024"]
 
 
-def test_search_finds_a_phrase_from_the_body_and_never_a_draft_or_members_only_note(
-        client, member_client, library):
+def test_search_finds_a_phrase_from_the_body_and_never_a_draft_or_members_only_note(client, member_client, library):
     assert titles(client.get("/notes?q=teachable+moment").get_data(as_text=True)) == ["Violence Reduction Units"]
     assert titles(client.get('/notes?q="TEACHABLE MOMENT to engage"').get_data(as_text=True)) == [
-        "Violence Reduction Units"]
+        "Violence Reduction Units"
+    ]
     assert titles(member_client.get("/notes?q=teachable").get_data(as_text=True)) == [
-        "Violence Reduction Units", "Members-only meeting notes"]
+        "Violence Reduction Units",
+        "Members-only meeting notes",
+    ]
     assert titles(client.get("/notes?q=adversity+reduction").get_data(as_text=True)) == [
-        "Youth engagement 100% _literally_"]
+        "Youth engagement 100% _literally_"
+    ]
     assert titles(client.get("/notes?q=public+one").get_data(as_text=True)) == ["Violence Reduction Units"]
     page = client.get("/notes?q=teachable+moment+nonexistentword").get_data(as_text=True)
     assert titles(page) == [] and "No notes match" in text(page)
@@ -606,8 +712,7 @@ def test_atom_feed_is_valid_and_holds_only_public_published_notes(client, librar
 
 
 def test_the_feed_escapes_hostile_titles(client, organiser, make_meeting):
-    write_notes(make_meeting(slug="hostile"), organiser, title="<script>alert(1)</script> & ]]>",
-                body=HOSTILE_MARKDOWN)
+    write_notes(make_meeting(slug="hostile"), organiser, title="<script>alert(1)</script> & ]]>", body=HOSTILE_MARKDOWN)
     feed = feedparser.parse(client.get("/notes/feed.atom").data)
     assert feed.bozo == 0
     assert feed.entries[0].title == "<script>alert(1)</script> & ]]>"
@@ -616,6 +721,7 @@ def test_the_feed_escapes_hostile_titles(client, organiser, make_meeting):
 
 # The demo -----------------------------------------------------------------------------------------
 
+
 def test_the_demo_notes_of_meeting_two_use_every_part(app, client):
     from kxn_meetings.demo import load_demo
 
@@ -623,8 +729,14 @@ def test_the_demo_notes_of_meeting_two_use_every_part(app, client):
     db.session.commit()
     notes = db.session.scalars(select(MeetingNotes)).one()
     body = notes.current_revision.body_markdown
-    for section in ("## Speakers", "## Workshop questions", "## Lessons learned", "## Emerging practice",
-                    "## Actions", "## Next meeting"):
+    for section in (
+        "## Speakers",
+        "## Workshop questions",
+        "## Lessons learned",
+        "## Emerging practice",
+        "## Actions",
+        "## Next meeting",
+    ):
         assert section in body
     page = client.get(f"/meetings/{notes.meeting.slug}/notes").get_data(as_text=True)
     assert 'aria-labelledby="notes_contents"' in page
@@ -636,11 +748,15 @@ def test_the_demo_notes_of_meeting_two_use_every_part(app, client):
 
 # Who may do what -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def matrix(organiser, meeting, app):
     notes = write_notes(meeting, organiser, actions=[notes_service.ActionRow(text="Do it")])
-    notes_service.save(meeting, notes_service.NotesInput(title="Second", body="x",
-                                                         actions=[notes_service.ActionRow(text="Do it")]), organiser)
+    notes_service.save(
+        meeting,
+        notes_service.NotesInput(title="Second", body="x", actions=[notes_service.ActionRow(text="Do it")]),
+        organiser,
+    )
     db.session.commit()
     attachment = notes_service.attach(notes, "slides.pdf", PDF, organiser)
     db.session.commit()
@@ -666,8 +782,12 @@ def urls(base: str, attachment_id: int, action_id: int) -> list[tuple[str, str, 
         ("GET", f"{base}/notes/revisions/compare?from=1&to=2", {}, (SIGN_IN, FORBIDDEN, OK)),
         ("POST", f"{base}/notes/edit", {"title": "T", "preview": "1"}, (SIGN_IN, FORBIDDEN, OK)),
         ("POST", f"{base}/actions/{action_id}", {"status": "done"}, (SIGN_IN, FORBIDDEN, REDIRECT)),
-        ("POST", f"{base}/notes/edit", {"title": "Edited", "visibility": "public", "save": "1"},
-         (SIGN_IN, FORBIDDEN, REDIRECT)),
+        (
+            "POST",
+            f"{base}/notes/edit",
+            {"title": "Edited", "visibility": "public", "save": "1"},
+            (SIGN_IN, FORBIDDEN, REDIRECT),
+        ),
         ("POST", f"{base}/notes/revisions/1/restore", {}, (SIGN_IN, FORBIDDEN, REDIRECT)),
         ("POST", f"{base}/notes/attachments", {"file": (io.BytesIO(PNG), "x.png")}, (SIGN_IN, FORBIDDEN, REDIRECT)),
         ("POST", f"{base}/notes/attachments/{attachment_id}/delete", {}, (SIGN_IN, FORBIDDEN, REDIRECT)),
@@ -699,8 +819,9 @@ def test_authorisation_matrix(app, sign_in, member, organiser, matrix, role):
 
 
 @pytest.mark.parametrize("role,status", [("anonymous", 404), ("member", 404), ("organiser", 200)])
-def test_draft_notes_and_their_files_are_404_to_everyone_but_organisers(app, sign_in, member, organiser, meeting,
-                                                                       role, status):
+def test_draft_notes_and_their_files_are_404_to_everyone_but_organisers(
+    app, sign_in, member, organiser, meeting, role, status
+):
     notes = write_notes(meeting, organiser, publish=False)
     attachment = notes_service.attach(notes, "slides.pdf", PDF, organiser)
     db.session.commit()
@@ -713,32 +834,73 @@ def test_draft_notes_and_their_files_are_404_to_everyone_but_organisers(app, sig
 
 
 def test_unknown_things_are_404(organiser_client, notes, meeting):
-    for path in ("/meetings/nope/notes", "/meetings/nope/notes/edit", f"/meetings/{meeting.slug}/notes/revisions/7",
-                 f"/meetings/{meeting.slug}/notes/revisions/99999999999999999999",
-                 f"/meetings/{meeting.slug}/notes/attachments/99999999999999999999",
-                 f"/meetings/{meeting.slug}/notes/attachments/5"):
+    for path in (
+        "/meetings/nope/notes",
+        "/meetings/nope/notes/edit",
+        f"/meetings/{meeting.slug}/notes/revisions/7",
+        f"/meetings/{meeting.slug}/notes/revisions/99999999999999999999",
+        f"/meetings/{meeting.slug}/notes/attachments/99999999999999999999",
+        f"/meetings/{meeting.slug}/notes/attachments/5",
+    ):
         assert organiser_client.get(path).status_code == 404, path
 
 
 @pytest.mark.app_config(WTF_CSRF_ENABLED=True)
 def test_state_changes_need_the_csrf_token(organiser_client, notes, meeting):
-    for path, form in ((f"/meetings/{meeting.slug}/notes/edit", {"title": "x", "save": "1"}),
-                       (f"/meetings/{meeting.slug}/notes/unpublish", {}),
-                       (f"/meetings/{meeting.slug}/notes/revisions/1/restore", {})):
+    for path, form in (
+        (f"/meetings/{meeting.slug}/notes/edit", {"title": "x", "save": "1"}),
+        (f"/meetings/{meeting.slug}/notes/unpublish", {}),
+        (f"/meetings/{meeting.slug}/notes/revisions/1/restore", {}),
+    ):
         assert organiser_client.post(path, data=form).status_code == 400
     assert current(meeting).is_published and current(meeting).current_revision.number == 1
 
 
 # Any input at all ----------------------------------------------------------------------------------
 
-ANY_TEXT = st.text(max_size=60) | st.sampled_from([
-    "\x00", "0", "-1", "9999-12-31", "0001-01-01", "2031-02-30", "²", "١٢", "99999999999999999999", "%", "_",
-    "\r\n", "a\u2028b", "\x7f", "<script>alert(1)</script>", "[x](javascript:alert(1))", "y", "on", "public",
-    "members", "done", "open", "//evil.example", "'; DROP TABLE meeting_notes; --",
-])
-NOTES_FIELDS = ["title", "summary", "body", "visibility", "notify_update", "actions-0-id", "actions-0-text",
-                "actions-0-owner", "actions-0-due_date", "actions-0-done", "actions-1-text", "actions-29-text",
-                "actions-99999999999-text"]
+ANY_TEXT = st.text(max_size=60) | st.sampled_from(
+    [
+        "\x00",
+        "0",
+        "-1",
+        "9999-12-31",
+        "0001-01-01",
+        "2031-02-30",
+        "²",
+        "١٢",
+        "99999999999999999999",
+        "%",
+        "_",
+        "\r\n",
+        "a\u2028b",
+        "\x7f",
+        "<script>alert(1)</script>",
+        "[x](javascript:alert(1))",
+        "y",
+        "on",
+        "public",
+        "members",
+        "done",
+        "open",
+        "//evil.example",
+        "'; DROP TABLE meeting_notes; --",
+    ]
+)
+NOTES_FIELDS = [
+    "title",
+    "summary",
+    "body",
+    "visibility",
+    "notify_update",
+    "actions-0-id",
+    "actions-0-text",
+    "actions-0-owner",
+    "actions-0-due_date",
+    "actions-0-done",
+    "actions-1-text",
+    "actions-29-text",
+    "actions-99999999999-text",
+]
 
 
 @given(data=st.data())
@@ -755,28 +917,44 @@ def test_any_text_in_any_notes_field_never_gives_a_server_error(organiser_client
         assert organiser_client.get(f"/meetings/{meeting.slug}/notes").status_code == 200
 
 
-@given(q=ANY_TEXT, year=ANY_TEXT, page=ANY_TEXT, first=ANY_TEXT, second=ANY_TEXT, status=ANY_TEXT, next_=ANY_TEXT,
-       name=ANY_TEXT, email=ANY_TEXT)
+@given(
+    q=ANY_TEXT,
+    year=ANY_TEXT,
+    page=ANY_TEXT,
+    first=ANY_TEXT,
+    second=ANY_TEXT,
+    status=ANY_TEXT,
+    next_=ANY_TEXT,
+    name=ANY_TEXT,
+    email=ANY_TEXT,
+)
 def test_any_text_in_search_compare_actions_uploads_and_publishing_never_gives_a_server_error(
-        client, organiser_client, organiser, meeting, q, year, page, first, second, status, next_, name, email):
+    client, organiser_client, organiser, meeting, q, year, page, first, second, status, next_, name, email
+):
     if current(meeting) is None:
         write_notes(meeting, organiser, actions=[notes_service.ActionRow(text="Do it")])
     action_id = db.session.scalar(select(ActionItem.id))
     base = f"/meetings/{meeting.slug}"
     for reader in (client, organiser_client):
         assert reader.get("/notes", query_string={"q": q, "year": year, "page": page}).status_code == 200
-    assert organiser_client.get(f"{base}/notes/revisions/compare",
-                                query_string={"from": first, "to": second}).status_code in (200, 404)
-    assert organiser_client.post(f"{base}/actions/{action_id}",
-                                 data={"status": status, "next": next_}).status_code in (302, 400)
-    assert organiser_client.post(f"{base}/notes/attachments", data={"file": (io.BytesIO(name.encode()), name)},
-                                 content_type="multipart/form-data").status_code in (302, 413)
+    assert organiser_client.get(
+        f"{base}/notes/revisions/compare", query_string={"from": first, "to": second}
+    ).status_code in (200, 404)
+    assert organiser_client.post(f"{base}/actions/{action_id}", data={"status": status, "next": next_}).status_code in (
+        302,
+        400,
+    )
+    assert organiser_client.post(
+        f"{base}/notes/attachments",
+        data={"file": (io.BytesIO(name.encode()), name)},
+        content_type="multipart/form-data",
+    ).status_code in (302, 413)
     assert organiser_client.post(f"{base}/notes/publish", data={"email": email}).status_code == 302
     assert organiser_client.get(f"/meetings/{quote(q, safe='') or 'x'}/notes").status_code < 500
 
 
-
 # Constant queries --------------------------------------------------------------------------------
+
 
 def _notes_pages(make_meeting, organiser, size: int) -> dict[str, str]:
     """`size` published notes, the first with `size` revisions, actions and files, in a series with a next meeting."""
@@ -787,26 +965,48 @@ def _notes_pages(make_meeting, organiser, size: int) -> dict[str, str]:
     db.session.commit()
     first = None
     for n in range(size):
-        meeting = make_meeting(slug=f"q{size}-{n}", series_id=series.id,
-                               start=dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=n))
-        write_notes(meeting, organiser, title=f"Notes {n}", body="## A\n\nx\n\n## B\n\ny\n\n## C\n\nz", actions=[
-            notes_service.ActionRow(text=f"Action {a}", owner="Someone") for a in range(size if n == 0 else 1)])
+        meeting = make_meeting(
+            slug=f"q{size}-{n}",
+            series_id=series.id,
+            start=dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=n),
+        )
+        write_notes(
+            meeting,
+            organiser,
+            title=f"Notes {n}",
+            body="## A\n\nx\n\n## B\n\ny\n\n## C\n\nz",
+            actions=[
+                notes_service.ActionRow(text=f"Action {a}", owner="Someone") for a in range(size if n == 0 else 1)
+            ],
+        )
         first = first or meeting
     notes = current(first)
     for n in range(size):
-        notes_service.save(first, notes_service.NotesInput(
-            title=f"Notes {n}", body=f"## A\n\n{n}", actions=[notes_service.ActionRow(text="Action 0")]), organiser)
+        notes_service.save(
+            first,
+            notes_service.NotesInput(
+                title=f"Notes {n}", body=f"## A\n\n{n}", actions=[notes_service.ActionRow(text="Action 0")]
+            ),
+            organiser,
+        )
         db.session.commit()
         notes_service.attach(notes, f"file-{n}.pdf", PDF, organiser)
         db.session.commit()
     following = make_meeting(slug=f"q{size}-next", series_id=series.id, start=dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
-    return {"archive": "/notes", "feed": "/notes/feed.atom", "notes": f"/meetings/{first.slug}/notes",
-            "edit": f"/meetings/{first.slug}/notes/edit", "history": f"/meetings/{first.slug}/notes/revisions",
-            "next meeting": f"/meetings/{following.slug}", "meeting": f"/meetings/{first.slug}"}
+    return {
+        "archive": "/notes",
+        "feed": "/notes/feed.atom",
+        "notes": f"/meetings/{first.slug}/notes",
+        "edit": f"/meetings/{first.slug}/notes/edit",
+        "history": f"/meetings/{first.slug}/notes/revisions",
+        "next meeting": f"/meetings/{following.slug}",
+        "meeting": f"/meetings/{first.slug}",
+    }
 
 
-def test_notes_pages_run_the_same_number_of_queries_for_few_or_many_rows(app, organiser_client, organiser,
-                                                                          make_meeting):
+def test_notes_pages_run_the_same_number_of_queries_for_few_or_many_rows(
+    app, organiser_client, organiser, make_meeting
+):
     from .test_query_counts import counting_statements
 
     counts = {}
@@ -822,7 +1022,12 @@ def test_notes_pages_run_the_same_number_of_queries_for_few_or_many_rows(app, or
 
 def test_a_feed_entry_without_a_summary_summarises_its_body(client, make_meeting, organiser):
     meeting = past_meeting(make_meeting)
-    write_notes(meeting, organiser, title="Notes", summary="",
-                body="## Speakers\n\nThe hospital can be a **teachable moment** for young adults.")
+    write_notes(
+        meeting,
+        organiser,
+        title="Notes",
+        summary="",
+        body="## Speakers\n\nThe hospital can be a **teachable moment** for young adults.",
+    )
     feed = feedparser.parse(client.get("/notes/feed.atom").data)
     assert feed.entries[0].summary.startswith("Speakers The hospital can be a teachable moment")

@@ -29,8 +29,14 @@ LINK = re.compile(r"https://kxn\.test/sign-in/link/[\w-]+")
 
 
 def queue_note(to, subject: str = "A note from the network", **values) -> OutboxMessage | None:
-    return queue_email(kind="note", to=to, subject=subject, template="sign_in",
-                       context={"token": "not-a-real-token", "code": "000000", "minutes": 15}, **values)
+    return queue_email(
+        kind="note",
+        to=to,
+        subject=subject,
+        template="sign_in",
+        context={"token": "not-a-real-token", "code": "000000", "minutes": 15},
+        **values,
+    )
 
 
 def messages() -> list[OutboxMessage]:
@@ -124,7 +130,8 @@ def test_greylisted_sign_in_email_is_retried_with_the_same_message_id(app, clien
 
 @pytest.mark.app_config(OUTBOX_DELIVER_AFTER_COMMIT=True, MAIL_TIMEOUT=1.0)
 def test_smtp_down_sign_in_still_works_at_once_and_mail_follows_when_it_is_back(
-        app, client, runner, smtp_server, make_member):
+    app, client, runner, smtp_server, make_member
+):
     addresses = [make_member().email for _ in range(3)]
     smtp_server.stop()
     for address in addresses:
@@ -175,7 +182,8 @@ def test_nothing_listening_on_the_port_loses_nothing(app, client, runner, smtp_s
 
 @pytest.mark.app_config(OUTBOX_MAX_ATTEMPTS=3)
 def test_a_message_that_keeps_failing_is_set_aside_others_flow_and_an_organiser_retries_it(
-        app, client, runner, sign_in, smtp_server, spy, organiser):
+    app, client, runner, sign_in, smtp_server, spy, organiser
+):
     spy.refuse["stuck@example.org"] = "451 4.2.2 Mailbox full, try later"
     stuck = queue_note("Stuck Person <stuck@example.org>", subject="For the stuck person").id
     queue_note("first@example.org")
@@ -214,8 +222,7 @@ def test_a_message_that_keeps_failing_is_set_aside_others_flow_and_an_organiser_
     assert messages()[0].status == OutboxStatus.SENT
 
 
-def test_a_permanent_refusal_is_set_aside_at_once_with_its_reason(app, client, runner, sign_in, smtp_server,
-                                                                  organiser):
+def test_a_permanent_refusal_is_set_aside_at_once_with_its_reason(app, client, runner, sign_in, smtp_server, organiser):
     smtp_server.refuse(1, "550 5.1.1 No such mailbox here")
     message_id = queue_note("gone@example.org").id
     db.session.commit()
@@ -248,15 +255,21 @@ def test_a_lost_connection_counts_one_try_and_the_rest_wait_untried(app, runner,
 def test_a_message_leased_by_a_dead_worker_waits_for_the_lease_to_expire(app, runner, smtp_server):
     message_id = queue_note("leased@example.org").id
     db.session.commit()
-    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                       .values(locked_by="dead-worker", locked_until=utcnow() + dt.timedelta(minutes=5)))
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(locked_by="dead-worker", locked_until=utcnow() + dt.timedelta(minutes=5))
+    )
     db.session.commit()
     assert "Nothing to send." in send(runner).output
     assert "Outbox worker stopped." in send(runner, "worker", "--once").output
     assert smtp_server.messages == []
 
-    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                       .values(locked_until=utcnow() - dt.timedelta(seconds=1)))
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(locked_until=utcnow() - dt.timedelta(seconds=1))
+    )
     db.session.commit()
     assert "Sent 1;" in send(runner).output
     assert len(smtp_server.wait_for(1)) == 1
@@ -370,8 +383,7 @@ def test_the_outbox_never_shows_a_members_sign_in_link(app, client, sign_in, mem
 
 
 @pytest.mark.app_config(OUTBOX_BATCH_SIZE=2)
-def test_a_pass_sends_all_its_batches_over_one_connection_and_replaces_one_that_dropped(app, smtp_server,
-                                                                                       monkeypatch):
+def test_a_pass_sends_all_its_batches_over_one_connection_and_replaces_one_that_dropped(app, smtp_server, monkeypatch):
     opened = []
     connect = mail._connect
     monkeypatch.setattr(mail, "_connect", lambda: opened.append(connect()) or opened[-1])
@@ -400,8 +412,10 @@ def test_a_pass_sends_all_its_batches_over_one_connection_and_replaces_one_that_
 
 def test_lines_that_start_with_a_dot_arrive_unchanged(app, smtp_server):
     body = "First\r\n.\r\n..two dots\r\n.one dot\r\n"
-    data = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Dots\r\nMessage-ID: <dots@kxn.test>\r\n\r\n"
-            + body.encode())
+    data = (
+        b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Dots\r\nMessage-ID: <dots@kxn.test>\r\n\r\n"
+        + body.encode()
+    )
     smtp = mail._connect()
     try:
         mail._start(smtp, "a@example.org", "b@example.org", data)
@@ -455,8 +469,11 @@ def test_each_accepted_message_is_recorded_sent_before_the_next_is_offered(app, 
 
     async def handle_MAIL(server, session, envelope, address, mail_options):
         with observer.connect() as conn:  # what another worker would see at this moment
-            sent = conn.scalar(sa.select(sa.func.count()).select_from(OutboxMessage.__table__)
-                               .where(OutboxMessage.__table__.c.status == "sent"))
+            sent = conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxMessage.__table__)
+                .where(OutboxMessage.__table__.c.status == "sent")
+            )
         recorded_at_next_mail.append((len(accepted), sent))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)

@@ -92,6 +92,7 @@ class Ledger:
             async def handle(server, session, envelope, *args):
                 self.events[session.peer].append(("command", name))
                 return reply
+
             return handle
 
         handler.handle_DATA = handle_DATA
@@ -119,22 +120,38 @@ class Ledger:
 def start_worker(app, smtp_server, log: Path, lease_seconds: float = 3) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
-        KXN_SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], KXN_SECRET_KEY=TEST_SECRET,
-        KXN_BASE_URL=app.config["BASE_URL"], KXN_INSTANCE_PATH=str(log.parent),
-        KXN_MAIL_SERVER="127.0.0.1", KXN_MAIL_PORT=str(smtp_server.port), KXN_MAIL_TIMEOUT="10",
-        KXN_OUTBOX_POLL_SECONDS="0.2", KXN_OUTBOX_BATCH_SIZE="20", KXN_OUTBOX_LEASE_SECONDS=str(lease_seconds),
+        KXN_SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        KXN_SECRET_KEY=TEST_SECRET,
+        KXN_BASE_URL=app.config["BASE_URL"],
+        KXN_INSTANCE_PATH=str(log.parent),
+        KXN_MAIL_SERVER="127.0.0.1",
+        KXN_MAIL_PORT=str(smtp_server.port),
+        KXN_MAIL_TIMEOUT="10",
+        KXN_OUTBOX_POLL_SECONDS="0.2",
+        KXN_OUTBOX_BATCH_SIZE="20",
+        KXN_OUTBOX_LEASE_SECONDS=str(lease_seconds),
         KXN_OUTBOX_RETRY_BASE_SECONDS="1",
     )
     with log.open("wb") as out:
-        return subprocess.Popen([FLASK, "--app", "kxn_meetings", "kxn", "outbox", "worker"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [FLASK, "--app", "kxn_meetings", "kxn", "outbox", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def claimed_by(process: subprocess.Popen) -> set[str]:
     """Message-IDs of the pending messages a worker process holds a claim on (its id carries the pid)."""
     db.session.rollback()
-    return set(db.session.scalars(select(OutboxMessage.message_id).where(
-        OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.locked_by.like(f"%-{process.pid}-%"))))
+    return set(
+        db.session.scalars(
+            select(OutboxMessage.message_id).where(
+                OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.locked_by.like(f"%-{process.pid}-%")
+            )
+        )
+    )
 
 
 def wait_until(condition, timeout: float, what: str) -> None:
@@ -158,8 +175,9 @@ def stop(workers: list[subprocess.Popen]) -> None:
 
 
 @pytest.mark.parametrize("kill_after", [7, 26])  # mid-way through the first batch of 20, and the second
-def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(app, smtp_server, make_meeting, tmp_path,
-                                                                      kill_after):
+def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(
+    app, smtp_server, make_meeting, tmp_path, kill_after
+):
     meeting = invite_many(make_meeting, 60)
     assert invitations.invite(meeting, db.session.scalars(select(Member)).all()) == 60
     db.session.commit()
@@ -168,8 +186,11 @@ def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(app, smt
     victim = start_worker(app, smtp_server, tmp_path / "victim.log", lease_seconds=4)
     survivor = None
     try:
-        wait_until(lambda: len(ledger.taken_in(ledger.connections())) >= kill_after, 60,
-                   f"{kill_after} messages to reach the server")
+        wait_until(
+            lambda: len(ledger.taken_in(ledger.connections())) >= kill_after,
+            60,
+            f"{kill_after} messages to reach the server",
+        )
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(10)
         time.sleep(0.2)  # the server notices the dropped connection
@@ -178,8 +199,9 @@ def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(app, smt
         before_kill = ledger.taken_in(killed)
         answered = set(before_kill) - in_flight
         db.session.rollback()
-        recorded_sent = set(db.session.scalars(select(OutboxMessage.message_id).where(
-            OutboxMessage.status == OutboxStatus.SENT)))
+        recorded_sent = set(
+            db.session.scalars(select(OutboxMessage.message_id).where(OutboxMessage.status == OutboxStatus.SENT))
+        )
         db.session.rollback()
         # Everything the server answered, and the worker heard, was recorded before the worker said more.
         assert answered <= recorded_sent
@@ -205,8 +227,7 @@ def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(app, smt
 
 @pytest.mark.postgresql_only
 @pytest.mark.slow
-def test_three_workers_drain_a_thousand_and_a_killed_worker_loses_nothing(app, smtp_server, make_meeting,
-                                                                         tmp_path):
+def test_three_workers_drain_a_thousand_and_a_killed_worker_loses_nothing(app, smtp_server, make_meeting, tmp_path):
     meeting = invite_many(make_meeting, 1000)
     assert invitations.invite(meeting, db.session.scalars(select(Member)).all()) == 1000
     db.session.commit()
@@ -223,8 +244,7 @@ def test_three_workers_drain_a_thousand_and_a_killed_worker_loses_nothing(app, s
         held = claimed_by(victim)
         assert held, "the killed worker held claimed messages"
         slow.delay = 0.0
-        wait_until(lambda: outbox(OutboxMessage.status != OutboxStatus.SENT) == 0, 120,
-                   "every message to be sent")
+        wait_until(lambda: outbox(OutboxMessage.status != OutboxStatus.SENT) == 0, 120, "every message to be sent")
     finally:
         stop(workers)
     logs = "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("worker*.log")))
@@ -242,7 +262,8 @@ def test_three_workers_drain_a_thousand_and_a_killed_worker_loses_nothing(app, s
 
 @pytest.mark.app_config(OUTBOX_DELIVER_AFTER_COMMIT=True)
 def test_invitations_to_200_while_the_mail_server_is_down_go_out_once_it_is_back(
-        app, client, runner, sign_in, organiser, smtp_server, make_meeting):
+    app, client, runner, sign_in, organiser, smtp_server, make_meeting
+):
     meeting = invite_many(make_meeting, 199)
     sign_in(client, organiser)
     smtp_server.stop()

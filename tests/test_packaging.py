@@ -92,17 +92,32 @@ def run(*command: str | Path, **options) -> subprocess.CompletedProcess:
 def test_the_wheel_holds_the_whole_app_and_runs_outside_the_checkout(tmp_path):
     dist = tmp_path / "dist"
     isolation = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", *isolation, "--wheel-dir", dist, REPO,
-        cwd=tmp_path)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--quiet",
+        *isolation,
+        "--wheel-dir",
+        dist,
+        REPO,
+        cwd=tmp_path,
+    )
     [wheel] = dist.glob("kxn_meetings-*.whl")
 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"kxn_meetings/templates/base.html", "kxn_meetings/static/site.css"} <= names
-    migrations = {f"kxn_meetings/migrations/versions/{p.name}" for p in (REPO / "kxn_meetings/migrations/versions")
-                  .glob("*.py")}
+    migrations = {
+        f"kxn_meetings/migrations/versions/{p.name}" for p in (REPO / "kxn_meetings/migrations/versions").glob("*.py")
+    }
     assert migrations and migrations <= names
-    templates = {f"kxn_meetings/templates/{p.relative_to(REPO / 'templates').as_posix()}"
-                 for p in (REPO / "templates").rglob("*") if p.is_file()}
+    templates = {
+        f"kxn_meetings/templates/{p.relative_to(REPO / 'templates').as_posix()}"
+        for p in (REPO / "templates").rglob("*")
+        if p.is_file()
+    }
     assert templates <= names, sorted(templates - names)
     assert not any(name.startswith(("tests/", "instance/")) for name in names)
 
@@ -115,7 +130,10 @@ def test_the_wheel_holds_the_whole_app_and_runs_outside_the_checkout(tmp_path):
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("KXN_", "PYTHON", "FLASK_", "VIRTUAL_ENV"))}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KXN_", "PYTHON", "FLASK_", "VIRTUAL_ENV"))
+    }
     result = run(python, "-I", "-c", SCRIPT, elsewhere, cwd=elsewhere, env=environment)
     assert "installed wheel serves pages" in result.stdout

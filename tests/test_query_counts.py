@@ -44,32 +44,55 @@ def build(*, meetings: int, answers: int, agenda: int, viewer: Member | None) ->
         start = now + dt.timedelta(days=7 * (i + 1)) if i % 3 else now - dt.timedelta(days=7 * (i + 1))
         if i == 0:
             start = now + dt.timedelta(days=3)
-        made.append(Meeting(
-            slug=f"m-{meetings}-{i}", title=f"Meeting {i}", theme=f"Theme {i}", starts_at=start,
-            ends_at=start + dt.timedelta(hours=2), timezone="Europe/London", join_url="https://meet.example.org/x",
-            location="Leeds" if i % 2 else "", capacity=answers // 2 if i % 4 == 0 else None,
-            status=MeetingStatus.CANCELLED if i % 5 == 4 else MeetingStatus.SCHEDULED,
-            visibility=Visibility.MEMBERS if i % 2 else Visibility.PUBLIC, contact=viewer,
-            description="Some **words**",
-            agenda_items=[AgendaItem(position=n, title=f"Item {n}", speaker_name=f"Speaker {n}",
-                                     start_time=dt.time(15, n % 60)) for n in range(agenda)],
-            workshop_rooms=[WorkshopRoom(position=n, name=f"Room {n}",
-                                         questions=[WorkshopQuestion(position=0, text="Why?")])
-                            for n in range(max(1, agenda // 5))],
-        ))
+        made.append(
+            Meeting(
+                slug=f"m-{meetings}-{i}",
+                title=f"Meeting {i}",
+                theme=f"Theme {i}",
+                starts_at=start,
+                ends_at=start + dt.timedelta(hours=2),
+                timezone="Europe/London",
+                join_url="https://meet.example.org/x",
+                location="Leeds" if i % 2 else "",
+                capacity=answers // 2 if i % 4 == 0 else None,
+                status=MeetingStatus.CANCELLED if i % 5 == 4 else MeetingStatus.SCHEDULED,
+                visibility=Visibility.MEMBERS if i % 2 else Visibility.PUBLIC,
+                contact=viewer,
+                description="Some **words**",
+                agenda_items=[
+                    AgendaItem(
+                        position=n, title=f"Item {n}", speaker_name=f"Speaker {n}", start_time=dt.time(15, n % 60)
+                    )
+                    for n in range(agenda)
+                ],
+                workshop_rooms=[
+                    WorkshopRoom(position=n, name=f"Room {n}", questions=[WorkshopQuestion(position=0, text="Why?")])
+                    for n in range(max(1, agenda // 5))
+                ],
+            )
+        )
     db.session.add_all(made)
     db.session.flush()
-    people = [Member(name=f"Person {n}", email=f"person{meetings}-{n}@example.org", organisation="NHS")
-              for n in range(answers)]
+    people = [
+        Member(name=f"Person {n}", email=f"person{meetings}-{n}@example.org", organisation="NHS")
+        for n in range(answers)
+    ]
     db.session.add_all(people)
     db.session.flush()
     choices = [Answer.GOING, Answer.MAYBE, Answer.DECLINED, Answer.GOING]
     for meeting in made[:4]:
         for n, person in enumerate(people):
             choice = choices[n % 4]
-            db.session.add(Rsvp(meeting_id=meeting.id, member_id=person.id, answer=choice,
-                                waitlist_position=n if choice == Answer.GOING and n > answers // 2 else None,
-                                access_needs="Captions" if n % 7 == 0 else "", comment=f"Comment {n}"))
+            db.session.add(
+                Rsvp(
+                    meeting_id=meeting.id,
+                    member_id=person.id,
+                    answer=choice,
+                    waitlist_position=n if choice == Answer.GOING and n > answers // 2 else None,
+                    access_needs="Captions" if n % 7 == 0 else "",
+                    comment=f"Comment {n}",
+                )
+            )
         if viewer is not None:
             db.session.add(Rsvp(meeting_id=meeting.id, member_id=viewer.id, answer=Answer.GOING))
     db.session.commit()
@@ -86,9 +109,11 @@ def statements_for(client, path: str) -> int:
     return len(statements)
 
 
-
-PAGES = [(viewer, page) for viewer in ("organiser", "member", "anonymous")
-         for page in ("/", "/meetings/{slug}", "/meetings/{id}")]
+PAGES = [
+    (viewer, page)
+    for viewer in ("organiser", "member", "anonymous")
+    for page in ("/", "/meetings/{slug}", "/meetings/{id}")
+]
 PAGES += [("organiser", "/meetings/{slug}/attendees"), ("organiser", "/meetings/{slug}/attendees.csv")]
 
 

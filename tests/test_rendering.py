@@ -13,11 +13,50 @@ from hypothesis import strategies as st
 
 from kxn_meetings.rendering import plain_text_summary, render_markdown, sanitise_html, table_of_contents
 
-TAGS = {"p", "h2", "h3", "h4", "ul", "ol", "li", "strong", "em", "a", "blockquote", "code", "pre", "table",
-        "thead", "tbody", "tr", "th", "td", "hr", "br", "del"}
+TAGS = {
+    "p",
+    "h2",
+    "h3",
+    "h4",
+    "ul",
+    "ol",
+    "li",
+    "strong",
+    "em",
+    "a",
+    "blockquote",
+    "code",
+    "pre",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "hr",
+    "br",
+    "del",
+}
 ATTRIBUTES = {"a": {"href", "title", "rel"}, "h2": {"id"}, "h3": {"id"}, "h4": {"id"}}
-DANGEROUS_TAG_TEXT = ("<script", "<svg", "<iframe", "<img", "<style", "<object", "<embed", "<form", "<meta",
-                      "<base", "<link", "<math", "<body", "<input", "<button", "<noscript", "<template")
+DANGEROUS_TAG_TEXT = (
+    "<script",
+    "<svg",
+    "<iframe",
+    "<img",
+    "<style",
+    "<object",
+    "<embed",
+    "<form",
+    "<meta",
+    "<base",
+    "<link",
+    "<math",
+    "<body",
+    "<input",
+    "<button",
+    "<noscript",
+    "<template",
+)
 
 
 class _Tags(HTMLParser):
@@ -131,7 +170,7 @@ HOSTILE = [
     "> <iframe src=//evil.example></iframe>\n> [x](javascript:alert(1))",
     "* <svg/onload=alert(1)>\n* ~~<script>alert(1)</script>~~",
     '<input autofocus onfocus="alert(1)">',
-    '<template><img src=x onerror=alert(1)></template>',
+    "<template><img src=x onerror=alert(1)></template>",
 ]
 
 
@@ -147,9 +186,44 @@ def test_hostile_html_is_sanitised_even_without_markdown(source):
 
 
 FRAGMENTS = [
-    "<", ">", '"', "'", "=", "&#", ";", ":", "(", ")", "[", "]", "\t", "\n", "javascript", "JaVaScRiPt", "data",
-    "script", "img", "svg", "iframe", "onerror", "onload", "style", "href", "src", "a ", "alert(1)", "#", "!",
-    "`", "*", "~~", "## ", "|", "-", "%0a", "&colon;",
+    "<",
+    ">",
+    '"',
+    "'",
+    "=",
+    "&#",
+    ";",
+    ":",
+    "(",
+    ")",
+    "[",
+    "]",
+    "\t",
+    "\n",
+    "javascript",
+    "JaVaScRiPt",
+    "data",
+    "script",
+    "img",
+    "svg",
+    "iframe",
+    "onerror",
+    "onload",
+    "style",
+    "href",
+    "src",
+    "a ",
+    "alert(1)",
+    "#",
+    "!",
+    "`",
+    "*",
+    "~~",
+    "## ",
+    "|",
+    "-",
+    "%0a",
+    "&colon;",
 ]
 
 
@@ -217,7 +291,10 @@ def test_links_keep_safe_urls_and_get_rel():
     )
     tags = [(tag, dict(attrs)) for tag, attrs in tags_in(output) if tag == "a"]
     assert [attrs["href"] for _, attrs in tags] == [
-        "https://kxn.example.org/", "mailto:stephen@example.org", "/meetings/kxn", "#actions",
+        "https://kxn.example.org/",
+        "mailto:stephen@example.org",
+        "/meetings/kxn",
+        "#actions",
         "https://auto.example/link",
     ]
     assert all(attrs["rel"] == "noopener noreferrer" for _, attrs in tags)
@@ -229,8 +306,19 @@ def test_everyday_markdown_survives():
         "Some **bold**, *emphasis*, `code` and ~~old~~ text.  \nNext line\n\n"
         "> quoted\n\n1. one\n2. two\n\n- a\n- b\n\n---\n\n```\nblock\n```"
     )
-    for fragment in ("<strong>bold</strong>", "<em>emphasis</em>", "<code>code</code>", "<del>old</del>", "<br>",
-                     "<blockquote>", "<ol>", "<ul>", "<li>one</li>", "<hr>", "<pre><code>block"):
+    for fragment in (
+        "<strong>bold</strong>",
+        "<em>emphasis</em>",
+        "<code>code</code>",
+        "<del>old</del>",
+        "<br>",
+        "<blockquote>",
+        "<ol>",
+        "<ul>",
+        "<li>one</li>",
+        "<hr>",
+        "<pre><code>block",
+    ):
         assert fragment in output
     assert_nothing_executable(output)
 

@@ -58,9 +58,15 @@ def render(name: str, **values: str) -> bytes:
     encoded again the same way, so the message keeps the shape its client gives it.
     """
     now = utcnow()
-    values = {"msgid": f"{uuid.uuid4().hex}@mail.example.org", "to": CALENDAR_ADDRESS, "dtstamp": ical_stamp(now),
-              "date": email.utils.format_datetime(now), "uid": "no-such-meeting@example.org",
-              "email": "nobody@example.org", **values}
+    values = {
+        "msgid": f"{uuid.uuid4().hex}@mail.example.org",
+        "to": CALENDAR_ADDRESS,
+        "dtstamp": ical_stamp(now),
+        "date": email.utils.format_datetime(now),
+        "uid": "no-such-meeting@example.org",
+        "email": "nobody@example.org",
+        **values,
+    }
     values.setdefault("from", values["email"])
     message = email.message_from_bytes((FIXTURES / name).read_bytes(), policy=email.policy.compat32)
     for part in message.walk():
@@ -69,8 +75,11 @@ def render(name: str, **values: str) -> bytes:
             continue
         charset = part.get_content_charset() or "utf-8"
         data = _fill(part.get_payload(decode=True).decode(charset), values).encode(charset)
-        part.set_payload(base64.encodebytes(data).decode("ascii") if encoding == "base64"
-                         else quopri.encodestring(data).decode("ascii"))
+        part.set_payload(
+            base64.encodebytes(data).decode("ascii")
+            if encoding == "base64"
+            else quopri.encodestring(data).decode("ascii")
+        )
     return _fill(message.as_bytes().decode("utf-8", "surrogateescape"), values).encode("utf-8", "surrogateescape")
 
 
@@ -86,8 +95,13 @@ def rsvp_of(meeting, member) -> Rsvp | None:
 
 def outbox(member, kind: str) -> list[OutboxMessage]:
     db.session.rollback()
-    return list(db.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.member_id == member.id, OutboxMessage.kind == kind).order_by(OutboxMessage.id)))
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.member_id == member.id, OutboxMessage.kind == kind)
+            .order_by(OutboxMessage.id)
+        )
+    )
 
 
 def count(model) -> int:
@@ -101,7 +115,7 @@ def invite(meeting, *members) -> None:
 
 
 def process(raw: bytes) -> CalendarReply:
-    reply = replies.process_message(raw)
+    reply = replies.process(raw).reply
     db.session.commit()
     return reply
 
@@ -132,26 +146,48 @@ def invited(make_meeting, make_member):
 CORPUS = [
     # fixture, member's address, how the reply writes it, answer, comment
     ("outlook_desktop_accepted.eml", "aoife.walsh@tvp.example.org", None, Answer.GOING, "Looking forward to it."),
-    ("outlook_web_declined.eml", "ben.okafor@nhs.example.org", None, Answer.DECLINED,
-     "Sorry, I'm on a course that week."),
+    (
+        "outlook_web_declined.eml",
+        "ben.okafor@nhs.example.org",
+        None,
+        Answer.DECLINED,
+        "Sorry, I'm on a course that week.",
+    ),
     ("gmail_accepted.eml", "Priya.Shah@gmail.example.com", "PRIYA.SHAH@GMAIL.EXAMPLE.COM", Answer.GOING, ""),
     # Gmail's note is the attendee's X-RESPONSE-COMMENT parameter, with \; and \, and HTML character references.
-    ("gmail_declined_comment.eml", "amira.haddad@gmail.example.com", None, Answer.DECLINED,
-     "Sorry, I can't make it: I'm on leave that week."),
+    (
+        "gmail_declined_comment.eml",
+        "amira.haddad@gmail.example.com",
+        None,
+        Answer.DECLINED,
+        "Sorry, I can't make it: I'm on leave that week.",
+    ),
     ("apple_accepted.eml", "tom.reid@icloud.example.com", None, Answer.GOING, ""),
     ("thunderbird_tentative.eml", "stephen.walcott@lancs.example.org", None, Answer.MAYBE, ""),
-    ("declined_comment.eml", "dana.hughes@vru.example.org", None, Answer.DECLINED,
-     "Clashes with a custody review; sorry. Please send the notes, though."),
-    ("windows1252_declined.eml", "ciara.oneill@psni.example.org", None, Answer.DECLINED,
-     "I\u2019m on leave that week \u2013 sorry."),
+    (
+        "declined_comment.eml",
+        "dana.hughes@vru.example.org",
+        None,
+        Answer.DECLINED,
+        "Clashes with a custody review; sorry. Please send the notes, though.",
+    ),
+    (
+        "windows1252_declined.eml",
+        "ciara.oneill@psni.example.org",
+        None,
+        Answer.DECLINED,
+        "I\u2019m on leave that week \u2013 sorry.",
+    ),
     ("no_method_accepted.eml", "lee.morgan@outlook.example.com", "Lee.Morgan@Outlook.Example.com", Answer.GOING, ""),
 ]
 
 
-@pytest.mark.parametrize(("fixture", "address", "written", "expected", "comment"), CORPUS,
-                         ids=[c[0].removesuffix(".eml") for c in CORPUS])
+@pytest.mark.parametrize(
+    ("fixture", "address", "written", "expected", "comment"), CORPUS, ids=[c[0].removesuffix(".eml") for c in CORPUS]
+)
 def test_each_client_reply_becomes_the_members_answer_and_its_notice(
-        invited, runner, tmp_path, fixture, address, written, expected, comment):
+    invited, runner, tmp_path, fixture, address, written, expected, comment
+):
     meeting, person = invited(address)
     result = ingest(runner, tmp_path, render(fixture, uid=meeting.uid, email=written or address))
     assert "1 applied" in result.output
@@ -162,7 +198,9 @@ def test_each_client_reply_becomes_the_members_answer_and_its_notice(
     assert rsvp.waitlist_position is None
     [reply] = all_replies()
     assert (reply.outcome, reply.meeting_id, reply.member_id) == (ReplyOutcome.APPLIED, meeting.id, person.id)
-    assert reply.partstat == {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}[expected]
+    assert (
+        reply.partstat == {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}[expected]
+    )
     # The answer flows on as any other: a confirmation with the join link, or a CANCEL of their copy.
     confirmations, declines = outbox(person, "confirmation"), outbox(person, "decline")
     if expected == Answer.GOING:
@@ -182,9 +220,12 @@ UNMATCHED_CORPUS = [
 ]
 
 
-@pytest.mark.parametrize(("fixture", "reason"), UNMATCHED_CORPUS, ids=[c[0].removesuffix(".eml") for c in UNMATCHED_CORPUS])
+@pytest.mark.parametrize(
+    ("fixture", "reason"), UNMATCHED_CORPUS, ids=[c[0].removesuffix(".eml") for c in UNMATCHED_CORPUS]
+)
 def test_what_is_not_a_usable_reply_is_kept_as_unmatched_and_changes_nothing(
-        invited, runner, tmp_path, fixture, reason):
+    invited, runner, tmp_path, fixture, reason
+):
     meeting, person = invited("dana.hughes@vru.example.org")
     queued = count(OutboxMessage)
     result = ingest(runner, tmp_path, render(fixture, uid=meeting.uid, email=person.email))
@@ -211,6 +252,7 @@ def test_a_counter_proposal_is_recorded_with_its_times_and_never_applied(invited
 
 # Rules of the answer --------------------------------------------------------------------------------
 
+
 def test_an_acceptance_when_the_meeting_is_full_joins_the_waiting_list(invited, make_member):
     meeting, person = invited("aoife.walsh@tvp.example.org", capacity=1)
     record_answer(meeting.id, make_member(), Answer.GOING)
@@ -227,7 +269,9 @@ def test_a_reply_older_than_the_stored_answer_changes_nothing(invited):
     record_answer(meeting.id, person, Answer.GOING, source=RsvpSource.WEB)
     db.session.commit()
     written = utcnow() - dt.timedelta(hours=1)
-    reply = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email, dtstamp=ical_stamp(written)))
+    reply = process(
+        render("outlook_web_declined.eml", uid=meeting.uid, email=person.email, dtstamp=ical_stamp(written))
+    )
     assert reply.outcome == ReplyOutcome.UNCHANGED and reply.reason.startswith("Stale")
     rsvp = rsvp_of(meeting, person)
     assert (rsvp.answer, rsvp.source, rsvp.comment) == (Answer.GOING, RsvpSource.WEB, "")
@@ -240,8 +284,14 @@ def test_a_newer_reply_changes_an_earlier_answer_and_frees_the_place(invited, ma
     waiting = make_member(name="Wendy Waiting")
     record_answer(meeting.id, waiting, Answer.GOING)
     db.session.commit()
-    reply = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
-                           dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=5))))
+    reply = process(
+        render(
+            "outlook_web_declined.eml",
+            uid=meeting.uid,
+            email=person.email,
+            dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=5)),
+        )
+    )
     assert reply.outcome == ReplyOutcome.APPLIED
     assert rsvp_of(meeting, person).answer == Answer.DECLINED
     assert [m.calendar_method for m in outbox(person, "decline")] == ["CANCEL"]
@@ -252,8 +302,14 @@ def test_a_newer_reply_changes_an_earlier_answer_and_frees_the_place(invited, ma
 def test_the_same_answer_again_is_recorded_as_unchanged(invited):
     meeting, person = invited("tom.reid@icloud.example.com")
     process(render("apple_accepted.eml", uid=meeting.uid, email=person.email))
-    again = process(render("apple_accepted.eml", uid=meeting.uid, email=person.email,
-                           dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=5))))
+    again = process(
+        render(
+            "apple_accepted.eml",
+            uid=meeting.uid,
+            email=person.email,
+            dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=5)),
+        )
+    )
     assert again.outcome == ReplyOutcome.UNCHANGED and "already recorded" in again.reason
     assert len(outbox(person, "confirmation")) == 1
 
@@ -271,6 +327,7 @@ def test_a_reply_to_a_cancelled_meeting_changes_nothing(invited):
 
 # Notes: COMMENT (Outlook, Apple) or the attendee's X-RESPONSE-COMMENT parameter (Gmail) ----------------------
 
+
 def _without_comment_property(raw: bytes) -> bytes:
     raw = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"COMMENT"))
     assert b"COMMENT" not in raw
@@ -281,13 +338,16 @@ def _with_attendee_parameter(raw: bytes, value: bytes) -> bytes:
     return raw.replace(b"ATTENDEE;PARTSTAT=DECLINED:", b"ATTENDEE;PARTSTAT=DECLINED;X-RESPONSE-COMMENT=" + value + b":")
 
 
-@pytest.mark.parametrize(("written", "kept"), [
-    (b'"On leave; back 20 March: sorry, all"', "On leave; back 20 March: sorry, all"),
-    (b"On leave, sorry", "On leave, sorry"),  # unquoted, its comma splits it into values; joined again
-    (b'"First line^nsecond ^\'quoted^\' 5^^2"', "First line\nsecond \"quoted\" 5^2"),  # RFC 6868
-    (b'"it&#39\\;s outside working hours"', "it's outside working hours"),
-    (b'"\xc3\xa9t\xc3\xa9 \xe2\x80\x93 d\xc3\xa9sol\xc3\xa9"', "\u00e9t\u00e9 \u2013 d\u00e9sol\u00e9"),
-])
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        (b'"On leave; back 20 March: sorry, all"', "On leave; back 20 March: sorry, all"),
+        (b"On leave, sorry", "On leave, sorry"),  # unquoted, its comma splits it into values; joined again
+        (b"\"First line^nsecond ^'quoted^' 5^^2\"", 'First line\nsecond "quoted" 5^2'),  # RFC 6868
+        (b'"it&#39\\;s outside working hours"', "it's outside working hours"),
+        (b'"\xc3\xa9t\xc3\xa9 \xe2\x80\x93 d\xc3\xa9sol\xc3\xa9"', "\u00e9t\u00e9 \u2013 d\u00e9sol\u00e9"),
+    ],
+)
 def test_a_note_in_the_attendees_parameter_is_decoded_into_the_comment(invited, written, kept):
     meeting, person = invited("dana.hughes@vru.example.org")
     raw = _without_comment_property(render("declined_comment.eml", uid=meeting.uid, email=person.email))
@@ -301,7 +361,8 @@ def test_a_note_is_cleaned_and_cut_as_a_comment_typed_on_the_site(invited):
     meeting, person = invited("dana.hughes@vru.example.org")
     note = "Line one\\nline two\twith a tab" + "\x01\x07\x1b" + " and more" + "x" * 2500
     raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
-        b"Clashes with a custody review\\; sorry. Please send the notes\\, though.", note.encode())
+        b"Clashes with a custody review\\; sorry. Please send the notes\\, though.", note.encode()
+    )
     process(raw)
     comment = rsvp_of(meeting, person).comment
     assert comment.startswith("Line one\nline two\twith a tab and morexxx")
@@ -314,8 +375,10 @@ def test_only_the_answering_attendees_note_is_kept(invited, make_member):
     make_member(email="other@example.org")
     raw = _without_comment_property(render("declined_comment.eml", uid=meeting.uid, email=person.email))
     raw = _with_attendee_parameter(raw, b'"Mine"').replace(
-        b"ATTENDEE;PARTSTAT=DECLINED;", b'ATTENDEE;PARTSTAT=ACCEPTED;X-RESPONSE-COMMENT="Not mine":mailto:'
-                                        b"other@example.org\r\nATTENDEE;PARTSTAT=DECLINED;")
+        b"ATTENDEE;PARTSTAT=DECLINED;",
+        b'ATTENDEE;PARTSTAT=ACCEPTED;X-RESPONSE-COMMENT="Not mine":mailto:'
+        b"other@example.org\r\nATTENDEE;PARTSTAT=DECLINED;",
+    )
     reply = process(raw)
     assert reply.member_id == person.id and rsvp_of(meeting, person).comment == "Mine"
 
@@ -388,15 +451,21 @@ def test_a_reply_without_dtstamp_counts_as_written_when_it_is_read(invited):
 def test_a_dtstamp_years_ahead_is_not_believed(invited):
     """Believed, a broken clock would make every later reply from any of the member's calendars stale."""
     meeting, person = invited("ben.okafor@nhs.example.org")
-    process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email,
-                   dtstamp="20990101T000000Z"))
+    process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email, dtstamp="20990101T000000Z"))
     assert rsvp_of(meeting, person).reply_dtstamp < utcnow() + dt.timedelta(minutes=1)
-    later = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
-                           dtstamp=ical_stamp(utcnow() + dt.timedelta(minutes=1))))
+    later = process(
+        render(
+            "outlook_web_declined.eml",
+            uid=meeting.uid,
+            email=person.email,
+            dtstamp=ical_stamp(utcnow() + dt.timedelta(minutes=1)),
+        )
+    )
     assert later.outcome == ReplyOutcome.APPLIED
 
 
 # Idempotence ----------------------------------------------------------------------------------------
+
 
 def test_the_same_message_twice_is_processed_once(invited):
     meeting, person = invited("tom.reid@icloud.example.com")
@@ -420,6 +489,7 @@ def test_a_message_without_message_id_is_known_by_a_hash_of_its_bytes(invited):
 
 # Spoofing and tokens -------------------------------------------------------------------------------
 
+
 def test_a_reply_naming_one_member_sent_from_another_members_address_changes_nothing(invited, make_member):
     meeting, victim = invited("aoife.walsh@tvp.example.org")
     sender = make_member(email="mallory@example.org", name="Mallory")
@@ -436,8 +506,9 @@ def test_a_reply_listing_several_attendees_changes_only_the_sender(invited, make
     meeting, person = invited("dana.hughes@vru.example.org")
     other = make_member(email="other@example.org")
     raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
-        b"ATTENDEE;PARTSTAT=DECLINED:mailto:", b"ATTENDEE;PARTSTAT=ACCEPTED:mailto:other@example.org\r\n"
-                                              b"ATTENDEE;PARTSTAT=DECLINED:mailto:")
+        b"ATTENDEE;PARTSTAT=DECLINED:mailto:",
+        b"ATTENDEE;PARTSTAT=ACCEPTED:mailto:other@example.org\r\nATTENDEE;PARTSTAT=DECLINED:mailto:",
+    )
     reply = process(raw)
     assert reply.outcome == ReplyOutcome.APPLIED and reply.member_id == person.id
     assert rsvp_of(meeting, person).answer == Answer.DECLINED
@@ -466,17 +537,26 @@ def test_a_token_cannot_change_another_member_or_another_meeting(invited, make_m
     other = make_member(email="ben.okafor@nhs.example.org")
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
     address = reply_addresses.reply_address(invitation)
-    naming_other = process(render("gmail_accepted.eml", uid=meeting.uid, email=other.email,
-                                  **{"from": "anyone@example.net", "to": address}))
+    naming_other = process(
+        render(
+            "gmail_accepted.eml", uid=meeting.uid, email=other.email, **{"from": "anyone@example.net", "to": address}
+        )
+    )
     assert naming_other.outcome == ReplyOutcome.UNMATCHED and "names ben.okafor@nhs.example.org" in naming_other.reason
     second = make_meeting()
-    wrong_meeting = process(render("gmail_accepted.eml", uid=second.uid, email=person.email,
-                                   **{"from": "anyone@example.net", "to": address}))
+    wrong_meeting = process(
+        render(
+            "gmail_accepted.eml", uid=second.uid, email=person.email, **{"from": "anyone@example.net", "to": address}
+        )
+    )
     assert wrong_meeting.outcome == ReplyOutcome.UNMATCHED and "another meeting" in wrong_meeting.reason
     local, _, domain = address.partition("@")
     forged = f"{local[:-3]}aaa@{domain}"
-    guessed = process(render("gmail_accepted.eml", uid=meeting.uid, email=person.email,
-                             **{"from": "anyone@example.net", "to": forged}))
+    guessed = process(
+        render(
+            "gmail_accepted.eml", uid=meeting.uid, email=person.email, **{"from": "anyone@example.net", "to": forged}
+        )
+    )
     assert guessed.outcome == ReplyOutcome.UNMATCHED and "invalid personal reply address" in guessed.reason
     assert count(Rsvp) == 0
 
@@ -488,8 +568,14 @@ def test_the_strict_setting_counts_only_replies_sent_to_a_personal_address(invit
     assert plain.outcome == ReplyOutcome.UNMATCHED and "REPLIES_REQUIRE_TOKEN" in plain.reason
     assert rsvp_of(meeting, person) is None
     invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
-    with_token = process(render("outlook_web_declined.eml", uid=meeting.uid, email=person.email,
-                                to=reply_addresses.reply_address(invitation)))
+    with_token = process(
+        render(
+            "outlook_web_declined.eml",
+            uid=meeting.uid,
+            email=person.email,
+            to=reply_addresses.reply_address(invitation),
+        )
+    )
     assert with_token.outcome == ReplyOutcome.APPLIED
     assert rsvp_of(meeting, person).answer == Answer.DECLINED
 
@@ -513,10 +599,18 @@ def test_a_closed_account_cannot_be_answered_for(invited):
 
 # Ingesting from files, folders and standard input -------------------------------------------------------
 
+
 def test_ingest_reads_an_mbox_a_maildir_a_folder_and_standard_input(invited, make_member, runner, tmp_path):
     meeting, person = invited("dana.hughes@vru.example.org")
-    messages = [render("declined_comment.eml", uid=meeting.uid, email=person.email, dtstamp=ical_stamp(
-        utcnow() + dt.timedelta(seconds=n))) for n in range(4)]
+    messages = [
+        render(
+            "declined_comment.eml",
+            uid=meeting.uid,
+            email=person.email,
+            dtstamp=ical_stamp(utcnow() + dt.timedelta(seconds=n)),
+        )
+        for n in range(4)
+    ]
     box = mailbox.mbox(tmp_path / "replies.mbox")
     box.add(messages[0])
     box.add(render("not_reply_plain.eml"))
@@ -528,8 +622,10 @@ def test_ingest_reads_an_mbox_a_maildir_a_folder_and_standard_input(invited, mak
     folder.mkdir()
     (folder / "one.eml").write_bytes(messages[2])
     (folder / "notes.txt").write_bytes(b"not a message")
-    result = runner.invoke(args=["kxn", "replies", "ingest", str(tmp_path / "replies.mbox"), str(tmp_path / "Maildir"),
-                                 str(folder), "-"], input=messages[3])
+    result = runner.invoke(
+        args=["kxn", "replies", "ingest", str(tmp_path / "replies.mbox"), str(tmp_path / "Maildir"), str(folder), "-"],
+        input=messages[3],
+    )
     assert result.exit_code == 0, result.output
     assert "5 message(s): 1 applied, 3 unchanged, 0 counter, 1 unmatched; 0 already processed." in result.output
     assert "No calendar in the message" in result.output
@@ -567,6 +663,7 @@ def test_fetch_without_a_mailbox_configured_says_what_to_set(runner):
 
 
 # The inbound endpoint ----------------------------------------------------------------------------------
+
 
 def post(client, raw: bytes, secret: str | None = SECRET, **headers):
     if secret is not None:
@@ -606,15 +703,18 @@ def test_the_inbound_endpoint_applies_a_reply_and_refuses_bad_requests_with_reas
 
 # Too large or nested too deep: refused on every path, with the reason, changing nothing -----------------------
 
+
 def nested(levels: int, uid: str, email: str) -> bytes:
     """A decline that would count, its calendar inside `levels` multipart parts, each within the one before."""
     head, _, calendar = render("declined_comment.eml", uid=uid, email=email).partition(b"\n\n")
     head = b"\n".join(line for line in head.split(b"\n") if not line.lower().startswith(b"content-"))
-    opening = b"".join(b'Content-Type: multipart/mixed; boundary="level%d"\n\n--level%d\n' % (n, n)
-                       for n in range(levels))
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="level%d"\n\n--level%d\n' % (n, n) for n in range(levels)
+    )
     closing = b"".join(b"\n--level%d--\n" % n for n in reversed(range(levels)))
-    return (head + b"\n" + opening + b"Content-Type: text/calendar; method=REPLY; charset=US-ASCII\n\n" + calendar
-            + closing)
+    return (
+        head + b"\n" + opening + b"Content-Type: text/calendar; method=REPLY; charset=US-ASCII\n\n" + calendar + closing
+    )
 
 
 def padded(raw: bytes, size: int) -> bytes:
@@ -644,7 +744,8 @@ def test_a_message_nested_too_deep_is_refused_quickly_and_stores_nothing(invited
 def test_a_message_of_tens_of_thousands_of_parts_is_refused(invited):
     meeting, person = invited("dana.hughes@vru.example.org")
     raw = nested(1, meeting.uid, person.email).replace(
-        b"--level0\n", b"--level0\n" + b"Content-Type: text/calendar\n\nX\n--level0\n" * 30_000, 1)
+        b"--level0\n", b"--level0\n" + b"Content-Type: text/calendar\n\nX\n--level0\n" * 30_000, 1
+    )
     with pytest.raises(replies.Refused, match="Too many parts"):
         replies.process(raw)
     assert rsvp_of(meeting, person) is None
@@ -654,7 +755,8 @@ def test_a_huge_header_is_read_only_in_part(invited):
     """Python's email package takes minutes over a megabyte of encoded words in one header."""
     meeting, person = invited("dana.hughes@vru.example.org")
     raw = render("declined_comment.eml", uid=meeting.uid, email=person.email).replace(
-        b"Subject: ", b"Subject: " + b"=?utf-8?q?a?= " * 100_000, 1)
+        b"Subject: ", b"Subject: " + b"=?utf-8?q?a?= " * 100_000, 1
+    )
     started = time.perf_counter()
     reply = process(raw)
     assert time.perf_counter() - started < 10
@@ -675,11 +777,12 @@ def test_ingest_refuses_messages_too_large_or_nested_too_deep_and_carries_on(inv
     queued = count(OutboxMessage)
     result = runner.invoke(args=["kxn", "replies", "ingest", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert (f"1-big.eml: refused: Too large: {len(big)} bytes; a message may be at most {limit} bytes."
-            in result.output)
+    assert f"1-big.eml: refused: Too large: {len(big)} bytes; a message may be at most {limit} bytes." in result.output
     assert "2-deep.eml: refused: Nested too deep" in result.output
     assert "3-deepest.eml: refused: Nested too deep" in result.output
-    assert "4 message(s): 1 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 3 refused." in result.output
+    assert (
+        "4 message(s): 1 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 3 refused." in result.output
+    )
     rsvp = rsvp_of(meeting, person)
     assert (rsvp.answer, rsvp.source) == (Answer.GOING, RsvpSource.WEB)
     assert rsvp_of(meeting, other).answer == Answer.DECLINED
@@ -690,7 +793,8 @@ def test_ingest_refuses_messages_too_large_or_nested_too_deep_and_carries_on(inv
 
 @pytest.mark.app_config(REPLIES_MAX_BYTES=20_000)
 def test_ingest_refuses_a_large_message_from_standard_input_or_a_mailbox_without_reading_it_all(
-        invited, runner, tmp_path):
+    invited, runner, tmp_path
+):
     meeting, person = invited("dana.hughes@vru.example.org")
     big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), 50_000)
     box = mailbox.mbox(tmp_path / "replies.mbox")
@@ -698,11 +802,14 @@ def test_ingest_refuses_a_large_message_from_standard_input_or_a_mailbox_without
     box.close()
     result = runner.invoke(args=["kxn", "replies", "ingest", "-", str(tmp_path / "replies.mbox")], input=big)
     assert result.exit_code == 0, result.output
-    assert "standard input: refused: Too large: at least 20001 bytes; a message may be at most 20000 bytes." \
+    assert (
+        "standard input: refused: Too large: at least 20001 bytes; a message may be at most 20000 bytes."
         in result.output
+    )
     assert "replies.mbox: message 1: refused: Too large: at least 20001 bytes" in result.output
-    assert "2 message(s): 0 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 2 refused." \
-        in result.output
+    assert (
+        "2 message(s): 0 applied, 0 unchanged, 0 counter, 0 unmatched; 0 already processed; 2 refused." in result.output
+    )
     assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
 
 
@@ -713,14 +820,19 @@ def test_the_inbound_endpoint_refuses_messages_too_large_or_nested_too_deep_with
     big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), limit + 1)
     too_large = post(client, big)
     assert too_large.status_code == 413
-    assert too_large.get_data(as_text=True) == (f"Too large: {len(big)} bytes; a message may be at most {limit} "
-                                                "bytes.\n")
+    assert too_large.get_data(as_text=True) == (
+        f"Too large: {len(big)} bytes; a message may be at most {limit} bytes.\n"
+    )
     for levels in (replies.MAX_MIME_DEPTH + 1, 10_000):
         refused = post(client, nested(levels, meeting.uid, person.email))
         assert refused.status_code == 422 and refused.mimetype == "text/plain"
         assert refused.get_data(as_text=True).startswith("Nested too deep: MIME parts inside one another")
-    many = post(client, nested(1, meeting.uid, person.email).replace(
-        b"--level0\n", b"--level0\n" + b"Content-Type: text/plain\n\nX\n--level0\n" * 1000, 1))
+    many = post(
+        client,
+        nested(1, meeting.uid, person.email).replace(
+            b"--level0\n", b"--level0\n" + b"Content-Type: text/plain\n\nX\n--level0\n" * 1000, 1
+        ),
+    )
     assert many.status_code == 422 and many.get_data(as_text=True).startswith("Too many parts: more than 200")
     assert rsvp_of(meeting, person) is None and count(CalendarReply) == 0
     accepted = post(client, nested(replies.MAX_MIME_DEPTH, meeting.uid, person.email))
@@ -729,14 +841,21 @@ def test_the_inbound_endpoint_refuses_messages_too_large_or_nested_too_deep_with
 
 # Never harm, whatever arrives ---------------------------------------------------------------------------
 
+
 def _mutations():
     sample = render("outlook_web_declined.eml", uid="some-uid@kxn-meetings", email="ben@example.org")
     cut = st.integers(min_value=0, max_value=len(sample))
     return st.one_of(
         st.binary(max_size=2000),
-        st.builds(lambda a, b, junk: sample[:min(a, b)] + junk + sample[max(a, b):], cut, cut, st.binary(max_size=60)),
-        st.builds(lambda text: render("declined_comment.eml", uid="u@x", email="a@b.c").replace(
-            b"COMMENT:", b"COMMENT:" + text.encode("utf-8", "surrogatepass")), st.text(max_size=80)),
+        st.builds(
+            lambda a, b, junk: sample[: min(a, b)] + junk + sample[max(a, b) :], cut, cut, st.binary(max_size=60)
+        ),
+        st.builds(
+            lambda text: render("declined_comment.eml", uid="u@x", email="a@b.c").replace(
+                b"COMMENT:", b"COMMENT:" + text.encode("utf-8", "surrogatepass")
+            ),
+            st.text(max_size=80),
+        ),
     )
 
 
@@ -757,6 +876,7 @@ def test_arbitrary_bytes_never_raise_or_give_a_server_error(client, runner, tmp_
 
 
 # The organisers' page ------------------------------------------------------------------------------------
+
 
 def test_organisers_see_unmatched_replies_with_their_reasons(client, sign_in, organiser, invited, make_member):
     meeting, person = invited("aoife.walsh@tvp.example.org")
@@ -779,8 +899,14 @@ def test_the_replies_page_pages_and_shows_an_empty_state(client, sign_in, organi
     sign_in(client, organiser)
     assert "No calendar replies yet" in client.get("/replies/").get_data(as_text=True)
     for n in range(55):
-        db.session.add(CalendarReply(message_id=f"<{n}@example.org>", sender=f"sender{n}@example.org",
-                                     outcome=ReplyOutcome.UNMATCHED, reason="Not a reply."))
+        db.session.add(
+            CalendarReply(
+                message_id=f"<{n}@example.org>",
+                sender=f"sender{n}@example.org",
+                outcome=ReplyOutcome.UNMATCHED,
+                reason="Not a reply.",
+            )
+        )
     db.session.commit()
     first = client.get("/replies/").get_data(as_text=True)
     assert "sender54@example.org" in first and "sender0@example.org" not in first and "Page 1 of 2" in first
@@ -802,8 +928,11 @@ def test_only_organisers_may_see_calendar_replies(client, sign_in, member, organ
 def test_nul_and_undecodable_bytes_anywhere_are_stored_safely(invited):
     meeting, person = invited("dana.hughes@vru.example.org")
     raw = render("declined_comment.eml", uid=meeting.uid, email=person.email)
-    raw = raw.replace(b"Subject: Declined:", b"Subject: \xff\xfe\x00 Declined:").replace(
-        b"Message-ID: <", b"Message-ID: <\xc3\x28\x00").replace(b"COMMENT:Clashes", b"COMMENT:\x00\xe9\xff Clashes")
+    raw = (
+        raw.replace(b"Subject: Declined:", b"Subject: \xff\xfe\x00 Declined:")
+        .replace(b"Message-ID: <", b"Message-ID: <\xc3\x28\x00")
+        .replace(b"COMMENT:Clashes", b"COMMENT:\x00\xe9\xff Clashes")
+    )
     reply = process(raw)
     assert reply.outcome == ReplyOutcome.APPLIED
     assert "Declined:" in reply.subject and "\x00" not in reply.subject + reply.message_id

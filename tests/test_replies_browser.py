@@ -18,10 +18,12 @@ def test_an_organiser_reads_calendar_replies_from_the_menu(live_server, page, or
     meeting = make_meeting(title="Policing young adults: what works")
     person = make_member(email="aoife.walsh@tvp.example.org", name="Aoife Walsh")
     invite(meeting, person)
-    for raw in (render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email),
-                render("outlook_web_declined.eml", uid=meeting.uid, email=person.email, **{"from": "x@example.net"}),
-                render("counter.eml", uid=meeting.uid, email=person.email)):
-        replies.process_message(raw)
+    for raw in (
+        render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email),
+        render("outlook_web_declined.eml", uid=meeting.uid, email=person.email, **{"from": "x@example.net"}),
+        render("counter.eml", uid=meeting.uid, email=person.email),
+    ):
+        replies.process(raw)
         db.session.commit()
     sign_in_browser(page, live_server, organiser)
 

@@ -45,8 +45,11 @@ class Dovecot:
             nobody = pwd.getpwnam("nobody")
             return nobody.pw_name, grp.getgrgid(nobody.pw_gid).gr_name, ""
         me = pwd.getpwuid(os.getuid())
-        return me.pw_name, grp.getgrgid(me.pw_gid).gr_name, (
-            f"default_login_user = {me.pw_name}\ndefault_internal_user = {me.pw_name}\n")
+        return (
+            me.pw_name,
+            grp.getgrgid(me.pw_gid).gr_name,
+            (f"default_login_user = {me.pw_name}\ndefault_internal_user = {me.pw_name}\n"),
+        )
 
     def start(self) -> None:
         mail = self.root / "mail"
@@ -90,8 +93,9 @@ service pop3-login {{
   }}
 }}
 """)
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -141,7 +145,7 @@ service pop3-login {{
     def flags(self) -> list[str]:
         imap = self.connect()
         try:
-            status, data = imap.fetch("1:*", "(FLAGS)")
+            _status, data = imap.fetch("1:*", "(FLAGS)")
             return [line.decode() for line in data if isinstance(line, bytes)]
         finally:
             imap.logout()
@@ -157,8 +161,14 @@ def imap_server(app):
     server = Dovecot()
     try:
         server.start()
-        app.config.update(REPLIES_IMAP_HOST="127.0.0.1", REPLIES_IMAP_PORT=server.port, REPLIES_IMAP_USER=USER,
-                          REPLIES_IMAP_PASSWORD=PASSWORD, REPLIES_IMAP_SSL=False, REPLIES_IMAP_FOLDER="INBOX")
+        app.config.update(
+            REPLIES_IMAP_HOST="127.0.0.1",
+            REPLIES_IMAP_PORT=server.port,
+            REPLIES_IMAP_USER=USER,
+            REPLIES_IMAP_PASSWORD=PASSWORD,
+            REPLIES_IMAP_SSL=False,
+            REPLIES_IMAP_FOLDER="INBOX",
+        )
         yield server
     finally:
         server.stop()
@@ -170,20 +180,24 @@ def fetch(runner):
     return result.output
 
 
-def test_fetch_processes_each_message_of_the_corpus_exactly_once_across_runs(imap_server, runner, make_meeting,
-                                                                             make_member):
+def test_fetch_processes_each_message_of_the_corpus_exactly_once_across_runs(
+    imap_server, runner, make_meeting, make_member
+):
     meeting = make_meeting()
     people = {address: make_member(email=address) for _, address, _, _, _ in CORPUS}
     invite(meeting, *people.values())
     dana = people["dana.hughes@vru.example.org"]
-    messages = [render(fixture, uid=meeting.uid, email=written or address) for fixture, address, written, _, _ in CORPUS]
+    messages = [
+        render(fixture, uid=meeting.uid, email=written or address) for fixture, address, written, _, _ in CORPUS
+    ]
     messages += [render(fixture, uid=meeting.uid, email=dana.email) for fixture, _ in UNMATCHED_CORPUS]
     messages.append(render("counter.eml", uid=meeting.uid, email=dana.email))
     imap_server.deliver(messages)
 
     first = fetch(runner)
-    assert (f"{len(messages)} message(s): {len(CORPUS)} applied, 0 unchanged, 1 counter, 4 unmatched; "
-            "0 already processed.") in first
+    assert (
+        f"{len(messages)} message(s): {len(CORPUS)} applied, 0 unchanged, 1 counter, 4 unmatched; 0 already processed."
+    ) in first
     assert fetch(runner).strip() == "No new messages."
     assert all("\\Seen" in line for line in imap_server.flags())
 
@@ -198,7 +212,9 @@ def test_fetch_processes_each_message_of_the_corpus_exactly_once_across_runs(ima
     imap.store("1:*", "-FLAGS", "(\\Seen)")
     imap.logout()
     again = fetch(runner)
-    assert f"{len(messages)} message(s): 0 applied, 0 unchanged, 0 counter, 0 unmatched; {len(messages)} already" in again
+    assert (
+        f"{len(messages)} message(s): 0 applied, 0 unchanged, 0 counter, 0 unmatched; {len(messages)} already" in again
+    )
     db.session.rollback()
     assert db.session.scalar(select(func.count(CalendarReply.id))) == len(messages)
     outcomes = db.session.scalars(select(CalendarReply.outcome)).all()
@@ -226,7 +242,8 @@ def test_fetch_never_logs_in_without_tls_to_another_host(imap_server, app, runne
 
 
 def test_fetch_refuses_messages_too_large_or_nested_too_deep_marks_them_read_and_carries_on(
-        imap_server, app, runner, make_meeting, make_member):
+    imap_server, app, runner, make_meeting, make_member
+):
     app.config["REPLIES_MAX_BYTES"] = limit = 1_000_000  # room for 10,000 levels, which take 800 kB
     meeting = make_meeting()
     person, other = make_member(email="dana.hughes@vru.example.org"), make_member(email="ben.okafor@nhs.example.org")
@@ -234,8 +251,14 @@ def test_fetch_refuses_messages_too_large_or_nested_too_deep_marks_them_read_and
     big = padded(render("declined_comment.eml", uid=meeting.uid, email=person.email), limit + 1)
     deepest = nested(10_000, meeting.uid, person.email)
     assert len(deepest) <= limit
-    imap_server.deliver([big, nested(MAX_MIME_DEPTH + 1, meeting.uid, person.email), deepest,
-                         nested(MAX_MIME_DEPTH, meeting.uid, other.email)])
+    imap_server.deliver(
+        [
+            big,
+            nested(MAX_MIME_DEPTH + 1, meeting.uid, person.email),
+            deepest,
+            nested(MAX_MIME_DEPTH, meeting.uid, other.email),
+        ]
+    )
 
     output = fetch(runner)
     stored = len(big.replace(b"\n", b"\r\n"))  # the server's size (RFC822.SIZE): it keeps CRLF line ends

@@ -5,6 +5,7 @@ Each thread has its own app context, so its own session and database connection,
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 
@@ -73,7 +74,7 @@ def check_capacity_and_order(meeting_id: int, committed: list[int], capacity: in
     assert going == set(committed[:capacity]), "the first answers to commit have the places"
     assert waiting == committed[capacity:]
     tickets = [rows[m].waitlist_position for m in waiting]
-    assert all(a < b for a, b in zip(tickets, tickets[1:])), f"tickets out of commit order: {tickets}"
+    assert all(a < b for a, b in itertools.pairwise(tickets)), f"tickets out of commit order: {tickets}"
     assert [rsvp_service.waiting_position(rows[m]) for m in waiting] == list(range(1, len(waiting) + 1))
 
 

@@ -19,7 +19,6 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-
 def rsvp_of(meeting: Meeting, member: Member) -> Rsvp | None:
     db.session.expire_all()
     return db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
@@ -30,8 +29,11 @@ def post_answer(client, meeting: Meeting, answer: str, **extra):
 
 
 def promotion_emails() -> list[OutboxMessage]:
-    return list(db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.kind == "waitlist_promoted").order_by(OutboxMessage.id)))
+    return list(
+        db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "waitlist_promoted").order_by(OutboxMessage.id)
+        )
+    )
 
 
 def answered(meeting: Meeting, member: Member, answer: Answer = Answer.GOING) -> Rsvp:
@@ -42,6 +44,7 @@ def answered(meeting: Meeting, member: Member, answer: Answer = Answer.GOING) ->
 
 # On the meeting page -------------------------------------------------------------------------------
 
+
 def test_a_member_answers_and_changes_their_answer_until_the_deadline(member_client, make_meeting, member):
     meeting = make_meeting(rsvp_deadline=now() + dt.timedelta(days=2))
     page = member_client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
@@ -51,13 +54,20 @@ def test_a_member_answers_and_changes_their_answer_until_the_deadline(member_cli
     assert "Thank you. Your answer is “Going”" in response.get_data(as_text=True)
     rsvp = rsvp_of(meeting, member)
     assert (rsvp.answer, rsvp.access_needs, rsvp.comment, rsvp.source) == (
-        Answer.GOING, "Step-free access", "Looking forward", RsvpSource.WEB)
+        Answer.GOING,
+        "Step-free access",
+        "Looking forward",
+        RsvpSource.WEB,
+    )
     assert "You answered Going" in text(response.get_data(as_text=True))
 
     page = response.get_data(as_text=True)
     values = form_values(page, with_field="answer")
     assert (values["answer"], values["access_needs"], values["comment"]) == (
-        "going", "Step-free access", "Looking forward")
+        "going",
+        "Step-free access",
+        "Looking forward",
+    )
 
     for choice, label in (("maybe", "Maybe"), ("declined", "Can't go"), ("going", "Going")):
         response = post_answer(member_client, meeting, choice)
@@ -116,7 +126,8 @@ def test_the_same_answer_twice_keeps_one_row_and_says_already(member_client, mak
 
 
 def test_the_same_going_twice_on_a_full_meeting_says_already_on_the_waiting_list(
-        member_client, make_meeting, make_member, member):
+    member_client, make_meeting, make_member, member
+):
     meeting = make_meeting(capacity=1)
     answered(meeting, make_member())
     post_answer(member_client, meeting, "going")
@@ -129,8 +140,17 @@ def test_the_same_going_twice_on_a_full_meeting_says_already_on_the_waiting_list
 def test_extra_form_fields_change_nothing_else(member_client, make_meeting, make_member, member):
     meeting = make_meeting(capacity=1)
     other = make_member()
-    post_answer(member_client, meeting, "going", member_id=str(other.id), capacity="999", source="organiser",
-                meeting_id="999", waitlist_position="", attended="y")
+    post_answer(
+        member_client,
+        meeting,
+        "going",
+        member_id=str(other.id),
+        capacity="999",
+        source="organiser",
+        meeting_id="999",
+        waitlist_position="",
+        attended="y",
+    )
     rsvp = rsvp_of(meeting, member)
     assert rsvp.source == RsvpSource.WEB
     assert rsvp.attended is None
@@ -140,6 +160,7 @@ def test_extra_form_fields_change_nothing_else(member_client, make_meeting, make
 
 
 # The waiting list ----------------------------------------------------------------------------------
+
 
 def test_a_full_meeting_puts_going_on_the_waiting_list_with_a_position(app, make_meeting, make_member, sign_in):
     meeting = make_meeting(capacity=2)
@@ -164,8 +185,7 @@ def test_a_full_meeting_puts_going_on_the_waiting_list_with_a_position(app, make
     assert promotion_emails() == []
 
 
-def test_going_to_cant_go_promotes_exactly_the_first_in_line_and_emails_them(app, make_meeting, make_member,
-                                                                               sign_in):
+def test_going_to_cant_go_promotes_exactly_the_first_in_line_and_emails_them(app, make_meeting, make_member, sign_in):
     meeting = make_meeting(capacity=2)
     going, also_going, first, second = (make_member() for _ in range(4))
     for person in (going, also_going, first, second):
@@ -214,7 +234,8 @@ def test_leaving_the_waiting_list_promotes_nobody(make_meeting, make_member):
 
 
 def test_raising_capacity_in_the_edit_form_promotes_from_the_waiting_list(
-        app, make_meeting, make_member, organiser, sign_in):
+    app, make_meeting, make_member, organiser, sign_in
+):
     meeting = make_meeting(capacity=1)
     going, first, second = make_member(), make_member(), make_member()
     for person in (going, first, second):
@@ -257,6 +278,7 @@ def test_lowering_capacity_keeps_everyone_who_has_a_place(app, make_meeting, mak
 
 
 # The personal link ---------------------------------------------------------------------------------
+
 
 def _link(meeting: Meeting, member: Member) -> str:
     token = invitation_service.personal_link(meeting, member).token
@@ -348,6 +370,7 @@ def test_the_personal_link_puts_a_member_on_the_waiting_list_when_full(client, m
 
 
 # Who sees the join link ----------------------------------------------------------------------------
+
 
 def test_the_join_link_is_for_organisers_members_going_and_reminders(app, make_meeting, make_member):
     meeting = make_meeting(capacity=1, join_url="https://meet.example.org/kxn-room")

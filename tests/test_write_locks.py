@@ -18,7 +18,13 @@ from sqlalchemy import func, select, text
 from kxn_meetings.database import BUSY_TIMEOUT_MS
 from kxn_meetings.extensions import db
 from kxn_meetings.models import (
-    Invitation, Meeting, MeetingNotes, Member, NotesStatus, OutboxMessage, OutboxStatus,
+    Invitation,
+    Meeting,
+    MeetingNotes,
+    Member,
+    NotesStatus,
+    OutboxMessage,
+    OutboxStatus,
 )
 from kxn_meetings.services import invitations
 
@@ -32,8 +38,10 @@ CLIENTS = 8
 
 
 def _members(count: int, prefix: str) -> list[Member]:
-    members = [Member(name=f"{prefix.title()} {n}", email=f"{prefix}{n}@example.org", organisation="Kent Police")
-               for n in range(count)]
+    members = [
+        Member(name=f"{prefix.title()} {n}", email=f"{prefix}{n}@example.org", organisation="Kent Police")
+        for n in range(count)
+    ]
     db.session.add_all(members)
     db.session.commit()
     return members
@@ -48,11 +56,14 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
     _members(ROUND, "invited")
     invitations.invite(meeting, answering)
     db.session.commit()
-    links = [f"/meetings/{meeting.slug}/answer/{token}" for token in db.session.scalars(
-        select(Invitation.token).where(Invitation.meeting_id == meeting.id).order_by(Invitation.member_id))]
+    links = [
+        f"/meetings/{meeting.slug}/answer/{token}"
+        for token in db.session.scalars(
+            select(Invitation.token).where(Invitation.meeting_id == meeting.id).order_by(Invitation.member_id)
+        )
+    ]
     db.session.rollback()
-    env = process_env(str(db.engine.url.render_as_string(hide_password=False)), tmp_path / "instance",
-                      smtp_server.port)
+    env = process_env(str(db.engine.url.render_as_string(hide_password=False)), tmp_path / "instance", smtp_server.port)
 
     statuses: collections.Counter[int] = collections.Counter()
     problems: list[str] = []
@@ -69,8 +80,11 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
                 status, _, page = browser.request("GET", link)
                 outcome = [status]
                 if status == 200:
-                    status, _, page = browser.request("POST", link, {
-                        "csrf_token": csrf_token(page), "answer": choices[n % 3], "comment": "", "access_needs": ""})
+                    status, _, page = browser.request(
+                        "POST",
+                        link,
+                        {"csrf_token": csrf_token(page), "answer": choices[n % 3], "comment": "", "access_needs": ""},
+                    )
                     outcome.append(status)
                 with lock:
                     statuses.update(outcome)
@@ -86,8 +100,14 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
             client.start()
         time.sleep(1.0)  # answers are flowing before the round starts
         started = time.monotonic()
-        invite = subprocess.run(flask_command("invite", meeting.slug, "--all"), env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        invite = subprocess.run(
+            flask_command("invite", meeting.slug, "--all"),
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         invite_seconds = time.monotonic() - started
         time.sleep(0.5)  # and keep flowing while the worker sends
         stop.set()
@@ -104,8 +124,10 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
         time.sleep(0.5)  # anything sent twice would arrive now
         log = server.log_text()
 
-    print(f"\ninvite took {invite_seconds:.1f}s; answers: {dict(statuses)}; messages received: "
-          f"{len(smtp_server.messages)}")
+    print(
+        f"\ninvite took {invite_seconds:.1f}s; answers: {dict(statuses)}; messages received: "
+        f"{len(smtp_server.messages)}"
+    )
     assert invite.returncode == 0, invite.stderr[-2000:]
     assert f"Queued {ROUND} invitation(s)" in invite.stdout
     assert not problems, problems[:5]
@@ -115,8 +137,14 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
     assert len(invited_addresses) == everyone, "every member is invited"
     assert set(invited_addresses.values()) == {1}, "nobody is invited twice"
     db.session.rollback()
-    assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.kind == "invitation", OutboxMessage.status == OutboxStatus.SENT)) == everyone
+    assert (
+        db.session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.kind == "invitation", OutboxMessage.status == OutboxStatus.SENT
+            )
+        )
+        == everyone
+    )
 
 
 class WorkerHoldingTheLock:
@@ -169,8 +197,9 @@ sqlite_only = pytest.mark.skipif(DATABASE != "sqlite", reason="SQLite's single w
 @sqlite_only
 def test_saving_new_meetings_waits_for_the_worker(app, organiser_client):
     with WorkerHoldingTheLock(db.engine.url.database) as worker:
-        codes = [worker.post(organiser_client, "/meetings/new", meeting_form(title=f"Round table {n}"))
-                 for n in range(10)]
+        codes = [
+            worker.post(organiser_client, "/meetings/new", meeting_form(title=f"Round table {n}")) for n in range(10)
+        ]
     assert codes == [302] * 10
     assert worker.times >= 10
     assert db.session.scalar(select(func.count(Meeting.id))) == 10
@@ -181,8 +210,9 @@ def test_sending_invitations_from_the_invite_page_waits_for_the_worker(app, orga
     meeting = make_meeting()
     _members(30, "page")
     with WorkerHoldingTheLock(db.engine.url.database) as worker:
-        code = worker.post(organiser_client, f"/meetings/{meeting.slug}/invite",
-                           {"recipients": "all", "action": "send"})
+        code = worker.post(
+            organiser_client, f"/meetings/{meeting.slug}/invite", {"recipients": "all", "action": "send"}
+        )
     assert code == 302
     invited = db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "invitation"))
     assert invited == 31  # and the organiser
@@ -197,8 +227,10 @@ def test_publishing_notes_waits_for_the_worker(app, organiser_client, organiser,
     with WorkerHoldingTheLock(db.engine.url.database) as worker:
         code = worker.post(organiser_client, f"/meetings/{meeting.slug}/notes/publish", {"email": "yes"})
     assert code == 302
-    assert db.session.scalar(select(MeetingNotes.status).where(MeetingNotes.meeting_id == meeting.id)) \
+    assert (
+        db.session.scalar(select(MeetingNotes.status).where(MeetingNotes.meeting_id == meeting.id))
         == NotesStatus.PUBLISHED
+    )
 
 
 @sqlite_only
@@ -219,8 +251,7 @@ def test_a_writer_that_waits_past_the_busy_timeout_is_asked_to_try_again(app, or
 
 @sqlite_only
 def test_a_read_only_request_that_writes_after_reading_is_logged(app, client, caplog):
-    from kxn_meetings.models import RateLimitHit
-    from kxn_meetings.models import utcnow
+    from kxn_meetings.models import RateLimitHit, utcnow
 
     def reads_then_writes():
         db.session.scalar(select(func.count(Member.id)))

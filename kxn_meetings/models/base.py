@@ -7,7 +7,6 @@ import datetime as dt
 from sqlalchemy import DateTime, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
 
-
 # Ids are 32-bit integer columns: a larger number typed into a URL or a form names no row, and PostgreSQL
 # refuses to compare with it ("integer out of range") rather than finding nothing.
 MAX_ID = 2**31 - 1

@@ -28,8 +28,14 @@ class Visibility(enum.StrEnum):
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e],
-                validate_strings=True)
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
 
 
 class MeetingSeries(TimestampMixin, Model):
@@ -159,7 +165,9 @@ class WorkshopRoom(Model):
     position: Mapped[int] = mapped_column(default=0)
     name: Mapped[str] = mapped_column(String(200))
     questions: Mapped[list[WorkshopQuestion]] = relationship(
-        back_populates="room", order_by="WorkshopQuestion.position", cascade="all, delete-orphan",
+        back_populates="room",
+        order_by="WorkshopQuestion.position",
+        cascade="all, delete-orphan",
         passive_deletes=True,
     )
 

@@ -35,8 +35,11 @@ class MeetingNotes(TimestampMixin, Model):
     meeting: Mapped[Meeting] = relationship()
     current_revision: Mapped[NoteRevision | None] = relationship(foreign_keys=[current_revision_id], post_update=True)
     revisions: Mapped[list[NoteRevision]] = relationship(
-        back_populates="notes", foreign_keys="NoteRevision.notes_id", order_by="NoteRevision.number",
-        cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="notes",
+        foreign_keys="NoteRevision.notes_id",
+        order_by="NoteRevision.number",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
     @property

@@ -32,8 +32,12 @@ class RsvpSource(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"web": "Website", "email_link": "Email link", "calendar_reply": "Calendar reply",
-                "organiser": "Organiser"}[self.value]
+        return {
+            "web": "Website",
+            "email_link": "Email link",
+            "calendar_reply": "Calendar reply",
+            "organiser": "Organiser",
+        }[self.value]
 
 
 class Rsvp(TimestampMixin, Model):

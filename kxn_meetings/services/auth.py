@@ -117,7 +117,9 @@ def use_code(email: str, code: str) -> LoginToken | None:
             row.used_at = now
         return None
     spent = changed_rows(
-        update(LoginToken).where(LoginToken.id == row.id, LoginToken.used_at.is_(None)).values(used_at=now)
+        update(LoginToken)
+        .where(LoginToken.id == row.id, LoginToken.used_at.is_(None))
+        .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
     return row if spent == 1 else None

@@ -32,8 +32,11 @@ _IN_PUBLIC_FEED = (
 # Agenda items count too: replacing them changes the description but not the meeting row. Counting
 # every agenda item (drafts' too) keeps the query cheap; a draft's edit only costs one extra download.
 _PUBLIC_FEED_VERSION = select(
-    func.count(Meeting.id), func.max(Meeting.updated_at), func.max(Meeting.id),
-    select(func.count()).select_from(AgendaItem).scalar_subquery(), select(func.max(AgendaItem.id)).scalar_subquery(),
+    func.count(Meeting.id),
+    func.max(Meeting.updated_at),
+    func.max(Meeting.id),
+    select(func.count()).select_from(AgendaItem).scalar_subquery(),
+    select(func.max(AgendaItem.id)).scalar_subquery(),
 ).where(*_IN_PUBLIC_FEED)
 # Changes whenever the calendar text this module writes changes, so clients fetch the new form.
 FEED_FORMAT = "2"
@@ -66,16 +69,32 @@ def _read_public_feed_version() -> tuple[str, dt.datetime | None]:
         row = connection.execute(_PUBLIC_FEED_VERSION, {"since": _feed_since()}).one()
     newest = row[1]
     config = current_app.config
-    key = ":".join([FEED_FORMAT, str(row[0]), newest.isoformat() if newest else "", str(row[2]), str(row[3]),
-                    str(row[4]), config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"]])
+    key = ":".join(
+        [
+            FEED_FORMAT,
+            str(row[0]),
+            newest.isoformat() if newest else "",
+            str(row[2]),
+            str(row[3]),
+            str(row[4]),
+            config["NETWORK_NAME"],
+            config["BASE_URL"],
+            config["CALENDAR_ADDRESS"],
+        ]
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:32], newest
 
 
 def public_feed_meetings() -> list[Meeting]:
-    return list(db.session.scalars(
-        select(Meeting).where(*_IN_PUBLIC_FEED).options(selectinload(Meeting.agenda_items))
-        .order_by(Meeting.starts_at), {"since": _feed_since()}
-    ))
+    return list(
+        db.session.scalars(
+            select(Meeting)
+            .where(*_IN_PUBLIC_FEED)
+            .options(selectinload(Meeting.agenda_items))
+            .order_by(Meeting.starts_at),
+            {"since": _feed_since()},
+        )
+    )
 
 
 def public_feed_body(etag: str) -> bytes:
@@ -90,9 +109,16 @@ def public_feed_body(etag: str) -> bytes:
     return body
 
 
-def options_for(meeting: Meeting, *, include_join_link: bool = False, attendee: ical.Attendee | None = None,
-                dtstamp: dt.datetime | None = None, status: str | None = None, extra: str = "",
-                organizer_email: str | None = None) -> ical.EventOptions:
+def options_for(
+    meeting: Meeting,
+    *,
+    include_join_link: bool = False,
+    attendee: ical.Attendee | None = None,
+    dtstamp: dt.datetime | None = None,
+    status: str | None = None,
+    extra: str = "",
+    organizer_email: str | None = None,
+) -> ical.EventOptions:
     config = current_app.config
     return ical.EventOptions(
         url=external_url("meetings.show", ref=meeting.slug),
@@ -110,7 +136,10 @@ def public_feed_bytes(meetings: list[Meeting]) -> bytes:
     name = current_app.config["NETWORK_NAME"]
     return ical.calendar_bytes(
         [(m, options_for(m, dtstamp=m.updated_at)) for m in meetings],
-        method="PUBLISH", name=name, description=f"Meetings of the {name}", refresh=True,
+        method="PUBLISH",
+        name=name,
+        description=f"Meetings of the {name}",
+        refresh=True,
     )
 
 
@@ -162,7 +191,8 @@ def meeting_download(head: MeetingHead) -> Download | None:
     download = cache.get((head.id, head.updated_at, *settings))
     if download is None:
         meeting = db.session.scalar(
-            select(Meeting).where(Meeting.id == head.id).options(selectinload(Meeting.agenda_items)))
+            select(Meeting).where(Meeting.id == head.id).options(selectinload(Meeting.agenda_items))
+        )
         if meeting is None:
             return None
         body = ical.calendar_bytes([(meeting, options_for(meeting))], method="PUBLISH")
@@ -190,8 +220,12 @@ def personal_feed_bytes(member: Member) -> bytes:
     rows = db.session.execute(
         select(Meeting, Rsvp)
         .join(Rsvp, Rsvp.meeting_id == Meeting.id)
-        .where(Rsvp.member_id == member.id, Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]),
-               Meeting.status != MeetingStatus.DRAFT, Meeting.starts_at >= _feed_since())
+        .where(
+            Rsvp.member_id == member.id,
+            Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]),
+            Meeting.status != MeetingStatus.DRAFT,
+            Meeting.starts_at >= _feed_since(),
+        )
         .options(selectinload(Meeting.agenda_items))
         .order_by(Meeting.starts_at)
     ).all()
@@ -199,8 +233,18 @@ def personal_feed_bytes(member: Member) -> bytes:
     for meeting, rsvp in rows:
         status = None if meeting.is_cancelled else ("CONFIRMED" if rsvp.is_going else "TENTATIVE")
         extra = "You are on the waiting list." if rsvp.is_waiting else ""
-        events.append((meeting, options_for(meeting, include_join_link=may_see_join_link(meeting, rsvp),
-                                            dtstamp=meeting.updated_at, status=status, extra=extra)))
+        events.append(
+            (
+                meeting,
+                options_for(
+                    meeting,
+                    include_join_link=may_see_join_link(meeting, rsvp),
+                    dtstamp=meeting.updated_at,
+                    status=status,
+                    extra=extra,
+                ),
+            )
+        )
     name = f"{current_app.config['NETWORK_NAME']}: my meetings"
     return ical.calendar_bytes(events, method="PUBLISH", name=name, refresh=True)
 
@@ -218,16 +262,27 @@ def add_to_calendar_links(meeting: Meeting) -> dict[str, str]:
     page = external_url("meetings.show", ref=meeting.slug)
     details = f"{meeting.theme}\n\n{page}" if meeting.theme else page
     location = ical.location_text(meeting, include_join_link=False)
-    google = "https://calendar.google.com/calendar/render?" + urlencode({
-        "action": "TEMPLATE", "text": meeting.title,
-        "dates": f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}", "details": details, "location": location,
-        "ctz": meeting.timezone,
-    })
-    outlook_params = urlencode({
-        "path": "/calendar/action/compose", "rru": "addevent", "subject": meeting.title,
-        "startdt": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "enddt": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "body": details, "location": location,
-    })
+    google = "https://calendar.google.com/calendar/render?" + urlencode(
+        {
+            "action": "TEMPLATE",
+            "text": meeting.title,
+            "dates": f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}",
+            "details": details,
+            "location": location,
+            "ctz": meeting.timezone,
+        }
+    )
+    outlook_params = urlencode(
+        {
+            "path": "/calendar/action/compose",
+            "rru": "addevent",
+            "subject": meeting.title,
+            "startdt": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "enddt": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "body": details,
+            "location": location,
+        }
+    )
     return {
         "google": google,
         "outlook": f"https://outlook.live.com/calendar/0/action/compose?{outlook_params}",

@@ -65,7 +65,7 @@ def partstat(rsvp: Rsvp | None) -> str:
 
 def _chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def _short_when(meeting: Meeting) -> str:
@@ -75,19 +75,26 @@ def _short_when(meeting: Meeting) -> str:
 
 # Loading what a notice to many members needs -------------------------------------------------------
 
+
 def personal_links(meeting: Meeting, members: Sequence[Member]) -> dict[int, Invitation]:
     """Each member's Invitation (personal RSVP link) for the meeting, created where missing; keyed by member id."""
     links: dict[int, Invitation] = {}
     ids = [m.id for m in members]
     for chunk in _chunks(ids):
         for invitation in db.session.scalars(
-                select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id.in_(chunk))):
+            select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id.in_(chunk))
+        ):
             links[invitation.member_id] = invitation
-    missing = [{"meeting_id": meeting.id, "member_id": member_id, "token": secrets.token_urlsafe(24)}
-               for member_id in dict.fromkeys(ids) if member_id not in links]
+    missing = [
+        {"meeting_id": meeting.id, "member_id": member_id, "token": secrets.token_urlsafe(24)}
+        for member_id in dict.fromkeys(ids)
+        if member_id not in links
+    ]
     if missing:  # one bulk insert, the new invitations coming back as objects of the session
-        links.update((invitation.member_id, invitation)
-                     for invitation in db.session.scalars(insert(Invitation).returning(Invitation), missing))
+        links.update(
+            (invitation.member_id, invitation)
+            for invitation in db.session.scalars(insert(Invitation).returning(Invitation), missing)
+        )
     return links
 
 
@@ -114,14 +121,17 @@ def _already_queued(keys: Sequence[str]) -> set[str]:
 
 # The calendar part -----------------------------------------------------------------------------------
 
+
 def _attendee_lines(member: Member, partstat_value: str, *, rsvp: bool) -> bytes:
     """The recipient's ATTENDEE property as icalendar writes it: parameters in name order, CN escaped (RFC 6868)
     and quoted by icalendar's own rules, the line folded."""
     address = vCalAddress(f"mailto:{member.email}")  # refuses a line break
     always_quote = any(c in member.name for c in Parameters.quote_also["CN"])
     name = dquote(rfc_6868_escape(member.name), always_quote=always_quote)
-    line = (f"ATTENDEE;CN={name};CUTYPE=INDIVIDUAL;PARTSTAT={partstat_value};ROLE=REQ-PARTICIPANT"
-            f"{';RSVP=TRUE' if rsvp else ''}:{address}")
+    line = (
+        f"ATTENDEE;CN={name};CUTYPE=INDIVIDUAL;PARTSTAT={partstat_value};ROLE=REQ-PARTICIPANT"
+        f"{';RSVP=TRUE' if rsvp else ''}:{address}"
+    )
     return _folded(line) + b"\r\n"
 
 
@@ -157,8 +167,13 @@ class _Calendars:
         data = self.shared.get(key)
         if data is None:
             options = calendars.options_for(
-                self.meeting, include_join_link=include_join_link, dtstamp=self.dtstamp, extra=self.extra,
-                status="CANCELLED" if self.method == "CANCEL" else None, organizer_email=organizer)
+                self.meeting,
+                include_join_link=include_join_link,
+                dtstamp=self.dtstamp,
+                extra=self.extra,
+                status="CANCELLED" if self.method == "CANCEL" else None,
+                organizer_email=organizer,
+            )
             data = ical.calendar_bytes([(self.meeting, options)], method=self.method)
             if data.count(END_EVENT) != 1:
                 raise ValueError("a personal invitation holds exactly one event")
@@ -179,6 +194,7 @@ class _Calendars:
 
 # Queueing notices ------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Notice:
     """One kind of notice about one meeting, with what all its recipients share."""
@@ -191,10 +207,19 @@ class _Notice:
     calendars: _Calendars | None
 
     @classmethod
-    def of(cls, kind: str, meeting: Meeting, *, subject: str, method: str | None, context: dict | None = None,
-           extra: str = "") -> _Notice:
+    def of(
+        cls,
+        kind: str,
+        meeting: Meeting,
+        *,
+        subject: str,
+        method: str | None,
+        context: dict | None = None,
+        extra: str = "",
+    ) -> _Notice:
         shared = {
-            "kind": kind, "meeting": meeting,
+            "kind": kind,
+            "meeting": meeting,
             "when": timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone),
             "meeting_url": external_url("meetings.show", ref=meeting.slug),
             **(context or {}),
@@ -204,20 +229,27 @@ class _Notice:
     def personal_context(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> dict:
         reminder = self.kind == "reminder"
         return dict(
-            self.context, rsvp=rsvp,
+            self.context,
+            rsvp=rsvp,
             answer_url=external_url("meetings.personal_answer", ref=self.meeting.slug, token=invitation.token),
             # Only a notice that puts the meeting in a calendar (or a reminder) carries the link: never a
             # cancellation, a decline or a preview.
-            show_join=(reminder or self.method == "REQUEST") and may_see_join_link(self.meeting, rsvp,
-                                                                                   reminder=reminder),
+            show_join=(reminder or self.method == "REQUEST")
+            and may_see_join_link(self.meeting, rsvp, reminder=reminder),
         )
 
     def message(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> Email:
         return Email(
-            kind=self.kind, to=member, subject=self.subject, template="meeting_notice",
-            context=self.personal_context(member, rsvp, invitation), dedup_key=dedup,
+            kind=self.kind,
+            to=member,
+            subject=self.subject,
+            template="meeting_notice",
+            context=self.personal_context(member, rsvp, invitation),
+            dedup_key=dedup,
             calendar=self.calendars.personal(member, rsvp, invitation) if self.calendars else None,
-            calendar_method=self.method, meeting_id=self.meeting.id, sender=calendar_sender(invitation),
+            calendar_method=self.method,
+            meeting_id=self.meeting.id,
+            sender=calendar_sender(invitation),
         )
 
     def _record(self, rows: Sequence[OutboxMessage | Queued]) -> None:
@@ -227,9 +259,11 @@ class _Notice:
             return
         for chunk in _chunks([row.member_id for row in rows]):
             db.session.execute(
-                update(Invitation).where(Invitation.meeting_id == self.meeting.id, Invitation.member_id.in_(chunk))
+                update(Invitation)
+                .where(Invitation.meeting_id == self.meeting.id, Invitation.member_id.in_(chunk))
                 .values(sent_at=utcnow(), sent_sequence=self.meeting.sequence)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
 
     def queue(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> OutboxMessage | None:
         row = queue_email(**vars(self.message(member, dedup=dedup, invitation=invitation, rsvp=rsvp)))
@@ -237,8 +271,9 @@ class _Notice:
             self._record([row])
         return row
 
-    def send(self, members: Iterable[Member], dedup: Callable[[Member], str], *,
-             progress: Callable[[], None] | None = None) -> int:
+    def send(
+        self, members: Iterable[Member], dedup: Callable[[Member], str], *, progress: Callable[[], None] | None = None
+    ) -> int:
         """Queue this notice to each active member not already sent it; returns how many were queued."""
         members = list(members)
         keys = {member.id: dedup(member) for member in members}
@@ -251,14 +286,17 @@ class _Notice:
             return 0
         links = personal_links(self.meeting, todo)
         answers = _answers(self.meeting, todo)
-        rows = queue_emails([self.message(m, dedup=keys[m.id], invitation=links[m.id], rsvp=answers.get(m.id))
-                             for m in todo], progress=progress)
+        rows = queue_emails(
+            [self.message(m, dedup=keys[m.id], invitation=links[m.id], rsvp=answers.get(m.id)) for m in todo],
+            progress=progress,
+        )
         self._record(rows)
         return len(rows)
 
 
-def _single(kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str,
-            dedup: str) -> OutboxMessage | None:
+def _single(
+    kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
+) -> OutboxMessage | None:
     """One notice to one member who has just answered (or been given a place)."""
     notice = _Notice.of(kind, meeting, subject=subject, method=method)
     invitation = personal_link(meeting, member)
@@ -267,10 +305,14 @@ def _single(kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject:
 
 # Invitations -----------------------------------------------------------------------------------------
 
+
 def invitable(meeting: Meeting) -> None:
     if meeting.status != MeetingStatus.SCHEDULED:
-        raise InvitationError("Publish the meeting before inviting members." if meeting.status == MeetingStatus.DRAFT
-                              else "A cancelled meeting cannot be invited to.")
+        raise InvitationError(
+            "Publish the meeting before inviting members."
+            if meeting.status == MeetingStatus.DRAFT
+            else "A cancelled meeting cannot be invited to."
+        )
     if meeting.ends_at <= utcnow():
         raise InvitationError("This meeting has already taken place.")
 
@@ -298,45 +340,65 @@ class Preview:
 def preview(meeting: Meeting, member: Member) -> Preview:
     """The invitation `member` would receive, rendered without writing anything (GET requests show it)."""
     invitation = db.session.scalar(
-        select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id == member.id))
+        select(Invitation).where(Invitation.meeting_id == meeting.id, Invitation.member_id == member.id)
+    )
     if invitation is None:
         invitation = Invitation(meeting_id=meeting.id, member_id=member.id, token="your-personal-link")
     notice = _Notice.of("invitation", meeting, subject=_invitation_subject(meeting), method=None)
     rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
-    context = dict(notice.personal_context(member, rsvp, invitation), member=member, external_url=external_url,
-                   network_name=current_app.config["NETWORK_NAME"])
-    return Preview(notice.subject, render_template("emails/meeting_notice.txt", **context),
-                   render_template("emails/meeting_notice.html", **context))
+    context = dict(
+        notice.personal_context(member, rsvp, invitation),
+        member=member,
+        external_url=external_url,
+        network_name=current_app.config["NETWORK_NAME"],
+    )
+    return Preview(
+        notice.subject,
+        render_template("emails/meeting_notice.txt", **context),
+        render_template("emails/meeting_notice.html", **context),
+    )
 
 
 def nudge(meeting: Meeting) -> int:
     """Remind invited members who have not answered, at most once a day each."""
     invitable(meeting)
     today = utcnow().date().isoformat()
-    notice = _Notice.of("nudge", meeting, subject=f"Will you join us? {meeting.title} ({_short_when(meeting)})",
-                        method="REQUEST")
+    notice = _Notice.of(
+        "nudge", meeting, subject=f"Will you join us? {meeting.title} ({_short_when(meeting)})", method="REQUEST"
+    )
     return notice.send(not_replied(meeting), lambda m: f"nudge:{meeting.id}:{m.id}:{today}")
 
 
 def not_replied(meeting: Meeting) -> list[Member]:
-    return list(db.session.scalars(
-        select(Member).join(Invitation, Invitation.member_id == Member.id)
-        .where(Invitation.meeting_id == meeting.id, Invitation.sent_at.is_not(None), Member.active.is_(True),
-               ~exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id))
-        .order_by(Member.name, Member.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(Member)
+            .join(Invitation, Invitation.member_id == Member.id)
+            .where(
+                Invitation.meeting_id == meeting.id,
+                Invitation.sent_at.is_not(None),
+                Member.active.is_(True),
+                ~exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id),
+            )
+            .order_by(Member.name, Member.id)
+        )
+    )
 
 
 def recipients(meeting: Meeting) -> list[Member]:
     """Everyone whose calendar may hold the meeting: invited or answered, and not declined."""
-    invited = exists().where(Invitation.meeting_id == meeting.id, Invitation.member_id == Member.id,
-                             Invitation.sent_at.is_not(None))
+    invited = exists().where(
+        Invitation.meeting_id == meeting.id, Invitation.member_id == Member.id, Invitation.sent_at.is_not(None)
+    )
     answered = exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id)
-    declined = exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id,
-                              Rsvp.answer == Answer.DECLINED)
-    return list(db.session.scalars(
-        select(Member).where(Member.active.is_(True), or_(invited, answered), ~declined).order_by(Member.id)
-    ))
+    declined = exists().where(
+        Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id, Rsvp.answer == Answer.DECLINED
+    )
+    return list(
+        db.session.scalars(
+            select(Member).where(Member.active.is_(True), or_(invited, answered), ~declined).order_by(Member.id)
+        )
+    )
 
 
 def outbox_counts(meeting: Meeting) -> dict[str, int]:
@@ -351,6 +413,7 @@ def outbox_counts(meeting: Meeting) -> dict[str, int]:
 
 # Choosing recipients -------------------------------------------------------------------------------
 
+
 def active_members(organisations: list[str] | None = None) -> list[Member]:
     query = select(Member).where(Member.active.is_(True)).order_by(Member.name, Member.id)
     if organisations is not None:
@@ -359,9 +422,16 @@ def active_members(organisations: list[str] | None = None) -> list[Member]:
 
 
 def organisations() -> list[str]:
-    return [o for o in db.session.scalars(
-        select(Member.organisation).where(Member.active.is_(True), Member.organisation != "")
-        .distinct().order_by(Member.organisation)) if o]
+    return [
+        o
+        for o in db.session.scalars(
+            select(Member.organisation)
+            .where(Member.active.is_(True), Member.organisation != "")
+            .distinct()
+            .order_by(Member.organisation)
+        )
+        if o
+    ]
 
 
 def _usable_address(email: str) -> bool:
@@ -404,8 +474,9 @@ def members_for_addresses(pairs: list[tuple[str, str]], *, create: bool) -> tupl
     unknown: list[tuple[str, str]] = []
     existing: dict[str, Member] = {}
     for chunk in _chunks([email.lower() for _, email in pairs]):
-        existing.update((m.email.lower(), m) for m in db.session.scalars(
-            select(Member).where(func.lower(Member.email).in_(chunk))))
+        existing.update(
+            (m.email.lower(), m) for m in db.session.scalars(select(Member).where(func.lower(Member.email).in_(chunk)))
+        )
     for name, email in pairs:
         member = existing.get(email.lower())
         if member is not None:
@@ -413,13 +484,17 @@ def members_for_addresses(pairs: list[tuple[str, str]], *, create: bool) -> tupl
         else:
             unknown.append((name, email))
     if create and unknown:
-        new = [Member(email=email, name=name or email.split("@")[0].replace(".", " ").title()) for name, email in unknown]
+        new = [
+            Member(email=email, name=name or email.split("@")[0].replace(".", " ").title()) for name, email in unknown
+        ]
         try:
             with db.session.begin_nested():
                 db.session.add_all(new)
         except IntegrityError:
-            raise InvitationError("Some of these addresses were added as members by someone else meanwhile. "
-                                  "Nothing was sent; please send again.") from None
+            raise InvitationError(
+                "Some of these addresses were added as members by someone else meanwhile. "
+                "Nothing was sent; please send again."
+            ) from None
         return found + new, []
     return found, unknown
 
@@ -433,8 +508,9 @@ class Chosen:
     bad: list[str]
 
 
-def choose_recipients(recipients: str, *, organisations: list[str] | None = None, addresses: str = "",
-                      create: bool = False) -> Chosen:
+def choose_recipients(
+    recipients: str, *, organisations: list[str] | None = None, addresses: str = "", create: bool = False
+) -> Chosen:
     """Members named by the invite page's choice: 'organisations', 'addresses' (new members made when `create`),
     or everyone active."""
     if recipients == "organisations":
@@ -446,8 +522,14 @@ def choose_recipients(recipients: str, *, organisations: list[str] | None = None
     return Chosen(active_members(), [], [])
 
 
-def invite_chosen(meeting: Meeting, recipients: str, *, organisations: list[str] | None = None,
-                  addresses: str = "", create: bool = False) -> tuple[int, Chosen]:
+def invite_chosen(
+    meeting: Meeting,
+    recipients: str,
+    *,
+    organisations: list[str] | None = None,
+    addresses: str = "",
+    create: bool = False,
+) -> tuple[int, Chosen]:
     """The invite page's Send: the meeting is locked first, so two organisers sending at once queue each invitation
     (and make each new member) once. Returns how many were queued and who was chosen."""
     meeting = lock_meeting(meeting.id)
@@ -458,9 +540,13 @@ def invite_chosen(meeting: Meeting, recipients: str, *, organisations: list[str]
 
 # Changes, cancellation ------------------------------------------------------------------------------
 
+
 def snapshot(meeting: Meeting) -> dict[str, str]:
-    return {name: (value.isoformat() if isinstance(value, dt.datetime) else str(value or ""))
-            for name in Meeting.NOTIFIABLE_FIELDS for value in [getattr(meeting, name)]}
+    return {
+        name: (value.isoformat() if isinstance(value, dt.datetime) else str(value or ""))
+        for name in Meeting.NOTIFIABLE_FIELDS
+        for value in [getattr(meeting, name)]
+    }
 
 
 def ensure_announced(meeting: Meeting, previous: dict[str, str] | None = None) -> None:
@@ -498,8 +584,11 @@ def describe_changes(meeting: Meeting) -> list[str]:
     new = snapshot(meeting)
     lines: list[str] = []
     if any(old.get(k) != new[k] for k in ("starts_at", "ends_at", "timezone")) and old.get("starts_at"):
-        before = timefmt.when(dt.datetime.fromisoformat(old["starts_at"]), dt.datetime.fromisoformat(old["ends_at"]),
-                              old.get("timezone") or meeting.timezone)
+        before = timefmt.when(
+            dt.datetime.fromisoformat(old["starts_at"]),
+            dt.datetime.fromisoformat(old["ends_at"]),
+            old.get("timezone") or meeting.timezone,
+        )
         lines.append(f"Time: {before} \u2192 {timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone)}")
     if old.get("title") != new["title"]:
         lines.append(f"Title: {old.get('title', '')} \u2192 {new['title']}")
@@ -517,8 +606,14 @@ def send_update(meeting: Meeting) -> int:
     if not changes:
         return 0
     meeting.announced = json.dumps(snapshot(meeting))
-    notice = _Notice.of("update", meeting, subject=f"Updated: {meeting.title} ({_short_when(meeting)})",
-                        method="REQUEST", context={"changes": changes}, extra=f"Changed: {'; '.join(changes)}")
+    notice = _Notice.of(
+        "update",
+        meeting,
+        subject=f"Updated: {meeting.title} ({_short_when(meeting)})",
+        method="REQUEST",
+        context={"changes": changes},
+        extra=f"Changed: {'; '.join(changes)}",
+    )
     return notice.send(recipients(meeting), lambda m: f"update:{meeting.id}:{m.id}:{meeting.sequence}")
 
 
@@ -534,13 +629,19 @@ def send_cancellation(meeting: Meeting) -> int:
     """METHOD:CANCEL with STATUS:CANCELLED to everyone concerned. Called by services.meetings.cancel()."""
     meeting.update_due_at = None
     reason = meeting.cancel_reason
-    notice = _Notice.of("cancellation", meeting, subject=f"Cancelled: {meeting.title} ({_short_when(meeting)})",
-                        method="CANCEL", context={"reason": reason},
-                        extra=f"Cancelled: {reason}" if reason else "Cancelled")
+    notice = _Notice.of(
+        "cancellation",
+        meeting,
+        subject=f"Cancelled: {meeting.title} ({_short_when(meeting)})",
+        method="CANCEL",
+        context={"reason": reason},
+        extra=f"Cancelled: {reason}" if reason else "Cancelled",
+    )
     return notice.send(recipients(meeting), lambda m: f"cancellation:{meeting.id}:{m.id}:{meeting.sequence}")
 
 
 # Answers --------------------------------------------------------------------------------------------
+
 
 def queue_answer_notices(result: AnswerResult) -> None:
     """What an answer (services.rsvps.answer) calls for: its confirmation when the answer changed, then "a place is
@@ -557,22 +658,40 @@ def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, 
         return
     stamp = f"{rsvp.answered_at.timestamp():.6f}"
     if rsvp.is_going and not was_going:
-        _single("confirmation", meeting, member, rsvp, method="REQUEST",
-                subject=f"You're going: {meeting.title} ({_short_when(meeting)})",
-                dedup=f"confirmation:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}")
+        _single(
+            "confirmation",
+            meeting,
+            member,
+            rsvp,
+            method="REQUEST",
+            subject=f"You're going: {meeting.title} ({_short_when(meeting)})",
+            dedup=f"confirmation:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
+        )
     elif rsvp.answer == Answer.DECLINED and (
-            (was_answer is not None and was_answer != Answer.DECLINED)
-            or (was_answer is None and _was_invited(meeting, member))):
+        (was_answer is not None and was_answer != Answer.DECLINED)
+        or (was_answer is None and _was_invited(meeting, member))
+    ):
         # Only a calendar that holds the meeting has anything to remove.
-        _single("decline", meeting, member, rsvp, method="CANCEL",
-                subject=f"Removed from your calendar: {meeting.title}",
-                dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}")
+        _single(
+            "decline",
+            meeting,
+            member,
+            rsvp,
+            method="CANCEL",
+            subject=f"Removed from your calendar: {meeting.title}",
+            dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
+        )
 
 
 def _was_invited(meeting: Meeting, member: Member) -> bool:
-    return db.session.scalar(select(Invitation.id).where(
-        Invitation.meeting_id == meeting.id, Invitation.member_id == member.id, Invitation.sent_at.is_not(None))
-    ) is not None
+    return (
+        db.session.scalar(
+            select(Invitation.id).where(
+                Invitation.meeting_id == meeting.id, Invitation.member_id == member.id, Invitation.sent_at.is_not(None)
+            )
+        )
+        is not None
+    )
 
 
 def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
@@ -583,22 +702,36 @@ def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
         if rsvp.member is None:
             continue
         stamp = f"{rsvp.answered_at.timestamp():.6f}"
-        _single("waitlist_promoted", meeting, rsvp.member, rsvp, method="REQUEST",
-                subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
-                dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}")
+        _single(
+            "waitlist_promoted",
+            meeting,
+            rsvp.member,
+            rsvp,
+            method="REQUEST",
+            subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
+            dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}",
+        )
 
 
 # Reminders ------------------------------------------------------------------------------------------
+
 
 def send_due_reminders(now: dt.datetime | None = None) -> int:
     """Once per member and meeting: a reminder with the join link to those going or maybe, ahead of the start."""
     now = now or utcnow()
     horizon = now + dt.timedelta(hours=current_app.config["REMINDER_HOURS"])
     rows = db.session.execute(
-        select(Meeting, Member).join(Rsvp, Rsvp.meeting_id == Meeting.id).join(Member, Member.id == Rsvp.member_id)
-        .where(Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at > now, Meeting.starts_at <= horizon,
-               Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]), Rsvp.waitlist_position.is_(None),
-               Member.active.is_(True))
+        select(Meeting, Member)
+        .join(Rsvp, Rsvp.meeting_id == Meeting.id)
+        .join(Member, Member.id == Rsvp.member_id)
+        .where(
+            Meeting.status == MeetingStatus.SCHEDULED,
+            Meeting.starts_at > now,
+            Meeting.starts_at <= horizon,
+            Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]),
+            Rsvp.waitlist_position.is_(None),
+            Member.active.is_(True),
+        )
         .order_by(Meeting.starts_at, Rsvp.id)
     ).all()
     by_meeting: dict[int, tuple[Meeting, list[Member]]] = {}
@@ -606,8 +739,9 @@ def send_due_reminders(now: dt.datetime | None = None) -> int:
         by_meeting.setdefault(meeting.id, (meeting, []))[1].append(member)
     queued = 0
     for meeting, members in by_meeting.values():
-        notice = _Notice.of("reminder", meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})",
-                            method=None)
+        notice = _Notice.of(
+            "reminder", meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})", method=None
+        )
 
         def dedup(member: Member, meeting_id: int = meeting.id) -> str:
             return f"reminder:{meeting_id}:{member.id}"

@@ -110,6 +110,7 @@ class MeetingData:
 MAX_YEARS_AHEAD = 10
 MAX_LENGTH = dt.timedelta(days=7)
 
+
 def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
     """Problems keyed by form field name; empty when the meeting can be saved."""
     errors: dict[str, str] = {}
@@ -118,8 +119,10 @@ def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
     elif "\r" in data.title or "\n" in data.title:
         errors["title"] = "Keep the title on one line."
     if data.ends_at <= data.starts_at:
-        errors["end_time"] = ("The meeting must end after it starts. For a meeting that ends after midnight, "
-                              "give the day it ends under \u201cEnds on\u201d.")
+        errors["end_time"] = (
+            "The meeting must end after it starts. For a meeting that ends after midnight, "
+            "give the day it ends under \u201cEnds on\u201d."
+        )
     elif data.ends_at - data.starts_at > MAX_LENGTH:
         errors["end_time"] = f"A meeting can last at most {MAX_LENGTH.days} days: check the day it ends."
     if is_new and data.starts_at <= utcnow():
@@ -156,13 +159,22 @@ def _apply(meeting: Meeting, data: MeetingData) -> None:
     # files and feeds are versioned by that row, so it records the edit too.
     meeting.updated_at = utcnow()
     meeting.agenda_items = [
-        AgendaItem(position=i, title=row.title, start_time=row.start_time, speaker_name=row.speaker_name,
-                   speaker_role=row.speaker_role, speaker_organisation=row.speaker_organisation)
+        AgendaItem(
+            position=i,
+            title=row.title,
+            start_time=row.start_time,
+            speaker_name=row.speaker_name,
+            speaker_role=row.speaker_role,
+            speaker_organisation=row.speaker_organisation,
+        )
         for i, row in enumerate(data.agenda)
     ]
     meeting.workshop_rooms = [
-        WorkshopRoom(position=i, name=row.name,
-                     questions=[WorkshopQuestion(position=j, text=q) for j, q in enumerate(row.questions)])
+        WorkshopRoom(
+            position=i,
+            name=row.name,
+            questions=[WorkshopQuestion(position=j, text=q) for j, q in enumerate(row.questions)],
+        )
         for i, row in enumerate(data.rooms)
     ]
 
@@ -173,8 +185,9 @@ def create_meeting(data: MeetingData) -> Meeting:
         raise MeetingError(errors)
     if data.series_id is None:
         data.series_id = default_series().id
-    meeting = Meeting(status=MeetingStatus.DRAFT, sequence=0,
-                      slug=meeting_slug(data.title, data.starts_at, data.timezone))
+    meeting = Meeting(
+        status=MeetingStatus.DRAFT, sequence=0, slug=meeting_slug(data.title, data.starts_at, data.timezone)
+    )
     _apply(meeting, data)
     db.session.add(meeting)
     db.session.flush()
@@ -213,8 +226,11 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity
     _apply(meeting, data)
-    changes = [Change(name, before[name], getattr(meeting, name))
-               for name in Meeting.NOTIFIABLE_FIELDS if before[name] != getattr(meeting, name)]
+    changes = [
+        Change(name, before[name], getattr(meeting, name))
+        for name in Meeting.NOTIFIABLE_FIELDS
+        if before[name] != getattr(meeting, name)
+    ]
     invitations.record_changes(meeting, announced_before, notify=notify)
     db.session.flush()
     promoted: list[Rsvp] = []
@@ -248,8 +264,10 @@ def cancel(meeting: Meeting, reason: str) -> None:
 def why_not_deletable(meeting: Meeting) -> str | None:
     """Why this meeting cannot be deleted, or None when it can."""
     if meeting.status != MeetingStatus.DRAFT:
-        return ("Only a draft can be deleted. A published meeting can be cancelled instead, so that members' "
-                "calendars hear of it.")
+        return (
+            "Only a draft can be deleted. A published meeting can be cancelled instead, so that members' "
+            "calendars hear of it."
+        )
     if db.session.scalar(select(exists().where(MeetingNotes.meeting_id == meeting.id))):
         return "This draft has notes written for it, so it is kept."
     return None
@@ -277,10 +295,15 @@ def next_in_series(meeting: Meeting) -> MeetingData:
     """A new meeting pre-filled from the last one of the same series, a few weeks on at the same local time."""
     last = meeting
     if meeting.series_id is not None:
-        last = db.session.scalar(
-            select(Meeting).where(Meeting.series_id == meeting.series_id, Meeting.status != MeetingStatus.DRAFT)
-            .order_by(Meeting.starts_at.desc()).limit(1)
-        ) or meeting
+        last = (
+            db.session.scalar(
+                select(Meeting)
+                .where(Meeting.series_id == meeting.series_id, Meeting.status != MeetingStatus.DRAFT)
+                .order_by(Meeting.starts_at.desc())
+                .limit(1)
+            )
+            or meeting
+        )
     zone = ZoneInfo(last.timezone)
     start_local = last.starts_at.astimezone(zone)
     duration = last.ends_at - last.starts_at
@@ -290,8 +313,17 @@ def next_in_series(meeting: Meeting) -> MeetingData:
         day += dt.timedelta(weeks=1)
     starts_at = dt.datetime.combine(day, start_local.time().replace(tzinfo=None), tzinfo=zone).astimezone(dt.UTC)
     return MeetingData(
-        title="", theme="", description="", starts_at=starts_at, ends_at=starts_at + duration, timezone=last.timezone,
-        join_url=last.join_url, location=last.location, capacity=last.capacity, visibility=last.visibility,
-        contact_id=last.contact_id, series_id=last.series_id,
+        title="",
+        theme="",
+        description="",
+        starts_at=starts_at,
+        ends_at=starts_at + duration,
+        timezone=last.timezone,
+        join_url=last.join_url,
+        location=last.location,
+        capacity=last.capacity,
+        visibility=last.visibility,
+        contact_id=last.contact_id,
+        series_id=last.series_id,
         rooms=[RoomRow(name=room.name) for room in last.workshop_rooms],
     )

@@ -70,29 +70,51 @@ def _unique_email(message: str = DUPLICATE_EMAIL) -> Iterator[None]:
         raise MemberError(message, field="email") from None
 
 
-def add_member(*, name: str, email: str, organisation: str = "", job_title: str = "",
-               is_organiser: bool = False, active: bool = True) -> Member:
+def add_member(
+    *,
+    name: str,
+    email: str,
+    organisation: str = "",
+    job_title: str = "",
+    is_organiser: bool = False,
+    active: bool = True,
+) -> Member:
     begin_write()
     email = email.strip()
     if email_taken(email):
         raise MemberError(DUPLICATE_EMAIL, field="email")
-    member = Member(name=name.strip(), email=email, organisation=(organisation or "").strip(),
-                    job_title=(job_title or "").strip(), is_organiser=is_organiser, active=active)
+    member = Member(
+        name=name.strip(),
+        email=email,
+        organisation=(organisation or "").strip(),
+        job_title=(job_title or "").strip(),
+        is_organiser=is_organiser,
+        active=active,
+    )
     with _unique_email():
         db.session.add(member)
     return member
 
 
-def update_member(member: Member, *, acting: Member, name: str, email: str, organisation: str,
-                  job_title: str, is_organiser: bool, active: bool) -> None:
+def update_member(
+    member: Member,
+    *,
+    acting: Member,
+    name: str,
+    email: str,
+    organisation: str,
+    job_title: str,
+    is_organiser: bool,
+    active: bool,
+) -> None:
     """An organiser's change to a member. Organisers cannot lock themselves out."""
     if member.id == acting.id:
         if not is_organiser:
-            raise MemberError("You cannot remove your own organiser role. Ask another organiser to do it.",
-                              field="is_organiser")
+            raise MemberError(
+                "You cannot remove your own organiser role. Ask another organiser to do it.", field="is_organiser"
+            )
         if not active:
-            raise MemberError("You cannot deactivate your own account. Ask another organiser to do it.",
-                              field="active")
+            raise MemberError("You cannot deactivate your own account. Ask another organiser to do it.", field="active")
     begin_write()
     email = email.strip()
     if email_taken(email, exclude_id=member.id):
@@ -140,19 +162,41 @@ def delete_account(member: Member) -> None:
     page's counts) without their address or the message's text.
     """
     if member.is_organiser and member.active:
-        others = db.session.scalar(select(func.count(Member.id)).where(
-            Member.is_organiser.is_(True), Member.active.is_(True), Member.id != member.id))
+        others = db.session.scalar(
+            select(func.count(Member.id)).where(
+                Member.is_organiser.is_(True), Member.active.is_(True), Member.id != member.id
+            )
+        )
         if not others:
-            raise MemberError("You are the only organiser. Make another member an organiser before "
-                              "deleting your account.", field="email")
-    db.session.execute(update(Rsvp).where(Rsvp.member_id == member.id).values(comment="", access_needs="")
-                       .execution_options(synchronize_session=False))
+            raise MemberError(
+                "You are the only organiser. Make another member an organiser before deleting your account.",
+                field="email",
+            )
+    db.session.execute(
+        update(Rsvp)
+        .where(Rsvp.member_id == member.id)
+        .values(comment="", access_needs="")
+        .execution_options(synchronize_session=False)
+    )
     mine = OutboxMessage.member_id == member.id
-    db.session.execute(delete(OutboxMessage).where(mine, OutboxMessage.status != OutboxStatus.SENT)
-                       .execution_options(synchronize_session=False))
-    db.session.execute(update(OutboxMessage).where(mine).values(
-        recipient=DELETED_RECIPIENT, text_body="", html_body="", calendar=None, calendar_method=None, last_error="",
-    ).execution_options(synchronize_session=False))
+    db.session.execute(
+        delete(OutboxMessage)
+        .where(mine, OutboxMessage.status != OutboxStatus.SENT)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(OutboxMessage)
+        .where(mine)
+        .values(
+            recipient=DELETED_RECIPIENT,
+            text_body="",
+            html_body="",
+            calendar=None,
+            calendar_method=None,
+            last_error="",
+        )
+        .execution_options(synchronize_session=False)
+    )
     db.session.delete(member)
     db.session.flush()
 
@@ -160,7 +204,9 @@ def delete_account(member: Member) -> None:
 def personal_data(member: Member) -> dict[str, Any]:
     """Everything the site holds about one member, for their own download."""
     rsvps = db.session.scalars(
-        select(Rsvp).options(joinedload(Rsvp.meeting)).where(Rsvp.member_id == member.id)
+        select(Rsvp)
+        .options(joinedload(Rsvp.meeting))
+        .where(Rsvp.member_id == member.id)
         .order_by(Rsvp.answered_at, Rsvp.id)
     ).all()
     sessions = db.session.scalar(select(func.count(MemberSession.id)).where(MemberSession.member_id == member.id))
@@ -204,11 +250,13 @@ def export_rows() -> Iterator[Sequence[Any]]:
 
 
 def directory_counts() -> dict[str, int]:
-    total, active, organisers = db.session.execute(select(
-        func.count(Member.id),
-        func.coalesce(func.sum(case((Member.active.is_(True), 1), else_=0)), 0),
-        func.coalesce(func.sum(case((Member.is_organiser.is_(True), 1), else_=0)), 0),
-    )).one()
+    total, active, organisers = db.session.execute(
+        select(
+            func.count(Member.id),
+            func.coalesce(func.sum(case((Member.active.is_(True), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Member.is_organiser.is_(True), 1), else_=0)), 0),
+        )
+    ).one()
     return {"all": total, "active": active, "inactive": total - active, "organisers": organisers}
 
 
@@ -256,10 +304,16 @@ class ImportCheck:
 
 
 COLUMN_NAMES = {
-    "name": "name", "full name": "name",
-    "email": "email", "email address": "email", "e mail": "email", "e mail address": "email",
-    "organisation": "organisation", "organization": "organisation",
-    "job title": "job_title", "role": "job_title",
+    "name": "name",
+    "full name": "name",
+    "email": "email",
+    "email address": "email",
+    "e mail": "email",
+    "e mail address": "email",
+    "organisation": "organisation",
+    "organization": "organisation",
+    "job title": "job_title",
+    "role": "job_title",
 }
 LIMITS = {"name": NAME_MAX, "email": EMAIL_MAX, "organisation": NAME_MAX, "job_title": NAME_MAX}
 LABELS = {"name": "name", "email": "email address", "organisation": "organisation", "job_title": "job title"}
@@ -282,8 +336,9 @@ def read_member_csv(data: bytes, *, max_rows: int = MAX_IMPORT_ROWS) -> list[Imp
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CsvImportError("The file is not UTF-8 text. In Excel, save it as \u201cCSV UTF-8 (Comma "
-                             "delimited)\u201d and try again.") from None
+        raise CsvImportError(
+            "The file is not UTF-8 text. In Excel, save it as \u201cCSV UTF-8 (Comma delimited)\u201d and try again."
+        ) from None
     if "\x00" in text:
         raise CsvImportError("This does not look like a CSV file. Save the list as CSV and try again.")
     if not text.strip():
@@ -307,14 +362,20 @@ def read_member_csv(data: bytes, *, max_rows: int = MAX_IMPORT_ROWS) -> list[Imp
                     if key not in columns:
                         raise CsvImportError(
                             f"The file has no \u201c{key}\u201d column. The first row must name the columns: "
-                            "name, email, organisation, job title.")
+                            "name, email, organisation, job title."
+                        )
                 continue
             if len(rows) >= max_rows:
-                raise CsvImportError(f"The file has more than {max_rows:,} members. Split it into files of at "
-                                     f"most {max_rows:,} rows and import them one after the other.")
+                raise CsvImportError(
+                    f"The file has more than {max_rows:,} members. Split it into files of at "
+                    f"most {max_rows:,} rows and import them one after the other."
+                )
             values = {key: (cells[index].strip() if index < len(cells) else "") for key, index in columns.items()}
-            rows.append(ImportRow(line, values["name"], values["email"], values.get("organisation", ""),
-                                  values.get("job_title", "")))
+            rows.append(
+                ImportRow(
+                    line, values["name"], values["email"], values.get("organisation", ""), values.get("job_title", "")
+                )
+            )
     except csv.Error as error:
         raise CsvImportError(f"Line {reader.line_num} could not be read as CSV ({error}).") from None
     if columns is None:
@@ -344,8 +405,7 @@ def check_rows(rows: Sequence[ImportRow], existing_emails: Collection[str]) -> I
     first_seen: dict[str, int] = {}
     for row in rows:
         reasons: list[str] = []
-        values = {"name": row.name, "email": row.email, "organisation": row.organisation,
-                  "job_title": row.job_title}
+        values = {"name": row.name, "email": row.email, "organisation": row.organisation, "job_title": row.job_title}
         if any(_has_control_characters(v) for v in values.values()):
             reasons.append("contains a line break or control character")
         for key, value in values.items():
@@ -386,8 +446,12 @@ def import_members(rows: Sequence[ImportRow]) -> ImportCheck:
     """Add the rows that are still good now; `bad` lists those skipped (e.g. added since the preview)."""
     begin_write()
     result = check_rows(rows, member_emails())
-    with _unique_email("Some of these addresses were added by someone else meanwhile. Nothing was imported; "
-                       "please upload the file again."):
-        db.session.add_all(Member(name=row.name, email=row.email, organisation=row.organisation,
-                                  job_title=row.job_title) for row in result.good)
+    with _unique_email(
+        "Some of these addresses were added by someone else meanwhile. Nothing was imported; "
+        "please upload the file again."
+    ):
+        db.session.add_all(
+            Member(name=row.name, email=row.email, organisation=row.organisation, job_title=row.job_title)
+            for row in result.good
+        )
     return result

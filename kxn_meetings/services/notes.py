@@ -57,11 +57,15 @@ class NotesError(ValueError):
 
 # Reading -------------------------------------------------------------------------------------------
 
+
 @functools.cache
 def _notes_statement():
     """Built once per process: every meeting page asks, and building the statement cost more than running it."""
-    return (select(MeetingNotes).where(MeetingNotes.meeting_id == bindparam("meeting_id"))
-            .options(selectinload(MeetingNotes.current_revision).selectinload(NoteRevision.author)))
+    return (
+        select(MeetingNotes)
+        .where(MeetingNotes.meeting_id == bindparam("meeting_id"))
+        .options(selectinload(MeetingNotes.current_revision).selectinload(NoteRevision.author))
+    )
 
 
 def notes_for(meeting: Meeting) -> MeetingNotes | None:
@@ -101,40 +105,47 @@ def contents(body_html: str | None) -> list[Section]:
 
 
 def actions_of(meeting: Meeting) -> list[ActionItem]:
-    return list(db.session.scalars(
-        select(ActionItem).where(ActionItem.meeting_id == meeting.id)
-        .order_by(ActionItem.id)
-    ))
+    return list(
+        db.session.scalars(select(ActionItem).where(ActionItem.meeting_id == meeting.id).order_by(ActionItem.id))
+    )
 
 
 def attachments_of(notes: MeetingNotes | None) -> list[NoteAttachment]:
     if notes is None:
         return []
-    return list(db.session.scalars(
-        select(NoteAttachment).where(NoteAttachment.notes_id == notes.id).order_by(NoteAttachment.created_at,
-                                                                                  NoteAttachment.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(NoteAttachment)
+            .where(NoteAttachment.notes_id == notes.id)
+            .order_by(NoteAttachment.created_at, NoteAttachment.id)
+        )
+    )
 
 
 def _in_series(meeting: Meeting) -> Select:
-    return select(Meeting).where(Meeting.series_id == meeting.series_id, Meeting.id != meeting.id,
-                                 Meeting.status != MeetingStatus.DRAFT)
+    return select(Meeting).where(
+        Meeting.series_id == meeting.series_id, Meeting.id != meeting.id, Meeting.status != MeetingStatus.DRAFT
+    )
 
 
 def previous_meeting(meeting: Meeting) -> Meeting | None:
     if meeting.series_id is None:
         return None
-    return db.session.scalar(_in_series(meeting).where(Meeting.starts_at < meeting.starts_at)
-                             .order_by(Meeting.starts_at.desc()).limit(1))
+    return db.session.scalar(
+        _in_series(meeting).where(Meeting.starts_at < meeting.starts_at).order_by(Meeting.starts_at.desc()).limit(1)
+    )
 
 
 def next_meeting(meeting: Meeting) -> Meeting | None:
     """The next scheduled (not cancelled) meeting of the same series."""
     if meeting.series_id is None:
         return None
-    return db.session.scalar(_in_series(meeting).where(Meeting.starts_at > meeting.starts_at,
-                                                       Meeting.status == MeetingStatus.SCHEDULED)
-                             .order_by(Meeting.starts_at).limit(1))
+    return db.session.scalar(
+        _in_series(meeting)
+        .where(Meeting.starts_at > meeting.starts_at, Meeting.status == MeetingStatus.SCHEDULED)
+        .order_by(Meeting.starts_at)
+        .limit(1)
+    )
 
 
 @dataclass
@@ -183,51 +194,60 @@ def outline(meeting: Meeting) -> tuple[str, str, str]:
     parts: list[str] = []
     when = timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone)
     theme = f", on {md(meeting.theme)}" if meeting.theme else ""
-    parts.append(f"The network met on {when}{theme}. _Open with two or three sentences on what the meeting was "
-                 "about and why it mattered._")
+    parts.append(
+        f"The network met on {when}{theme}. _Open with two or three sentences on what the meeting was "
+        "about and why it mattered._"
+    )
 
     talks = [item for item in meeting.agenda_items if item.speaker_name]
     parts.append("## Speakers")
     if talks:
         for item in talks:
             who = ", ".join(md(x) for x in (item.speaker_role, item.speaker_organisation) if x)
-            parts.append(f"### {md(item.title or item.speaker_name)}\n\n**{md(item.speaker_name)}**"
-                         f"{', ' + who if who else ''}.\n\n_What the speaker presented, and the points members "
-                         "took away._")
+            parts.append(
+                f"### {md(item.title or item.speaker_name)}\n\n**{md(item.speaker_name)}**"
+                f"{', ' + who if who else ''}.\n\n_What the speaker presented, and the points members "
+                "took away._"
+            )
     else:
         parts.append("_Who spoke, their role and organisation, and what they talked about._")
 
     questions = [(room.name, question.text) for room in meeting.workshop_rooms for question in room.questions]
     if questions:
-        parts.append("## Workshop questions\n\nAfter the talks, members split into workshop rooms to discuss:\n\n"
-                     + "\n".join(f"{n}. {md(text)}" for n, (_room, text) in enumerate(questions, start=1)))
+        parts.append(
+            "## Workshop questions\n\nAfter the talks, members split into workshop rooms to discuss:\n\n"
+            + "\n".join(f"{n}. {md(text)}" for n, (_room, text) in enumerate(questions, start=1))
+        )
         for room_name, text in questions:
             parts.append(f"### {md(text)}\n\n_{md(room_name)}: what the room discussed._")
 
     parts.append("## Lessons learned\n\n_What members have learned, with **key points** in bold._")
-    parts.append("## Emerging practice\n\n- **Organisation**: _what it is doing, and what others can learn "
-                 "from it._")
+    parts.append("## Emerging practice\n\n- **Organisation**: _what it is doing, and what others can learn from it._")
 
     actions = "## Actions\n\n"
     carried = carried_actions(meeting)
     if carried is not None:
         previous = carried.meeting
-        actions += (f"Still open from the previous meeting ({md(previous.title)}, "
-                    f"{timefmt.day(previous.local_start)}):\n\n")
+        actions += (
+            f"Still open from the previous meeting ({md(previous.title)}, {timefmt.day(previous.local_start)}):\n\n"
+        )
         for action in carried.actions:
             extra = [f"owner: {md(action.owner)}"] if action.owner else []
             if action.due_date:
                 extra.append(f"due {timefmt.day(action.due_date)}")
             actions += f"- {md(action.text)}{' (' + '; '.join(extra) + ')' if extra else ''}\n"
         actions += "\n"
-    parts.append(actions + "The actions agreed at this meeting are listed with the notes, with their owners and due "
-                 "dates.")
+    parts.append(
+        actions + "The actions agreed at this meeting are listed with the notes, with their owners and due dates."
+    )
 
     upcoming = next_meeting(meeting)
     if upcoming is not None:
         link = external_url("meetings.show", ref=upcoming.slug)
-        parts.append(f"## Next meeting\n\n**{timefmt.when(upcoming.starts_at, upcoming.ends_at, upcoming.timezone)}**"
-                     f": [{md(upcoming.title)}]({link}).")
+        parts.append(
+            f"## Next meeting\n\n**{timefmt.when(upcoming.starts_at, upcoming.ends_at, upcoming.timezone)}**"
+            f": [{md(upcoming.title)}]({link})."
+        )
     else:
         parts.append("## Next meeting\n\n_The date of the next meeting, and what it will discuss._")
 
@@ -236,6 +256,7 @@ def outline(meeting: Meeting) -> tuple[str, str, str]:
 
 
 # Writing ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ActionRow:
@@ -263,10 +284,19 @@ class SaveResult:
 
 
 def _add_revision(notes: MeetingNotes, *, title: str, summary: str, body: str, author: Member | None) -> NoteRevision:
-    number = (db.session.scalar(select(func.max(NoteRevision.number)).where(NoteRevision.notes_id == notes.id))
-              or 0) + 1
-    revision = NoteRevision(notes=notes, number=number, title=title, summary=summary, body_markdown=body,
-                            body_html=render_markdown(body), author=author, created_at=utcnow())
+    number = (
+        db.session.scalar(select(func.max(NoteRevision.number)).where(NoteRevision.notes_id == notes.id)) or 0
+    ) + 1
+    revision = NoteRevision(
+        notes=notes,
+        number=number,
+        title=title,
+        summary=summary,
+        body_markdown=body,
+        body_html=render_markdown(body),
+        author=author,
+        created_at=utcnow(),
+    )
     db.session.add(revision)
     db.session.flush()
     notes.current_revision = revision
@@ -333,15 +363,20 @@ def restore(notes: MeetingNotes, number: int, author: Member | None) -> NoteRevi
 
 
 def revision_by_number(notes: MeetingNotes, number: int) -> NoteRevision | None:
-    return db.session.scalar(select(NoteRevision).where(NoteRevision.notes_id == notes.id,
-                                                        NoteRevision.number == number))
+    return db.session.scalar(
+        select(NoteRevision).where(NoteRevision.notes_id == notes.id, NoteRevision.number == number)
+    )
 
 
 def revisions(notes: MeetingNotes) -> list[NoteRevision]:
-    return list(db.session.scalars(
-        select(NoteRevision).where(NoteRevision.notes_id == notes.id).options(selectinload(NoteRevision.author))
-        .order_by(NoteRevision.number.desc())
-    ))
+    return list(
+        db.session.scalars(
+            select(NoteRevision)
+            .where(NoteRevision.notes_id == notes.id)
+            .options(selectinload(NoteRevision.author))
+            .order_by(NoteRevision.number.desc())
+        )
+    )
 
 
 @dataclass
@@ -362,8 +397,9 @@ class FieldDiff:
 
 def _diff_lines(old: str, new: str, context: int = 2) -> list[DiffLine]:
     lines: list[DiffLine] = []
-    for group in difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(),
-                                         autojunk=False).get_grouped_opcodes(context):
+    for group in difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False).get_grouped_opcodes(
+        context
+    ):
         if lines:
             lines.append(DiffLine("gap", ""))
         a, b = old.splitlines(), new.splitlines()
@@ -387,14 +423,21 @@ def diff(old: NoteRevision, new: NoteRevision) -> list[FieldDiff]:
 
 # Publishing -------------------------------------------------------------------------------------------
 
+
 def recipients(meeting: Meeting) -> list[Member]:
     """Everyone who went (attended, or answered Going) or sent apologies, once each, active members only."""
-    return list(db.session.scalars(
-        select(Member).join(Rsvp, Rsvp.member_id == Member.id)
-        .where(Rsvp.meeting_id == meeting.id, Member.active.is_(True),
-               or_(Rsvp.attended.is_(True), Rsvp.answer.in_([Answer.GOING, Answer.DECLINED])))
-        .order_by(Member.name, Member.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(Member)
+            .join(Rsvp, Rsvp.member_id == Member.id)
+            .where(
+                Rsvp.meeting_id == meeting.id,
+                Member.active.is_(True),
+                or_(Rsvp.attended.is_(True), Rsvp.answer.in_([Answer.GOING, Answer.DECLINED])),
+            )
+            .order_by(Member.name, Member.id)
+        )
+    )
 
 
 def publish(notes: MeetingNotes, *, email_members: bool) -> int:
@@ -430,7 +473,10 @@ def _announce(notes: MeetingNotes, *, kind: str, key_suffix: str) -> int:
     meeting, revision = notes.meeting, notes.current_revision
     assert revision is not None
     context = {
-        "kind": kind, "meeting": meeting, "revision": revision, "notes": notes,
+        "kind": kind,
+        "meeting": meeting,
+        "revision": revision,
+        "notes": notes,
         "notes_url": external_url("notes.show", ref=meeting.slug),
         "members_only": notes.visibility == Visibility.MEMBERS,
         "meeting_day": timefmt.day(meeting.local_start),
@@ -439,9 +485,15 @@ def _announce(notes: MeetingNotes, *, kind: str, key_suffix: str) -> int:
     subject = f"{'Updated notes' if kind == 'notes_updated' else 'Notes'}: {title}"
     queued = 0
     for member in recipients(meeting):
-        row = queue_email(kind=kind, to=member, subject=subject, template="notes_published", context=context,
-                          dedup_key=f"notes:{notes.id}:{member.id}:notes_published{key_suffix}",
-                          meeting_id=meeting.id)
+        row = queue_email(
+            kind=kind,
+            to=member,
+            subject=subject,
+            template="notes_published",
+            context=context,
+            dedup_key=f"notes:{notes.id}:{member.id}:notes_published{key_suffix}",
+            meeting_id=meeting.id,
+        )
         queued += row is not None
     return queued
 
@@ -505,20 +557,29 @@ def archive_query(*, signed_in: bool, text: str = "", year: int | None = None) -
 
 def archive_years(*, signed_in: bool) -> list[int]:
     starts = db.session.scalars(
-        select(Meeting.starts_at).join(MeetingNotes, MeetingNotes.meeting_id == Meeting.id)
-        .where(MeetingNotes.status == NotesStatus.PUBLISHED, Meeting.status != MeetingStatus.DRAFT,
-               *(() if signed_in else (MeetingNotes.visibility == Visibility.PUBLIC,)))
+        select(Meeting.starts_at)
+        .join(MeetingNotes, MeetingNotes.meeting_id == Meeting.id)
+        .where(
+            MeetingNotes.status == NotesStatus.PUBLISHED,
+            Meeting.status != MeetingStatus.DRAFT,
+            *(() if signed_in else (MeetingNotes.visibility == Visibility.PUBLIC,)),
+        )
     )
     return sorted({s.year for s in starts}, reverse=True)
 
 
 def drafts() -> list[MeetingNotes]:
-    return list(db.session.scalars(
-        select(MeetingNotes).join(MeetingNotes.meeting).join(MeetingNotes.current_revision)
-        .where(MeetingNotes.status == NotesStatus.DRAFT)
-        .options(contains_eager(MeetingNotes.meeting), contains_eager(MeetingNotes.current_revision))
-        .order_by(Meeting.starts_at.desc()).limit(50)
-    ))
+    return list(
+        db.session.scalars(
+            select(MeetingNotes)
+            .join(MeetingNotes.meeting)
+            .join(MeetingNotes.current_revision)
+            .where(MeetingNotes.status == NotesStatus.DRAFT)
+            .options(contains_eager(MeetingNotes.meeting), contains_eager(MeetingNotes.current_revision))
+            .order_by(Meeting.starts_at.desc())
+            .limit(50)
+        )
+    )
 
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -533,9 +594,13 @@ def _tag_uri(created: dt.datetime, specific: str) -> str:
 
 def atom_feed() -> bytes:
     """Atom 1.0 of the public published notes, newest meeting first."""
-    entries = db.session.scalars(
-        published_query(signed_in=False, public_only=True).order_by(Meeting.starts_at.desc()).limit(FEED_SIZE)
-    ).unique().all()
+    entries = (
+        db.session.scalars(
+            published_query(signed_in=False, public_only=True).order_by(Meeting.starts_at.desc()).limit(FEED_SIZE)
+        )
+        .unique()
+        .all()
+    )
     ElementTree.register_namespace("", ATOM)
 
     def add(parent: ElementTree.Element, name: str, text: str | None = None, **attrs: str) -> ElementTree.Element:
@@ -566,11 +631,15 @@ def atom_feed() -> bytes:
         add(entry, "updated", timefmt.iso(updated))
         add(entry, "published", timefmt.iso(notes.published_at or updated))
         add(entry, "link", rel="alternate", type="text/html", href=url)
-        add(entry, "summary", revision.summary or plain_text_summary(revision.body_markdown)
-            or timefmt.day(meeting.local_start))
+        add(
+            entry,
+            "summary",
+            revision.summary or plain_text_summary(revision.body_markdown) or timefmt.day(meeting.local_start),
+        )
         add(entry, "content", revision.body_html, type="html")
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(feed, encoding="utf-8",
-                                                                               xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(
+        feed, encoding="utf-8", xml_declaration=False
+    )
 
 
 def _entry_updated(notes: MeetingNotes) -> dt.datetime:
@@ -580,6 +649,7 @@ def _entry_updated(notes: MeetingNotes) -> dt.datetime:
 
 
 # Attachments ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FileKind:
@@ -592,8 +662,9 @@ PDF = FileKind("a PDF", "application/pdf", ("pdf",))
 PNG = FileKind("a PNG image", "image/png", ("png",))
 JPEG = FileKind("a JPEG image", "image/jpeg", ("jpg", "jpeg"))
 DOCX = FileKind("a Word document", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", ("docx",))
-PPTX = FileKind("a PowerPoint presentation",
-                "application/vnd.openxmlformats-officedocument.presentationml.presentation", ("pptx",))
+PPTX = FileKind(
+    "a PowerPoint presentation", "application/vnd.openxmlformats-officedocument.presentationml.presentation", ("pptx",)
+)
 XLSX = FileKind("an Excel workbook", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ("xlsx",))
 FILE_KINDS = (PDF, PNG, JPEG, DOCX, PPTX, XLSX)
 BY_EXTENSION = {ext: kind for kind in FILE_KINDS for ext in kind.extensions}
@@ -657,11 +728,15 @@ def check_upload(filename: str, data: bytes) -> tuple[str, FileKind]:
         raise UploadTooLarge(f"“{name}” is larger than the {limit_mb} MB limit for attachments.")
     actual = sniff(data)
     if actual is None:
-        raise UploadRefused(f"“{name}” is called .{extension} but its content is not {claimed.label}. "
-                            f"Only real {ALLOWED_EXTENSIONS} files can be attached.")
+        raise UploadRefused(
+            f"“{name}” is called .{extension} but its content is not {claimed.label}. "
+            f"Only real {ALLOWED_EXTENSIONS} files can be attached."
+        )
     if actual != claimed:
-        raise UploadRefused(f"“{name}” is called .{extension} but its content is {actual.label}. "
-                            f"Rename it to .{actual.extensions[0]} if that is right, then upload it again.")
+        raise UploadRefused(
+            f"“{name}” is called .{extension} but its content is {actual.label}. "
+            f"Rename it to .{actual.extensions[0]} if that is right, then upload it again."
+        )
     return name, actual
 
 
@@ -685,9 +760,15 @@ def attach(notes: MeetingNotes, filename: str, data: bytes, uploader: Member | N
     partial = folder / f".{stored}.part"
     partial.write_bytes(data)
     os.replace(partial, folder / stored)
-    attachment = NoteAttachment(notes_id=notes.id, filename=name, stored_name=stored, content_type=kind.content_type,
-                                size=len(data), uploaded_by_id=uploader.id if uploader else None,
-                                created_at=utcnow())
+    attachment = NoteAttachment(
+        notes_id=notes.id,
+        filename=name,
+        stored_name=stored,
+        content_type=kind.content_type,
+        size=len(data),
+        uploaded_by_id=uploader.id if uploader else None,
+        created_at=utcnow(),
+    )
     db.session.add(attachment)
     db.session.flush()
     return attachment

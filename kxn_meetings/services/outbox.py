@@ -43,8 +43,10 @@ def _single_line(value: str, what: str) -> str:
 
 
 # A dot-atom address (RFC 5322 3.4.1): the email package reads it back unchanged, so it needs no parsing.
-_DOT_ATOM_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                               r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_DOT_ATOM_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
 
 
 def format_address(name: str, email: str) -> str:
@@ -158,8 +160,9 @@ def _new_values(message: Email, render: _Renderer) -> dict:
     """The outbox row for one message as column values, checked and rendered."""
     recipient, subject, sender, reply_to = _headers(message)
     member = message.to if isinstance(message.to, Member) else None
-    context = dict(message.context or {}, member=member, external_url=external_url,
-                   network_name=current_app.config["NETWORK_NAME"])
+    context = dict(
+        message.context or {}, member=member, external_url=external_url, network_name=current_app.config["NETWORK_NAME"]
+    )
     return {
         "kind": message.kind,
         "dedup_key": message.dedup_key,
@@ -239,8 +242,11 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
         raise ValueError("queue_emails() needs a dedup_key on every message")
     taken: set[str | None] = set()
     for start in range(0, len(keys), 500):
-        taken.update(db.session.scalars(
-            select(OutboxMessage.dedup_key).where(OutboxMessage.dedup_key.in_(keys[start:start + 500]))))
+        taken.update(
+            db.session.scalars(
+                select(OutboxMessage.dedup_key).where(OutboxMessage.dedup_key.in_(keys[start : start + 500]))
+            )
+        )
     chosen: list[Email] = []
     for message in messages:
         if message.dedup_key not in taken:
@@ -257,12 +263,19 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
     try:
         with db.session.begin_nested():
             # Rows rather than objects for the session to track: callers need only the ids.
-            queued = [Queued(*row) for row in db.session.execute(
-                insert(OutboxMessage).returning(OutboxMessage.id, OutboxMessage.member_id), values)]
+            queued = [
+                Queued(*row)
+                for row in db.session.execute(
+                    insert(OutboxMessage).returning(OutboxMessage.id, OutboxMessage.member_id), values
+                )
+            ]
     except IntegrityError:
         # Another transaction queued some of these meanwhile: one at a time, as queue_email() would.
-        return [Queued(added.id, added.member_id) for message in chosen
-                if (added := queue_email(**vars(message))) is not None]
+        return [
+            Queued(added.id, added.member_id)
+            for message in chosen
+            if (added := queue_email(**vars(message))) is not None
+        ]
     for row in queued:
         _note_for_delivery(row)
     return queued

@@ -90,6 +90,7 @@ class Processed:
 
 # Reading a message ------------------------------------------------------------------------------------
 
+
 def too_large(size: int, *, at_least: bool = False) -> str | None:
     """Why a message of this many bytes is refused (REPLIES_MAX_BYTES), or None when it may be read. at_least: only
     the first `size` bytes were read, so the message may be larger still."""
@@ -124,8 +125,10 @@ class _LimitedParser(BytesFeedParser):
         self._parts += 1
         try:
             if self._level > MAX_MIME_DEPTH:
-                raise Refused(f"Nested too deep: MIME parts inside one another more than {MAX_MIME_DEPTH} levels "
-                              "deep; no calendar client writes that.")
+                raise Refused(
+                    f"Nested too deep: MIME parts inside one another more than {MAX_MIME_DEPTH} levels "
+                    "deep; no calendar client writes that."
+                )
             if self._parts > MAX_MIME_PARTS:
                 raise Refused(f"Too many parts: more than {MAX_MIME_PARTS} MIME parts; no calendar client writes that.")
             yield from super()._parsegen()  # type: ignore[misc]
@@ -214,13 +217,18 @@ def _attendees(event) -> list[Attendee]:
     for value in values:
         address = str(value).strip()
         if address.lower().startswith("mailto:"):
-            address = address[len("mailto:"):].strip()
+            address = address[len("mailto:") :].strip()
         if "@" not in address:
             continue
         params = getattr(value, "params", {}) or {}
-        result.append(Attendee(email=_clean(address, 320), name=_clean(params.get("CN", ""), 200),
-                               partstat=_clean(params.get("PARTSTAT", ""), 20).upper(),
-                               comment=_response_comment(params.get("X-RESPONSE-COMMENT"))))
+        result.append(
+            Attendee(
+                email=_clean(address, 320),
+                name=_clean(params.get("CN", ""), 200),
+                partstat=_clean(params.get("PARTSTAT", ""), 20).upper(),
+                comment=_response_comment(params.get("X-RESPONSE-COMMENT")),
+            )
+        )
     return result
 
 
@@ -284,7 +292,7 @@ def read_message(raw: bytes, *, size: int | None = None) -> ReadReply:
         return reply
     calendar = event = None
     mime_method = ""
-    for text, mime_method in parts:
+    for text, mime_method in parts:  # noqa: B007 - the part whose event is read keeps its method
         try:
             calendar, event = _first_event(text)
         except Exception:
@@ -334,26 +342,28 @@ def _instant(value, zone: ZoneInfo) -> dt.datetime | None:
 
 # Processing -----------------------------------------------------------------------------------------
 
-def process_message(raw: bytes) -> CalendarReply:
-    """Read a message and apply it if it is a reply that counts. Flushes; the caller commits. Raises Refused for a
-    message it may not read (see read_message()).
+
+def process(raw: bytes, *, size: int | None = None) -> Processed:
+    """Read a message and apply it if it is a reply that counts, telling whether it had been processed before.
+    Flushes; the caller commits. Raises Refused, having stored nothing, for a message it may not read (see
+    read_message()).
 
     Idempotent by Message-ID (a hash of the bytes when there is none). Start from a fresh transaction and
     commit after each message: recording an answer may begin a new write transaction on SQLite.
     """
-    return process(raw).reply
-
-
-def process(raw: bytes, *, size: int | None = None) -> Processed:
-    """As process_message(), also telling whether the message had been processed before. Raises Refused, having
-    stored nothing, for a message it may not read (see read_message())."""
     read = read_message(raw, size=size)
     stored = _stored(read.message_id)
     if stored is not None:
         return Processed(stored, True)
     only = read.attendees[0] if len(read.attendees) == 1 else None
-    row = CalendarReply(message_id=read.message_id, sender=read.sender, subject=read.subject, method=read.method,
-                        comment=_note(read, only), partstat=only.partstat if only else "")
+    row = CalendarReply(
+        message_id=read.message_id,
+        sender=read.sender,
+        subject=read.subject,
+        method=read.method,
+        comment=_note(read, only),
+        partstat=only.partstat if only else "",
+    )
     if read.problem:
         return _store(row, ReplyOutcome.UNMATCHED, read.problem)
     meeting = db.session.scalar(select(Meeting).where(Meeting.uid == read.uid)) if len(read.uid) <= 200 else None
@@ -376,15 +386,18 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
         row.member_id = member.id
         zone = ZoneInfo(meeting.timezone)
         row.proposed_start = _instant(read.start, zone)
-        end = read.end if read.end is not None else (read.start + read.duration if read.start and read.duration
-                                                     else None)
+        end = (
+            read.end if read.end is not None else (read.start + read.duration if read.start and read.duration else None)
+        )
         row.proposed_end = _instant(end, zone)
         return _store(row, ReplyOutcome.COUNTER, "A new time was proposed. It is shown here and never applied.")
     choice = ANSWERS.get(attendee.partstat)
     if choice is None:
-        return _store(row, ReplyOutcome.UNMATCHED,
-                      f"{attendee.email} answered {attendee.partstat or 'nothing'}, which is not Accept, "
-                      "Tentative or Decline.")
+        return _store(
+            row,
+            ReplyOutcome.UNMATCHED,
+            f"{attendee.email} answered {attendee.partstat or 'nothing'}, which is not Accept, Tentative or Decline.",
+        )
     row.member_id = member.id
     written = _written(read)
     current = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
@@ -441,16 +454,16 @@ def _stale(current: Rsvp | None, written: dt.datetime, zone: str) -> str | None:
     last = current.reply_dtstamp
     if current.source == RsvpSource.CALENDAR_REPLY:
         # A reply applied before DTSTAMPs were kept is known only by the time it was processed.
-        earlier, what = (last, "the calendar reply already applied") if last else (current.answered_at,
-                                                                                   "the answer recorded")
+        earlier, what = (
+            (last, "the calendar reply already applied") if last else (current.answered_at, "the answer recorded")
+        )
     else:
         earlier, what = current.answered_at, f"the answer already recorded ({current.source.label})"
         if last and last > earlier:
             earlier, what = last, "the calendar reply already applied"
     if written >= earlier:
         return None
-    return (f"Stale: written {timefmt.instant(written, zone)}, before {what} "
-            f"({timefmt.instant(earlier, zone)}).")
+    return f"Stale: written {timefmt.instant(written, zone)}, before {what} ({timefmt.instant(earlier, zone)})."
 
 
 def _stored(message_id: str) -> CalendarReply | None:
@@ -494,13 +507,17 @@ def _who(read: ReadReply, meeting: Meeting) -> tuple[Member, Attendee]:
             raise Unmatched(f"The reply went to {member.email}'s personal reply address but names {named}.")
         return _active(member), attendee
     if current_app.config["REPLIES_REQUIRE_TOKEN"]:
-        raise Unmatched("Only replies sent to a personal reply address count (REPLIES_REQUIRE_TOKEN), and this "
-                        + ("one's address is not valid." if had_token else "one was sent to the shared address."))
+        raise Unmatched(
+            "Only replies sent to a personal reply address count (REPLIES_REQUIRE_TOKEN), and this "
+            + ("one's address is not valid." if had_token else "one was sent to the shared address.")
+        )
     attendee = next((a for a in read.attendees if a.email.lower() == read.sender.lower()), None)
     if attendee is None:
         via = "an invalid personal reply address" if had_token else "the shared address"
-        raise Unmatched(f"Sent from {read.sender or 'no address'} but names {named}, and sent to {via}: "
-                        "a reply counts only from the attendee's own address.")
+        raise Unmatched(
+            f"Sent from {read.sender or 'no address'} but names {named}, and sent to {via}: "
+            "a reply counts only from the attendee's own address."
+        )
     sender = _member_by_email(attendee.email)
     if sender is None:
         raise Unmatched(f"No member has the address {attendee.email}.")

@@ -41,7 +41,7 @@ def invitation_by_reply_address(recipients: list[str]) -> tuple[Invitation | Non
         their_local, _, their_domain = address.lower().rpartition("@")
         if their_domain != domain or not their_local.startswith(local + "+"):
             continue
-        token = their_local[len(local) + 1:]
+        token = their_local[len(local) + 1 :]
         seen_token = True
         invitation_id, _, _signature = token.partition("-")
         if not invitation_id.isdigit() or len(invitation_id) > 12:

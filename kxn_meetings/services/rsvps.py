@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, case, exists, func, select
 
+from .. import timefmt
 from ..extensions import db
 from ..models import (
     Answer,
@@ -21,9 +22,7 @@ from ..models import (
     RsvpSource,
     utcnow,
 )
-from .. import timefmt
 from .locking import lock_meeting
-
 
 COMMENT_MAX_LENGTH = 2000
 # What no text field accepts: C0 control characters other than tab and line breaks.
@@ -79,8 +78,10 @@ def closed_reason(meeting: Meeting) -> str | None:
     if meeting.ends_at <= now:
         return "This meeting has already taken place."
     if meeting.rsvp_deadline is not None and meeting.rsvp_deadline <= now:
-        return (f"Answers closed on {timefmt.instant(meeting.rsvp_deadline, meeting.timezone)}. "
-                "Please contact the organisers if your plans have changed.")
+        return (
+            f"Answers closed on {timefmt.instant(meeting.rsvp_deadline, meeting.timezone)}. "
+            "Please contact the organisers if your plans have changed."
+        )
     return None
 
 
@@ -94,10 +95,14 @@ def may_see_join_link(meeting: Meeting, rsvp: Rsvp | None, *, organiser: bool = 
 
 
 def _going_count(meeting_id: int) -> int:
-    return db.session.scalar(
-        select(func.count(Rsvp.id)).where(
-            Rsvp.meeting_id == meeting_id, Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_(None))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count(Rsvp.id)).where(
+                Rsvp.meeting_id == meeting_id, Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_(None)
+            )
+        )
+        or 0
+    )
 
 
 def waiting_position(rsvp: Rsvp) -> int | None:
@@ -105,28 +110,43 @@ def waiting_position(rsvp: Rsvp) -> int | None:
         return None
     return db.session.scalar(
         select(func.count(Rsvp.id)).where(
-            Rsvp.meeting_id == rsvp.meeting_id, Rsvp.answer == Answer.GOING,
-            Rsvp.waitlist_position.is_not(None), Rsvp.waitlist_position <= rsvp.waitlist_position)
+            Rsvp.meeting_id == rsvp.meeting_id,
+            Rsvp.answer == Answer.GOING,
+            Rsvp.waitlist_position.is_not(None),
+            Rsvp.waitlist_position <= rsvp.waitlist_position,
+        )
     )
 
 
-def answer(meeting_id: int, member: Member, choice: Answer, *, access_needs: str | None = None,
-           comment: str | None = None, source: RsvpSource = RsvpSource.WEB) -> AnswerResult:
+def answer(
+    meeting_id: int,
+    member: Member,
+    choice: Answer,
+    *,
+    access_needs: str | None = None,
+    comment: str | None = None,
+    source: RsvpSource = RsvpSource.WEB,
+) -> AnswerResult:
     """Record a member's answer. Idempotent: the same answer twice changes nothing and sends nothing."""
     meeting = lock_meeting(meeting_id)
     reason = closed_reason(meeting)
     if reason:
         raise RsvpClosed(reason)
     rsvp = db.session.scalar(
-        select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id)
+        select(Rsvp)
+        .where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id)
         .execution_options(populate_existing=True)
     )
     was_going = rsvp is not None and rsvp.is_going
     was_answer = rsvp.answer if rsvp is not None else None
     same_answer = rsvp is not None and rsvp.answer == choice
     # Counted before this answer is added: once flushed it would count itself.
-    full = (choice == Answer.GOING and not same_answer and meeting.capacity is not None
-            and _going_count(meeting.id) >= meeting.capacity)
+    full = (
+        choice == Answer.GOING
+        and not same_answer
+        and meeting.capacity is not None
+        and _going_count(meeting.id) >= meeting.capacity
+    )
     if rsvp is None:
         rsvp = Rsvp(meeting_id=meeting.id, member_id=member.id, answer=choice, source=source)
         db.session.add(rsvp)
@@ -145,8 +165,15 @@ def answer(meeting_id: int, member: Member, choice: Answer, *, access_needs: str
         rsvp.answered_at = utcnow()
     db.session.flush()
     promoted = promote_waiting(meeting) if was_going and not rsvp.is_going else []
-    return AnswerResult(meeting=meeting, rsvp=rsvp, changed=changed, waiting_position=waiting_position(rsvp),
-                        promoted=promoted, previous=was_answer, was_going=was_going)
+    return AnswerResult(
+        meeting=meeting,
+        rsvp=rsvp,
+        changed=changed,
+        waiting_position=waiting_position(rsvp),
+        promoted=promoted,
+        previous=was_answer,
+        was_going=was_going,
+    )
 
 
 def _next_ticket(meeting_id: int) -> int:
@@ -164,8 +191,8 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
         if free <= 0:
             return []
     query = (
-        select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.answer == Answer.GOING,
-                           Rsvp.waitlist_position.is_not(None))
+        select(Rsvp)
+        .where(Rsvp.meeting_id == meeting.id, Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_not(None))
         .order_by(Rsvp.waitlist_position)
     )
     if free is not None:
@@ -182,14 +209,18 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
 def _counts_statement():
     """Built once per process: on the meeting page, building this statement cost more than running it."""
     waiting = (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
-    return select(
-        Rsvp.meeting_id,
-        func.sum(case(((Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_(None), 1), else_=0)),
-        func.sum(case((Rsvp.answer == Answer.MAYBE, 1), else_=0)),
-        func.sum(case((Rsvp.answer == Answer.DECLINED, 1), else_=0)),
-        func.sum(case((waiting, 1), else_=0)),
-        func.sum(case((Rsvp.attended.is_(True), 1), else_=0)),
-    ).where(Rsvp.meeting_id.in_(bindparam("ids", expanding=True))).group_by(Rsvp.meeting_id)
+    return (
+        select(
+            Rsvp.meeting_id,
+            func.sum(case(((Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_(None), 1), else_=0)),
+            func.sum(case((Rsvp.answer == Answer.MAYBE, 1), else_=0)),
+            func.sum(case((Rsvp.answer == Answer.DECLINED, 1), else_=0)),
+            func.sum(case((waiting, 1), else_=0)),
+            func.sum(case((Rsvp.attended.is_(True), 1), else_=0)),
+        )
+        .where(Rsvp.meeting_id.in_(bindparam("ids", expanding=True)))
+        .group_by(Rsvp.meeting_id)
+    )
 
 
 def counts_for(meeting_ids: list[int]) -> dict[int, Counts]:
@@ -199,8 +230,13 @@ def counts_for(meeting_ids: list[int]) -> dict[int, Counts]:
     rows = db.session.execute(_counts_statement(), {"ids": list(meeting_ids)}).all()
     result = {mid: Counts() for mid in meeting_ids}
     for mid, going, maybe, declined, waiting_n, attended in rows:
-        result[mid] = Counts(going=int(going or 0), maybe=int(maybe or 0), declined=int(declined or 0),
-                             waiting=int(waiting_n or 0), attended=int(attended or 0))
+        result[mid] = Counts(
+            going=int(going or 0),
+            maybe=int(maybe or 0),
+            declined=int(declined or 0),
+            waiting=int(waiting_n or 0),
+            attended=int(attended or 0),
+        )
     return result
 
 
@@ -209,13 +245,18 @@ def counts(meeting: Meeting) -> Counts:
     gone out, otherwise every active member."""
     result = counts_for([meeting.id])[meeting.id]
     query = select(func.count(Member.id)).where(
-        Member.active.is_(True), ~exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id))
+        Member.active.is_(True), ~exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id)
+    )
     # Invitation.sent_at is also set by the confirmation a member gets after answering, so the invitation
     # round itself is recognised by its outbox rows.
-    if db.session.scalar(select(exists().where(OutboxMessage.meeting_id == meeting.id,
-                                               OutboxMessage.kind == "invitation"))):
-        query = query.where(exists().where(Invitation.meeting_id == meeting.id, Invitation.member_id == Member.id,
-                                           Invitation.sent_at.is_not(None)))
+    if db.session.scalar(
+        select(exists().where(OutboxMessage.meeting_id == meeting.id, OutboxMessage.kind == "invitation"))
+    ):
+        query = query.where(
+            exists().where(
+                Invitation.meeting_id == meeting.id, Invitation.member_id == Member.id, Invitation.sent_at.is_not(None)
+            )
+        )
     result.no_reply = db.session.scalar(query) or 0
     return result
 
@@ -227,7 +268,8 @@ def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:
     if not TOKEN_SHAPE.fullmatch(token or ""):
         return None
     invitation = db.session.scalar(
-        select(Invitation).where(Invitation.token == token, Invitation.meeting_id == meeting.id))
+        select(Invitation).where(Invitation.token == token, Invitation.meeting_id == meeting.id)
+    )
     if invitation is None or not invitation.member.active:
         return None
     return invitation

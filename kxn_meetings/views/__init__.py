@@ -27,8 +27,10 @@ TITLES = {
     503: "Please try again in a moment",
 }
 RETRY_AFTER_SECONDS = 5
-UNAVAILABLE = ("The site lost its connection to the database for a moment. Please try again in a few seconds; "
-               "if what you sent did not go through, sending it again is safe.")
+UNAVAILABLE = (
+    "The site lost its connection to the database for a moment. Please try again in a few seconds; "
+    "if what you sent did not go through, sending it again is safe."
+)
 # Set by the error handler on a read-only request's first try; RetryReads then runs the request once more.
 RETRY = "kxn.retry_on_fresh_connection"
 RETRIED = "kxn.retried"
@@ -50,8 +52,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return _error_page(400, "The form had expired or did not come from this site. Please go back, "
-                                "reload the page and try again. Nothing was changed.")
+        return _error_page(
+            400,
+            "The form had expired or did not come from this site. Please go back, "
+            "reload the page and try again. Nothing was changed.",
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -69,8 +74,9 @@ def init_app(app: Flask) -> None:
             return unexpected_error(error)
         discard_session()
         if is_disconnect(error) and request.method in READ_ONLY_METHODS and not request.environ.get(RETRIED):
-            log.warning("database connection lost during %s %s; trying again on a fresh one",
-                        request.method, request.path)
+            log.warning(
+                "database connection lost during %s %s; trying again on a fresh one", request.method, request.path
+            )
             request.environ[RETRY] = True
             return "", 503
         log.warning("database unavailable during %s %s: %s", request.method, request.path, error.orig)

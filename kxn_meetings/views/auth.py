@@ -29,8 +29,7 @@ def _limit(kind: str, email: str | None = None) -> None:
     """
     config = current_app.config
     window = config["LOGIN_RATE_WINDOW_SECONDS"]
-    hit_rate_limit(f"{kind}:ip:{client_address()}", limit=config["LOGIN_RATE_LIMIT_PER_CLIENT"],
-                   window_seconds=window)
+    hit_rate_limit(f"{kind}:ip:{client_address()}", limit=config["LOGIN_RATE_LIMIT_PER_CLIENT"], window_seconds=window)
     if email is not None:
         hit_rate_limit(f"{kind}:email:{email.lower()}", limit=config["LOGIN_RATE_LIMIT"], window_seconds=window)
 

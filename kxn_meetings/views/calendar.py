@@ -12,8 +12,8 @@ from werkzeug.http import http_date, quote_etag
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import MeetingStatus, Visibility, utcnow
-from ..services import calendars as calendar_service
 from ..security import is_organiser
+from ..services import calendars as calendar_service
 from ..urls import external_url
 
 bp = Blueprint("calendar", __name__)
@@ -22,8 +22,14 @@ ICS_TYPE = "text/calendar; charset=utf-8"
 PUBLIC_CACHE = "public, max-age=300"
 
 
-def _ics(body: bytes, *, cache_control: str, filename: str | None = None, etag: str | None = None,
-         last_modified: dt.datetime | None = None) -> Response:
+def _ics(
+    body: bytes,
+    *,
+    cache_control: str,
+    filename: str | None = None,
+    etag: str | None = None,
+    last_modified: dt.datetime | None = None,
+) -> Response:
     response = Response(body, content_type=ICS_TYPE)
     if filename:
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -46,8 +52,12 @@ def meeting_ics(ref: str):
     download = calendar_service.meeting_download(head)
     if download is None:
         abort(404)
-    response = _ics(download.body, filename=download.filename, etag=download.etag,
-                    cache_control="private, max-age=300" if members_only else PUBLIC_CACHE)
+    response = _ics(
+        download.body,
+        filename=download.filename,
+        etag=download.etag,
+        cache_control="private, max-age=300" if members_only else PUBLIC_CACHE,
+    )
     return response.make_conditional(request)
 
 
@@ -76,8 +86,9 @@ def feed():
         if last_modified is not None:
             headers.append(("Last-Modified", http_date(last_modified)))
         return Response(status=304, headers=headers)
-    return _ics(calendar_service.public_feed_body(etag), etag=etag, last_modified=last_modified,
-                cache_control=PUBLIC_CACHE)
+    return _ics(
+        calendar_service.public_feed_body(etag), etag=etag, last_modified=last_modified, cache_control=PUBLIC_CACHE
+    )
 
 
 @bp.route("/calendar/<token>.ics")
@@ -100,13 +111,23 @@ def personal():
         had_one = current_user.calendar_token is not None
         calendar_service.new_feed_token(current_user)
         db.session.commit()
-        flash("Your calendar address has been reset: the old one no longer works. Subscribe again with the new one."
-              if had_one else "Your personal calendar address is ready.", "success")
+        flash(
+            "Your calendar address has been reset: the old one no longer works. Subscribe again with the new one."
+            if had_one
+            else "Your personal calendar address is ready.",
+            "success",
+        )
         return redirect(url_for("calendar.personal"))
     feed_url = webcal_url = None
     if current_user.calendar_token:
         feed_url = external_url("calendar.personal_feed", token=current_user.calendar_token)
         webcal_url = "webcal://" + feed_url.split("://", 1)[1]
     public_url = external_url("calendar.feed")
-    return render_template("calendar/personal.html", form=form, feed_url=feed_url, webcal_url=webcal_url,
-                           public_url=public_url, public_webcal="webcal://" + public_url.split("://", 1)[1])
+    return render_template(
+        "calendar/personal.html",
+        form=form,
+        feed_url=feed_url,
+        webcal_url=webcal_url,
+        public_url=public_url,
+        public_webcal="webcal://" + public_url.split("://", 1)[1],
+    )

@@ -32,10 +32,6 @@ def refused(*forms: BaseForm) -> bool:
     return request.method == "POST" and any(has_errors(form) for form in forms)
 
 
-def status_for(*forms: BaseForm) -> int:
-    return REFUSED if refused(*forms) else 200
-
-
 def render_form(template: str, *, refused_anyway: bool = False, **context):
     """The page with its forms: status 422 after a POST in which any form shown has a message, or when the view
     refused the submission for a reason it flashed (refused_anyway), 200 otherwise."""

@@ -16,7 +16,9 @@ from .form_pages import REFUSED
 bp = Blueprint("invitations", __name__, url_prefix="/meetings")
 
 # The HTML email is shown in a sandboxed frame: its inline styles are allowed there and nowhere else.
-PREVIEW_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-same-origin"
+PREVIEW_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-same-origin"
+)
 
 
 def _meeting(ref: str) -> Meeting:
@@ -58,7 +60,8 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 def _send(meeting: Meeting, form: InviteForm):
     try:
         queued, chosen = invitation_service.invite_chosen(
-            meeting, form.recipients.data, **_choice(form, create=form.create_members.data))
+            meeting, form.recipients.data, **_choice(form, create=form.create_members.data)
+        )
     except invitation_service.InvitationError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -69,8 +72,10 @@ def _send(meeting: Meeting, form: InviteForm):
     if len(members) > queued:
         note += f" {len(members) - queued} had already been invited."
     if unknown:
-        note += (f" {_plural(len(unknown), 'address was', 'addresses were')} not invited because "
-                 f"{'it is not a member' if len(unknown) == 1 else 'they are not members'} yet.")
+        note += (
+            f" {_plural(len(unknown), 'address was', 'addresses were')} not invited because "
+            f"{'it is not a member' if len(unknown) == 1 else 'they are not members'} yet."
+        )
     flash(note, "success")
     return redirect(url_for("invitations.invite", ref=meeting.slug))
 
@@ -92,16 +97,25 @@ def invite(ref: str):
                 return _send(meeting, form)
             chosen = invitation_service.choose_recipients(form.recipients.data, **_choice(form, create=False))
             sample = invitation_service.preview(meeting, current_user)
-            preview = {"members": chosen.members, "unknown": chosen.unknown, "bad": chosen.bad,
-                       "subject": sample.subject,
-                       "text": sample.text}
+            preview = {
+                "members": chosen.members,
+                "unknown": chosen.unknown,
+                "bad": chosen.bad,
+                "subject": sample.subject,
+                "text": sample.text,
+            }
         else:
             status = REFUSED
     elif request.method == "POST":
         status = REFUSED
     return render_template(
-        "invitations/invite.html", meeting=meeting, form=form, preview=preview, problem=problem,
-        counts=invitation_service.outbox_counts(meeting), not_replied=invitation_service.not_replied(meeting),
+        "invitations/invite.html",
+        meeting=meeting,
+        form=form,
+        preview=preview,
+        problem=problem,
+        counts=invitation_service.outbox_counts(meeting),
+        not_replied=invitation_service.not_replied(meeting),
         confirm_form=ConfirmForm(),
     ), status
 
@@ -130,6 +144,10 @@ def remind(ref: str):
         flash(str(error), "error")
     else:
         db.session.commit()
-        flash(f"{_plural(queued, 'reminder')} queued to members who have not replied." if queued
-              else "Nobody to remind: everyone invited has answered, or was reminded today.", "success")
+        flash(
+            f"{_plural(queued, 'reminder')} queued to members who have not replied."
+            if queued
+            else "Nobody to remind: everyone invited has answered, or was reminded today.",
+            "success",
+        )
     return redirect(url_for("invitations.invite", ref=meeting.slug))

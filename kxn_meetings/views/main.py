@@ -19,9 +19,7 @@ bp = Blueprint("main", __name__)
 def home():
     now = utcnow()
     upcoming = db.session.scalars(
-        select(Meeting)
-        .where(Meeting.status != MeetingStatus.DRAFT, Meeting.ends_at >= now)
-        .order_by(Meeting.starts_at)
+        select(Meeting).where(Meeting.status != MeetingStatus.DRAFT, Meeting.ends_at >= now).order_by(Meeting.starts_at)
     ).all()
     past = db.session.scalars(
         select(Meeting)
@@ -33,20 +31,36 @@ def home():
     organiser = current_user.is_authenticated and current_user.is_organiser
     if organiser:
         drafts = db.session.scalars(
-            select(Meeting).where(Meeting.status == MeetingStatus.DRAFT).order_by(Meeting.starts_at)).all()
+            select(Meeting).where(Meeting.status == MeetingStatus.DRAFT).order_by(Meeting.starts_at)
+        ).all()
     counts = rsvp_service.counts_for([m.id for m in upcoming])
     answers: dict[int, Rsvp] = {}
     if current_user.is_authenticated and upcoming:
-        answers = {r.meeting_id: r for r in db.session.scalars(
-            select(Rsvp).where(Rsvp.member_id == current_user.id, Rsvp.meeting_id.in_([m.id for m in upcoming])))}
-    return render_template("main/home.html", upcoming=upcoming, past=past, drafts=drafts, counts=counts,
-                           answers=answers, organiser=organiser, notes_by_meeting=published_notes(past))
+        answers = {
+            r.meeting_id: r
+            for r in db.session.scalars(
+                select(Rsvp).where(Rsvp.member_id == current_user.id, Rsvp.meeting_id.in_([m.id for m in upcoming]))
+            )
+        }
+    return render_template(
+        "main/home.html",
+        upcoming=upcoming,
+        past=past,
+        drafts=drafts,
+        counts=counts,
+        answers=answers,
+        organiser=organiser,
+        notes_by_meeting=published_notes(past),
+    )
 
 
 def published_notes(meetings: Sequence[Meeting]) -> dict[int, bool]:
     """Which of these meetings have published notes (one query)."""
     if not meetings:
         return {}
-    ids = db.session.scalars(select(MeetingNotes.meeting_id).where(
-        MeetingNotes.meeting_id.in_([m.id for m in meetings]), MeetingNotes.status == NotesStatus.PUBLISHED))
-    return {mid: True for mid in ids}
+    ids = db.session.scalars(
+        select(MeetingNotes.meeting_id).where(
+            MeetingNotes.meeting_id.in_([m.id for m in meetings]), MeetingNotes.status == NotesStatus.PUBLISHED
+        )
+    )
+    return dict.fromkeys(ids, True)

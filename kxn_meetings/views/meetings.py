@@ -45,6 +45,7 @@ def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
 
 # Public pages ---------------------------------------------------------------------------------------
 
+
 @bp.route("/<ref>")
 def show(ref: str):
     meeting = load_meeting(ref, details=True)
@@ -58,12 +59,17 @@ def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int =
     my_rsvp = None
     if current_user.is_authenticated:
         my_rsvp = db.session.scalar(
-            select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == current_user.id))
+            select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == current_user.id)
+        )
     if form is None and current_user.is_authenticated:
         # Only members get the form: building one for visitors would set a session cookie on a public page.
-        form = RsvpForm(data={"answer": my_rsvp.answer.value if my_rsvp else None,
-                              "access_needs": my_rsvp.access_needs if my_rsvp else "",
-                              "comment": my_rsvp.comment if my_rsvp else ""})
+        form = RsvpForm(
+            data={
+                "answer": my_rsvp.answer.value if my_rsvp else None,
+                "access_needs": my_rsvp.access_needs if my_rsvp else "",
+                "comment": my_rsvp.comment if my_rsvp else "",
+            }
+        )
     count = rsvp_service.counts_for([meeting.id])[meeting.id]
     show_join = rsvp_service.may_see_join_link(meeting, my_rsvp, organiser=is_organiser())
     return render_template(
@@ -87,15 +93,19 @@ def rsvp(ref: str):
     form = RsvpForm()
     if not form.validate_on_submit():
         return render_meeting(meeting, form, REFUSED)
-    return _record_answer(meeting, current_user, form, RsvpSource.WEB,
-                          url_for("meetings.show", ref=meeting.slug, _anchor="rsvp"))
+    return _record_answer(
+        meeting, current_user, form, RsvpSource.WEB, url_for("meetings.show", ref=meeting.slug, _anchor="rsvp")
+    )
 
 
 def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str):
     try:
         result = rsvp_service.answer(
-            meeting.id, member, Answer(form.answer.data),
-            access_needs=(form.access_needs.data or "").strip(), comment=(form.comment.data or "").strip(),
+            meeting.id,
+            member,
+            Answer(form.answer.data),
+            access_needs=(form.access_needs.data or "").strip(),
+            comment=(form.comment.data or "").strip(),
             source=source,
         )
         invitation_service.queue_answer_notices(result)
@@ -107,8 +117,11 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
     if result.waiting_position is not None and not result.changed:
         flash(f"You are already on the waiting list at position {result.waiting_position}. Nothing changed.", "info")
     elif result.waiting_position is not None:
-        flash(f"The meeting is full, so you are on the waiting list at position {result.waiting_position}. "
-              "We will email you if a place frees up.", "warning")
+        flash(
+            f"The meeting is full, so you are on the waiting list at position {result.waiting_position}. "
+            "We will email you if a place frees up.",
+            "warning",
+        )
     elif not result.changed:
         flash(f"Your answer was already \u201c{result.rsvp.answer.label}\u201d. Nothing changed.", "info")
     else:
@@ -130,18 +143,32 @@ def personal_answer(ref: str, token: str):
     if request.method == "POST":
         form = RsvpForm()
         if form.validate_on_submit():
-            return _record_answer(meeting, member, form, RsvpSource.EMAIL_LINK,
-                                  url_for("meetings.personal_answer", ref=meeting.slug, token=token))
+            return _record_answer(
+                meeting,
+                member,
+                form,
+                RsvpSource.EMAIL_LINK,
+                url_for("meetings.personal_answer", ref=meeting.slug, token=token),
+            )
         status = REFUSED
     else:
         chosen = request.args.get("answer")
         if chosen not in {a.value for a in Answer}:
             chosen = existing.answer.value if existing else None
-        form = RsvpForm(data={"answer": chosen, "access_needs": existing.access_needs if existing else "",
-                              "comment": existing.comment if existing else ""})
+        form = RsvpForm(
+            data={
+                "answer": chosen,
+                "access_needs": existing.access_needs if existing else "",
+                "comment": existing.comment if existing else "",
+            }
+        )
         status = 200
     return render_template(
-        "meetings/answer.html", meeting=meeting, member=member, form=form, existing=existing,
+        "meetings/answer.html",
+        meeting=meeting,
+        member=member,
+        form=form,
+        existing=existing,
         position=rsvp_service.waiting_position(existing) if existing else None,
         closed=rsvp_service.closed_reason(meeting),
         show_join=rsvp_service.may_see_join_link(meeting, existing),
@@ -150,12 +177,14 @@ def personal_answer(ref: str, token: str):
 
 # Organiser tools ------------------------------------------------------------------------------------
 
+
 def _contacts() -> list[SelectChoice]:
     rows = db.session.execute(
         select(Member.id, Member.name, Member.organisation).where(Member.active.is_(True)).order_by(Member.name)
     ).all()
     return [SelectChoice("0", "— nobody —")] + [
-        SelectChoice(str(r.id), f"{r.name} ({r.organisation})" if r.organisation else r.name) for r in rows]
+        SelectChoice(str(r.id), f"{r.name} ({r.organisation})" if r.organisation else r.name) for r in rows
+    ]
 
 
 def _meeting_form(**kwargs) -> MeetingForm:
@@ -168,11 +197,13 @@ def _prepare(form: MeetingForm) -> MeetingForm:
     """Room for more rows before the form is shown again."""
     if not form.timezone.data:
         form.timezone.data = current_app.config["TIMEZONE"]
-    while len(form.agenda.entries) < len([e for e in form.agenda.entries if not e.form.is_blank()]) + BLANK_ROWS \
-            and len(form.agenda.entries) < (form.agenda.max_entries or 40):
+    while len(form.agenda.entries) < len(
+        [e for e in form.agenda.entries if not e.form.is_blank()]
+    ) + BLANK_ROWS and len(form.agenda.entries) < (form.agenda.max_entries or 40):
         form.agenda.append_entry()
-    while len(form.rooms.entries) < len([e for e in form.rooms.entries if not e.form.is_blank()]) + 1 \
-            and len(form.rooms.entries) < (form.rooms.max_entries or 20):
+    while len(form.rooms.entries) < len([e for e in form.rooms.entries if not e.form.is_blank()]) + 1 and len(
+        form.rooms.entries
+    ) < (form.rooms.max_entries or 20):
         form.rooms.append_entry()
     return form
 
@@ -193,8 +224,9 @@ def _local(day: dt.date, clock: dt.time, zone: ZoneInfo, fold: int | None = 0) -
     try:
         repeated = timefmt.repeated_times(day, clock, zone)
         if repeated and fold is None:
-            raise RepeatedTime(f"{clock:%H:%M} happens twice in {zone.key} on that day, as the clocks go back: "
-                               "choose which.")
+            raise RepeatedTime(
+                f"{clock:%H:%M} happens twice in {zone.key} on that day, as the clocks go back: choose which."
+            )
         local = local.replace(fold=fold or 0)
         instant = local.astimezone(dt.UTC)
         back = instant.astimezone(zone)
@@ -208,8 +240,11 @@ def _local(day: dt.date, clock: dt.time, zone: ZoneInfo, fold: int | None = 0) -
 def _offer_repeated(form: MeetingForm, name: str, day: dt.date | None, clock: dt.time | None, zone: ZoneInfo) -> None:
     """Show the choice between the two times when the clocks go back over the one given."""
     choice = form[FOLD_FIELDS[name]]
-    choice.choices = ([SelectChoice(str(fold), label) for fold, label in timefmt.repeated_times(day, clock, zone)]
-                      if day is not None and clock is not None else [])
+    choice.choices = (
+        [SelectChoice(str(fold), label) for fold, label in timefmt.repeated_times(day, clock, zone)]
+        if day is not None and clock is not None
+        else []
+    )
 
 
 FOLD_FIELDS = {"start_time": "start_fold", "end_time": "end_fold"}
@@ -223,10 +258,11 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         form.timezone.errors.append("Choose a time zone from the list.")
         return None
     times = {}
-    for name, day, clock in (("start_time", form.date.data, form.start_time.data),
-                             ("end_time", form.end_date.data or form.date.data, form.end_time.data),
-                             ("rsvp_deadline_time", form.rsvp_deadline_date.data,
-                              form.rsvp_deadline_time.data or dt.time(23, 59))):
+    for name, day, clock in (
+        ("start_time", form.date.data, form.start_time.data),
+        ("end_time", form.end_date.data or form.date.data, form.end_time.data),
+        ("rsvp_deadline_time", form.rsvp_deadline_date.data, form.rsvp_deadline_time.data or dt.time(23, 59)),
+    ):
         if day is None:
             continue
         fold: int | None = 0  # a deadline in a repeated hour is the first: the earlier, never too late
@@ -247,29 +283,46 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         form.rsvp_deadline_date.errors.append("Give the date of the RSVP deadline too.")
         return None
     agenda = [
-        meeting_service.AgendaRow(title=e.form.title.data or e.form.speaker_name.data or "",
-                                  start_time=e.form.start_time.data, speaker_name=e.form.speaker_name.data or "",
-                                  speaker_role=e.form.speaker_role.data or "",
-                                  speaker_organisation=e.form.speaker_organisation.data or "")
-        for e in form.agenda.entries if not e.form.is_blank()
+        meeting_service.AgendaRow(
+            title=e.form.title.data or e.form.speaker_name.data or "",
+            start_time=e.form.start_time.data,
+            speaker_name=e.form.speaker_name.data or "",
+            speaker_role=e.form.speaker_role.data or "",
+            speaker_organisation=e.form.speaker_organisation.data or "",
+        )
+        for e in form.agenda.entries
+        if not e.form.is_blank()
     ]
-    untitled = [e for e in form.agenda.entries if not e.form.is_blank() and not (e.form.title.data or
-                                                                                 e.form.speaker_name.data)]
+    untitled = [
+        e for e in form.agenda.entries if not e.form.is_blank() and not (e.form.title.data or e.form.speaker_name.data)
+    ]
     for entry in untitled:
         entry.form.title.errors.append("Give this agenda item a title or a speaker.")
     if untitled:
         return None
     rooms = [
-        meeting_service.RoomRow(name=e.form.name.data or f"Room {i + 1}",
-                                questions=[q.strip() for q in (e.form.questions.data or "").splitlines() if q.strip()])
-        for i, e in enumerate(form.rooms.entries) if not e.form.is_blank()
+        meeting_service.RoomRow(
+            name=e.form.name.data or f"Room {i + 1}",
+            questions=[q.strip() for q in (e.form.questions.data or "").splitlines() if q.strip()],
+        )
+        for i, e in enumerate(form.rooms.entries)
+        if not e.form.is_blank()
     ]
     return meeting_service.MeetingData(
-        title=form.title.data, theme=form.theme.data or "", description=form.description.data or "",
-        starts_at=starts_at, ends_at=ends_at, timezone=zone_name, join_url=form.join_url.data or "",
-        location=form.location.data or "", capacity=form.capacity.data, rsvp_deadline=deadline,
+        title=form.title.data,
+        theme=form.theme.data or "",
+        description=form.description.data or "",
+        starts_at=starts_at,
+        ends_at=ends_at,
+        timezone=zone_name,
+        join_url=form.join_url.data or "",
+        location=form.location.data or "",
+        capacity=form.capacity.data,
+        rsvp_deadline=deadline,
         visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
-        contact_id=form.contact_id.data or None, agenda=agenda, rooms=rooms,
+        contact_id=form.contact_id.data or None,
+        agenda=agenda,
+        rooms=rooms,
     )
 
 
@@ -278,14 +331,23 @@ def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
     start, end = data.starts_at.astimezone(zone), data.ends_at.astimezone(zone)
     deadline = data.rsvp_deadline.astimezone(zone) if data.rsvp_deadline else None
     values = {
-        "start_fold": str(start.fold), "end_fold": str(end.fold),
-        "title": data.title, "theme": data.theme, "description": data.description, "date": start.date(),
-        "start_time": start.time().replace(tzinfo=None), "end_time": end.time().replace(tzinfo=None),
+        "start_fold": str(start.fold),
+        "end_fold": str(end.fold),
+        "title": data.title,
+        "theme": data.theme,
+        "description": data.description,
+        "date": start.date(),
+        "start_time": start.time().replace(tzinfo=None),
+        "end_time": end.time().replace(tzinfo=None),
         "end_date": end.date() if end.date() != start.date() else None,
-        "timezone": data.timezone, "join_url": data.join_url, "location": data.location, "capacity": data.capacity,
+        "timezone": data.timezone,
+        "join_url": data.join_url,
+        "location": data.location,
+        "capacity": data.capacity,
         "rsvp_deadline_date": deadline.date() if deadline else None,
         "rsvp_deadline_time": deadline.time().replace(tzinfo=None) if deadline else None,
-        "visibility": data.visibility.value, "contact_id": data.contact_id or 0,
+        "visibility": data.visibility.value,
+        "contact_id": data.contact_id or 0,
         "agenda": [vars(row) for row in data.agenda],
         "rooms": [{"name": r.name, "questions": "\n".join(r.questions)} for r in data.rooms],
     }
@@ -297,15 +359,33 @@ def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
 
 def _meeting_as_data(meeting: Meeting) -> meeting_service.MeetingData:
     return meeting_service.MeetingData(
-        title=meeting.title, theme=meeting.theme, description=meeting.description, starts_at=meeting.starts_at,
-        ends_at=meeting.ends_at, timezone=meeting.timezone, join_url=meeting.join_url, location=meeting.location,
-        capacity=meeting.capacity, rsvp_deadline=meeting.rsvp_deadline, visibility=meeting.visibility,
-        contact_id=meeting.contact_id, series_id=meeting.series_id,
-        agenda=[meeting_service.AgendaRow(title=a.title, start_time=a.start_time, speaker_name=a.speaker_name,
-                                          speaker_role=a.speaker_role, speaker_organisation=a.speaker_organisation)
-                for a in meeting.agenda_items],
-        rooms=[meeting_service.RoomRow(name=r.name, questions=[q.text for q in r.questions])
-               for r in meeting.workshop_rooms],
+        title=meeting.title,
+        theme=meeting.theme,
+        description=meeting.description,
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        timezone=meeting.timezone,
+        join_url=meeting.join_url,
+        location=meeting.location,
+        capacity=meeting.capacity,
+        rsvp_deadline=meeting.rsvp_deadline,
+        visibility=meeting.visibility,
+        contact_id=meeting.contact_id,
+        series_id=meeting.series_id,
+        agenda=[
+            meeting_service.AgendaRow(
+                title=a.title,
+                start_time=a.start_time,
+                speaker_name=a.speaker_name,
+                speaker_role=a.speaker_role,
+                speaker_organisation=a.speaker_organisation,
+            )
+            for a in meeting.agenda_items
+        ],
+        rooms=[
+            meeting_service.RoomRow(name=r.name, questions=[q.text for q in r.questions])
+            for r in meeting.workshop_rooms
+        ],
     )
 
 
@@ -375,12 +455,17 @@ def edit(ref: str):
             else:
                 db.session.commit()
                 promoted = len(update.promoted)
-                note = (f" {promoted} {'person' if promoted == 1 else 'people'} from the waiting list now "
-                        f"{'has' if promoted == 1 else 'have'} a place." if promoted else "")
+                note = (
+                    f" {promoted} {'person' if promoted == 1 else 'people'} from the waiting list now "
+                    f"{'has' if promoted == 1 else 'have'} a place."
+                    if promoted
+                    else ""
+                )
                 flash("Meeting updated." + note, "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
-    return render_form("meetings/form.html", form=_prepare(form), meeting=meeting,
-                       refused_anyway=request.method == "POST")
+    return render_form(
+        "meetings/form.html", form=_prepare(form), meeting=meeting, refused_anyway=request.method == "POST"
+    )
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
@@ -444,20 +529,31 @@ def attendees(ref: str):
     rows = _attendee_rows(meeting)
     count = rsvp_service.counts(meeting)
     no_reply = invitation_service.not_replied(meeting)
-    return render_template("meetings/attendees.html", meeting=meeting, rows=rows, count=count, no_reply=no_reply,
-                           positions=_waiting_positions(rows),
-                           rate=rsvp_service.attendance_rate(count), form=ConfirmForm(),
-                           is_past=meeting.starts_at <= utcnow())
+    return render_template(
+        "meetings/attendees.html",
+        meeting=meeting,
+        rows=rows,
+        count=count,
+        no_reply=no_reply,
+        positions=_waiting_positions(rows),
+        rate=rsvp_service.attendance_rate(count),
+        form=ConfirmForm(),
+        is_past=meeting.starts_at <= utcnow(),
+    )
 
 
 def _attendee_rows(meeting: Meeting) -> list[Rsvp]:
     answer_order = case((Rsvp.answer == Answer.GOING, 0), (Rsvp.answer == Answer.MAYBE, 1), else_=2)
-    return list(db.session.scalars(
-        select(Rsvp).where(Rsvp.meeting_id == meeting.id)
-        .options(joinedload(Rsvp.member))  # one query however many rows (selectinload batches by 500)
-        .order_by(answer_order, Rsvp.waitlist_position.is_not(None), Rsvp.waitlist_position, Rsvp.answered_at,
-                  Rsvp.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(Rsvp)
+            .where(Rsvp.meeting_id == meeting.id)
+            .options(joinedload(Rsvp.member))  # one query however many rows (selectinload batches by 500)
+            .order_by(
+                answer_order, Rsvp.waitlist_position.is_not(None), Rsvp.waitlist_position, Rsvp.answered_at, Rsvp.id
+            )
+        )
+    )
 
 
 def _waiting_positions(rows: list[Rsvp]) -> dict[int, int]:
@@ -470,19 +566,40 @@ def attendees_csv(ref: str):
     meeting = organiser_meeting(ref)
     rows = _attendee_rows(meeting)
     positions = _waiting_positions(rows)
-    table = [["Name", "Email", "Organisation", "Answer", "Waiting list", "Access needs", "Comment",
-              "Answered", "How", "Attended"]]
+    table = [
+        [
+            "Name",
+            "Email",
+            "Organisation",
+            "Answer",
+            "Waiting list",
+            "Access needs",
+            "Comment",
+            "Answered",
+            "How",
+            "Attended",
+        ]
+    ]
     for r in rows:
         member = r.member
-        table.append([
-            member.name if member else "(deleted account)", member.email if member else "",
-            member.organisation if member else "", r.answer.label, str(positions.get(r.id, "")),
-            r.access_needs, r.comment, timefmt.instant(r.answered_at, meeting.timezone), r.source.label,
-            {True: "yes", False: "no", None: ""}[r.attended],
-        ])
+        table.append(
+            [
+                member.name if member else "(deleted account)",
+                member.email if member else "",
+                member.organisation if member else "",
+                r.answer.label,
+                str(positions.get(r.id, "")),
+                r.access_needs,
+                r.comment,
+                timefmt.instant(r.answered_at, meeting.timezone),
+                r.source.label,
+                {True: "yes", False: "no", None: ""}[r.attended],
+            ]
+        )
     filename = f"attendees-{meeting.slug}.csv"
-    return Response(to_csv(table), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        to_csv(table), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @bp.route("/<ref>/attendance", methods=["POST"])

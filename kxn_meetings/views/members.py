@@ -6,8 +6,7 @@ import datetime as dt
 import json
 from functools import wraps
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import func, or_, select
@@ -58,9 +57,13 @@ def directory():
     status = status if status in STATUSES else ""
     query = select(Member).order_by(func.lower(Member.name), Member.id)
     if q:
-        query = query.where(or_(Member.name.icontains(q, autoescape=True),
-                                Member.email.icontains(q, autoescape=True),
-                                Member.organisation.icontains(q, autoescape=True)))
+        query = query.where(
+            or_(
+                Member.name.icontains(q, autoescape=True),
+                Member.email.icontains(q, autoescape=True),
+                Member.organisation.icontains(q, autoescape=True),
+            )
+        )
     if status == "active":
         query = query.where(Member.active.is_(True))
     elif status == "inactive":
@@ -68,15 +71,21 @@ def directory():
     elif status == "organisers":
         query = query.where(Member.is_organiser.is_(True))
     page = paginate(query, per_page=PAGE_SIZE)
-    return render_template("members/directory.html", page=page, q=q, status=status,
-                           counts=member_service.directory_counts())
+    return render_template(
+        "members/directory.html", page=page, q=q, status=status, counts=member_service.directory_counts()
+    )
 
 
 def _member_fields(form: MemberForm) -> dict:
     """Only the fields an organiser may set; anything else posted is ignored."""
-    return {"name": form.name.data, "email": form.email.data, "organisation": form.organisation.data or "",
-            "job_title": form.job_title.data or "", "is_organiser": form.is_organiser.data,
-            "active": form.active.data}
+    return {
+        "name": form.name.data,
+        "email": form.email.data,
+        "organisation": form.organisation.data or "",
+        "job_title": form.job_title.data or "",
+        "is_organiser": form.is_organiser.data,
+        "active": form.active.data,
+    }
 
 
 def _apply_error(form: MemberForm, error: MemberError) -> None:
@@ -162,8 +171,9 @@ def import_upload():
         data = form.file.data.stream.read(MAX_IMPORT_BYTES + 1)
         try:
             if len(data) > MAX_IMPORT_BYTES:
-                raise CsvImportError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB. "
-                                     "Split it into smaller files.")
+                raise CsvImportError(
+                    f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB. Split it into smaller files."
+                )
             check = member_service.preview_import(data)
             payload = _import_serializer().dumps([row.as_list() for row in check.good])
             if len(payload) > MAX_PAYLOAD_CHARS:
@@ -171,8 +181,12 @@ def import_upload():
         except CsvImportError as error:
             form.file.errors = [*form.file.errors, str(error)]
         else:
-            return render_template("members/import_preview.html", check=check,
-                                   confirm=CsvConfirmForm(payload=payload), shown=PREVIEW_GOOD_ROWS)
+            return render_template(
+                "members/import_preview.html",
+                check=check,
+                confirm=CsvConfirmForm(payload=payload),
+                shown=PREVIEW_GOOD_ROWS,
+            )
     return render_form("members/import.html", form=form)
 
 
@@ -202,8 +216,7 @@ def import_confirm():
 def export():
     body = csvsafe.to_csv(member_service.export_rows())
     filename = f"kxn-members-{dt.date.today().isoformat()}.csv"
-    return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 # --- A member's own profile ---------------------------------------------------------------------------
@@ -218,8 +231,9 @@ def _render_profile(profile_form: ProfileForm, delete_form: DeleteAccountForm):
 def profile():
     form = ProfileForm(obj=current_user if request.method == "GET" else None)
     if form.validate_on_submit():
-        member_service.update_profile(_me(), name=form.name.data, organisation=form.organisation.data or "",
-                                      job_title=form.job_title.data or "")
+        member_service.update_profile(
+            _me(), name=form.name.data, organisation=form.organisation.data or "", job_title=form.job_title.data or ""
+        )
         db.session.commit()
         flash("Your profile is saved.", "success")
         return redirect(url_for("members.profile"))
@@ -231,8 +245,9 @@ def profile():
 def my_data():
     data = member_service.personal_data(_me())
     body = json.dumps(data, ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/json",
-                    headers={"Content-Disposition": 'attachment; filename="kxn-my-data.json"'})
+    return Response(
+        body, mimetype="application/json", headers={"Content-Disposition": 'attachment; filename="kxn-my-data.json"'}
+    )
 
 
 @bp.route("/profile/delete", methods=["POST"])
@@ -242,8 +257,10 @@ def delete_account():
     me = _me()
     if form.validate_on_submit():
         if form.email.data.lower() != me.email.lower():
-            form.email.errors = [*form.email.errors,
-                                 "That is not the email address of this account. Type it exactly to confirm."]
+            form.email.errors = [
+                *form.email.errors,
+                "That is not the email address of this account. Type it exactly to confirm.",
+            ]
         else:
             try:
                 member_service.delete_account(me)
@@ -253,7 +270,10 @@ def delete_account():
                 db.session.commit()
                 logout_user()
                 session.clear()
-                flash("Your account is deleted and you are signed out. Your past answers to meetings are "
-                      "kept without your name.", "success")
+                flash(
+                    "Your account is deleted and you are signed out. Your past answers to meetings are "
+                    "kept without your name.",
+                    "success",
+                )
                 return redirect(url_for("main.home"))
     return _render_profile(ProfileForm(obj=me, formdata=None), form)

@@ -6,27 +6,41 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, \
-    url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, SelectChoice, \
-    StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..extensions import db
-from ..forms import (ConfirmForm, DateField, no_control_chars, no_control_chars_in_text, optional_line, single_line,
-                     single_spaced,
-                     strip)
+from ..forms import (
+    ConfirmForm,
+    DateField,
+    no_control_chars,
+    no_control_chars_in_text,
+    optional_line,
+    single_line,
+    single_spaced,
+)
 from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
 from ..rendering import render_markdown
 from ..security import is_organiser, require_organiser, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
-from .meetings import organiser_meeting
 from .form_pages import REFUSED, has_errors
+from .meetings import organiser_meeting
 from .paging import paginate
 
 bp = Blueprint("notes", __name__)
@@ -37,10 +51,12 @@ PER_PAGE = 20
 
 # Forms ----------------------------------------------------------------------------------------------
 
+
 class ActionRowForm(Form):
     id = HiddenField()
-    text = StringField("What", validators=[Optional(), single_line, no_control_chars, Length(max=1000)],
-                       filters=[single_spaced])
+    text = StringField(
+        "What", validators=[Optional(), single_line, no_control_chars, Length(max=1000)], filters=[single_spaced]
+    )
     owner = StringField("Owner", validators=optional_line(200), filters=[single_spaced])
     due_date = DateField("Due date", validators=[Optional()])
     done = BooleanField("Done")
@@ -53,14 +69,22 @@ class ActionRowForm(Form):
 
 
 class NotesForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Enter a title."), single_line, no_control_chars,
-                                             Length(max=300)], filters=[single_spaced])
+    title = StringField(
+        "Title",
+        validators=[DataRequired("Enter a title."), single_line, no_control_chars, Length(max=300)],
+        filters=[single_spaced],
+    )
     summary = TextAreaField("Summary", validators=[Optional(), no_control_chars_in_text, Length(max=1000)])
     body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars_in_text, Length(max=100_000)])
-    visibility = RadioField("Who can read the notes once published", default="public", choices=[
-        SelectChoice("public", "Everyone (public, and in the notes feed)"),
-        SelectChoice("members", "Members only (sign-in needed)"),
-    ], invalid_choice_message="Choose who can read the notes: everyone, or members only.")
+    visibility = RadioField(
+        "Who can read the notes once published",
+        default="public",
+        choices=[
+            SelectChoice("public", "Everyone (public, and in the notes feed)"),
+            SelectChoice("members", "Members only (sign-in needed)"),
+        ],
+        invalid_choice_message="Choose who can read the notes: everyone, or members only.",
+    )
     actions = FieldList(FormField(ActionRowForm), max_entries=service.MAX_ACTIONS)
     notify_update = BooleanField("Email members about this update")
 
@@ -70,6 +94,7 @@ class AttachmentForm(FlaskForm):
 
 
 # Loading and access ----------------------------------------------------------------------------------
+
 
 def _meeting(ref: str, *, details: bool = False) -> Meeting:
     meeting = meeting_service.find_meeting(ref, load_details=details)
@@ -114,6 +139,7 @@ def _confirmed() -> None:
 
 # Reading --------------------------------------------------------------------------------------------
 
+
 def _year(value: str | None) -> int | None:
     if value and value.isascii() and value.isdigit() and len(value) == 4 and 1900 <= int(value) <= 9998:
         return int(value)
@@ -127,9 +153,14 @@ def archive():
     year = _year(request.args.get("year"))
     query = service.archive_query(signed_in=signed_in, text=text, year=year)
     page = paginate(query, per_page=PER_PAGE)
-    return render_template("notes/archive.html", page=page, q=text, year=year,
-                           years=service.archive_years(signed_in=signed_in),
-                           drafts=service.drafts() if is_organiser() else [])
+    return render_template(
+        "notes/archive.html",
+        page=page,
+        q=text,
+        year=year,
+        years=service.archive_years(signed_in=signed_in),
+        drafts=service.drafts() if is_organiser() else [],
+    )
 
 
 @bp.route("/notes/feed.atom")
@@ -150,9 +181,16 @@ def show(ref: str):
     if revision is None:
         abort(404)
     return render_template(
-        "notes/show.html", meeting=meeting, notes=notes, revision=revision, toc=service.contents(revision.body_html),
-        actions=service.actions_of(meeting), attachments=service.attachments_of(notes),
-        organiser_view=is_organiser(), confirm_form=ConfirmForm(), human_size=service.human_size,
+        "notes/show.html",
+        meeting=meeting,
+        notes=notes,
+        revision=revision,
+        toc=service.contents(revision.body_html),
+        actions=service.actions_of(meeting),
+        attachments=service.attachments_of(notes),
+        organiser_view=is_organiser(),
+        confirm_form=ConfirmForm(),
+        human_size=service.human_size,
     )
 
 
@@ -175,11 +213,16 @@ def notes_panel(meeting: Meeting) -> NotesPanel:
     if carried is not None and not service.can_read(carried.notes, signed_in=signed_in, organiser=organiser):
         carried = None
     revision = notes.current_revision if notes else None
-    return NotesPanel(notes=notes, toc=service.contents(revision.body_html if revision else None), carried=carried,
-                      organiser=organiser)
+    return NotesPanel(
+        notes=notes,
+        toc=service.contents(revision.body_html if revision else None),
+        carried=carried,
+        organiser=organiser,
+    )
 
 
 # Writing --------------------------------------------------------------------------------------------
+
 
 def _form_for(meeting: Meeting, notes: MeetingNotes | None) -> NotesForm:
     revision = notes.current_revision if notes else None
@@ -188,8 +231,16 @@ def _form_for(meeting: Meeting, notes: MeetingNotes | None) -> NotesForm:
         "summary": revision.summary if revision else "",
         "body": revision.body_markdown if revision else "",
         "visibility": (notes.visibility if notes else meeting.visibility).value,
-        "actions": [{"id": str(a.id), "text": a.text, "owner": a.owner, "due_date": a.due_date,
-                     "done": a.status == ActionStatus.DONE} for a in service.actions_of(meeting)],
+        "actions": [
+            {
+                "id": str(a.id),
+                "text": a.text,
+                "owner": a.owner,
+                "due_date": a.due_date,
+                "done": a.status == ActionStatus.DONE,
+            }
+            for a in service.actions_of(meeting)
+        ],
     }
     return NotesForm(data=data, formdata=None)
 
@@ -210,26 +261,50 @@ def _input_from(form: NotesForm) -> service.NotesInput | None:
         if not row.text.data:
             row.text.errors.append("Say what the action is, or clear the row.")
             continue
-        rows.append(service.ActionRow(text=row.text.data, owner=row.owner.data or "", due_date=row.due_date.data,
-                                      done=bool(row.done.data), id=row.action_id()))
+        rows.append(
+            service.ActionRow(
+                text=row.text.data,
+                owner=row.owner.data or "",
+                due_date=row.due_date.data,
+                done=bool(row.done.data),
+                id=row.action_id(),
+            )
+        )
     if any(entry.form.text.errors for entry in form.actions.entries):
         return None
     body = (form.body.data or "").replace("\r\n", "\n").replace("\r", "\n")
     return service.NotesInput(
-        title=form.title.data, summary=(form.summary.data or "").replace("\r\n", "\n"), body=body,
+        title=form.title.data,
+        summary=(form.summary.data or "").replace("\r\n", "\n"),
+        body=body,
         visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
         actions=rows,
     )
 
 
-def _edit_page(meeting: Meeting, notes: MeetingNotes | None, form: NotesForm, *, status: int = 200,
-               preview: str | None = None, notice: str | None = None):
+def _edit_page(
+    meeting: Meeting,
+    notes: MeetingNotes | None,
+    form: NotesForm,
+    *,
+    status: int = 200,
+    preview: str | None = None,
+    notice: str | None = None,
+):
     return render_template(
-        "notes/edit.html", meeting=meeting, notes=notes, form=_with_blank_rows(form), preview=preview,
-        preview_toc=service.contents(preview), notice=notice,
-        carried=service.carried_actions(meeting), attachments=service.attachments_of(notes),
-        upload_form=AttachmentForm(formdata=None), confirm_form=ConfirmForm(),
-        recipient_count=len(service.recipients(meeting)), human_size=service.human_size,
+        "notes/edit.html",
+        meeting=meeting,
+        notes=notes,
+        form=_with_blank_rows(form),
+        preview=preview,
+        preview_toc=service.contents(preview),
+        notice=notice,
+        carried=service.carried_actions(meeting),
+        attachments=service.attachments_of(notes),
+        upload_form=AttachmentForm(formdata=None),
+        confirm_form=ConfirmForm(),
+        recipient_count=len(service.recipients(meeting)),
+        human_size=service.human_size,
         max_upload_mb=current_app.config["NOTES_MAX_UPLOAD_MB"],
     ), status
 
@@ -260,10 +335,16 @@ def edit(ref: str):
     if "preview" in request.form:
         form.validate()
         # Heading ids get a prefix so a section called "Summary" cannot clash with the form's own ids.
-        rendered = re.sub(r'<(h[234]) id="', r'<\1 id="preview-',
-                          render_markdown((form.body.data or "").replace("\r\n", "\n")))
-        return _edit_page(meeting, notes, form, status=REFUSED if has_errors(form) else 200,
-                          preview=rendered or "<p>(The notes are empty.)</p>")
+        rendered = re.sub(
+            r'<(h[234]) id="', r'<\1 id="preview-', render_markdown((form.body.data or "").replace("\r\n", "\n"))
+        )
+        return _edit_page(
+            meeting,
+            notes,
+            form,
+            status=REFUSED if has_errors(form) else 200,
+            preview=rendered or "<p>(The notes are empty.)</p>",
+        )
     if form.validate_on_submit():
         data = _input_from(form)
         if data is not None:
@@ -283,19 +364,24 @@ def edit(ref: str):
 
 def _saved_message(result: service.SaveResult, emailed: int | None, announce: bool) -> str:
     what = "draft" if not result.notes.is_published else "notes"
-    text = (f"Saved: revision {result.revision.number} of the {what}." if result.new_revision
-            else "Saved. The text had not changed, so no new revision was made.")
+    text = (
+        f"Saved: revision {result.revision.number} of the {what}."
+        if result.new_revision
+        else "Saved. The text had not changed, so no new revision was made."
+    )
     if result.notes.is_published:
         text += " The published notes show it now."
     if emailed:
         text += f" Emailed {emailed} member{'s' if emailed != 1 else ''} about the update."
     elif announce:
-        text += " Nobody was emailed: " + ("everyone had already been told about this revision." if result.new_revision
-                                           else "nothing had changed.")
+        text += " Nobody was emailed: " + (
+            "everyone had already been told about this revision." if result.new_revision else "nothing had changed."
+        )
     return text
 
 
 # Publishing -----------------------------------------------------------------------------------------
+
 
 @bp.route("/meetings/<ref>/notes/publish", methods=["POST"])
 def publish(ref: str):
@@ -335,6 +421,7 @@ def unpublish(ref: str):
 
 # Revisions ------------------------------------------------------------------------------------------
 
+
 @bp.route("/meetings/<ref>/notes/revisions")
 def history(ref: str):
     meeting, notes = _organiser_notes(ref)
@@ -352,8 +439,14 @@ def _revision(notes: MeetingNotes, number: int) -> NoteRevision:
 def revision(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     shown = _revision(notes, number)
-    return render_template("notes/revision.html", meeting=meeting, notes=notes, revision=shown,
-                           toc=service.contents(shown.body_html), confirm_form=ConfirmForm())
+    return render_template(
+        "notes/revision.html",
+        meeting=meeting,
+        notes=notes,
+        revision=shown,
+        toc=service.contents(shown.body_html),
+        confirm_form=ConfirmForm(),
+    )
 
 
 @bp.route("/meetings/<ref>/notes/revisions/compare")
@@ -365,8 +458,15 @@ def compare(ref: str):
         new_number = numbers[0]
         old_number = numbers[1] if len(numbers) > 1 else numbers[0]
     old, new = _revision(notes, old_number), _revision(notes, new_number)
-    return render_template("notes/compare.html", meeting=meeting, notes=notes, old=old, new=new, numbers=numbers,
-                           changes=service.diff(old, new))
+    return render_template(
+        "notes/compare.html",
+        meeting=meeting,
+        notes=notes,
+        old=old,
+        new=new,
+        numbers=numbers,
+        changes=service.diff(old, new),
+    )
 
 
 @bp.route("/meetings/<ref>/notes/revisions/<id:number>/restore", methods=["POST"])
@@ -381,6 +481,7 @@ def restore(ref: str, number: int):
 
 
 # Actions --------------------------------------------------------------------------------------------
+
 
 @bp.route("/meetings/<ref>/actions/<id:action_id>", methods=["POST"])
 def action_status(ref: str, action_id: int):
@@ -403,6 +504,7 @@ def action_status(ref: str, action_id: int):
 
 
 # Attachments ----------------------------------------------------------------------------------------
+
 
 def _too_large(meeting: Meeting | None, message: str | None = None):
     limit = current_app.config["NOTES_MAX_UPLOAD_MB"]
@@ -467,8 +569,14 @@ def download(ref: str, attachment_id: int):
     if not path.is_file():
         abort(404)
     public = notes.is_published and notes.visibility == Visibility.PUBLIC
-    response = send_file(path, mimetype=attachment.content_type, conditional=True, etag=attachment.stored_name,
-                         last_modified=attachment.created_at, max_age=3600 if public else None)
+    response = send_file(
+        path,
+        mimetype=attachment.content_type,
+        conditional=True,
+        etag=attachment.stored_name,
+        last_modified=attachment.created_at,
+        max_age=3600 if public else None,
+    )
     response.headers["Content-Disposition"] = _content_disposition(attachment.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
     if not public:

@@ -23,8 +23,10 @@ STATUS_LABELS = {OutboxStatus.PENDING: "Waiting", OutboxStatus.SENT: "Sent", Out
 # The key of a personal answer link (/meetings/<ref>/answer/<token>): whoever holds it answers for the member.
 PERSONAL_ANSWER_KEY = re.compile(rf"(/answer/){TOKEN_SHAPE.pattern}")
 HIDDEN_KEY = "personal-link-hidden"
-HTML_PREVIEW_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-                    "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox")
+HTML_PREVIEW_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox"
+)
 
 
 @bp.route("/")
@@ -36,8 +38,11 @@ def index():
     else:
         status = ""
     page = paginate(query, per_page=50)
-    counts = dict(db.session.execute(
-        select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)).all())
+    counts = dict(
+        db.session.execute(
+            select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
+        ).all()
+    )
     return render_template("outbox/index.html", page=page, counts=counts, status=status, labels=STATUS_LABELS)
 
 
@@ -46,15 +51,23 @@ def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     private = message.kind in outbox_service.PRIVATE_KINDS
     try:
-        attachments = [(part.get_filename() or "(no name)", part.get_content_type(),
-                        len(part.get_payload(decode=True) or b""))
-                       for part in build_message(message).iter_attachments()]
+        attachments = [
+            (part.get_filename() or "(no name)", part.get_content_type(), len(part.get_payload(decode=True) or b""))
+            for part in build_message(message).iter_attachments()
+        ]
     except Exception:  # a message that cannot be built is shown anyway, with its stored error
         attachments = []
     text_body = _without_personal_links(message.text_body)
-    return render_template("outbox/show.html", message=message, private=private, attachments=attachments,
-                           text_body=text_body, links_hidden=text_body != message.text_body,
-                           labels=STATUS_LABELS, form=ConfirmForm())
+    return render_template(
+        "outbox/show.html",
+        message=message,
+        private=private,
+        attachments=attachments,
+        text_body=text_body,
+        links_hidden=text_body != message.text_body,
+        labels=STATUS_LABELS,
+        form=ConfirmForm(),
+    )
 
 
 @bp.route("/<id:message_id>/html")

@@ -18,10 +18,19 @@ from .paging import paginate
 bp = Blueprint("replies", __name__, url_prefix="/replies")
 
 TABS = {"": "All", "unmatched": "Unmatched", "counter": "New times proposed"}
-PARTSTAT_LABELS = {"ACCEPTED": "Accepted", "TENTATIVE": "Tentative", "DECLINED": "Declined",
-                   "NEEDS-ACTION": "No answer", "DELEGATED": "Delegated"}
-OUTCOME_LABELS = {ReplyOutcome.APPLIED: "Applied", ReplyOutcome.UNCHANGED: "No change",
-                  ReplyOutcome.UNMATCHED: "Unmatched", ReplyOutcome.COUNTER: "New time proposed"}
+PARTSTAT_LABELS = {
+    "ACCEPTED": "Accepted",
+    "TENTATIVE": "Tentative",
+    "DECLINED": "Declined",
+    "NEEDS-ACTION": "No answer",
+    "DELEGATED": "Delegated",
+}
+OUTCOME_LABELS = {
+    ReplyOutcome.APPLIED: "Applied",
+    ReplyOutcome.UNCHANGED: "No change",
+    ReplyOutcome.UNMATCHED: "Unmatched",
+    ReplyOutcome.COUNTER: "New time proposed",
+}
 
 
 @bp.before_request
@@ -35,15 +44,29 @@ def index():
     tab = request.args.get("show", "")
     if tab not in TABS:
         tab = ""
-    query = (select(CalendarReply).options(joinedload(CalendarReply.meeting), joinedload(CalendarReply.member))
-             .order_by(CalendarReply.received_at.desc(), CalendarReply.id.desc()))
+    query = (
+        select(CalendarReply)
+        .options(joinedload(CalendarReply.meeting), joinedload(CalendarReply.member))
+        .order_by(CalendarReply.received_at.desc(), CalendarReply.id.desc())
+    )
     if tab:
         query = query.where(CalendarReply.outcome == ReplyOutcome(tab))
     page = paginate(query, per_page=50)
-    counts = {str(outcome.value if hasattr(outcome, "value") else outcome): n for outcome, n in db.session.execute(
-        select(CalendarReply.outcome, func.count(CalendarReply.id)).group_by(CalendarReply.outcome)).all()}
-    return render_template("replies/index.html", page=page, tab=tab, tabs=TABS, counts=counts,
-                           partstats=PARTSTAT_LABELS, outcomes=OUTCOME_LABELS)
+    counts = {
+        str(outcome.value if hasattr(outcome, "value") else outcome): n
+        for outcome, n in db.session.execute(
+            select(CalendarReply.outcome, func.count(CalendarReply.id)).group_by(CalendarReply.outcome)
+        ).all()
+    }
+    return render_template(
+        "replies/index.html",
+        page=page,
+        tab=tab,
+        tabs=TABS,
+        counts=counts,
+        partstats=PARTSTAT_LABELS,
+        outcomes=OUTCOME_LABELS,
+    )
 
 
 def _plain(text: str, status: int, **headers: str) -> Response:
@@ -80,8 +103,7 @@ def inbound():
     except SQLAlchemyError:
         db.session.rollback()
         current_app.logger.exception("calendar reply could not be stored")
-        return _plain("The message could not be stored just now; please try again later.", 503,
-                      **{"Retry-After": "60"})
+        return _plain("The message could not be stored just now; please try again later.", 503, **{"Retry-After": "60"})
     reply = processed.reply
     return jsonify(outcome=reply.outcome.value, reason=reply.reason, duplicate=processed.duplicate)
 
