@@ -49,15 +49,20 @@ imap-server:
 tests/js/node_modules: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 
-test: install browser imap-server tests/js/node_modules
-	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
-	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+# Tests run on as many processes as there are cores; TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS)
+
+test: install lint browser imap-server tests/js/node_modules
+	rm -f .coverage .coverage.*
+	KXN_TEST_DATABASE=sqlite $(PYTEST) --cov=kxn_meetings --cov-report= $(PYTEST_ARGS)
+	KXN_TEST_DATABASE=postgresql $(PYTEST) --cov=kxn_meetings --cov-append --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 test-sqlite: install browser imap-server tests/js/node_modules
-	KXN_TEST_DATABASE=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	KXN_TEST_DATABASE=sqlite $(PYTEST) $(PYTEST_ARGS)
 
 test-postgresql: install browser imap-server tests/js/node_modules
-	KXN_TEST_DATABASE=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+	KXN_TEST_DATABASE=postgresql $(PYTEST) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check kxn_meetings tests bench
@@ -69,4 +74,4 @@ bench: install
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) build dist .pytest_cache .coverage .coverage.*
