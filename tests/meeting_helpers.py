@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Answer, Meeting, Member, Rsvp
+from kxn_meetings.models import Answer, Meeting, Member, OutboxMessage, OutboxStatus, Rsvp
 from kxn_meetings.services import invitations, rsvps
 
 
@@ -67,3 +67,20 @@ def record_answer(meeting_id: int, member: Member, choice: Answer, **details) ->
     result = rsvps.answer(meeting_id, member, choice, **details)
     invitations.queue_answer_notices(result)
     return result
+
+
+def failed_message(tag: str) -> OutboxMessage:
+    """A message set aside after its eighth refusal, added to the session: what the Outbox page offers to retry."""
+    message = OutboxMessage(
+        kind="test",
+        message_id=f"<{tag}@kxn.test>",
+        sender="meetings@kxn.test",
+        recipient="someone@example.org",
+        subject="Hello",
+        text_body="Hello",
+        html_body="<p>Hello</p>",
+        status=OutboxStatus.FAILED,
+        attempts=8,
+    )
+    db.session.add(message)
+    return message

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, MeetingStatus, OutboxMessage, OutboxStatus, Rsvp
+from kxn_meetings.models import Meeting, MeetingStatus, OutboxMessage, Rsvp
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import rsvps as rsvp_service
 
-from .meeting_helpers import meeting_form, record_answer
+from .meeting_helpers import failed_message, meeting_form, record_answer
 
 # (method, path template, form data, what an organiser gets)
 ORGANISER_URLS = [
@@ -49,18 +49,7 @@ def world(make_meeting, make_member, member):
     db.session.commit()
     past.starts_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
     past.ends_at = past.starts_at + dt.timedelta(hours=2)
-    message = OutboxMessage(
-        kind="test",
-        message_id="<matrix@kxn.test>",
-        sender="meetings@kxn.test",
-        recipient="someone@example.org",
-        subject="Hello",
-        text_body="Hello",
-        html_body="<p>Hello</p>",
-        status=OutboxStatus.FAILED,
-        attempts=8,
-    )
-    db.session.add(message)
+    message = failed_message("matrix")
     db.session.commit()
     return {
         "slug": meeting.slug,

@@ -13,11 +13,12 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import MAX_ID, OutboxMessage, OutboxStatus, parse_id
+from kxn_meetings.models import MAX_ID, parse_id
 from kxn_meetings.services import notes as notes_service
 from kxn_meetings.urls import IdConverter
 from kxn_meetings.views.paging import MAX_PAGE
 
+from .meeting_helpers import failed_message
 from .notes_helpers import PDF, past_meeting, write_notes
 
 ABSURD = ["0", "-1", "2147483648", "9223372036854775808", "1" * 30, "abc", "1e9", "\u0663", "caf\u00e9 \u2603", "\x00"]
@@ -102,18 +103,7 @@ def world(make_meeting, organiser, member):
     meeting = past_meeting(make_meeting, slug="past-meeting")
     notes = write_notes(meeting, organiser, actions=[notes_service.ActionRow(text="Write to the speakers")])
     notes_service.attach(notes, "slides.pdf", PDF, organiser)
-    db.session.add(
-        OutboxMessage(
-            kind="test",
-            message_id="<walk@kxn.test>",
-            sender="meetings@kxn.test",
-            recipient="someone@example.org",
-            subject="Hello",
-            text_body="Hello",
-            status=OutboxStatus.FAILED,
-            attempts=8,
-        )
-    )
+    failed_message("walk")
     db.session.commit()
     return {"slug": meeting.slug, "id": str(meeting.id)}
 
