@@ -1,0 +1,157 @@
+"""Published notes as readers find them: who may read a meeting's notes, the archive with its search, and the
+Atom feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+from flask import current_app
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import contains_eager
+
+from ... import timefmt
+from ...extensions import db
+from ...models import Meeting, MeetingNotes, MeetingStatus, NoteRevision, NotesStatus, Visibility
+from ...rendering import plain_text_summary
+from ...urls import external_url
+
+
+def can_read(notes: MeetingNotes | None, *, signed_in: bool, organiser: bool) -> bool:
+    """Drafts (and notes of a meeting still in draft) are for organisers; members-only notes need a sign-in."""
+    if notes is None or notes.current_revision_id is None:
+        return False
+    if organiser:
+        return True
+    if not notes.is_published or notes.meeting.status == MeetingStatus.DRAFT:
+        return False
+    return notes.visibility == Visibility.PUBLIC or signed_in
+
+
+_TERM = re.compile(r'"([^"]*)"|(\S+)')
+MAX_TERMS = 8
+
+
+def search_terms(query: str) -> list[str]:
+    """Words, and "quoted phrases", of a search; control characters dropped (PostgreSQL refuses NUL)."""
+    cleaned = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in (query or "")[:200])
+    terms = [" ".join((phrase or word).split()) for phrase, word in _TERM.findall(cleaned)]
+    return [t for t in terms if t][:MAX_TERMS]
+
+
+def _matches(term: str):
+    """Case-insensitive substring match on SQLite and PostgreSQL alike; % and _ in the term are literal.
+
+    SQLite's lower() folds ASCII only, so the term as typed is tried as well.
+    """
+    columns = (NoteRevision.title, NoteRevision.summary, NoteRevision.body_markdown)
+    checks = [func.lower(column).contains(term.lower(), autoescape=True) for column in columns]
+    if term.lower() != term:
+        checks += [column.contains(term, autoescape=True) for column in columns]
+    return or_(*checks)
+
+
+def published_query(*, signed_in: bool, public_only: bool = False) -> Select:
+    """Published notes a reader may see, with their meeting and current revision loaded."""
+    query = (
+        select(MeetingNotes)
+        .join(MeetingNotes.meeting)
+        .join(MeetingNotes.current_revision)
+        .where(MeetingNotes.status == NotesStatus.PUBLISHED, Meeting.status != MeetingStatus.DRAFT)
+        .options(contains_eager(MeetingNotes.meeting), contains_eager(MeetingNotes.current_revision))
+    )
+    if public_only or not signed_in:
+        query = query.where(MeetingNotes.visibility == Visibility.PUBLIC)
+    return query
+
+
+def archive_query(*, signed_in: bool, text: str = "", year: int | None = None) -> Select:
+    query = published_query(signed_in=signed_in)
+    for term in search_terms(text):
+        query = query.where(_matches(term))
+    if year is not None:
+        start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+        query = query.where(and_(Meeting.starts_at >= start, Meeting.starts_at < start.replace(year=year + 1)))
+    return query.order_by(Meeting.starts_at.desc(), MeetingNotes.id.desc())
+
+
+def archive_years(*, signed_in: bool) -> list[int]:
+    starts = db.session.scalars(
+        select(Meeting.starts_at)
+        .join(MeetingNotes, MeetingNotes.meeting_id == Meeting.id)
+        .where(
+            MeetingNotes.status == NotesStatus.PUBLISHED,
+            Meeting.status != MeetingStatus.DRAFT,
+            *(() if signed_in else (MeetingNotes.visibility == Visibility.PUBLIC,)),
+        )
+    )
+    return sorted({s.year for s in starts}, reverse=True)
+
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_SIZE = 50
+
+
+def _tag_uri(created: dt.datetime, specific: str) -> str:
+    """A tag: URI (RFC 4151) that stays the same however the notes change."""
+    host = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+    return f"tag:{host},{created.astimezone(dt.UTC):%Y-%m-%d}:{specific}"
+
+
+def atom_feed() -> bytes:
+    """Atom 1.0 of the public published notes, newest meeting first."""
+    entries = (
+        db.session.scalars(
+            published_query(signed_in=False, public_only=True).order_by(Meeting.starts_at.desc()).limit(FEED_SIZE)
+        )
+        .unique()
+        .all()
+    )
+    ElementTree.register_namespace("", ATOM)
+
+    def add(parent: ElementTree.Element, name: str, text: str | None = None, **attrs: str) -> ElementTree.Element:
+        element = ElementTree.SubElement(parent, f"{{{ATOM}}}{name}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    network = current_app.config["NETWORK_NAME"]
+    feed = ElementTree.Element(f"{{{ATOM}}}feed")
+    add(feed, "id", _tag_uri(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), "notes"))
+    add(feed, "title", f"{network}: meeting notes")
+    add(feed, "subtitle", f"The published notes of the {network}'s meetings.")
+    updated_times = [_entry_updated(notes) for notes in entries]
+    add(feed, "updated", timefmt.iso(max(updated_times) if updated_times else dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    add(feed, "link", rel="self", type="application/atom+xml", href=external_url("notes.feed"))
+    add(feed, "link", rel="alternate", type="text/html", href=external_url("notes.archive"))
+    author = add(feed, "author")
+    add(author, "name", network)
+    for notes, updated in zip(entries, updated_times, strict=True):
+        revision, meeting = notes.current_revision, notes.meeting
+        assert revision is not None
+        url = external_url("notes.show", ref=meeting.slug)
+        entry = add(feed, "entry")
+        entry.set("{http://www.w3.org/XML/1998/namespace}base", url)
+        add(entry, "id", _tag_uri(notes.created_at, f"notes-{notes.id}"))
+        add(entry, "title", revision.title)
+        add(entry, "updated", timefmt.iso(updated))
+        add(entry, "published", timefmt.iso(notes.published_at or updated))
+        add(entry, "link", rel="alternate", type="text/html", href=url)
+        add(
+            entry,
+            "summary",
+            revision.summary or plain_text_summary(revision.body_markdown) or timefmt.day(meeting.local_start),
+        )
+        add(entry, "content", revision.body_html, type="html")
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(
+        feed, encoding="utf-8", xml_declaration=False
+    )
+
+
+def _entry_updated(notes: MeetingNotes) -> dt.datetime:
+    revision = notes.current_revision
+    assert revision is not None
+    return max(t for t in (revision.created_at, notes.published_at) if t is not None)

@@ -1,0 +1,98 @@
+"""Publishing the notes, announced by email to those who went or sent apologies: once when first published, and
+for an update when the organiser asks."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from sqlalchemy import or_, select
+
+from ... import timefmt
+from ...extensions import db
+from ...models import Answer, Meeting, MeetingNotes, MeetingStatus, Member, NotesStatus, Rsvp, Visibility, utcnow
+from ...urls import external_url
+from ..locking import lock_meeting
+from ..outbox import queue_email
+from .common import NotesError
+
+
+def recipients(meeting: Meeting) -> list[Member]:
+    """Everyone who went (attended, or answered Going) or sent apologies, once each, active members only."""
+    return list(
+        db.session.scalars(
+            select(Member)
+            .join(Rsvp, Rsvp.member_id == Member.id)
+            .where(
+                Rsvp.meeting_id == meeting.id,
+                Member.active.is_(True),
+                or_(Rsvp.attended.is_(True), Rsvp.answer.in_([Answer.GOING, Answer.DECLINED])),
+            )
+            .order_by(Member.name, Member.id)
+        )
+    )
+
+
+def publish(notes: MeetingNotes, *, email_members: bool) -> int:
+    """Publish the notes; the first time with email_members, queue one email per recipient. Returns emails queued."""
+    meeting = lock_meeting(notes.meeting_id)
+    if notes.current_revision is None:
+        raise NotesError("Save the notes before publishing them.")
+    if meeting.status == MeetingStatus.DRAFT:
+        raise NotesError("Publish the meeting before its notes.")
+    if notes.is_published:
+        raise NotesError("These notes are already published.")
+    notes.status = NotesStatus.PUBLISHED
+    if notes.published_at is None:
+        notes.published_at = utcnow()
+    db.session.flush()
+    if not email_members or notes.notified_at is not None:
+        return 0
+    queued = _announce(notes, kind="notes_published", key_suffix="")
+    if queued:
+        notes.notified_at = utcnow()
+        db.session.flush()
+    return queued
+
+
+def announce_update(notes: MeetingNotes) -> int:
+    """Email the recipients that the published notes have changed: once per revision at most."""
+    if not notes.is_published or notes.current_revision is None:
+        raise NotesError("Only published notes can be announced.")
+    return _announce(notes, kind="notes_updated", key_suffix=f":r{notes.current_revision.number}")
+
+
+def _announce(notes: MeetingNotes, *, kind: str, key_suffix: str) -> int:
+    meeting, revision = notes.meeting, notes.current_revision
+    assert revision is not None
+    context = {
+        "kind": kind,
+        "meeting": meeting,
+        "revision": revision,
+        "notes": notes,
+        "notes_url": external_url("notes.show", ref=meeting.slug),
+        "members_only": notes.visibility == Visibility.MEMBERS,
+        "meeting_day": timefmt.day(meeting.local_start),
+    }
+    title = "".join(c for c in revision.title if unicodedata.category(c) not in ("Cc", "Zl", "Zp"))
+    subject = f"{'Updated notes' if kind == 'notes_updated' else 'Notes'}: {title}"
+    queued = 0
+    for member in recipients(meeting):
+        row = queue_email(
+            kind=kind,
+            to=member,
+            subject=subject,
+            template="notes_published",
+            context=context,
+            dedup_key=f"notes:{notes.id}:{member.id}:notes_published{key_suffix}",
+            meeting_id=meeting.id,
+        )
+        queued += row is not None
+    return queued
+
+
+def unpublish(notes: MeetingNotes) -> None:
+    lock_meeting(notes.meeting_id)
+    if not notes.is_published:
+        raise NotesError("These notes are not published.")
+    notes.status = NotesStatus.DRAFT
+    db.session.flush()
