@@ -94,7 +94,7 @@ def python_reads(data: bytes) -> dict:
     lines = data.split(b"\r\n")
     assert max(len(line) for line in lines) <= 998
     # Over 78 characters only where one word of a display name is longer (an encoded-word may be: see
-    # mail_headers._phrase()).
+    # mail.headers._phrase()).
     long = [line for line in lines if len(line) > 78 and not ONE_WORD_OF_A_NAME.fullmatch(line)]
     assert not long, long
     modern = email.message_from_bytes(data, policy=email.policy.default)
@@ -232,7 +232,7 @@ def test_names_and_titles_are_single_spaced_at_input_and_line_breaks_refused(app
 def test_the_envelope_address_is_the_one_the_header_names(app, name, local, domain):
     """The delivery loop reads MAIL FROM and RCPT TO off the stored `Name <address>` without the email package's
     parser; whatever the name holds, it must find the same address the parser does."""
-    from kxn_meetings.mail import _envelope
+    from kxn_meetings.mail.smtp import _envelope
     from kxn_meetings.services.outbox import format_address
 
     address = f"{local.strip('.') or 'a'}@{domain}"

@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select, update
 
-from kxn_meetings import mail
 from kxn_meetings.extensions import db
-from kxn_meetings.mail import deliver_due
+from kxn_meetings.mail import deliver_due, delivery, sent_log
+from kxn_meetings.mail import smtp as smtp_session
 from kxn_meetings.models import OutboxMessage, OutboxStatus, utcnow
 from kxn_meetings.services import auth as auth_service
 from kxn_meetings.services.outbox import queue_email
@@ -385,8 +385,8 @@ def test_the_outbox_never_shows_a_members_sign_in_link(app, client, sign_in, mem
 @pytest.mark.app_config(OUTBOX_BATCH_SIZE=2)
 def test_a_pass_sends_all_its_batches_over_one_connection_and_replaces_one_that_dropped(app, smtp_server, monkeypatch):
     opened = []
-    connect = mail._connect
-    monkeypatch.setattr(mail, "_connect", lambda: opened.append(connect()) or opened[-1])
+    connect = smtp_session._connect
+    monkeypatch.setattr(delivery, "_connect", lambda: opened.append(connect()) or opened[-1])
     for n in range(7):
         queue_note(f"batch{n}@example.org")
     db.session.commit()
@@ -416,12 +416,12 @@ def test_lines_that_start_with_a_dot_arrive_unchanged(app, smtp_server):
         b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Dots\r\nMessage-ID: <dots@kxn.test>\r\n\r\n"
         + body.encode()
     )
-    smtp = mail._connect()
+    smtp = smtp_session._connect()
     try:
-        mail._start(smtp, "a@example.org", "b@example.org", data)
-        mail._finish(smtp)
+        smtp_session._start(smtp, "a@example.org", "b@example.org", data)
+        smtp_session._finish(smtp)
     finally:
-        mail._disconnect(smtp)
+        smtp_session._disconnect(smtp)
     [received] = smtp_server.wait_for(1)
     assert received.get_payload() == body
 
@@ -520,7 +520,7 @@ def test_the_connection_that_recorded_sent_messages_goes_back_to_the_pool_durabl
 def test_a_database_failure_while_recording_loses_nothing_and_the_message_goes_again(app, smtp_server, monkeypatch):
     ids = [queue_note(f"fault{n}@example.org").id for n in range(3)]
     db.session.commit()
-    monkeypatch.setattr(mail._SentLog, "_open", _open_with_a_broken_statement)
+    monkeypatch.setattr(sent_log._SentLog, "_open", _open_with_a_broken_statement)
     with pytest.raises(sa.exc.DBAPIError):  # what the worker catches to carry on after a database outage
         deliver_due(worker_id="faulty")
     monkeypatch.undo()
@@ -539,4 +539,4 @@ def _open_with_a_broken_statement(self) -> None:
     self.sql = self.sql.replace("UPDATE outbox_messages", "UPDATE no_such_table")
 
 
-_real_open = mail._SentLog._open
+_real_open = sent_log._SentLog._open

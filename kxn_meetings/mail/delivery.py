@@ -1,4 +1,4 @@
-"""Building email from outbox rows and delivering them: at least once, never lost, retried with back-off.
+"""Delivering the outbox: at least once, never lost, retried with back-off.
 
 Delivery is in three steps, each its own short transaction, so no database transaction stays open while
 talking to the SMTP server:
@@ -13,18 +13,12 @@ is at most the message whose verdict it had not yet read when it died.
 
 from __future__ import annotations
 
-import binascii
-import contextlib
 import datetime as dt
 import email.policy
-import email.utils
-import functools
 import logging
 import os
-import re
 import smtplib
 import socket
-import ssl
 import sys
 import time
 import uuid
@@ -32,18 +26,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
-import flask_mail
 from flask import Flask, Response, current_app, g
 from sqlalchemy import Row, or_, select, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import PoolProxiedConnection
 
-from . import mail_headers
-from .database import SQLITE_SYNCHRONOUS, begin_write, changed_rows, is_postgresql
-from .extensions import db
-from .models import OutboxMessage, OutboxStatus, utcnow
+from ..database import begin_write, changed_rows, is_postgresql
+from ..extensions import db
+from ..models import OutboxMessage, OutboxStatus, utcnow
+from .message import message_bytes
+from .sent_log import _SentLog
+from .smtp import _connect, _disconnect, _envelope, _finish, _start
 
 log = logging.getLogger(__name__)
 
@@ -53,100 +45,6 @@ QUEUED_IN_REQUEST = "outbox_queued_ids"
 
 def init_app(app: Flask) -> None:
     app.after_request(_deliver_after_commit)
-
-
-def message_bytes(row: OutboxMessage | Row) -> bytes:
-    """The one place that decides the MIME layout, as the bytes handed to the SMTP server.
-
-    multipart/mixed
-      multipart/alternative: text/plain, text/html, text/calendar; method=X (last, preferred by calendars)
-      application/ics "invite.ics" (the same calendar, for clients that only look at attachments)
-    Without a calendar: multipart/alternative of text/plain and text/html.
-
-    Text parts are quoted-printable, so long HTML lines never break the 998-octet SMTP line limit; the
-    calendar is base64, so its CRLF line endings arrive byte for byte. Every line is 7-bit and at most 78
-    octets. Assembled directly (the email package's builder costs milliseconds a message, which an
-    invitation round to the whole network feels); build_message() reads the result back for inspection.
-    """
-    # The Date is the time of this try, not of queueing: spam filters count a Date hours behind Received
-    # against it. Retries are recognised by the unchanged Message-ID instead.
-    headers = [_header("Subject", row.subject), _header("From", row.sender), _header("To", row.recipient)]
-    if row.reply_to:
-        headers.append(_header("Reply-To", row.reply_to))
-    headers += [
-        f"Date: {email.utils.format_datetime(utcnow())}",
-        _header("Message-ID", row.message_id),
-        "Auto-Submitted: auto-generated",
-        "MIME-Version: 1.0",
-    ]
-    parts = [_text_part("plain", row.text_body)]
-    if row.html_body:
-        parts.append(_text_part("html", row.html_body))
-    if row.calendar is not None and row.calendar_method:
-        calendar = _base64(bytes(row.calendar))
-        method = row.calendar_method
-        parts.append(
-            f'Content-Type: text/calendar; method="{method}"; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: base64\r\n\r\n{calendar}"
-        )
-        attachment = (
-            "Content-Type: application/ics\r\nContent-Transfer-Encoding: base64\r\n"
-            f'Content-Disposition: attachment; filename="invite.ics"\r\n\r\n{calendar}'
-        )
-        body = _multipart("mixed", [_multipart("alternative", parts), attachment])
-    elif len(parts) > 1:
-        body = _multipart("alternative", parts)
-    else:
-        body = parts[0]
-    return ("\r\n".join(headers) + "\r\n" + body).encode("ascii")
-
-
-def build_message(row: OutboxMessage) -> EmailMessage:
-    """The message as mail clients read it (message_bytes() parsed): for the Outbox page and the console."""
-    return email.message_from_bytes(message_bytes(row), policy=email.policy.SMTP)
-
-
-@functools.lru_cache(maxsize=1024)  # an invitation round repeats its subject and sender for every message
-def _header(name: str, value: str) -> str:
-    if name == "Subject":
-        return mail_headers.text_header(name, value)
-    if name in _ADDRESS_HEADERS:
-        header = mail_headers.address_header(name, value)
-        if header is not None:
-            return header
-    if value.isascii() and value.isprintable() and len(name) + 2 + len(value) <= 78:
-        return f"{name}: {value}"
-    # A non-ASCII address: the email package writes it as the header's kind requires.
-    policy = email.policy.SMTP
-    return policy.header_factory(name, value).fold(policy=policy).rstrip("\r\n")
-
-
-_ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To"})
-
-
-def _text_part(subtype: str, text: str) -> str:
-    encoded = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable'
-        f"\r\n\r\n{encoded.decode('ascii')}"
-    )
-
-
-def _base64(data: bytes) -> str:
-    encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
-    return "".join(f"{encoded[start : start + 76]}\r\n" for start in range(0, len(encoded), 76))
-
-
-def _multipart(subtype: str, parts: list[str]) -> str:
-    # "=_" never occurs in quoted-printable or base64 text, so the boundary cannot appear inside a part.
-    boundary = f"=_kxn{uuid.uuid4().hex}"
-    inner = "".join(f"--{boundary}\r\n{part.rstrip(chr(13) + chr(10))}\r\n" for part in parts)
-    return f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n\r\n{inner}--{boundary}--\r\n'
-
-
-def new_message_id() -> str:
-    domain = urlsplit(current_app.config["BASE_URL"]).hostname or "kxn.invalid"
-    return f"<{uuid.uuid4().hex}@{domain}>"
 
 
 def _deliver_after_commit(response: Response) -> Response:
@@ -165,95 +63,6 @@ def _deliver_after_commit(response: Response) -> Response:
         log.exception("delivery after commit failed; the message stays queued")
         db.session.rollback()
     return response
-
-
-def _connect() -> smtplib.SMTP:
-    """An authenticated SMTP connection; TLS certificates are verified (smtplib's default does not)."""
-    config = current_app.config
-    timeout = config["MAIL_TIMEOUT"]
-    host, port = config["MAIL_SERVER"], config["MAIL_PORT"]
-    smtp: smtplib.SMTP
-    if config["MAIL_USE_SSL"]:
-        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
-    else:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
-    try:
-        if config["MAIL_USE_TLS"]:
-            smtp.starttls(context=ssl.create_default_context())
-        if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
-            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-    except BaseException:
-        smtp.close()
-        raise
-    return smtp
-
-
-def _disconnect(smtp: smtplib.SMTP) -> None:
-    try:
-        smtp.quit()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-
-
-@functools.lru_cache(maxsize=1024)  # every message of an invitation round has the same sender
-def _envelope(address: str) -> str:
-    """The address of `Name <address>` for MAIL FROM or RCPT TO; a non-ASCII one as Flask-Mail sends it (IDNA
-    domain)."""
-    _, bracket, tail = address.rpartition("<")
-    if bracket and tail.endswith(">") and not any(c in tail for c in '"<\\ ()'):
-        bare = tail[:-1]
-    else:
-        bare = email.utils.parseaddr(address)[1]
-    return bare if bare.isascii() else flask_mail.sanitize_address(("", bare))
-
-
-def _start(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
-    """MAIL, RCPT, DATA and the message, the commands smtplib's sendmail() sends, except that the server's
-    verdict on the message is left for _finish() to read. Raises as sendmail() does for a refusal before that.
-    The addresses come from _envelope(), worked out before, while the server was busy."""
-    smtp.ehlo_or_helo_if_needed()
-    code, reply = smtp.docmd("mail", f"from:<{sender}>")
-    if code != 250:
-        _after_refusal(smtp, code)
-        raise smtplib.SMTPSenderRefused(code, reply, sender)
-    code, reply = smtp.docmd("rcpt", f"to:<{recipient}>")
-    if code not in (250, 251):
-        _after_refusal(smtp, code)
-        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-    code, reply = smtp.docmd("data")
-    if code != 354:
-        _after_refusal(smtp, code)
-        raise smtplib.SMTPDataError(code, reply)
-    smtp.send(_dot_stuffed(data))
-
-
-def _finish(smtp: smtplib.SMTP) -> None:
-    """The server's verdict on the message _start() sent; raises SMTPDataError for a refusal."""
-    code, reply = smtp.getreply()
-    if code != 250:
-        _after_refusal(smtp, code)
-        raise smtplib.SMTPDataError(code, reply)
-
-
-def _after_refusal(smtp: smtplib.SMTP, code: int) -> None:
-    """421: the server is closing the connection. Otherwise RSET, so the next message starts clean."""
-    if code == 421:
-        smtp.close()
-        return
-    with contextlib.suppress(smtplib.SMTPServerDisconnected):
-        smtp.rset()
-
-
-def _dot_stuffed(data: bytes) -> bytes:
-    """The message as DATA carries it (RFC 5321 4.5.2): leading dots doubled, a line with one dot at the end."""
-    if data.startswith(b".") or b"\n." in data:
-        data = _LEADING_DOT.sub(b"..", data)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass
@@ -422,98 +231,6 @@ def _release(ids: list[int], worker_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-
-
-class _SentLog:
-    """Records each message the server accepts as sent, at once and before anything more is said to the server. A
-    worker killed at any moment leaves pending at most the message whose verdict it had not yet read, to be sent
-    again once its lease ends: delivery is at least once, never lost.
-
-    One UPDATE per message, in autocommit on a database connection of its own, straight through the driver: a pass
-    records every message it sends, and SQLAlchemy's statement handling would cost several times the UPDATE itself.
-    The values are converted by the columns' own types, so they are stored exactly as the ORM stores them."""
-
-    def __init__(self) -> None:
-        self.connection: PoolProxiedConnection | None = None  # the pool's DBAPI connection, while a pass records
-        self.sql = ""
-        self.sent_value = self.pending_value = None
-        self.stored_time: Callable = lambda value: value
-        self.driver_error: type[Exception] = Exception
-        self.postgresql = False
-
-    def record(self, message_id: int) -> None:
-        if self.connection is None:
-            self._open()
-        self._run(
-            self.sql,
-            {
-                "id": message_id,
-                "now": self.stored_time(utcnow()),
-                "sent": self.sent_value,
-                "pending": self.pending_value,
-            },
-        )
-
-    def _open(self) -> None:
-        dialect = db.engine.dialect
-        self.driver_error = dialect.loaded_dbapi.Error
-        self.postgresql = dialect.name == "postgresql"
-        columns = OutboxMessage.__table__.c
-        status = columns.status.type.bind_processor(dialect) or (lambda value: value)
-        self.sent_value, self.pending_value = status(OutboxStatus.SENT), status(OutboxStatus.PENDING)
-        self.stored_time = columns.sent_at.type.bind_processor(dialect) or (lambda value: value)
-        mark = "%({})s".format if dialect.paramstyle == "pyformat" else ":{}".format
-        # Not limited to our lease: the message did go, so no other worker should send it again.
-        self.sql = (
-            f"UPDATE {OutboxMessage.__tablename__} SET status = {mark('sent')}, sent_at = {mark('now')}, "
-            f"locked_until = NULL, locked_by = NULL WHERE id = {mark('id')} AND status = {mark('pending')}"
-        )
-        self.connection = connection = db.engine.raw_connection()
-        if self.postgresql:
-            connection.rollback()
-            connection.driver_connection.autocommit = True  # type: ignore[union-attr]
-            # Commits that do not wait for the disk: a killed worker loses nothing by it, and a database crash that
-            # lost a record would only send that message again.
-            self._run("SET synchronous_commit TO off")
-        else:
-            # Autocommit already (database.py begins transactions itself); the same bargain as on PostgreSQL:
-            # a killed worker loses no record, and only a machine crash could lose one, which sends it again.
-            self._run("PRAGMA synchronous=OFF")
-
-    def _run(self, sql: str, parameters: dict | None = None) -> None:
-        """Raises the driver's errors as SQLAlchemy's (a worker outlives a database restart by catching those); the
-        connection is then given up, and the next record opens a fresh one."""
-        connection = self.connection
-        assert connection is not None
-        try:
-            cursor = connection.cursor()
-            try:
-                if parameters is None:
-                    cursor.execute(sql)
-                else:
-                    cursor.execute(sql, parameters)
-            finally:
-                cursor.close()
-        except self.driver_error as error:
-            self.connection = None
-            connection.invalidate()
-            raise DBAPIError.instance(sql, parameters, error, self.driver_error) from error
-
-    def close(self) -> None:
-        if self.connection is None:
-            return
-        try:
-            if self.postgresql:  # the pool's next user gets durable commits, in transactions
-                self._run("RESET synchronous_commit")
-                self.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
-            else:
-                self._run(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
-        except DBAPIError:
-            log.warning("outbox: could not reset the connection that recorded sent messages; it is discarded")
-        finally:
-            if self.connection is not None:
-                self.connection.close()
-                self.connection = None
 
 
 def _print_to_console(message: EmailMessage) -> None:
