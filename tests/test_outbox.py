@@ -8,12 +8,18 @@ import datetime as dt
 import email
 import email.policy
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select, update
 
 from kxn_meetings.extensions import db
@@ -424,6 +430,64 @@ def test_lines_that_start_with_a_dot_arrive_unchanged(app, smtp_server):
         smtp_session._disconnect(smtp)
     [received] = smtp_server.wait_for(1)
     assert received.get_payload() == body
+
+
+def _certificate_nobody_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 that no authority vouches for."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    certificate, key = folder / "certificate.pem", folder / "key.pem"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    command += " -addext subjectAltName=IP:127.0.0.1"
+    subprocess.run([*command.split(), "-keyout", str(key), "-out", str(certificate)], check=True, capture_output=True)
+    return certificate, key
+
+
+@pytest.mark.allow_smtp
+def test_mail_goes_over_starttls_to_a_verified_server_and_signs_in_with_the_mail_settings(app, tmp_path, monkeypatch):
+    certificate, key = _certificate_nobody_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certificate, key)
+    logins: list[LoginPassword] = []
+
+    def authenticator(_server, _session, _envelope, _mechanism, login):
+        logins.append(login)
+        return AuthResult(success=login == LoginPassword(b"kxn", b"s3cret"))
+
+    accepted: list[bool] = []
+
+    class Handler:
+        async def handle_DATA(self, _server, session, _envelope):
+            accepted.append(session.authenticated and session.ssl is not None)
+            return "250 OK"
+
+    port = free_port()
+    server = Controller(
+        Handler(),
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=tls,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+        ready_timeout=10,
+    )
+    server.start()
+    try:
+        app.config.update(MAIL_PORT=port, MAIL_USE_TLS=True, MAIL_USERNAME="kxn", MAIL_PASSWORD="s3cret")
+        queue_note("tls@example.org")
+        db.session.commit()
+        # A certificate nobody vouches for: the password is never offered, and the message waits for the server.
+        assert deliver_due().sent == 0 and logins == []
+        [row] = messages()
+        assert row.status == OutboxStatus.PENDING and row.attempts == 0
+        assert "CERTIFICATE_VERIFY_FAILED" in row.last_error
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # the machine now trusts the server's certificate
+        assert deliver_due().sent == 1
+        assert logins == [LoginPassword(b"kxn", b"s3cret")] and accepted == [True]
+    finally:
+        server.stop()
 
 
 @pytest.mark.app_config(OUTBOX_BATCH_SIZE=5)

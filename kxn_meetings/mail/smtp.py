@@ -1,5 +1,6 @@
 """The SMTP session: messages handed over one after another on one connection, the server's verdict on each read
-only once the next is ready to go (pipelined sending)."""
+only once the next is ready to go (pipelined sending). Flask-Mail makes the connection; its own send() would wait
+for each verdict in turn."""
 
 from __future__ import annotations
 
@@ -8,31 +9,15 @@ import email.utils
 import functools
 import re
 import smtplib
-import ssl
 
 import flask_mail
-from flask import current_app
+
+from ..extensions import mail
 
 
 def _connect() -> smtplib.SMTP:
-    """An authenticated SMTP connection; TLS certificates are verified (smtplib's default does not)."""
-    config = current_app.config
-    timeout = config["MAIL_TIMEOUT"]
-    host, port = config["MAIL_SERVER"], config["MAIL_PORT"]
-    smtp: smtplib.SMTP
-    if config["MAIL_USE_SSL"]:
-        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
-    else:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
-    try:
-        if config["MAIL_USE_TLS"]:
-            smtp.starttls(context=ssl.create_default_context())
-        if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
-            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-    except BaseException:
-        smtp.close()
-        raise
-    return smtp
+    """An authenticated SMTP connection, made by Flask-Mail from its MAIL_* settings (see extensions.Mail)."""
+    return mail.connect().configure_host()
 
 
 def _disconnect(smtp: smtplib.SMTP) -> None:
