@@ -90,10 +90,10 @@ def outbox_send_command() -> None:
 
 def _announce_due() -> None:
     """Queue the updates whose batching window has closed, and the reminders now due, before delivering."""
-    from .services import invitations
+    from .services import notices
 
-    updates = invitations.send_due_updates()
-    reminders = invitations.send_due_reminders()
+    updates = notices.queue_due_updates()
+    reminders = notices.queue_reminders()
     db.session.commit()
     if updates or reminders:
         click.echo(f"Queued {updates} meeting update(s) and {reminders} reminder(s).")
@@ -195,9 +195,9 @@ kxn_cli.add_command(reminders_cli)
 @reminders_cli.command("send")
 def reminders_send_command() -> None:
     """Queue reminders for meetings starting soon (REMINDER_HOURS); safe to run from cron as often as you like."""
-    from .services import invitations
+    from .services import notices
 
-    queued = invitations.send_due_reminders()
+    queued = notices.queue_reminders()
     db.session.commit()
     click.echo(f"Queued {queued} reminder(s)." if queued else "No reminders due.")
 

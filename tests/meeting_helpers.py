@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Meeting, Member, OutboxMessage, OutboxStatus, Rsvp
-from kxn_meetings.services import invitations, rsvps
+from kxn_meetings.services import notices, rsvps
 
 
 def future_day(days: int = 60) -> dt.date:
@@ -65,7 +65,7 @@ def only_meeting() -> Meeting:
 def record_answer(meeting_id: int, member: Member, choice: Answer, **details) -> rsvps.AnswerResult:
     """An answer as the site records it: the RSVP rules, then the notices they call for."""
     result = rsvps.answer(meeting_id, member, choice, **details)
-    invitations.queue_answer_notices(result)
+    notices.queue_answer_notices(result)
     return result
 
 

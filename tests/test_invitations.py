@@ -17,7 +17,7 @@ from sqlalchemy import select
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, Member, OutboxMessage, utcnow
-from kxn_meetings.services import invitations
+from kxn_meetings.services import invitations, notices
 from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import rsvps as rsvp_service
 
@@ -242,7 +242,7 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
         ("invitation", "fay"),
     ]
 
-    assert invitations.send_due_reminders(now=BST_START - dt.timedelta(hours=3)) == 2
+    assert notices.queue_reminders(now=BST_START - dt.timedelta(hours=3)) == 2
     db.session.commit()
     reminders = deliver(smtp_server)
     assert sorted(by_address[r.to] for r in reminders) == ["dave", "fay"]
@@ -324,12 +324,12 @@ def test_edits_in_a_row_become_one_update_once_the_window_closes(organiser_clien
     assert meeting.update_due_at is not None
     assert dt.timedelta(seconds=290) < meeting.update_due_at - utcnow() <= dt.timedelta(seconds=300)
 
-    assert invitations.send_due_updates() == 0  # the window is still open
+    assert notices.queue_due_updates() == 0  # the window is still open
     db.session.commit()
     assert queued("update") == []
 
     later = utcnow() + dt.timedelta(minutes=6)
-    assert invitations.send_due_updates(now=later) == 2
+    assert notices.queue_due_updates(now=later) == 2
     db.session.commit()
     updates = queued("update")
     assert recipient_names(updates) == ["Alice Going <alice@example.org>", "Bob Silent <bob@example.org>"]
@@ -343,8 +343,8 @@ def test_edits_in_a_row_become_one_update_once_the_window_closes(organiser_clien
     db.session.expire_all()
     assert meeting.update_due_at is None and meeting.sequence == 1
 
-    assert invitations.send_due_updates(now=later) == 0
-    assert invitations.send_due_updates(now=later + dt.timedelta(hours=1)) == 0
+    assert notices.queue_due_updates(now=later) == 0
+    assert notices.queue_due_updates(now=later + dt.timedelta(hours=1)) == 0
     db.session.commit()
     assert len(queued("update")) == 2
 
@@ -356,12 +356,12 @@ def test_a_minor_correction_sends_nothing_and_is_not_announced_later(organiser_c
     db.session.expire_all()
     assert meeting.title == "Meeting three (corrected typo)"
     assert (meeting.sequence, meeting.update_due_at) == (0, None)
-    assert invitations.send_due_updates(now=utcnow() + dt.timedelta(hours=1)) == 0
+    assert notices.queue_due_updates(now=utcnow() + dt.timedelta(hours=1)) == 0
     db.session.commit()
     assert queued("update") == []
 
     edit(organiser_client, meeting, start_time="16:00", end_time="18:00")
-    assert invitations.send_due_updates(now=utcnow() + dt.timedelta(minutes=6)) == 2
+    assert notices.queue_due_updates(now=utcnow() + dt.timedelta(minutes=6)) == 2
     db.session.commit()
     for row in queued("update"):
         assert "Time:" in row.text_body

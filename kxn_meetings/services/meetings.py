@@ -25,7 +25,7 @@ from ..models import (
     WorkshopRoom,
     utcnow,
 )
-from . import invitations, rsvps
+from . import invitations, notices, rsvps
 from .locking import lock_meeting
 
 
@@ -211,7 +211,7 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
     """Apply an edit: the changes members' calendars must hear about raise SEQUENCE once the meeting is published,
     and places added to a full meeting go to the front of the waiting list.
 
-    Members are told of those changes in one update per batch of edits (services.invitations), unless
+    Members are told of those changes in one update per batch of edits (services.notices), unless
     `notify` is False for a minor correction.
 
     Call it before changing anything else in the transaction: it takes the meeting's write lock.
@@ -231,12 +231,12 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
         for name in Meeting.NOTIFIABLE_FIELDS
         if before[name] != getattr(meeting, name)
     ]
-    invitations.record_changes(meeting, announced_before, notify=notify)
+    notices.record_changes(meeting, announced_before, notify=notify)
     db.session.flush()
     promoted: list[Rsvp] = []
     if old_capacity is not None and (meeting.capacity is None or meeting.capacity > old_capacity):
         promoted = rsvps.promote_waiting(meeting)
-        invitations.queue_promotions(meeting, promoted)
+        notices.queue_promotions(meeting, promoted)
     return MeetingUpdate(changes=changes, promoted=promoted)
 
 
@@ -258,7 +258,7 @@ def cancel(meeting: Meeting, reason: str) -> None:
     meeting.cancel_reason = reason.strip()
     meeting.cancelled_at = utcnow()
     meeting.sequence += 1
-    invitations.send_cancellation(meeting)
+    notices.queue_cancellation(meeting)
 
 
 def why_not_deletable(meeting: Meeting) -> str | None:

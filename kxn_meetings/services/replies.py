@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import timefmt
 from ..extensions import db
 from ..models import Answer, CalendarReply, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
-from . import invitations, rsvps
+from . import notices, rsvps
 from .locking import lock_meeting
 from .reply_addresses import invitation_by_reply_address
 
@@ -411,7 +411,7 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     except rsvps.RsvpClosed as closed:
         row.outcome, row.reason = ReplyOutcome.UNCHANGED, str(closed)
     else:
-        invitations.queue_answer_notices(result)
+        notices.queue_answer_notices(result)
         # Kept even when the answer is unchanged: it is still the calendar's latest word.
         result.rsvp.reply_dtstamp = written
         if not result.changed:

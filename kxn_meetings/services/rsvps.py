@@ -54,7 +54,7 @@ class Counts:
 
 @dataclass
 class AnswerResult:
-    """What an answer changed: the caller queues the notices it calls for (services.invitations)."""
+    """What an answer changed: the caller queues the notices it calls for (services.notices)."""
 
     meeting: Meeting
     rsvp: Rsvp
@@ -183,7 +183,7 @@ def _next_ticket(meeting_id: int) -> int:
 
 def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     """Fill free places from the front of the waiting list; returns who was given one, for the caller to tell
-    (services.invitations.queue_promotions). Caller holds the lock."""
+    (services.notices.queue_promotions). Caller holds the lock."""
     if meeting.capacity is None:
         free = None
     else:

@@ -19,6 +19,7 @@ from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, V
 from ..security import is_organiser, require_organiser
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
+from ..services import notices as notice_service
 from ..services import rsvps as rsvp_service
 from .form_pages import REFUSED, render_form
 
@@ -108,7 +109,7 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
             comment=(form.comment.data or "").strip(),
             source=source,
         )
-        invitation_service.queue_answer_notices(result)
+        notice_service.queue_answer_notices(result)
     except rsvp_service.RsvpClosed as closed:
         db.session.rollback()
         flash(str(closed), "error")

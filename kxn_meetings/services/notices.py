@@ -1,0 +1,247 @@
+"""Notices: every email a member gets about a meeting after its invitation, each found here by its name. An
+answer's confirmation and the "a place is yours" of a promotion from the waiting list (queue_answer_notices), an
+update once a batch of edits is due (record_changes, queue_update), a cancellation (queue_cancellation) and the
+reminder ahead of the start (queue_reminders).
+
+Each is built and queued as an invitation is (services.invitations): personal, with the member's own calendar part,
+queued in the caller's transaction with a de-duplication key per notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+
+from flask import current_app
+from sqlalchemy import exists, or_, select
+
+from .. import timefmt
+from ..database import is_postgresql
+from ..extensions import db
+from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
+from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
+from .rsvps import AnswerResult
+
+# Changes, cancellation ------------------------------------------------------------------------------
+
+
+def recipients(meeting: Meeting) -> list[Member]:
+    """Everyone whose calendar may hold the meeting: invited or answered, and not declined."""
+    invited = exists().where(
+        Invitation.meeting_id == meeting.id, Invitation.member_id == Member.id, Invitation.sent_at.is_not(None)
+    )
+    answered = exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id)
+    declined = exists().where(
+        Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id, Rsvp.answer == Answer.DECLINED
+    )
+    return list(
+        db.session.scalars(
+            select(Member).where(Member.active.is_(True), or_(invited, answered), ~declined).order_by(Member.id)
+        )
+    )
+
+
+def record_changes(meeting: Meeting, before: dict[str, str], *, notify: bool) -> bool:
+    """After an edit: schedule one update for everyone concerned (edits close together become one).
+
+    `before` is snapshot() taken before the edit. Returns True when an update is scheduled or sent.
+    """
+    if meeting.status != MeetingStatus.SCHEDULED:
+        return False  # drafts are announced from the state they are published in
+    ensure_announced(meeting, before)
+    after = snapshot(meeting)
+    if after == before:
+        return False
+    if not notify:
+        announced = json.loads(meeting.announced)
+        announced.update({k: v for k, v in after.items() if before.get(k) != v})
+        meeting.announced = json.dumps(announced)
+        return False
+    if meeting.update_due_at is None:
+        meeting.sequence += 1
+        meeting.update_due_at = utcnow() + dt.timedelta(seconds=current_app.config["UPDATE_WINDOW_SECONDS"])
+    if current_app.config["UPDATE_WINDOW_SECONDS"] <= 0:
+        queue_update(meeting)
+    return True
+
+
+def describe_changes(meeting: Meeting) -> list[str]:
+    """'Time: Tuesday 9 March 2027, 3–5pm GMT → Tuesday 9 March 2027, 4–6pm GMT', one line per change."""
+    old = json.loads(meeting.announced or "{}")
+    new = snapshot(meeting)
+    lines: list[str] = []
+    if any(old.get(k) != new[k] for k in ("starts_at", "ends_at", "timezone")) and old.get("starts_at"):
+        before = timefmt.when(
+            dt.datetime.fromisoformat(old["starts_at"]),
+            dt.datetime.fromisoformat(old["ends_at"]),
+            old.get("timezone") or meeting.timezone,
+        )
+        lines.append(f"Time: {before} \u2192 {timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone)}")
+    if old.get("title") != new["title"]:
+        lines.append(f"Title: {old.get('title', '')} \u2192 {new['title']}")
+    if old.get("location") != new["location"]:
+        lines.append(f"Place: {old.get('location') or 'online only'} \u2192 {new['location'] or 'online only'}")
+    if old.get("join_url") != new["join_url"]:
+        lines.append("Join link: changed (members who are going receive the new link)")
+    return lines
+
+
+def queue_update(meeting: Meeting) -> int:
+    """Queue the update now for a meeting whose changes are due; returns how many were queued."""
+    changes = describe_changes(meeting)
+    meeting.update_due_at = None
+    if not changes:
+        return 0
+    meeting.announced = json.dumps(snapshot(meeting))
+    notice = _Notice.of(
+        "update",
+        meeting,
+        subject=f"Updated: {meeting.title} ({_short_when(meeting)})",
+        method="REQUEST",
+        context={"changes": changes},
+        extra=f"Changed: {'; '.join(changes)}",
+    )
+    return notice.send(recipients(meeting), lambda m: f"update:{meeting.id}:{m.id}:{meeting.sequence}")
+
+
+def queue_due_updates(now: dt.datetime | None = None) -> int:
+    """Announce every batch of edits whose window has closed (run by the outbox commands)."""
+    query = select(Meeting).where(Meeting.update_due_at.is_not(None), Meeting.update_due_at <= (now or utcnow()))
+    if is_postgresql():
+        query = query.with_for_update(skip_locked=True)
+    return sum(queue_update(meeting) for meeting in db.session.scalars(query).all())
+
+
+def queue_cancellation(meeting: Meeting) -> int:
+    """METHOD:CANCEL with STATUS:CANCELLED to everyone concerned. Called by services.meetings.cancel()."""
+    meeting.update_due_at = None
+    reason = meeting.cancel_reason
+    notice = _Notice.of(
+        "cancellation",
+        meeting,
+        subject=f"Cancelled: {meeting.title} ({_short_when(meeting)})",
+        method="CANCEL",
+        context={"reason": reason},
+        extra=f"Cancelled: {reason}" if reason else "Cancelled",
+    )
+    return notice.send(recipients(meeting), lambda m: f"cancellation:{meeting.id}:{m.id}:{meeting.sequence}")
+
+
+# Answers --------------------------------------------------------------------------------------------
+
+
+def _single(
+    kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
+) -> OutboxMessage | None:
+    """One notice to one member who has just answered (or been given a place)."""
+    notice = _Notice.of(kind, meeting, subject=subject, method=method)
+    invitation = personal_link(meeting, member)
+    return notice.queue(member, dedup=dedup, invitation=invitation, rsvp=rsvp)
+
+
+def queue_answer_notices(result: AnswerResult) -> None:
+    """What an answer (services.rsvps.answer) calls for: its confirmation when the answer changed, then "a place is
+    yours" to each member it let in from the waiting list."""
+    if result.answer_changed:
+        queue_answer_confirmation(result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous)
+    queue_promotions(result.meeting, result.promoted)
+
+
+def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
+    """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'."""
+    member = rsvp.member
+    if member is None or meeting.status != MeetingStatus.SCHEDULED:
+        return
+    stamp = f"{rsvp.answered_at.timestamp():.6f}"
+    if rsvp.is_going and not was_going:
+        _single(
+            "confirmation",
+            meeting,
+            member,
+            rsvp,
+            method="REQUEST",
+            subject=f"You're going: {meeting.title} ({_short_when(meeting)})",
+            dedup=f"confirmation:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
+        )
+    elif rsvp.answer == Answer.DECLINED and (
+        (was_answer is not None and was_answer != Answer.DECLINED)
+        or (was_answer is None and _was_invited(meeting, member))
+    ):
+        # Only a calendar that holds the meeting has anything to remove.
+        _single(
+            "decline",
+            meeting,
+            member,
+            rsvp,
+            method="CANCEL",
+            subject=f"Removed from your calendar: {meeting.title}",
+            dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
+        )
+
+
+def _was_invited(meeting: Meeting, member: Member) -> bool:
+    return (
+        db.session.scalar(
+            select(Invitation.id).where(
+                Invitation.meeting_id == meeting.id, Invitation.member_id == member.id, Invitation.sent_at.is_not(None)
+            )
+        )
+        is not None
+    )
+
+
+def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
+    """A place from the waiting list: the calendar invitation with the join link, as for a new 'Going'."""
+    if meeting.status != MeetingStatus.SCHEDULED:
+        return
+    for rsvp in promoted:
+        if rsvp.member is None:
+            continue
+        stamp = f"{rsvp.answered_at.timestamp():.6f}"
+        _single(
+            "waitlist_promoted",
+            meeting,
+            rsvp.member,
+            rsvp,
+            method="REQUEST",
+            subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
+            dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}",
+        )
+
+
+# Reminders ------------------------------------------------------------------------------------------
+
+
+def queue_reminders(now: dt.datetime | None = None) -> int:
+    """Once per member and meeting: a reminder with the join link to those going or maybe, ahead of the start."""
+    now = now or utcnow()
+    horizon = now + dt.timedelta(hours=current_app.config["REMINDER_HOURS"])
+    rows = db.session.execute(
+        select(Meeting, Member)
+        .join(Rsvp, Rsvp.meeting_id == Meeting.id)
+        .join(Member, Member.id == Rsvp.member_id)
+        .where(
+            Meeting.status == MeetingStatus.SCHEDULED,
+            Meeting.starts_at > now,
+            Meeting.starts_at <= horizon,
+            Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]),
+            Rsvp.waitlist_position.is_(None),
+            Member.active.is_(True),
+        )
+        .order_by(Meeting.starts_at, Rsvp.id)
+    ).all()
+    by_meeting: dict[int, tuple[Meeting, list[Member]]] = {}
+    for meeting, member in rows:
+        by_meeting.setdefault(meeting.id, (meeting, []))[1].append(member)
+    queued = 0
+    for meeting, members in by_meeting.values():
+        notice = _Notice.of(
+            "reminder", meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})", method=None
+        )
+
+        def dedup(member: Member, meeting_id: int = meeting.id) -> str:
+            return f"reminder:{meeting_id}:{member.id}"
+
+        queued += notice.send(members, dedup)
+    return queued
