@@ -1,6 +1,6 @@
 """Every page a member or organiser can reach, on a 360 px phone and a 1280 px desktop, filled with the long
 names, addresses and links real members have: nothing scrolls sideways, tables stay readable, nothing fails the
-accessibility audit or logs an error."""
+accessibility audit or logs an error. And the Copy button of the personal calendar address."""
 
 from __future__ import annotations
 
@@ -409,3 +409,46 @@ def test_every_page_fits_the_screen_with_long_data(
     sign_in_browser(page, live_server, site.organiser)
     organiser_pages(check, site)
     check.assert_clean()
+
+
+def test_the_calendar_address_copies_with_one_press(live_server, page, member):
+    calendar_service.new_feed_token(member)
+    db.session.commit()
+    address = f"{live_server.url}/calendar/{member.calendar_token}.ics"
+    page.set_viewport_size(PHONE)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    sign_in_browser(page, live_server, member)
+    page.goto("/profile/calendar")
+    check = Checker(page, PHONE["width"])
+    check.check("/profile/calendar")
+    check.assert_clean()
+
+    field = page.get_by_label("Your calendar address")
+    expect(field).to_have_value(address)
+    field.focus()
+    page.keyboard.press("Tab")
+    copy = page.get_by_role("button", name="Copy your calendar address")
+    expect(copy).to_be_focused()
+    assert copy.evaluate("button => getComputedStyle(button).outlineStyle") == "solid", "focus is visible"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="Copied")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == address
+    audit(page)
+
+
+def test_without_scripts_the_calendar_address_is_there_to_select(live_server, browser, member):
+    calendar_service.new_feed_token(member)
+    db.session.commit()
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False, viewport=PHONE)
+    try:
+        sign_in_browser(context, live_server, member)
+        page = context.new_page()
+        page.goto("/profile/calendar")
+        field = page.get_by_label("Your calendar address")
+        expect(field).to_have_value(f"{live_server.url}/calendar/{member.calendar_token}.ics")
+        expect(field).to_be_editable(editable=False)
+        expect(page.get_by_role("button", name="Copy your calendar address")).to_be_hidden()
+        field.select_text()
+        assert field.evaluate("input => input.selectionEnd - input.selectionStart") == len(field.input_value())
+    finally:
+        context.close()
