@@ -67,7 +67,9 @@ def rejected_rows(response) -> dict[int, str]:
     """Line number -> reasons, from the table of rows that cannot be imported."""
     page = response.get_data(as_text=True)
     rows = re.findall(
-        r'<tr class="row-bad">\s*<td>(\d+)</td>\s*<td>.*?</td>\s*<td>.*?</td>\s*<td>(.*?)</td>', page, flags=re.S
+        r'<tr class="row-bad">\s*<td[^>]*>(\d+)</td>\s*<td[^>]*>.*?</td>\s*<td[^>]*>.*?</td>\s*<td[^>]*>(.*?)</td>',
+        page,
+        flags=re.S,
     )
     return {int(line): html.unescape(reasons) for line, reasons in rows}
 
