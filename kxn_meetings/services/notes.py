@@ -43,6 +43,7 @@ from ..models import (
 )
 from ..rendering import plain_text_summary, render_markdown, table_of_contents
 from ..urls import external_url
+from .errors import ServiceError
 from .locking import lock_meeting
 from .outbox import queue_email
 
@@ -51,7 +52,7 @@ MAX_ACTIONS = 30
 TOC_MIN_HEADINGS = 3
 
 
-class NotesError(ValueError):
+class NotesError(ServiceError):
     """A request the notes cannot honour; the message says why in plain words."""
 
 
@@ -312,9 +313,9 @@ def save(meeting: Meeting, data: NotesInput, author: Member | None) -> SaveResul
     """
     title = " ".join(data.title.split())
     if not title:
-        raise NotesError("Enter a title.")
+        raise NotesError("Enter a title.", field="title")
     if len(data.actions) > MAX_ACTIONS:
-        raise NotesError(f"Record at most {MAX_ACTIONS} actions with one set of notes.")
+        raise NotesError(f"Record at most {MAX_ACTIONS} actions with one set of notes.", field="title")
     meeting = lock_meeting(meeting.id)
     notes = notes_for(meeting)
     if notes is None:
@@ -673,7 +674,7 @@ ALLOWED_EXTENSIONS = ", ".join(f".{ext}" for ext in BY_EXTENSION)
 OFFICE_FOLDERS = {"word/": DOCX, "ppt/": PPTX, "xl/": XLSX}
 
 
-class UploadRefused(ValueError):
+class UploadRefused(ServiceError):
     """The file cannot be kept; the message tells the organiser what to do."""
 
 

@@ -22,6 +22,7 @@ from ..models import (
     RsvpSource,
     utcnow,
 )
+from .errors import ServiceError
 from .locking import lock_meeting
 
 COMMENT_MAX_LENGTH = 2000
@@ -35,7 +36,7 @@ def clean_comment(text: str) -> str:
     return CONTROL_CHARACTERS.sub("", text).strip()[:COMMENT_MAX_LENGTH].rstrip()
 
 
-class RsvpClosed(Exception):
+class RsvpClosed(ServiceError):
     """The meeting no longer takes answers; the message says why in plain words."""
 
 
