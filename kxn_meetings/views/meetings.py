@@ -21,6 +21,7 @@ from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
 from .form_pages import REFUSED, render_form
+from .transactions import transaction
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
@@ -99,7 +100,7 @@ def rsvp(ref: str):
 
 
 def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str):
-    try:
+    with transaction() as outcome:
         result = rsvp_service.answer(
             meeting.id,
             member,
@@ -109,11 +110,8 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
             source=source,
         )
         invitation_service.queue_answer_notices(result)
-    except rsvp_service.RsvpClosed as closed:
-        db.session.rollback()
-        flash(str(closed), "error")
+    if outcome.refused:
         return redirect(done_url)
-    db.session.commit()
     if result.waiting_position is not None and not result.changed:
         flash(f"You are already on the waiting list at position {result.waiting_position}. Nothing changed.", "info")
     elif result.waiting_position is not None:
@@ -389,11 +387,6 @@ def _meeting_as_data(meeting: Meeting) -> meeting_service.MeetingData:
     )
 
 
-def _apply_errors(form: MeetingForm, errors: dict[str, str]) -> None:
-    for name, message in errors.items():
-        getattr(form, name).errors.append(message)
-
-
 def _wants_more_rows() -> bool:
     return "add_agenda_row" in request.form or "add_room" in request.form
 
@@ -420,12 +413,9 @@ def new():
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:
-            try:
+            with transaction(form) as outcome:
                 meeting = meeting_service.create_meeting(data)
-            except meeting_service.MeetingError as error:
-                _apply_errors(form, error.args[0])
-            else:
-                db.session.commit()
+            if not outcome.refused:
                 flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
     return render_form("meetings/form.html", form=_prepare(form), meeting=None, refused_anyway=request.method == "POST")
@@ -447,13 +437,9 @@ def edit(ref: str):
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:
-            try:
+            with transaction(form) as outcome:
                 update = meeting_service.update_meeting(meeting, data, notify=not form.minor_correction.data)
-            except meeting_service.MeetingError as error:
-                db.session.rollback()
-                _apply_errors(form, error.args[0])
-            else:
-                db.session.commit()
+            if not outcome.refused:
                 promoted = len(update.promoted)
                 note = (
                     f" {promoted} {'person' if promoted == 1 else 'people'} from the waiting list now "
@@ -473,12 +459,9 @@ def publish(ref: str):
     meeting = organiser_meeting(ref)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with transaction() as outcome:
         meeting_service.publish(meeting)
-    except meeting_service.MeetingError as error:
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    if not outcome.refused:
         flash("Published: the meeting is now on the meetings page and in the calendar feed.", "success")
     return redirect(url_for("meetings.show", ref=meeting.slug))
 
@@ -494,13 +477,9 @@ def cancel(ref: str):
         flash("A draft has not been announced, so there is nothing to cancel.", "info")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     if form.validate_on_submit():
-        try:
+        with transaction() as outcome:
             meeting_service.cancel(meeting, form.reason.data)
-        except meeting_service.MeetingError as error:
-            db.session.rollback()
-            flash(str(error), "error")
-        else:
-            db.session.commit()
+        if not outcome.refused:
             flash("The meeting is cancelled.", "success")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     return render_form("meetings/cancel.html", meeting=meeting, form=form)
@@ -516,8 +495,10 @@ def delete(ref: str):
     form = ConfirmForm()
     if form.validate_on_submit():
         title = meeting.title
-        meeting_service.delete_draft(meeting)
-        db.session.commit()
+        with transaction() as outcome:
+            meeting_service.delete_draft(meeting)
+        if outcome.refused:
+            return redirect(url_for("meetings.show", ref=meeting.slug))
         flash(f"Deleted the draft \u201c{title}\u201d.", "success")
         return redirect(url_for("main.home"))
     return render_form("meetings/delete.html", meeting=meeting, form=form)
@@ -611,7 +592,7 @@ def attendance(ref: str):
         flash("Attendance can be recorded once the meeting has started.", "error")
         return redirect(url_for("meetings.attendees", ref=meeting.slug))
     ticked = {rsvp_id for value in request.form.getlist("attended") if (rsvp_id := parse_id(value)) is not None}
-    came = rsvp_service.mark_attendance(meeting, ticked)
-    db.session.commit()
+    with transaction():
+        came = rsvp_service.mark_attendance(meeting, ticked)
     flash(f"Attendance saved: {came} attended.", "success")
     return redirect(url_for("meetings.attendees", ref=meeting.slug))

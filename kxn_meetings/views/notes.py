@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -42,6 +43,7 @@ from ..services import notes as service
 from .form_pages import REFUSED, has_errors
 from .meetings import organiser_meeting
 from .paging import paginate
+from .transactions import show_refusal, transaction
 
 bp = Blueprint("notes", __name__)
 
@@ -348,15 +350,11 @@ def edit(ref: str):
     if form.validate_on_submit():
         data = _input_from(form)
         if data is not None:
-            try:
+            with transaction(form) as outcome:
                 result = service.save(meeting, data, current_user._get_current_object())
                 announce = bool(form.notify_update.data) and result.notes.is_published
                 emailed = service.announce_update(result.notes) if announce and result.new_revision else None
-            except service.NotesError as error:
-                db.session.rollback()
-                form.title.errors.append(str(error))
-            else:
-                db.session.commit()
+            if not outcome.refused:
                 flash(_saved_message(result, emailed, announce), "success")
                 return redirect(url_for("notes.edit", ref=meeting.slug))
     return _edit_page(meeting, service.notes_for(meeting), form, status=REFUSED)
@@ -387,13 +385,10 @@ def _saved_message(result: service.SaveResult, emailed: int | None, announce: bo
 def publish(ref: str):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
-    try:
+    with transaction() as outcome:
         queued = service.publish(notes, email_members=request.form.get("email") != "no")
-    except service.NotesError as error:
-        db.session.rollback()
-        flash(str(error), "error")
+    if outcome.refused:
         return redirect(url_for("notes.edit", ref=meeting.slug))
-    db.session.commit()
     where = "the meeting page, the notes archive" + (" and the feed" if notes.visibility == Visibility.PUBLIC else "")
     message = f"Published: the notes are on {where}."
     if queued:
@@ -408,13 +403,9 @@ def publish(ref: str):
 def unpublish(ref: str):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
-    try:
+    with transaction() as outcome:
         service.unpublish(notes)
-    except service.NotesError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    if not outcome.refused:
         flash("Unpublished: the notes are a draft again, seen only by organisers.", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug))
 
@@ -474,8 +465,10 @@ def restore(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
     _revision(notes, number)
-    restored = service.restore(notes, number, current_user._get_current_object())
-    db.session.commit()
+    with transaction() as outcome:
+        restored = service.restore(notes, number, current_user._get_current_object())
+    if outcome.refused:
+        return redirect(url_for("notes.edit", ref=meeting.slug))
     flash(f"Revision {number} restored as revision {restored.number}. Nobody was emailed.", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug))
 
@@ -494,8 +487,8 @@ def action_status(ref: str, action_id: int):
     wanted = request.form.get("status")
     if wanted not in (ActionStatus.DONE.value, ActionStatus.OPEN.value):
         abort(400)
-    changed = service.set_action_status(action, ActionStatus(wanted))
-    db.session.commit()
+    with transaction():
+        changed = service.set_action_status(action, ActionStatus(wanted))
     if changed:
         flash(f"Action {'done' if wanted == 'done' else 'open again'}: {action.text}", "success")
     else:
@@ -532,21 +525,20 @@ def upload(ref: str):
         return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
     storage = form.file.data
     data = storage.stream.read(current_app.config["NOTES_MAX_UPLOAD_MB"] * 1024 * 1024 + 1)
+    path: Path | None = None
     try:
-        attachment = service.attach(notes, storage.filename or "", data, current_user._get_current_object())
-    except service.UploadTooLarge as error:
-        db.session.rollback()
-        return _too_large(meeting, str(error))
-    except service.UploadRefused as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
-    path = service.attachment_path(attachment)
-    try:
-        db.session.commit()
+        with transaction(show=False) as outcome:
+            attachment = service.attach(notes, storage.filename or "", data, current_user._get_current_object())
+            path = service.attachment_path(attachment)
     except Exception:
-        path.unlink(missing_ok=True)
+        if path is not None:  # stored, but not recorded
+            path.unlink(missing_ok=True)
         raise
+    if isinstance(outcome.error, service.UploadTooLarge):
+        return _too_large(meeting, outcome.error.message)
+    if outcome.error is not None:
+        show_refusal(outcome.error)
+        return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
     flash(f"Attached “{attachment.filename}” ({service.human_size(attachment.size)}).", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
 
@@ -592,8 +584,8 @@ def delete_attachment(ref: str, attachment_id: int):
     if attachment is None or attachment.notes_id != notes.id:
         abort(404)
     name = attachment.filename
-    path = service.remove_attachment(attachment)
-    db.session.commit()
+    with transaction():
+        path = service.remove_attachment(attachment)
     path.unlink(missing_ok=True)
     flash(f"Removed “{name}”.", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))

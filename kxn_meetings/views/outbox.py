@@ -15,6 +15,7 @@ from ..security import require_organiser
 from ..services import outbox as outbox_service
 from ..services.rsvps import TOKEN_SHAPE
 from .paging import paginate
+from .transactions import transaction
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 bp.before_request(require_organiser)
@@ -96,11 +97,8 @@ def retry(message_id: int):
     if not form.validate_on_submit():
         abort(400)
     message = db.get_or_404(OutboxMessage, message_id)
-    try:
+    with transaction() as outcome:
         outbox_service.retry(message)
-    except outbox_service.NotSetAside:
-        flash("Only a message that was set aside can be retried; this one is not.", "error")
-    else:
-        db.session.commit()
+    if not outcome.refused:
         flash(f"The message to {message.recipient} is back in the queue and will be sent again.", "success")
     return redirect(url_for("outbox.show", message_id=message_id))

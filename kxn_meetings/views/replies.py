@@ -14,6 +14,7 @@ from ..models import CalendarReply, ReplyOutcome
 from ..security import require_organiser
 from ..services import replies as reply_service
 from .paging import paginate
+from .transactions import transaction
 
 bp = Blueprint("replies", __name__, url_prefix="/replies")
 
@@ -95,15 +96,13 @@ def inbound():
     if not _has_headers(raw):
         return _plain("Bad request: the body is not an email message (no header lines); post the raw message.", 400)
     try:
-        processed = reply_service.process(raw)
-        db.session.commit()
-    except reply_service.Refused as refused:
-        db.session.rollback()
-        return _plain(str(refused), 422)
+        with transaction(show=False) as outcome:
+            processed = reply_service.process(raw)
     except SQLAlchemyError:
-        db.session.rollback()
         current_app.logger.exception("calendar reply could not be stored")
         return _plain("The message could not be stored just now; please try again later.", 503, **{"Retry-After": "60"})
+    if outcome.error is not None:
+        return _plain(outcome.error.message, 422)
     reply = processed.reply
     return jsonify(outcome=reply.outcome.value, reason=reply.reason, duplicate=processed.duplicate)
 
