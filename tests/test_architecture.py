@@ -155,3 +155,23 @@ def test_views_end_a_request_only_through_the_transaction_helper():
         for call in session_endings(path.read_text(encoding="utf-8"))
     ]
     assert found == [], "commit or roll back with views/transactions.transaction(): " + "; ".join(found)
+
+
+def organiser_checks(source: str) -> list[str]:
+    """Each place that decides on its own who is an organiser: `current_user.is_organiser` read, or `abort(403)`."""
+    checks = {(ast.Attribute, "current_user.is_organiser"), (ast.Call, "abort(403)")}
+    nodes = (node for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Attribute, ast.Call)))
+    return [ast.unparse(node) for node in nodes if (type(node), ast.unparse(node)) in checks]
+
+
+def test_views_require_an_organiser_only_with_the_one_decorator():
+    assert organiser_checks("if not current_user.is_organiser:\n    abort(403)\nis_organiser()\n") == [
+        "current_user.is_organiser",
+        "abort(403)",
+    ]
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}: {check}"
+        for path in sorted((PACKAGE / "views").rglob("*.py"))
+        for check in organiser_checks(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "use security.organiser_required (or is_organiser() to show or hide): " + "; ".join(found)

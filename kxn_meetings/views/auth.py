@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from ..forms import CodeForm, ConfirmForm, PasswordSignInForm, SetPasswordForm, SignInForm
 from ..models import Member
-from ..security import client_address, hit_rate_limit, safe_next
+from ..security import client_address, hit_rate_limit, organiser_required, safe_next
 from ..services import auth as auth_service
 from .form_pages import render_form
 from .transactions import transaction
@@ -131,10 +131,8 @@ def sign_out():
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-@login_required
+@organiser_required
 def set_password():
-    if not current_user.is_organiser:
-        abort(403)
     form = SetPasswordForm()
     if form.validate_on_submit():
         with transaction():

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ..forms import ConfirmForm, InviteForm
 from ..models import Meeting
-from ..security import require_organiser
+from ..security import organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from .form_pages import REFUSED
@@ -22,7 +22,6 @@ PREVIEW_CSP = (
 
 
 def _meeting(ref: str) -> Meeting:
-    require_organiser()
     meeting = meeting_service.find_meeting(ref, load_details=True)
     if meeting is None:
         abort(404)
@@ -78,6 +77,7 @@ def _send(meeting: Meeting, form: InviteForm):
 
 
 @bp.route("/<ref>/invite", methods=["GET", "POST"])
+@organiser_required
 def invite(ref: str):
     meeting = _meeting(ref)
     form = _form()
@@ -118,6 +118,7 @@ def invite(ref: str):
 
 
 @bp.route("/<ref>/invite/preview.html")
+@organiser_required
 def preview_html(ref: str):
     meeting = _meeting(ref)
     try:
@@ -131,6 +132,7 @@ def preview_html(ref: str):
 
 
 @bp.route("/<ref>/invite/remind", methods=["POST"])
+@organiser_required
 def remind(ref: str):
     meeting = _meeting(ref)
     if not ConfirmForm().validate_on_submit():

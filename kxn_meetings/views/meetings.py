@@ -16,7 +16,7 @@ from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
 from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, parse_id, utcnow
-from ..security import is_organiser, require_organiser
+from ..security import is_organiser, organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
@@ -37,7 +37,7 @@ def load_meeting(ref: str, *, details: bool = False) -> Meeting:
 
 
 def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
-    require_organiser()
+    """The meeting named in the URL, drafts too, for views that are @organiser_required; 404 when there is none."""
     meeting = meeting_service.find_meeting(ref, load_details=details)
     if meeting is None:
         abort(404)
@@ -392,8 +392,8 @@ def _wants_more_rows() -> bool:
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@organiser_required
 def new():
-    require_organiser()
     form = _meeting_form()
     if request.method == "GET":
         source = request.args.get("from")
@@ -422,6 +422,7 @@ def new():
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
+@organiser_required
 def edit(ref: str):
     meeting = organiser_meeting(ref, details=True)
     if meeting.is_cancelled:
@@ -455,6 +456,7 @@ def edit(ref: str):
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
+@organiser_required
 def publish(ref: str):
     meeting = organiser_meeting(ref)
     if not ConfirmForm().validate_on_submit():
@@ -467,6 +469,7 @@ def publish(ref: str):
 
 
 @bp.route("/<ref>/cancel", methods=["GET", "POST"])
+@organiser_required
 def cancel(ref: str):
     meeting = organiser_meeting(ref)
     form = CancelMeetingForm()
@@ -486,6 +489,7 @@ def cancel(ref: str):
 
 
 @bp.route("/<ref>/delete", methods=["GET", "POST"])
+@organiser_required
 def delete(ref: str):
     meeting = organiser_meeting(ref)
     problem = meeting_service.why_not_deletable(meeting)
@@ -505,6 +509,7 @@ def delete(ref: str):
 
 
 @bp.route("/<ref>/attendees")
+@organiser_required
 def attendees(ref: str):
     meeting = organiser_meeting(ref)
     rows = _attendee_rows(meeting)
@@ -543,6 +548,7 @@ def _waiting_positions(rows: list[Rsvp]) -> dict[int, int]:
 
 
 @bp.route("/<ref>/attendees.csv")
+@organiser_required
 def attendees_csv(ref: str):
     meeting = organiser_meeting(ref)
     rows = _attendee_rows(meeting)
@@ -584,6 +590,7 @@ def attendees_csv(ref: str):
 
 
 @bp.route("/<ref>/attendance", methods=["POST"])
+@organiser_required
 def attendance(ref: str):
     meeting = organiser_meeting(ref)
     if not ConfirmForm().validate_on_submit():

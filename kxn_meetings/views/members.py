@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
@@ -15,7 +14,7 @@ from .. import csvsafe
 from ..extensions import db
 from ..forms import ConfirmForm, CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
 from ..models import Member
-from ..security import require_organiser, safe_next
+from ..security import organiser_required, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow
 from .form_pages import render_form
@@ -30,15 +29,6 @@ MAX_IMPORT_BYTES = 2 * 1024 * 1024
 # Werkzeug refuses form fields over MAX_FORM_MEMORY_SIZE (500 kB by default); stay below it.
 MAX_PAYLOAD_CHARS = 450_000
 PREVIEW_GOOD_ROWS = 100
-
-
-def organiser_required(view):
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        require_organiser()
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def _me() -> Member:

@@ -37,7 +37,7 @@ from ..forms import (
 )
 from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
 from ..rendering import render_markdown
-from ..security import is_organiser, require_organiser, safe_next
+from ..security import is_organiser, organiser_required, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
 from .form_pages import REFUSED, has_errors
@@ -127,6 +127,7 @@ def _members_only_for(notes: MeetingNotes) -> bool:
 
 
 def _organiser_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
+    """For views that are @organiser_required: the meeting and its notes, drafts too; 404 when there are none."""
     meeting = organiser_meeting(ref)
     notes = service.notes_for(meeting)
     if notes is None or notes.current_revision is None:
@@ -312,8 +313,8 @@ def _edit_page(
 
 
 @bp.route("/meetings/<ref>/notes/edit", methods=["GET", "POST"])
+@organiser_required
 def edit(ref: str):
-    require_organiser()
     meeting = _meeting(ref, details=True)
     notes = service.notes_for(meeting)
     if request.method == "GET":
@@ -382,6 +383,7 @@ def _saved_message(result: service.SaveResult, emailed: int | None, announce: bo
 
 
 @bp.route("/meetings/<ref>/notes/publish", methods=["POST"])
+@organiser_required
 def publish(ref: str):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
@@ -400,6 +402,7 @@ def publish(ref: str):
 
 
 @bp.route("/meetings/<ref>/notes/unpublish", methods=["POST"])
+@organiser_required
 def unpublish(ref: str):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
@@ -414,6 +417,7 @@ def unpublish(ref: str):
 
 
 @bp.route("/meetings/<ref>/notes/revisions")
+@organiser_required
 def history(ref: str):
     meeting, notes = _organiser_notes(ref)
     return render_template("notes/history.html", meeting=meeting, notes=notes, revisions=service.revisions(notes))
@@ -427,6 +431,7 @@ def _revision(notes: MeetingNotes, number: int) -> NoteRevision:
 
 
 @bp.route("/meetings/<ref>/notes/revisions/<id:number>")
+@organiser_required
 def revision(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     shown = _revision(notes, number)
@@ -441,6 +446,7 @@ def revision(ref: str, number: int):
 
 
 @bp.route("/meetings/<ref>/notes/revisions/compare")
+@organiser_required
 def compare(ref: str):
     meeting, notes = _organiser_notes(ref)
     numbers = [r.number for r in service.revisions(notes)]
@@ -461,6 +467,7 @@ def compare(ref: str):
 
 
 @bp.route("/meetings/<ref>/notes/revisions/<id:number>/restore", methods=["POST"])
+@organiser_required
 def restore(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
@@ -477,6 +484,7 @@ def restore(ref: str, number: int):
 
 
 @bp.route("/meetings/<ref>/actions/<id:action_id>", methods=["POST"])
+@organiser_required
 def action_status(ref: str, action_id: int):
     """Mark an action done (or open again) from the meeting page, the notes or the next meeting's page."""
     meeting = organiser_meeting(ref)
@@ -512,6 +520,7 @@ def request_too_large(error: RequestEntityTooLarge):
 
 
 @bp.route("/meetings/<ref>/notes/attachments", methods=["POST"])
+@organiser_required
 def upload(ref: str):
     meeting = organiser_meeting(ref)
     notes = service.notes_for(meeting)
@@ -577,6 +586,7 @@ def download(ref: str, attachment_id: int):
 
 
 @bp.route("/meetings/<ref>/notes/attachments/<id:attachment_id>/delete", methods=["POST"])
+@organiser_required
 def delete_attachment(ref: str, attachment_id: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import csrf, db
 from ..models import CalendarReply, ReplyOutcome
-from ..security import require_organiser
+from ..security import organiser_required
 from ..services import replies as reply_service
 from .paging import paginate
 from .transactions import transaction
@@ -34,13 +34,8 @@ OUTCOME_LABELS = {
 }
 
 
-@bp.before_request
-def organisers_only():
-    if request.endpoint != "replies.inbound":
-        require_organiser()
-
-
 @bp.route("/")
+@organiser_required
 def index():
     tab = request.args.get("show", "")
     if tab not in TABS:
