@@ -1,4 +1,6 @@
-"""Scheduling meetings: create, edit, publish, cancel, and the next one in a series."""
+"""Scheduling meetings: create, edit, publish, cancel, delete a draft, record attendance, and the next one in a
+series. Each of edit, cancel, delete and attendance has one `why_not_...` rule, which the operation enforces and
+pages call to offer only what is allowed."""
 
 from __future__ import annotations
 
@@ -224,9 +226,9 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
     Call it before changing anything else in the transaction: it takes the meeting's write lock.
     """
     validate(data, is_new=False)
-    if meeting.is_cancelled:
-        raise MeetingError("A cancelled meeting cannot be edited.", "title")
     meeting = lock_meeting(meeting.id)
+    if problem := why_not_editable(meeting):
+        raise MeetingError(problem)
     before = {name: getattr(meeting, name) for name in Meeting.NOTIFIABLE_FIELDS}
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity
@@ -253,12 +255,26 @@ def publish(meeting: Meeting) -> None:
     invitations.ensure_announced(meeting)
 
 
-def cancel(meeting: Meeting, reason: str) -> None:
+def why_not_editable(meeting: Meeting) -> str | None:
+    """Why this meeting cannot be edited, or None when it can."""
     if meeting.is_cancelled:
-        raise MeetingError("This meeting is already cancelled.")
+        return "A cancelled meeting cannot be edited."
+    return None
+
+
+def why_not_cancellable(meeting: Meeting) -> str | None:
+    """Why this meeting cannot be cancelled, or None when it can."""
+    if meeting.is_cancelled:
+        return "This meeting is already cancelled."
     if meeting.status == MeetingStatus.DRAFT:
         # A cancelled meeting is shown to everyone, so a draft would become public by being cancelled.
-        raise MeetingError("A draft has not been announced, so there is nothing to cancel.")
+        return "A draft has not been announced, so there is nothing to cancel."
+    return None
+
+
+def cancel(meeting: Meeting, reason: str) -> None:
+    if problem := why_not_cancellable(meeting):
+        raise MeetingError(problem)
     meeting.status = MeetingStatus.CANCELLED
     meeting.cancel_reason = reason.strip()
     meeting.cancelled_at = utcnow()
@@ -280,11 +296,27 @@ def why_not_deletable(meeting: Meeting) -> str | None:
 
 def delete_draft(meeting: Meeting) -> None:
     """Remove a meeting that was never published, with its agenda and rooms."""
-    problem = why_not_deletable(meeting)
-    if problem:
+    if problem := why_not_deletable(meeting):
         raise MeetingError(problem)
     db.session.delete(meeting)
     db.session.flush()
+
+
+def why_not_attendance(meeting: Meeting, now: dt.datetime) -> str | None:
+    """Why attendance cannot be recorded for this meeting at `now`, or None when it can."""
+    if meeting.starts_at > now:
+        return "Attendance can be recorded once the meeting has started."
+    return None
+
+
+def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int], *, now: dt.datetime | None = None) -> int:
+    """Record who came; every answered row not ticked is recorded as not attended. How many came."""
+    if problem := why_not_attendance(meeting, now or utcnow()):
+        raise MeetingError(problem)
+    rows = db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id)).all()
+    for rsvp in rows:
+        rsvp.attended = rsvp.id in attended_rsvp_ids
+    return sum(1 for r in rows if r.attended)
 
 
 def default_series() -> MeetingSeries:

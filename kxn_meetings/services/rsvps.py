@@ -276,14 +276,6 @@ def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:
     return invitation
 
 
-def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int]) -> int:
-    """Record who came; every answered row not ticked is recorded as not attended."""
-    rows = db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id)).all()
-    for rsvp in rows:
-        rsvp.attended = rsvp.id in attended_rsvp_ids
-    return sum(1 for r in rows if r.attended)
-
-
 def attendance_rate(count: Counts) -> float | None:
     if not count.going and not count.attended:
         return None

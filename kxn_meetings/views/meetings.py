@@ -24,6 +24,9 @@ from .form_pages import REFUSED, render_form
 from .transactions import transaction
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
+# Pages offer only what the meeting's state allows, by the rules the actions themselves enforce.
+for _rule in (meeting_service.why_not_editable, meeting_service.why_not_cancellable, meeting_service.why_not_deletable):
+    bp.add_app_template_global(_rule)
 
 BLANK_ROWS = 2
 
@@ -425,8 +428,8 @@ def new():
 @organiser_required
 def edit(ref: str):
     meeting = organiser_meeting(ref, details=True)
-    if meeting.is_cancelled:
-        flash("A cancelled meeting cannot be edited.", "error")
+    if problem := meeting_service.why_not_editable(meeting):
+        flash(problem, "error")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     form = _meeting_form() if request.method == "POST" else _data_to_form(_meeting_as_data(meeting))
     if request.method == "POST" and _wants_more_rows():
@@ -473,11 +476,8 @@ def publish(ref: str):
 def cancel(ref: str):
     meeting = organiser_meeting(ref)
     form = CancelMeetingForm()
-    if meeting.is_cancelled:
-        flash("This meeting is already cancelled.", "info")
-        return redirect(url_for("meetings.show", ref=meeting.slug))
-    if meeting.status == MeetingStatus.DRAFT:
-        flash("A draft has not been announced, so there is nothing to cancel.", "info")
+    if problem := meeting_service.why_not_cancellable(meeting):
+        flash(problem, "info")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     if form.validate_on_submit():
         with transaction() as outcome:
@@ -492,8 +492,7 @@ def cancel(ref: str):
 @organiser_required
 def delete(ref: str):
     meeting = organiser_meeting(ref)
-    problem = meeting_service.why_not_deletable(meeting)
-    if problem:
+    if problem := meeting_service.why_not_deletable(meeting):
         flash(problem, "info")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     form = ConfirmForm()
@@ -524,7 +523,7 @@ def attendees(ref: str):
         positions=_waiting_positions(rows),
         rate=rsvp_service.attendance_rate(count),
         form=ConfirmForm(),
-        is_past=meeting.starts_at <= utcnow(),
+        attendance_refused=meeting_service.why_not_attendance(meeting, utcnow()),
     )
 
 
@@ -595,11 +594,9 @@ def attendance(ref: str):
     meeting = organiser_meeting(ref)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if meeting.starts_at > utcnow():
-        flash("Attendance can be recorded once the meeting has started.", "error")
-        return redirect(url_for("meetings.attendees", ref=meeting.slug))
     ticked = {rsvp_id for value in request.form.getlist("attended") if (rsvp_id := parse_id(value)) is not None}
-    with transaction():
-        came = rsvp_service.mark_attendance(meeting, ticked)
-    flash(f"Attendance saved: {came} attended.", "success")
+    with transaction() as outcome:
+        came = meeting_service.mark_attendance(meeting, ticked)
+    if not outcome.refused:
+        flash(f"Attendance saved: {came} attended.", "success")
     return redirect(url_for("meetings.attendees", ref=meeting.slug))
