@@ -6,6 +6,7 @@ import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
@@ -13,12 +14,36 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import schema
-from .database import discard_session, writing
+from .database import discard_session, roll_back, writing
 from .extensions import db
 from .services import auth as auth_service
+from .services.errors import ServiceError
 
 if TYPE_CHECKING:
     from .mail import DeliveryReport
+
+
+class Refusal(click.ClickException):
+    """A ServiceError that ends a command: its message, printed as `Error: ...`, and exit status 1."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@contextlib.contextmanager
+def committed() -> Iterator[None]:
+    """How a command ends its work, as views/transactions.py does for requests: commit the block's work, roll it back
+    on any error, and end the command with a ServiceError's message (Refusal) rather than a traceback."""
+    try:
+        yield
+        db.session.commit()
+    except ServiceError as error:
+        roll_back()
+        raise Refusal(error) from None
+    except BaseException:
+        roll_back()
+        raise
 
 
 def _commands_write() -> None:
@@ -48,16 +73,13 @@ def create_organiser_command(email: str, name: str, organisation: str, password:
     """Create an organiser, or make an existing member one."""
     from .services import members as member_service
 
-    try:
+    with committed():
         member, created = member_service.make_organiser(email=email, name=name, organisation=organisation)
-    except member_service.MemberError as error:
-        raise click.BadParameter(str(error)) from None
-    if password:
-        secret = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        if len(secret) < 12:
-            raise click.BadParameter("use at least 12 characters")
-        auth_service.set_password(member, secret)
-    db.session.commit()
+        if password:
+            secret = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+            if len(secret) < 12:
+                raise click.BadParameter("use at least 12 characters")
+            auth_service.set_password(member, secret)
     click.echo(f"{'Created' if created else 'Updated'} organiser {member.name} <{member.email}>.")
 
 
@@ -66,8 +88,8 @@ def demo_command() -> None:
     """Load the demo network: members, meetings, notes. Running it again changes nothing."""
     from .demo import load_demo
 
-    summary = load_demo(progress=lambda text: click.echo(f"  {text}"))
-    db.session.commit()
+    with committed():
+        summary = load_demo(progress=lambda text: click.echo(f"  {text}"))
     click.echo(summary)
 
 
@@ -77,8 +99,8 @@ def outbox_send_command() -> None:
     from .mail import count_due, deliver_due
 
     _announce_due()
-    total = count_due()
-    db.session.rollback()
+    with committed():  # ends the count's transaction: delivery takes its own, a batch at a time
+        total = count_due()
     if not total:
         click.echo("Nothing to send.")
         return
@@ -92,9 +114,9 @@ def _announce_due() -> None:
     """Queue the updates whose batching window has closed, and the reminders now due, before delivering."""
     from .services import notices
 
-    updates = notices.queue_due_updates()
-    reminders = notices.queue_reminders()
-    db.session.commit()
+    with committed():
+        updates = notices.queue_due_updates()
+        reminders = notices.queue_reminders()
     if updates or reminders:
         click.echo(f"Queued {updates} meeting update(s) and {reminders} reminder(s).")
 
@@ -166,22 +188,21 @@ def invite_command(meeting_ref: str, everyone: bool, organisations: tuple[str, .
     meeting = _meeting_or_fail(meeting_ref)
     if not (everyone or organisations or emails):
         raise click.UsageError("say who to invite: --all, --organisation NAME or --email ADDRESS")
-    try:
+    with committed():
         invitations.invitable(meeting)
-    except invitations.InvitationError as error:
-        raise click.ClickException(str(error)) from None
-    members = invitations.active_members(list(organisations) or None) if (everyone or organisations) else []
-    if emails:
-        pairs, bad = invitations.parse_addresses("\n".join(emails))
-        found, unknown = invitations.members_for_addresses(pairs, create=False)
-        members += [m for m in found if m.active and m not in members]
-        for item in bad + [email for _, email in unknown]:
-            click.echo(f"Not a member, skipped: {item}", err=True)
-    if not members:
-        raise click.ClickException("nobody to invite")
-    with click.progressbar(length=len(members), label="Queueing invitations", show_pos=True, file=sys.stderr) as bar:
-        queued = invitations.invite(meeting, members, progress=lambda: bar.update(1))
-    db.session.commit()
+        members = invitations.active_members(list(organisations) or None) if (everyone or organisations) else []
+        if emails:
+            pairs, bad = invitations.parse_addresses("\n".join(emails))
+            found, unknown = invitations.members_for_addresses(pairs, create=False)
+            members += [m for m in found if m.active and m not in members]
+            for item in bad + [email for _, email in unknown]:
+                click.echo(f"Not a member, skipped: {item}", err=True)
+        if not members:
+            raise click.ClickException("nobody to invite")
+        with click.progressbar(
+            length=len(members), label="Queueing invitations", show_pos=True, file=sys.stderr
+        ) as bar:
+            queued = invitations.invite(meeting, members, progress=lambda: bar.update(1))
     click.echo(
         f"Queued {queued} invitation(s) to {meeting.title}; {len(members) - queued} already invited. "
         "Deliver with: flask --app kxn_meetings kxn outbox send"
@@ -197,8 +218,8 @@ def reminders_send_command() -> None:
     """Queue reminders for meetings starting soon (REMINDER_HOURS); safe to run from cron as often as you like."""
     from .services import notices
 
-    queued = notices.queue_reminders()
-    db.session.commit()
+    with committed():
+        queued = notices.queue_reminders()
     click.echo(f"Queued {queued} reminder(s)." if queued else "No reminders due.")
 
 
@@ -225,17 +246,15 @@ class _ReplyTally:
         from .services import replies
 
         try:
-            if size is None and (cut := replies.too_large(len(raw), at_least=True)):
-                raise replies.Refused(cut)
-            processed = replies.process(raw, size=size)
-            db.session.commit()
-        except replies.Refused as refused:  # the same bytes would be refused again: never worth a retry
-            db.session.rollback()
+            with committed():
+                if size is None and (cut := replies.too_large(len(raw), at_least=True)):
+                    raise replies.Refused(cut)
+                processed = replies.process(raw, size=size)
+        except Refusal as refused:  # the same bytes would be refused again: never worth a retry
             self.refused += 1
-            click.echo(f"{label}: refused: {refused}")
+            click.echo(f"{label}: refused: {refused.message}")
             return True
         except Exception as error:  # one message must never stop the others
-            db.session.rollback()
             current_app.logger.exception("calendar reply %s could not be processed", label)
             self.failed += 1
             click.echo(f"{label}: could not be processed ({type(error).__name__}); it will be tried again.", err=True)

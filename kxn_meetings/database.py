@@ -167,6 +167,14 @@ def discard_session() -> None:
             db.session.registry.clear()
 
 
+def roll_back() -> None:
+    """Undo the unit of work, whatever state its connection is in: one the database has closed is put down."""
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        discard_session()
+
+
 def changed_rows(statement: Executable) -> int:
     """Run an UPDATE or DELETE in the session; how many rows it changed."""
     return cast(CursorResult[Any], db.session.execute(statement)).rowcount

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import flask
@@ -19,6 +22,9 @@ from werkzeug.utils import cached_property
 from .database import begin_write
 from .extensions import db, login_manager
 from .models import Member, MemberSession, RateLimitHit, utcnow
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -163,11 +169,19 @@ def is_organiser() -> bool:
     return bool(current_user.is_authenticated and current_user.is_organiser)
 
 
-def require_organiser() -> None:
-    if not current_user.is_authenticated:
-        abort(login_manager.unauthorized())
-    if not current_user.is_organiser:
-        abort(403)
+def organiser_required(view: Callable[P, R]) -> Callable[P, R | Response]:
+    """The one guard of organisers' pages and actions: a visitor is sent to sign in first, and anyone else signed
+    in who is not an organiser gets 403. Checked before the view runs, so before it looks anything up."""
+
+    @functools.wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_organiser:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 def client_address() -> str:

@@ -125,3 +125,53 @@ def test_services_never_import_views_forms_or_the_cli():
 
 def test_models_import_nothing_above_them():
     assert imports_upward(MODELS, TOP | {SERVICES, "mail", "ical", "filters", "security"}) == []
+
+
+HELPER = PACKAGE / "views" / "transactions.py"
+
+
+def session_endings(source: str) -> list[str]:
+    """Each `<...>session.commit()` or `<...>session.rollback()` call in the source, as written."""
+    return [
+        ast.unparse(node.func)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("commit", "rollback")
+        and ast.unparse(node.func.value).endswith("session")
+    ]
+
+
+def test_the_reader_finds_commits_and_rollbacks():
+    source = "db.session.commit()\nif x:\n    db.session.rollback()\nsession.commit()\nother.commit()\n"
+    assert sorted(session_endings(source)) == ["db.session.commit", "db.session.rollback", "session.commit"]
+
+
+def test_views_end_a_request_only_through_the_transaction_helper():
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}: {call}"
+        for path in sorted((PACKAGE / "views").rglob("*.py"))
+        if path != HELPER
+        for call in session_endings(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "commit or roll back with views/transactions.transaction(): " + "; ".join(found)
+
+
+def organiser_checks(source: str) -> list[str]:
+    """Each place that decides on its own who is an organiser: `current_user.is_organiser` read, or `abort(403)`."""
+    checks = {(ast.Attribute, "current_user.is_organiser"), (ast.Call, "abort(403)")}
+    nodes = (node for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Attribute, ast.Call)))
+    return [ast.unparse(node) for node in nodes if (type(node), ast.unparse(node)) in checks]
+
+
+def test_views_require_an_organiser_only_with_the_one_decorator():
+    assert organiser_checks("if not current_user.is_organiser:\n    abort(403)\nis_organiser()\n") == [
+        "current_user.is_organiser",
+        "abort(403)",
+    ]
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}: {check}"
+        for path in sorted((PACKAGE / "views").rglob("*.py"))
+        for check in organiser_checks(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "use security.organiser_required (or is_organiser() to show or hide): " + "; ".join(found)

@@ -35,6 +35,11 @@ ORGANISER_URLS = [
     ("GET", "/outbox/{message}", None, 200),
     ("GET", "/outbox/{message}/html", None, 200),
     ("POST", "/outbox/{message}/retry", {}, 302),
+    ("GET", "/meetings/{slug}/invite", None, 200),
+    ("GET", "/meetings/{slug}/notes/edit", None, 200),
+    ("GET", "/members", None, 200),
+    ("GET", "/replies/", None, 200),
+    ("GET", "/account/password", None, 200),
 ]
 IDS = [f"{method} {path}" for method, path, _, _ in ORGANISER_URLS]
 

@@ -31,6 +31,7 @@ from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
 from . import calendars
+from .errors import ServiceError
 from .locking import lock_meeting
 from .outbox import Email, Queued, queue_email, queue_emails
 from .reply_addresses import reply_address
@@ -44,7 +45,7 @@ CHUNK = 500  # ids per IN (...) list, well below SQLite's parameter limit
 END_EVENT = b"END:VEVENT\r\n"
 
 
-class InvitationError(ValueError):
+class InvitationError(ServiceError):
     pass
 
 

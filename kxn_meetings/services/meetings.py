@@ -1,4 +1,6 @@
-"""Scheduling meetings: create, edit, publish, cancel, and the next one in a series."""
+"""Scheduling meetings: create, edit, publish, cancel, delete a draft, record attendance, and the next one in a
+series. Each of edit, cancel, delete and attendance has one `why_not_...` rule, which the operation enforces and
+pages call to offer only what is allowed."""
 
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ from ..models import (
     utcnow,
 )
 from . import invitations, notices, rsvps
+from .errors import ServiceError
 from .locking import lock_meeting
 
 
-class MeetingError(ValueError):
+class MeetingError(ServiceError):
     pass
 
 
@@ -111,33 +114,41 @@ MAX_YEARS_AHEAD = 10
 MAX_LENGTH = dt.timedelta(days=7)
 
 
-def validate(data: MeetingData, *, is_new: bool) -> dict[str, str]:
-    """Problems keyed by form field name; empty when the meeting can be saved."""
-    errors: dict[str, str] = {}
+def validate(data: MeetingData, *, is_new: bool) -> None:
+    """MeetingError, carrying every problem found (each with the form field it belongs to), unless the meeting can
+    be saved."""
+    problems: list[MeetingError] = []
     if not data.title.strip():
-        errors["title"] = "Enter a title."
+        problems.append(MeetingError("Enter a title.", "title"))
     elif "\r" in data.title or "\n" in data.title:
-        errors["title"] = "Keep the title on one line."
+        problems.append(MeetingError("Keep the title on one line.", "title"))
     if data.ends_at <= data.starts_at:
-        errors["end_time"] = (
-            "The meeting must end after it starts. For a meeting that ends after midnight, "
-            "give the day it ends under \u201cEnds on\u201d."
+        problems.append(
+            MeetingError(
+                "The meeting must end after it starts. For a meeting that ends after midnight, "
+                "give the day it ends under \u201cEnds on\u201d.",
+                "end_time",
+            )
         )
     elif data.ends_at - data.starts_at > MAX_LENGTH:
-        errors["end_time"] = f"A meeting can last at most {MAX_LENGTH.days} days: check the day it ends."
+        problems.append(
+            MeetingError(f"A meeting can last at most {MAX_LENGTH.days} days: check the day it ends.", "end_time")
+        )
     if is_new and data.starts_at <= utcnow():
-        errors["date"] = "A new meeting cannot start in the past."
+        problems.append(MeetingError("A new meeting cannot start in the past.", "date"))
     elif data.starts_at.year > utcnow().year + MAX_YEARS_AHEAD:
-        errors["date"] = f"Choose a date in the next {MAX_YEARS_AHEAD} years."
+        problems.append(MeetingError(f"Choose a date in the next {MAX_YEARS_AHEAD} years.", "date"))
     if data.capacity is not None and data.capacity < 1:
-        errors["capacity"] = "Capacity is a whole number of at least 1, or empty for no limit."
+        problems.append(MeetingError("Capacity is a whole number of at least 1, or empty for no limit.", "capacity"))
     if data.join_url and not data.join_url.lower().startswith("https://"):
-        errors["join_url"] = "The join link must start with https://"
+        problems.append(MeetingError("The join link must start with https://", "join_url"))
     if not data.join_url and not data.location.strip():
-        errors["join_url"] = "Give a join link for an online meeting, an address, or both."
+        problems.append(MeetingError("Give a join link for an online meeting, an address, or both.", "join_url"))
     if data.rsvp_deadline is not None and data.rsvp_deadline >= data.starts_at:
-        errors["rsvp_deadline_date"] = "The RSVP deadline must be before the meeting starts."
-    return errors
+        problems.append(MeetingError("The RSVP deadline must be before the meeting starts.", "rsvp_deadline_date"))
+    if problems:
+        first, *others = problems
+        raise MeetingError(first.message, first.field, also=others)
 
 
 def _apply(meeting: Meeting, data: MeetingData) -> None:
@@ -180,9 +191,7 @@ def _apply(meeting: Meeting, data: MeetingData) -> None:
 
 
 def create_meeting(data: MeetingData) -> Meeting:
-    errors = validate(data, is_new=True)
-    if errors:
-        raise MeetingError(errors)
+    validate(data, is_new=True)
     if data.series_id is None:
         data.series_id = default_series().id
     meeting = Meeting(
@@ -216,12 +225,10 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
 
     Call it before changing anything else in the transaction: it takes the meeting's write lock.
     """
-    errors = validate(data, is_new=False)
-    if errors:
-        raise MeetingError(errors)
-    if meeting.is_cancelled:
-        raise MeetingError({"title": "A cancelled meeting cannot be edited."})
+    validate(data, is_new=False)
     meeting = lock_meeting(meeting.id)
+    if problem := why_not_editable(meeting):
+        raise MeetingError(problem)
     before = {name: getattr(meeting, name) for name in Meeting.NOTIFIABLE_FIELDS}
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity
@@ -248,12 +255,26 @@ def publish(meeting: Meeting) -> None:
     invitations.ensure_announced(meeting)
 
 
-def cancel(meeting: Meeting, reason: str) -> None:
+def why_not_editable(meeting: Meeting) -> str | None:
+    """Why this meeting cannot be edited, or None when it can."""
     if meeting.is_cancelled:
-        raise MeetingError("This meeting is already cancelled.")
+        return "A cancelled meeting cannot be edited."
+    return None
+
+
+def why_not_cancellable(meeting: Meeting) -> str | None:
+    """Why this meeting cannot be cancelled, or None when it can."""
+    if meeting.is_cancelled:
+        return "This meeting is already cancelled."
     if meeting.status == MeetingStatus.DRAFT:
         # A cancelled meeting is shown to everyone, so a draft would become public by being cancelled.
-        raise MeetingError("A draft has not been announced, so there is nothing to cancel.")
+        return "A draft has not been announced, so there is nothing to cancel."
+    return None
+
+
+def cancel(meeting: Meeting, reason: str) -> None:
+    if problem := why_not_cancellable(meeting):
+        raise MeetingError(problem)
     meeting.status = MeetingStatus.CANCELLED
     meeting.cancel_reason = reason.strip()
     meeting.cancelled_at = utcnow()
@@ -275,11 +296,27 @@ def why_not_deletable(meeting: Meeting) -> str | None:
 
 def delete_draft(meeting: Meeting) -> None:
     """Remove a meeting that was never published, with its agenda and rooms."""
-    problem = why_not_deletable(meeting)
-    if problem:
+    if problem := why_not_deletable(meeting):
         raise MeetingError(problem)
     db.session.delete(meeting)
     db.session.flush()
+
+
+def why_not_attendance(meeting: Meeting, now: dt.datetime) -> str | None:
+    """Why attendance cannot be recorded for this meeting at `now`, or None when it can."""
+    if meeting.starts_at > now:
+        return "Attendance can be recorded once the meeting has started."
+    return None
+
+
+def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int], *, now: dt.datetime | None = None) -> int:
+    """Record who came; every answered row not ticked is recorded as not attended. How many came."""
+    if problem := why_not_attendance(meeting, now or utcnow()):
+        raise MeetingError(problem)
+    rows = db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id)).all()
+    for rsvp in rows:
+        rsvp.attended = rsvp.id in attended_rsvp_ids
+    return sum(1 for r in rows if r.attended)
 
 
 def default_series() -> MeetingSeries:

@@ -19,6 +19,7 @@ from ..database import begin_write
 from ..extensions import db
 from ..models import Member, MemberSession, OutboxMessage, OutboxStatus, Rsvp
 from .auth import end_all_sessions, find_member_by_email
+from .errors import ServiceError
 
 NAME_MAX = 200
 EMAIL_MAX = 254
@@ -26,12 +27,8 @@ MAX_IMPORT_ROWS = 5000
 DUPLICATE_EMAIL = "A member with this email address already exists."
 
 
-class MemberError(ValueError):
-    """A rule was broken. `field` names the form field the message belongs next to, if any."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+class MemberError(ServiceError):
+    """A rule about members was broken."""
 
 
 DELETED_RECIPIENT = "(deleted member)"
@@ -40,7 +37,7 @@ DELETED_RECIPIENT = "(deleted member)"
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
     email = email.strip()
     if "@" not in email or any(c in email for c in "\r\n <>"):
-        raise MemberError(f"{email!r} is not an email address")
+        raise MemberError(f"{email!r} is not an email address", field="email")
     member = find_member_by_email(email)
     created = member is None
     if member is None:
@@ -263,8 +260,11 @@ def directory_counts() -> dict[str, int]:
 # --- Importing a list of members from CSV -------------------------------------------------------------
 
 
-class CsvImportError(ValueError):
-    """The file as a whole cannot be used; the message says why and what to do."""
+class CsvImportError(ServiceError):
+    """The file as a whole cannot be used; the message says why and what to do, next to the file field."""
+
+    def __init__(self, message: str, field: str | None = "file") -> None:
+        super().__init__(message, field)
 
 
 @dataclass(frozen=True)

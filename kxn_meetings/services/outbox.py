@@ -21,6 +21,7 @@ from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
 from ..models import Member, OutboxMessage, OutboxStatus, utcnow
 from ..urls import external_url
+from .errors import ServiceError
 
 # Messages whose body is a key to someone's account: the Outbox page shows who and when, never the body.
 PRIVATE_KINDS = frozenset({"sign_in"})
@@ -281,14 +282,14 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
     return queued
 
 
-class NotSetAside(ValueError):
+class NotSetAside(ServiceError):
     pass
 
 
 def retry(message: OutboxMessage) -> None:
     """Put a set-aside message back in the queue for a fresh round of tries; it keeps its Message-ID."""
     if message.status != OutboxStatus.FAILED:
-        raise NotSetAside("only a message that was set aside can be retried")
+        raise NotSetAside("Only a message that was set aside can be retried; this one is not.")
     message.status = OutboxStatus.PENDING
     message.attempts = 0
     message.next_attempt_at = utcnow()

@@ -28,6 +28,7 @@ from .. import timefmt
 from ..extensions import db
 from ..models import Answer, CalendarReply, Meeting, Member, ReplyOutcome, Rsvp, RsvpSource, utcnow
 from . import notices, rsvps
+from .errors import ServiceError
 from .locking import lock_meeting
 from .reply_addresses import invitation_by_reply_address
 
@@ -50,7 +51,7 @@ class Unmatched(Exception):
     """Why a message changes nothing, in words an organiser understands."""
 
 
-class Refused(Exception):
+class Refused(ServiceError):
     """A message not read at all (too large, nested too deep or in too many parts to read safely): nothing is
     stored or changed."""
 

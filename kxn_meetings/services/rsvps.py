@@ -22,6 +22,7 @@ from ..models import (
     RsvpSource,
     utcnow,
 )
+from .errors import ServiceError
 from .locking import lock_meeting
 
 COMMENT_MAX_LENGTH = 2000
@@ -35,7 +36,7 @@ def clean_comment(text: str) -> str:
     return CONTROL_CHARACTERS.sub("", text).strip()[:COMMENT_MAX_LENGTH].rstrip()
 
 
-class RsvpClosed(Exception):
+class RsvpClosed(ServiceError):
     """The meeting no longer takes answers; the message says why in plain words."""
 
 
@@ -273,14 +274,6 @@ def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:
     if invitation is None or not invitation.member.active:
         return None
     return invitation
-
-
-def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int]) -> int:
-    """Record who came; every answered row not ticked is recorded as not attended."""
-    rows = db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id)).all()
-    for rsvp in rows:
-        rsvp.attended = rsvp.id in attended_rsvp_ids
-    return sum(1 for r in rows if r.attended)
 
 
 def attendance_rate(count: Counts) -> float | None:

@@ -9,8 +9,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from ..database import READ_ONLY_METHODS, discard_session, is_disconnect, is_unavailable
-from ..extensions import db, login_manager
+from ..database import READ_ONLY_METHODS, discard_session, is_disconnect, is_unavailable, roll_back
+from ..extensions import login_manager
 from ..urls import IdConverter
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         app.logger.exception("unhandled error")
-        try:
-            db.session.rollback()
-        except DBAPIError:  # the connection went with the error: forget it
-            discard_session()
+        roll_back()
         return _error_page(500, None)
 
     app.wsgi_app = RetryReads(app.wsgi_app)  # type: ignore[method-assign]

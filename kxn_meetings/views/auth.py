@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
-from ..extensions import db
 from ..forms import CodeForm, ConfirmForm, PasswordSignInForm, SetPasswordForm, SignInForm
-from ..security import client_address, hit_rate_limit, safe_next
+from ..models import Member
+from ..security import client_address, hit_rate_limit, organiser_required, safe_next
 from ..services import auth as auth_service
 from .form_pages import render_form
+from .transactions import transaction
 
 bp = Blueprint("auth", __name__)
 
@@ -39,14 +40,21 @@ def _password_form(**values) -> PasswordSignInForm:
     return PasswordSignInForm(prefix="password", **values)
 
 
-def _sign_in(member, next_path: str):
+def _sign_in(member: Member | None) -> bool:
+    """Start a session on this browser for `member`; False, changing nothing, when there is none or their account is
+    closed."""
+    if member is None or not member.active:
+        return False
     if current_user.is_authenticated:
         # Signing in again (maybe as someone else) must not leave the previous session usable.
         auth_service.end_session(current_user.session_id)
     session.clear()
     auth_service.start_session(member)
     login_user(member)
-    db.session.commit()
+    return True
+
+
+def _welcome(member: Member, next_path: str):
     flash(f"Signed in as {member.name}.", "success")
     return redirect(safe_next(next_path))
 
@@ -56,9 +64,9 @@ def sign_in():
     form = SignInForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         email = form.email.data.lower()
-        _limit("sign-in", email)
-        auth_service.send_sign_in_link(email, safe_next(form.next.data))
-        db.session.commit()
+        with transaction():
+            _limit("sign-in", email)
+            auth_service.send_sign_in_link(email, safe_next(form.next.data))
         return redirect(url_for("auth.enter_code", email=email, next=safe_next(form.next.data)))
     return render_form("auth/sign_in.html", form=form, password_form=_password_form(next=form.next.data))
 
@@ -67,11 +75,12 @@ def sign_in():
 def enter_code():
     form = CodeForm(email=request.args.get("email", ""), next=request.args.get("next", ""))
     if form.validate_on_submit():
-        _limit("code", form.email.data)
-        token = auth_service.use_code(form.email.data, form.code.data)
-        if token is not None and token.member.active:
-            return _sign_in(token.member, form.next.data or token.next_path)
-        db.session.commit()
+        with transaction():
+            _limit("code", form.email.data)
+            token = auth_service.use_code(form.email.data, form.code.data)
+            signed_in = _sign_in(token.member if token is not None else None)
+        if token is not None and signed_in:
+            return _welcome(token.member, form.next.data or token.next_path)
         form.code.errors.append("That code is not right or has expired. Check the latest email, or ask for a new link.")
     return render_form("auth/code.html", form=form)
 
@@ -81,16 +90,14 @@ def link(token: str):
     form = ConfirmForm()
     if request.method == "POST" and not form.validate_on_submit():
         abort(400)
-    # Counted before the link is looked at, whether it turns out good or not: a guess that succeeds is a guess.
-    _limit("link")
-    if request.method == "POST":
-        used = auth_service.use_link(token)
-        if used is not None and used.member.active:
-            return _sign_in(used.member, used.next_path)
-        db.session.commit()
-        return render_template("auth/link_invalid.html"), 410
-    db.session.commit()
-    if auth_service.peek_link(token) is None:
+    with transaction():
+        # Counted before the link is looked at, whether it turns out good or not: a guess that succeeds is a guess.
+        _limit("link")
+        used = auth_service.use_link(token) if request.method == "POST" else None
+        signed_in = _sign_in(used.member if used is not None else None)
+    if used is not None and signed_in:
+        return _welcome(used.member, used.next_path)
+    if request.method == "POST" or auth_service.peek_link(token) is None:
         return render_template("auth/link_invalid.html"), 410
     return render_template("auth/link.html", form=form)
 
@@ -99,11 +106,12 @@ def link(token: str):
 def password():
     form = _password_form()
     if form.validate_on_submit():
-        _limit("password", form.email.data)
-        member = auth_service.check_password(form.email.data, form.password.data)
-        if member is not None:
-            return _sign_in(member, form.next.data)
-        db.session.commit()
+        with transaction():
+            _limit("password", form.email.data)
+            member = auth_service.check_password(form.email.data, form.password.data)
+            signed_in = _sign_in(member)
+        if member is not None and signed_in:
+            return _welcome(member, form.next.data)
         form.password.errors.append("That email address and password do not match.")
     return render_form("auth/sign_in.html", form=SignInForm(next=form.next.data), password_form=form)
 
@@ -114,8 +122,8 @@ def sign_out():
     if not form.validate_on_submit():
         abort(400)
     if current_user.is_authenticated:
-        auth_service.end_session(current_user.session_id)
-        db.session.commit()
+        with transaction():
+            auth_service.end_session(current_user.session_id)
     logout_user()
     session.clear()
     flash("You are signed out.", "success")
@@ -123,14 +131,12 @@ def sign_out():
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-@login_required
+@organiser_required
 def set_password():
-    if not current_user.is_organiser:
-        abort(403)
     form = SetPasswordForm()
     if form.validate_on_submit():
-        auth_service.set_password(current_user, form.password.data)
-        db.session.commit()
+        with transaction():
+            auth_service.set_password(current_user, form.password.data)
         flash("Your password is set. You can now sign in with it as well as by email link.", "success")
         return redirect(url_for("members.profile"))
     return render_form("auth/set_password.html", form=form)

@@ -9,12 +9,12 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 from werkzeug.http import http_date, quote_etag
 
-from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import MeetingStatus, Visibility, utcnow
 from ..security import is_organiser
 from ..services import calendars as calendar_service
 from ..urls import external_url
+from .transactions import transaction
 
 bp = Blueprint("calendar", __name__)
 
@@ -109,8 +109,8 @@ def personal():
         if not form.validate_on_submit():
             abort(400)
         had_one = current_user.calendar_token is not None
-        calendar_service.new_feed_token(current_user)
-        db.session.commit()
+        with transaction():
+            calendar_service.new_feed_token(current_user)
         flash(
             "Your calendar address has been reset: the old one no longer works. Subscribe again with the new one."
             if had_one

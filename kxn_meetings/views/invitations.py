@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..extensions import db
 from ..forms import ConfirmForm, InviteForm
 from ..models import Meeting
-from ..security import require_organiser
+from ..security import organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from .form_pages import REFUSED
+from .transactions import transaction
 
 bp = Blueprint("invitations", __name__, url_prefix="/meetings")
 
@@ -22,7 +22,6 @@ PREVIEW_CSP = (
 
 
 def _meeting(ref: str) -> Meeting:
-    require_organiser()
     meeting = meeting_service.find_meeting(ref, load_details=True)
     if meeting is None:
         abort(404)
@@ -58,16 +57,13 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 
 
 def _send(meeting: Meeting, form: InviteForm):
-    try:
+    with transaction() as outcome:
         queued, chosen = invitation_service.invite_chosen(
             meeting, form.recipients.data, **_choice(form, create=form.create_members.data)
         )
-    except invitation_service.InvitationError as error:
-        db.session.rollback()
-        flash(str(error), "error")
+    if outcome.refused:
         return redirect(url_for("invitations.invite", ref=meeting.slug))
     members, unknown = chosen.members, chosen.unknown
-    db.session.commit()
     note = f"{_plural(queued, 'invitation')} queued."
     if len(members) > queued:
         note += f" {len(members) - queued} had already been invited."
@@ -81,6 +77,7 @@ def _send(meeting: Meeting, form: InviteForm):
 
 
 @bp.route("/<ref>/invite", methods=["GET", "POST"])
+@organiser_required
 def invite(ref: str):
     meeting = _meeting(ref)
     form = _form()
@@ -121,6 +118,7 @@ def invite(ref: str):
 
 
 @bp.route("/<ref>/invite/preview.html")
+@organiser_required
 def preview_html(ref: str):
     meeting = _meeting(ref)
     try:
@@ -134,16 +132,14 @@ def preview_html(ref: str):
 
 
 @bp.route("/<ref>/invite/remind", methods=["POST"])
+@organiser_required
 def remind(ref: str):
     meeting = _meeting(ref)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with transaction() as outcome:
         queued = invitation_service.nudge(meeting)
-    except invitation_service.InvitationError as error:
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    if not outcome.refused:
         flash(
             f"{_plural(queued, 'reminder')} queued to members who have not replied."
             if queued

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Meeting, MeetingNotes, MeetingStatus, NotesStatus, Rsvp, utcnow
+from ..security import is_organiser
 from ..services import rsvps as rsvp_service
 
 bp = Blueprint("main", __name__)
@@ -28,7 +29,7 @@ def home():
         .limit(50)
     ).all()
     drafts: Sequence[Meeting] = []
-    organiser = current_user.is_authenticated and current_user.is_organiser
+    organiser = is_organiser()
     if organiser:
         drafts = db.session.scalars(
             select(Meeting).where(Meeting.status == MeetingStatus.DRAFT).order_by(Meeting.starts_at)

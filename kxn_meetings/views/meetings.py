@@ -16,14 +16,18 @@ from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
 from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, parse_id, utcnow
-from ..security import is_organiser, require_organiser
+from ..security import is_organiser, organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import notices as notice_service
 from ..services import rsvps as rsvp_service
 from .form_pages import REFUSED, render_form
+from .transactions import transaction
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
+# Pages offer only what the meeting's state allows, by the rules the actions themselves enforce.
+for _rule in (meeting_service.why_not_editable, meeting_service.why_not_cancellable, meeting_service.why_not_deletable):
+    bp.add_app_template_global(_rule)
 
 BLANK_ROWS = 2
 
@@ -37,7 +41,7 @@ def load_meeting(ref: str, *, details: bool = False) -> Meeting:
 
 
 def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
-    require_organiser()
+    """The meeting named in the URL, drafts too, for views that are @organiser_required; 404 when there is none."""
     meeting = meeting_service.find_meeting(ref, load_details=details)
     if meeting is None:
         abort(404)
@@ -100,7 +104,7 @@ def rsvp(ref: str):
 
 
 def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str):
-    try:
+    with transaction() as outcome:
         result = rsvp_service.answer(
             meeting.id,
             member,
@@ -110,11 +114,8 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
             source=source,
         )
         notice_service.queue_answer_notices(result)
-    except rsvp_service.RsvpClosed as closed:
-        db.session.rollback()
-        flash(str(closed), "error")
+    if outcome.refused:
         return redirect(done_url)
-    db.session.commit()
     if result.waiting_position is not None and not result.changed:
         flash(f"You are already on the waiting list at position {result.waiting_position}. Nothing changed.", "info")
     elif result.waiting_position is not None:
@@ -390,18 +391,13 @@ def _meeting_as_data(meeting: Meeting) -> meeting_service.MeetingData:
     )
 
 
-def _apply_errors(form: MeetingForm, errors: dict[str, str]) -> None:
-    for name, message in errors.items():
-        getattr(form, name).errors.append(message)
-
-
 def _wants_more_rows() -> bool:
     return "add_agenda_row" in request.form or "add_room" in request.form
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@organiser_required
 def new():
-    require_organiser()
     form = _meeting_form()
     if request.method == "GET":
         source = request.args.get("from")
@@ -421,22 +417,20 @@ def new():
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:
-            try:
+            with transaction(form) as outcome:
                 meeting = meeting_service.create_meeting(data)
-            except meeting_service.MeetingError as error:
-                _apply_errors(form, error.args[0])
-            else:
-                db.session.commit()
+            if not outcome.refused:
                 flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
     return render_form("meetings/form.html", form=_prepare(form), meeting=None, refused_anyway=request.method == "POST")
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
+@organiser_required
 def edit(ref: str):
     meeting = organiser_meeting(ref, details=True)
-    if meeting.is_cancelled:
-        flash("A cancelled meeting cannot be edited.", "error")
+    if problem := meeting_service.why_not_editable(meeting):
+        flash(problem, "error")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     form = _meeting_form() if request.method == "POST" else _data_to_form(_meeting_as_data(meeting))
     if request.method == "POST" and _wants_more_rows():
@@ -448,13 +442,9 @@ def edit(ref: str):
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:
-            try:
+            with transaction(form) as outcome:
                 update = meeting_service.update_meeting(meeting, data, notify=not form.minor_correction.data)
-            except meeting_service.MeetingError as error:
-                db.session.rollback()
-                _apply_errors(form, error.args[0])
-            else:
-                db.session.commit()
+            if not outcome.refused:
                 promoted = len(update.promoted)
                 note = (
                     f" {promoted} {'person' if promoted == 1 else 'people'} from the waiting list now "
@@ -470,61 +460,56 @@ def edit(ref: str):
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
+@organiser_required
 def publish(ref: str):
     meeting = organiser_meeting(ref)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with transaction() as outcome:
         meeting_service.publish(meeting)
-    except meeting_service.MeetingError as error:
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    if not outcome.refused:
         flash("Published: the meeting is now on the meetings page and in the calendar feed.", "success")
     return redirect(url_for("meetings.show", ref=meeting.slug))
 
 
 @bp.route("/<ref>/cancel", methods=["GET", "POST"])
+@organiser_required
 def cancel(ref: str):
     meeting = organiser_meeting(ref)
     form = CancelMeetingForm()
-    if meeting.is_cancelled:
-        flash("This meeting is already cancelled.", "info")
-        return redirect(url_for("meetings.show", ref=meeting.slug))
-    if meeting.status == MeetingStatus.DRAFT:
-        flash("A draft has not been announced, so there is nothing to cancel.", "info")
+    if problem := meeting_service.why_not_cancellable(meeting):
+        flash(problem, "info")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     if form.validate_on_submit():
-        try:
+        with transaction() as outcome:
             meeting_service.cancel(meeting, form.reason.data)
-        except meeting_service.MeetingError as error:
-            db.session.rollback()
-            flash(str(error), "error")
-        else:
-            db.session.commit()
+        if not outcome.refused:
             flash("The meeting is cancelled.", "success")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     return render_form("meetings/cancel.html", meeting=meeting, form=form)
 
 
 @bp.route("/<ref>/delete", methods=["GET", "POST"])
+@organiser_required
 def delete(ref: str):
     meeting = organiser_meeting(ref)
-    problem = meeting_service.why_not_deletable(meeting)
-    if problem:
+    if problem := meeting_service.why_not_deletable(meeting):
         flash(problem, "info")
         return redirect(url_for("meetings.show", ref=meeting.slug))
     form = ConfirmForm()
     if form.validate_on_submit():
         title = meeting.title
-        meeting_service.delete_draft(meeting)
-        db.session.commit()
+        with transaction() as outcome:
+            meeting_service.delete_draft(meeting)
+        if outcome.refused:
+            return redirect(url_for("meetings.show", ref=meeting.slug))
         flash(f"Deleted the draft \u201c{title}\u201d.", "success")
         return redirect(url_for("main.home"))
     return render_form("meetings/delete.html", meeting=meeting, form=form)
 
 
 @bp.route("/<ref>/attendees")
+@organiser_required
 def attendees(ref: str):
     meeting = organiser_meeting(ref)
     rows = _attendee_rows(meeting)
@@ -539,7 +524,7 @@ def attendees(ref: str):
         positions=_waiting_positions(rows),
         rate=rsvp_service.attendance_rate(count),
         form=ConfirmForm(),
-        is_past=meeting.starts_at <= utcnow(),
+        attendance_refused=meeting_service.why_not_attendance(meeting, utcnow()),
     )
 
 
@@ -563,6 +548,7 @@ def _waiting_positions(rows: list[Rsvp]) -> dict[int, int]:
 
 
 @bp.route("/<ref>/attendees.csv")
+@organiser_required
 def attendees_csv(ref: str):
     meeting = organiser_meeting(ref)
     rows = _attendee_rows(meeting)
@@ -604,15 +590,14 @@ def attendees_csv(ref: str):
 
 
 @bp.route("/<ref>/attendance", methods=["POST"])
+@organiser_required
 def attendance(ref: str):
     meeting = organiser_meeting(ref)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if meeting.starts_at > utcnow():
-        flash("Attendance can be recorded once the meeting has started.", "error")
-        return redirect(url_for("meetings.attendees", ref=meeting.slug))
     ticked = {rsvp_id for value in request.form.getlist("attended") if (rsvp_id := parse_id(value)) is not None}
-    came = rsvp_service.mark_attendance(meeting, ticked)
-    db.session.commit()
-    flash(f"Attendance saved: {came} attended.", "success")
+    with transaction() as outcome:
+        came = meeting_service.mark_attendance(meeting, ticked)
+    if not outcome.refused:
+        flash(f"Attendance saved: {came} attended.", "success")
     return redirect(url_for("meetings.attendees", ref=meeting.slug))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
@@ -15,11 +14,12 @@ from .. import csvsafe
 from ..extensions import db
 from ..forms import ConfirmForm, CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
 from ..models import Member
-from ..security import require_organiser, safe_next
+from ..security import organiser_required, safe_next
 from ..services import members as member_service
-from ..services.members import CsvImportError, ImportRow, MemberError
+from ..services.members import CsvImportError, ImportRow
 from .form_pages import render_form
 from .paging import paginate
+from .transactions import show_refusal, transaction
 
 bp = Blueprint("members", __name__)
 
@@ -29,15 +29,6 @@ MAX_IMPORT_BYTES = 2 * 1024 * 1024
 # Werkzeug refuses form fields over MAX_FORM_MEMORY_SIZE (500 kB by default); stay below it.
 MAX_PAYLOAD_CHARS = 450_000
 PREVIEW_GOOD_ROWS = 100
-
-
-def organiser_required(view):
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        require_organiser()
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def _me() -> Member:
@@ -88,26 +79,14 @@ def _member_fields(form: MemberForm) -> dict:
     }
 
 
-def _apply_error(form: MemberForm, error: MemberError) -> None:
-    target = getattr(form, error.field or "", None)
-    if target is not None:
-        target.errors = [*target.errors, str(error)]
-    else:
-        form.form_errors.append(str(error))
-        flash(str(error), "error")
-
-
 @bp.route("/members/new", methods=["GET", "POST"])
 @organiser_required
 def new():
     form = MemberForm()
     if form.validate_on_submit():
-        try:
+        with transaction(form) as outcome:
             member = member_service.add_member(**_member_fields(form))
-        except MemberError as error:
-            _apply_error(form, error)
-        else:
-            db.session.commit()
+        if not outcome.refused:
             flash(f"{member.name} is added.", "success")
             return redirect(url_for("members.directory"))
     return render_form("members/form.html", form=form, member=None)
@@ -120,12 +99,9 @@ def edit(member_id: int):
     # On POST the submitted form is the whole truth: a field left out must not keep the old value.
     form = MemberForm(obj=member if request.method == "GET" else None)
     if form.validate_on_submit():
-        try:
+        with transaction(form) as outcome:
             member_service.update_member(member, acting=_me(), **_member_fields(form))
-        except MemberError as error:
-            _apply_error(form, error)
-        else:
-            db.session.commit()
+        if not outcome.refused:
             flash(f"Changes to {member.name} are saved.", "success")
             return redirect(url_for("members.directory"))
     return render_form("members/form.html", form=form, member=member)
@@ -141,13 +117,10 @@ def deactivate(member_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     member = db.get_or_404(Member, member_id)
-    try:
+    with transaction() as outcome:
         member_service.deactivate(member, acting=_me())
-    except MemberError as error:
-        flash(str(error), "error")
-        return _back_to_list()
-    db.session.commit()
-    flash(f"{member.name} is deactivated and signed out everywhere. They can no longer sign in.", "success")
+    if not outcome.refused:
+        flash(f"{member.name} is deactivated and signed out everywhere. They can no longer sign in.", "success")
     return _back_to_list()
 
 
@@ -157,8 +130,8 @@ def reactivate(member_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     member = db.get_or_404(Member, member_id)
-    member_service.reactivate(member)
-    db.session.commit()
+    with transaction():
+        member_service.reactivate(member)
     flash(f"{member.name} is active again and can sign in.", "success")
     return _back_to_list()
 
@@ -179,7 +152,7 @@ def import_upload():
             if len(payload) > MAX_PAYLOAD_CHARS:
                 raise CsvImportError("The file holds too much text to import at once. Split it into smaller files.")
         except CsvImportError as error:
-            form.file.errors = [*form.file.errors, str(error)]
+            show_refusal(error, form)
         else:
             return render_template(
                 "members/import_preview.html",
@@ -200,13 +173,10 @@ def import_confirm():
         rows = [ImportRow.from_list(values) for values in _import_serializer().loads(form.payload.data)]
     except (BadData, ValueError, TypeError):
         abort(400, "The list to import could not be verified. Nothing was imported; please upload the file again.")
-    try:
+    with transaction() as outcome:
         result = member_service.import_members(rows)
-    except MemberError as error:
-        db.session.rollback()
-        flash(str(error), "error")
+    if outcome.refused:
         return redirect(url_for("members.import_upload"))
-    db.session.commit()
     flash(f"Imported {len(result.good)} member{'' if len(result.good) == 1 else 's'}.", "success")
     return render_template("members/import_done.html", result=result)
 
@@ -231,10 +201,13 @@ def _render_profile(profile_form: ProfileForm, delete_form: DeleteAccountForm):
 def profile():
     form = ProfileForm(obj=current_user if request.method == "GET" else None)
     if form.validate_on_submit():
-        member_service.update_profile(
-            _me(), name=form.name.data, organisation=form.organisation.data or "", job_title=form.job_title.data or ""
-        )
-        db.session.commit()
+        with transaction():
+            member_service.update_profile(
+                _me(),
+                name=form.name.data,
+                organisation=form.organisation.data or "",
+                job_title=form.job_title.data or "",
+            )
         flash("Your profile is saved.", "success")
         return redirect(url_for("members.profile"))
     return _render_profile(form, DeleteAccountForm(prefix="delete"))
@@ -262,12 +235,9 @@ def delete_account():
                 "That is not the email address of this account. Type it exactly to confirm.",
             ]
         else:
-            try:
+            with transaction(form) as outcome:
                 member_service.delete_account(me)
-            except MemberError as error:
-                form.email.errors = [*form.email.errors, str(error)]
-            else:
-                db.session.commit()
+            if not outcome.refused:
                 logout_user()
                 session.clear()
                 flash(

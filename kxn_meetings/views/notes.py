@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -36,12 +37,13 @@ from ..forms import (
 )
 from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
 from ..rendering import render_markdown
-from ..security import is_organiser, require_organiser, safe_next
+from ..security import is_organiser, organiser_required, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
 from .form_pages import REFUSED, has_errors
 from .meetings import organiser_meeting
 from .paging import paginate
+from .transactions import show_refusal, transaction
 
 bp = Blueprint("notes", __name__)
 
@@ -125,6 +127,7 @@ def _members_only_for(notes: MeetingNotes) -> bool:
 
 
 def _organiser_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
+    """For views that are @organiser_required: the meeting and its notes, drafts too; 404 when there are none."""
     meeting = organiser_meeting(ref)
     notes = service.notes_for(meeting)
     if notes is None or notes.current_revision is None:
@@ -310,8 +313,8 @@ def _edit_page(
 
 
 @bp.route("/meetings/<ref>/notes/edit", methods=["GET", "POST"])
+@organiser_required
 def edit(ref: str):
-    require_organiser()
     meeting = _meeting(ref, details=True)
     notes = service.notes_for(meeting)
     if request.method == "GET":
@@ -348,15 +351,11 @@ def edit(ref: str):
     if form.validate_on_submit():
         data = _input_from(form)
         if data is not None:
-            try:
+            with transaction(form) as outcome:
                 result = service.save(meeting, data, current_user._get_current_object())
                 announce = bool(form.notify_update.data) and result.notes.is_published
                 emailed = service.announce_update(result.notes) if announce and result.new_revision else None
-            except service.NotesError as error:
-                db.session.rollback()
-                form.title.errors.append(str(error))
-            else:
-                db.session.commit()
+            if not outcome.refused:
                 flash(_saved_message(result, emailed, announce), "success")
                 return redirect(url_for("notes.edit", ref=meeting.slug))
     return _edit_page(meeting, service.notes_for(meeting), form, status=REFUSED)
@@ -384,16 +383,14 @@ def _saved_message(result: service.SaveResult, emailed: int | None, announce: bo
 
 
 @bp.route("/meetings/<ref>/notes/publish", methods=["POST"])
+@organiser_required
 def publish(ref: str):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
-    try:
+    with transaction() as outcome:
         queued = service.publish(notes, email_members=request.form.get("email") != "no")
-    except service.NotesError as error:
-        db.session.rollback()
-        flash(str(error), "error")
+    if outcome.refused:
         return redirect(url_for("notes.edit", ref=meeting.slug))
-    db.session.commit()
     where = "the meeting page, the notes archive" + (" and the feed" if notes.visibility == Visibility.PUBLIC else "")
     message = f"Published: the notes are on {where}."
     if queued:
@@ -405,16 +402,13 @@ def publish(ref: str):
 
 
 @bp.route("/meetings/<ref>/notes/unpublish", methods=["POST"])
+@organiser_required
 def unpublish(ref: str):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
-    try:
+    with transaction() as outcome:
         service.unpublish(notes)
-    except service.NotesError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
+    if not outcome.refused:
         flash("Unpublished: the notes are a draft again, seen only by organisers.", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug))
 
@@ -423,6 +417,7 @@ def unpublish(ref: str):
 
 
 @bp.route("/meetings/<ref>/notes/revisions")
+@organiser_required
 def history(ref: str):
     meeting, notes = _organiser_notes(ref)
     return render_template("notes/history.html", meeting=meeting, notes=notes, revisions=service.revisions(notes))
@@ -436,6 +431,7 @@ def _revision(notes: MeetingNotes, number: int) -> NoteRevision:
 
 
 @bp.route("/meetings/<ref>/notes/revisions/<id:number>")
+@organiser_required
 def revision(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     shown = _revision(notes, number)
@@ -450,6 +446,7 @@ def revision(ref: str, number: int):
 
 
 @bp.route("/meetings/<ref>/notes/revisions/compare")
+@organiser_required
 def compare(ref: str):
     meeting, notes = _organiser_notes(ref)
     numbers = [r.number for r in service.revisions(notes)]
@@ -470,12 +467,15 @@ def compare(ref: str):
 
 
 @bp.route("/meetings/<ref>/notes/revisions/<id:number>/restore", methods=["POST"])
+@organiser_required
 def restore(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
     _revision(notes, number)
-    restored = service.restore(notes, number, current_user._get_current_object())
-    db.session.commit()
+    with transaction() as outcome:
+        restored = service.restore(notes, number, current_user._get_current_object())
+    if outcome.refused:
+        return redirect(url_for("notes.edit", ref=meeting.slug))
     flash(f"Revision {number} restored as revision {restored.number}. Nobody was emailed.", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug))
 
@@ -484,6 +484,7 @@ def restore(ref: str, number: int):
 
 
 @bp.route("/meetings/<ref>/actions/<id:action_id>", methods=["POST"])
+@organiser_required
 def action_status(ref: str, action_id: int):
     """Mark an action done (or open again) from the meeting page, the notes or the next meeting's page."""
     meeting = organiser_meeting(ref)
@@ -494,8 +495,8 @@ def action_status(ref: str, action_id: int):
     wanted = request.form.get("status")
     if wanted not in (ActionStatus.DONE.value, ActionStatus.OPEN.value):
         abort(400)
-    changed = service.set_action_status(action, ActionStatus(wanted))
-    db.session.commit()
+    with transaction():
+        changed = service.set_action_status(action, ActionStatus(wanted))
     if changed:
         flash(f"Action {'done' if wanted == 'done' else 'open again'}: {action.text}", "success")
     else:
@@ -519,6 +520,7 @@ def request_too_large(error: RequestEntityTooLarge):
 
 
 @bp.route("/meetings/<ref>/notes/attachments", methods=["POST"])
+@organiser_required
 def upload(ref: str):
     meeting = organiser_meeting(ref)
     notes = service.notes_for(meeting)
@@ -532,21 +534,20 @@ def upload(ref: str):
         return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
     storage = form.file.data
     data = storage.stream.read(current_app.config["NOTES_MAX_UPLOAD_MB"] * 1024 * 1024 + 1)
+    path: Path | None = None
     try:
-        attachment = service.attach(notes, storage.filename or "", data, current_user._get_current_object())
-    except service.UploadTooLarge as error:
-        db.session.rollback()
-        return _too_large(meeting, str(error))
-    except service.UploadRefused as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
-    path = service.attachment_path(attachment)
-    try:
-        db.session.commit()
+        with transaction(show=False) as outcome:
+            attachment = service.attach(notes, storage.filename or "", data, current_user._get_current_object())
+            path = service.attachment_path(attachment)
     except Exception:
-        path.unlink(missing_ok=True)
+        if path is not None:  # stored, but not recorded
+            path.unlink(missing_ok=True)
         raise
+    if isinstance(outcome.error, service.UploadTooLarge):
+        return _too_large(meeting, outcome.error.message)
+    if outcome.error is not None:
+        show_refusal(outcome.error)
+        return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
     flash(f"Attached “{attachment.filename}” ({service.human_size(attachment.size)}).", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))
 
@@ -585,6 +586,7 @@ def download(ref: str, attachment_id: int):
 
 
 @bp.route("/meetings/<ref>/notes/attachments/<id:attachment_id>/delete", methods=["POST"])
+@organiser_required
 def delete_attachment(ref: str, attachment_id: int):
     meeting, notes = _organiser_notes(ref)
     _confirmed()
@@ -592,8 +594,8 @@ def delete_attachment(ref: str, attachment_id: int):
     if attachment is None or attachment.notes_id != notes.id:
         abort(404)
     name = attachment.filename
-    path = service.remove_attachment(attachment)
-    db.session.commit()
+    with transaction():
+        path = service.remove_attachment(attachment)
     path.unlink(missing_ok=True)
     flash(f"Removed “{name}”.", "success")
     return redirect(url_for("notes.edit", ref=meeting.slug, _anchor="attachments"))

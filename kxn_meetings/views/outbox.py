@@ -11,13 +11,13 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..mail import build_message
 from ..models import OutboxMessage, OutboxStatus
-from ..security import require_organiser
+from ..security import organiser_required
 from ..services import outbox as outbox_service
 from ..services.rsvps import TOKEN_SHAPE
 from .paging import paginate
+from .transactions import transaction
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
-bp.before_request(require_organiser)
 
 STATUS_LABELS = {OutboxStatus.PENDING: "Waiting", OutboxStatus.SENT: "Sent", OutboxStatus.FAILED: "Set aside"}
 # The key of a personal answer link (/meetings/<ref>/answer/<token>): whoever holds it answers for the member.
@@ -30,6 +30,7 @@ HTML_PREVIEW_CSP = (
 
 
 @bp.route("/")
+@organiser_required
 def index():
     status = request.args.get("status", "")
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
@@ -47,6 +48,7 @@ def index():
 
 
 @bp.route("/<id:message_id>")
+@organiser_required
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     private = message.kind in outbox_service.PRIVATE_KINDS
@@ -71,6 +73,7 @@ def show(message_id: int):
 
 
 @bp.route("/<id:message_id>/html")
+@organiser_required
 def html(message_id: int):
     """The HTML body alone, shown in a sandboxed frame on the message page."""
     message = db.get_or_404(OutboxMessage, message_id)
@@ -91,16 +94,14 @@ def _without_personal_links(body: str) -> str:
 
 
 @bp.route("/<id:message_id>/retry", methods=["POST"])
+@organiser_required
 def retry(message_id: int):
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
     message = db.get_or_404(OutboxMessage, message_id)
-    try:
+    with transaction() as outcome:
         outbox_service.retry(message)
-    except outbox_service.NotSetAside:
-        flash("Only a message that was set aside can be retried; this one is not.", "error")
-    else:
-        db.session.commit()
+    if not outcome.refused:
         flash(f"The message to {message.recipient} is back in the queue and will be sent again.", "success")
     return redirect(url_for("outbox.show", message_id=message_id))

@@ -11,9 +11,10 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import csrf, db
 from ..models import CalendarReply, ReplyOutcome
-from ..security import require_organiser
+from ..security import organiser_required
 from ..services import replies as reply_service
 from .paging import paginate
+from .transactions import transaction
 
 bp = Blueprint("replies", __name__, url_prefix="/replies")
 
@@ -33,13 +34,8 @@ OUTCOME_LABELS = {
 }
 
 
-@bp.before_request
-def organisers_only():
-    if request.endpoint != "replies.inbound":
-        require_organiser()
-
-
 @bp.route("/")
+@organiser_required
 def index():
     tab = request.args.get("show", "")
     if tab not in TABS:
@@ -95,15 +91,13 @@ def inbound():
     if not _has_headers(raw):
         return _plain("Bad request: the body is not an email message (no header lines); post the raw message.", 400)
     try:
-        processed = reply_service.process(raw)
-        db.session.commit()
-    except reply_service.Refused as refused:
-        db.session.rollback()
-        return _plain(str(refused), 422)
+        with transaction(show=False) as outcome:
+            processed = reply_service.process(raw)
     except SQLAlchemyError:
-        db.session.rollback()
         current_app.logger.exception("calendar reply could not be stored")
         return _plain("The message could not be stored just now; please try again later.", 503, **{"Retry-After": "60"})
+    if outcome.error is not None:
+        return _plain(outcome.error.message, 422)
     reply = processed.reply
     return jsonify(outcome=reply.outcome.value, reason=reply.reason, duplicate=processed.duplicate)
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ...extensions import db
 from ...models import MeetingNotes, Member, NoteAttachment, utcnow
+from ..errors import ServiceError
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ ALLOWED_EXTENSIONS = ", ".join(f".{ext}" for ext in BY_EXTENSION)
 OFFICE_FOLDERS = {"word/": DOCX, "ppt/": PPTX, "xl/": XLSX}
 
 
-class UploadRefused(ValueError):
+class UploadRefused(ServiceError):
     """The file cannot be kept; the message tells the organiser what to do."""
 
 

@@ -12,12 +12,13 @@ from sqlalchemy.orm import selectinload
 from ...extensions import db
 from ...models import Meeting, MeetingNotes, NoteRevision
 from ...rendering import table_of_contents
+from ..errors import ServiceError
 
 # A table of contents helps once notes have this many sections.
 TOC_MIN_HEADINGS = 3
 
 
-class NotesError(ValueError):
+class NotesError(ServiceError):
     """A request the notes cannot honour; the message says why in plain words."""
 
 

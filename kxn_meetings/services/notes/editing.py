@@ -128,9 +128,9 @@ def save(meeting: Meeting, data: NotesInput, author: Member | None) -> SaveResul
     """
     title = " ".join(data.title.split())
     if not title:
-        raise NotesError("Enter a title.")
+        raise NotesError("Enter a title.", field="title")
     if len(data.actions) > MAX_ACTIONS:
-        raise NotesError(f"Record at most {MAX_ACTIONS} actions with one set of notes.")
+        raise NotesError(f"Record at most {MAX_ACTIONS} actions with one set of notes.", field="title")
     meeting = lock_meeting(meeting.id)
     notes = notes_for(meeting)
     if notes is None:
