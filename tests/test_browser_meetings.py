@@ -102,8 +102,10 @@ def test_organiser_schedules_and_a_member_answers_from_the_email_link(live_serve
         expect(page.get_by_role("row").filter(has_text=member.name)).to_contain_text("Captions, please")
 
         visit(member_page, link)
+        expect(member_page.get_by_role("heading", name="You’re going")).to_be_visible()
+        member_page.get_by_text("Change my answer").click()
         member_page.get_by_label("Can't go").check()
-        member_page.get_by_role("button", name="Confirm my answer").click()
+        member_page.get_by_role("button", name="Save my new answer").click()
         expect(member_page.get_by_role("status").first).to_contain_text("Your answer is “Can't go”")
         expect(member_page.get_by_role("link", name="https://meet.example.org/kxn-three")).to_have_count(0)
         audit(member_page)

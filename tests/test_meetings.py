@@ -569,7 +569,7 @@ def test_a_member_on_the_waiting_list_does_not_see_the_join_link(client, make_me
     db.session.commit()
     sign_in(client, member)
     page = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
-    assert "waiting list at position 1" in page
+    assert "waiting list, position 1" in page
     assert "secret-room-42" not in page
 
 

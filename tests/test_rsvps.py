@@ -59,7 +59,7 @@ def test_a_member_answers_and_changes_their_answer_until_the_deadline(member_cli
         "Looking forward",
         RsvpSource.WEB,
     )
-    assert "You answered Going" in text(response.get_data(as_text=True))
+    assert "You’re going" in text(response.get_data(as_text=True))
 
     page = response.get_data(as_text=True)
     values = form_values(page, with_field="answer")
@@ -174,7 +174,7 @@ def test_a_full_meeting_puts_going_on_the_waiting_list_with_a_position(app, make
     assert [rsvp_of(meeting, p).is_going for p in people] == [True, True, False, False]
 
     page = text(clients[3].get(f"/meetings/{meeting.slug}").get_data(as_text=True))
-    assert "You are on the waiting list at position 2." in page
+    assert "You’re on the waiting list, position 2" in page
     assert "Full: answering “Going” puts you on the waiting list" in page
     response = post_answer(app.test_client(), meeting, "going")  # anonymous: nothing recorded
     assert rsvp_count() == 4
@@ -208,7 +208,7 @@ def test_going_to_cant_go_promotes_exactly_the_first_in_line_and_emails_them(app
 
     c2 = app.test_client()
     sign_in(c2, second)
-    assert "waiting list at position 1" in text(c2.get(f"/meetings/{meeting.slug}").get_data(as_text=True))
+    assert "waiting list, position 1" in text(c2.get(f"/meetings/{meeting.slug}").get_data(as_text=True))
 
 
 def test_going_to_maybe_also_frees_the_place(make_meeting, make_member):
@@ -311,7 +311,7 @@ def test_confirming_on_the_personal_link_records_the_answer_as_from_email(client
     assert (rsvp.answer, rsvp.source, rsvp.access_needs) == (Answer.GOING, RsvpSource.EMAIL_LINK, "Captions please")
 
     page = client.get(f"{link}?answer=declined").get_data(as_text=True)
-    assert "Your answer is Going" in text(page)
+    assert "You’re going" in text(page)
     assert form_values(page, with_field="answer")["answer"] == "declined"
     client.post(link, data={"answer": "declined"})
     assert rsvp_of(meeting, member).answer == Answer.DECLINED

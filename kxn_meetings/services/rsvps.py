@@ -89,8 +89,8 @@ def closed_reason(meeting: Meeting) -> str | None:
 def may_see_join_link(meeting: Meeting, rsvp: Rsvp | None, *, organiser: bool = False, reminder: bool = False) -> bool:
     """Whether the join link is shown: to organisers and to members going (not those waiting), on the meeting page,
     in their calendar and in what they are sent; a reminder, which goes just before the start to those going or
-    maybe, carries it too. Nobody sees a link the meeting does not have."""
-    if not meeting.join_url:
+    maybe, carries it too. Nobody sees a link the meeting does not have, nor that of a cancelled meeting."""
+    if not meeting.join_url or meeting.is_cancelled:
         return False
     return organiser or reminder or (rsvp is not None and rsvp.is_going)
 
@@ -265,11 +265,12 @@ def counts(meeting: Meeting) -> Counts:
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
-def invitation_by_token(meeting: Meeting, token: str) -> Invitation | None:
+def invitation_by_token(meeting_id: int, token: str) -> Invitation | None:
+    """The personal link of an active member for this meeting; a link to another meeting is no link."""
     if not TOKEN_SHAPE.fullmatch(token or ""):
         return None
     invitation = db.session.scalar(
-        select(Invitation).where(Invitation.token == token, Invitation.meeting_id == meeting.id)
+        select(Invitation).where(Invitation.token == token, Invitation.meeting_id == meeting_id)
     )
     if invitation is None or not invitation.member.active:
         return None

@@ -13,6 +13,7 @@ from ..forms import ConfirmForm
 from ..models import MeetingStatus, Visibility, utcnow
 from ..security import is_organiser
 from ..services import calendars as calendar_service
+from ..services import rsvps as rsvp_service
 from ..urls import external_url
 from .transactions import transaction
 
@@ -58,6 +59,20 @@ def meeting_ics(ref: str):
         etag=download.etag,
         cache_control="private, max-age=300" if members_only else PUBLIC_CACHE,
     )
+    return response.make_conditional(request)
+
+
+@bp.route("/meetings/<ref>/answer/<token>/calendar.ics")
+def personal_meeting_ics(ref: str, token: str):
+    """The same shareable file, for a member who came by her personal link and is not signed in (the meeting may
+    be for members only). A cancelled meeting's file says STATUS:CANCELLED, for calendars that hold it."""
+    head = calendar_service.meeting_head(ref)
+    if head is None or head.status == MeetingStatus.DRAFT or rsvp_service.invitation_by_token(head.id, token) is None:
+        abort(404)
+    download = calendar_service.meeting_download(head)
+    if download is None:
+        abort(404)
+    response = _ics(download.body, filename=download.filename, etag=download.etag, cache_control="private, no-cache")
     return response.make_conditional(request)
 
 

@@ -61,33 +61,68 @@ def show(ref: str):
 
 
 def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int = 200):
-    my_rsvp = None
-    if current_user.is_authenticated:
-        my_rsvp = db.session.scalar(
-            select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == current_user.id)
-        )
-    if form is None and current_user.is_authenticated:
+    """The meeting page as the signed-in member (or a visitor) sees it."""
+    member = current_user if current_user.is_authenticated else None
+    return _meeting_page(meeting, member, form, status, organiser=is_organiser())
+
+
+def _rsvp_of(meeting: Meeting, member: Member | None) -> Rsvp | None:
+    if member is None:
+        return None
+    return db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+
+
+def _meeting_page(
+    meeting: Meeting,
+    member: Member | None,
+    form: RsvpForm | None,
+    status: int,
+    *,
+    organiser: bool = False,
+    token: str | None = None,
+    chosen: str | None = None,
+):
+    """The meeting page for `member` (None: a visitor). With `token` it is her personal link's page: it shows
+    what she may see and nothing of whoever the browser is signed in as. `chosen` is an answer picked in the
+    email, shown ready to confirm."""
+    my_rsvp = _rsvp_of(meeting, member)
+    if form is None and member is not None:
         # Only members get the form: building one for visitors would set a session cookie on a public page.
         form = RsvpForm(
             data={
-                "answer": my_rsvp.answer.value if my_rsvp else None,
+                "answer": chosen or (my_rsvp.answer.value if my_rsvp else None),
                 "access_needs": my_rsvp.access_needs if my_rsvp else "",
                 "comment": my_rsvp.comment if my_rsvp else "",
             }
         )
     count = rsvp_service.counts_for([meeting.id])[meeting.id]
-    show_join = rsvp_service.may_see_join_link(meeting, my_rsvp, organiser=is_organiser())
+    answer_url = (
+        url_for("meetings.personal_answer", ref=meeting.slug, token=token)
+        if token
+        else url_for("meetings.rsvp", ref=meeting.slug)
+    )
     return render_template(
         "meetings/show.html",
         meeting=meeting,
         count=count,
         places_left=count.places_left(meeting.capacity),
+        member=member,
         my_rsvp=my_rsvp,
         my_position=rsvp_service.waiting_position(my_rsvp) if my_rsvp else None,
         closed=rsvp_service.closed_reason(meeting),
         form=form,
-        show_join=show_join,
-        organiser_view=is_organiser(),
+        answer_url=answer_url,
+        # The change-answer form starts open when it has something to say: a refusal, or an answer chosen in the
+        # email that differs from the one recorded.
+        change_open=status != 200 or (chosen is not None and my_rsvp is not None and chosen != my_rsvp.answer.value),
+        show_join=rsvp_service.may_see_join_link(meeting, my_rsvp, organiser=organiser),
+        ics_url=(
+            url_for("calendar.personal_meeting_ics", ref=meeting.slug, token=token)
+            if token
+            else url_for("calendar.meeting_ics", ref=meeting.slug)
+        ),
+        personal=token is not None,
+        organiser_view=organiser,
     ), status
 
 
@@ -133,15 +168,16 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
 
 @bp.route("/<ref>/answer/<token>", methods=["GET", "POST"])
 def personal_answer(ref: str, token: str):
-    """The link in an invitation: answer without signing in. GET shows a page; only the button POSTs."""
-    meeting = meeting_service.find_meeting(ref)
+    """The link in every invitation and notice: the whole meeting page for the one member it names, members-only
+    details included, where she answers without signing in. The token opens this page and nothing else: no
+    sign-in, no other meeting, nobody else's answers. GET shows the page; only the button POSTs."""
+    meeting = meeting_service.find_meeting(ref, load_details=True)
     if meeting is None or meeting.status == MeetingStatus.DRAFT:
         abort(404)
-    invitation = rsvp_service.invitation_by_token(meeting, token)
+    invitation = rsvp_service.invitation_by_token(meeting.id, token)
     if invitation is None:
         abort(404)
     member = invitation.member
-    existing = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
     if request.method == "POST":
         form = RsvpForm()
         if form.validate_on_submit():
@@ -150,31 +186,13 @@ def personal_answer(ref: str, token: str):
                 member,
                 form,
                 RsvpSource.EMAIL_LINK,
-                url_for("meetings.personal_answer", ref=meeting.slug, token=token),
+                url_for("meetings.personal_answer", ref=meeting.slug, token=token, _anchor="rsvp"),
             )
-        status = REFUSED
-    else:
-        chosen = request.args.get("answer")
-        if chosen not in {a.value for a in Answer}:
-            chosen = existing.answer.value if existing else None
-        form = RsvpForm(
-            data={
-                "answer": chosen,
-                "access_needs": existing.access_needs if existing else "",
-                "comment": existing.comment if existing else "",
-            }
-        )
-        status = 200
-    return render_template(
-        "meetings/answer.html",
-        meeting=meeting,
-        member=member,
-        form=form,
-        existing=existing,
-        position=rsvp_service.waiting_position(existing) if existing else None,
-        closed=rsvp_service.closed_reason(meeting),
-        show_join=rsvp_service.may_see_join_link(meeting, existing),
-    ), status
+        return _meeting_page(meeting, member, form, REFUSED, token=token)
+    chosen = request.args.get("answer")
+    return _meeting_page(
+        meeting, member, None, 200, token=token, chosen=chosen if chosen in {a.value for a in Answer} else None
+    )
 
 
 # Organiser tools ------------------------------------------------------------------------------------

@@ -1,0 +1,306 @@
+"""The page a personal link opens: the whole meeting for the one member it names, her answer and what it gives
+her, and nothing of anyone else; and how a cancelled meeting looks there and on its meeting page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import icalendar
+import pytest
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, Visibility
+from kxn_meetings.services import invitations as invitation_service
+from kxn_meetings.services import meetings as meeting_service
+
+from .html_forms import form_values, text
+from .meeting_helpers import record_answer, rsvp_count
+
+JOIN = "https://meet.example.org/kxn-secret-room"
+MARCH = dt.datetime(2099, 3, 9, 15, tzinfo=dt.UTC)  # 3pm GMT
+
+
+@pytest.fixture
+def members_only(make_meeting, make_member):
+    meeting = make_meeting(
+        title="Youth engagement in custody",
+        theme="Trauma-informed practice with 18-25 year olds",
+        description="Two hours with practitioners from **police and health**.",
+        start=MARCH,
+        join_url=JOIN,
+        capacity=10,
+        visibility=Visibility.MEMBERS,
+        contact=make_member(name="Connie Contact", email="connie@example.org"),
+    )
+    db.session.add_all(
+        [
+            AgendaItem(meeting_id=meeting.id, position=0, start_time=dt.time(15, 0), title="Welcome"),
+            AgendaItem(
+                meeting_id=meeting.id,
+                position=1,
+                start_time=dt.time(15, 15),
+                title="Lessons from the Manchester pilot",
+                speaker_name="Dr Asha Patel",
+                speaker_role="Research lead",
+                speaker_organisation="University of Salford",
+            ),
+        ]
+    )
+    db.session.commit()
+    return meeting
+
+
+def link(meeting: Meeting, member: Member) -> str:
+    token = invitation_service.personal_link(meeting, member).token
+    db.session.commit()
+    return f"/meetings/{meeting.slug}/answer/{token}"
+
+
+def answered(meeting: Meeting, member: Member, answer: Answer, **extra) -> None:
+    record_answer(meeting.id, member, answer, **extra)
+    db.session.commit()
+
+
+def page_of(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def calendar_links(page: str, path: str) -> bool:
+    return f'href="{path}/calendar.ics"' in page and "calendar.google.com" in page and "outlook.live.com" in page
+
+
+# What she sees, answer by answer -----------------------------------------------------------------------------
+
+
+def test_before_answering_the_link_shows_the_members_only_meeting_and_the_form(client, members_only, member):
+    path = link(members_only, member)
+    page = page_of(client, f"{path}?answer=going")
+    words = text(page)
+    assert "Youth engagement in custody" in words
+    assert "police and health" in words  # the description, for members only
+    assert "Dr Asha Patel, Research lead, University of Salford" in words
+    assert "3:15" in words or "15:15" in words
+    assert "Times are GMT (Europe/London)." in words
+    assert "connie@example.org" in page
+    assert "Will you come?" in words and f"Answering as {member.name}" in words
+    assert form_values(page, with_field="answer")["answer"] == "going"
+    assert "Confirm my answer" in page and "<details" not in page
+    assert JOIN not in page
+    assert "10 of 10 places left" in words
+    assert calendar_links(page, path)
+    assert rsvp_count() == 0
+
+
+def test_going_shows_youre_going_the_join_link_the_calendar_and_a_way_to_change(client, members_only, member):
+    path = link(members_only, member)
+    response = client.post(path, data={"answer": "going"})
+    assert response.status_code == 302 and response.location.endswith(f"{path}#rsvp")
+    page = page_of(client, path)
+    words = text(page)
+    assert "You’re going" in words
+    assert "Thank you. Your answer is “Going”" in words
+    assert JOIN in page
+    assert calendar_links(page, path)
+    assert '<details class="change-answer">' in page and "<summary>Change my answer</summary>" in page
+    assert form_values(page, with_field="answer")["answer"] == "going"
+    assert "Save my new answer" in page
+
+
+@pytest.mark.parametrize(
+    ("answer", "says", "calendar"),
+    [(Answer.MAYBE, "You said maybe", True), (Answer.DECLINED, "Sorry you can’t make it", False)],
+)
+def test_maybe_and_cant_go_have_their_own_panel_and_no_join_link(client, members_only, member, answer, says, calendar):
+    path = link(members_only, member)
+    answered(members_only, member, answer)
+    page = page_of(client, path)
+    assert says in text(page)
+    assert JOIN not in page
+    assert calendar_links(page, path) is calendar
+    assert "calendar.google.com" in page if calendar else "calendar.google.com" not in page
+    assert "<summary>Change my answer</summary>" in page
+
+
+def test_the_waiting_list_shows_her_position_and_no_join_link(client, make_meeting, make_member, member):
+    meeting = make_meeting(capacity=1, join_url=JOIN)
+    answered(meeting, make_member(), Answer.GOING)
+    answered(meeting, make_member(), Answer.GOING)
+    path = link(meeting, member)
+    client.post(path, data={"answer": "going"})
+    page = page_of(client, path)
+    assert "You’re on the waiting list, position 2" in text(page)
+    assert JOIN not in page
+    assert "Full: answering “Going” puts you on the waiting list" in text(page)
+
+
+def test_an_answer_chosen_in_the_email_opens_the_change_form_with_it(client, members_only, member):
+    path = link(members_only, member)
+    answered(members_only, member, Answer.GOING)
+    page = page_of(client, f"{path}?answer=declined")
+    assert "You’re going" in text(page)
+    assert '<details class="change-answer" open>' in page
+    assert form_values(page, with_field="answer")["answer"] == "declined"
+    assert '<details class="change-answer">' in page_of(client, f"{path}?answer=going")
+
+
+def test_a_refused_change_comes_back_open_with_its_message(client, members_only, member):
+    path = link(members_only, member)
+    answered(members_only, member, Answer.GOING)
+    response = client.post(path, data={"answer": "sometimes"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert '<details class="change-answer" open>' in page
+    assert "Choose Going, Maybe or Can't go." in text(page)
+
+
+# Whom the link opens, and what --------------------------------------------------------------------------------
+
+
+def test_a_bogus_token_another_meetings_or_a_draft_is_404_for_the_page_and_the_file(
+    client, make_meeting, members_only, member, make_member
+):
+    other = make_meeting()
+    draft = make_meeting(status=meeting_service.MeetingStatus.DRAFT)
+    other_token = link(other, member).rsplit("/", 1)[1]
+    draft_path = link(draft, member)
+    for path in (
+        f"/meetings/{members_only.slug}/answer/{other_token}",
+        f"/meetings/{members_only.slug}/answer/{'x' * 32}",
+        f"/meetings/{members_only.slug}/answer/short",
+        draft_path,
+    ):
+        assert client.get(path).status_code == 404, path
+        assert client.get(f"{path}/calendar.ics").status_code == 404, path
+        assert client.post(path, data={"answer": "going"}).status_code == 404, path
+    assert rsvp_count() == 0
+
+
+def test_another_members_link_shows_her_answer_not_yours(app, sign_in, members_only, member, make_member, organiser):
+    someone = make_member(name="Rita Recipient")
+    answered(members_only, someone, Answer.MAYBE)
+    answered(members_only, member, Answer.GOING)
+    signed_in = app.test_client()
+    sign_in(signed_in, organiser)  # an organiser who opens a forwarded link sees it as its member would
+    page = page_of(signed_in, link(members_only, someone))
+    words = text(page)
+    assert "You said maybe" in words and "Answering as Rita Recipient" in words
+    assert JOIN not in page
+    assert "Organiser actions" not in page and "/attendees" not in page
+
+
+def test_the_link_reveals_nobody_elses_data_and_signs_nobody_in(client, members_only, member, make_member):
+    others = [
+        make_member(name="Priya Private", email="priya.private@example.org", organisation="Secret Trust"),
+        make_member(name="Quentin Quiet", email="quentin.quiet@example.org", organisation="Hidden VRU"),
+    ]
+    answered(members_only, others[0], Answer.GOING, access_needs="Wheelchair space", comment="Bringing a colleague")
+    answered(members_only, others[1], Answer.DECLINED, comment="On leave that week")
+    hidden = Meeting(
+        title="Another members-only meeting",
+        slug="another-members-only",
+        starts_at=MARCH,
+        ends_at=MARCH + dt.timedelta(hours=2),
+        status=meeting_service.MeetingStatus.SCHEDULED,
+        visibility=Visibility.MEMBERS,
+        description="Not for this link",
+    )
+    db.session.add(hidden)
+    db.session.commit()
+
+    path = link(members_only, member)
+    pages = [page_of(client, path), page_of(client, f"{path}?answer=maybe")]
+    client.post(path, data={"answer": "going", "access_needs": "Captions"})
+    pages.append(page_of(client, path))
+    pages.append(client.post(path, data={"answer": "nonsense"}).get_data(as_text=True))
+    for page in pages:
+        for secret in (
+            "Priya Private",
+            "priya.private@example.org",
+            "Secret Trust",
+            "Quentin Quiet",
+            "quentin.quiet@example.org",
+            "Hidden VRU",
+            "Wheelchair space",
+            "Bringing a colleague",
+            "On leave that week",
+        ):
+            assert secret not in page, secret
+    elsewhere = f"/meetings/{hidden.slug}"
+    for refused in ("/members", "/members/profile", elsewhere, f"{elsewhere}/calendar.ics"):
+        response = client.get(refused)
+        assert response.status_code in (302, 403, 404), refused
+        assert "Not for this link" not in response.get_data(as_text=True)
+        if response.status_code == 302:
+            assert "/sign-in" in response.location or "/auth" in response.location, refused
+    assert member.name not in text(client.get("/").get_data(as_text=True))
+    other_token = path.rsplit("/", 1)[1]
+    assert client.get(f"/meetings/{hidden.slug}/answer/{other_token}").status_code == 404
+
+
+# The calendar file through the link --------------------------------------------------------------------------
+
+
+def test_the_link_downloads_the_members_only_meetings_calendar_file(client, members_only, member):
+    path = link(members_only, member)
+    assert client.get(f"/meetings/{members_only.slug}/calendar.ics").status_code == 302  # sign in first
+    response = client.get(f"{path}/calendar.ics")
+    assert response.status_code == 200
+    assert response.content_type == "text/calendar; charset=utf-8"
+    assert response.headers["Cache-Control"] == "private, no-cache"
+    assert f'filename="kxn-{members_only.slug}.ics"' in response.headers["Content-Disposition"]
+    [event] = icalendar.Calendar.from_ical(response.data).walk("VEVENT")
+    assert str(event["UID"]) == members_only.uid
+    assert str(event["SUMMARY"]) == members_only.title
+    assert event.decoded("DTSTART").astimezone(dt.UTC) == MARCH
+    assert "ATTENDEE" not in event and JOIN not in response.get_data(as_text=True)
+
+
+# A cancelled meeting ------------------------------------------------------------------------------------------
+
+
+def cancel(meeting: Meeting) -> Meeting:
+    meeting_service.cancel(meeting, "The speakers are unwell; we will write with a new date.")
+    db.session.commit()
+    return meeting
+
+
+def test_a_cancelled_meeting_looks_cancelled_through_the_link(client, members_only, member):
+    path = link(members_only, member)
+    answered(members_only, member, Answer.GOING)
+    cancel(members_only)
+    page = page_of(client, f"{path}?answer=going")
+    words = text(page)
+    assert "This meeting has been cancelled" in words
+    assert "The speakers are unwell; we will write with a new date." in words
+    assert f"Cancelled on {members_only.cancelled_at.astimezone(members_only.zone):%A} " in words
+    assert "It no longer takes answers." in words
+    assert JOIN not in page
+    assert "calendar.ics" not in page and "calendar.google.com" not in page
+    assert "places left" not in words and "Places" not in words
+    assert 'name="answer"' not in page and "Change my answer" not in page
+    assert client.post(path, data={"answer": "declined"}).status_code == 302
+
+    response = client.get(f"{path}/calendar.ics")
+    assert response.status_code == 200
+    [event] = icalendar.Calendar.from_ical(response.data).walk("VEVENT")
+    assert str(event["STATUS"]) == "CANCELLED" and str(event["UID"]) == members_only.uid
+
+
+def test_a_cancelled_meeting_looks_cancelled_on_its_page(client, member_client, organiser_client, make_meeting, member):
+    meeting = make_meeting(join_url=JOIN, capacity=5, rsvp_deadline=MARCH - dt.timedelta(days=2), start=MARCH)
+    answered(meeting, member, Answer.GOING)
+    cancel(meeting)
+    for who in (client, member_client, organiser_client):
+        page = page_of(who, f"/meetings/{meeting.slug}")
+        words = text(page)
+        assert "This meeting has been cancelled" in words and "Cancelled on" in words
+        assert "The speakers are unwell" in words
+        assert JOIN not in page
+        assert "calendar.google.com" not in page and 'href="/meetings/' + meeting.slug + '/calendar.ics"' not in page
+        assert "places left" not in words and "Answer by" not in words
+        assert 'name="answer"' not in page
+    response = client.get(f"/meetings/{meeting.slug}/calendar.ics")
+    [event] = icalendar.Calendar.from_ical(response.data).walk("VEVENT")
+    assert str(event["STATUS"]) == "CANCELLED"
