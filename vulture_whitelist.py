@@ -34,8 +34,13 @@ start_fold  # noqa
 end_fold  # noqa
 toc  # noqa
 
-# Columns kept as the record of what happened (shown on pages through templates, exported, or kept for audit),
-# and an answer source that stored rows may hold.
+# Figures that only the attendees page shows.
+no_reply  # noqa
+came_maybe  # noqa
+walk_ins  # noqa
+no_shows  # noqa
+
+# Columns kept as the record of what happened (shown on pages through templates, exported, or kept for audit).
 cancelled_at  # noqa
 room_id  # noqa
 last_seen_at  # noqa
@@ -44,4 +49,3 @@ uploaded_by_id  # noqa
 proposed_start  # noqa
 proposed_end  # noqa
 sent_sequence  # noqa
-ORGANISER  # noqa

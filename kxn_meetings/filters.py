@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(timefmt.iso, "iso")
     app.add_template_filter(timefmt.day, "day")
     app.add_template_filter(timefmt.short_day, "short_day")
+    app.add_template_filter(timefmt.clock_in_zone, "clock_in_zone")
     app.add_template_filter(
         lambda value, zone=None: timefmt.instant(value, zone or current_app.config["TIMEZONE"]), "instant"
     )

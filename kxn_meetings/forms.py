@@ -297,6 +297,18 @@ class MeetingForm(FlaskForm):
     agenda = FieldList(FormField(AgendaItemForm), min_entries=1, max_entries=40)
     rooms = FieldList(FormField(WorkshopRoomForm), min_entries=1, max_entries=20)
     minor_correction = BooleanField("Don't notify: minor correction (members are not emailed about this edit)")
+    move_agenda = BooleanField("Move the agenda times with the meeting", default=True)
+    # Rows whose time falls outside the meeting's, by index: shown as a warning, never refused (see the view).
+    agenda_outside: frozenset[int] = frozenset()
+
+
+class WalkInForm(FlaskForm):
+    member_id = SelectField(
+        "Member who came without answering",
+        coerce=int,
+        validators=[DataRequired("Choose a member from the list.")],
+        invalid_choice_message="Choose a member from the list.",
+    )
 
 
 class CancelMeetingForm(FlaskForm):

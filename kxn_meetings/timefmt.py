@@ -52,6 +52,23 @@ def instant(value: dt.datetime | None, zone: str | ZoneInfo = "Europe/London") -
     return f"{local.day} {local:%b %Y}, {_clock(local)} {zone_abbreviation(local)}"
 
 
+def zone_place(zone: str) -> str:
+    """'London time', 'New York time', 'UTC': a zone named as people say it."""
+    if "/" not in zone:
+        return zone
+    return f"{zone.rsplit('/', 1)[1].replace('_', ' ')} time"
+
+
+def clock_in_zone(value: dt.datetime, zone: str) -> str:
+    """'14:05 (London time)', with the day in front when it is not today there: 'Wed 10 Mar 2027, 00:05 (London
+    time)'."""
+    tz = ZoneInfo(zone)
+    local = value.astimezone(tz)
+    today = dt.datetime.now(dt.UTC).astimezone(tz).date()
+    prefix = "" if local.date() == today else f"{short_day(local)}, "
+    return f"{prefix}{local:%H:%M} ({zone_place(zone)})"
+
+
 def utc_offset(value: dt.datetime) -> str:
     """'UTC+1', 'UTC+0', 'UTC+5:30', 'UTC-3'."""
     minutes = int((value.utcoffset() or dt.timedelta(0)).total_seconds()) // 60

@@ -177,7 +177,10 @@ def test_attendance_is_saved_in_one_post_after_the_meeting_and_the_rate_shows(
     )
     page = text(response.get_data(as_text=True))
     assert "Attendance saved: 4 attended." in page
-    assert "100% attendance (4 came)" in page
+    assert "75% of those going came (3 of 4)" in page
+    assert "1 who answered Maybe came" in page
+    assert "0 came without answering Going" in page
+    assert "1 no-show Going, but did not come (1) Person 3" in page
     attended = {
         r.member.name: r.attended for r in db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id))
     }
@@ -190,7 +193,7 @@ def test_attendance_is_saved_in_one_post_after_the_meeting_and_the_rate_shows(
         data={"attended": [boxes["Person 0"], "²", "abc", "99999999999999999999"]},
         follow_redirects=True,
     )
-    assert "25% attendance (1 came)" in text(response.get_data(as_text=True))
+    assert "25% of those going came (1 of 4)" in text(response.get_data(as_text=True))
     assert {r["Name"]: r["Attended"] for r in csv_rows(organiser_client, meeting)} == {
         "Person 0": "yes",
         "Person 1": "no",

@@ -53,7 +53,7 @@ def test_invite_answer_move_and_cancel_reach_the_members_calendar(
     ).to_be_visible()
     audit(page)
     page.get_by_role("button", name="Send 1 invitation").click()
-    expect(page.get_by_role("status").first).to_contain_text("1 invitation queued.")
+    expect(page.get_by_role("status").first).to_contain_text("1 invitation is on its way.")
     audit(page)
 
     [invitation] = delivered(smtp_server, member.email, 1)

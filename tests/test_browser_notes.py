@@ -74,7 +74,9 @@ def test_organiser_writes_previews_publishes_and_edits_notes(
         expect(reader.get_by_role("heading", name="Notes of this meeting")).to_have_count(0)
 
         page.get_by_role("button", name="Publish and email 4 members").click()
-        expect(page.get_by_role("status").first).to_contain_text("Emailed 4 members who went or sent apologies.")
+        expect(page.get_by_role("status").first).to_contain_text(
+            "4 members who went or sent apologies will get the notes by email."
+        )
         expect(page.get_by_role("heading", level=1)).to_have_text(meeting.title)
         expect(page.get_by_role("heading", name="Actions agreed")).to_be_visible()
         audit(page)

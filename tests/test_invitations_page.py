@@ -80,7 +80,7 @@ def test_the_preview_shows_the_exact_email_and_how_many_receive_it_and_queues_no
 
     response = post_invite(organiser_client, meeting, action="send")
     assert response.status_code == 302
-    assert "4 invitations queued." in page_text(organiser_client.get(response.headers["Location"]))
+    assert "4 invitations are on their way." in page_text(organiser_client.get(response.headers["Location"]))
     invited = rows("invitation")
     assert sorted(r.recipient for r in invited) == sorted(
         f"{m.name} <{m.email}>" for m in (organiser, people["ann"], people["ben"], people["cat"])
@@ -102,7 +102,7 @@ def test_pasted_addresses_that_are_not_members_are_listed_and_invited_only_when_
     assert "Not email addresses, left out: not-an-address" in shown
 
     response = post_invite(organiser_client, meeting, recipients="addresses", addresses=pasted, action="send")
-    assert "1 invitation queued. 1 address was not invited because it is not a member yet." in page_text(
+    assert "1 invitation is on its way. 1 address was not invited because it is not a member yet." in page_text(
         organiser_client.get(response.headers["Location"])
     )
     assert db.session.scalar(select(Member).where(Member.email == "new.person@example.org")) is None
@@ -111,7 +111,7 @@ def test_pasted_addresses_that_are_not_members_are_listed_and_invited_only_when_
     response = post_invite(
         organiser_client, meeting, recipients="addresses", addresses=pasted, create_members="y", action="send"
     )
-    assert "1 invitation queued. 1 had already been invited." in page_text(
+    assert "1 invitation is on its way. 1 had already been invited." in page_text(
         organiser_client.get(response.headers["Location"])
     )
     new = db.session.scalar(select(Member).where(Member.email == "new.person@example.org"))
@@ -148,7 +148,7 @@ def test_the_page_follows_the_outbox_and_who_has_not_replied_and_reminds_them_on
     )
     post_invite(organiser_client, meeting, recipients="addresses", addresses="ben@example.org", action="send")
     page = page_text(organiser_client.get(f"/meetings/{meeting.slug}/invite"))
-    assert "3 queued 0 sent 0 failed" in page
+    assert "3 on their way ( see the outbox ) 0 sent 0 failed" in page
     assert "Invited, no reply yet (3) Ann Police, Thames Valley Police Ben Health, NHS England Cat Police" in page
 
     smtp_server.refuse(1, "550 5.1.1 No such mailbox")
@@ -157,7 +157,7 @@ def test_the_page_follows_the_outbox_and_who_has_not_replied_and_reminds_them_on
     record_answer(meeting.id, people["ann"], Answer.GOING)
     db.session.commit()
     page = page_text(organiser_client.get(f"/meetings/{meeting.slug}/invite"))
-    assert "0 queued 2 sent 1 failed" in page
+    assert "0 on their way 2 sent 1 failed" in page
     assert "Invited, no reply yet (2) Ben Health, NHS England Cat Police, Thames Valley Police" in page
 
     response = organiser_client.post(f"/meetings/{meeting.slug}/invite/remind", follow_redirects=True)

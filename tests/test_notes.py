@@ -280,7 +280,7 @@ def test_publishing_emails_everyone_who_went_or_sent_apologies_once(organiser_cl
     response = organiser_client.post(f"/meetings/{meeting.slug}/notes/publish", data={"email": "yes"})
     assert response.status_code == 302
     flashed = text(organiser_client.get(response.headers["Location"]).get_data(as_text=True))
-    assert "Emailed 3 members who went or sent apologies" in flashed
+    assert "3 members who went or sent apologies will get the notes by email." in flashed
     sent = outbox("notes_published")
     assert sorted(m.recipient for m in sent) == [
         "Attended <attended@example.org>",
@@ -315,7 +315,7 @@ def test_publish_without_emailing_and_edits_that_do_not_notify(organiser_client,
     assert outbox() == [], "an edit is not announced unless asked"
 
     response = save(organiser_client, meeting, body="An important change.", notify_update="y")
-    assert "Emailed 3 members about the update." in text(
+    assert "3 members will get an email about the update." in text(
         organiser_client.get(response.headers["Location"]).get_data(as_text=True)
     )
     updates = outbox("notes_updated")

@@ -41,7 +41,11 @@ class RsvpSource(enum.StrEnum):
 
 
 class Rsvp(TimestampMixin, Model):
-    """One member's answer to one meeting. A member who deletes their account leaves an anonymous row."""
+    """One member's answer to one meeting. A member who deletes their account leaves an anonymous row.
+
+    A member who came without answering is recorded by an organiser (source ORGANISER, a *walk-in*) with the answer
+    Can't go, which keeps them out of the places and of calendar updates; `is_walk_in` tells them apart and the
+    counts leave them out of the answers."""
 
     __tablename__ = "rsvps"
 
@@ -71,6 +75,15 @@ class Rsvp(TimestampMixin, Model):
     @property
     def is_going(self) -> bool:
         return self.answer == Answer.GOING and self.waitlist_position is None
+
+    @property
+    def is_walk_in(self) -> bool:
+        return self.source == RsvpSource.ORGANISER
+
+    @property
+    def answer_label(self) -> str:
+        """The answer as pages and exports name it: 'No answer' for a walk-in."""
+        return "No answer" if self.is_walk_in else self.answer.label
 
 
 class Invitation(TimestampMixin, Model):

@@ -8,7 +8,9 @@ import datetime as dt
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, exists, select
@@ -17,11 +19,14 @@ from sqlalchemy.orm import joinedload, selectinload
 from ..extensions import db
 from ..models import (
     AgendaItem,
+    Answer,
     Meeting,
     MeetingNotes,
     MeetingSeries,
     MeetingStatus,
+    Member,
     Rsvp,
+    RsvpSource,
     Visibility,
     WorkshopQuestion,
     WorkshopRoom,
@@ -214,11 +219,58 @@ class Change:
 class MeetingUpdate:
     changes: list[Change]
     promoted: list[Rsvp]
+    # None when members are not told of this edit; otherwise updates queued at once (0 while the batch window is
+    # open: services.notices.pending_update).
+    announced: int | None = None
 
 
-def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) -> MeetingUpdate:
+def _wall_clock(instant: dt.datetime, zone: str) -> dt.datetime:
+    return instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def move_agenda(agenda: list[AgendaRow], old_start: dt.datetime, old_zone: str, new_start: dt.datetime, new_zone: str):
+    """Agenda times moved as far as the start moved, on the wall clock of the meeting's zone: a meeting moved across
+    a change of the clocks keeps each item as many minutes after its start as before."""
+    shift = _wall_clock(new_start, new_zone) - _wall_clock(old_start, old_zone)
+    if not shift:
+        return
+    anchor = _wall_clock(old_start, old_zone)
+    for row in agenda:
+        if row.start_time is not None:
+            row.start_time = (dt.datetime.combine(anchor.date(), row.start_time) + shift).time()
+
+
+class Timed(Protocol):
+    start_time: dt.time | None
+
+
+T = TypeVar("T", bound=Timed)
+
+
+def agenda_outside(starts_at: dt.datetime, ends_at: dt.datetime, zone: str, items: Sequence[T]) -> list[T]:
+    """The agenda items whose time falls before the start or at or after the end of the meeting (on any of its
+    days, for a meeting that runs past midnight). Pages warn of them; saving does not refuse them."""
+    start, end = _wall_clock(starts_at, zone), _wall_clock(ends_at, zone)
+    days = [start.date() + dt.timedelta(days=n) for n in range((end.date() - start.date()).days + 1)]
+    return [
+        item
+        for item in items
+        if item.start_time is not None
+        and not any(start <= dt.datetime.combine(day, item.start_time) < end for day in days)
+    ]
+
+
+def misplaced_agenda(meeting: Meeting) -> list[AgendaItem]:
+    """The meeting's agenda items outside its time (agenda_outside)."""
+    return agenda_outside(meeting.starts_at, meeting.ends_at, meeting.timezone, meeting.agenda_items)
+
+
+def update_meeting(
+    meeting: Meeting, data: MeetingData, *, notify: bool = True, move_agenda_times: bool = False
+) -> MeetingUpdate:
     """Apply an edit: the changes members' calendars must hear about raise SEQUENCE once the meeting is published,
-    and places added to a full meeting go to the front of the waiting list.
+    and places added to a full meeting go to the front of the waiting list. With `move_agenda_times`, the agenda
+    given (as it stood before the edit) moves as far as the start does (move_agenda).
 
     Members are told of those changes in one update per batch of edits (services.notices), unless
     `notify` is False for a minor correction.
@@ -229,6 +281,8 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
     meeting = lock_meeting(meeting.id)
     if problem := why_not_editable(meeting):
         raise MeetingError(problem)
+    if move_agenda_times:
+        move_agenda(data.agenda, meeting.starts_at, meeting.timezone, data.starts_at, data.timezone)
     before = {name: getattr(meeting, name) for name in Meeting.NOTIFIABLE_FIELDS}
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity
@@ -238,13 +292,13 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
         for name in Meeting.NOTIFIABLE_FIELDS
         if before[name] != getattr(meeting, name)
     ]
-    notices.record_changes(meeting, announced_before, notify=notify)
+    announced = notices.record_changes(meeting, announced_before, notify=notify)
     db.session.flush()
     promoted: list[Rsvp] = []
     if old_capacity is not None and (meeting.capacity is None or meeting.capacity > old_capacity):
         promoted = rsvps.promote_waiting(meeting)
         notices.queue_promotions(meeting, promoted)
-    return MeetingUpdate(changes=changes, promoted=promoted)
+    return MeetingUpdate(changes=changes, promoted=promoted, announced=announced)
 
 
 def publish(meeting: Meeting) -> None:
@@ -272,14 +326,16 @@ def why_not_cancellable(meeting: Meeting) -> str | None:
     return None
 
 
-def cancel(meeting: Meeting, reason: str) -> None:
+def cancel(meeting: Meeting, reason: str) -> int:
+    """Cancel the meeting and queue its cancellation to everyone whose calendar holds it; how many were queued
+    (notices.recipient_count says beforehand)."""
     if problem := why_not_cancellable(meeting):
         raise MeetingError(problem)
     meeting.status = MeetingStatus.CANCELLED
     meeting.cancel_reason = reason.strip()
     meeting.cancelled_at = utcnow()
     meeting.sequence += 1
-    notices.queue_cancellation(meeting)
+    return notices.queue_cancellation(meeting)
 
 
 def why_not_deletable(meeting: Meeting) -> str | None:
@@ -310,13 +366,44 @@ def why_not_attendance(meeting: Meeting, now: dt.datetime) -> str | None:
 
 
 def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int], *, now: dt.datetime | None = None) -> int:
-    """Record who came; every answered row not ticked is recorded as not attended. How many came."""
+    """Record who came; every answered row not ticked is recorded as not attended, and a walk-in not ticked is
+    forgotten (they had no answer to keep). How many came."""
+    meeting = lock_meeting(meeting.id)
     if problem := why_not_attendance(meeting, now or utcnow()):
         raise MeetingError(problem)
     rows = db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id)).all()
     for rsvp in rows:
         rsvp.attended = rsvp.id in attended_rsvp_ids
+        if rsvp.is_walk_in and not rsvp.attended:
+            db.session.delete(rsvp)
+    db.session.flush()
     return sum(1 for r in rows if r.attended)
+
+
+def walk_in_candidates(meeting: Meeting) -> list[Member]:
+    """Active members with no answer to the meeting: those an organiser may record as having come anyway."""
+    answered = exists().where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id)
+    return list(
+        db.session.scalars(select(Member).where(Member.active.is_(True), ~answered).order_by(Member.name, Member.id))
+    )
+
+
+def record_walk_in(meeting: Meeting, member_id: int, *, now: dt.datetime | None = None) -> Rsvp:
+    """Record that a member came: one who answered is marked as attended, one who did not becomes a walk-in
+    (models.Rsvp). Recording the same member twice changes nothing."""
+    meeting = lock_meeting(meeting.id)
+    if problem := why_not_attendance(meeting, now or utcnow()):
+        raise MeetingError(problem)
+    member = db.session.get(Member, member_id)
+    if member is None or not member.active:
+        raise MeetingError("Choose a member from the list.", "member_id")
+    rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+    if rsvp is None:
+        rsvp = Rsvp(meeting_id=meeting.id, member_id=member.id, answer=Answer.DECLINED, source=RsvpSource.ORGANISER)
+        db.session.add(rsvp)
+    rsvp.attended = True
+    db.session.flush()
+    return rsvp
 
 
 def default_series() -> MeetingSeries:

@@ -1,7 +1,8 @@
 """Notices: every email a member gets about a meeting after its invitation, each found here by its name. An
 answer's confirmation and the "a place is yours" of a promotion from the waiting list (queue_answer_notices), an
-update once a batch of edits is due (record_changes, queue_update), a cancellation (queue_cancellation) and the
-reminder ahead of the start (queue_reminders).
+update once a batch of edits is due (record_changes, queue_update; pending_update says who will get it and when,
+send_pending_update_now sends it before the window closes), a cancellation (queue_cancellation) and the reminder
+ahead of the start (queue_reminders).
 
 Each is built and queued as an invitation is (services.invitations): personal, with the member's own calendar part,
 queued in the caller's transaction with a de-duplication key per notice.
@@ -12,22 +13,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 
 from .. import timefmt
 from ..database import is_postgresql
 from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
+from .locking import lock_meeting
 from .rsvps import AnswerResult
 
 # Changes, cancellation ------------------------------------------------------------------------------
 
 
-def recipients(meeting: Meeting) -> list[Member]:
-    """Everyone whose calendar may hold the meeting: invited or answered, and not declined."""
+def _is_recipient(meeting: Meeting) -> ColumnElement[bool]:
+    """Everyone whose calendar may hold the meeting: active, invited or answered, and not declined."""
     invited = exists().where(
         Invitation.meeting_id == meeting.id, Invitation.member_id == Member.id, Invitation.sent_at.is_not(None)
     )
@@ -35,35 +38,66 @@ def recipients(meeting: Meeting) -> list[Member]:
     declined = exists().where(
         Rsvp.meeting_id == meeting.id, Rsvp.member_id == Member.id, Rsvp.answer == Answer.DECLINED
     )
-    return list(
-        db.session.scalars(
-            select(Member).where(Member.active.is_(True), or_(invited, answered), ~declined).order_by(Member.id)
-        )
-    )
+    return Member.active.is_(True) & or_(invited, answered) & ~declined
 
 
-def record_changes(meeting: Meeting, before: dict[str, str], *, notify: bool) -> bool:
+def recipients(meeting: Meeting) -> list[Member]:
+    """Who an update or a cancellation goes to."""
+    return list(db.session.scalars(select(Member).where(_is_recipient(meeting)).order_by(Member.id)))
+
+
+def recipient_count(meeting: Meeting) -> int:
+    """How many members an update or a cancellation would go to now: the pages announce it before it is sent."""
+    return db.session.scalar(select(func.count(Member.id)).where(_is_recipient(meeting))) or 0
+
+
+def record_changes(meeting: Meeting, before: dict[str, str], *, notify: bool) -> int | None:
     """After an edit: schedule one update for everyone concerned (edits close together become one).
 
-    `before` is snapshot() taken before the edit. Returns True when an update is scheduled or sent.
+    `before` is snapshot() taken before the edit. Returns None when members are not to be told, otherwise how many
+    updates were queued at once: 0 while the batch window is open (pending_update says until when).
     """
     if meeting.status != MeetingStatus.SCHEDULED:
-        return False  # drafts are announced from the state they are published in
+        return None  # drafts are announced from the state they are published in
     ensure_announced(meeting, before)
     after = snapshot(meeting)
     if after == before:
-        return False
+        return None
     if not notify:
         announced = json.loads(meeting.announced)
         announced.update({k: v for k, v in after.items() if before.get(k) != v})
         meeting.announced = json.dumps(announced)
-        return False
+        return None
     if meeting.update_due_at is None:
         meeting.sequence += 1
         meeting.update_due_at = utcnow() + dt.timedelta(seconds=current_app.config["UPDATE_WINDOW_SECONDS"])
     if current_app.config["UPDATE_WINDOW_SECONDS"] <= 0:
-        queue_update(meeting)
-    return True
+        return queue_update(meeting)
+    return 0
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    """An update waiting for its batch window to close: how many members will get it, and when it is queued."""
+
+    recipients: int
+    due_at: dt.datetime
+
+
+def pending_update(meeting: Meeting) -> PendingUpdate | None:
+    """The update members will get once the window closes, or None when none is waiting."""
+    if meeting.update_due_at is None or meeting.status != MeetingStatus.SCHEDULED:
+        return None
+    return PendingUpdate(recipients=recipient_count(meeting), due_at=meeting.update_due_at)
+
+
+def send_pending_update_now(meeting: Meeting) -> int:
+    """Queue the waiting update at once instead of when its window closes; how many were queued. Nothing when no
+    update waits (pressed twice, or the window closed and the outbox worker queued it), so none is sent twice."""
+    meeting = lock_meeting(meeting.id)
+    if meeting.update_due_at is None or meeting.status != MeetingStatus.SCHEDULED:
+        return 0
+    return queue_update(meeting)
 
 
 def describe_changes(meeting: Meeting) -> list[str]:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, case, exists, func, select
+from sqlalchemy.orm import joinedload
 
 from .. import timefmt
 from ..extensions import db
@@ -138,9 +139,10 @@ def answer(
         .where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id)
         .execution_options(populate_existing=True)
     )
+    answered = rsvp is not None and not rsvp.is_walk_in  # a walk-in's row holds no answer of the member's
     was_going = rsvp is not None and rsvp.is_going
-    was_answer = rsvp.answer if rsvp is not None else None
-    same_answer = rsvp is not None and rsvp.answer == choice
+    was_answer = rsvp.answer if rsvp is not None and answered else None
+    same_answer = rsvp is not None and answered and rsvp.answer == choice
     # Counted before this answer is added: once flushed it would count itself.
     full = (
         choice == Answer.GOING
@@ -215,7 +217,7 @@ def _counts_statement():
             Rsvp.meeting_id,
             func.sum(case(((Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_(None), 1), else_=0)),
             func.sum(case((Rsvp.answer == Answer.MAYBE, 1), else_=0)),
-            func.sum(case((Rsvp.answer == Answer.DECLINED, 1), else_=0)),
+            func.sum(case(((Rsvp.answer == Answer.DECLINED) & (Rsvp.source != RsvpSource.ORGANISER), 1), else_=0)),
             func.sum(case((waiting, 1), else_=0)),
             func.sum(case((Rsvp.attended.is_(True), 1), else_=0)),
         )
@@ -277,8 +279,32 @@ def invitation_by_token(meeting_id: int, token: str) -> Invitation | None:
     return invitation
 
 
-def attendance_rate(count: Counts) -> float | None:
-    if not count.going and not count.attended:
-        return None
-    expected = count.going or 1
-    return count.attended / expected
+@dataclass
+class Attendance:
+    """Who came, against who said they would: the attendance figure is those going who came, of those going; those
+    who answered Maybe and the walk-ins (who came without answering Going: no answer, Can't go or the waiting list)
+    are counted apart, and the no-shows are those going recorded as not attended."""
+
+    going: int
+    came_going: int
+    came_maybe: int
+    walk_ins: list[Rsvp]
+    no_shows: list[Rsvp]
+
+    @property
+    def rate(self) -> float | None:
+        return self.came_going / self.going if self.going else None
+
+
+def attendance(meeting: Meeting) -> Attendance:
+    rows = db.session.scalars(
+        select(Rsvp).where(Rsvp.meeting_id == meeting.id).options(joinedload(Rsvp.member)).order_by(Rsvp.id)
+    ).all()
+    going = [r for r in rows if r.is_going and not r.is_walk_in]
+    return Attendance(
+        going=len(going),
+        came_going=sum(1 for r in going if r.attended),
+        came_maybe=sum(1 for r in rows if r.answer == Answer.MAYBE and r.attended),
+        walk_ins=[r for r in rows if r.attended and not r.is_going and r.answer != Answer.MAYBE],
+        no_shows=[r for r in going if r.attended is False],
+    )

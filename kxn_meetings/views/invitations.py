@@ -10,6 +10,7 @@ from ..models import Meeting
 from ..security import organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
+from ..wording import plural
 from .form_pages import REFUSED
 from .transactions import transaction
 
@@ -52,10 +53,6 @@ def _choice(form: InviteForm, *, create: bool) -> dict:
     return {"organisations": form.organisations.data, "addresses": form.addresses.data or "", "create": create}
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 def _send(meeting: Meeting, form: InviteForm):
     with transaction() as outcome:
         queued, chosen = invitation_service.invite_chosen(
@@ -64,12 +61,16 @@ def _send(meeting: Meeting, form: InviteForm):
     if outcome.refused:
         return redirect(url_for("invitations.invite", ref=meeting.slug))
     members, unknown = chosen.members, chosen.unknown
-    note = f"{_plural(queued, 'invitation')} queued."
+    note = (
+        f"{plural(queued, 'invitation is', 'invitations are')} on {'its' if queued == 1 else 'their'} way."
+        if queued
+        else "No invitation was sent."
+    )
     if len(members) > queued:
         note += f" {len(members) - queued} had already been invited."
     if unknown:
         note += (
-            f" {_plural(len(unknown), 'address was', 'addresses were')} not invited because "
+            f" {plural(len(unknown), 'address was', 'addresses were')} not invited because "
             f"{'it is not a member' if len(unknown) == 1 else 'they are not members'} yet."
         )
     flash(note, "success")
@@ -141,7 +142,7 @@ def remind(ref: str):
         queued = invitation_service.nudge(meeting)
     if not outcome.refused:
         flash(
-            f"{_plural(queued, 'reminder')} queued to members who have not replied."
+            f"{plural(queued, 'reminder')} queued to members who have not replied."
             if queued
             else "Nobody to remind: everyone invited has answered, or was reminded today.",
             "success",

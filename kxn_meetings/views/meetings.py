@@ -14,13 +14,14 @@ from wtforms import SelectChoice
 from .. import timefmt
 from ..csvsafe import to_csv
 from ..extensions import db
-from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
+from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm, WalkInForm
 from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, parse_id, utcnow
 from ..security import is_organiser, organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import notices as notice_service
 from ..services import rsvps as rsvp_service
+from ..wording import plural
 from .form_pages import REFUSED, render_form
 from .transactions import transaction
 
@@ -28,6 +29,9 @@ bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 # Pages offer only what the meeting's state allows, by the rules the actions themselves enforce.
 for _rule in (meeting_service.why_not_editable, meeting_service.why_not_cancellable, meeting_service.why_not_deletable):
     bp.add_app_template_global(_rule)
+# What the organiser's part of the meeting page warns of: an update waiting to go, agenda items outside the meeting.
+bp.add_app_template_global(notice_service.pending_update)
+bp.add_app_template_global(meeting_service.misplaced_agenda)
 
 BLANK_ROWS = 2
 
@@ -214,9 +218,10 @@ def _meeting_form(**kwargs) -> MeetingForm:
 
 
 def _prepare(form: MeetingForm) -> MeetingForm:
-    """Room for more rows before the form is shown again."""
+    """Room for more rows before the form is shown again, and the agenda rows outside the meeting's time marked."""
     if not form.timezone.data:
         form.timezone.data = current_app.config["TIMEZONE"]
+    form.agenda_outside = _agenda_outside(form)
     while len(form.agenda.entries) < len(
         [e for e in form.agenda.entries if not e.form.is_blank()]
     ) + BLANK_ROWS and len(form.agenda.entries) < (form.agenda.max_entries or 40):
@@ -226,6 +231,26 @@ def _prepare(form: MeetingForm) -> MeetingForm:
     ) < (form.rooms.max_entries or 20):
         form.rooms.append_entry()
     return form
+
+
+def _agenda_outside(form: MeetingForm) -> frozenset[int]:
+    """Which agenda rows have a time outside the meeting's, by the times in the form as they stand."""
+    day, start, end = form.date.data, form.start_time.data, form.end_time.data
+    if day is None or start is None or end is None:
+        return frozenset()
+    try:
+        zone = ZoneInfo(form.timezone.data)
+    except Exception:
+        return frozenset()  # the form says so next to the field
+    starts_at = dt.datetime.combine(day, start, tzinfo=zone)
+    ends_at = dt.datetime.combine(form.end_date.data or day, end, tzinfo=zone)
+    rows = {
+        i: meeting_service.AgendaRow(title="", start_time=entry.form.start_time.data)
+        for i, entry in enumerate(form.agenda.entries)
+        if not entry.form.is_blank()
+    }
+    outside = meeting_service.agenda_outside(starts_at, ends_at, zone.key, list(rows.values()))
+    return frozenset(i for i, row in rows.items() if any(row is other for other in outside))
 
 
 class NoSuchTime(ValueError):
@@ -461,20 +486,67 @@ def edit(ref: str):
         data = _form_to_data(form)
         if data is not None:
             with transaction(form) as outcome:
-                update = meeting_service.update_meeting(meeting, data, notify=not form.minor_correction.data)
-            if not outcome.refused:
-                promoted = len(update.promoted)
-                note = (
-                    f" {promoted} {'person' if promoted == 1 else 'people'} from the waiting list now "
-                    f"{'has' if promoted == 1 else 'have'} a place."
-                    if promoted
-                    else ""
+                update = meeting_service.update_meeting(
+                    meeting,
+                    data,
+                    notify=not form.minor_correction.data,
+                    move_agenda_times=bool(form.move_agenda.data),
                 )
-                flash("Meeting updated." + note, "success")
+            if not outcome.refused:
+                flash(_updated(meeting, update), "success")
+                if misplaced := meeting_service.misplaced_agenda(meeting):
+                    flash(
+                        f"{plural(len(misplaced), 'agenda item is', 'agenda items are')} outside the meeting's time: "
+                        "check the agenda.",
+                        "warning",
+                    )
                 return redirect(url_for("meetings.show", ref=meeting.slug))
     return render_form(
         "meetings/form.html", form=_prepare(form), meeting=meeting, refused_anyway=request.method == "POST"
     )
+
+
+def _updated(meeting: Meeting, update: meeting_service.MeetingUpdate) -> str:
+    """What an edit did and who will hear of it, and when."""
+    text = "Meeting updated."
+    if promoted := len(update.promoted):
+        text += (
+            f" {plural(promoted, 'person', 'people')} from the waiting list now "
+            f"{'has' if promoted == 1 else 'have'} a place."
+        )
+    if (pending := notice_service.pending_update(meeting)) is not None:
+        text += " " + pending_update_sentence(pending, meeting)
+    elif update.announced:
+        text += f" The update is on its way to {plural(update.announced, 'member')}."
+    elif update.announced is None and update.changes and meeting.status == MeetingStatus.SCHEDULED:
+        text += " Members are not told of this minor correction."
+    return text
+
+
+@bp.app_template_global()
+def pending_update_sentence(pending: notice_service.PendingUpdate, meeting: Meeting) -> str:
+    """'29 members will get an update at 14:05 (London time).', in the meeting's zone with the zone named."""
+    if not pending.recipients:
+        return "Nobody will get an update: no member has been invited, or everyone invited has declined."
+    when = timefmt.clock_in_zone(pending.due_at, meeting.timezone)
+    return f"{plural(pending.recipients, 'member')} will get an update at {when}."
+
+
+@bp.route("/<ref>/send-update", methods=["POST"])
+@organiser_required
+def send_update(ref: str):
+    """Send now: the update waiting for its batch window goes to the outbox at once."""
+    meeting = organiser_meeting(ref)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    with transaction() as outcome:
+        queued = notice_service.send_pending_update_now(meeting)
+    if not outcome.refused:
+        if queued:
+            flash(f"Update queued: it is on its way to {plural(queued, 'member')}.", "success")
+        else:
+            flash("No update was waiting: it has already gone to the outbox.", "info")
+    return redirect(url_for("meetings.show", ref=meeting.slug))
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
@@ -500,11 +572,18 @@ def cancel(ref: str):
         return redirect(url_for("meetings.show", ref=meeting.slug))
     if form.validate_on_submit():
         with transaction() as outcome:
-            meeting_service.cancel(meeting, form.reason.data)
+            told = meeting_service.cancel(meeting, form.reason.data)
         if not outcome.refused:
-            flash("The meeting is cancelled.", "success")
+            flash(
+                f"The meeting is cancelled. The cancellation is on its way to {plural(told, 'member')}."
+                if told
+                else "The meeting is cancelled. Nobody had been invited, so nobody is told.",
+                "success",
+            )
         return redirect(url_for("meetings.show", ref=meeting.slug))
-    return render_form("meetings/cancel.html", meeting=meeting, form=form)
+    return render_form(
+        "meetings/cancel.html", meeting=meeting, form=form, to_tell=notice_service.recipient_count(meeting)
+    )
 
 
 @bp.route("/<ref>/delete", methods=["GET", "POST"])
@@ -530,20 +609,50 @@ def delete(ref: str):
 @organiser_required
 def attendees(ref: str):
     meeting = organiser_meeting(ref)
+    return _attendees_page(meeting, _walk_in_form(meeting))
+
+
+def _walk_in_form(meeting: Meeting) -> WalkInForm:
+    form = WalkInForm()
+    form.member_id.choices = [
+        SelectChoice(str(m.id), f"{m.name} ({m.organisation})" if m.organisation else m.name)
+        for m in meeting_service.walk_in_candidates(meeting)
+    ]
+    return form
+
+
+def _attendees_page(meeting: Meeting, walk_in_form: WalkInForm, *, refused: bool = False):
     rows = _attendee_rows(meeting)
-    count = rsvp_service.counts(meeting)
-    no_reply = invitation_service.not_replied(meeting)
-    return render_template(
+    return render_form(
         "meetings/attendees.html",
+        refused_anyway=refused,
         meeting=meeting,
         rows=rows,
-        count=count,
-        no_reply=no_reply,
+        count=rsvp_service.counts(meeting),
+        no_reply=invitation_service.not_replied(meeting),
         positions=_waiting_positions(rows),
-        rate=rsvp_service.attendance_rate(count),
+        attendance=rsvp_service.attendance(meeting),
         form=ConfirmForm(),
+        walk_in_form=walk_in_form,
         attendance_refused=meeting_service.why_not_attendance(meeting, utcnow()),
     )
+
+
+@bp.route("/<ref>/walk-in", methods=["POST"])
+@organiser_required
+def walk_in(ref: str):
+    """Record a member who came without answering."""
+    meeting = organiser_meeting(ref)
+    form = _walk_in_form(meeting)
+    if not form.validate_on_submit():
+        return _attendees_page(meeting, form)
+    with transaction(form) as outcome:
+        rsvp = meeting_service.record_walk_in(meeting, form.member_id.data)
+    if outcome.refused:
+        return _attendees_page(meeting, form, refused=True)
+    name = rsvp.member.name if rsvp.member else "The member"
+    flash(f"{name} is recorded as having come.", "success")
+    return redirect(url_for("meetings.attendees", ref=meeting.slug))
 
 
 def _attendee_rows(meeting: Meeting) -> list[Rsvp]:
@@ -592,7 +701,7 @@ def attendees_csv(ref: str):
                 member.name if member else "(deleted account)",
                 member.email if member else "",
                 member.organisation if member else "",
-                r.answer.label,
+                r.answer_label,
                 str(positions.get(r.id, "")),
                 r.access_needs,
                 r.comment,

@@ -40,6 +40,7 @@ from ..rendering import render_markdown
 from ..security import is_organiser, organiser_required, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
+from ..wording import plural
 from .form_pages import REFUSED, has_errors
 from .meetings import organiser_meeting
 from .paging import paginate
@@ -371,7 +372,7 @@ def _saved_message(result: service.SaveResult, emailed: int | None, announce: bo
     if result.notes.is_published:
         text += " The published notes show it now."
     if emailed:
-        text += f" Emailed {emailed} member{'s' if emailed != 1 else ''} about the update."
+        text += f" {plural(emailed, 'member')} will get an email about the update."
     elif announce:
         text += " Nobody was emailed: " + (
             "everyone had already been told about this revision." if result.new_revision else "nothing had changed."
@@ -394,7 +395,7 @@ def publish(ref: str):
     where = "the meeting page, the notes archive" + (" and the feed" if notes.visibility == Visibility.PUBLIC else "")
     message = f"Published: the notes are on {where}."
     if queued:
-        message += f" Emailed {queued} member{'s' if queued != 1 else ''} who went or sent apologies."
+        message += f" {plural(queued, 'member')} who went or sent apologies will get the notes by email."
     elif request.form.get("email") == "no":
         message += " Nobody was emailed."
     flash(message, "success")
