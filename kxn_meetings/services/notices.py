@@ -19,7 +19,7 @@ from sqlalchemy import exists, or_, select
 from .. import timefmt
 from ..database import is_postgresql
 from ..extensions import db
-from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
+from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, Rsvp, utcnow
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .rsvps import AnswerResult
 
@@ -95,7 +95,7 @@ def queue_update(meeting: Meeting) -> int:
         return 0
     meeting.announced = json.dumps(snapshot(meeting))
     notice = _Notice.of(
-        "update",
+        MessageKind.UPDATE,
         meeting,
         subject=f"Updated: {meeting.title} ({_short_when(meeting)})",
         method="REQUEST",
@@ -118,7 +118,7 @@ def queue_cancellation(meeting: Meeting) -> int:
     meeting.update_due_at = None
     reason = meeting.cancel_reason
     notice = _Notice.of(
-        "cancellation",
+        MessageKind.CANCELLATION,
         meeting,
         subject=f"Cancelled: {meeting.title} ({_short_when(meeting)})",
         method="CANCEL",
@@ -132,7 +132,7 @@ def queue_cancellation(meeting: Meeting) -> int:
 
 
 def _single(
-    kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
+    kind: MessageKind, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
 ) -> OutboxMessage | None:
     """One notice to one member who has just answered (or been given a place)."""
     notice = _Notice.of(kind, meeting, subject=subject, method=method)
@@ -156,7 +156,7 @@ def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, 
     stamp = f"{rsvp.answered_at.timestamp():.6f}"
     if rsvp.is_going and not was_going:
         _single(
-            "confirmation",
+            MessageKind.CONFIRMATION,
             meeting,
             member,
             rsvp,
@@ -170,7 +170,7 @@ def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, 
     ):
         # Only a calendar that holds the meeting has anything to remove.
         _single(
-            "decline",
+            MessageKind.DECLINE,
             meeting,
             member,
             rsvp,
@@ -200,7 +200,7 @@ def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
             continue
         stamp = f"{rsvp.answered_at.timestamp():.6f}"
         _single(
-            "waitlist_promoted",
+            MessageKind.WAITLIST_PROMOTED,
             meeting,
             rsvp.member,
             rsvp,
@@ -237,7 +237,7 @@ def queue_reminders(now: dt.datetime | None = None) -> int:
     queued = 0
     for meeting, members in by_meeting.values():
         notice = _Notice.of(
-            "reminder", meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})", method=None
+            MessageKind.REMINDER, meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})", method=None
         )
 
         def dedup(member: Member, meeting_id: int = meeting.id) -> str:

@@ -17,6 +17,7 @@ from ..models import (
     Meeting,
     MeetingStatus,
     Member,
+    MessageKind,
     OutboxMessage,
     Rsvp,
     RsvpSource,
@@ -251,7 +252,7 @@ def counts(meeting: Meeting) -> Counts:
     # Invitation.sent_at is also set by the confirmation a member gets after answering, so the invitation
     # round itself is recognised by its outbox rows.
     if db.session.scalar(
-        select(exists().where(OutboxMessage.meeting_id == meeting.id, OutboxMessage.kind == "invitation"))
+        select(exists().where(OutboxMessage.meeting_id == meeting.id, OutboxMessage.kind == MessageKind.INVITATION))
     ):
         query = query.where(
             exists().where(

@@ -15,7 +15,18 @@ from .. import timefmt
 from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
-from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, parse_id, utcnow
+from ..models import (
+    Answer,
+    Meeting,
+    MeetingStatus,
+    Member,
+    Rsvp,
+    RsvpSource,
+    Visibility,
+    parse_choice,
+    parse_id,
+    utcnow,
+)
 from ..security import is_organiser, organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
@@ -321,7 +332,7 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         location=form.location.data or "",
         capacity=form.capacity.data,
         rsvp_deadline=deadline,
-        visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
+        visibility=parse_choice(Visibility, form.visibility.data) or Visibility.PUBLIC,
         contact_id=form.contact_id.data or None,
         agenda=agenda,
         rooms=rooms,

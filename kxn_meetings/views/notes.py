@@ -35,7 +35,17 @@ from ..forms import (
     single_line,
     single_spaced,
 )
-from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
+from ..models import (
+    ActionItem,
+    ActionStatus,
+    Meeting,
+    MeetingNotes,
+    NoteAttachment,
+    NoteRevision,
+    Visibility,
+    parse_choice,
+    parse_id,
+)
 from ..rendering import render_markdown
 from ..security import is_organiser, organiser_required, safe_next
 from ..services import meetings as meeting_service
@@ -280,7 +290,7 @@ def _input_from(form: NotesForm) -> service.NotesInput | None:
         title=form.title.data,
         summary=(form.summary.data or "").replace("\r\n", "\n"),
         body=body,
-        visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
+        visibility=parse_choice(Visibility, form.visibility.data) or Visibility.PUBLIC,
         actions=rows,
     )
 
@@ -492,15 +502,15 @@ def action_status(ref: str, action_id: int):
     action = db.session.get(ActionItem, action_id)
     if action is None or action.meeting_id != meeting.id:
         abort(404)
-    wanted = request.form.get("status")
-    if wanted not in (ActionStatus.DONE.value, ActionStatus.OPEN.value):
+    wanted = parse_choice(ActionStatus, request.form.get("status"))
+    if wanted is None:
         abort(400)
     with transaction():
-        changed = service.set_action_status(action, ActionStatus(wanted))
+        changed = service.set_action_status(action, wanted)
     if changed:
-        flash(f"Action {'done' if wanted == 'done' else 'open again'}: {action.text}", "success")
+        flash(f"Action {'done' if wanted.is_done else 'open again'}: {action.text}", "success")
     else:
-        flash(f"That action was already {'done' if wanted == 'done' else 'open'}.", "info")
+        flash(f"That action was already {'done' if wanted.is_done else 'open'}.", "info")
     return redirect(safe_next(request.form.get("next"), url_for("notes.show", ref=meeting.slug)))
 
 

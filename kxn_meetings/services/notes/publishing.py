@@ -9,7 +9,18 @@ from sqlalchemy import or_, select
 
 from ... import timefmt
 from ...extensions import db
-from ...models import Answer, Meeting, MeetingNotes, MeetingStatus, Member, NotesStatus, Rsvp, Visibility, utcnow
+from ...models import (
+    Answer,
+    Meeting,
+    MeetingNotes,
+    MeetingStatus,
+    Member,
+    MessageKind,
+    NotesStatus,
+    Rsvp,
+    Visibility,
+    utcnow,
+)
 from ...urls import external_url
 from ..locking import lock_meeting
 from ..outbox import queue_email
@@ -47,7 +58,7 @@ def publish(notes: MeetingNotes, *, email_members: bool) -> int:
     db.session.flush()
     if not email_members or notes.notified_at is not None:
         return 0
-    queued = _announce(notes, kind="notes_published", key_suffix="")
+    queued = _announce(notes, kind=MessageKind.NOTES_PUBLISHED, key_suffix="")
     if queued:
         notes.notified_at = utcnow()
         db.session.flush()
@@ -58,14 +69,13 @@ def announce_update(notes: MeetingNotes) -> int:
     """Email the recipients that the published notes have changed: once per revision at most."""
     if not notes.is_published or notes.current_revision is None:
         raise NotesError("Only published notes can be announced.")
-    return _announce(notes, kind="notes_updated", key_suffix=f":r{notes.current_revision.number}")
+    return _announce(notes, kind=MessageKind.NOTES_UPDATED, key_suffix=f":r{notes.current_revision.number}")
 
 
-def _announce(notes: MeetingNotes, *, kind: str, key_suffix: str) -> int:
+def _announce(notes: MeetingNotes, *, kind: MessageKind, key_suffix: str) -> int:
     meeting, revision = notes.meeting, notes.current_revision
     assert revision is not None
     context = {
-        "kind": kind,
         "meeting": meeting,
         "revision": revision,
         "notes": notes,
@@ -74,7 +84,7 @@ def _announce(notes: MeetingNotes, *, kind: str, key_suffix: str) -> int:
         "meeting_day": timefmt.day(meeting.local_start),
     }
     title = "".join(c for c in revision.title if unicodedata.category(c) not in ("Cc", "Zl", "Zp"))
-    subject = f"{'Updated notes' if kind == 'notes_updated' else 'Notes'}: {title}"
+    subject = f"{'Updated notes' if kind == MessageKind.NOTES_UPDATED else 'Notes'}: {title}"
     queued = 0
     for member in recipients(meeting):
         row = queue_email(
