@@ -65,11 +65,17 @@ class MessageKind(enum.StrEnum):
         """The sentence after the details (the changes, the reason), or ""."""
         return _KINDS[self].closing
 
+    @property
+    def template(self) -> str:
+        """The email's templates: emails/<template>.txt and .html."""
+        return _KINDS[self].template
+
 
 class _Wording(NamedTuple):
     label: str
     lead: str
     closing: str = ""
+    template: str = "meeting_notice"
 
 
 _KINDS = {
@@ -93,9 +99,13 @@ _KINDS = {
         "Good news: a place has come free and it is yours. The meeting, with the joining link, is in your calendar.",
     ),
     MessageKind.REMINDER: _Wording("Reminder", "A reminder that this meeting is coming up soon."),
-    MessageKind.SIGN_IN: _Wording("Sign-in link", "Open this link to sign in to the {network}:"),
-    MessageKind.NOTES_PUBLISHED: _Wording("Notes published", "The notes of this meeting are now published:"),
-    MessageKind.NOTES_UPDATED: _Wording("Notes updated", "The notes of this meeting have been updated:"),
+    MessageKind.SIGN_IN: _Wording("Sign-in link", "Open this link to sign in to the {network}:", template="sign_in"),
+    MessageKind.NOTES_PUBLISHED: _Wording(
+        "Notes published", "The notes of this meeting are now published:", template="notes_published"
+    ),
+    MessageKind.NOTES_UPDATED: _Wording(
+        "Notes updated", "The notes of this meeting have been updated:", template="notes_published"
+    ),
 }
 
 

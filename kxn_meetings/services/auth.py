@@ -62,7 +62,6 @@ def send_sign_in_link(email: str, next_path: str = "/") -> None:
         "kind": MessageKind.SIGN_IN,
         "to": member if member is not None else Member(**STAND_IN),
         "subject": f"Your sign-in link for the {current_app.config['NETWORK_NAME']}",
-        "template": "sign_in",
         "context": {"token": token, "code": code, "minutes": minutes},
     }
     if member is None:

@@ -243,7 +243,6 @@ class _Notice:
             kind=self.kind,
             to=member,
             subject=self.subject,
-            template="meeting_notice",
             context=self.personal_context(member, rsvp, invitation),
             dedup_key=dedup,
             calendar=self.calendars.personal(member, rsvp, invitation) if self.calendars else None,
@@ -358,8 +357,8 @@ def preview(meeting: Meeting, member: Member) -> Preview:
     )
     return Preview(
         notice.subject,
-        render_template("emails/meeting_notice.txt", **context),
-        render_template("emails/meeting_notice.html", **context),
+        render_template(f"emails/{notice.kind.template}.txt", **context),
+        render_template(f"emails/{notice.kind.template}.html", **context),
     )
 
 

@@ -108,12 +108,13 @@ def _note_for_delivery(row: OutboxMessage | Queued) -> None:
 
 @dataclass
 class Email:
-    """One message to queue: emails/<template>.txt and .html rendered with `context`."""
+    """One message to queue: emails/<template>.txt and .html rendered with `context` (by default the kind's
+    template)."""
 
     kind: MessageKind
     to: Member | str
     subject: str
-    template: str
+    template: str | None = None
     context: dict | None = None
     dedup_key: str | None = None
     calendar: bytes | None = None
@@ -124,6 +125,7 @@ class Email:
 
     def __post_init__(self) -> None:
         self.kind = MessageKind(self.kind)  # the templates ask the kind for their wording
+        self.template = self.template or self.kind.template
 
 
 def _headers(message: Email) -> tuple[str, str, str, str]:

@@ -91,7 +91,6 @@ def _announce(notes: MeetingNotes, *, kind: MessageKind, key_suffix: str) -> int
             kind=kind,
             to=member,
             subject=subject,
-            template="notes_published",
             context=context,
             dedup_key=f"notes:{notes.id}:{member.id}:notes_published{key_suffix}",
             meeting_id=meeting.id,
