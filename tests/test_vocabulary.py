@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -77,3 +78,9 @@ def test_the_outbox_shows_kinds_by_their_label_and_a_kind_it_does_not_know_by_it
     page = organiser_client.get("/outbox/").get_data(as_text=True)
     assert MessageKind.NUDGE.label in page
     assert "retired_kind" in page
+
+
+def test_the_readme_glossary_lists_every_kind_with_its_label():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [kind.value for kind in MessageKind if f"| `{kind.value}` | {kind.label} |" not in readme]
+    assert missing == [], "add these kinds to the README's table of message kinds"
