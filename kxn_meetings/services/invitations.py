@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import ical, timefmt
 from ..extensions import db
-from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, Rsvp, utcnow
+from ..models import Answer, Invitation, Meeting, Member, MessageKind, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
 from . import calendars
 from .errors import ServiceError
@@ -297,10 +297,10 @@ class _Notice:
 
 
 def invitable(meeting: Meeting) -> None:
-    if meeting.status != MeetingStatus.SCHEDULED:
+    if not meeting.is_scheduled:
         raise InvitationError(
             "Publish the meeting before inviting members."
-            if meeting.status == MeetingStatus.DRAFT
+            if meeting.is_draft
             else "A cancelled meeting cannot be invited to."
         )
     if meeting.ends_at <= utcnow():

@@ -47,7 +47,7 @@ def record_changes(meeting: Meeting, before: dict[str, str], *, notify: bool) ->
 
     `before` is snapshot() taken before the edit. Returns True when an update is scheduled or sent.
     """
-    if meeting.status != MeetingStatus.SCHEDULED:
+    if not meeting.is_scheduled:
         return False  # drafts are announced from the state they are published in
     ensure_announced(meeting, before)
     after = snapshot(meeting)
@@ -151,7 +151,7 @@ def queue_answer_notices(result: AnswerResult) -> None:
 def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
     """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'."""
     member = rsvp.member
-    if member is None or meeting.status != MeetingStatus.SCHEDULED:
+    if member is None or not meeting.is_scheduled:
         return
     stamp = f"{rsvp.answered_at.timestamp():.6f}"
     if rsvp.is_going and not was_going:
@@ -193,7 +193,7 @@ def _was_invited(meeting: Meeting, member: Member) -> bool:
 
 def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
     """A place from the waiting list: the calendar invitation with the join link, as for a new 'Going'."""
-    if meeting.status != MeetingStatus.SCHEDULED:
+    if not meeting.is_scheduled:
         return
     for rsvp in promoted:
         if rsvp.member is None:

@@ -295,7 +295,7 @@ class NotSetAside(ServiceError):
 
 def retry(message: OutboxMessage) -> None:
     """Put a set-aside message back in the queue for a fresh round of tries; it keeps its Message-ID."""
-    if message.status != OutboxStatus.FAILED:
+    if not message.status.is_failed:
         raise NotSetAside("Only a message that was set aside can be retried; this one is not.")
     message.status = OutboxStatus.PENDING
     message.attempts = 0

@@ -15,7 +15,6 @@ from ..models import (
     Answer,
     Invitation,
     Meeting,
-    MeetingStatus,
     Member,
     MessageKind,
     OutboxMessage,
@@ -72,9 +71,9 @@ class AnswerResult:
 
 
 def closed_reason(meeting: Meeting) -> str | None:
-    if meeting.status == MeetingStatus.CANCELLED:
+    if meeting.is_cancelled:
         return "This meeting has been cancelled, so it no longer takes answers."
-    if meeting.status == MeetingStatus.DRAFT:
+    if meeting.is_draft:
         return "This meeting has not been published yet."
     now = utcnow()
     if meeting.ends_at <= now:

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from werkzeug.http import http_date, quote_etag
 
 from ..forms import ConfirmForm
-from ..models import MeetingStatus, Visibility, utcnow
+from ..models import utcnow
 from ..security import is_organiser
 from ..services import calendars as calendar_service
 from ..urls import external_url
@@ -44,9 +44,9 @@ def _ics(
 def meeting_ics(ref: str):
     # Who is signed in is asked only where the answer matters: a public meeting's file is the same for all.
     head = calendar_service.meeting_head(ref)
-    if head is None or (head.status == MeetingStatus.DRAFT and not is_organiser()):
+    if head is None or (head.status.is_draft and not is_organiser()):
         abort(404)
-    members_only = head.visibility == Visibility.MEMBERS
+    members_only = head.visibility.is_members_only
     if members_only and not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in", next=request.path))
     download = calendar_service.meeting_download(head)

@@ -18,7 +18,6 @@ from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm
 from ..models import (
     Answer,
     Meeting,
-    MeetingStatus,
     Member,
     Rsvp,
     RsvpSource,
@@ -46,7 +45,7 @@ BLANK_ROWS = 2
 def load_meeting(ref: str, *, details: bool = False) -> Meeting:
     """The meeting named in the URL, or 404 for anyone who may not see it."""
     meeting = meeting_service.find_meeting(ref, load_details=details)
-    if meeting is None or (meeting.status == MeetingStatus.DRAFT and not is_organiser()):
+    if meeting is None or (meeting.is_draft and not is_organiser()):
         abort(404)
     return meeting
 
@@ -65,7 +64,7 @@ def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
 @bp.route("/<ref>")
 def show(ref: str):
     meeting = load_meeting(ref, details=True)
-    if meeting.visibility == Visibility.MEMBERS and not current_user.is_authenticated:
+    if not meeting.is_public and not current_user.is_authenticated:
         flash("This meeting is for members of the network. Please sign in to see its details.", "info")
         return redirect(url_for("auth.sign_in", next=url_for("meetings.show", ref=meeting.slug)))
     return render_meeting(meeting)
@@ -146,7 +145,7 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
 def personal_answer(ref: str, token: str):
     """The link in an invitation: answer without signing in. GET shows a page; only the button POSTs."""
     meeting = meeting_service.find_meeting(ref)
-    if meeting is None or meeting.status == MeetingStatus.DRAFT:
+    if meeting is None or meeting.is_draft:
         abort(404)
     invitation = rsvp_service.invitation_by_token(meeting, token)
     if invitation is None:

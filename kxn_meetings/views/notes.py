@@ -133,7 +133,7 @@ def _readable(ref: str) -> tuple[Meeting, MeetingNotes]:
 
 
 def _members_only_for(notes: MeetingNotes) -> bool:
-    return notes.visibility == Visibility.MEMBERS and not current_user.is_authenticated
+    return notes.is_members_only and not current_user.is_authenticated
 
 
 def _organiser_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
@@ -250,7 +250,7 @@ def _form_for(meeting: Meeting, notes: MeetingNotes | None) -> NotesForm:
                 "text": a.text,
                 "owner": a.owner,
                 "due_date": a.due_date,
-                "done": a.status == ActionStatus.DONE,
+                "done": a.status.is_done,
             }
             for a in service.actions_of(meeting)
         ],
@@ -401,7 +401,7 @@ def publish(ref: str):
         queued = service.publish(notes, email_members=request.form.get("email") != "no")
     if outcome.refused:
         return redirect(url_for("notes.edit", ref=meeting.slug))
-    where = "the meeting page, the notes archive" + (" and the feed" if notes.visibility == Visibility.PUBLIC else "")
+    where = "the meeting page, the notes archive" + (" and the feed" if not notes.is_members_only else "")
     message = f"Published: the notes are on {where}."
     if queued:
         message += f" Emailed {queued} member{'s' if queued != 1 else ''} who went or sent apologies."
@@ -579,7 +579,7 @@ def download(ref: str, attachment_id: int):
     path = service.attachment_path(attachment)
     if not path.is_file():
         abort(404)
-    public = notes.is_published and notes.visibility == Visibility.PUBLIC
+    public = notes.is_published and not notes.is_members_only
     response = send_file(
         path,
         mimetype=attachment.content_type,

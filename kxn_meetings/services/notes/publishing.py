@@ -13,12 +13,10 @@ from ...models import (
     Answer,
     Meeting,
     MeetingNotes,
-    MeetingStatus,
     Member,
     MessageKind,
     NotesStatus,
     Rsvp,
-    Visibility,
     utcnow,
 )
 from ...urls import external_url
@@ -48,7 +46,7 @@ def publish(notes: MeetingNotes, *, email_members: bool) -> int:
     meeting = lock_meeting(notes.meeting_id)
     if notes.current_revision is None:
         raise NotesError("Save the notes before publishing them.")
-    if meeting.status == MeetingStatus.DRAFT:
+    if meeting.is_draft:
         raise NotesError("Publish the meeting before its notes.")
     if notes.is_published:
         raise NotesError("These notes are already published.")
@@ -80,7 +78,7 @@ def _announce(notes: MeetingNotes, *, kind: MessageKind, key_suffix: str) -> int
         "revision": revision,
         "notes": notes,
         "notes_url": external_url("notes.show", ref=meeting.slug),
-        "members_only": notes.visibility == Visibility.MEMBERS,
+        "members_only": notes.is_members_only,
         "meeting_day": timefmt.day(meeting.local_start),
     }
     title = "".join(c for c in revision.title if unicodedata.category(c) not in ("Cc", "Zl", "Zp"))
