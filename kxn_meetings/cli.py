@@ -264,7 +264,7 @@ class _ReplyTally:
             self.duplicates += 1
         else:
             self.outcomes[reply.outcome.value] = self.outcomes.get(reply.outcome.value, 0) + 1
-        if echo or (reply.outcome.value == "unmatched" and not processed.duplicate):
+        if echo or (reply.outcome.is_unmatched and not processed.duplicate):
             status = "already processed, " + reply.outcome.value if processed.duplicate else reply.outcome.value
             click.echo(f"{label}: {status}: {reply.reason}")
         return True

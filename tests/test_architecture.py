@@ -6,7 +6,10 @@ The graph is read from the source with `ast`, so an import hidden inside a funct
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+from kxn_meetings.models import MessageKind
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kxn_meetings"
 TOP = {"views", "forms", "cli", "demo"}
@@ -175,3 +178,40 @@ def test_views_require_an_organiser_only_with_the_one_decorator():
         for check in organiser_checks(path.read_text(encoding="utf-8"))
     ]
     assert found == [], "use security.organiser_required (or is_organiser() to show or hide): " + "; ".join(found)
+
+
+TEMPLATES = PACKAGE.parent / "templates"
+# A status or kind compared by its stored string: `x.status.value == 'draft'`, `kind == "nudge"`.
+VALUE_COMPARISON = re.compile(r"\.value\s*(?:==|!=|\bin\b|\bnot\s+in\b)")
+
+
+def kind_comparison() -> re.Pattern[str]:
+    words = "|".join(re.escape(kind.value) for kind in MessageKind)
+    return re.compile(rf"""(?:==|!=|\bin\b)\s*\(?\s*["'](?:{words})["']""")
+
+
+def vocabulary_comparisons(text: str) -> list[str]:
+    kinds = kind_comparison()
+    return [line.strip() for line in text.splitlines() if VALUE_COMPARISON.search(line) or kinds.search(line)]
+
+
+def test_the_reader_finds_statuses_and_kinds_compared_as_strings():
+    source = (
+        "{% if meeting.status.value == 'draft' %}\nif kind != 'update':\nif m.status.value in ('sent',):\n"
+        "if meeting.status.is_draft:\nif kind == MessageKind.UPDATE:\nkind = 'update'\n"
+    )
+    assert vocabulary_comparisons(source) == [
+        "{% if meeting.status.value == 'draft' %}",
+        "if kind != 'update':",
+        "if m.status.value in ('sent',):",
+    ]
+
+
+def test_statuses_and_message_kinds_are_compared_as_enums_not_strings():
+    files = [*package_modules().values(), *TEMPLATES.rglob("*.html"), *TEMPLATES.rglob("*.txt")]
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}: {line}"
+        for path in sorted(files)
+        for line in vocabulary_comparisons(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "ask the enum (is_draft, is_failed, MessageKind...): " + "; ".join(found)

@@ -122,7 +122,7 @@ def test_every_notice_of_a_meeting_reaches_each_member_as_their_own_calendar_inv
     assert sorted((r.kind, by_address[r.to]) for r in sent) == [("update", "alice"), ("update", "bob")]
     everything += sent
 
-    organiser_client.post(f"/meetings/{meeting.slug}/invite/remind")
+    organiser_client.post(f"/meetings/{meeting.slug}/invite/nudge")
     sent = deliver(smtp_server)
     assert [(r.kind, by_address[r.to]) for r in sent] == [("nudge", "bob")]
     everything += sent

@@ -140,7 +140,7 @@ def test_members_of_chosen_organisations_only(organiser_client, meeting, people)
     ]
 
 
-def test_the_page_follows_the_outbox_and_who_has_not_replied_and_reminds_them_once_a_day(
+def test_the_page_follows_the_outbox_and_who_has_not_replied_and_nudges_them_once_a_day(
     organiser_client, meeting, people, smtp_server
 ):
     post_invite(
@@ -160,13 +160,13 @@ def test_the_page_follows_the_outbox_and_who_has_not_replied_and_reminds_them_on
     assert "0 on their way 2 sent 1 failed" in page
     assert "Invited, no reply yet (2) Ben Health, NHS England Cat Police, Thames Valley Police" in page
 
-    response = organiser_client.post(f"/meetings/{meeting.slug}/invite/remind", follow_redirects=True)
-    assert "2 reminders queued to members who have not replied." in page_text(response)
+    response = organiser_client.post(f"/meetings/{meeting.slug}/invite/nudge", follow_redirects=True)
+    assert "2 nudges queued to members who have not replied." in page_text(response)
     nudges = rows("nudge")
     assert sorted(r.recipient for r in nudges) == ["Ben Health <ben@example.org>", "Cat Police <cat@example.org>"]
     assert all(r.calendar_method == "REQUEST" and "We have not heard from you yet" in r.text_body for r in nudges)
-    response = organiser_client.post(f"/meetings/{meeting.slug}/invite/remind", follow_redirects=True)
-    assert "Nobody to remind" in page_text(response)
+    response = organiser_client.post(f"/meetings/{meeting.slug}/invite/nudge", follow_redirects=True)
+    assert "Nobody to nudge" in page_text(response)
     assert len(rows("nudge")) == 2
 
 
@@ -194,7 +194,7 @@ def test_a_draft_cancelled_or_past_meeting_cannot_be_invited_to(
     assert response.status_code == 422
     assert message in page_text(response)
     assert organiser_client.get(f"/meetings/{meeting.slug}/invite/preview.html").status_code == 404
-    response = organiser_client.post(f"/meetings/{meeting.slug}/invite/remind", follow_redirects=True)
+    response = organiser_client.post(f"/meetings/{meeting.slug}/invite/nudge", follow_redirects=True)
     assert message in page_text(response)
     result = runner.invoke(args=["kxn", "invite", meeting.slug, "--all"])
     assert result.exit_code != 0 and message in result.output
@@ -206,7 +206,7 @@ def test_only_organisers_may_invite(app, client, sign_in, member, meeting):
         ("get", f"/meetings/{meeting.slug}/invite"),
         ("post", f"/meetings/{meeting.slug}/invite"),
         ("get", f"/meetings/{meeting.slug}/invite/preview.html"),
-        ("post", f"/meetings/{meeting.slug}/invite/remind"),
+        ("post", f"/meetings/{meeting.slug}/invite/nudge"),
     ]
     for method, url in urls:
         response = getattr(client, method)(url, data={"recipients": "all", "action": "send"})
@@ -220,14 +220,14 @@ def test_only_organisers_may_invite(app, client, sign_in, member, meeting):
 
 def test_an_unknown_meeting_is_404_for_organisers(organiser_client):
     assert organiser_client.get("/meetings/no-such-meeting/invite").status_code == 404
-    assert organiser_client.post("/meetings/999999/invite/remind").status_code == 404
+    assert organiser_client.post("/meetings/999999/invite/nudge").status_code == 404
 
 
 @pytest.mark.app_config(WTF_CSRF_ENABLED=True)
 def test_sending_without_the_form_token_is_refused_and_queues_nothing(organiser_client, meeting, people):
     response = post_invite(organiser_client, meeting, action="send")
     assert response.status_code == 400
-    assert organiser_client.post(f"/meetings/{meeting.slug}/invite/remind").status_code == 400
+    assert organiser_client.post(f"/meetings/{meeting.slug}/invite/nudge").status_code == 400
     assert rows() == []
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import message_bytes
-from kxn_meetings.models import Member
+from kxn_meetings.models import Member, MessageKind
 from kxn_meetings.services import invitations
 from kxn_meetings.services.outbox import queue_email
 from kxn_meetings.views.form_pages import REFUSED
@@ -76,7 +76,7 @@ def build(subject: str, name: str, sender_name: str, reply_to: str | None = None
     current_app.config["NETWORK_NAME"] = sender_name
     member = Member(name=name, email="member@example.org")
     row = queue_email(
-        kind="note",
+        kind=MessageKind.SIGN_IN,
         to=member,
         subject=subject,
         template="sign_in",

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due, delivery, sent_log
 from kxn_meetings.mail import smtp as smtp_session
-from kxn_meetings.models import OutboxMessage, OutboxStatus, utcnow
+from kxn_meetings.models import MessageKind, OutboxMessage, OutboxStatus, utcnow
 from kxn_meetings.services import auth as auth_service
 from kxn_meetings.services.outbox import queue_email
 
@@ -36,7 +36,7 @@ LINK = re.compile(r"https://kxn\.test/sign-in/link/[\w-]+")
 
 def queue_note(to, subject: str = "A note from the network", **values) -> OutboxMessage | None:
     return queue_email(
-        kind="note",
+        kind=MessageKind.SIGN_IN,
         to=to,
         subject=subject,
         template="sign_in",

@@ -1,10 +1,10 @@
 """All models, importable from one place (and seen by Alembic)."""
 
-from .base import MAX_ID, TimestampMixin, UTCDateTime, parse_id, utcnow
+from .base import MAX_ID, TimestampMixin, UTCDateTime, parse_choice, parse_id, utcnow
 from .meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility, WorkshopQuestion, WorkshopRoom
 from .members import LoginToken, Member, MemberSession, RateLimitHit
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
-from .outbox import OutboxMessage, OutboxStatus
+from .outbox import MessageKind, OutboxMessage, OutboxStatus
 from .replies import CalendarReply, ReplyOutcome
 from .rsvps import Answer, Invitation, Rsvp, RsvpSource
 
@@ -23,6 +23,7 @@ __all__ = [
     "MeetingStatus",
     "Member",
     "MemberSession",
+    "MessageKind",
     "NoteAttachment",
     "NoteRevision",
     "NotesStatus",
@@ -37,6 +38,7 @@ __all__ = [
     "Visibility",
     "WorkshopQuestion",
     "WorkshopRoom",
+    "parse_choice",
     "parse_id",
     "utcnow",
 ]

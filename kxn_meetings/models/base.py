@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from typing import TypeVar
 
 from sqlalchemy import DateTime, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,6 +22,20 @@ def parse_id(value: object) -> int | None:
         return None
     number = int(text)
     return number if 1 <= number <= MAX_ID else None
+
+
+Choice = TypeVar("Choice", bound=enum.StrEnum)
+
+
+def parse_choice(vocabulary: type[Choice], value: object) -> Choice | None:
+    """The member of a fixed vocabulary (a status, a message kind) that `value` names by its stored value, as typed
+    into a query string or a form or read from a plain string column; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return vocabulary(value)
+    except ValueError:
+        return None
 
 
 def utcnow() -> dt.datetime:

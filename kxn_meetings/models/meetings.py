@@ -21,10 +21,35 @@ class MeetingStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
 
+    @property
+    def is_draft(self) -> bool:
+        return self is MeetingStatus.DRAFT
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Published and not cancelled."""
+        return self is MeetingStatus.SCHEDULED
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self is MeetingStatus.CANCELLED
+
 
 class Visibility(enum.StrEnum):
     PUBLIC = "public"
     MEMBERS = "members"
+
+    @property
+    def label(self) -> str:
+        return {"public": "Public", "members": "Members only"}[self.value]
+
+    @property
+    def is_public(self) -> bool:
+        return self is Visibility.PUBLIC
+
+    @property
+    def is_members_only(self) -> bool:
+        return self is Visibility.MEMBERS
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -129,6 +154,15 @@ class Meeting(TimestampMixin, Model):
         if self.is_online and self.is_in_person:
             return "Online and in person"
         return "In person" if self.is_in_person else "Online"
+
+    # Compared with ==: a meeting not yet flushed may hold None, or a status set as a plain string.
+    @property
+    def is_draft(self) -> bool:
+        return self.status == MeetingStatus.DRAFT
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == MeetingStatus.SCHEDULED
 
     @property
     def is_cancelled(self) -> bool:

@@ -18,6 +18,14 @@ class NotesStatus(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
 
+    @property
+    def is_draft(self) -> bool:
+        return self is NotesStatus.DRAFT
+
+    @property
+    def is_published(self) -> bool:
+        return self is NotesStatus.PUBLISHED
+
 
 class MeetingNotes(TimestampMixin, Model):
     __tablename__ = "meeting_notes"
@@ -46,6 +54,10 @@ class MeetingNotes(TimestampMixin, Model):
     def is_published(self) -> bool:
         return self.status == NotesStatus.PUBLISHED
 
+    @property
+    def is_members_only(self) -> bool:
+        return self.visibility == Visibility.MEMBERS
+
 
 class NoteRevision(Model):
     """Markdown source with the sanitised HTML rendered from it when saved."""
@@ -71,6 +83,18 @@ class NoteRevision(Model):
 class ActionStatus(enum.StrEnum):
     OPEN = "open"
     DONE = "done"
+
+    @property
+    def label(self) -> str:
+        return {"open": "Open", "done": "Done"}[self.value]
+
+    @property
+    def is_open(self) -> bool:
+        return self is ActionStatus.OPEN
+
+    @property
+    def is_done(self) -> bool:
+        return self is ActionStatus.DONE
 
 
 class ActionItem(TimestampMixin, Model):

@@ -4,19 +4,132 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import NamedTuple
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
-from .base import UTCDateTime, utcnow
+from .base import UTCDateTime, parse_choice, utcnow
 from .meetings import _enum
+
+
+class MessageKind(enum.StrEnum):
+    """What an email is for. Stored as its value in outbox_messages.kind, a plain string column: a row of a kind
+    this version does not know (written by an older or newer one) still shows on the Outbox page."""
+
+    INVITATION = "invitation"
+    NUDGE = "nudge"
+    UPDATE = "update"
+    CANCELLATION = "cancellation"
+    CONFIRMATION = "confirmation"
+    DECLINE = "decline"
+    WAITLIST_PROMOTED = "waitlist_promoted"
+    REMINDER = "reminder"
+    SIGN_IN = "sign_in"
+    NOTES_PUBLISHED = "notes_published"
+    NOTES_UPDATED = "notes_updated"
+
+    @property
+    def label(self) -> str:
+        return _KINDS[self].label
+
+    @property
+    def is_private(self) -> bool:
+        """The body is a key to someone's account: the Outbox page shows who and when, never the body."""
+        return self is MessageKind.SIGN_IN
+
+    @property
+    def in_invitation_round(self) -> bool:
+        """Counted on the invite page as "invitations so far"."""
+        return self in (MessageKind.INVITATION, MessageKind.NUDGE)
+
+    @property
+    def is_update(self) -> bool:
+        return self is MessageKind.UPDATE
+
+    @property
+    def is_cancellation(self) -> bool:
+        return self is MessageKind.CANCELLATION
+
+    @property
+    def removes_from_calendar(self) -> bool:
+        return self in (MessageKind.CANCELLATION, MessageKind.DECLINE)
+
+    def lead(self, network_name: str) -> str:
+        """The sentence the email opens with, the same in its text and HTML parts."""
+        return _KINDS[self].lead.format(network=network_name)
+
+    @property
+    def closing(self) -> str:
+        """The sentence after the details (the changes, the reason), or ""."""
+        return _KINDS[self].closing
+
+    @property
+    def template(self) -> str:
+        """The email's templates: emails/<template>.txt and .html."""
+        return _KINDS[self].template
+
+
+class _Wording(NamedTuple):
+    label: str
+    lead: str
+    closing: str = ""
+    template: str = "meeting_notice"
+
+
+_KINDS = {
+    MessageKind.INVITATION: _Wording("Invitation", "You are invited to the next meeting of the {network}."),
+    MessageKind.NUDGE: _Wording("Nudge to reply", "We have not heard from you yet: will you join us?"),
+    MessageKind.UPDATE: _Wording("Update", "This meeting has changed:", "Your calendar is updated by this email."),
+    MessageKind.CANCELLATION: _Wording(
+        "Cancellation", "This meeting has been cancelled.", "It is removed from your calendar by this email."
+    ),
+    MessageKind.CONFIRMATION: _Wording(
+        "Going: confirmation",
+        "Thank you: you are going. The meeting, with the joining link, is in your calendar.",
+    ),
+    MessageKind.DECLINE: _Wording(
+        "Can't go: removed from calendar",
+        "Thank you for letting us know you can't come. This email takes the meeting out of your calendar; you can "
+        "change your mind with the links below.",
+    ),
+    MessageKind.WAITLIST_PROMOTED: _Wording(
+        "Place from the waiting list",
+        "Good news: a place has come free and it is yours. The meeting, with the joining link, is in your calendar.",
+    ),
+    MessageKind.REMINDER: _Wording("Reminder", "A reminder that this meeting is coming up soon."),
+    MessageKind.SIGN_IN: _Wording("Sign-in link", "Open this link to sign in to the {network}:", template="sign_in"),
+    MessageKind.NOTES_PUBLISHED: _Wording(
+        "Notes published", "The notes of this meeting are now published:", template="notes_published"
+    ),
+    MessageKind.NOTES_UPDATED: _Wording(
+        "Notes updated", "The notes of this meeting have been updated:", template="notes_published"
+    ),
+}
 
 
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "Waiting", "sent": "Sent", "failed": "Set aside"}[self.value]
+
+    @property
+    def is_pending(self) -> bool:
+        return self is OutboxStatus.PENDING
+
+    @property
+    def is_sent(self) -> bool:
+        return self is OutboxStatus.SENT
+
+    @property
+    def is_failed(self) -> bool:
+        """Set aside after repeated refusals, until an organiser retries it."""
+        return self is OutboxStatus.FAILED
 
 
 class OutboxMessage(Model):
@@ -46,3 +159,17 @@ class OutboxMessage(Model):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
+
+    @property
+    def message_kind(self) -> MessageKind | None:
+        return parse_choice(MessageKind, self.kind)
+
+    @property
+    def kind_label(self) -> str:
+        kind = self.message_kind
+        return kind.label if kind is not None else self.kind
+
+    @property
+    def is_private(self) -> bool:
+        kind = self.message_kind
+        return kind is not None and kind.is_private

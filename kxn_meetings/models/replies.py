@@ -20,6 +20,24 @@ class ReplyOutcome(enum.StrEnum):
     UNMATCHED = "unmatched"
     COUNTER = "counter"
 
+    @property
+    def label(self) -> str:
+        return {
+            "applied": "Applied",
+            "unchanged": "No change",
+            "unmatched": "Unmatched",
+            "counter": "New time proposed",
+        }[self.value]
+
+    @property
+    def is_unmatched(self) -> bool:
+        return self is ReplyOutcome.UNMATCHED
+
+    @property
+    def is_counter(self) -> bool:
+        """A proposal of a new time: shown to organisers, never applied."""
+        return self is ReplyOutcome.COUNTER
+
 
 class CalendarReply(Model):
     __tablename__ = "calendar_replies"

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import changed_rows
 from ..extensions import db
-from ..models import LoginToken, Member, MemberSession, utcnow
+from ..models import LoginToken, Member, MemberSession, MessageKind, utcnow
 from .outbox import queue_email, render_email
 
 CODE_ATTEMPTS = 5
@@ -59,10 +59,9 @@ def send_sign_in_link(email: str, next_path: str = "/") -> None:
         expires_at=utcnow() + dt.timedelta(minutes=minutes),
     )
     message = {
-        "kind": "sign_in",
+        "kind": MessageKind.SIGN_IN,
         "to": member if member is not None else Member(**STAND_IN),
         "subject": f"Your sign-in link for the {current_app.config['NETWORK_NAME']}",
-        "template": "sign_in",
         "context": {"token": token, "code": code, "minutes": minutes},
     }
     if member is None:

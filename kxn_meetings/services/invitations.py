@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import ical, timefmt
 from ..extensions import db
-from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
+from ..models import Answer, Invitation, Meeting, Member, MessageKind, OutboxMessage, Rsvp, utcnow
 from ..urls import external_url
 from . import calendars
 from .errors import ServiceError
@@ -38,8 +38,7 @@ from .reply_addresses import reply_address
 from .rsvps import may_see_join_link
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
-# Kinds counted on the invite page as "invitations so far".
-INVITE_KINDS = ("invitation", "nudge")
+INVITE_KINDS = tuple(kind for kind in MessageKind if kind.in_invitation_round)
 NAME_MAX = 200
 CHUNK = 500  # ids per IN (...) list, well below SQLite's parameter limit
 END_EVENT = b"END:VEVENT\r\n"
@@ -200,7 +199,7 @@ class _Calendars:
 class _Notice:
     """One kind of notice about one meeting, with what all its recipients share."""
 
-    kind: str
+    kind: MessageKind
     meeting: Meeting
     subject: str
     method: str | None
@@ -210,7 +209,7 @@ class _Notice:
     @classmethod
     def of(
         cls,
-        kind: str,
+        kind: MessageKind,
         meeting: Meeting,
         *,
         subject: str,
@@ -228,7 +227,7 @@ class _Notice:
         return cls(kind, meeting, subject, method, shared, _Calendars(meeting, method, extra) if method else None)
 
     def personal_context(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> dict:
-        reminder = self.kind == "reminder"
+        reminder = self.kind == MessageKind.REMINDER
         return dict(
             self.context,
             rsvp=rsvp,
@@ -244,7 +243,6 @@ class _Notice:
             kind=self.kind,
             to=member,
             subject=self.subject,
-            template="meeting_notice",
             context=self.personal_context(member, rsvp, invitation),
             dedup_key=dedup,
             calendar=self.calendars.personal(member, rsvp, invitation) if self.calendars else None,
@@ -256,7 +254,7 @@ class _Notice:
     def _record(self, rows: Sequence[OutboxMessage | Queued]) -> None:
         """Mark the invitations sent: one statement per few hundred members rather than one each. (Invitation
         objects already loaded keep their old sent_at until the commit; everything that asks, asks the database.)"""
-        if self.kind != "invitation":
+        if self.kind != MessageKind.INVITATION:
             return
         for chunk in _chunks([row.member_id for row in rows]):
             db.session.execute(
@@ -299,10 +297,10 @@ class _Notice:
 
 
 def invitable(meeting: Meeting) -> None:
-    if meeting.status != MeetingStatus.SCHEDULED:
+    if not meeting.is_scheduled:
         raise InvitationError(
             "Publish the meeting before inviting members."
-            if meeting.status == MeetingStatus.DRAFT
+            if meeting.is_draft
             else "A cancelled meeting cannot be invited to."
         )
     if meeting.ends_at <= utcnow():
@@ -331,7 +329,7 @@ def invite(meeting: Meeting, members: Iterable[Member], *, progress: Callable[[]
     already holds the meeting and has had every update since)."""
     invitable(meeting)
     ensure_announced(meeting)
-    notice = _Notice.of("invitation", meeting, subject=_invitation_subject(meeting), method="REQUEST")
+    notice = _Notice.of(MessageKind.INVITATION, meeting, subject=_invitation_subject(meeting), method="REQUEST")
     return notice.send(members, lambda m: f"invitation:{meeting.id}:{m.id}", progress=progress)
 
 
@@ -349,7 +347,7 @@ def preview(meeting: Meeting, member: Member) -> Preview:
     )
     if invitation is None:
         invitation = Invitation(meeting_id=meeting.id, member_id=member.id, token="your-personal-link")
-    notice = _Notice.of("invitation", meeting, subject=_invitation_subject(meeting), method=None)
+    notice = _Notice.of(MessageKind.INVITATION, meeting, subject=_invitation_subject(meeting), method=None)
     rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
     context = dict(
         notice.personal_context(member, rsvp, invitation),
@@ -359,17 +357,20 @@ def preview(meeting: Meeting, member: Member) -> Preview:
     )
     return Preview(
         notice.subject,
-        render_template("emails/meeting_notice.txt", **context),
-        render_template("emails/meeting_notice.html", **context),
+        render_template(f"emails/{notice.kind.template}.txt", **context),
+        render_template(f"emails/{notice.kind.template}.html", **context),
     )
 
 
 def nudge(meeting: Meeting) -> int:
-    """Remind invited members who have not answered, at most once a day each."""
+    """Nudge invited members who have not answered, at most once a day each."""
     invitable(meeting)
     today = utcnow().date().isoformat()
     notice = _Notice.of(
-        "nudge", meeting, subject=f"Will you join us? {meeting.title} ({_short_when(meeting)})", method="REQUEST"
+        MessageKind.NUDGE,
+        meeting,
+        subject=f"Will you join us? {meeting.title} ({_short_when(meeting)})",
+        method="REQUEST",
     )
     return notice.send(not_replied(meeting), lambda m: f"nudge:{meeting.id}:{m.id}:{today}")
 

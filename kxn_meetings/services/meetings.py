@@ -302,7 +302,7 @@ def update_meeting(
 
 
 def publish(meeting: Meeting) -> None:
-    if meeting.status != MeetingStatus.DRAFT:
+    if not meeting.is_draft:
         raise MeetingError("Only a draft can be published.")
     meeting.status = MeetingStatus.SCHEDULED
     meeting.published_at = utcnow()
@@ -320,7 +320,7 @@ def why_not_cancellable(meeting: Meeting) -> str | None:
     """Why this meeting cannot be cancelled, or None when it can."""
     if meeting.is_cancelled:
         return "This meeting is already cancelled."
-    if meeting.status == MeetingStatus.DRAFT:
+    if meeting.is_draft:
         # A cancelled meeting is shown to everyone, so a draft would become public by being cancelled.
         return "A draft has not been announced, so there is nothing to cancel."
     return None
@@ -340,7 +340,7 @@ def cancel(meeting: Meeting, reason: str) -> int:
 
 def why_not_deletable(meeting: Meeting) -> str | None:
     """Why this meeting cannot be deleted, or None when it can."""
-    if meeting.status != MeetingStatus.DRAFT:
+    if not meeting.is_draft:
         return (
             "Only a draft can be deleted. A published meeting can be cancelled instead, so that members' "
             "calendars hear of it."

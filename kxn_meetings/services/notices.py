@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from .. import timefmt
 from ..database import is_postgresql
 from ..extensions import db
-from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, OutboxMessage, Rsvp, utcnow
+from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, Rsvp, utcnow
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
 from .rsvps import AnswerResult
@@ -57,7 +57,7 @@ def record_changes(meeting: Meeting, before: dict[str, str], *, notify: bool) ->
     `before` is snapshot() taken before the edit. Returns None when members are not to be told, otherwise how many
     updates were queued at once: 0 while the batch window is open (pending_update says until when).
     """
-    if meeting.status != MeetingStatus.SCHEDULED:
+    if not meeting.is_scheduled:
         return None  # drafts are announced from the state they are published in
     ensure_announced(meeting, before)
     after = snapshot(meeting)
@@ -86,7 +86,7 @@ class PendingUpdate:
 
 def pending_update(meeting: Meeting) -> PendingUpdate | None:
     """The update members will get once the window closes, or None when none is waiting."""
-    if meeting.update_due_at is None or meeting.status != MeetingStatus.SCHEDULED:
+    if meeting.update_due_at is None or not meeting.is_scheduled:
         return None
     return PendingUpdate(recipients=recipient_count(meeting), due_at=meeting.update_due_at)
 
@@ -95,7 +95,7 @@ def send_pending_update_now(meeting: Meeting) -> int:
     """Queue the waiting update at once instead of when its window closes; how many were queued. Nothing when no
     update waits (pressed twice, or the window closed and the outbox worker queued it), so none is sent twice."""
     meeting = lock_meeting(meeting.id)
-    if meeting.update_due_at is None or meeting.status != MeetingStatus.SCHEDULED:
+    if meeting.update_due_at is None or not meeting.is_scheduled:
         return 0
     return queue_update(meeting)
 
@@ -129,7 +129,7 @@ def queue_update(meeting: Meeting) -> int:
         return 0
     meeting.announced = json.dumps(snapshot(meeting))
     notice = _Notice.of(
-        "update",
+        MessageKind.UPDATE,
         meeting,
         subject=f"Updated: {meeting.title} ({_short_when(meeting)})",
         method="REQUEST",
@@ -152,7 +152,7 @@ def queue_cancellation(meeting: Meeting) -> int:
     meeting.update_due_at = None
     reason = meeting.cancel_reason
     notice = _Notice.of(
-        "cancellation",
+        MessageKind.CANCELLATION,
         meeting,
         subject=f"Cancelled: {meeting.title} ({_short_when(meeting)})",
         method="CANCEL",
@@ -166,7 +166,7 @@ def queue_cancellation(meeting: Meeting) -> int:
 
 
 def _single(
-    kind: str, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
+    kind: MessageKind, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
 ) -> OutboxMessage | None:
     """One notice to one member who has just answered (or been given a place)."""
     notice = _Notice.of(kind, meeting, subject=subject, method=method)
@@ -185,12 +185,12 @@ def queue_answer_notices(result: AnswerResult) -> None:
 def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
     """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'."""
     member = rsvp.member
-    if member is None or meeting.status != MeetingStatus.SCHEDULED:
+    if member is None or not meeting.is_scheduled:
         return
     stamp = f"{rsvp.answered_at.timestamp():.6f}"
     if rsvp.is_going and not was_going:
         _single(
-            "confirmation",
+            MessageKind.CONFIRMATION,
             meeting,
             member,
             rsvp,
@@ -204,7 +204,7 @@ def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, 
     ):
         # Only a calendar that holds the meeting has anything to remove.
         _single(
-            "decline",
+            MessageKind.DECLINE,
             meeting,
             member,
             rsvp,
@@ -227,14 +227,14 @@ def _was_invited(meeting: Meeting, member: Member) -> bool:
 
 def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
     """A place from the waiting list: the calendar invitation with the join link, as for a new 'Going'."""
-    if meeting.status != MeetingStatus.SCHEDULED:
+    if not meeting.is_scheduled:
         return
     for rsvp in promoted:
         if rsvp.member is None:
             continue
         stamp = f"{rsvp.answered_at.timestamp():.6f}"
         _single(
-            "waitlist_promoted",
+            MessageKind.WAITLIST_PROMOTED,
             meeting,
             rsvp.member,
             rsvp,
@@ -271,7 +271,7 @@ def queue_reminders(now: dt.datetime | None = None) -> int:
     queued = 0
     for meeting, members in by_meeting.values():
         notice = _Notice.of(
-            "reminder", meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})", method=None
+            MessageKind.REMINDER, meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})", method=None
         )
 
         def dedup(member: Member, meeting_id: int = meeting.id) -> str:

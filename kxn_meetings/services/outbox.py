@@ -19,12 +19,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
-from ..models import Member, OutboxMessage, OutboxStatus, utcnow
+from ..models import Member, MessageKind, OutboxMessage, OutboxStatus, utcnow
 from ..urls import external_url
 from .errors import ServiceError
 
-# Messages whose body is a key to someone's account: the Outbox page shows who and when, never the body.
-PRIVATE_KINDS = frozenset({"sign_in"})
 CALENDAR_METHODS = frozenset({"PUBLISH", "REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"})
 
 
@@ -110,12 +108,13 @@ def _note_for_delivery(row: OutboxMessage | Queued) -> None:
 
 @dataclass
 class Email:
-    """One message to queue: emails/<template>.txt and .html rendered with `context`."""
+    """One message to queue: emails/<template>.txt and .html rendered with `context` (by default the kind's
+    template)."""
 
-    kind: str
+    kind: MessageKind
     to: Member | str
     subject: str
-    template: str
+    template: str | None = None
     context: dict | None = None
     dedup_key: str | None = None
     calendar: bytes | None = None
@@ -123,6 +122,10 @@ class Email:
     meeting_id: int | None = None
     sender: str | tuple[str, str] | None = None  # `Name <address>`, or a (name, address) pair taken as written
     reply_to: str | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = MessageKind(self.kind)  # the templates ask the kind for their wording
+        self.template = self.template or self.kind.template
 
 
 def _headers(message: Email) -> tuple[str, str, str, str]:
@@ -162,7 +165,11 @@ def _new_values(message: Email, render: _Renderer) -> dict:
     recipient, subject, sender, reply_to = _headers(message)
     member = message.to if isinstance(message.to, Member) else None
     context = dict(
-        message.context or {}, member=member, external_url=external_url, network_name=current_app.config["NETWORK_NAME"]
+        message.context or {},
+        kind=message.kind,
+        member=member,
+        external_url=external_url,
+        network_name=current_app.config["NETWORK_NAME"],
     )
     return {
         "kind": message.kind,
@@ -288,7 +295,7 @@ class NotSetAside(ServiceError):
 
 def retry(message: OutboxMessage) -> None:
     """Put a set-aside message back in the queue for a fresh round of tries; it keeps its Message-ID."""
-    if message.status != OutboxStatus.FAILED:
+    if not message.status.is_failed:
         raise NotSetAside("Only a message that was set aside can be retried; this one is not.")
     message.status = OutboxStatus.PENDING
     message.attempts = 0

@@ -16,8 +16,8 @@ from ..models import (
     Answer,
     Invitation,
     Meeting,
-    MeetingStatus,
     Member,
+    MessageKind,
     OutboxMessage,
     Rsvp,
     RsvpSource,
@@ -72,9 +72,9 @@ class AnswerResult:
 
 
 def closed_reason(meeting: Meeting) -> str | None:
-    if meeting.status == MeetingStatus.CANCELLED:
+    if meeting.is_cancelled:
         return "This meeting has been cancelled, so it no longer takes answers."
-    if meeting.status == MeetingStatus.DRAFT:
+    if meeting.is_draft:
         return "This meeting has not been published yet."
     now = utcnow()
     if meeting.ends_at <= now:
@@ -253,7 +253,7 @@ def counts(meeting: Meeting) -> Counts:
     # Invitation.sent_at is also set by the confirmation a member gets after answering, so the invitation
     # round itself is recognised by its outbox rows.
     if db.session.scalar(
-        select(exists().where(OutboxMessage.meeting_id == meeting.id, OutboxMessage.kind == "invitation"))
+        select(exists().where(OutboxMessage.meeting_id == meeting.id, OutboxMessage.kind == MessageKind.INVITATION))
     ):
         query = query.where(
             exists().where(

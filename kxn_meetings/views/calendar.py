@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from werkzeug.http import http_date, quote_etag
 
 from ..forms import ConfirmForm
-from ..models import MeetingStatus, Visibility, utcnow
+from ..models import utcnow
 from ..security import is_organiser
 from ..services import calendars as calendar_service
 from ..services import rsvps as rsvp_service
@@ -45,9 +45,9 @@ def _ics(
 def meeting_ics(ref: str):
     # Who is signed in is asked only where the answer matters: a public meeting's file is the same for all.
     head = calendar_service.meeting_head(ref)
-    if head is None or (head.status == MeetingStatus.DRAFT and not is_organiser()):
+    if head is None or (head.status.is_draft and not is_organiser()):
         abort(404)
-    members_only = head.visibility == Visibility.MEMBERS
+    members_only = head.visibility.is_members_only
     if members_only and not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in", next=request.path))
     download = calendar_service.meeting_download(head)
@@ -67,7 +67,7 @@ def personal_meeting_ics(ref: str, token: str):
     """The same shareable file, for a member who came by her personal link and is not signed in (the meeting may
     be for members only). A cancelled meeting's file says STATUS:CANCELLED, for calendars that hold it."""
     head = calendar_service.meeting_head(ref)
-    if head is None or head.status == MeetingStatus.DRAFT or rsvp_service.invitation_by_token(head.id, token) is None:
+    if head is None or head.status.is_draft or rsvp_service.invitation_by_token(head.id, token) is None:
         abort(404)
     download = calendar_service.meeting_download(head)
     if download is None:

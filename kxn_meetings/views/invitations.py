@@ -132,9 +132,10 @@ def preview_html(ref: str):
     return response
 
 
-@bp.route("/<ref>/invite/remind", methods=["POST"])
+@bp.route("/<ref>/invite/nudge", methods=["POST"])
 @organiser_required
-def remind(ref: str):
+def nudge(ref: str):
+    """Nudge those invited who have not answered (a reminder is something else: the email before the meeting)."""
     meeting = _meeting(ref)
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -142,9 +143,9 @@ def remind(ref: str):
         queued = invitation_service.nudge(meeting)
     if not outcome.refused:
         flash(
-            f"{plural(queued, 'reminder')} queued to members who have not replied."
+            f"{plural(queued, 'nudge')} queued to members who have not replied."
             if queued
-            else "Nobody to remind: everyone invited has answered, or was reminded today.",
+            else "Nobody to nudge: everyone invited has answered, or was nudged today.",
             "success",
         )
     return redirect(url_for("invitations.invite", ref=meeting.slug))

@@ -15,7 +15,17 @@ from .. import timefmt
 from ..csvsafe import to_csv
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm, WalkInForm
-from ..models import Answer, Meeting, MeetingStatus, Member, Rsvp, RsvpSource, Visibility, parse_id, utcnow
+from ..models import (
+    Answer,
+    Meeting,
+    Member,
+    Rsvp,
+    RsvpSource,
+    Visibility,
+    parse_choice,
+    parse_id,
+    utcnow,
+)
 from ..security import is_organiser, organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
@@ -39,7 +49,7 @@ BLANK_ROWS = 2
 def load_meeting(ref: str, *, details: bool = False) -> Meeting:
     """The meeting named in the URL, or 404 for anyone who may not see it."""
     meeting = meeting_service.find_meeting(ref, load_details=details)
-    if meeting is None or (meeting.status == MeetingStatus.DRAFT and not is_organiser()):
+    if meeting is None or (meeting.is_draft and not is_organiser()):
         abort(404)
     return meeting
 
@@ -58,7 +68,7 @@ def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
 @bp.route("/<ref>")
 def show(ref: str):
     meeting = load_meeting(ref, details=True)
-    if meeting.visibility == Visibility.MEMBERS and not current_user.is_authenticated:
+    if not meeting.is_public and not current_user.is_authenticated:
         flash("This meeting is for members of the network. Please sign in to see its details.", "info")
         return redirect(url_for("auth.sign_in", next=url_for("meetings.show", ref=meeting.slug)))
     return render_meeting(meeting)
@@ -176,7 +186,7 @@ def personal_answer(ref: str, token: str):
     details included, where she answers without signing in. The token opens this page and nothing else: no
     sign-in, no other meeting, nobody else's answers. GET shows the page; only the button POSTs."""
     meeting = meeting_service.find_meeting(ref, load_details=True)
-    if meeting is None or meeting.status == MeetingStatus.DRAFT:
+    if meeting is None or meeting.is_draft:
         abort(404)
     invitation = rsvp_service.invitation_by_token(meeting.id, token)
     if invitation is None:
@@ -364,7 +374,7 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         location=form.location.data or "",
         capacity=form.capacity.data,
         rsvp_deadline=deadline,
-        visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
+        visibility=parse_choice(Visibility, form.visibility.data) or Visibility.PUBLIC,
         contact_id=form.contact_id.data or None,
         agenda=agenda,
         rooms=rooms,
@@ -518,7 +528,7 @@ def _updated(meeting: Meeting, update: meeting_service.MeetingUpdate) -> str:
         text += " " + pending_update_sentence(pending, meeting)
     elif update.announced:
         text += f" The update is on its way to {plural(update.announced, 'member')}."
-    elif update.announced is None and update.changes and meeting.status == MeetingStatus.SCHEDULED:
+    elif update.announced is None and update.changes and meeting.is_scheduled:
         text += " Members are not told of this minor correction."
     return text
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from .. import csvsafe
 from ..extensions import db
 from ..forms import ConfirmForm, CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
-from ..models import Member
+from ..models import Member, parse_choice
 from ..security import organiser_required, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow
@@ -24,7 +25,32 @@ from .transactions import show_refusal, transaction
 bp = Blueprint("members", __name__)
 
 PAGE_SIZE = 50
-STATUSES = ("active", "inactive", "organisers")
+
+
+class DirectoryTab(enum.StrEnum):
+    """The directory's tabs besides All, as ?status=<value>; also the keys of member_service.directory_counts()."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    ORGANISERS = "organisers"
+
+    @property
+    def label(self) -> str:
+        return {
+            DirectoryTab.ACTIVE: "Active",
+            DirectoryTab.INACTIVE: "Deactivated",
+            DirectoryTab.ORGANISERS: "Organisers",
+        }[self]
+
+    @property
+    def condition(self) -> ColumnElement[bool]:
+        return {
+            DirectoryTab.ACTIVE: Member.active.is_(True),
+            DirectoryTab.INACTIVE: Member.active.is_(False),
+            DirectoryTab.ORGANISERS: Member.is_organiser.is_(True),
+        }[self]
+
+
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 # Werkzeug refuses form fields over MAX_FORM_MEMORY_SIZE (500 kB by default); stay below it.
 MAX_PAYLOAD_CHARS = 450_000
@@ -44,8 +70,7 @@ def _import_serializer() -> URLSafeSerializer:
 def directory():
     # Control characters match nothing and PostgreSQL refuses NUL outright.
     q = "".join(c for c in request.args.get("q", "") if c.isprintable()).strip()[:200]
-    status = request.args.get("status", "")
-    status = status if status in STATUSES else ""
+    status = parse_choice(DirectoryTab, request.args.get("status"))
     query = select(Member).order_by(func.lower(Member.name), Member.id)
     if q:
         query = query.where(
@@ -55,15 +80,16 @@ def directory():
                 Member.organisation.icontains(q, autoescape=True),
             )
         )
-    if status == "active":
-        query = query.where(Member.active.is_(True))
-    elif status == "inactive":
-        query = query.where(Member.active.is_(False))
-    elif status == "organisers":
-        query = query.where(Member.is_organiser.is_(True))
+    if status is not None:
+        query = query.where(status.condition)
     page = paginate(query, per_page=PAGE_SIZE)
     return render_template(
-        "members/directory.html", page=page, q=q, status=status, counts=member_service.directory_counts()
+        "members/directory.html",
+        page=page,
+        q=q,
+        status=status,
+        tabs=list(DirectoryTab),
+        counts=member_service.directory_counts(),
     )
 
 

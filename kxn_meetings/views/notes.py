@@ -35,7 +35,17 @@ from ..forms import (
     single_line,
     single_spaced,
 )
-from ..models import ActionItem, ActionStatus, Meeting, MeetingNotes, NoteAttachment, NoteRevision, Visibility, parse_id
+from ..models import (
+    ActionItem,
+    ActionStatus,
+    Meeting,
+    MeetingNotes,
+    NoteAttachment,
+    NoteRevision,
+    Visibility,
+    parse_choice,
+    parse_id,
+)
 from ..rendering import render_markdown
 from ..security import is_organiser, organiser_required, safe_next
 from ..services import meetings as meeting_service
@@ -124,7 +134,7 @@ def _readable(ref: str) -> tuple[Meeting, MeetingNotes]:
 
 
 def _members_only_for(notes: MeetingNotes) -> bool:
-    return notes.visibility == Visibility.MEMBERS and not current_user.is_authenticated
+    return notes.is_members_only and not current_user.is_authenticated
 
 
 def _organiser_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
@@ -241,7 +251,7 @@ def _form_for(meeting: Meeting, notes: MeetingNotes | None) -> NotesForm:
                 "text": a.text,
                 "owner": a.owner,
                 "due_date": a.due_date,
-                "done": a.status == ActionStatus.DONE,
+                "done": a.status.is_done,
             }
             for a in service.actions_of(meeting)
         ],
@@ -281,7 +291,7 @@ def _input_from(form: NotesForm) -> service.NotesInput | None:
         title=form.title.data,
         summary=(form.summary.data or "").replace("\r\n", "\n"),
         body=body,
-        visibility=Visibility(form.visibility.data if form.visibility.data in ("public", "members") else "public"),
+        visibility=parse_choice(Visibility, form.visibility.data) or Visibility.PUBLIC,
         actions=rows,
     )
 
@@ -392,7 +402,7 @@ def publish(ref: str):
         queued = service.publish(notes, email_members=request.form.get("email") != "no")
     if outcome.refused:
         return redirect(url_for("notes.edit", ref=meeting.slug))
-    where = "the meeting page, the notes archive" + (" and the feed" if notes.visibility == Visibility.PUBLIC else "")
+    where = "the meeting page, the notes archive" + (" and the feed" if not notes.is_members_only else "")
     message = f"Published: the notes are on {where}."
     if queued:
         message += f" {plural(queued, 'member')} who went or sent apologies will get the notes by email."
@@ -493,15 +503,15 @@ def action_status(ref: str, action_id: int):
     action = db.session.get(ActionItem, action_id)
     if action is None or action.meeting_id != meeting.id:
         abort(404)
-    wanted = request.form.get("status")
-    if wanted not in (ActionStatus.DONE.value, ActionStatus.OPEN.value):
+    wanted = parse_choice(ActionStatus, request.form.get("status"))
+    if wanted is None:
         abort(400)
     with transaction():
-        changed = service.set_action_status(action, ActionStatus(wanted))
+        changed = service.set_action_status(action, wanted)
     if changed:
-        flash(f"Action {'done' if wanted == 'done' else 'open again'}: {action.text}", "success")
+        flash(f"Action {'done' if wanted.is_done else 'open again'}: {action.text}", "success")
     else:
-        flash(f"That action was already {'done' if wanted == 'done' else 'open'}.", "info")
+        flash(f"That action was already {'done' if wanted.is_done else 'open'}.", "info")
     return redirect(safe_next(request.form.get("next"), url_for("notes.show", ref=meeting.slug)))
 
 
@@ -570,7 +580,7 @@ def download(ref: str, attachment_id: int):
     path = service.attachment_path(attachment)
     if not path.is_file():
         abort(404)
-    public = notes.is_published and notes.visibility == Visibility.PUBLIC
+    public = notes.is_published and not notes.is_members_only
     response = send_file(
         path,
         mimetype=attachment.content_type,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..mail import build_message
-from ..models import OutboxMessage, OutboxStatus
+from ..models import OutboxMessage, OutboxStatus, parse_choice
 from ..security import organiser_required
 from ..services import outbox as outbox_service
 from ..services.rsvps import TOKEN_SHAPE
@@ -19,7 +19,6 @@ from .transactions import transaction
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
-STATUS_LABELS = {OutboxStatus.PENDING: "Waiting", OutboxStatus.SENT: "Sent", OutboxStatus.FAILED: "Set aside"}
 # The key of a personal answer link (/meetings/<ref>/answer/<token>): whoever holds it answers for the member.
 PERSONAL_ANSWER_KEY = re.compile(rf"(/answer/){TOKEN_SHAPE.pattern}")
 HIDDEN_KEY = "personal-link-hidden"
@@ -32,26 +31,30 @@ HTML_PREVIEW_CSP = (
 @bp.route("/")
 @organiser_required
 def index():
-    status = request.args.get("status", "")
+    status = parse_choice(OutboxStatus, request.args.get("status"))  # None: every message
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
-    if status in {s.value for s in OutboxStatus}:
+    if status is not None:
         query = query.where(OutboxMessage.status == status)
-    else:
-        status = ""
     page = paginate(query, per_page=50)
     counts = dict(
         db.session.execute(
             select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
         ).all()
     )
-    return render_template("outbox/index.html", page=page, counts=counts, status=status, labels=STATUS_LABELS)
+    return render_template(
+        "outbox/index.html",
+        page=page,
+        counts=counts,
+        status=status,
+        statuses=list(OutboxStatus),
+        set_aside=counts.get(OutboxStatus.FAILED, 0),
+    )
 
 
 @bp.route("/<id:message_id>")
 @organiser_required
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
-    private = message.kind in outbox_service.PRIVATE_KINDS
     try:
         attachments = [
             (part.get_filename() or "(no name)", part.get_content_type(), len(part.get_payload(decode=True) or b""))
@@ -63,11 +66,10 @@ def show(message_id: int):
     return render_template(
         "outbox/show.html",
         message=message,
-        private=private,
+        private=message.is_private,
         attachments=attachments,
         text_body=text_body,
         links_hidden=text_body != message.text_body,
-        labels=STATUS_LABELS,
         form=ConfirmForm(),
     )
 
@@ -77,7 +79,7 @@ def show(message_id: int):
 def html(message_id: int):
     """The HTML body alone, shown in a sandboxed frame on the message page."""
     message = db.get_or_404(OutboxMessage, message_id)
-    if message.kind in outbox_service.PRIVATE_KINDS:
+    if message.is_private:
         body = "<p>This message holds a personal sign-in link, so it is not shown.</p>"
     else:
         body = _without_personal_links(message.html_body or "<p>(no HTML part)</p>")

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from ..extensions import csrf, db
-from ..models import CalendarReply, ReplyOutcome
+from ..models import CalendarReply, ReplyOutcome, parse_choice
 from ..security import organiser_required
 from ..services import replies as reply_service
 from .paging import paginate
@@ -18,7 +18,8 @@ from .transactions import transaction
 
 bp = Blueprint("replies", __name__, url_prefix="/replies")
 
-TABS = {"": "All", "unmatched": "Unmatched", "counter": "New times proposed"}
+# The tabs besides All: ?show=<outcome>, with the tab's name.
+TABS = {ReplyOutcome.UNMATCHED: "Unmatched", ReplyOutcome.COUNTER: "New times proposed"}
 PARTSTAT_LABELS = {
     "ACCEPTED": "Accepted",
     "TENTATIVE": "Tentative",
@@ -26,42 +27,35 @@ PARTSTAT_LABELS = {
     "NEEDS-ACTION": "No answer",
     "DELEGATED": "Delegated",
 }
-OUTCOME_LABELS = {
-    ReplyOutcome.APPLIED: "Applied",
-    ReplyOutcome.UNCHANGED: "No change",
-    ReplyOutcome.UNMATCHED: "Unmatched",
-    ReplyOutcome.COUNTER: "New time proposed",
-}
 
 
 @bp.route("/")
 @organiser_required
 def index():
-    tab = request.args.get("show", "")
+    tab = parse_choice(ReplyOutcome, request.args.get("show"))
     if tab not in TABS:
-        tab = ""
+        tab = None
     query = (
         select(CalendarReply)
         .options(joinedload(CalendarReply.meeting), joinedload(CalendarReply.member))
         .order_by(CalendarReply.received_at.desc(), CalendarReply.id.desc())
     )
-    if tab:
-        query = query.where(CalendarReply.outcome == ReplyOutcome(tab))
+    if tab is not None:
+        query = query.where(CalendarReply.outcome == tab)
     page = paginate(query, per_page=50)
-    counts = {
-        str(outcome.value if hasattr(outcome, "value") else outcome): n
-        for outcome, n in db.session.execute(
+    counts = dict(
+        db.session.execute(
             select(CalendarReply.outcome, func.count(CalendarReply.id)).group_by(CalendarReply.outcome)
         ).all()
-    }
+    )
     return render_template(
         "replies/index.html",
         page=page,
         tab=tab,
         tabs=TABS,
         counts=counts,
+        unmatched=counts.get(ReplyOutcome.UNMATCHED, 0),
         partstats=PARTSTAT_LABELS,
-        outcomes=OUTCOME_LABELS,
     )
 
 

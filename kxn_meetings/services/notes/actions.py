@@ -55,7 +55,7 @@ def carried_actions(meeting: Meeting) -> CarriedActions | None:
     previous = previous_meeting(meeting)
     if previous is None:
         return None
-    actions = [a for a in actions_of(previous) if a.status == ActionStatus.OPEN]
+    actions = [a for a in actions_of(previous) if a.status.is_open]
     if not actions:
         return None
     notes = db.session.scalar(select(MeetingNotes).where(MeetingNotes.meeting_id == previous.id))

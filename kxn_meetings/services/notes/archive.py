@@ -26,9 +26,9 @@ def can_read(notes: MeetingNotes | None, *, signed_in: bool, organiser: bool) ->
         return False
     if organiser:
         return True
-    if not notes.is_published or notes.meeting.status == MeetingStatus.DRAFT:
+    if not notes.is_published or notes.meeting.is_draft:
         return False
-    return notes.visibility == Visibility.PUBLIC or signed_in
+    return not notes.is_members_only or signed_in
 
 
 _TERM = re.compile(r'"([^"]*)"|(\S+)')

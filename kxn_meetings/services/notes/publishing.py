@@ -9,7 +9,16 @@ from sqlalchemy import or_, select
 
 from ... import timefmt
 from ...extensions import db
-from ...models import Answer, Meeting, MeetingNotes, MeetingStatus, Member, NotesStatus, Rsvp, Visibility, utcnow
+from ...models import (
+    Answer,
+    Meeting,
+    MeetingNotes,
+    Member,
+    MessageKind,
+    NotesStatus,
+    Rsvp,
+    utcnow,
+)
 from ...urls import external_url
 from ..locking import lock_meeting
 from ..outbox import queue_email
@@ -37,7 +46,7 @@ def publish(notes: MeetingNotes, *, email_members: bool) -> int:
     meeting = lock_meeting(notes.meeting_id)
     if notes.current_revision is None:
         raise NotesError("Save the notes before publishing them.")
-    if meeting.status == MeetingStatus.DRAFT:
+    if meeting.is_draft:
         raise NotesError("Publish the meeting before its notes.")
     if notes.is_published:
         raise NotesError("These notes are already published.")
@@ -47,7 +56,7 @@ def publish(notes: MeetingNotes, *, email_members: bool) -> int:
     db.session.flush()
     if not email_members or notes.notified_at is not None:
         return 0
-    queued = _announce(notes, kind="notes_published", key_suffix="")
+    queued = _announce(notes, kind=MessageKind.NOTES_PUBLISHED, key_suffix="")
     if queued:
         notes.notified_at = utcnow()
         db.session.flush()
@@ -58,30 +67,28 @@ def announce_update(notes: MeetingNotes) -> int:
     """Email the recipients that the published notes have changed: once per revision at most."""
     if not notes.is_published or notes.current_revision is None:
         raise NotesError("Only published notes can be announced.")
-    return _announce(notes, kind="notes_updated", key_suffix=f":r{notes.current_revision.number}")
+    return _announce(notes, kind=MessageKind.NOTES_UPDATED, key_suffix=f":r{notes.current_revision.number}")
 
 
-def _announce(notes: MeetingNotes, *, kind: str, key_suffix: str) -> int:
+def _announce(notes: MeetingNotes, *, kind: MessageKind, key_suffix: str) -> int:
     meeting, revision = notes.meeting, notes.current_revision
     assert revision is not None
     context = {
-        "kind": kind,
         "meeting": meeting,
         "revision": revision,
         "notes": notes,
         "notes_url": external_url("notes.show", ref=meeting.slug),
-        "members_only": notes.visibility == Visibility.MEMBERS,
+        "members_only": notes.is_members_only,
         "meeting_day": timefmt.day(meeting.local_start),
     }
     title = "".join(c for c in revision.title if unicodedata.category(c) not in ("Cc", "Zl", "Zp"))
-    subject = f"{'Updated notes' if kind == 'notes_updated' else 'Notes'}: {title}"
+    subject = f"{'Updated notes' if kind == MessageKind.NOTES_UPDATED else 'Notes'}: {title}"
     queued = 0
     for member in recipients(meeting):
         row = queue_email(
             kind=kind,
             to=member,
             subject=subject,
-            template="notes_published",
             context=context,
             dedup_key=f"notes:{notes.id}:{member.id}:notes_published{key_suffix}",
             meeting_id=meeting.id,

@@ -1,0 +1,86 @@
+"""Fixed vocabularies are enums: every message kind has a label and its wording, said once for both parts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from markupsafe import escape
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Meeting, Member, MessageKind, OutboxMessage, OutboxStatus
+from kxn_meetings.services.outbox import queue_email
+
+START = dt.datetime(2031, 3, 4, 15, 0, tzinfo=dt.UTC)
+
+CONTEXT = {
+    "meeting_notice": lambda meeting: {
+        "meeting": meeting,
+        "when": "Tuesday 4 March 2031, 3–5pm GMT",
+        "meeting_url": "https://kxn.test/meetings/m",
+        "answer_url": "https://kxn.test/meetings/m/answer/t",
+        "rsvp": None,
+        "show_join": False,
+        "changes": ["Title: Before → After"],
+        "reason": "The speakers are ill.",
+    },
+    "notes_published": lambda meeting: {
+        "meeting": meeting,
+        "revision": SimpleNamespace(title="What we learned", summary=""),
+        "notes_url": "https://kxn.test/meetings/m/notes",
+        "members_only": False,
+        "meeting_day": "Tuesday 4 March 2031",
+    },
+    "sign_in": lambda meeting: {"token": "t", "code": "000000", "minutes": 15},
+}
+
+
+@pytest.mark.app_config(NETWORK_NAME="Knowledge & Exchange <Network>")
+@pytest.mark.parametrize("kind", list(MessageKind))
+def test_the_text_and_html_parts_of_every_kind_open_with_the_same_sentence(app, kind: MessageKind):
+    meeting = Meeting(
+        title="Youth engagement", theme="", location="", join_url="https://meet.example.org/k", starts_at=START
+    )
+    member = Member(name="Sam Member", email="sam@example.org")
+    row = queue_email(kind=kind, to=member, subject="Hello", context=CONTEXT[kind.template](meeting))
+    assert row is not None
+    lead = kind.lead(app.config["NETWORK_NAME"])
+    assert lead.strip()
+    assert lead in row.text_body
+    assert str(escape(lead)) in row.html_body
+    assert kind.label.strip() and kind.label != kind.value
+    db.session.rollback()
+
+
+def test_the_wording_of_every_kind_is_its_own():
+    leads = [kind.lead("the network") for kind in MessageKind]
+    labels = [kind.label for kind in MessageKind]
+    assert len(set(leads)) == len(leads)
+    assert len(set(labels)) == len(labels)
+
+
+def test_the_outbox_shows_kinds_by_their_label_and_a_kind_it_does_not_know_by_its_code(organiser_client):
+    for n, kind in enumerate(["nudge", "retired_kind"]):
+        db.session.add(
+            OutboxMessage(
+                kind=kind,
+                message_id=f"<kind-{n}@kxn.test>",
+                sender="meetings@kxn.test",
+                recipient="someone@example.org",
+                subject=f"Message {n}",
+                text_body="Hello",
+                status=OutboxStatus.PENDING,
+            )
+        )
+    db.session.commit()
+    page = organiser_client.get("/outbox/").get_data(as_text=True)
+    assert MessageKind.NUDGE.label in page
+    assert "retired_kind" in page
+
+
+def test_the_readme_glossary_lists_every_kind_with_its_label():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [kind.value for kind in MessageKind if f"| `{kind.value}` | {kind.label} |" not in readme]
+    assert missing == [], "add these kinds to the README's table of message kinds"
