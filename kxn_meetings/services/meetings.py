@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -27,6 +25,7 @@ from ..models import (
     WorkshopRoom,
     utcnow,
 )
+from ..text import slugify
 from . import invitations, notices, rsvps
 from .errors import ServiceError
 from .locking import lock_meeting
@@ -36,15 +35,10 @@ class MeetingError(ServiceError):
     pass
 
 
-def slugify(text: str, max_length: int = 60) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:max_length].rstrip("-") or "meeting"
-
-
 def meeting_slug(title: str, starts_at: dt.datetime, zone: str, *, exclude_id: int | None = None) -> str:
     short = " ".join(title.split(",")[0].split()[:4])
-    base = f"{starts_at.astimezone(ZoneInfo(zone)):%Y-%m-%d}-{slugify(short, 40)}"
+    words = slugify(short, max_length=40, fallback="meeting")
+    base = f"{starts_at.astimezone(ZoneInfo(zone)):%Y-%m-%d}-{words}"
     slug, n = base, 2
     while True:
         query = select(Meeting.id).where(Meeting.slug == slug)

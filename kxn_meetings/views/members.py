@@ -17,6 +17,7 @@ from ..models import Member
 from ..security import organiser_required, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow
+from ..text import without_controls
 from .form_pages import render_form
 from .paging import paginate
 from .transactions import show_refusal, transaction
@@ -43,7 +44,7 @@ def _import_serializer() -> URLSafeSerializer:
 @organiser_required
 def directory():
     # Control characters match nothing and PostgreSQL refuses NUL outright.
-    q = "".join(c for c in request.args.get("q", "") if c.isprintable()).strip()[:200]
+    q = without_controls(request.args.get("q", ""), invisible=True).strip()[:200]
     status = request.args.get("status", "")
     status = status if status in STATUSES else ""
     query = select(Member).order_by(func.lower(Member.name), Member.id)

@@ -3,13 +3,12 @@ for an update when the organiser asks."""
 
 from __future__ import annotations
 
-import unicodedata
-
 from sqlalchemy import or_, select
 
 from ... import timefmt
 from ...extensions import db
 from ...models import Answer, Meeting, MeetingNotes, MeetingStatus, Member, NotesStatus, Rsvp, Visibility, utcnow
+from ...text import without_controls
 from ...urls import external_url
 from ..locking import lock_meeting
 from ..outbox import queue_email
@@ -73,7 +72,7 @@ def _announce(notes: MeetingNotes, *, kind: str, key_suffix: str) -> int:
         "members_only": notes.visibility == Visibility.MEMBERS,
         "meeting_day": timefmt.day(meeting.local_start),
     }
-    title = "".join(c for c in revision.title if unicodedata.category(c) not in ("Cc", "Zl", "Zp"))
+    title = without_controls(revision.title)
     subject = f"{'Updated notes' if kind == 'notes_updated' else 'Notes'}: {title}"
     queued = 0
     for member in recipients(meeting):
