@@ -197,22 +197,9 @@ def create_meeting(data: MeetingData) -> Meeting:
     return meeting
 
 
-@dataclass
-class Change:
-    field: str
-    old: object
-    new: object
-
-
-@dataclass
-class MeetingUpdate:
-    changes: list[Change]
-    promoted: list[Rsvp]
-
-
-def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) -> MeetingUpdate:
+def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) -> list[Rsvp]:
     """Apply an edit: the changes members' calendars must hear about raise SEQUENCE once the meeting is published,
-    and places added to a full meeting go to the front of the waiting list.
+    and places added to a full meeting go to the front of the waiting list. Returns the answers promoted from it.
 
     Members are told of those changes in one update per batch of edits (services.notices), unless
     `notify` is False for a minor correction.
@@ -223,22 +210,16 @@ def update_meeting(meeting: Meeting, data: MeetingData, *, notify: bool = True) 
     meeting = lock_meeting(meeting.id)
     if problem := why_not_editable(meeting):
         raise MeetingError(problem)
-    before = {name: getattr(meeting, name) for name in Meeting.NOTIFIABLE_FIELDS}
     announced_before = invitations.snapshot(meeting)
     old_capacity = meeting.capacity
     _apply(meeting, data)
-    changes = [
-        Change(name, before[name], getattr(meeting, name))
-        for name in Meeting.NOTIFIABLE_FIELDS
-        if before[name] != getattr(meeting, name)
-    ]
     notices.record_changes(meeting, announced_before, notify=notify)
     db.session.flush()
     promoted: list[Rsvp] = []
     if old_capacity is not None and (meeting.capacity is None or meeting.capacity > old_capacity):
         promoted = rsvps.promote_waiting(meeting)
         notices.queue_promotions(meeting, promoted)
-    return MeetingUpdate(changes=changes, promoted=promoted)
+    return promoted
 
 
 def publish(meeting: Meeting) -> None:

@@ -443,9 +443,8 @@ def edit(ref: str):
         data = _form_to_data(form)
         if data is not None:
             with transaction(form) as outcome:
-                update = meeting_service.update_meeting(meeting, data, notify=not form.minor_correction.data)
+                promoted = len(meeting_service.update_meeting(meeting, data, notify=not form.minor_correction.data))
             if not outcome.refused:
-                promoted = len(update.promoted)
                 note = (
                     f" {promoted} {'person' if promoted == 1 else 'people'} from the waiting list now "
                     f"{'has' if promoted == 1 else 'have'} a place."
