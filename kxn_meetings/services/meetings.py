@@ -145,19 +145,25 @@ def validate(data: MeetingData, *, is_new: bool) -> None:
         raise MeetingError(first.message, first.field, also=others)
 
 
+# The columns an edit sets from MeetingData of the same name: one-line text trimmed, the rest as given.
+_TRIMMED_COLUMNS = ("title", "theme", "join_url", "location")
+_COPIED_COLUMNS = (
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "capacity",
+    "rsvp_deadline",
+    "visibility",
+    "contact_id",
+)
+
+
 def _apply(meeting: Meeting, data: MeetingData) -> None:
-    meeting.title = data.title.strip()
-    meeting.theme = data.theme.strip()
-    meeting.description = data.description
-    meeting.starts_at = data.starts_at
-    meeting.ends_at = data.ends_at
-    meeting.timezone = data.timezone
-    meeting.join_url = data.join_url.strip()
-    meeting.location = data.location.strip()
-    meeting.capacity = data.capacity
-    meeting.rsvp_deadline = data.rsvp_deadline
-    meeting.visibility = data.visibility
-    meeting.contact_id = data.contact_id
+    for name in _TRIMMED_COLUMNS:
+        setattr(meeting, name, getattr(data, name).strip())
+    for name in _COPIED_COLUMNS:
+        setattr(meeting, name, getattr(data, name))
     if data.series_id is not None:
         meeting.series_id = data.series_id
     # The agenda is replaced rather than changed in place, which leaves the meeting's row untouched; calendar

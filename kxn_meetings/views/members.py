@@ -108,6 +108,12 @@ def edit(member_id: int):
     return render_form("members/form.html", form=form, member=member)
 
 
+def _confirmed_member(member_id: int) -> Member:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return db.get_or_404(Member, member_id)
+
+
 def _back_to_list():
     return redirect(safe_next(request.form.get("next"), url_for("members.directory")))
 
@@ -115,9 +121,7 @@ def _back_to_list():
 @bp.route("/members/<id:member_id>/deactivate", methods=["POST"])
 @organiser_required
 def deactivate(member_id: int):
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    member = db.get_or_404(Member, member_id)
+    member = _confirmed_member(member_id)
     with transaction() as outcome:
         member_service.deactivate(member, acting=_me())
     if not outcome.refused:
@@ -128,9 +132,7 @@ def deactivate(member_id: int):
 @bp.route("/members/<id:member_id>/reactivate", methods=["POST"])
 @organiser_required
 def reactivate(member_id: int):
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    member = db.get_or_404(Member, member_id)
+    member = _confirmed_member(member_id)
     with transaction():
         member_service.reactivate(member)
     flash(f"{member.name} is active again and can sign in.", "success")

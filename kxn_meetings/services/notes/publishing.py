@@ -17,18 +17,14 @@ from .common import NotesError
 
 def recipients(meeting: Meeting) -> list[Member]:
     """Everyone who went (attended, or answered Going) or sent apologies, once each, active members only."""
-    return list(
-        db.session.scalars(
-            select(Member)
-            .join(Rsvp, Rsvp.member_id == Member.id)
-            .where(
-                Rsvp.meeting_id == meeting.id,
-                Member.active.is_(True),
-                or_(Rsvp.attended.is_(True), Rsvp.answer.in_([Answer.GOING, Answer.DECLINED])),
-            )
-            .order_by(Member.name, Member.id)
-        )
+    went_or_apologised = or_(Rsvp.attended.is_(True), Rsvp.answer.in_([Answer.GOING, Answer.DECLINED]))
+    query = (
+        select(Member)
+        .join(Rsvp, Rsvp.member_id == Member.id)
+        .where(Rsvp.meeting_id == meeting.id, Member.active.is_(True), went_or_apologised)
+        .order_by(Member.name, Member.id)
     )
+    return list(db.session.scalars(query))
 
 
 def publish(notes: MeetingNotes, *, email_members: bool) -> int:
