@@ -91,6 +91,37 @@ def make_app(url: str):
     )
 
 
+def sample_meeting(slug: str, start, **fields):
+    """A published public meeting of two hours in London with a three-item agenda, as the benchmarks load it;
+    `fields` override any column."""
+    import datetime as dt
+
+    from kxn_meetings.models import AgendaItem, Meeting, MeetingStatus, Visibility
+
+    columns = {
+        "title": "Meeting three: policing young adults, what works",
+        "theme": "Trauma-informed practice with 18-25 year olds",
+        "description": "Practitioners from police and health.",
+        "ends_at": start + dt.timedelta(hours=2),
+        "timezone": "Europe/London",
+        "join_url": "https://meet.example.org/kxn-three",
+        "status": MeetingStatus.SCHEDULED,
+        "visibility": Visibility.PUBLIC,
+        "agenda_items": [
+            AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
+            AgendaItem(
+                position=1,
+                start_time=dt.time(15, 15),
+                title="Lessons from the Manchester pilot",
+                speaker_name="Dr Asha Patel",
+                speaker_organisation="University of Salford",
+            ),
+            AgendaItem(position=2, start_time=dt.time(16, 30), title="Workshops and next steps"),
+        ],
+    }
+    return Meeting(slug=slug, starts_at=start, **{**columns, **fields})
+
+
 @contextmanager
 def gunicorn(target: str, env: dict[str, str], *, workers: int = 2, threads: int = 4):
     """Serve a WSGI target with the project's gunicorn.conf.py; yields (port, master pid)."""

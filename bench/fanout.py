@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import BENCH_SECRET, database, free_port
+from bench._harness import BENCH_SECRET, database, free_port, sample_meeting
 
 MEMBERS = int(os.environ.get("KXN_BENCH_MEMBERS", "2000"))
 TARGET_RATIO = 1.5
@@ -110,31 +110,10 @@ def make_app(url: str, port: int):
 def fill(count: int, label: str) -> tuple[int, list[int]]:
     """A published meeting and `count` active members; returns their ids."""
     from kxn_meetings.extensions import db
-    from kxn_meetings.models import AgendaItem, Meeting, MeetingStatus, Member, Visibility
+    from kxn_meetings.models import Member
 
     start = dt.datetime(2027, 3, 9, 15, 0, tzinfo=dt.UTC)
-    meeting = Meeting(
-        slug=f"2027-03-09-{label}",
-        title="Meeting three: policing young adults, what works",
-        theme="Trauma-informed practice with 18-25 year olds",
-        description="Practitioners from police and health.",
-        starts_at=start,
-        ends_at=start + dt.timedelta(hours=2),
-        timezone="Europe/London",
-        join_url="https://meet.example.org/kxn-three",
-        status=MeetingStatus.SCHEDULED,
-        visibility=Visibility.PUBLIC,
-        agenda_items=[
-            AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
-            AgendaItem(
-                position=1,
-                start_time=dt.time(15, 15),
-                title="Lessons from the Manchester pilot",
-                speaker_name="Dr Asha Patel",
-                speaker_organisation="University of Salford",
-            ),
-        ],
-    )
+    meeting = sample_meeting(f"2027-03-09-{label}", start)
     db.session.add(meeting)
     members = [
         Member(

@@ -46,7 +46,7 @@ def bench_app():
 def seed(url: str) -> str:
     """500 public meetings from five months ago to a year ahead, in four zones; the slug of an upcoming one."""
     from kxn_meetings.extensions import db
-    from kxn_meetings.models import AgendaItem, Meeting, MeetingStatus, Visibility
+    from kxn_meetings.models import Meeting, MeetingStatus
     from kxn_meetings.services.meetings import default_series
 
     app = harness.make_app(url)
@@ -57,32 +57,19 @@ def seed(url: str) -> str:
         for n in range(MEETINGS):
             start = now + dt.timedelta(days=n - 150, hours=n % 5)
             db.session.add(
-                Meeting(
+                harness.sample_meeting(
+                    f"{start:%Y-%m-%d}-meeting-{n}",
+                    start,
                     series_id=series.id,
-                    slug=f"{start:%Y-%m-%d}-meeting-{n}",
                     title=f"Policing young adults, part {n}: trauma-informed practice in custody; what works",
                     theme="Young adults 18-25 in the justice system, and the services around them",
                     description="Practitioners from police, health and youth services.",
-                    starts_at=start,
-                    ends_at=start + dt.timedelta(hours=2),
                     timezone=zones[n % len(zones)],
                     join_url=f"https://meet.example.org/kxn-{n}",
                     location="" if n % 4 else "Police Foundation, London",
                     status=MeetingStatus.CANCELLED if n % 25 == 0 else MeetingStatus.SCHEDULED,
-                    visibility=Visibility.PUBLIC,
                     published_at=now,
                     sequence=n % 3,
-                    agenda_items=[
-                        AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
-                        AgendaItem(
-                            position=1,
-                            start_time=dt.time(15, 15),
-                            title="Lessons from the Manchester pilot",
-                            speaker_name="Dr Asha Patel",
-                            speaker_organisation="University of Salford",
-                        ),
-                        AgendaItem(position=2, start_time=dt.time(16, 30), title="Workshops and next steps"),
-                    ],
                 )
             )
         db.session.commit()

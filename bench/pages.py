@@ -26,7 +26,7 @@ ROUNDS = 3
 
 def seed(url: str) -> tuple[str, list[str]]:
     from kxn_meetings.extensions import db
-    from kxn_meetings.models import AgendaItem, Answer, Invitation, Meeting, MeetingStatus, Member, Rsvp
+    from kxn_meetings.models import AgendaItem, Answer, Invitation, Member, Rsvp
 
     app = harness.make_app(url)
     with app.app_context():
@@ -36,16 +36,13 @@ def seed(url: str) -> tuple[str, list[str]]:
         ]
         db.session.add_all(members)
         start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=60)
-        meeting = Meeting(
-            slug="bench-meeting",
+        meeting = harness.sample_meeting(
+            "bench-meeting",
+            start,
             title="Youth engagement, including the new children and young adult strategy",
             theme="Youth engagement",
             description="A **benchmark** meeting.",
-            starts_at=start,
-            ends_at=start + dt.timedelta(hours=2),
-            timezone="Europe/London",
             join_url="https://meet.example.org/kxn",
-            status=MeetingStatus.SCHEDULED,
             agenda_items=[AgendaItem(position=i, title=f"Talk {i}", speaker_name=f"Speaker {i}") for i in range(6)],
         )
         db.session.add(meeting)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -107,6 +108,15 @@ class _Talk:
     speaker: str = ""  # email of a demo member, looked up for name, role and organisation
 
 
+class _Answer(NamedTuple):
+    email: str
+    answer: Answer
+    attended: bool | None = None
+    source: RsvpSource = RsvpSource.EMAIL_LINK
+    comment: str = ""
+    access_needs: str = ""
+
+
 @dataclass
 class _MeetingPlan:
     slug: str
@@ -118,8 +128,7 @@ class _MeetingPlan:
     capacity: int | None
     agenda: list[_Talk]
     rooms: list[tuple[str, list[str]]]
-    # (email, answer, attended, source, comment, access needs)
-    rsvps: list[tuple[str, Answer, bool | None, RsvpSource, str, str]] = field(default_factory=list)
+    rsvps: list[_Answer] = field(default_factory=list)
 
 
 def most_recent_26_january(today: dt.date) -> dt.date:
@@ -205,32 +214,26 @@ def _meeting_two_plan(on: dt.date) -> _MeetingPlan:
             ("Room 3", WORKSHOP_QUESTIONS[3:5]),
         ],
         rsvps=[
-            (ORGANISER_EMAIL, Answer.GOING, True, RsvpSource.WEB, "", ""),
-            (CONTACT_EMAIL, Answer.GOING, True, RsvpSource.WEB, "", ""),
-            ("stan.gilmour@example.org", Answer.GOING, True, RsvpSource.EMAIL_LINK, "", ""),
-            ("sue.clarke@example.org", Answer.GOING, True, RsvpSource.CALENDAR_REPLY, "", ""),
-            ("phil.ashford@example.org", Answer.GOING, True, RsvpSource.EMAIL_LINK, "", ""),
-            ("aisha.rahman@example.net", Answer.GOING, True, RsvpSource.EMAIL_LINK, "", ""),
-            ("imran.hussain@example.net", Answer.GOING, True, RsvpSource.WEB, "", "Live captions, please."),
-            ("marcus.green@example.org", Answer.GOING, True, RsvpSource.EMAIL_LINK, "", ""),
-            (
+            _Answer(ORGANISER_EMAIL, Answer.GOING, True, RsvpSource.WEB),
+            _Answer(CONTACT_EMAIL, Answer.GOING, True, RsvpSource.WEB),
+            _Answer("stan.gilmour@example.org", Answer.GOING, True),
+            _Answer("sue.clarke@example.org", Answer.GOING, True, RsvpSource.CALENDAR_REPLY),
+            _Answer("phil.ashford@example.org", Answer.GOING, True),
+            _Answer("aisha.rahman@example.net", Answer.GOING, True),
+            _Answer(
+                "imran.hussain@example.net", Answer.GOING, True, RsvpSource.WEB, access_needs="Live captions, please."
+            ),
+            _Answer("marcus.green@example.org", Answer.GOING, True),
+            _Answer(
                 "priya.shah@example.org",
                 Answer.GOING,
                 True,
                 RsvpSource.CALENDAR_REPLY,
-                "May join late from a shift.",
-                "",
+                comment="May join late from a shift.",
             ),
-            ("chidi.okafor@example.net", Answer.GOING, False, RsvpSource.EMAIL_LINK, "", ""),
-            (
-                "laura.bennett@example.org",
-                Answer.MAYBE,
-                None,
-                RsvpSource.EMAIL_LINK,
-                "Depends on a panel that day.",
-                "",
-            ),
-            ("ruth.mensah@example.org", Answer.DECLINED, None, RsvpSource.EMAIL_LINK, "Governors' meeting, sorry.", ""),
+            _Answer("chidi.okafor@example.net", Answer.GOING, False),
+            _Answer("laura.bennett@example.org", Answer.MAYBE, comment="Depends on a panel that day."),
+            _Answer("ruth.mensah@example.org", Answer.DECLINED, comment="Governors' meeting, sorry."),
         ],
     )
 
@@ -279,22 +282,17 @@ def _next_meeting_plan(on: dt.date) -> _MeetingPlan:
             ),
         ],
         rsvps=[
-            (ORGANISER_EMAIL, Answer.GOING, None, RsvpSource.WEB, "", ""),
-            (CONTACT_EMAIL, Answer.GOING, None, RsvpSource.WEB, "", ""),
-            ("imran.hussain@example.net", Answer.GOING, None, RsvpSource.EMAIL_LINK, "", "Live captions, please."),
-            ("nadia.begum@example.net", Answer.GOING, None, RsvpSource.EMAIL_LINK, "", ""),
-            ("laura.bennett@example.org", Answer.GOING, None, RsvpSource.CALENDAR_REPLY, "", ""),
-            (
-                "danny.reid@example.net",
-                Answer.GOING,
-                None,
-                RsvpSource.EMAIL_LINK,
-                "Bringing a colleague's questions from our mentors.",
-                "",
+            _Answer(ORGANISER_EMAIL, Answer.GOING, None, RsvpSource.WEB),
+            _Answer(CONTACT_EMAIL, Answer.GOING, None, RsvpSource.WEB),
+            _Answer("imran.hussain@example.net", Answer.GOING, access_needs="Live captions, please."),
+            _Answer("nadia.begum@example.net", Answer.GOING),
+            _Answer("laura.bennett@example.org", Answer.GOING, None, RsvpSource.CALENDAR_REPLY),
+            _Answer(
+                "danny.reid@example.net", Answer.GOING, comment="Bringing a colleague's questions from our mentors."
             ),
-            ("hannah.brooks@example.org", Answer.GOING, None, RsvpSource.WEB, "", ""),
-            ("gareth.pryce@example.net", Answer.MAYBE, None, RsvpSource.EMAIL_LINK, "", ""),
-            ("chidi.okafor@example.net", Answer.DECLINED, None, RsvpSource.EMAIL_LINK, "On leave that week.", ""),
+            _Answer("hannah.brooks@example.org", Answer.GOING, None, RsvpSource.WEB),
+            _Answer("gareth.pryce@example.net", Answer.MAYBE),
+            _Answer("chidi.okafor@example.net", Answer.DECLINED, comment="On leave that week."),
         ],
     )
 
@@ -555,21 +553,14 @@ class _Loader:
         existing = set(db.session.scalars(select(Rsvp.member_id).where(Rsvp.meeting_id == meeting.id)))
         # Answers to a past meeting were given before it; answers to the next one, today.
         answered_at = min(self.now, meeting.starts_at - dt.timedelta(days=10))
-        for n, (email, answer, attended, source, comment, access_needs) in enumerate(plan.rsvps):
-            member = self.members[email]
+        for n, row in enumerate(plan.rsvps):
+            member = self.members[row.email]
             if member.id in existing:
                 continue
+            columns = row._asdict()
+            del columns["email"]
             db.session.add(
-                Rsvp(
-                    meeting=meeting,
-                    member=member,
-                    answer=answer,
-                    attended=attended,
-                    source=source,
-                    comment=comment,
-                    access_needs=access_needs,
-                    answered_at=answered_at - dt.timedelta(hours=3 * n),
-                )
+                Rsvp(meeting=meeting, member=member, answered_at=answered_at - dt.timedelta(hours=3 * n), **columns)
             )
             self.added["rsvps"] += 1
         db.session.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -27,7 +26,6 @@ from wtforms import (
 from wtforms.validators import (
     URL,
     DataRequired,
-    Email,
     EqualTo,
     Length,
     NumberRange,
@@ -38,6 +36,7 @@ from wtforms.validators import (
 )
 
 from .services.rsvps import COMMENT_MAX_LENGTH
+from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
 
 
 class _OneMessageForABadValue(fields.Field):
@@ -69,15 +68,7 @@ class IntegerField(_OneMessageForABadValue, fields.IntegerField):
     default_message = "Enter a whole number, such as 20."
 
 
-# Everything str.splitlines() breaks at: a line field that holds one would become two lines in an email header,
-# a calendar file or a CSV export.
-LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 UNUSABLE = "This contains characters that cannot be used."
-
-
-def _controls(text: str, allowed: frozenset[str] | str) -> bool:
-    # Printable text holds no control character: only the rest needs the closer look.
-    return not text.isprintable() and any(unicodedata.category(c) == "Cc" and c not in allowed for c in text)
 
 
 def single_line(form, field) -> None:
@@ -85,17 +76,25 @@ def single_line(form, field) -> None:
         raise ValidationError("Please keep this on one line.")
 
 
+def _refuse_controls(field, allow: frozenset[str]) -> None:
+    if isinstance(field.data, str) and (char := first_control(field.data, allow=allow)):
+        raise ValidationError(f"{UNUSABLE} Remove {character_name(char)}.")
+
+
 def no_control_chars(form, field) -> None:
     """For one-line fields, beside single_line (which has its own message for line breaks): a tab, NUL or other
     control character is refused too, since names and titles go into email headers, which refuse them."""
-    if isinstance(field.data, str) and _controls(field.data, LINE_BREAKS):
-        raise ValidationError(UNUSABLE)
+    _refuse_controls(field, LINE_BREAKS)
 
 
 def no_control_chars_in_text(form, field) -> None:
     """For text areas: line breaks and tabs are text there; other control characters are not."""
-    if isinstance(field.data, str) and _controls(field.data, "\t\r\n"):
-        raise ValidationError(UNUSABLE)
+    _refuse_controls(field, TEXT_AREA_BREAKS)
+
+
+def email_address(form, field) -> None:
+    if isinstance(field.data, str) and field.data and not is_email_address(field.data):
+        raise ValidationError("Enter an email address like name@example.org.")
 
 
 def strip(value):
@@ -115,7 +114,7 @@ EMAIL = [
     DataRequired("Enter your email address."),
     single_line,
     no_control_chars,
-    Email("Enter an email address like name@example.org.", check_deliverability=False),
+    email_address,
     Length(max=254),
 ]
 

@@ -227,20 +227,11 @@ def _add_timezones(cal: Calendar, meetings: Iterable) -> None:
 
 
 @dataclass(frozen=True)
-class Attendee:
-    email: str
-    name: str
-    partstat: str = "NEEDS-ACTION"
-    rsvp: bool = True
-
-
-@dataclass(frozen=True)
 class EventOptions:
     url: str
     organizer_email: str
     organizer_name: str
     include_join_link: bool = False
-    attendee: Attendee | None = None
     dtstamp: dt.datetime | None = None
     status: str | None = None
     extra_description: str = ""
@@ -316,15 +307,6 @@ def meeting_event(meeting, options: EventOptions) -> Event:
     organizer = vCalAddress(f"mailto:{options.organizer_email}")
     organizer.params["CN"] = vText(options.organizer_name)
     event.add("organizer", organizer)
-    if options.attendee is not None:
-        attendee = vCalAddress(f"mailto:{options.attendee.email}")
-        attendee.params["CN"] = vText(options.attendee.name)
-        attendee.params["ROLE"] = vText("REQ-PARTICIPANT")
-        attendee.params["PARTSTAT"] = vText(options.attendee.partstat)
-        attendee.params["CUTYPE"] = vText("INDIVIDUAL")
-        if options.attendee.rsvp:
-            attendee.params["RSVP"] = vText("TRUE")
-        event.add("attendee", attendee)
     return event
 
 

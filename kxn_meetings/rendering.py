@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import html
 import re
-import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
@@ -17,6 +16,8 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
+
+from .text import slugify
 
 ALLOWED_TAGS = frozenset(
     {
@@ -130,13 +131,6 @@ def sanitise_html(fragment: str) -> str:
     )
 
 
-def slugify(text: str) -> str:
-    """'Lessons learned & future development' -> 'lessons-learned-future-development'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:80].rstrip("-") or "section"
-
-
 def _heading_text(inner_html: str) -> str:
     return " ".join(html.unescape(_TAG.sub("", inner_html)).split())
 
@@ -145,7 +139,7 @@ def _add_heading_ids(fragment: str) -> str:
     used = set(RESERVED_IDS)
 
     def with_id(match: re.Match[str]) -> str:
-        base = slugify(_heading_text(match.group(2)))
+        base = slugify(_heading_text(match.group(2)), max_length=80, fallback="section")
         anchor, n = base, 1
         while anchor in used:
             n += 1

@@ -22,6 +22,7 @@ from werkzeug.utils import cached_property
 from .database import begin_write
 from .extensions import db, login_manager
 from .models import Member, MemberSession, RateLimitHit, utcnow
+from .text import first_control
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -155,7 +156,7 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if any(c.isspace() for c in target):
         return default
     for form in (target, unquote(target)):
-        if any(ord(c) < 32 or ord(c) == 127 for c in form) or "\\" in form:
+        if first_control(form, invisible=True) or "\\" in form:
             return default
         if not form.startswith("/") or form.startswith("//"):
             return default

@@ -1026,7 +1026,8 @@ def _visible(text: str) -> str:
 )
 def test_any_text_reads_back_as_written_with_every_parser(cases):
     """Title, theme, address and a cancellation reason (DESCRIPTION holds the last three), and member names in
-    ORGANIZER and ATTENDEE CN parameters, in one calendar file read by vobject, ical.js and ts-ics."""
+    the ORGANIZER's CN parameter, in one calendar file read by vobject, ical.js and ts-ics. (An invitation's ATTENDEE
+    is written with the same CN quoting: test_invitations compares it with icalendar's.)"""
     # ts-ics finds components by searching the whole text for BEGIN:/END: markers, even inside a value.
     assume(not any(marker in "".join(map(str, cases)) for marker in ("BEGIN:", "END:")))
     events = []
@@ -1039,7 +1040,6 @@ def test_any_text_reads_back_as_written_with_every_parser(cases):
             url="https://kxn.test/m",
             organizer_email="calendar@kxn.test",
             organizer_name=name,
-            attendee=ical.Attendee("member@kxn.test", name),
         )
         events.append((meeting, options))
     ics = ical.calendar_bytes(events, method="REQUEST", name=cases[0][0], description=cases[0][3])
@@ -1055,10 +1055,9 @@ def test_any_text_reads_back_as_written_with_every_parser(cases):
             assert event["description"] == _visible(
                 ical.description_text(meeting, options.url, include_join_link=False)
             ), parser
-            name = options.attendee.name
+            name = options.organizer_name
             if not set(name) & set(CN_MISREAD_BY[parser]):
                 assert event["organizer"]["cn"] == name, parser
-                assert [a["cn"] for a in event["attendees"]] == [name], parser
 
 
 def test_a_backslash_before_n_is_not_a_line_break(client, make_meeting):

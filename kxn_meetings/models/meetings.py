@@ -12,6 +12,7 @@ from sqlalchemy import Enum, ForeignKey, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
+from ..text import first_control
 from .base import TimestampMixin, UTCDateTime, parse_id
 from .members import Member
 
@@ -122,8 +123,9 @@ class Meeting(TimestampMixin, Model):
         """A meeting reference (what URLs and every CLI command accept) as an id or a slug, or None for one no
         meeting can have."""
         ref = str(ref).strip()
-        # PostgreSQL refuses NUL in text, and str.isdigit() accepts digits int() cannot read ("²").
-        if not ref or "\x00" in ref or len(ref) > 160:
+        # PostgreSQL refuses NUL in text, no slug holds a control character, and str.isdigit() accepts digits
+        # int() cannot read ("²").
+        if not ref or first_control(ref, invisible=True) or len(ref) > 160:
             return None
         if ref.isascii() and ref.isdigit():
             return parse_id(ref)

@@ -23,6 +23,18 @@ class Answer(enum.StrEnum):
     def label(self) -> str:
         return {"going": "Going", "maybe": "Maybe", "declined": "Can't go"}[self.value]
 
+    @property
+    def is_going(self) -> bool:
+        return self is Answer.GOING
+
+    @property
+    def is_maybe(self) -> bool:
+        return self is Answer.MAYBE
+
+    @property
+    def is_declined(self) -> bool:
+        return self is Answer.DECLINED
+
 
 class RsvpSource(enum.StrEnum):
     WEB = "web"

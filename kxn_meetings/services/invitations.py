@@ -14,12 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from icalendar import vCalAddress
 from icalendar.parser import Contentline, Parameters, dquote, rfc_6868_escape
@@ -29,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import ical, timefmt
 from ..extensions import db
 from ..models import Answer, Invitation, Meeting, Member, MessageKind, OutboxMessage, Rsvp, utcnow
+from ..text import first_control, is_email_address
 from ..urls import external_url
 from . import calendars
 from .errors import ServiceError
@@ -424,20 +423,6 @@ def organisations() -> list[str]:
     ]
 
 
-def _usable_address(email: str) -> bool:
-    if not email or len(email) > 254 or email.count("@") != 1:
-        return False
-    try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError:
-        return False
-    return True
-
-
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
-
-
 def parse_addresses(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     """Pasted addresses ('Name <a@b>' or 'a@b', by line, comma or semicolon): (name, email) pairs and bad entries."""
     good: list[tuple[str, str]] = []
@@ -445,10 +430,11 @@ def parse_addresses(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     seen: set[str] = set()
     chunks = [c.strip() for line in text.splitlines() for c in line.replace(";", ",").split(",") if c.strip()]
     for chunk in chunks:
-        parsed = getaddresses([chunk]) if not _has_control_characters(chunk) else []
+        # Invisible characters too: a zero-width space or a bidi override would disguise one address as another.
+        parsed = getaddresses([chunk]) if not first_control(chunk, invisible=True) else []
         name, email = parsed[0] if len(parsed) == 1 else ("", "")
         name, email = " ".join(name.split()), email.strip()
-        if not _usable_address(email) or len(name) > NAME_MAX:
+        if not is_email_address(email) or len(name) > NAME_MAX:
             bad.append(chunk[:300])
             continue
         if email.lower() in seen:

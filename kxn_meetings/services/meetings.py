@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -32,6 +30,7 @@ from ..models import (
     WorkshopRoom,
     utcnow,
 )
+from ..text import slugify
 from . import invitations, notices, rsvps
 from .errors import ServiceError
 from .locking import lock_meeting
@@ -41,15 +40,10 @@ class MeetingError(ServiceError):
     pass
 
 
-def slugify(text: str, max_length: int = 60) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:max_length].rstrip("-") or "meeting"
-
-
 def meeting_slug(title: str, starts_at: dt.datetime, zone: str, *, exclude_id: int | None = None) -> str:
     short = " ".join(title.split(",")[0].split()[:4])
-    base = f"{starts_at.astimezone(ZoneInfo(zone)):%Y-%m-%d}-{slugify(short, 40)}"
+    words = slugify(short, max_length=40, fallback="meeting")
+    base = f"{starts_at.astimezone(ZoneInfo(zone)):%Y-%m-%d}-{words}"
     slug, n = base, 2
     while True:
         query = select(Meeting.id).where(Meeting.slug == slug)
@@ -156,19 +150,25 @@ def validate(data: MeetingData, *, is_new: bool) -> None:
         raise MeetingError(first.message, first.field, also=others)
 
 
+# The columns an edit sets from MeetingData of the same name: one-line text trimmed, the rest as given.
+_TRIMMED_COLUMNS = ("title", "theme", "join_url", "location")
+_COPIED_COLUMNS = (
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "capacity",
+    "rsvp_deadline",
+    "visibility",
+    "contact_id",
+)
+
+
 def _apply(meeting: Meeting, data: MeetingData) -> None:
-    meeting.title = data.title.strip()
-    meeting.theme = data.theme.strip()
-    meeting.description = data.description
-    meeting.starts_at = data.starts_at
-    meeting.ends_at = data.ends_at
-    meeting.timezone = data.timezone
-    meeting.join_url = data.join_url.strip()
-    meeting.location = data.location.strip()
-    meeting.capacity = data.capacity
-    meeting.rsvp_deadline = data.rsvp_deadline
-    meeting.visibility = data.visibility
-    meeting.contact_id = data.contact_id
+    for name in _TRIMMED_COLUMNS:
+        setattr(meeting, name, getattr(data, name).strip())
+    for name in _COPIED_COLUMNS:
+        setattr(meeting, name, getattr(data, name))
     if data.series_id is not None:
         meeting.series_id = data.series_id
     # The agenda is replaced rather than changed in place, which leaves the meeting's row untouched; calendar

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -18,11 +16,12 @@ from sqlalchemy.orm import joinedload
 from ..database import begin_write
 from ..extensions import db
 from ..models import Member, MemberSession, OutboxMessage, OutboxStatus, Rsvp
+from ..text import EMAIL_MAX, character_name, first_control, is_email_address
 from .auth import end_all_sessions, find_member_by_email
 from .errors import ServiceError
 
 NAME_MAX = 200
-EMAIL_MAX = 254
+
 MAX_IMPORT_ROWS = 5000
 DUPLICATE_EMAIL = "A member with this email address already exists."
 
@@ -36,7 +35,7 @@ DELETED_RECIPIENT = "(deleted member)"
 
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
     email = email.strip()
-    if "@" not in email or any(c in email for c in "\r\n <>"):
+    if not is_email_address(email):
         raise MemberError(f"{email!r} is not an email address", field="email")
     member = find_member_by_email(email)
     created = member is None
@@ -383,19 +382,6 @@ def read_member_csv(data: bytes, *, max_rows: int = MAX_IMPORT_ROWS) -> list[Imp
     return rows
 
 
-def _has_control_characters(text: str) -> bool:
-    # Line and paragraph separators too: names go into email headers, which the outbox refuses them in.
-    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
-
-
-def _email_is_valid(email: str) -> bool:
-    try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError:
-        return False
-    return True
-
-
 def check_rows(rows: Sequence[ImportRow], existing_emails: Collection[str]) -> ImportCheck:
     """Split rows into those that can be imported and those that cannot, with every reason.
 
@@ -406,8 +392,9 @@ def check_rows(rows: Sequence[ImportRow], existing_emails: Collection[str]) -> I
     for row in rows:
         reasons: list[str] = []
         values = {"name": row.name, "email": row.email, "organisation": row.organisation, "job_title": row.job_title}
-        if any(_has_control_characters(v) for v in values.values()):
-            reasons.append("contains a line break or control character")
+        # Line and paragraph separators too: names go into email headers, which the outbox refuses them in.
+        if char := next(filter(None, map(first_control, values.values())), None):
+            reasons.append(f"contains {character_name(char)}: remove it")
         for key, value in values.items():
             if len(value) > LIMITS[key]:
                 reasons.append(f"{LABELS[key]} is longer than {LIMITS[key]} characters")
@@ -415,8 +402,8 @@ def check_rows(rows: Sequence[ImportRow], existing_emails: Collection[str]) -> I
             reasons.append("name is missing")
         if not row.email:
             reasons.append("email address is missing")
-        elif len(row.email) <= EMAIL_MAX and not _has_control_characters(row.email):
-            if not _email_is_valid(row.email):
+        elif len(row.email) <= EMAIL_MAX and not first_control(row.email):
+            if not is_email_address(row.email):
                 reasons.append("email address is not valid")
             else:
                 key = row.email.lower()

@@ -128,15 +128,14 @@ def queue_update(meeting: Meeting) -> int:
     if not changes:
         return 0
     meeting.announced = json.dumps(snapshot(meeting))
-    notice = _Notice.of(
+    return _send_to_everyone(
         MessageKind.UPDATE,
         meeting,
-        subject=f"Updated: {meeting.title} ({_short_when(meeting)})",
+        "Updated",
         method="REQUEST",
         context={"changes": changes},
         extra=f"Changed: {'; '.join(changes)}",
     )
-    return notice.send(recipients(meeting), lambda m: f"update:{meeting.id}:{m.id}:{meeting.sequence}")
 
 
 def queue_due_updates(now: dt.datetime | None = None) -> int:
@@ -151,15 +150,29 @@ def queue_cancellation(meeting: Meeting) -> int:
     """METHOD:CANCEL with STATUS:CANCELLED to everyone concerned. Called by services.meetings.cancel()."""
     meeting.update_due_at = None
     reason = meeting.cancel_reason
-    notice = _Notice.of(
+    return _send_to_everyone(
         MessageKind.CANCELLATION,
         meeting,
-        subject=f"Cancelled: {meeting.title} ({_short_when(meeting)})",
+        "Cancelled",
         method="CANCEL",
         context={"reason": reason},
         extra=f"Cancelled: {reason}" if reason else "Cancelled",
     )
-    return notice.send(recipients(meeting), lambda m: f"cancellation:{meeting.id}:{m.id}:{meeting.sequence}")
+
+
+def _send_to_everyone(
+    kind: MessageKind, meeting: Meeting, heading: str, *, method: str, context: dict, extra: str
+) -> int:
+    """One notice of this version of the meeting (its SEQUENCE keys it) to everyone concerned."""
+    notice = _Notice.of(
+        kind,
+        meeting,
+        subject=f"{heading}: {meeting.title} ({_short_when(meeting)})",
+        method=method,
+        context=context,
+        extra=extra,
+    )
+    return notice.send(recipients(meeting), lambda m: f"{kind}:{meeting.id}:{m.id}:{meeting.sequence}")
 
 
 # Answers --------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.policy
 import functools
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.errors import MessageError
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
 from ..models import Member, MessageKind, OutboxMessage, OutboxStatus, utcnow
+from ..text import character_name, first_control
 from ..urls import external_url
 from .errors import ServiceError
 
@@ -35,9 +35,8 @@ class BadAddress(ValueError):
 
 
 def _single_line(value: str, what: str) -> str:
-    # Printable text holds no control character or line separator: only the rest needs the closer look.
-    if not value.isprintable() and any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
-        raise HeaderInjection(f"{what} must be a single line without control characters")
+    if char := first_control(value):
+        raise HeaderInjection(f"{what} must be a single line without control characters: remove {character_name(char)}")
     return value
 
 

@@ -23,18 +23,17 @@ from ..models import (
     RsvpSource,
     utcnow,
 )
+from ..text import TEXT_AREA_BREAKS, without_controls
 from .errors import ServiceError
 from .locking import lock_meeting
 
 COMMENT_MAX_LENGTH = 2000
-# What no text field accepts: C0 control characters other than tab and line breaks.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def clean_comment(text: str) -> str:
     """A comment that did not come through the answer form (a calendar reply's note) held to the form's rules:
     no control characters, no surrounding space, at most COMMENT_MAX_LENGTH characters."""
-    return CONTROL_CHARACTERS.sub("", text).strip()[:COMMENT_MAX_LENGTH].rstrip()
+    return without_controls(text, allow=TEXT_AREA_BREAKS).strip()[:COMMENT_MAX_LENGTH].rstrip()
 
 
 class RsvpClosed(ServiceError):

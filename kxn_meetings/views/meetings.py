@@ -448,6 +448,15 @@ def _wants_more_rows() -> bool:
     return "add_agenda_row" in request.form or "add_room" in request.form
 
 
+def _with_more_rows(form: MeetingForm, meeting: Meeting | None) -> str:
+    """The form again with one more agenda row or room, as the button pressed asks: it works without scripts."""
+    if "add_agenda_row" in request.form:
+        form.agenda.append_entry()
+    else:
+        form.rooms.append_entry()
+    return render_template("meetings/form.html", form=_prepare(form), meeting=meeting)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @organiser_required
 def new():
@@ -462,11 +471,7 @@ def new():
         else:
             form.timezone.data = current_app.config["TIMEZONE"]
     if request.method == "POST" and _wants_more_rows():
-        if "add_agenda_row" in request.form:
-            form.agenda.append_entry()
-        else:
-            form.rooms.append_entry()
-        return render_template("meetings/form.html", form=_prepare(form), meeting=None)
+        return _with_more_rows(form, None)
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:
@@ -487,11 +492,7 @@ def edit(ref: str):
         return redirect(url_for("meetings.show", ref=meeting.slug))
     form = _meeting_form() if request.method == "POST" else _data_to_form(_meeting_as_data(meeting))
     if request.method == "POST" and _wants_more_rows():
-        if "add_agenda_row" in request.form:
-            form.agenda.append_entry()
-        else:
-            form.rooms.append_entry()
-        return render_template("meetings/form.html", form=_prepare(form), meeting=meeting)
+        return _with_more_rows(form, meeting)
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:

@@ -18,6 +18,7 @@ from ..models import Member, parse_choice
 from ..security import organiser_required, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow
+from ..text import without_controls
 from .form_pages import render_form
 from .paging import paginate
 from .transactions import show_refusal, transaction
@@ -69,7 +70,7 @@ def _import_serializer() -> URLSafeSerializer:
 @organiser_required
 def directory():
     # Control characters match nothing and PostgreSQL refuses NUL outright.
-    q = "".join(c for c in request.args.get("q", "") if c.isprintable()).strip()[:200]
+    q = without_controls(request.args.get("q", ""), invisible=True).strip()[:200]
     status = parse_choice(DirectoryTab, request.args.get("status"))
     query = select(Member).order_by(func.lower(Member.name), Member.id)
     if q:
@@ -133,6 +134,12 @@ def edit(member_id: int):
     return render_form("members/form.html", form=form, member=member)
 
 
+def _confirmed_member(member_id: int) -> Member:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return db.get_or_404(Member, member_id)
+
+
 def _back_to_list():
     return redirect(safe_next(request.form.get("next"), url_for("members.directory")))
 
@@ -140,9 +147,7 @@ def _back_to_list():
 @bp.route("/members/<id:member_id>/deactivate", methods=["POST"])
 @organiser_required
 def deactivate(member_id: int):
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    member = db.get_or_404(Member, member_id)
+    member = _confirmed_member(member_id)
     with transaction() as outcome:
         member_service.deactivate(member, acting=_me())
     if not outcome.refused:
@@ -153,9 +158,7 @@ def deactivate(member_id: int):
 @bp.route("/members/<id:member_id>/reactivate", methods=["POST"])
 @organiser_required
 def reactivate(member_id: int):
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    member = db.get_or_404(Member, member_id)
+    member = _confirmed_member(member_id)
     with transaction():
         member_service.reactivate(member)
     flash(f"{member.name} is active again and can sign in.", "success")

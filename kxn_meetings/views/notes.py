@@ -146,6 +146,13 @@ def _organiser_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
     return meeting, notes
 
 
+def _confirmed_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
+    """For the buttons that change notes: the notes (404 when there are none), then the confirmation (400)."""
+    found = _organiser_notes(ref)
+    _confirmed()
+    return found
+
+
 def _confirmed() -> None:
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -194,17 +201,28 @@ def show(ref: str):
     revision = notes.current_revision
     if revision is None:
         abort(404)
-    return render_template(
+    return _revision_page(
         "notes/show.html",
+        meeting,
+        notes,
+        revision,
+        actions=service.actions_of(meeting),
+        attachments=service.attachments_of(notes),
+        organiser_view=is_organiser(),
+        human_size=service.human_size,
+    )
+
+
+def _revision_page(template: str, meeting: Meeting, notes: MeetingNotes, revision: NoteRevision, **context) -> str:
+    """A page showing one revision of the notes, with its table of contents."""
+    return render_template(
+        template,
         meeting=meeting,
         notes=notes,
         revision=revision,
         toc=service.contents(revision.body_html),
-        actions=service.actions_of(meeting),
-        attachments=service.attachments_of(notes),
-        organiser_view=is_organiser(),
         confirm_form=ConfirmForm(),
-        human_size=service.human_size,
+        **context,
     )
 
 
@@ -396,8 +414,7 @@ def _saved_message(result: service.SaveResult, emailed: int | None, announce: bo
 @bp.route("/meetings/<ref>/notes/publish", methods=["POST"])
 @organiser_required
 def publish(ref: str):
-    meeting, notes = _organiser_notes(ref)
-    _confirmed()
+    meeting, notes = _confirmed_notes(ref)
     with transaction() as outcome:
         queued = service.publish(notes, email_members=request.form.get("email") != "no")
     if outcome.refused:
@@ -415,8 +432,7 @@ def publish(ref: str):
 @bp.route("/meetings/<ref>/notes/unpublish", methods=["POST"])
 @organiser_required
 def unpublish(ref: str):
-    meeting, notes = _organiser_notes(ref)
-    _confirmed()
+    meeting, notes = _confirmed_notes(ref)
     with transaction() as outcome:
         service.unpublish(notes)
     if not outcome.refused:
@@ -445,15 +461,7 @@ def _revision(notes: MeetingNotes, number: int) -> NoteRevision:
 @organiser_required
 def revision(ref: str, number: int):
     meeting, notes = _organiser_notes(ref)
-    shown = _revision(notes, number)
-    return render_template(
-        "notes/revision.html",
-        meeting=meeting,
-        notes=notes,
-        revision=shown,
-        toc=service.contents(shown.body_html),
-        confirm_form=ConfirmForm(),
-    )
+    return _revision_page("notes/revision.html", meeting, notes, _revision(notes, number))
 
 
 @bp.route("/meetings/<ref>/notes/revisions/compare")
@@ -480,8 +488,7 @@ def compare(ref: str):
 @bp.route("/meetings/<ref>/notes/revisions/<id:number>/restore", methods=["POST"])
 @organiser_required
 def restore(ref: str, number: int):
-    meeting, notes = _organiser_notes(ref)
-    _confirmed()
+    meeting, notes = _confirmed_notes(ref)
     _revision(notes, number)
     with transaction() as outcome:
         restored = service.restore(notes, number, current_user._get_current_object())
@@ -599,8 +606,7 @@ def download(ref: str, attachment_id: int):
 @bp.route("/meetings/<ref>/notes/attachments/<id:attachment_id>/delete", methods=["POST"])
 @organiser_required
 def delete_attachment(ref: str, attachment_id: int):
-    meeting, notes = _organiser_notes(ref)
-    _confirmed()
+    meeting, notes = _confirmed_notes(ref)
     attachment = db.session.get(NoteAttachment, attachment_id)
     if attachment is None or attachment.notes_id != notes.id:
         abort(404)

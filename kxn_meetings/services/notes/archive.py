@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -17,6 +16,7 @@ from ... import timefmt
 from ...extensions import db
 from ...models import Meeting, MeetingNotes, MeetingStatus, NoteRevision, NotesStatus, Visibility
 from ...rendering import plain_text_summary
+from ...text import without_controls
 from ...urls import external_url
 
 
@@ -37,7 +37,7 @@ MAX_TERMS = 8
 
 def search_terms(query: str) -> list[str]:
     """Words, and "quoted phrases", of a search; control characters dropped (PostgreSQL refuses NUL)."""
-    cleaned = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in (query or "")[:200])
+    cleaned = without_controls((query or "")[:200], invisible=True, replacement=" ")
     terms = [" ".join((phrase or word).split()) for phrase, word in _TERM.findall(cleaned)]
     return [t for t in terms if t][:MAX_TERMS]
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ...extensions import db
 from ...models import MeetingNotes, Member, NoteAttachment, utcnow
+from ...text import without_controls
 from ..errors import ServiceError
 
 
@@ -85,7 +86,7 @@ def sniff(data: bytes) -> FileKind | None:
 def clean_filename(filename: str) -> str:
     """The name people see: no folders, no control characters, at most 200 characters, the extension kept."""
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C").strip(" .")
+    name = without_controls(unicodedata.normalize("NFC", name), invisible=True).strip(" .")
     if len(name) > 200:
         stem, dot, ext = name.rpartition(".")
         name = f"{stem[:190]}.{ext[:9]}" if dot and len(ext) <= 9 else name[:200]

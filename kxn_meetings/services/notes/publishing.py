@@ -3,8 +3,6 @@ for an update when the organiser asks."""
 
 from __future__ import annotations
 
-import unicodedata
-
 from sqlalchemy import or_, select
 
 from ... import timefmt
@@ -19,6 +17,7 @@ from ...models import (
     Rsvp,
     utcnow,
 )
+from ...text import without_controls
 from ...urls import external_url
 from ..locking import lock_meeting
 from ..outbox import queue_email
@@ -27,18 +26,14 @@ from .common import NotesError
 
 def recipients(meeting: Meeting) -> list[Member]:
     """Everyone who went (attended, or answered Going) or sent apologies, once each, active members only."""
-    return list(
-        db.session.scalars(
-            select(Member)
-            .join(Rsvp, Rsvp.member_id == Member.id)
-            .where(
-                Rsvp.meeting_id == meeting.id,
-                Member.active.is_(True),
-                or_(Rsvp.attended.is_(True), Rsvp.answer.in_([Answer.GOING, Answer.DECLINED])),
-            )
-            .order_by(Member.name, Member.id)
-        )
+    went_or_apologised = or_(Rsvp.attended.is_(True), Rsvp.answer.in_([Answer.GOING, Answer.DECLINED]))
+    query = (
+        select(Member)
+        .join(Rsvp, Rsvp.member_id == Member.id)
+        .where(Rsvp.meeting_id == meeting.id, Member.active.is_(True), went_or_apologised)
+        .order_by(Member.name, Member.id)
     )
+    return list(db.session.scalars(query))
 
 
 def publish(notes: MeetingNotes, *, email_members: bool) -> int:
@@ -81,7 +76,7 @@ def _announce(notes: MeetingNotes, *, kind: MessageKind, key_suffix: str) -> int
         "members_only": notes.is_members_only,
         "meeting_day": timefmt.day(meeting.local_start),
     }
-    title = "".join(c for c in revision.title if unicodedata.category(c) not in ("Cc", "Zl", "Zp"))
+    title = without_controls(revision.title)
     subject = f"{'Updated notes' if kind == MessageKind.NOTES_UPDATED else 'Notes'}: {title}"
     queued = 0
     for member in recipients(meeting):
