@@ -30,6 +30,7 @@ ORGANISER_URLS = [
     ("GET", "/meetings/{slug}/attendees", None, 200),
     ("GET", "/meetings/{slug}/attendees.csv", None, 200),
     ("POST", "/meetings/{past}/attendance", {"attended": "{rsvp}"}, 302),
+    ("POST", "/meetings/{past}/walk-in", {"member_id": "{walk_in}"}, 302),
     ("GET", "/outbox/", None, 200),
     ("GET", "/outbox/?status=failed", None, 200),
     ("GET", "/outbox/{message}", None, 200),
@@ -61,6 +62,7 @@ def world(make_meeting, make_member, member):
         "draft": draft.slug,
         "past": past.slug,
         "rsvp": str(rsvp.id),
+        "walk_in": str(member.id),
         "message": str(message.id),
     }
 

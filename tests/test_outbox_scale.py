@@ -273,7 +273,7 @@ def test_invitations_to_200_while_the_mail_server_is_down_go_out_once_it_is_back
     elapsed = time.perf_counter() - started
     assert response.status_code == 302
     assert elapsed < 2, f"the organiser waited {elapsed:.1f}s"
-    assert "200 invitations queued." in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "200 invitations are on their way." in client.get(response.headers["Location"]).get_data(as_text=True)
     assert outbox(OutboxMessage.status == OutboxStatus.PENDING) == 200
     assert outbox(OutboxMessage.attempts > 0) == 0  # an outage is not the messages' fault
     assert smtp_server.messages == []
