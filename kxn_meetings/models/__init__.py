@@ -1,6 +1,6 @@
 """All models, importable from one place (and seen by Alembic)."""
 
-from .base import MAX_ID, TimestampMixin, UTCDateTime, parse_choice, parse_id, utcnow
+from .base import MAX_ID, LabelledEnum, TimestampMixin, UTCDateTime, parse_choice, parse_id, utcnow
 from .meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility, WorkshopQuestion, WorkshopRoom
 from .members import LoginToken, Member, MemberSession, RateLimitHit
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
@@ -16,6 +16,7 @@ __all__ = [
     "Answer",
     "CalendarReply",
     "Invitation",
+    "LabelledEnum",
     "LoginToken",
     "Meeting",
     "MeetingNotes",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from sqlalchemy import DateTime, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,6 +22,20 @@ def parse_id(value: object) -> int | None:
         return None
     number = int(text)
     return number if 1 <= number <= MAX_ID else None
+
+
+class LabelledEnum(enum.StrEnum):
+    """A fixed vocabulary whose members carry the label people see: `GOING = "going", "Going"`."""
+
+    _value_: str
+    label: str
+
+    # The default is for type checkers only: `Answer("going")` looks a member up and never reaches __new__.
+    def __new__(cls, value: str, label: str = "") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
 
 
 Choice = TypeVar("Choice", bound=enum.StrEnum)

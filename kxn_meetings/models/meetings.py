@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
 from ..text import first_control
-from .base import TimestampMixin, UTCDateTime, parse_id
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, parse_id
 from .members import Member
 
 
@@ -36,13 +36,9 @@ class MeetingStatus(enum.StrEnum):
         return self is MeetingStatus.CANCELLED
 
 
-class Visibility(enum.StrEnum):
-    PUBLIC = "public"
-    MEMBERS = "members"
-
-    @property
-    def label(self) -> str:
-        return {"public": "Public", "members": "Members only"}[self.value]
+class Visibility(LabelledEnum):
+    PUBLIC = "public", "Public"
+    MEMBERS = "members", "Members only"
 
     @property
     def is_public(self) -> bool:

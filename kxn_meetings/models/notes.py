@@ -9,7 +9,7 @@ from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import TimestampMixin, UTCDateTime, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, utcnow
 from .meetings import Meeting, Visibility, _enum
 from .members import Member
 
@@ -80,13 +80,9 @@ class NoteRevision(Model):
     __table_args__ = (UniqueConstraint("notes_id", "number"),)
 
 
-class ActionStatus(enum.StrEnum):
-    OPEN = "open"
-    DONE = "done"
-
-    @property
-    def label(self) -> str:
-        return {"open": "Open", "done": "Done"}[self.value]
+class ActionStatus(LabelledEnum):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
 
     @property
     def is_open(self) -> bool:

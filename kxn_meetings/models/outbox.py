@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
-from .base import UTCDateTime, parse_choice, utcnow
+from .base import LabelledEnum, UTCDateTime, parse_choice, utcnow
 from .meetings import _enum
 
 
@@ -109,14 +109,10 @@ _KINDS = {
 }
 
 
-class OutboxStatus(enum.StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-
-    @property
-    def label(self) -> str:
-        return {"pending": "Waiting", "sent": "Sent", "failed": "Set aside"}[self.value]
+class OutboxStatus(LabelledEnum):
+    PENDING = "pending", "Waiting"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Set aside"
 
     @property
     def is_pending(self) -> bool:

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import UTCDateTime, utcnow
+from .base import LabelledEnum, UTCDateTime, utcnow
 from .meetings import Meeting, _enum
 from .members import Member
 
 
-class ReplyOutcome(enum.StrEnum):
-    APPLIED = "applied"
-    UNCHANGED = "unchanged"
-    UNMATCHED = "unmatched"
-    COUNTER = "counter"
-
-    @property
-    def label(self) -> str:
-        return {
-            "applied": "Applied",
-            "unchanged": "No change",
-            "unmatched": "Unmatched",
-            "counter": "New time proposed",
-        }[self.value]
+class ReplyOutcome(LabelledEnum):
+    APPLIED = "applied", "Applied"
+    UNCHANGED = "unchanged", "No change"
+    UNMATCHED = "unmatched", "Unmatched"
+    COUNTER = "counter", "New time proposed"
 
     @property
     def is_unmatched(self) -> bool:

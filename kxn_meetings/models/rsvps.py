@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import TimestampMixin, UTCDateTime, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, utcnow
 from .meetings import Meeting, _enum
 from .members import Member
 
 
-class Answer(enum.StrEnum):
-    GOING = "going"
-    MAYBE = "maybe"
-    DECLINED = "declined"
-
-    @property
-    def label(self) -> str:
-        return {"going": "Going", "maybe": "Maybe", "declined": "Can't go"}[self.value]
+class Answer(LabelledEnum):
+    GOING = "going", "Going"
+    MAYBE = "maybe", "Maybe"
+    DECLINED = "declined", "Can't go"
 
     @property
     def is_going(self) -> bool:
@@ -36,20 +31,11 @@ class Answer(enum.StrEnum):
         return self is Answer.DECLINED
 
 
-class RsvpSource(enum.StrEnum):
-    WEB = "web"
-    EMAIL_LINK = "email_link"
-    CALENDAR_REPLY = "calendar_reply"
-    ORGANISER = "organiser"
-
-    @property
-    def label(self) -> str:
-        return {
-            "web": "Website",
-            "email_link": "Email link",
-            "calendar_reply": "Calendar reply",
-            "organiser": "Organiser",
-        }[self.value]
+class RsvpSource(LabelledEnum):
+    WEB = "web", "Website"
+    EMAIL_LINK = "email_link", "Email link"
+    CALENDAR_REPLY = "calendar_reply", "Calendar reply"
+    ORGANISER = "organiser", "Organiser"
 
 
 class Rsvp(TimestampMixin, Model):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -14,7 +13,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from .. import csvsafe
 from ..extensions import db
 from ..forms import ConfirmForm, CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
-from ..models import Member, parse_choice
+from ..models import LabelledEnum, Member, parse_choice
 from ..security import organiser_required, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow
@@ -28,20 +27,12 @@ bp = Blueprint("members", __name__)
 PAGE_SIZE = 50
 
 
-class DirectoryTab(enum.StrEnum):
+class DirectoryTab(LabelledEnum):
     """The directory's tabs besides All, as ?status=<value>; also the keys of member_service.directory_counts()."""
 
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-    ORGANISERS = "organisers"
-
-    @property
-    def label(self) -> str:
-        return {
-            DirectoryTab.ACTIVE: "Active",
-            DirectoryTab.INACTIVE: "Deactivated",
-            DirectoryTab.ORGANISERS: "Organisers",
-        }[self]
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Deactivated"
+    ORGANISERS = "organisers", "Organisers"
 
     @property
     def condition(self) -> ColumnElement[bool]:
