@@ -74,10 +74,9 @@ def directory():
         )
     if status is not None:
         query = query.where(status.condition)
-    page = paginate(query, per_page=PAGE_SIZE)
     return render_template(
         "members/directory.html",
-        page=page,
+        page=paginate(query, per_page=PAGE_SIZE),
         q=q,
         status=status,
         tabs=list(DirectoryTab),

@@ -91,12 +91,12 @@ class NotesForm(FlaskForm):
     body = TextAreaField("Notes (Markdown)", validators=[Optional(), no_control_chars_in_text, Length(max=100_000)])
     visibility = RadioField(
         "Who can read the notes once published",
-        default="public",
         choices=[
             SelectChoice("public", "Everyone (public, and in the notes feed)"),
             SelectChoice("members", "Members only (sign-in needed)"),
         ],
         invalid_choice_message="Choose who can read the notes: everyone, or members only.",
+        default="public",
     )
     actions = FieldList(FormField(ActionRowForm), max_entries=service.MAX_ACTIONS)
     notify_update = BooleanField("Email members about this update")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..forms import ConfirmForm
@@ -14,7 +14,7 @@ from ..models import OutboxMessage, OutboxStatus, parse_choice
 from ..security import organiser_required
 from ..services import outbox as outbox_service
 from ..services.rsvps import TOKEN_SHAPE
-from .paging import paginate
+from .paging import tabbed_page
 from .transactions import transaction
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
@@ -33,21 +33,14 @@ HTML_PREVIEW_CSP = (
 def index():
     status = parse_choice(OutboxStatus, request.args.get("status"))  # None: every message
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
-    if status is not None:
-        query = query.where(OutboxMessage.status == status)
-    page = paginate(query, per_page=50)
-    counts = dict(
-        db.session.execute(
-            select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
-        ).all()
-    )
+    page, counts = tabbed_page(query, OutboxMessage.status, status, per_page=50)
     return render_template(
         "outbox/index.html",
         page=page,
+        set_aside=counts.get(OutboxStatus.FAILED, 0),
         counts=counts,
         status=status,
         statuses=list(OutboxStatus),
-        set_aside=counts.get(OutboxStatus.FAILED, 0),
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import request
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..extensions import db
 
@@ -26,3 +27,12 @@ def paginate(query: Select, *, per_page: int) -> Pagination:
     if page.pages and page.page > page.pages:
         page = db.paginate(query, page=page.pages, per_page=per_page, max_per_page=per_page, error_out=False)
     return page
+
+
+def tabbed_page(query: Select, column: InstrumentedAttribute, tab: object, *, per_page: int) -> tuple[Pagination, dict]:
+    """A list with a tab per value of `column`: one page of `query`, narrowed to `tab` unless it is None (all rows),
+    and how many rows hold each value, for the numbers on the tabs."""
+    if tab is not None:
+        query = query.where(column == tab)
+    counts: dict = dict(db.session.execute(select(column, func.count()).group_by(column)).all())
+    return paginate(query, per_page=per_page), counts

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
-from ..extensions import csrf, db
+from ..extensions import csrf
 from ..models import CalendarReply, ReplyOutcome, parse_choice
 from ..security import organiser_required
 from ..services import replies as reply_service
-from .paging import paginate
+from .paging import tabbed_page
 from .transactions import transaction
 
 bp = Blueprint("replies", __name__, url_prefix="/replies")
@@ -40,14 +40,7 @@ def index():
         .options(joinedload(CalendarReply.meeting), joinedload(CalendarReply.member))
         .order_by(CalendarReply.received_at.desc(), CalendarReply.id.desc())
     )
-    if tab is not None:
-        query = query.where(CalendarReply.outcome == tab)
-    page = paginate(query, per_page=50)
-    counts = dict(
-        db.session.execute(
-            select(CalendarReply.outcome, func.count(CalendarReply.id)).group_by(CalendarReply.outcome)
-        ).all()
-    )
+    page, counts = tabbed_page(query, CalendarReply.outcome, tab, per_page=50)
     return render_template(
         "replies/index.html",
         page=page,

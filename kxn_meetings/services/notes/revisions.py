@@ -23,12 +23,12 @@ def _add_revision(notes: MeetingNotes, *, title: str, summary: str, body: str, a
     revision = NoteRevision(
         notes=notes,
         number=number,
+        created_at=utcnow(),
+        author=author,
         title=title,
         summary=summary,
         body_markdown=body,
         body_html=render_markdown(body),
-        author=author,
-        created_at=utcnow(),
     )
     db.session.add(revision)
     db.session.flush()
