@@ -8,9 +8,11 @@ HTML. 400 stays for requests that cannot be understood at all (a form that had e
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import abort, render_template, request
 from wtforms import Field, FieldList, FormField
 from wtforms.form import BaseForm
+
+from ..forms import ConfirmForm
 
 REFUSED = 422
 
@@ -38,3 +40,9 @@ def render_form(template: str, *, refused_anyway: bool = False, **context):
     forms = [value for value in context.values() if isinstance(value, BaseForm)]
     status = REFUSED if refused_anyway or refused(*forms) else 200
     return render_template(template, **context), status
+
+
+def require_confirmation() -> None:
+    """A one-button form (ConfirmForm: the CSRF token alone) that does not check out is a bad request."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)

@@ -11,7 +11,7 @@ from ..security import organiser_required
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..wording import plural
-from .form_pages import REFUSED
+from .form_pages import REFUSED, require_confirmation
 from .transactions import transaction
 
 bp = Blueprint("invitations", __name__, url_prefix="/meetings")
@@ -137,8 +137,7 @@ def preview_html(ref: str):
 def nudge(ref: str):
     """Nudge those invited who have not answered (a reminder is something else: the email before the meeting)."""
     meeting = _meeting(ref)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    require_confirmation()
     with transaction() as outcome:
         queued = invitation_service.nudge(meeting)
     if not outcome.refused:

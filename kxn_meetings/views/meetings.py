@@ -32,7 +32,7 @@ from ..services import meetings as meeting_service
 from ..services import notices as notice_service
 from ..services import rsvps as rsvp_service
 from ..wording import plural
-from .form_pages import REFUSED, render_form
+from .form_pages import REFUSED, render_form, require_confirmation
 from .transactions import transaction
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
@@ -59,6 +59,13 @@ def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
     meeting = meeting_service.find_meeting(ref, load_details=details)
     if meeting is None:
         abort(404)
+    return meeting
+
+
+def confirmed_meeting(ref: str) -> Meeting:
+    """The meeting a one-button POST acts on: 404 when there is none, 400 when the form does not check out."""
+    meeting = organiser_meeting(ref)
+    require_confirmation()
     return meeting
 
 
@@ -547,9 +554,7 @@ def pending_update_sentence(pending: notice_service.PendingUpdate, meeting: Meet
 @organiser_required
 def send_update(ref: str):
     """Send now: the update waiting for its batch window goes to the outbox at once."""
-    meeting = organiser_meeting(ref)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    meeting = confirmed_meeting(ref)
     with transaction() as outcome:
         queued = notice_service.send_pending_update_now(meeting)
     if not outcome.refused:
@@ -563,9 +568,7 @@ def send_update(ref: str):
 @bp.route("/<ref>/publish", methods=["POST"])
 @organiser_required
 def publish(ref: str):
-    meeting = organiser_meeting(ref)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    meeting = confirmed_meeting(ref)
     with transaction() as outcome:
         meeting_service.publish(meeting)
     if not outcome.refused:
@@ -730,9 +733,7 @@ def attendees_csv(ref: str):
 @bp.route("/<ref>/attendance", methods=["POST"])
 @organiser_required
 def attendance(ref: str):
-    meeting = organiser_meeting(ref)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    meeting = confirmed_meeting(ref)
     ticked = {rsvp_id for value in request.form.getlist("attended") if (rsvp_id := parse_id(value)) is not None}
     with transaction() as outcome:
         came = meeting_service.mark_attendance(meeting, ticked)

@@ -12,13 +12,13 @@ from sqlalchemy import ColumnElement, func, or_, select
 
 from .. import csvsafe
 from ..extensions import db
-from ..forms import ConfirmForm, CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
+from ..forms import CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
 from ..models import LabelledEnum, Member, parse_choice
 from ..security import organiser_required, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow
 from ..text import without_controls
-from .form_pages import render_form
+from .form_pages import render_form, require_confirmation
 from .paging import paginate
 from .transactions import show_refusal, transaction
 
@@ -125,8 +125,7 @@ def edit(member_id: int):
 
 
 def _confirmed_member(member_id: int) -> Member:
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    require_confirmation()
     return db.get_or_404(Member, member_id)
 
 

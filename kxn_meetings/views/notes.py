@@ -51,7 +51,7 @@ from ..security import is_organiser, organiser_required, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
 from ..wording import plural
-from .form_pages import REFUSED, has_errors
+from .form_pages import REFUSED, has_errors, require_confirmation
 from .meetings import organiser_meeting
 from .paging import paginate
 from .transactions import show_refusal, transaction
@@ -149,13 +149,8 @@ def _organiser_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
 def _confirmed_notes(ref: str) -> tuple[Meeting, MeetingNotes]:
     """For the buttons that change notes: the notes (404 when there are none), then the confirmation (400)."""
     found = _organiser_notes(ref)
-    _confirmed()
+    require_confirmation()
     return found
-
-
-def _confirmed() -> None:
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
 
 
 # Reading --------------------------------------------------------------------------------------------
@@ -506,7 +501,7 @@ def restore(ref: str, number: int):
 def action_status(ref: str, action_id: int):
     """Mark an action done (or open again) from the meeting page, the notes or the next meeting's page."""
     meeting = organiser_meeting(ref)
-    _confirmed()
+    require_confirmation()
     action = db.session.get(ActionItem, action_id)
     if action is None or action.meeting_id != meeting.id:
         abort(404)
