@@ -19,9 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import shutil
 import smtplib
+import tempfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from types import CodeType
 from typing import ClassVar
 
@@ -89,7 +92,15 @@ def cheap_password_hashes():
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     if DATABASE == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kxn-test.sqlite3'}"
+        # In memory where the system offers it: SQLite syncs the file to disk at each checkpoint, and a checkpoint
+        # runs whenever the last connection closes, which every test's teardown does.
+        memory = Path("/dev/shm")
+        if memory.is_dir() and os.access(memory, os.W_OK):
+            folder = Path(tempfile.mkdtemp(prefix="kxn-test-", dir=memory))
+            yield f"sqlite:///{folder / 'kxn-test.sqlite3'}"
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kxn-test.sqlite3'}"
         return
     if DATABASE != "postgresql":
         raise pytest.UsageError("KXN_TEST_DATABASE must be sqlite or postgresql")
