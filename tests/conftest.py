@@ -67,7 +67,13 @@ def runs_in_sqlite_pass_only(item) -> bool:
     return "database_url" not in item.fixturenames or item.get_closest_marker("browser") is not None
 
 
+def runs_long(item) -> bool:
+    return item.get_closest_marker("slow") is not None or item.get_closest_marker("browser") is not None
+
+
 def pytest_collection_modifyitems(config, items):
+    # Long tests first: started last, one would keep a worker busy while the others have nothing left to do.
+    items.sort(key=lambda item: not runs_long(item))
     if DATABASE == "postgresql":
         once = [item for item in items if runs_in_sqlite_pass_only(item)]
         if once:
