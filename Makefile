@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app kxn_meetings
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgresql bench install browser imap-server clean db lint
+.PHONY: run test test-sqlite test-postgresql coverage-sqlite coverage-postgresql bench install browser imap-server clean db lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,10 +53,17 @@ tests/js/node_modules: tests/js/package-lock.json
 TEST_WORKERS ?= auto
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS)
 
+# The two passes use different databases and each waits part of its time (on PostgreSQL, processes, Chromium), so
+# they run at the same time; each pass's output is shown in one piece when it ends, then the coverage of both.
 test: install lint browser imap-server tests/js/node_modules
 	rm -f .coverage .coverage.*
-	KXN_TEST_DATABASE=sqlite $(PYTEST) --cov=kxn_meetings --cov-report= $(PYTEST_ARGS)
-	KXN_TEST_DATABASE=postgresql $(PYTEST) --cov=kxn_meetings --cov-append --cov-report=term:skip-covered $(PYTEST_ARGS)
+	@echo "Running the SQLite and PostgreSQL passes at once; each one's output appears when it ends."
+	@$(MAKE) --no-print-directory -j2 --output-sync=target coverage-sqlite coverage-postgresql; status=$$?; \
+	$(BIN)/coverage combine --quiet $$(ls .coverage.sqlite .coverage.postgresql 2>/dev/null) && \
+	$(BIN)/coverage report --skip-covered; exit $$status
+
+coverage-sqlite coverage-postgresql: coverage-%:
+	KXN_TEST_DATABASE=$* COVERAGE_FILE=.coverage.$* $(PYTEST) --cov=kxn_meetings --cov-report= $(PYTEST_ARGS)
 
 test-sqlite: install browser imap-server tests/js/node_modules
 	KXN_TEST_DATABASE=sqlite $(PYTEST) $(PYTEST_ARGS)

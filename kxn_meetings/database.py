@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -33,13 +34,16 @@ READ = "kxn_has_read"
 _NOT_WRITES = frozenset({"SELECT", "PRAGMA", "BEGIN", "SAVEPO", "RELEAS", "ROLLBA"})
 
 _writing: ContextVar[bool | None] = ContextVar("kxn_writing", default=None)
+# Apps may share an engine (the tests build an app per test on one engine); its listeners are added once.
+_configured_engines: weakref.WeakSet = weakref.WeakSet()
 
 
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and engine not in _configured_engines:
         _configure_sqlite(engine)
+        _configured_engines.add(engine)
     # Runs before Flask-SQLAlchemy's own teardown (teardowns run last-registered first), which would fail on a
     # connection the database has closed.
     app.teardown_appcontext(lambda _error: discard_session())

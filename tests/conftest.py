@@ -2,6 +2,8 @@
 
 - The suite runs once per database: KXN_TEST_DATABASE=sqlite (default) or postgresql.
 - The schema is created by the real migrations once per run; every test starts from empty tables.
+- Every test gets a new app and new database connections; the app reuses what this process already built and
+  does not depend on one app's configuration (compiled templates, URL builders, the engine with its SQL cache).
 - `app`, `client`, `runner`, factories (`make_member`, `make_meeting`), `sign_in`.
 - `smtp_server`: a real aiosmtpd server; without it, any SMTP connection fails the test.
 - `@pytest.mark.app_config(KEY=value)` overrides configuration for one test.
@@ -17,14 +19,23 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import shutil
 import smtplib
+import tempfile
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import CodeType
+from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
-from flask import g, has_app_context
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
+from werkzeug.routing import Rule
 
 from kxn_meetings import create_app, schema
 from kxn_meetings.extensions import db
@@ -56,7 +67,13 @@ def runs_in_sqlite_pass_only(item) -> bool:
     return "database_url" not in item.fixturenames or item.get_closest_marker("browser") is not None
 
 
+def runs_long(item) -> bool:
+    return item.get_closest_marker("slow") is not None or item.get_closest_marker("browser") is not None
+
+
 def pytest_collection_modifyitems(config, items):
+    # Long tests first: started last, one would keep a worker busy while the others have nothing left to do.
+    items.sort(key=lambda item: not runs_long(item))
     if DATABASE == "postgresql":
         once = [item for item in items if runs_in_sqlite_pass_only(item)]
         if once:
@@ -81,7 +98,15 @@ def cheap_password_hashes():
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     if DATABASE == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kxn-test.sqlite3'}"
+        # In memory where the system offers it: SQLite syncs the file to disk at each checkpoint, and a checkpoint
+        # runs whenever the last connection closes, which every test's teardown does.
+        memory = Path("/dev/shm")
+        if memory.is_dir() and os.access(memory, os.W_OK):
+            folder = Path(tempfile.mkdtemp(prefix="kxn-test-", dir=memory))
+            yield f"sqlite:///{folder / 'kxn-test.sqlite3'}"
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kxn-test.sqlite3'}"
         return
     if DATABASE != "postgresql":
         raise pytest.UsageError("KXN_TEST_DATABASE must be sqlite or postgresql")
@@ -153,12 +178,73 @@ def app_config(request, database_url, tmp_path):
     return config
 
 
+class SharedTemplateCode(BytecodeCache):
+    """Compiled templates kept for every app of this process. Each test builds its own app, whose Jinja environment
+    would otherwise parse and compile each template it renders again; the key holds the source's checksum."""
+
+    def __init__(self) -> None:
+        self.code: dict[tuple[str, str], CodeType | None] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        bucket.code = self.code.get((bucket.key, bucket.checksum))
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[(bucket.key, bucket.checksum)] = bucket.code
+
+
+class SharedBuilderRule(Rule):
+    """Werkzeug writes and compiles two URL-builder functions for every route of every app. They depend only on
+    the route's parsed parts and defaults and take the rule as their first argument, so the apps of this process
+    share them."""
+
+    builders: ClassVar[dict[tuple, Callable]] = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())), append_unknown)
+        builder = self.builders.get(key)
+        if builder is None:
+            builder = self.builders[key] = super()._compile_builder(append_unknown)
+        return builder
+
+
+TEMPLATE_CODE = SharedTemplateCode()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_url_builders():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "url_rule_class", SharedBuilderRule)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_engines():
+    """One engine per database and set of options for the apps of this process. A new engine would start with
+    an empty cache of compiled SQL and ask the database about itself again; each test still gets new connections,
+    since `app` disposes of the engine's pool when it ends."""
+    engines: dict[str, sa.Engine] = {}
+    make_engine = db._make_engine
+
+    def shared(bind_key, options, app):
+        key = repr(sorted(options.items(), key=str))
+        if key not in engines:
+            engines[key] = make_engine(bind_key, options, app)
+        return engines[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db, "_make_engine", shared)
+        yield
+    for engine in engines.values():
+        engine.dispose()
+
+
 @pytest.fixture
 def app(request, app_config, migrated):
     for name in ("smtp_server", "live_server_address"):  # they change app_config, so they come first
         if name in request.fixturenames:
             request.getfixturevalue(name)
     app = create_app(app_config)
+    app.jinja_env.bytecode_cache = TEMPLATE_CODE
     app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app

@@ -31,6 +31,7 @@ def test_email_is_unique_whatever_its_case(app, make_member):
     db.session.rollback()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(DATABASE != "sqlite", reason="works on its own SQLite file; runs in the SQLite pass")
 def test_flask_db_commands_reach_the_migrations(tmp_path):
     flask = [str(Path(sys.executable).with_name("flask")), "--app", "kxn_meetings"]

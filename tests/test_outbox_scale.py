@@ -174,6 +174,7 @@ def stop(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [7, 26])  # mid-way through the first batch of 20, and the second
 def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(
     app, smtp_server, make_meeting, tmp_path, kill_after

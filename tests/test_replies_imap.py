@@ -1,10 +1,11 @@
-"""`kxn replies fetch` against a real IMAP server: Debian's Dovecot, started on 127.0.0.1 for each test with
-its own configuration and mailbox in a temporary folder."""
+"""`kxn replies fetch` against a real IMAP server: Debian's Dovecot, started on 127.0.0.1 once per test process
+with its own configuration in a temporary folder; each test signs in as a user of its own, with its own mailbox."""
 
 from __future__ import annotations
 
 import grp
 import imaplib
+import itertools
 import os
 import pwd
 import shutil
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,13 @@ from .smtp import free_port
 from .test_replies import CORPUS, UNMATCHED_CORPUS, invite, nested, padded, render
 
 DOVECOT = shutil.which("dovecot") or next((p for p in ("/usr/sbin/dovecot",) if os.access(p, os.X_OK)), None)
-USER, PASSWORD = "calendar", "imap-test-password"
+PASSWORD = "imap-test-password"
+_users = (f"calendar{n}" for n in itertools.count(1))
 
 
 class Dovecot:
-    """One Dovecot master process serving IMAP without TLS on 127.0.0.1 and 127.0.0.2 (a mailbox per test)."""
+    """One Dovecot master process serving IMAP without TLS on 127.0.0.1 and 127.0.0.2 to any user with PASSWORD.
+    Starting and stopping it takes about a second, so a test process keeps one and each test is a user of its own."""
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="kxn-dovecot-"))
@@ -68,16 +72,18 @@ log_path = {self.log}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A refused password is answered at once, not after the usual 2 s that slows down guessing.
+auth_failure_delay = 0
 {unprivileged}
 passdb {{
   driver = static
-  args = user={USER} password={PASSWORD}
+  args = password={PASSWORD}
 }}
 userdb {{
   driver = static
-  args = uid={user} gid={group} home={mail}/home
+  args = uid={user} gid={group} home={mail}/%u
 }}
-mail_location = maildir:{mail}/Maildir
+mail_location = maildir:~/Maildir
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1 127.0.0.2
@@ -107,11 +113,6 @@ service pop3-login {{
                 time.sleep(0.05)
         raise RuntimeError(f"Dovecot did not start listening: {self.log_text()}")
 
-    def wait_for_logins(self, n: int) -> None:
-        deadline = time.monotonic() + 5
-        while self.log_text().count("Login: user=<calendar>") < n and time.monotonic() < deadline:
-            time.sleep(0.05)
-
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
@@ -127,9 +128,25 @@ service pop3-login {{
             self.process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
+
+@dataclass
+class Mailbox:
+    """One test's user on the process's Dovecot."""
+
+    server: Dovecot
+    user: str
+
+    def logins(self) -> int:
+        return self.server.log_text().count(f"Login: user=<{self.user}>")
+
+    def wait_for_logins(self, n: int) -> None:
+        deadline = time.monotonic() + 5
+        while self.logins() < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def connect(self) -> imaplib.IMAP4:
-        imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
-        imap.login(USER, PASSWORD)
+        imap = imaplib.IMAP4("127.0.0.1", self.server.port, timeout=10)
+        imap.login(self.user, PASSWORD)
         imap.select("INBOX")
         return imap
 
@@ -151,8 +168,8 @@ service pop3-login {{
             imap.logout()
 
 
-@pytest.fixture
-def imap_server(app):
+@pytest.fixture(scope="session")
+def dovecot():
     if DOVECOT is None:
         message = "Dovecot is not installed (Debian package dovecot-imapd; `make test` installs it)"
         if IN_CI:
@@ -161,17 +178,23 @@ def imap_server(app):
     server = Dovecot()
     try:
         server.start()
-        app.config.update(
-            REPLIES_IMAP_HOST="127.0.0.1",
-            REPLIES_IMAP_PORT=server.port,
-            REPLIES_IMAP_USER=USER,
-            REPLIES_IMAP_PASSWORD=PASSWORD,
-            REPLIES_IMAP_SSL=False,
-            REPLIES_IMAP_FOLDER="INBOX",
-        )
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def imap_server(app, dovecot):
+    mailbox = Mailbox(dovecot, next(_users))
+    app.config.update(
+        REPLIES_IMAP_HOST="127.0.0.1",
+        REPLIES_IMAP_PORT=dovecot.port,
+        REPLIES_IMAP_USER=mailbox.user,
+        REPLIES_IMAP_PASSWORD=PASSWORD,
+        REPLIES_IMAP_SSL=False,
+        REPLIES_IMAP_FOLDER="INBOX",
+    )
+    return mailbox
 
 
 def fetch(runner):
@@ -238,7 +261,7 @@ def test_fetch_never_logs_in_without_tls_to_another_host(imap_server, app, runne
     assert result.exit_code == 1 and "STARTTLS" in result.output
     imap_server.connect().logout()
     imap_server.wait_for_logins(2)  # ours, after the refused fetch: the log is current and holds no other
-    assert imap_server.log_text().count("Login: user=<calendar>") == 2
+    assert imap_server.logins() == 2
 
 
 def test_fetch_refuses_messages_too_large_or_nested_too_deep_marks_them_read_and_carries_on(
