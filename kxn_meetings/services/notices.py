@@ -84,18 +84,23 @@ class PendingUpdate:
     due_at: dt.datetime
 
 
+def _update_due(meeting: Meeting) -> dt.datetime | None:
+    """When the update waiting for its window goes out; None when none waits."""
+    return meeting.update_due_at if meeting.is_scheduled else None
+
+
 def pending_update(meeting: Meeting) -> PendingUpdate | None:
     """The update members will get once the window closes, or None when none is waiting."""
-    if meeting.update_due_at is None or not meeting.is_scheduled:
+    if (due_at := _update_due(meeting)) is None:
         return None
-    return PendingUpdate(recipients=recipient_count(meeting), due_at=meeting.update_due_at)
+    return PendingUpdate(recipients=recipient_count(meeting), due_at=due_at)
 
 
 def send_pending_update_now(meeting: Meeting) -> int:
     """Queue the waiting update at once instead of when its window closes; how many were queued. Nothing when no
     update waits (pressed twice, or the window closed and the outbox worker queued it), so none is sent twice."""
     meeting = lock_meeting(meeting.id)
-    if meeting.update_due_at is None or not meeting.is_scheduled:
+    if _update_due(meeting) is None:
         return 0
     return queue_update(meeting)
 
