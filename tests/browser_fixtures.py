@@ -201,3 +201,70 @@ def sign_in_browser(context, live_server, member) -> None:
     app = live_server.app
     value = app.session_interface.get_signing_serializer(app).dumps({"_user_id": session.id, "_fresh": True})
     context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value, "url": live_server.url}])
+
+
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+class Checker:
+    """Visits pages and checks each one as a person with this screen would see it."""
+
+    def __init__(self, page, width: int) -> None:
+        self.page = page
+        self.width = width
+        self.console: list[str] = []
+        self.problems: list[str] = []
+        page.on("console", self._on_console)
+
+    def _on_console(self, message) -> None:
+        if message.type == "error":
+            self.console.append(f"{message.text} ({message.location.get('url', '')})")
+
+    def visit_all(self, *paths: str) -> None:
+        for path in paths:
+            self.visit(path)
+
+    def visit(self, path: str, status: int = 200) -> None:
+        response = self.page.goto(path)
+        assert response is not None and response.status == status, f"{path}: {response and response.status}"
+        self.check(path, status)
+
+    def check(self, name: str, status: int = 200) -> None:
+        """The page now shown: no sideways scroll, no table or block scrolling sideways, big enough buttons,
+        no accessibility problem, nothing logged as an error."""
+        self.page.wait_for_load_state("load")
+        try:
+            audit(self.page)
+        except pytest.fail.Exception as failure:
+            self.problems.append(f"{name}: {failure}")
+        found = self.page.evaluate(
+            """() => {
+              const root = document.documentElement;
+              const wide = [];
+              for (const el of document.querySelectorAll('body *')) {
+                const style = getComputedStyle(el);
+                if (el.closest('pre, .diff, iframe') || style.display === 'none') continue;
+                if (['auto', 'scroll'].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1) {
+                  wide.push(`${el.tagName.toLowerCase()}.${el.className} scrolls sideways`);
+                }
+              }
+              const small = [...document.querySelectorAll('main .button, main button.button')]
+                .filter(b => b.offsetParent !== null)
+                .map(b => [b.textContent.trim().slice(0, 40), b.getBoundingClientRect()])
+                .filter(([, r]) => r.height < 44 || r.width < 44)
+                .map(([text, r]) => `button "${text}" is ${Math.round(r.width)}x${Math.round(r.height)} px`);
+              return {scroll: root.scrollWidth, client: root.clientWidth, inner: innerWidth, wide, small};
+            }"""
+        )
+        if found["scroll"] > found["inner"] or found["scroll"] > found["client"]:
+            found["wide"].insert(0, f"page is {found['scroll']} px wide in a {found['inner']} px window")
+        if self.width <= PHONE["width"]:
+            found["wide"] += found["small"]
+        # The error pages' own status is the browser's one logged "failed to load" line.
+        errors = [e for e in self.console if not (status >= 400 and f"status of {status}" in e)]
+        self.console.clear()
+        self.problems += [f"{name}: {line}" for line in found["wide"] + errors]
+
+    def assert_clean(self) -> None:
+        assert not self.problems, "\n".join(self.problems)

@@ -32,13 +32,11 @@ from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import notes as notes_service
 from kxn_meetings.services import rsvps as rsvp_service
 
-from .browser_fixtures import audit, sign_in_browser
+from .browser_fixtures import DESKTOP, PHONE, Checker, audit, sign_in_browser
 from .notes_helpers import answered, past_meeting, write_notes
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
 
 LONG_ORGANISATION = (
     "Nottingham and Nottinghamshire Violence Reduction Partnership (Office of the Police and Crime Commissioner)"
@@ -240,69 +238,6 @@ def sign_in_link_token(email: str) -> str:
     ).first()
     assert message is not None
     return re.search(r"/sign-in/link/([\w-]+)", message.text_body).group(1)
-
-
-class Checker:
-    """Visits pages and checks each one as a person with this screen would see it."""
-
-    def __init__(self, page, width: int) -> None:
-        self.page = page
-        self.width = width
-        self.console: list[str] = []
-        self.problems: list[str] = []
-        page.on("console", self._on_console)
-
-    def _on_console(self, message) -> None:
-        if message.type == "error":
-            self.console.append(f"{message.text} ({message.location.get('url', '')})")
-
-    def visit_all(self, *paths: str) -> None:
-        for path in paths:
-            self.visit(path)
-
-    def visit(self, path: str, status: int = 200) -> None:
-        response = self.page.goto(path)
-        assert response is not None and response.status == status, f"{path}: {response and response.status}"
-        self.check(path, status)
-
-    def check(self, name: str, status: int = 200) -> None:
-        """The page now shown: no sideways scroll, no table or block scrolling sideways, big enough buttons,
-        no accessibility problem, nothing logged as an error."""
-        self.page.wait_for_load_state("load")
-        try:
-            audit(self.page)
-        except pytest.fail.Exception as failure:
-            self.problems.append(f"{name}: {failure}")
-        found = self.page.evaluate(
-            """() => {
-              const root = document.documentElement;
-              const wide = [];
-              for (const el of document.querySelectorAll('body *')) {
-                const style = getComputedStyle(el);
-                if (el.closest('pre, .diff, iframe') || style.display === 'none') continue;
-                if (['auto', 'scroll'].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1) {
-                  wide.push(`${el.tagName.toLowerCase()}.${el.className} scrolls sideways`);
-                }
-              }
-              const small = [...document.querySelectorAll('main .button, main button.button')]
-                .filter(b => b.offsetParent !== null)
-                .map(b => [b.textContent.trim().slice(0, 40), b.getBoundingClientRect()])
-                .filter(([, r]) => r.height < 44 || r.width < 44)
-                .map(([text, r]) => `button "${text}" is ${Math.round(r.width)}x${Math.round(r.height)} px`);
-              return {scroll: root.scrollWidth, client: root.clientWidth, inner: innerWidth, wide, small};
-            }"""
-        )
-        if found["scroll"] > found["inner"] or found["scroll"] > found["client"]:
-            found["wide"].insert(0, f"page is {found['scroll']} px wide in a {found['inner']} px window")
-        if self.width <= PHONE["width"]:
-            found["wide"] += found["small"]
-        # The error pages' own status is the browser's one logged "failed to load" line.
-        errors = [e for e in self.console if not (status >= 400 and f"status of {status}" in e)]
-        self.console.clear()
-        self.problems += [f"{name}: {line}" for line in found["wide"] + errors]
-
-    def assert_clean(self) -> None:
-        assert not self.problems, "\n".join(self.problems)
 
 
 def member_pages(check: Checker, site: Site) -> None:
