@@ -15,7 +15,8 @@ from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Rsvp, Visibility
 from kxn_meetings.services import invitations as invitation_service
 
-from .test_browser_phones import DESKTOP, LONG_LOCATION, LONG_TITLE, PHONE, TEAMS_URL, Checker, agenda, rooms
+from .browser_fixtures import DESKTOP, PHONE, Checker
+from .test_browser_phones import LONG_LOCATION, LONG_TITLE, TEAMS_URL, agenda, rooms
 
 pytestmark = pytest.mark.browser
 

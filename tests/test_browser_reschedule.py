@@ -14,10 +14,9 @@ from kxn_meetings.extensions import db
 from kxn_meetings.models import AgendaItem, Answer, OutboxMessage
 from kxn_meetings.services import invitations
 
-from .browser_fixtures import sign_in_browser
+from .browser_fixtures import DESKTOP, PHONE, Checker, sign_in_browser
 from .dates import GMT_START
 from .meeting_helpers import record_answer
-from .test_browser_phones import DESKTOP, PHONE, Checker
 
 pytestmark = pytest.mark.browser
 
