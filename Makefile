@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app kxn_meetings
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgresql coverage-sqlite coverage-postgresql bench install browser imap-server clean db lint
+.PHONY: run test test-sqlite test-postgresql coverage-sqlite coverage-postgresql bench install browser imap-server clean db lint screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,9 @@ lint: install
 
 bench: install
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+screenshots: install browser
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .coverage .coverage.*
