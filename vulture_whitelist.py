@@ -49,3 +49,13 @@ uploaded_by_id  # noqa
 proposed_start  # noqa
 proposed_end  # noqa
 sent_sequence  # noqa
+
+# Yes/no tests of a vocabulary's members read only by templates (tests/test_vocabulary.py checks each is read).
+is_update  # noqa
+is_cancellation  # noqa
+removes_from_calendar  # noqa
+is_pending  # noqa
+is_sent  # noqa
+is_counter  # noqa
+is_maybe  # noqa
+is_declined  # noqa

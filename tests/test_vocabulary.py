@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from markupsafe import escape
 
+from kxn_meetings import models
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, Member, MessageKind, OutboxMessage, OutboxStatus
+from kxn_meetings.models import Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, OutboxStatus
+from kxn_meetings.models.base import _MemberTest
 from kxn_meetings.services.outbox import queue_email
 
 START = dt.datetime(2031, 3, 4, 15, 0, tzinfo=dt.UTC)
@@ -84,3 +88,36 @@ def test_the_readme_glossary_lists_every_kind_with_its_label():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     missing = [kind.value for kind in MessageKind if f"| `{kind.value}` | {kind.label} |" not in readme]
     assert missing == [], "add these kinds to the README's table of message kinds"
+
+
+def _member_tests() -> list[tuple[type[enum.Enum], str, _MemberTest]]:
+    found = []
+    for name in dir(models):
+        vocabulary = getattr(models, name)
+        if isinstance(vocabulary, type) and issubclass(vocabulary, enum.Enum):
+            found += [(vocabulary, attr, v) for attr, v in vars(vocabulary).items() if isinstance(v, _MemberTest)]
+    return found
+
+
+def test_each_yes_no_test_of_a_vocabulary_names_its_members_and_is_read_somewhere():
+    tests = _member_tests()
+    assert len(tests) >= 20
+    root = Path(__file__).resolve().parent.parent
+    sources = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in [*(root / "kxn_meetings").rglob("*.py"), *(root / "templates").rglob("*.*")]
+        if "models" not in path.parts
+    )
+    for vocabulary, attr, test in tests:
+        assert test.names <= set(vocabulary.__members__), f"{vocabulary.__name__}.{attr} names {set(test.names)}"
+        assert [m for m in vocabulary if getattr(m, attr)], f"{vocabulary.__name__}.{attr} is true of nothing"
+        assert re.search(rf"\.{attr}\b", sources), f"{vocabulary.__name__}.{attr} is never read"
+
+
+def test_a_yes_no_test_is_true_of_exactly_the_members_it_names():
+    assert MeetingStatus.DRAFT.is_draft and not MeetingStatus.SCHEDULED.is_draft
+    assert [kind for kind in MessageKind if kind.removes_from_calendar] == [
+        MessageKind.CANCELLATION,
+        MessageKind.DECLINE,
+    ]
+    assert MeetingStatus.is_draft is False

@@ -38,6 +38,20 @@ class LabelledEnum(enum.StrEnum):
         return member
 
 
+class _MemberTest:
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def __get__(self, member: object, owner: type | None = None) -> bool:
+        return isinstance(member, enum.Enum) and member.name in self.names
+
+
+def member_test(*names: str) -> enum.nonmember[_MemberTest]:
+    """`is_draft = member_test("DRAFT")` in a fixed vocabulary: a yes/no property, true of the members named, that
+    code and templates read instead of comparing values (`status.is_draft`, not `status == "draft"`)."""
+    return enum.nonmember(_MemberTest(frozenset(names)))
+
+
 Choice = TypeVar("Choice", bound=enum.StrEnum)
 
 

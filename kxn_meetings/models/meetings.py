@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
 from ..text import first_control
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, parse_id
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, parse_id
 from .members import Member
 
 
@@ -22,31 +22,18 @@ class MeetingStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
 
-    @property
-    def is_draft(self) -> bool:
-        return self is MeetingStatus.DRAFT
-
-    @property
-    def is_scheduled(self) -> bool:
-        """Published and not cancelled."""
-        return self is MeetingStatus.SCHEDULED
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self is MeetingStatus.CANCELLED
+    is_draft = member_test("DRAFT")
+    # Published and not cancelled.
+    is_scheduled = member_test("SCHEDULED")
+    is_cancelled = member_test("CANCELLED")
 
 
 class Visibility(LabelledEnum):
     PUBLIC = "public", "Public"
     MEMBERS = "members", "Members only"
 
-    @property
-    def is_public(self) -> bool:
-        return self is Visibility.PUBLIC
-
-    @property
-    def is_members_only(self) -> bool:
-        return self is Visibility.MEMBERS
+    is_public = member_test("PUBLIC")
+    is_members_only = member_test("MEMBERS")
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

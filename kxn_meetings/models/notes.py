@@ -9,7 +9,7 @@ from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, utcnow
 from .meetings import Meeting, Visibility, _enum
 from .members import Member
 
@@ -18,13 +18,8 @@ class NotesStatus(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
 
-    @property
-    def is_draft(self) -> bool:
-        return self is NotesStatus.DRAFT
-
-    @property
-    def is_published(self) -> bool:
-        return self is NotesStatus.PUBLISHED
+    is_draft = member_test("DRAFT")
+    is_published = member_test("PUBLISHED")
 
 
 class MeetingNotes(TimestampMixin, Model):
@@ -84,13 +79,8 @@ class ActionStatus(LabelledEnum):
     OPEN = "open", "Open"
     DONE = "done", "Done"
 
-    @property
-    def is_open(self) -> bool:
-        return self is ActionStatus.OPEN
-
-    @property
-    def is_done(self) -> bool:
-        return self is ActionStatus.DONE
+    is_open = member_test("OPEN")
+    is_done = member_test("DONE")
 
 
 class ActionItem(TimestampMixin, Model):

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
-from .base import LabelledEnum, UTCDateTime, parse_choice, utcnow
+from .base import LabelledEnum, UTCDateTime, member_test, parse_choice, utcnow
 from .meetings import _enum
 
 
@@ -30,31 +30,17 @@ class MessageKind(enum.StrEnum):
     NOTES_PUBLISHED = "notes_published"
     NOTES_UPDATED = "notes_updated"
 
+    # The body is a key to someone's account: the Outbox page shows who and when, never the body.
+    is_private = member_test("SIGN_IN")
+    # Counted on the invite page as "invitations so far".
+    in_invitation_round = member_test("INVITATION", "NUDGE")
+    is_update = member_test("UPDATE")
+    is_cancellation = member_test("CANCELLATION")
+    removes_from_calendar = member_test("CANCELLATION", "DECLINE")
+
     @property
     def label(self) -> str:
         return _KINDS[self].label
-
-    @property
-    def is_private(self) -> bool:
-        """The body is a key to someone's account: the Outbox page shows who and when, never the body."""
-        return self is MessageKind.SIGN_IN
-
-    @property
-    def in_invitation_round(self) -> bool:
-        """Counted on the invite page as "invitations so far"."""
-        return self in (MessageKind.INVITATION, MessageKind.NUDGE)
-
-    @property
-    def is_update(self) -> bool:
-        return self is MessageKind.UPDATE
-
-    @property
-    def is_cancellation(self) -> bool:
-        return self is MessageKind.CANCELLATION
-
-    @property
-    def removes_from_calendar(self) -> bool:
-        return self in (MessageKind.CANCELLATION, MessageKind.DECLINE)
 
     def lead(self, network_name: str) -> str:
         """The sentence the email opens with, the same in its text and HTML parts."""
@@ -114,18 +100,10 @@ class OutboxStatus(LabelledEnum):
     SENT = "sent", "Sent"
     FAILED = "failed", "Set aside"
 
-    @property
-    def is_pending(self) -> bool:
-        return self is OutboxStatus.PENDING
-
-    @property
-    def is_sent(self) -> bool:
-        return self is OutboxStatus.SENT
-
-    @property
-    def is_failed(self) -> bool:
-        """Set aside after repeated refusals, until an organiser retries it."""
-        return self is OutboxStatus.FAILED
+    is_pending = member_test("PENDING")
+    is_sent = member_test("SENT")
+    # Set aside after repeated refusals, until an organiser retries it.
+    is_failed = member_test("FAILED")
 
 
 class OutboxMessage(Model):

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, UTCDateTime, utcnow
+from .base import LabelledEnum, UTCDateTime, member_test, utcnow
 from .meetings import Meeting, _enum
 from .members import Member
 
@@ -19,14 +19,9 @@ class ReplyOutcome(LabelledEnum):
     UNMATCHED = "unmatched", "Unmatched"
     COUNTER = "counter", "New time proposed"
 
-    @property
-    def is_unmatched(self) -> bool:
-        return self is ReplyOutcome.UNMATCHED
-
-    @property
-    def is_counter(self) -> bool:
-        """A proposal of a new time: shown to organisers, never applied."""
-        return self is ReplyOutcome.COUNTER
+    is_unmatched = member_test("UNMATCHED")
+    # A proposal of a new time: shown to organisers, never applied.
+    is_counter = member_test("COUNTER")
 
 
 class CalendarReply(Model):

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, utcnow
 from .meetings import Meeting, _enum
 from .members import Member
 
@@ -18,17 +18,9 @@ class Answer(LabelledEnum):
     MAYBE = "maybe", "Maybe"
     DECLINED = "declined", "Can't go"
 
-    @property
-    def is_going(self) -> bool:
-        return self is Answer.GOING
-
-    @property
-    def is_maybe(self) -> bool:
-        return self is Answer.MAYBE
-
-    @property
-    def is_declined(self) -> bool:
-        return self is Answer.DECLINED
+    is_going = member_test("GOING")
+    is_maybe = member_test("MAYBE")
+    is_declined = member_test("DECLINED")
 
 
 class RsvpSource(LabelledEnum):
