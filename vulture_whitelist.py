@@ -59,3 +59,7 @@ is_sent  # noqa
 is_counter  # noqa
 is_maybe  # noqa
 is_declined  # noqa
+
+# What an email says of its meeting beyond the time, read only by the email templates.
+agenda_zone  # noqa
+answer_by  # noqa

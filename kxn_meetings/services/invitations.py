@@ -29,7 +29,7 @@ from ..extensions import db
 from ..models import Answer, Invitation, Meeting, Member, MessageKind, OutboxMessage, Rsvp, utcnow
 from ..text import first_control, is_email_address
 from ..urls import external_url
-from . import calendars
+from . import calendars, meeting_summary
 from .errors import ServiceError
 from .locking import lock_meeting
 from .outbox import Email, Queued, queue_email, queue_emails
@@ -221,6 +221,7 @@ class _Notice:
             "meeting": meeting,
             "when": timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone),
             "meeting_url": external_url("meetings.show", ref=meeting.slug),
+            "summary": None if kind.removes_from_calendar else meeting_summary.summary(meeting),
             **(context or {}),
         }
         return cls(kind, meeting, subject, method, shared, _Calendars(meeting, method, extra) if method else None)

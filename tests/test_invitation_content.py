@@ -1,0 +1,160 @@
+"""The invitation is the meeting: invitation, update and reminder emails, delivered through a real SMTP server and
+read back part by part, carry the description, the agenda in the meeting's zone with each speaker's role and
+organisation, the answer-by date, the places left and the contact, after the three answer buttons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from markupsafe import escape
+from sqlalchemy import select
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import AgendaItem, Answer, Meeting, Member
+from kxn_meetings.services import invitations, notices
+from kxn_meetings.services import meetings as meeting_service
+
+from .dates import BST_START
+from .invitation_checks import Received
+from .meeting_helpers import record_answer
+from .test_invitations import deliver
+from .test_query_counts import counting_statements
+
+HOSTILE = '<script>alert("x")</script> & Co'
+
+
+@pytest.fixture
+def people(make_member):
+    return {
+        "contact": make_member(name="Stephen Walcott", email="stephen@police-foundation.example", is_organiser=True),
+        "sam": make_member(name="Sam Member", email="sam@example.org"),
+        "dana": make_member(name="Dana Going", email="dana@example.org"),
+    }
+
+
+@pytest.fixture
+def meeting(make_meeting, people, smtp_server) -> Meeting:
+    meeting = make_meeting(
+        title="Youth engagement",
+        theme="Including the new children and young adult strategy",
+        description="The network turns to **youth engagement**: how to involve young adults.\n\n" + "More words " * 60,
+        start=BST_START,
+        capacity=2,
+        rsvp_deadline=BST_START - dt.timedelta(days=2),
+        contact_id=people["contact"].id,
+    )
+    speaker = {"speaker_name": "Imran Hussain", "speaker_role": "Partnerships manager"}
+    rows = [(15, 0, "Welcome and introductions", {}), (15, 10, "Listening to young people", speaker)]
+    meeting.agenda_items = [
+        AgendaItem(position=n, start_time=dt.time(h, m), title=title, speaker_organisation=HOSTILE, **who)
+        if who
+        else AgendaItem(position=n, start_time=dt.time(h, m), title=title)
+        for n, (h, m, title, who) in enumerate(rows)
+    ]
+    db.session.commit()
+    record_answer(meeting.id, people["dana"], Answer.GOING)
+    db.session.commit()
+    deliver(smtp_server)
+    return meeting
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def html_words(html: str) -> str:
+    return words(re.sub(r"<[^>]+>", " ", re.sub(r"</?(strong|span)\b[^>]*>", "", html)))
+
+
+def check_carries_the_meeting(received: Received, *, places: str) -> None:
+    text, html = words(received.text), html_words(received.html)
+    for part in (text, html):
+        assert "Agenda (times are BST (London time))" in part or "Times are BST (London time)." in part
+        assert "15:10" in part and "Listening to young people" in part
+        assert "The network turns to youth engagement: how to involve young adults." in part
+        assert "**" not in part and "More words More words" in part and "More words " * 40 not in part
+        assert places in part
+        assert "Stephen Walcott" in part and "stephen@police-foundation.example" in part
+    deadline = f"Please answer by 7 Jun {BST_START.year}, 3pm BST."
+    assert deadline in text and deadline in html
+    speaker = f"Imran Hussain, Partnerships manager, {HOSTILE}"
+    assert speaker in text
+    assert str(escape(speaker)) in words(received.html) and "<script>" not in received.html
+    for body in (received.text, received.html):
+        buttons = body.index("answer=going")
+        assert buttons < body.index("answer=maybe") < body.index("answer=declined") < body.index("15:10")
+
+
+def test_the_invitation_carries_the_agenda_speakers_answer_by_date_places_and_contact(smtp_server, meeting, people):
+    invitations.invite(meeting, [people["sam"]])
+    db.session.commit()
+    [received] = deliver(smtp_server)
+    assert received.kind == "invitation"
+    check_carries_the_meeting(received, places="1 place left")
+
+
+def test_a_full_meeting_says_going_joins_the_waiting_list(smtp_server, meeting, people, make_member):
+    record_answer(meeting.id, make_member(name="Last Place"), Answer.GOING)
+    db.session.commit()
+    deliver(smtp_server)
+    invitations.invite(meeting, [people["sam"]])
+    db.session.commit()
+    [received] = deliver(smtp_server)
+    check_carries_the_meeting(received, places="Full: answering Going puts you on the waiting list")
+
+
+def test_updates_and_reminders_carry_the_meeting_too(smtp_server, meeting, people):
+    invitations.invite(meeting, [people["sam"]])
+    db.session.commit()
+    deliver(smtp_server)
+
+    before = invitations.snapshot(meeting)
+    meeting.location = "Police Foundation, London"
+    notices.record_changes(meeting, before, notify=True)
+    notices.send_pending_update_now(meeting)
+    db.session.commit()
+    updates = deliver(smtp_server)
+    assert {r.kind for r in updates} == {"update"}
+    for received in updates:
+        check_carries_the_meeting(received, places="1 place left")
+
+    notices.queue_reminders(now=BST_START - dt.timedelta(hours=3))
+    db.session.commit()
+    reminders = deliver(smtp_server)
+    assert {r.kind for r in reminders} == {"reminder"} and reminders
+    for received in reminders:
+        check_carries_the_meeting(received, places="1 place left")
+
+
+def test_a_cancellation_has_no_answer_buttons_places_or_agenda(smtp_server, meeting, people):
+    invitations.invite(meeting, [people["sam"]])
+    db.session.commit()
+    deliver(smtp_server)
+    meeting_service.cancel(meeting, "The speakers are unwell.")
+    db.session.commit()
+    cancellations = deliver(smtp_server)
+    assert cancellations and {r.kind for r in cancellations} == {"cancellation"}
+    for received in cancellations:
+        for body in (received.text, received.html):
+            assert "answer=going" not in body
+            assert "place left" not in body and "waiting list" not in body
+            assert "15:10" not in body and "Please answer by" not in body
+
+
+def test_an_invitation_round_reads_the_agenda_and_the_places_once(app, meeting, make_member):
+    for _ in range(30):
+        make_member()
+
+    def statements_to_invite(how_many: int) -> int:
+        db.session.rollback()
+        db.session.expire_all()
+        again = db.session.get(Meeting, meeting.id)
+        members = db.session.scalars(select(Member).where(Member.id > people_count).limit(how_many)).all()
+        with counting_statements() as statements:
+            invitations.invite(again, members)
+        return len(statements)
+
+    people_count = 3
+    assert statements_to_invite(3) == statements_to_invite(30)
