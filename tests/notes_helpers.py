@@ -128,7 +128,7 @@ def write_notes(
     )
     db.session.commit()
     if publish:
-        notes_service.publish(result.notes, email_members=email)
+        notes_service.publish(result.notes, email_members=email, not_ready_confirmed=True)
         db.session.commit()
     return result.notes
 

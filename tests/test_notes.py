@@ -575,7 +575,7 @@ def test_files_follow_the_notes_visibility_and_can_be_removed(
     assert organiser_client.get(url, buffered=True).headers["Cache-Control"] == "private, no-store"
 
     notes.visibility = Visibility.MEMBERS
-    notes_service.publish(notes, email_members=False)
+    notes_service.publish(notes, email_members=False, not_ready_confirmed=True)
     db.session.commit()
     assert client.get(url).status_code == 302
     assert member_client.get(url, buffered=True).status_code == 200

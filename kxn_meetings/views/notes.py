@@ -410,8 +410,14 @@ def _saved_message(result: service.SaveResult, emailed: int | None, announce: bo
 @organiser_required
 def publish(ref: str):
     meeting, notes = _confirmed_notes(ref)
+    email = request.form.get("email") != "no"
+    confirmed = request.form.get("not_ready") == "confirmed"
+    if not confirmed and (reasons := service.why_not_ready(notes)):
+        return render_template(
+            "notes/publish_check.html", meeting=meeting, reasons=reasons, email=email, confirm_form=ConfirmForm()
+        )
     with transaction() as outcome:
-        queued = service.publish(notes, email_members=request.form.get("email") != "no")
+        queued = service.publish(notes, email_members=email, not_ready_confirmed=confirmed)
     if outcome.refused:
         return redirect(url_for("notes.edit", ref=meeting.slug))
     where = "the meeting page, the notes archive" + (" and the feed" if not notes.is_members_only else "")

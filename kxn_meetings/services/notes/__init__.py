@@ -29,6 +29,6 @@ from .attachments import (
     sniff,
 )
 from .common import NotesError, Section, contents, notes_for
-from .editing import MAX_ACTIONS, ActionRow, NotesInput, SaveResult, drafts, outline, save
-from .publishing import announce_update, publish, recipients, unpublish
+from .editing import MAX_ACTIONS, ActionRow, NotesInput, Prompt, SaveResult, drafts, outline, prompts_left, save
+from .publishing import announce_update, publish, recipients, unpublish, why_not_ready
 from .revisions import diff, restore, revision_by_number, revisions

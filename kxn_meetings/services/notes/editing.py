@@ -4,6 +4,7 @@ text changed, and the actions), and the drafts still being written."""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import re
 from dataclasses import dataclass, field
 
@@ -30,15 +31,29 @@ def md(text: str) -> str:
     return "\\" + escaped if escaped.startswith(("-", "=")) else escaped
 
 
+class Prompt(enum.StrEnum):
+    """The outline's prompts: written in italics where the organiser is to write, and looked for before publishing."""
+
+    OPENING = "Open with two or three sentences on what the meeting was about and why it mattered."
+    TALK = "What the speaker presented, and the points members took away."
+    SPEAKERS = "Who spoke, their role and organisation, and what they talked about."
+    ROOM = "what the room discussed."
+    LESSONS = "What members have learned, with **key points** in bold."
+    PRACTICE = "what it is doing, and what others can learn from it."
+    NEXT_MEETING = "The date of the next meeting, and what it will discuss."
+
+
+def prompts_left(markdown: str) -> list[Prompt]:
+    """The outline's prompts still in `markdown`, once per time each is left."""
+    return [prompt for prompt in Prompt for _ in range(markdown.count(f"{prompt}_"))]
+
+
 def outline(meeting: Meeting) -> tuple[str, str, str]:
     """(title, summary, Markdown body) pre-filled from the agenda, to be written up after the meeting."""
     parts: list[str] = []
     when = timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone)
     theme = f", on {md(meeting.theme)}" if meeting.theme else ""
-    parts.append(
-        f"The network met on {when}{theme}. _Open with two or three sentences on what the meeting was "
-        "about and why it mattered._"
-    )
+    parts.append(f"The network met on {when}{theme}. _{Prompt.OPENING}_")
 
     talks = [item for item in meeting.agenda_items if item.speaker_name]
     parts.append("## Speakers")
@@ -47,11 +62,10 @@ def outline(meeting: Meeting) -> tuple[str, str, str]:
             who = ", ".join(md(x) for x in (item.speaker_role, item.speaker_organisation) if x)
             parts.append(
                 f"### {md(item.title or item.speaker_name)}\n\n**{md(item.speaker_name)}**"
-                f"{', ' + who if who else ''}.\n\n_What the speaker presented, and the points members "
-                "took away._"
+                f"{', ' + who if who else ''}.\n\n_{Prompt.TALK}_"
             )
     else:
-        parts.append("_Who spoke, their role and organisation, and what they talked about._")
+        parts.append(f"_{Prompt.SPEAKERS}_")
 
     questions = [(room.name, question.text) for room in meeting.workshop_rooms for question in room.questions]
     if questions:
@@ -60,10 +74,10 @@ def outline(meeting: Meeting) -> tuple[str, str, str]:
             + "\n".join(f"{n}. {md(text)}" for n, (_room, text) in enumerate(questions, start=1))
         )
         for room_name, text in questions:
-            parts.append(f"### {md(text)}\n\n_{md(room_name)}: what the room discussed._")
+            parts.append(f"### {md(text)}\n\n_{md(room_name)}: {Prompt.ROOM}_")
 
-    parts.append("## Lessons learned\n\n_What members have learned, with **key points** in bold._")
-    parts.append("## Emerging practice\n\n- **Organisation**: _what it is doing, and what others can learn from it._")
+    parts.append(f"## Lessons learned\n\n_{Prompt.LESSONS}_")
+    parts.append(f"## Emerging practice\n\n- **Organisation**: _{Prompt.PRACTICE}_")
 
     actions = "## Actions\n\n"
     carried = carried_actions(meeting)
@@ -90,7 +104,7 @@ def outline(meeting: Meeting) -> tuple[str, str, str]:
             f": [{md(upcoming.title)}]({link})."
         )
     else:
-        parts.append("## Next meeting\n\n_The date of the next meeting, and what it will discuss._")
+        parts.append(f"## Next meeting\n\n_{Prompt.NEXT_MEETING}_")
 
     title = meeting.title[:300]
     return title, meeting.theme, "\n\n".join(parts) + "\n"

@@ -3,6 +3,8 @@ for an update when the organiser asks."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import or_, select
 
 from ... import timefmt
@@ -19,9 +21,11 @@ from ...models import (
 )
 from ...text import without_controls
 from ...urls import external_url
+from ...wording import plural
 from ..locking import lock_meeting
 from ..outbox import queue_email
 from .common import NotesError
+from .editing import prompts_left
 
 
 def recipients(meeting: Meeting) -> list[Member]:
@@ -36,8 +40,29 @@ def recipients(meeting: Meeting) -> list[Member]:
     return list(db.session.scalars(query))
 
 
-def publish(notes: MeetingNotes, *, email_members: bool) -> int:
-    """Publish the notes; the first time with email_members, queue one email per recipient. Returns emails queued."""
+def why_not_ready(notes: MeetingNotes, *, now: dt.datetime | None = None) -> list[str]:
+    """What to ask the organiser about before publishing: the outline's prompts still in the saved notes, and a
+    meeting that has not started yet. Empty when the notes look ready."""
+    reasons: list[str] = []
+    revision, meeting = notes.current_revision, notes.meeting
+    if notes.is_published or revision is None:
+        return reasons
+    left = prompts_left(revision.body_markdown) if revision is not None else []
+    if left:
+        first = left[0].replace("**", "")
+        reasons.append(
+            f"The notes still contain {plural(len(left), 'prompt')} from the outline, such as “{first}” "
+            "Replace each with what was said, or delete it."
+        )
+    if meeting.starts_at > (now or utcnow()):
+        when = timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone)
+        reasons.append(f"The meeting has not started yet: it is on {when}.")
+    return reasons
+
+
+def publish(notes: MeetingNotes, *, email_members: bool, not_ready_confirmed: bool = False) -> int:
+    """Publish the notes; the first time with email_members, queue one email per recipient. Returns emails queued.
+    Notes that are not ready (why_not_ready) are published only once the organiser has confirmed."""
     meeting = lock_meeting(notes.meeting_id)
     if notes.current_revision is None:
         raise NotesError("Save the notes before publishing them.")
@@ -45,6 +70,8 @@ def publish(notes: MeetingNotes, *, email_members: bool) -> int:
         raise NotesError("Publish the meeting before its notes.")
     if notes.is_published:
         raise NotesError("These notes are already published.")
+    if not not_ready_confirmed and (reasons := why_not_ready(notes)):
+        raise NotesError(" ".join(reasons))
     notes.status = NotesStatus.PUBLISHED
     if notes.published_at is None:
         notes.published_at = utcnow()
