@@ -164,13 +164,17 @@ def optional_line(max_length: int = 200) -> list:
 OPTIONAL_LINE = optional_line()
 
 
-class ProfileForm(FlaskForm):
+class MemberDetailsForm(FlaskForm):
     name = StringField("Name", validators=NAME, filters=[single_spaced])
     organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
     job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[single_spaced])
 
 
-class MemberForm(ProfileForm):
+class ProfileForm(MemberDetailsForm):
+    show_name_to_attendees = BooleanField("Show my name to the other members going to the same meeting")
+
+
+class MemberForm(MemberDetailsForm):
     email = EmailField(
         "Email address", validators=[DataRequired("Enter an email address."), *EMAIL[1:]], filters=[strip]
     )

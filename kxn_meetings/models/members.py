@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import ForeignKey, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -23,6 +23,8 @@ class Member(TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Consent, off until the member turns it on: others going to a meeting see her name, not only her organisation.
+    show_name_to_attendees: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     sessions: Mapped[list[MemberSession]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True

@@ -127,10 +127,14 @@ def update_member(
         end_all_sessions(member)
 
 
-def update_profile(member: Member, *, name: str, organisation: str, job_title: str) -> None:
+def update_profile(
+    member: Member, *, name: str, organisation: str, job_title: str, show_name_to_attendees: bool
+) -> None:
+    """The member's own edit; only she can give or withdraw her consent to be named to others going."""
     member.name = name.strip()
     member.organisation = (organisation or "").strip()
     member.job_title = (job_title or "").strip()
+    member.show_name_to_attendees = show_name_to_attendees
     db.session.flush()
 
 
@@ -212,6 +216,7 @@ def personal_data(member: Member) -> dict[str, Any]:
             "email": member.email,
             "organisation": member.organisation,
             "job_title": member.job_title,
+            "name_shown_to_attendees": member.show_name_to_attendees,
             "organiser": member.is_organiser,
             "active": member.active,
             "has_password": bool(member.password_hash),

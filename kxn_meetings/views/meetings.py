@@ -27,6 +27,7 @@ from ..models import (
     utcnow,
 )
 from ..security import is_organiser, organiser_required
+from ..services import guests as guest_service
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import notices as notice_service
@@ -144,6 +145,7 @@ def _meeting_page(
         ),
         personal=token is not None,
         organiser_view=organiser,
+        guests=guest_service.guest_list(meeting) if guest_service.may_see_guest_list(meeting, my_rsvp) else None,
     ), status
 
 

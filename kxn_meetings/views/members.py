@@ -225,6 +225,7 @@ def profile():
                 name=form.name.data,
                 organisation=form.organisation.data or "",
                 job_title=form.job_title.data or "",
+                show_name_to_attendees=bool(form.show_name_to_attendees.data),
             )
         flash("Your profile is saved.", "success")
         return redirect(url_for("members.profile"))
