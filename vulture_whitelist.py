@@ -63,3 +63,7 @@ is_declined  # noqa
 # What an email says of its meeting beyond the time, read only by the email templates.
 agenda_zone  # noqa
 answer_by  # noqa
+
+# Set by keyword when a message to members is logged, read by the log's template.
+sent_by_id  # noqa
+sent_by  # noqa

@@ -35,6 +35,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from .models import Audience
 from .services.rsvps import COMMENT_MAX_LENGTH
 from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
 
@@ -357,3 +358,17 @@ class InviteForm(FlaskForm):
         validators=[Optional(), no_control_chars_in_text, Length(max=100_000)],
     )
     create_members = BooleanField("Add the addresses that are not members yet as new members")
+
+
+class MessageMembersForm(FlaskForm):
+    audience = RadioField(
+        "Send to",
+        choices=[SelectChoice(a.value, a.label) for a in Audience],
+        validators=[DataRequired("Choose who gets it.")],
+    )
+    subject = StringField("Subject", validators=[DataRequired("Write a subject."), Length(max=200)])
+    body = TextAreaField(
+        "Message",
+        validators=[DataRequired("Write the message."), no_control_chars_in_text, Length(max=5000)],
+    )
+    send_key = HiddenField()

@@ -38,6 +38,15 @@ CONTEXT = {
         "meeting_day": "Tuesday 4 March 2031",
     },
     "sign_in": lambda meeting: {"token": "t", "code": "000000", "minutes": 15},
+    "organiser_message": lambda meeting: {
+        "meeting": meeting,
+        "when": "Tuesday 4 March 2031, 3–5pm GMT",
+        "meeting_url": "https://kxn.test/meetings/m",
+        "answer_url": "https://kxn.test/meetings/m/answer/t",
+        "rsvp": None,
+        "body": "Please read the strategy before we meet.",
+        "sent_by": "Stephen Walcott, The Police Foundation",
+    },
 }
 
 

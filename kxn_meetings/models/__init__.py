@@ -3,6 +3,7 @@
 from .base import MAX_ID, LabelledEnum, TimestampMixin, UTCDateTime, parse_choice, parse_id, utcnow
 from .meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility, WorkshopQuestion, WorkshopRoom
 from .members import LoginToken, Member, MemberSession, RateLimitHit
+from .messages import Audience, MeetingMessage
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
 from .outbox import MessageKind, OutboxMessage, OutboxStatus
 from .replies import CalendarReply, ReplyOutcome
@@ -14,11 +15,13 @@ __all__ = [
     "ActionStatus",
     "AgendaItem",
     "Answer",
+    "Audience",
     "CalendarReply",
     "Invitation",
     "LabelledEnum",
     "LoginToken",
     "Meeting",
+    "MeetingMessage",
     "MeetingNotes",
     "MeetingSeries",
     "MeetingStatus",

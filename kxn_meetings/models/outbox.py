@@ -29,6 +29,7 @@ class MessageKind(enum.StrEnum):
     SIGN_IN = "sign_in"
     NOTES_PUBLISHED = "notes_published"
     NOTES_UPDATED = "notes_updated"
+    MESSAGE = "message"
 
     # The body is a key to someone's account: the Outbox page shows who and when, never the body.
     is_private = member_test("SIGN_IN")
@@ -37,6 +38,8 @@ class MessageKind(enum.StrEnum):
     is_update = member_test("UPDATE")
     is_cancellation = member_test("CANCELLATION")
     removes_from_calendar = member_test("CANCELLATION", "DECLINE")
+    # Carries the meeting's description, agenda, answer-by date and places (services.meeting_summary).
+    tells_the_meeting = member_test("INVITATION", "NUDGE", "UPDATE", "CONFIRMATION", "WAITLIST_PROMOTED", "REMINDER")
 
     @property
     def label(self) -> str:
@@ -92,6 +95,12 @@ _KINDS = {
     MessageKind.NOTES_UPDATED: _Wording(
         "Notes updated", "The notes of this meeting have been updated:", template="notes_published"
     ),
+    MessageKind.MESSAGE: _Wording(
+        "Message from the organisers",
+        "A message from the organisers of this meeting:",
+        "Reply to this email to answer the organisers.",
+        template="organiser_message",
+    ),
 }
 
 
@@ -123,6 +132,8 @@ class OutboxMessage(Model):
     calendar: Mapped[bytes | None] = mapped_column(LargeBinary)
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"), index=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    # The messages queued in one transaction (an invitation round, an update, a message to those going) share it.
+    send_id: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -204,6 +204,7 @@ class _Notice:
     method: str | None
     context: dict
     calendars: _Calendars | None
+    reply_to: str | None = None
 
     @classmethod
     def of(
@@ -215,16 +216,18 @@ class _Notice:
         method: str | None,
         context: dict | None = None,
         extra: str = "",
+        reply_to: str | None = None,
     ) -> _Notice:
         shared = {
             "kind": kind,
             "meeting": meeting,
             "when": timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone),
             "meeting_url": external_url("meetings.show", ref=meeting.slug),
-            "summary": None if kind.removes_from_calendar else meeting_summary.summary(meeting),
+            "summary": meeting_summary.summary(meeting) if kind.tells_the_meeting else None,
             **(context or {}),
         }
-        return cls(kind, meeting, subject, method, shared, _Calendars(meeting, method, extra) if method else None)
+        calendars = _Calendars(meeting, method, extra) if method else None
+        return cls(kind, meeting, subject, method, shared, calendars, reply_to)
 
     def personal_context(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> dict:
         reminder = self.kind == MessageKind.REMINDER
@@ -249,6 +252,7 @@ class _Notice:
             calendar_method=self.method,
             meeting_id=self.meeting.id,
             sender=calendar_sender(invitation),
+            reply_to=self.reply_to,
         )
 
     def _record(self, rows: Sequence[OutboxMessage | Queued]) -> None:

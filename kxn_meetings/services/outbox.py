@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.policy
 import functools
 import re
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.errors import MessageError
@@ -13,8 +14,9 @@ from typing import NamedTuple
 
 from flask import current_app, g, has_request_context
 from jinja2 import Template
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
@@ -23,6 +25,7 @@ from ..text import character_name, first_control
 from ..urls import external_url
 from .errors import ServiceError
 
+SEND_KEY = "kxn_outbox_send"
 CALENDAR_METHODS = frozenset({"PUBLISH", "REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"})
 
 
@@ -159,6 +162,21 @@ class _Renderer:
         return template.render({**self.shared, **context})
 
 
+def _current_send() -> str:
+    """Every message queued in one transaction (one organiser's action, one worker's pass) is one send: the Outbox
+    page groups by it."""
+    send = db.session.info.get(SEND_KEY)
+    if send is None:
+        send = db.session.info[SEND_KEY] = secrets.token_hex(8)
+    return send
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _end_send(session: Session) -> None:
+    session.info.pop(SEND_KEY, None)
+
+
 def _new_values(message: Email, render: _Renderer) -> dict:
     """The outbox row for one message as column values, checked and rendered."""
     recipient, subject, sender, reply_to = _headers(message)
@@ -184,6 +202,7 @@ def _new_values(message: Email, render: _Renderer) -> dict:
         "calendar_method": message.calendar_method,
         "meeting_id": message.meeting_id,
         "member_id": member.id if member else None,
+        "send_id": _current_send(),
         "status": OutboxStatus.PENDING,
         "next_attempt_at": utcnow(),
     }

@@ -37,7 +37,7 @@ RETRIED = "kxn.retried"
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, calendar, invitations, main, meetings, members, notes, outbox, replies
+    from . import auth, calendar, invitations, main, meetings, members, messages, notes, outbox, replies
 
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(main.bp)
@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(meetings.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(invitations.bp)
+    app.register_blueprint(messages.bp)
     app.register_blueprint(members.bp)
     app.register_blueprint(outbox.bp)
     app.register_blueprint(notes.bp)

@@ -30,6 +30,7 @@ from ..security import is_organiser, organiser_required
 from ..services import guests as guest_service
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
+from ..services import messages as message_service
 from ..services import notices as notice_service
 from ..services import rsvps as rsvp_service
 from ..wording import plural
@@ -146,6 +147,7 @@ def _meeting_page(
         personal=token is not None,
         organiser_view=organiser,
         guests=guest_service.guest_list(meeting) if guest_service.may_see_guest_list(meeting, my_rsvp) else None,
+        message_log=message_service.sent_to(meeting) if organiser and not meeting.is_draft else None,
     ), status
 
 
