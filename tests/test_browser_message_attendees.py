@@ -41,7 +41,9 @@ def test_an_organiser_messages_the_members_going(live_server, page, viewport, or
 
     page.get_by_label("Going (3)").check()
     page.get_by_label("Subject").fill("Pre-reading for Tuesday")
-    page.get_by_label("Message", exact=True).fill("Please read the strategy before we meet.\n\nBring one example of engagement.")
+    page.get_by_label("Message", exact=True).fill(
+        "Please read the strategy before we meet.\n\nBring one example of engagement."
+    )
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your message")
     expect(page.locator(".email-text")).to_contain_text("Bring one example of engagement.")

@@ -14,14 +14,14 @@ from typing import NamedTuple
 
 from flask import current_app, g, has_request_context
 from jinja2 import Template
-from sqlalchemy import event, insert, select
+from sqlalchemy import ColumnElement, Select, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
-from ..models import Member, MessageKind, OutboxMessage, OutboxStatus, utcnow
-from ..text import character_name, first_control
+from ..models import Meeting, Member, MessageKind, OutboxMessage, OutboxStatus, utcnow
+from ..text import character_name, first_control, without_controls
 from ..urls import external_url
 from .errors import ServiceError
 
@@ -322,3 +322,72 @@ def retry(message: OutboxMessage) -> None:
     message.locked_by = None
     db.session.flush()
     _note_for_delivery(message)
+
+
+# The Outbox page --------------------------------------------------------------------------------------------------
+
+ADDRESS_SEARCH_MAX = 320
+
+
+@dataclass(frozen=True)
+class OutboxFilter:
+    """What the Outbox page narrows its list to: part of an address, one send, one meeting."""
+
+    address: str = ""
+    send_id: str | None = None
+    meeting_id: int | None = None
+
+    @classmethod
+    def of(cls, address: str | None, send_id: str | None, meeting_id: int | None) -> OutboxFilter:
+        address = " ".join(without_controls(address or "").split())[:ADDRESS_SEARCH_MAX]
+        send = send_id if send_id and re.fullmatch(r"[0-9a-f]{16}", send_id) else None
+        return cls(address, send, meeting_id)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.address or self.send_id or self.meeting_id)
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.address:
+            found.append(OutboxMessage.recipient.icontains(self.address, autoescape=True))
+        if self.send_id:
+            found.append(OutboxMessage.send_id == self.send_id)
+        if self.meeting_id:
+            found.append(OutboxMessage.meeting_id == self.meeting_id)
+        return found
+
+
+def messages(narrowed: OutboxFilter, status: OutboxStatus | None) -> Select:
+    query = select(OutboxMessage).where(*narrowed.conditions()).order_by(OutboxMessage.id.desc())
+    return query.where(OutboxMessage.status == status) if status is not None else query
+
+
+def status_counts(narrowed: OutboxFilter) -> dict[OutboxStatus, int]:
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count()).where(*narrowed.conditions()).group_by(OutboxMessage.status)
+    ).all()
+    return {status: int(count) for status, count in rows}
+
+
+def sends(meeting_id: int | None = None) -> Select:
+    """One row per send (the messages queued together), newest first, with its counts by status."""
+    by_status = {
+        status.value: func.count(OutboxMessage.id).filter(OutboxMessage.status == status) for status in OutboxStatus
+    }
+    query = (
+        select(
+            OutboxMessage.send_id,
+            OutboxMessage.meeting_id,
+            Meeting.title.label("meeting_title"),
+            Meeting.slug.label("meeting_slug"),
+            OutboxMessage.kind,
+            func.min(OutboxMessage.created_at).label("queued_at"),
+            func.count(OutboxMessage.id).label("total"),
+            *(count.label(name) for name, count in by_status.items()),
+        )
+        .outerjoin(Meeting, Meeting.id == OutboxMessage.meeting_id)
+        .group_by(OutboxMessage.send_id, OutboxMessage.meeting_id, Meeting.title, Meeting.slug, OutboxMessage.kind)
+        .order_by(func.min(OutboxMessage.created_at).desc(), func.max(OutboxMessage.id).desc())
+    )
+    return query.where(OutboxMessage.meeting_id == meeting_id) if meeting_id else query

@@ -5,19 +5,21 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..mail import build_message
-from ..models import OutboxMessage, OutboxStatus, parse_choice
+from ..models import Meeting, MessageKind, OutboxMessage, OutboxStatus, parse_choice, parse_id
 from ..security import organiser_required
 from ..services import outbox as outbox_service
 from ..services.rsvps import TOKEN_SHAPE
-from .paging import tabbed_page
+from .paging import paginate, paginate_rows
 from .transactions import transaction
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
+
+PAGE_SIZE = 50
+SENDS_PAGE_SIZE = 30
 
 # The key of a personal answer link (/meetings/<ref>/answer/<token>): whoever holds it answers for the member.
 PERSONAL_ANSWER_KEY = re.compile(rf"(/answer/){TOKEN_SHAPE.pattern}")
@@ -28,18 +30,50 @@ HTML_PREVIEW_CSP = (
 )
 
 
+def _narrowed() -> outbox_service.OutboxFilter:
+    return outbox_service.OutboxFilter.of(
+        request.args.get("q"), request.args.get("send"), parse_id(request.args.get("meeting"))
+    )
+
+
 @bp.route("/")
 @organiser_required
 def index():
     status = parse_choice(OutboxStatus, request.args.get("status"))  # None: every message
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
-    page, counts = tabbed_page(query, OutboxMessage.status, status, per_page=50)
+    narrowed = _narrowed()
+    page = paginate(outbox_service.messages(narrowed, status), per_page=PAGE_SIZE)
+    counts = outbox_service.status_counts(narrowed)
     return render_template(
         "outbox/index.html",
         page=page,
         set_aside=counts.get(OutboxStatus.FAILED, 0),
         counts=counts,
+        total=sum(counts.values()),
         status=status,
+        statuses=list(OutboxStatus),
+        narrowed=narrowed,
+        meeting=db.session.get(Meeting, narrowed.meeting_id) if narrowed.meeting_id else None,
+        filters=_filters(narrowed),
+    )
+
+
+def _filters(narrowed: outbox_service.OutboxFilter) -> dict[str, str]:
+    """The query-string values that keep the list narrowed as it is, for tabs and pages."""
+    values = {"q": narrowed.address, "send": narrowed.send_id or "", "meeting": str(narrowed.meeting_id or "")}
+    return {name: value for name, value in values.items() if value}
+
+
+@bp.route("/sends")
+@organiser_required
+def sends():
+    """The messages grouped by send (an invitation round, an update, a message to those going), newest first."""
+    meeting_id = parse_id(request.args.get("meeting"))
+    page = paginate_rows(outbox_service.sends(meeting_id), per_page=SENDS_PAGE_SIZE)
+    return render_template(
+        "outbox/sends.html",
+        page=page,
+        meeting=db.session.get(Meeting, meeting_id) if meeting_id else None,
+        kinds={kind.value: kind.label for kind in MessageKind},
         statuses=list(OutboxStatus),
     )
 

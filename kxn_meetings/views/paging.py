@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import request
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ..extensions import db
@@ -36,3 +38,38 @@ def tabbed_page(query: Select, column: InstrumentedAttribute, tab: object, *, pe
         query = query.where(column == tab)
     counts: dict = dict(db.session.execute(select(column, func.count()).group_by(column)).all())
     return paginate(query, per_page=per_page), counts
+
+
+@dataclass(frozen=True)
+class RowsPage:
+    """One page of rows that are not model objects (a grouped query), with what the pager macro reads."""
+
+    items: list[Row]
+    page: int
+    pages: int
+    total: int
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def paginate_rows(query: Select, *, per_page: int) -> RowsPage:
+    """paginate() for a query of rows: one count and one page, the last page for a page past it."""
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(page_number(), pages)
+    items = list(db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all())
+    return RowsPage(items, page, pages if total else 0, total)
