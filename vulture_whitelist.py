@@ -67,3 +67,6 @@ answer_by  # noqa
 # Set by keyword when a message to members is logged, read by the log's template.
 sent_by_id  # noqa
 sent_by  # noqa
+
+# Why the next meeting of a series is proposed on its date, read by the meeting form.
+date_reason  # noqa

@@ -284,8 +284,8 @@ class MeetingForm(FlaskForm):
         invalid_value_message=CAPACITY_MESSAGE,
         validators=[Optional(), NumberRange(min=1, max=100000, message=CAPACITY_MESSAGE)],
     )
-    rsvp_deadline_date = DateField("RSVP deadline: date", validators=[Optional()])
-    rsvp_deadline_time = TimeField("RSVP deadline: time", validators=[Optional()])
+    rsvp_deadline_date = DateField("Answer by: date", validators=[Optional()])
+    rsvp_deadline_time = TimeField("Answer by: time", validators=[Optional()])
     visibility = RadioField(
         "Who can see it",
         choices=[SelectChoice("public", "Everyone (public)"), SelectChoice("members", "Members only (sign-in needed)")],

@@ -72,7 +72,7 @@ def test_each_operation_refuses_with_its_rules_reason(app, make_meeting):
     cancelled = make_meeting(status=MeetingStatus.CANCELLED)
     draft = make_meeting(status=MeetingStatus.DRAFT)
     ahead = make_meeting()
-    valid_edit = dataclasses.replace(meetings.next_in_series(cancelled), title="Renamed")
+    valid_edit = dataclasses.replace(meetings.next_in_series(cancelled).data, title="Renamed")
     refusals = [
         (lambda: meetings.update_meeting(cancelled, valid_edit), meetings.why_not_editable(cancelled)),
         (lambda: meetings.cancel(draft, "No speakers"), meetings.why_not_cancellable(draft)),

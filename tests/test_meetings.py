@@ -142,7 +142,7 @@ INVALID = [
             "rsvp_deadline_time": "12:00",
         },
         "rsvp_deadline_date",
-        "The RSVP deadline must be before the meeting starts",
+        "The answer-by date must be before the meeting starts",
         id="deadline-after",
     ),
     pytest.param({"rsvp_deadline_time": "12:00"}, "rsvp_deadline_date", "Give the date", id="deadline-no-date"),
@@ -488,12 +488,15 @@ def test_schedule_the_next_one_prefills_zone_join_link_and_rooms(organiser_clien
     assert values["join_url"] == "https://meet.example.org/kxn-series"
     assert values["capacity"] == "40"
     assert (values["rooms-0-name"], values["rooms-1-name"]) == ("Custody", "Health and housing")
-    assert values["title"] == ""
+    assert values["title"] == meeting.title
     assert (values["start_time"], values["end_time"]) == ("15:00", "17:00")
     assert dt.date.fromisoformat(values["date"]) > meeting.starts_at.date()
 
+    kept = organiser_client.post(f"/meetings/new?from={meeting.slug}", data=values)
+    assert kept.status_code == 422
+    assert "Change the title: it is still that of the meeting this one is copied from." in kept.get_data(as_text=True)
     values["title"] = "Meeting four"
-    response = organiser_client.post("/meetings/new", data=values)
+    response = organiser_client.post(f"/meetings/new?from={meeting.slug}", data=values)
     assert response.status_code == 302
     new = db.session.scalars(select(Meeting).where(Meeting.title == "Meeting four")).one()
     assert new.series_id == meeting.series_id

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from .. import timefmt
 from ..extensions import db
 from ..models import (
     AgendaItem,
@@ -31,6 +32,7 @@ from ..models import (
     utcnow,
 )
 from ..text import slugify
+from ..wording import plural
 from . import invitations, notices, rsvps
 from .errors import ServiceError
 from .locking import lock_meeting
@@ -113,7 +115,7 @@ MAX_YEARS_AHEAD = 10
 MAX_LENGTH = dt.timedelta(days=7)
 
 
-def validate(data: MeetingData, *, is_new: bool) -> None:
+def validate(data: MeetingData, *, is_new: bool, copied_from: Meeting | None = None) -> None:
     """MeetingError, carrying every problem found (each with the form field it belongs to), unless the meeting can
     be saved."""
     problems: list[MeetingError] = []
@@ -121,6 +123,10 @@ def validate(data: MeetingData, *, is_new: bool) -> None:
         problems.append(MeetingError("Enter a title.", "title"))
     elif "\r" in data.title or "\n" in data.title:
         problems.append(MeetingError("Keep the title on one line.", "title"))
+    elif copied_from is not None and data.title.strip().casefold() == copied_from.title.strip().casefold():
+        problems.append(
+            MeetingError("Change the title: it is still that of the meeting this one is copied from.", "title")
+        )
     if data.ends_at <= data.starts_at:
         problems.append(
             MeetingError(
@@ -144,7 +150,7 @@ def validate(data: MeetingData, *, is_new: bool) -> None:
     if not data.join_url and not data.location.strip():
         problems.append(MeetingError("Give a join link for an online meeting, an address, or both.", "join_url"))
     if data.rsvp_deadline is not None and data.rsvp_deadline >= data.starts_at:
-        problems.append(MeetingError("The RSVP deadline must be before the meeting starts.", "rsvp_deadline_date"))
+        problems.append(MeetingError("The answer-by date must be before the meeting starts.", "rsvp_deadline_date"))
     if problems:
         first, *others = problems
         raise MeetingError(first.message, first.field, also=others)
@@ -195,8 +201,9 @@ def _apply(meeting: Meeting, data: MeetingData) -> None:
     ]
 
 
-def create_meeting(data: MeetingData) -> Meeting:
-    validate(data, is_new=True)
+def create_meeting(data: MeetingData, *, copied_from: Meeting | None = None) -> Meeting:
+    """A draft; `copied_from`, the meeting its details were copied from, whose title it must not keep."""
+    validate(data, is_new=True, copied_from=copied_from)
     if data.series_id is None:
         data.series_id = default_series().id
     meeting = Meeting(
@@ -415,39 +422,89 @@ def default_series() -> MeetingSeries:
     return series
 
 
-def next_in_series(meeting: Meeting) -> MeetingData:
-    """A new meeting pre-filled from the last one of the same series, a few weeks on at the same local time."""
+DEFAULT_GAP = dt.timedelta(weeks=6)
+
+
+@dataclass
+class NextMeeting:
+    """A new meeting pre-filled from the last one of a series, with what the organiser is told about it."""
+
+    data: MeetingData
+    copied_from: Meeting
+    date_reason: str
+
+
+def _gap_in_words(gap: dt.timedelta) -> str:
+    return plural(gap.days // 7, "week") if gap.days % 7 == 0 else plural(gap.days, "day")
+
+
+def _series_gap(last: Meeting) -> tuple[dt.timedelta, str]:
+    """The gap between the last two meetings of the series, when it has two, else the usual six weeks."""
+    if last.series_id is not None:
+        before = db.session.scalar(
+            select(Meeting)
+            .where(
+                Meeting.series_id == last.series_id,
+                Meeting.status == MeetingStatus.SCHEDULED,
+                Meeting.starts_at < last.starts_at,
+            )
+            .order_by(Meeting.starts_at.desc())
+            .limit(1)
+        )
+        if before is not None:
+            zone = ZoneInfo(last.timezone)
+            days = (last.starts_at.astimezone(zone).date() - before.starts_at.astimezone(zone).date()).days
+            if 1 <= days <= 366:
+                gap = dt.timedelta(days=days)
+                return gap, f"the same gap as between the last two meetings ({_gap_in_words(gap)})"
+    return DEFAULT_GAP, f"the usual gap of {_gap_in_words(DEFAULT_GAP)}"
+
+
+def next_in_series(meeting: Meeting) -> NextMeeting:
+    """The next meeting of `meeting`'s series, copied from the series' last meeting: title (to be changed), theme,
+    description, the agenda's items and times without speakers, workshop rooms and their questions, capacity,
+    answer-by time, visibility, contact and join link; same weekday and clock time, the series' usual gap later."""
     last = meeting
     if meeting.series_id is not None:
-        last = (
-            db.session.scalar(
-                select(Meeting)
-                .where(Meeting.series_id == meeting.series_id, Meeting.status != MeetingStatus.DRAFT)
-                .order_by(Meeting.starts_at.desc())
-                .limit(1)
-            )
-            or meeting
+        latest = db.session.scalar(
+            select(Meeting)
+            .options(selectinload(Meeting.agenda_items), selectinload(Meeting.workshop_rooms))
+            .where(Meeting.series_id == meeting.series_id, Meeting.status == MeetingStatus.SCHEDULED)
+            .order_by(Meeting.starts_at.desc())
+            .limit(1)
         )
+        last = latest or meeting
     zone = ZoneInfo(last.timezone)
     start_local = last.starts_at.astimezone(zone)
-    duration = last.ends_at - last.starts_at
+    gap, why = _series_gap(last)
+    day = start_local.date() + gap
+    reason = f"{_gap_in_words(gap)} after the last meeting, {why}"
     today = utcnow().astimezone(zone).date()
-    day = start_local.date() + dt.timedelta(weeks=6)
-    while day <= today:
-        day += dt.timedelta(weeks=1)
-    starts_at = dt.datetime.combine(day, start_local.time().replace(tzinfo=None), tzinfo=zone).astimezone(dt.UTC)
-    return MeetingData(
-        title="",
-        theme="",
-        description="",
+    if day <= today:
+        while day <= today:
+            day += dt.timedelta(weeks=1)
+        reason = f"the first {day:%A} from today: {_gap_in_words(gap)} after the last meeting has already passed"
+    wall_clock = dt.datetime.combine(day, start_local.time().replace(tzinfo=None))
+    starts_at = wall_clock.replace(tzinfo=zone).astimezone(dt.UTC)
+    deadline = None
+    if last.rsvp_deadline is not None:
+        ahead = start_local.replace(tzinfo=None) - last.rsvp_deadline.astimezone(zone).replace(tzinfo=None)
+        deadline = (wall_clock - ahead).replace(tzinfo=zone).astimezone(dt.UTC)
+    data = MeetingData(
+        title=last.title,
+        theme=last.theme,
+        description=last.description,
         starts_at=starts_at,
-        ends_at=starts_at + duration,
+        ends_at=starts_at + (last.ends_at - last.starts_at),
         timezone=last.timezone,
         join_url=last.join_url,
         location=last.location,
         capacity=last.capacity,
+        rsvp_deadline=deadline,
         visibility=last.visibility,
         contact_id=last.contact_id,
         series_id=last.series_id,
-        rooms=[RoomRow(name=room.name) for room in last.workshop_rooms],
+        agenda=[AgendaRow(title=item.title, start_time=item.start_time) for item in last.agenda_items],
+        rooms=[RoomRow(name=room.name, questions=[q.text for q in room.questions]) for room in last.workshop_rooms],
     )
+    return NextMeeting(data, last, f"{timefmt.day(day)}: {reason}.")

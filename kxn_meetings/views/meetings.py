@@ -346,7 +346,7 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         return None
     starts_at, ends_at, deadline = times["start_time"], times["end_time"], times.get("rsvp_deadline_time")
     if form.rsvp_deadline_time.data and not form.rsvp_deadline_date.data:
-        form.rsvp_deadline_date.errors.append("Give the date of the RSVP deadline too.")
+        form.rsvp_deadline_date.errors.append("Give the date of the answer-by time too.")
         return None
     agenda = [
         meeting_service.AgendaRow(
@@ -459,39 +459,48 @@ def _wants_more_rows() -> bool:
     return "add_agenda_row" in request.form or "add_room" in request.form
 
 
-def _with_more_rows(form: MeetingForm, meeting: Meeting | None) -> str:
+def _with_more_rows(form: MeetingForm, meeting: Meeting | None, proposal=None) -> str:
     """The form again with one more agenda row or room, as the button pressed asks: it works without scripts."""
     if "add_agenda_row" in request.form:
         form.agenda.append_entry()
     else:
         form.rooms.append_entry()
-    return render_template("meetings/form.html", form=_prepare(form), meeting=meeting)
+    return render_template("meetings/form.html", form=_prepare(form), meeting=meeting, proposal=proposal)
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @organiser_required
 def new():
     form = _meeting_form()
+    source = request.values.get("from")
+    copied_from = meeting_service.find_meeting(source, load_details=True) if source else None
+    if source and copied_from is None:
+        abort(404)
+    proposal = meeting_service.next_in_series(copied_from) if copied_from is not None else None
     if request.method == "GET":
-        source = request.args.get("from")
-        if source:
-            previous = meeting_service.find_meeting(source, load_details=True)
-            if previous is None:
-                abort(404)
-            form = _data_to_form(meeting_service.next_in_series(previous))
+        if proposal is not None:
+            form = _data_to_form(proposal.data)
         else:
             form.timezone.data = current_app.config["TIMEZONE"]
     if request.method == "POST" and _wants_more_rows():
-        return _with_more_rows(form, None)
+        return _with_more_rows(form, None, proposal=proposal)
     if form.validate_on_submit():
         data = _form_to_data(form)
         if data is not None:
             with transaction(form) as outcome:
-                meeting = meeting_service.create_meeting(data)
+                if proposal is not None:
+                    data.series_id = proposal.copied_from.series_id
+                meeting = meeting_service.create_meeting(data, copied_from=proposal.copied_from if proposal else None)
             if not outcome.refused:
                 flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
                 return redirect(url_for("meetings.show", ref=meeting.slug))
-    return render_form("meetings/form.html", form=_prepare(form), meeting=None, refused_anyway=request.method == "POST")
+    return render_form(
+        "meetings/form.html",
+        form=_prepare(form),
+        meeting=None,
+        proposal=proposal,
+        refused_anyway=request.method == "POST",
+    )
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
