@@ -74,6 +74,10 @@ def test_organiser_writes_previews_publishes_and_edits_notes(
         expect(reader.get_by_role("heading", name="Notes of this meeting")).to_have_count(0)
 
         page.get_by_role("button", name="Publish and email 4 members").click()
+        # The speakers' and rooms' prompts are still there: asked first, published when confirmed.
+        expect(page.get_by_role("heading", level=1)).to_have_text("Publish these notes anyway?")
+        audit(page)
+        page.get_by_role("button", name="Publish anyway").click()
         expect(page.get_by_role("status").first).to_contain_text(
             "4 members who went or sent apologies will get the notes by email."
         )
