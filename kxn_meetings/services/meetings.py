@@ -4,6 +4,7 @@ pages call to offer only what is allowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Sequence
@@ -109,6 +110,40 @@ class MeetingData:
     series_id: int | None = None
     agenda: list[AgendaRow] = field(default_factory=list)
     rooms: list[RoomRow] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, meeting: Meeting, *, speakers: bool = True) -> MeetingData:
+        """The meeting as its form shows it; without `speakers`, the agenda keeps its items and times only."""
+        return cls(
+            **{name: getattr(meeting, name) for name in _COPIED},
+            agenda=[
+                AgendaRow(
+                    title=item.title,
+                    start_time=item.start_time,
+                    **({name: getattr(item, name) for name in _SPEAKER} if speakers else {}),
+                )
+                for item in meeting.agenda_items
+            ],
+            rooms=[RoomRow(name=r.name, questions=[q.text for q in r.questions]) for r in meeting.workshop_rooms],
+        )
+
+
+_SPEAKER = ("speaker_name", "speaker_role", "speaker_organisation")
+_COPIED = (
+    "title",
+    "theme",
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "join_url",
+    "location",
+    "capacity",
+    "rsvp_deadline",
+    "visibility",
+    "contact_id",
+    "series_id",
+)
 
 
 MAX_YEARS_AHEAD = 10
@@ -490,21 +525,8 @@ def next_in_series(meeting: Meeting) -> NextMeeting:
     if last.rsvp_deadline is not None:
         ahead = start_local.replace(tzinfo=None) - last.rsvp_deadline.astimezone(zone).replace(tzinfo=None)
         deadline = (wall_clock - ahead).replace(tzinfo=zone).astimezone(dt.UTC)
-    data = MeetingData(
-        title=last.title,
-        theme=last.theme,
-        description=last.description,
-        starts_at=starts_at,
-        ends_at=starts_at + (last.ends_at - last.starts_at),
-        timezone=last.timezone,
-        join_url=last.join_url,
-        location=last.location,
-        capacity=last.capacity,
-        rsvp_deadline=deadline,
-        visibility=last.visibility,
-        contact_id=last.contact_id,
-        series_id=last.series_id,
-        agenda=[AgendaRow(title=item.title, start_time=item.start_time) for item in last.agenda_items],
-        rooms=[RoomRow(name=room.name, questions=[q.text for q in room.questions]) for room in last.workshop_rooms],
+    copied = MeetingData.of(last, speakers=False)
+    data = dataclasses.replace(
+        copied, starts_at=starts_at, ends_at=starts_at + (last.ends_at - last.starts_at), rsvp_deadline=deadline
     )
     return NextMeeting(data, last, f"{timefmt.day(day)}: {reason}.")

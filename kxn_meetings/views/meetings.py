@@ -423,38 +423,6 @@ def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
     return form
 
 
-def _meeting_as_data(meeting: Meeting) -> meeting_service.MeetingData:
-    return meeting_service.MeetingData(
-        title=meeting.title,
-        theme=meeting.theme,
-        description=meeting.description,
-        starts_at=meeting.starts_at,
-        ends_at=meeting.ends_at,
-        timezone=meeting.timezone,
-        join_url=meeting.join_url,
-        location=meeting.location,
-        capacity=meeting.capacity,
-        rsvp_deadline=meeting.rsvp_deadline,
-        visibility=meeting.visibility,
-        contact_id=meeting.contact_id,
-        series_id=meeting.series_id,
-        agenda=[
-            meeting_service.AgendaRow(
-                title=a.title,
-                start_time=a.start_time,
-                speaker_name=a.speaker_name,
-                speaker_role=a.speaker_role,
-                speaker_organisation=a.speaker_organisation,
-            )
-            for a in meeting.agenda_items
-        ],
-        rooms=[
-            meeting_service.RoomRow(name=r.name, questions=[q.text for q in r.questions])
-            for r in meeting.workshop_rooms
-        ],
-    )
-
-
 def _wants_more_rows() -> bool:
     return "add_agenda_row" in request.form or "add_room" in request.form
 
@@ -510,7 +478,7 @@ def edit(ref: str):
     if problem := meeting_service.why_not_editable(meeting):
         flash(problem, "error")
         return redirect(url_for("meetings.show", ref=meeting.slug))
-    form = _meeting_form() if request.method == "POST" else _data_to_form(_meeting_as_data(meeting))
+    form = _meeting_form() if request.method == "POST" else _data_to_form(meeting_service.MeetingData.of(meeting))
     if request.method == "POST" and _wants_more_rows():
         return _with_more_rows(form, meeting)
     if form.validate_on_submit():
