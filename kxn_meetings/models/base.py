@@ -52,6 +52,18 @@ def member_test(*names: str) -> enum.nonmember[_MemberTest]:
     return enum.nonmember(_MemberTest(frozenset(names)))
 
 
+class column_is:
+    """A row's yes/no property: whether `column` holds `value`. Compared with ==, so that a row not yet flushed,
+    whose column may hold a plain string, answers as it will once saved."""
+
+    def __init__(self, column: str, value: object) -> None:
+        self.column = column
+        self.value = value
+
+    def __get__(self, row: object, owner: type | None = None) -> bool:
+        return row is not None and getattr(row, self.column) == self.value
+
+
 Choice = TypeVar("Choice", bound=enum.StrEnum)
 
 

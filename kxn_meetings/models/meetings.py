@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
 from ..text import first_control
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, parse_id
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, parse_id
 from .members import Member
 
 
@@ -140,33 +140,26 @@ class Meeting(TimestampMixin, Model):
             return "Online and in person"
         return "In person" if self.is_in_person else "Online"
 
-    # Compared with ==: a meeting not yet flushed may hold None, or a status set as a plain string.
-    @property
-    def is_draft(self) -> bool:
-        return self.status == MeetingStatus.DRAFT
-
-    @property
-    def is_scheduled(self) -> bool:
-        return self.status == MeetingStatus.SCHEDULED
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self.status == MeetingStatus.CANCELLED
-
-    @property
-    def is_public(self) -> bool:
-        return self.visibility == Visibility.PUBLIC
+    is_draft = column_is("status", MeetingStatus.DRAFT)
+    is_scheduled = column_is("status", MeetingStatus.SCHEDULED)
+    is_cancelled = column_is("status", MeetingStatus.CANCELLED)
+    is_public = column_is("visibility", Visibility.PUBLIC)
 
     def __repr__(self) -> str:
         return f"<Meeting {self.id} {self.slug}>"
 
 
-class AgendaItem(Model):
-    __tablename__ = "agenda_items"
+class _PartOfMeeting:
+    """A row of a meeting's agenda or of its workshop rooms, in the order the organiser gave."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(default=0)
+
+
+class AgendaItem(_PartOfMeeting, Model):
+    __tablename__ = "agenda_items"
+
     start_time: Mapped[dt.time | None] = mapped_column(Time)
     title: Mapped[str] = mapped_column(String(300))
     speaker_name: Mapped[str] = mapped_column(String(200), default="")
@@ -176,12 +169,9 @@ class AgendaItem(Model):
     meeting: Mapped[Meeting] = relationship(back_populates="agenda_items")
 
 
-class WorkshopRoom(Model):
+class WorkshopRoom(_PartOfMeeting, Model):
     __tablename__ = "workshop_rooms"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(default=0)
     name: Mapped[str] = mapped_column(String(200))
     questions: Mapped[list[WorkshopQuestion]] = relationship(
         back_populates="room",

@@ -9,7 +9,7 @@ from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, utcnow
 from .meetings import Meeting, Visibility, _enum
 from .members import Member
 
@@ -45,13 +45,8 @@ class MeetingNotes(TimestampMixin, Model):
         passive_deletes=True,
     )
 
-    @property
-    def is_published(self) -> bool:
-        return self.status == NotesStatus.PUBLISHED
-
-    @property
-    def is_members_only(self) -> bool:
-        return self.visibility == Visibility.MEMBERS
+    is_published = column_is("status", NotesStatus.PUBLISHED)
+    is_members_only = column_is("visibility", Visibility.MEMBERS)
 
 
 class NoteRevision(Model):
