@@ -366,7 +366,11 @@ class MessageMembersForm(FlaskForm):
         choices=[SelectChoice(a.value, a.label) for a in Audience],
         validators=[DataRequired("Choose who gets it.")],
     )
-    subject = StringField("Subject", validators=[DataRequired("Write a subject."), Length(max=200)])
+    subject = StringField(
+        "Subject",
+        validators=[DataRequired("Write a subject."), single_line, no_control_chars, Length(max=200)],
+        filters=[single_spaced],
+    )
     body = TextAreaField(
         "Message",
         validators=[DataRequired("Write the message."), no_control_chars_in_text, Length(max=5000)],

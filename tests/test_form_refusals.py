@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, Member, OutboxMessage, Rsvp
+from kxn_meetings.models import Answer, Meeting, Member, OutboxMessage, Rsvp
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.views.form_pages import REFUSED
 
@@ -30,6 +30,7 @@ def world(make_meeting, make_member, member):
     meeting = make_meeting(title="Meeting with a form", slug="with-a-form")
     other = make_member(name="Edited Member", email="edited@example.org")
     token = invitation_service.personal_link(meeting, member).token
+    db.session.add(Rsvp(meeting_id=meeting.id, member_id=other.id, answer=Answer.GOING))  # someone to message
     db.session.commit()
     return {"slug": meeting.slug, "other": other.id, "token": token}
 
@@ -74,7 +75,10 @@ LINE_FIELDS = [
         "actions-0-owner",
     ),
 ]
+MESSAGE = {"audience": "going", "subject": "Pre-reading", "body": "Please read the strategy."}
+LINE_FIELDS.append(("message to members", "organiser", "/meetings/{slug}/message", MESSAGE, "subject"))
 TEXT_FIELDS = [
+    ("message to members body", "organiser", "/meetings/{slug}/message", MESSAGE, "body"),
     ("cancel meeting", "organiser", "/meetings/{slug}/cancel", {"reason": "Speakers unwell"}, "reason"),
     ("rsvp", "member", "/meetings/{slug}/rsvp", {"answer": "going", "comment": "See you"}, "comment"),
     (
