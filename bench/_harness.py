@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -249,3 +250,85 @@ def get(path: str, expect: int = 200, headers: dict | None = None):
 def verdict(value: float, target: float, *, higher_is_better: bool = True) -> str:
     ok = value >= target if higher_is_better else value <= target
     return "PASS" if ok else "MISS"
+
+
+# wrk: the load generator, a C program that the servers, not it, limit ----------------------------------------
+
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("KXN-WRK %d %d %d %.3f %.3f\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50) / 1000, latency:percentile(95) / 1000))
+end
+"""
+
+
+def ensure_wrk() -> str:
+    """wrk's path; Debian's package when it is missing (as `make test` installs chromium)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    found = shutil.which("wrk")
+    if not found:
+        raise RuntimeError("wrk is not installed and could not be installed: apt-get install wrk")
+    return found
+
+
+@dataclass
+class Measured:
+    """One wrk run: requests answered 2xx/3xx, errors of any kind, and latency percentiles."""
+
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p95_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def wrk(
+    port: int,
+    path: str = "/",
+    *,
+    connections: int = 16,
+    threads: int = 2,
+    seconds: int = 2,
+    headers: dict[str, str] | None = None,
+    script: str = "",
+) -> Measured:
+    """Load `path` with wrk for `seconds` on keep-alive connections; `script` (Lua) may define request()."""
+    lines = [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in (headers or {}).items()]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write("\n".join(lines) + "\n" + script + WRK_REPORT)
+    try:
+        done = subprocess.run(
+            [
+                ensure_wrk(),
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                lua.name,
+                f"http://127.0.0.1:{port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        )
+    finally:
+        os.unlink(lua.name)
+    report = next(line for line in done.stdout.splitlines() if line.startswith("KXN-WRK "))
+    requests, duration_us, errors, p50, p95 = report.split()[1:]
+    good = int(requests) - int(errors)
+    return Measured(good, int(duration_us) / 1e6, int(errors), float(p50), float(p95))
