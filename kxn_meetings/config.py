@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
         "asking the database again; calendar apps poll hourly.",
         float,
     ),
+    Setting(
+        "PUBLIC_PAGE_SECONDS",
+        5.0,
+        "How long a web process reuses a page that is the same for every visitor (a meeting page, home, a meeting's "
+        ".ics, the notes feed); what visitors see lags a change by at most this. 0 renders every time.",
+        float,
+    ),
     Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code.", int),
     Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails, codes and passwords tried per email address per window.", int),
     Setting(

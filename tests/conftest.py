@@ -144,6 +144,7 @@ def base_config(database_url: str, instance_path: str) -> dict:
         "MAIL_TIMEOUT": 5.0,
         "OUTBOX_RETRY_BASE_SECONDS": 0,
         "FEED_VERSION_SECONDS": 0,
+        "PUBLIC_PAGE_SECONDS": 0,
         "WTF_CSRF_ENABLED": False,
         "LOGIN_RATE_LIMIT": 1000,
         "INSTANCE_PATH": instance_path,

@@ -37,9 +37,10 @@ RETRIED = "kxn.retried"
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, calendar, invitations, main, meetings, members, messages, notes, outbox, replies
+    from . import auth, calendar, invitations, main, meetings, members, messages, notes, outbox, public_pages, replies
 
     app.url_map.converters["id"] = IdConverter
+    public_pages.init_app(app)
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(meetings.bp)

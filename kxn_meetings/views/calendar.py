@@ -15,6 +15,7 @@ from ..security import is_organiser
 from ..services import calendars as calendar_service
 from ..services import rsvps as rsvp_service
 from ..urls import external_url
+from .public_pages import same_for_every_visitor
 from .transactions import transaction
 
 bp = Blueprint("calendar", __name__)
@@ -42,6 +43,7 @@ def _ics(
 
 
 @bp.route("/meetings/<ref>/calendar.ics")
+@same_for_every_visitor
 def meeting_ics(ref: str):
     # Who is signed in is asked only where the answer matters: a public meeting's file is the same for all.
     head = calendar_service.meeting_head(ref)

@@ -12,11 +12,13 @@ from ..extensions import db
 from ..models import Meeting, MeetingNotes, MeetingStatus, NotesStatus, Rsvp, utcnow
 from ..security import is_organiser
 from ..services import rsvps as rsvp_service
+from .public_pages import same_for_every_visitor
 
 bp = Blueprint("main", __name__)
 
 
 @bp.route("/")
+@same_for_every_visitor
 def home():
     now = utcnow()
     upcoming = db.session.scalars(

@@ -35,6 +35,7 @@ from ..services import notices as notice_service
 from ..services import rsvps as rsvp_service
 from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
+from .public_pages import same_for_every_visitor
 from .transactions import transaction
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
@@ -75,6 +76,7 @@ def confirmed_meeting(ref: str) -> Meeting:
 
 
 @bp.route("/<ref>")
+@same_for_every_visitor
 def show(ref: str):
     meeting = load_meeting(ref, details=True)
     if not meeting.is_public and not current_user.is_authenticated:

@@ -54,6 +54,7 @@ from ..wording import plural
 from .form_pages import REFUSED, has_errors, require_confirmation
 from .meetings import organiser_meeting
 from .paging import paginate
+from .public_pages import same_for_every_visitor
 from .transactions import show_refusal, transaction
 
 bp = Blueprint("notes", __name__)
@@ -180,6 +181,7 @@ def archive():
 
 
 @bp.route("/notes/feed.atom")
+@same_for_every_visitor
 def feed():
     response = Response(service.atom_feed(), mimetype="application/atom+xml")
     response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
