@@ -114,3 +114,14 @@ def test_zero_seconds_renders_every_time(app, client, make_meeting, clock):
     meeting.title = "At once"
     db.session.commit()
     assert "At once" in text(client, path)
+
+
+def test_an_address_with_a_query_string_is_rendered_not_kept(app, client, make_meeting, clock):
+    meeting = make_meeting(title="Youth engagement")
+    path = f"/meetings/{meeting.slug}"
+    for n in range(5):
+        assert "Youth engagement" in text(client, f"{path}?n={n}")
+    assert not app.extensions["kxn_public_pages"].pages
+    meeting.title = "Renamed"
+    db.session.commit()
+    assert "Renamed" in text(client, f"{path}?n=0")

@@ -18,7 +18,7 @@ from flask import Flask, Response, current_app, request, session
 from flask.typing import ResponseReturnValue
 
 P = ParamSpec("P")
-KEPT = 512
+KEPT = 256
 SKIPPED_HEADERS = frozenset({"set-cookie", "date", "content-length", "vary"})
 
 
@@ -69,10 +69,11 @@ def same_for_every_visitor(view: Callable[P, ResponseReturnValue]) -> Callable[P
     @wraps(view)
     def cached(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
-        if ttl <= 0 or request.method != "GET" or not _visitor():
+        # Only the plain address is kept: one copy per page, which no query string can multiply.
+        if ttl <= 0 or request.method != "GET" or request.query_string or not _visitor():
             return view(*args, **kwargs)
         pages: _Pages = current_app.extensions["kxn_public_pages"]
-        key = request.full_path
+        key = request.path
         if (page := pages.get(key, ttl)) is not None:
             return _served(page)
         response = current_app.make_response(view(*args, **kwargs))
