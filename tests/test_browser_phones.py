@@ -320,7 +320,7 @@ def organiser_pages(check: Checker, site: Site) -> None:
 def visitor_pages(check: Checker, site: Site) -> None:
     page = check.page
     check.visit_all("/", f"/meetings/{site.full}", f"/meetings/{site.cancelled}", f"/meetings/{site.past}/notes")
-    check.visit_all("/notes", site.scheduled_link, site.full_link, site.cancelled_link, "/sign-in")
+    check.visit_all("/notes", "/past", site.scheduled_link, site.full_link, site.cancelled_link, "/sign-in")
     page.get_by_text("Organisers: sign in with a password").click()
     check.check("sign-in with password open")
     page.get_by_label("Email address").first.fill(LONG_EMAIL)

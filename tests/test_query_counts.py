@@ -112,8 +112,9 @@ def statements_for(client, path: str) -> int:
 PAGES = [
     (viewer, page)
     for viewer in ("organiser", "member", "anonymous")
-    for page in ("/", "/meetings/{slug}", "/meetings/{id}")
+    for page in ("/", "/past", "/meetings/{slug}", "/meetings/{id}", "/notes", "/notes/feed.atom", "/calendar.ics")
 ]
+PAGES += [("anonymous", "/meetings/{slug}/calendar.ics")]
 PAGES += [("organiser", "/meetings/{slug}/attendees"), ("organiser", "/meetings/{slug}/attendees.csv")]
 
 

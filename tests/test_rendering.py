@@ -13,30 +13,9 @@ from hypothesis import strategies as st
 
 from kxn_meetings.rendering import plain_text_summary, render_markdown, sanitise_html, table_of_contents
 
-TAGS = {
-    "p",
-    "h2",
-    "h3",
-    "h4",
-    "ul",
-    "ol",
-    "li",
-    "strong",
-    "em",
-    "a",
-    "blockquote",
-    "code",
-    "pre",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "hr",
-    "br",
-    "del",
-}
+BLOCKS = {"p", "h2", "h3", "h4", "blockquote", "pre", "hr", "br"}
+LISTS_AND_TABLES = {"ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"}
+TAGS = BLOCKS | LISTS_AND_TABLES | {"strong", "em", "a", "code", "del"}
 ATTRIBUTES = {"a": {"href", "title", "rel"}, "h2": {"id"}, "h3": {"id"}, "h4": {"id"}}
 DANGEROUS_TAG_TEXT = (
     "<script",
