@@ -17,9 +17,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -92,6 +94,17 @@ def make_app(url: str):
     )
 
 
+SAMPLE_AGENDA = [
+    ((15, 0), "Welcome and introductions", {}),
+    (
+        (15, 15),
+        "Lessons from the Manchester pilot",
+        {"speaker_name": "Dr Asha Patel", "speaker_organisation": "University of Salford"},
+    ),
+    ((16, 30), "Workshops and next steps", {}),
+]
+
+
 def sample_meeting(slug: str, start, **fields):
     """A published public meeting of two hours in London with a three-item agenda, as the benchmarks load it;
     `fields` override any column."""
@@ -109,15 +122,8 @@ def sample_meeting(slug: str, start, **fields):
         "status": MeetingStatus.SCHEDULED,
         "visibility": Visibility.PUBLIC,
         "agenda_items": [
-            AgendaItem(position=0, start_time=dt.time(15, 0), title="Welcome and introductions"),
-            AgendaItem(
-                position=1,
-                start_time=dt.time(15, 15),
-                title="Lessons from the Manchester pilot",
-                speaker_name="Dr Asha Patel",
-                speaker_organisation="University of Salford",
-            ),
-            AgendaItem(position=2, start_time=dt.time(16, 30), title="Workshops and next steps"),
+            AgendaItem(position=n, start_time=dt.time(*at), title=title, **speaker)
+            for n, (at, title, speaker) in enumerate(SAMPLE_AGENDA)
         ],
     }
     return Meeting(slug=slug, starts_at=start, **{**columns, **fields})
@@ -332,3 +338,14 @@ def wrk(
     requests, duration_us, errors, p50, p95 = report.split()[1:]
     good = int(requests) - int(errors)
     return Measured(good, int(duration_us) / 1e6, int(errors), float(p50), float(p95))
+
+
+def report(kinds: Iterable[str], run: Callable[[str], tuple[list[str], bool]]) -> NoReturn:
+    """Run a benchmark on each database kind, print its lines as they come, and exit 1 if any target was missed."""
+    missed = False
+    for kind in kinds:
+        lines, kind_missed = run(kind.strip())
+        for line in lines:
+            print(line, flush=True)
+        missed |= kind_missed
+    sys.exit(1 if missed else 0)

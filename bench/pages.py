@@ -228,13 +228,7 @@ def main() -> None:
         f"pages: {MEMBERS} members, a meeting with {MEMBERS} RSVPs, {NOTES} published notes; wrk -t2 -c{CONNECTIONS}, "
         f"best of {ROUNDS} interleaved rounds of {SECONDS:g} s"
     )
-    missed = False
-    for kind in ("sqlite", "postgresql"):
-        lines, kind_missed = run(kind)
-        for line in lines:
-            print(line, flush=True)
-        missed |= kind_missed
-    sys.exit(1 if missed else 0)
+    harness.report(("sqlite", "postgresql"), run)
 
 
 if __name__ == "__main__":

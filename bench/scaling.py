@@ -32,19 +32,10 @@ RATIO, SLACK_MS, FEED_MS = 1.5, 1.0, 100.0
 def fill(url: str, size: dict[str, int]) -> dict[str, str]:
     """Bulk-insert the data; returns the paths to time."""
     from kxn_meetings.extensions import db
-    from kxn_meetings.models import (
-        AgendaItem,
-        Answer,
-        Meeting,
-        MeetingNotes,
-        MeetingSeries,
-        MeetingStatus,
-        Member,
-        NoteRevision,
-        NotesStatus,
-        Rsvp,
-        Visibility,
-    )
+    from kxn_meetings.models.meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility
+    from kxn_meetings.models.members import Member
+    from kxn_meetings.models.notes import MeetingNotes, NoteRevision, NotesStatus
+    from kxn_meetings.models.rsvps import Answer, Rsvp
     from kxn_meetings.services import auth as auth_service
 
     app = harness.make_app(url)
@@ -214,13 +205,7 @@ def run(kind: str) -> tuple[list[str], bool]:
 
 def main() -> None:
     print(f"scaling: small {SMALL} against large {LARGE}; median of {RUNS} requests in process")
-    missed = False
-    for kind in os.environ.get("KXN_BENCH_DATABASES", "sqlite").split(","):
-        lines, kind_missed = run(kind.strip())
-        for line in lines:
-            print(line, flush=True)
-        missed |= kind_missed
-    sys.exit(1 if missed else 0)
+    harness.report(os.environ.get("KXN_BENCH_DATABASES", "sqlite").split(","), run)
 
 
 if __name__ == "__main__":
