@@ -52,6 +52,11 @@ def member_test(*names: str) -> enum.nonmember[_MemberTest]:
     return enum.nonmember(_MemberTest(frozenset(names)))
 
 
+def member_tests(*names: str) -> tuple[enum.nonmember[_MemberTest], ...]:
+    """One test per member named, for unpacking: `is_open, is_done = member_tests("OPEN", "DONE")`."""
+    return tuple(member_test(name) for name in names)
+
+
 class column_is:
     """A row's yes/no property: whether `column` holds `value`. Compared with ==, so that a row not yet flushed,
     whose column may hold a plain string, answers as it will once saved."""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
 from ..text import first_control
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, parse_id
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_tests, parse_id
 from .members import Member
 
 
@@ -22,18 +22,15 @@ class MeetingStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
 
-    is_draft = member_test("DRAFT")
-    # Published and not cancelled.
-    is_scheduled = member_test("SCHEDULED")
-    is_cancelled = member_test("CANCELLED")
+    # Scheduled: published and not cancelled.
+    is_draft, is_scheduled, is_cancelled = member_tests("DRAFT", "SCHEDULED", "CANCELLED")
 
 
 class Visibility(LabelledEnum):
     PUBLIC = "public", "Public"
     MEMBERS = "members", "Members only"
 
-    is_public = member_test("PUBLIC")
-    is_members_only = member_test("MEMBERS")
+    is_public, is_members_only = member_tests("PUBLIC", "MEMBERS")
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

@@ -9,7 +9,7 @@ from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_tests, utcnow
 from .meetings import Meeting, Visibility, _enum
 from .members import Member
 
@@ -18,8 +18,7 @@ class NotesStatus(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
 
-    is_draft = member_test("DRAFT")
-    is_published = member_test("PUBLISHED")
+    is_draft, is_published = member_tests("DRAFT", "PUBLISHED")
 
 
 class MeetingNotes(TimestampMixin, Model):
@@ -74,8 +73,7 @@ class ActionStatus(LabelledEnum):
     OPEN = "open", "Open"
     DONE = "done", "Done"
 
-    is_open = member_test("OPEN")
-    is_done = member_test("DONE")
+    is_open, is_done = member_tests("OPEN", "DONE")
 
 
 class ActionItem(TimestampMixin, Model):

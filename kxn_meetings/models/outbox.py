@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
-from .base import LabelledEnum, UTCDateTime, member_test, parse_choice, utcnow
+from .base import LabelledEnum, UTCDateTime, member_test, member_tests, parse_choice, utcnow
 from .meetings import _enum
 
 
@@ -109,8 +109,7 @@ class OutboxStatus(LabelledEnum):
     SENT = "sent", "Sent"
     FAILED = "failed", "Set aside"
 
-    is_pending = member_test("PENDING")
-    is_sent = member_test("SENT")
+    is_pending, is_sent = member_tests("PENDING", "SENT")
     # Set aside after repeated refusals, until an organiser retries it.
     is_failed = member_test("FAILED")
 

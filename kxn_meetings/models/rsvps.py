@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_tests, utcnow
 from .meetings import Meeting, _enum
 from .members import Member
 
@@ -18,9 +18,7 @@ class Answer(LabelledEnum):
     MAYBE = "maybe", "Maybe"
     DECLINED = "declined", "Can't go"
 
-    is_going = member_test("GOING")
-    is_maybe = member_test("MAYBE")
-    is_declined = member_test("DECLINED")
+    is_going, is_maybe, is_declined = member_tests("GOING", "MAYBE", "DECLINED")
 
 
 class RsvpSource(LabelledEnum):
