@@ -14,7 +14,14 @@ class Setting(NamedTuple):
     name: str
     default: Any
     help: str
-    kind: type = str
+    declared_kind: type | None = None
+
+    @property
+    def kind(self) -> type:
+        """How a value from the environment is read: as the default's type, unless declared (a default of None)."""
+        if self.declared_kind is not None:
+            return self.declared_kind
+        return str if self.default is None else type(self.default)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -32,15 +39,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NETWORK_NAME", "Knowledge Exchange Network", "Name shown on every page, in email and calendars."),
     Setting("TIMEZONE", "Europe/London", "IANA time zone offered by default for new meetings."),
     Setting("MAIL_SERVER", "", "SMTP host. Empty: mail is printed to the console and kept on the Outbox page."),
-    Setting("MAIL_PORT", 25, "SMTP port.", int),
-    Setting("MAIL_USE_TLS", False, "STARTTLS after connecting.", bool),
-    Setting("MAIL_USE_SSL", False, "Implicit TLS (usually port 465).", bool),
+    Setting("MAIL_PORT", 25, "SMTP port."),
+    Setting("MAIL_USE_TLS", False, "STARTTLS after connecting."),
+    Setting("MAIL_USE_SSL", False, "Implicit TLS (usually port 465)."),
     Setting("MAIL_USERNAME", None, "SMTP user name."),
     Setting("MAIL_PASSWORD", None, "SMTP password."),
     Setting(
         "MAIL_DEFAULT_SENDER", "Knowledge Exchange Network <meetings@kxn.example.org>", "From address of every email."
     ),
-    Setting("MAIL_TIMEOUT", 30.0, "Seconds to wait for the SMTP server.", float),
+    Setting("MAIL_TIMEOUT", 30.0, "Seconds to wait for the SMTP server."),
     Setting(
         "CALENDAR_ADDRESS", "calendar@kxn.example.org", "Organiser address in invitations; calendar replies go here."
     ),
@@ -50,13 +57,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Invitations come from and name as organiser a personal reply address "
         "(calendar+TOKEN@domain), so a reply sent from another of the member's addresses still counts. "
         "The mailbox must accept plus addressing.",
-        bool,
     ),
     Setting(
         "REPLIES_REQUIRE_TOKEN",
         False,
         "Strict: a calendar reply counts only when sent to a personal reply address; needs REPLIES_TOKEN_ADDRESSES.",
-        bool,
     ),
     Setting(
         "REPLIES_INBOUND_SECRET",
@@ -66,7 +71,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("REPLIES_MAX_BYTES", 2 * 1024 * 1024, "Largest calendar reply message accepted, in bytes.", int),
     Setting("REPLIES_IMAP_HOST", "", "IMAP server of the calendar address's mailbox, read by `kxn replies fetch`."),
-    Setting("REPLIES_IMAP_PORT", 993, "IMAP port.", int),
+    Setting("REPLIES_IMAP_PORT", 993, "IMAP port."),
     Setting("REPLIES_IMAP_USER", "", "IMAP user name."),
     Setting("REPLIES_IMAP_PASSWORD", "", "IMAP password."),
     Setting("REPLIES_IMAP_FOLDER", "INBOX", "Folder whose unread messages are processed."),
@@ -74,74 +79,57 @@ SETTINGS: tuple[Setting, ...] = (
         "REPLIES_IMAP_SSL",
         True,
         "Implicit TLS. Off: STARTTLS, or plain IMAP when the host is this machine (127.0.0.1, localhost).",
-        bool,
     ),
     Setting(
         "OUTBOX_MAX_ATTEMPTS",
         8,
         "Refusals by the mail server before a message is set aside for an organiser to retry; outages do not count.",
-        int,
     ),
     Setting(
         "OUTBOX_RETRY_BASE_SECONDS",
         30,
         "First retry delay, doubling with each refusal (capped at six hours); "
         "also the wait while the server is unreachable.",
-        int,
     ),
     Setting(
         "OUTBOX_LEASE_SECONDS",
         300,
         "How long a worker holds the messages it claims; it sends only in the first half, "
         "and other workers take over what is left once it ends.",
-        int,
     ),
     Setting(
-        "OUTBOX_BATCH_SIZE",
-        50,
-        "Messages a worker claims at a time; one SMTP connection serves every batch of a pass.",
-        int,
+        "OUTBOX_BATCH_SIZE", 50, "Messages a worker claims at a time; one SMTP connection serves every batch of a pass."
     ),
-    Setting("OUTBOX_SEND_RATE", 0.0, "Most messages a second per worker (0 = no limit).", float),
-    Setting("OUTBOX_POLL_SECONDS", 5.0, "How often an idle worker looks for new mail.", float),
+    Setting("OUTBOX_SEND_RATE", 0.0, "Most messages a second per worker (0 = no limit)."),
+    Setting("OUTBOX_POLL_SECONDS", 5.0, "How often an idle worker looks for new mail."),
     Setting(
-        "OUTBOX_DELIVER_AFTER_COMMIT",
-        False,
-        "Web process delivers its own mail right after the commit (development).",
-        bool,
+        "OUTBOX_DELIVER_AFTER_COMMIT", False, "Web process delivers its own mail right after the commit (development)."
     ),
-    Setting(
-        "UPDATE_WINDOW_SECONDS", 300, "Edits to a meeting within this many seconds are announced as one update.", int
-    ),
-    Setting("REMINDER_HOURS", 24, "How long before a meeting its reminder is sent.", int),
+    Setting("UPDATE_WINDOW_SECONDS", 300, "Edits to a meeting within this many seconds are announced as one update."),
+    Setting("REMINDER_HOURS", 24, "How long before a meeting its reminder is sent."),
     Setting(
         "FEED_VERSION_SECONDS",
         5.0,
-        "How long a web process reuses the public calendar feed's version before "
-        "asking the database again; calendar apps poll hourly.",
-        float,
+        "How long a web process reuses the calendar feed's version before reading it again (apps poll hourly).",
     ),
     Setting(
         "PUBLIC_PAGE_SECONDS",
         5.0,
-        "How long a web process reuses a page that is the same for every visitor (a meeting page, home, a meeting's "
-        ".ics, the notes feed); what visitors see lags a change by at most this. 0 renders every time.",
-        float,
+        "How long a page the same for every visitor is reused; visitors see a change at most this late. 0: never.",
     ),
-    Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code.", int),
-    Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails, codes and passwords tried per email address per window.", int),
+    Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code."),
+    Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails, codes and passwords tried per email address per window."),
     Setting(
         "LOGIN_RATE_LIMIT_PER_CLIENT",
         50,
         "Sign-in attempts per client (IP) address per window; "
         "higher than per email because a whole office may share one address.",
-        int,
     ),
-    Setting("LOGIN_RATE_WINDOW_SECONDS", 900, "Window of the sign-in rate limit.", int),
-    Setting("NOTES_MAX_UPLOAD_MB", 20, "Largest file, in megabytes, that can be attached to meeting notes.", int),
+    Setting("LOGIN_RATE_WINDOW_SECONDS", 900, "Window of the sign-in rate limit."),
+    Setting("NOTES_MAX_UPLOAD_MB", 20, "Largest file, in megabytes, that can be attached to meeting notes."),
     Setting("NOTES_UPLOAD_DIR", "", "Folder for files attached to notes. Empty: uploads/ in the instance folder."),
     Setting("SESSION_COOKIE_SECURE", None, "Secure session cookie. Default: on when BASE_URL is https.", bool),
-    Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the app whose X-Forwarded-* headers to trust.", int),
+    Setting("TRUSTED_PROXIES", 0, "Reverse proxies in front of the app whose X-Forwarded-* headers to trust."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
