@@ -16,25 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from .extensions import db
-from .models import (
-    ActionItem,
-    ActionStatus,
-    AgendaItem,
-    Answer,
-    Meeting,
-    MeetingNotes,
-    MeetingSeries,
-    MeetingStatus,
-    Member,
-    NoteRevision,
-    NotesStatus,
-    Rsvp,
-    RsvpSource,
-    Visibility,
-    WorkshopQuestion,
-    WorkshopRoom,
-    utcnow,
-)
+from .models import MeetingStatus, Visibility, utcnow
+from .models.meetings import AgendaItem, Meeting, MeetingSeries, WorkshopQuestion, WorkshopRoom
+from .models.members import Member
+from .models.notes import ActionItem, ActionStatus, MeetingNotes, NoteRevision, NotesStatus
+from .models.rsvps import Answer, Rsvp, RsvpSource
 from .rendering import render_markdown
 from .services.auth import find_member_by_email
 from .timefmt import day, when

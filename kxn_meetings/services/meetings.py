@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -215,17 +215,7 @@ def _apply(meeting: Meeting, data: MeetingData) -> None:
     # The agenda is replaced rather than changed in place, which leaves the meeting's row untouched; calendar
     # files and feeds are versioned by that row, so it records the edit too.
     meeting.updated_at = utcnow()
-    meeting.agenda_items = [
-        AgendaItem(
-            position=i,
-            title=row.title,
-            start_time=row.start_time,
-            speaker_name=row.speaker_name,
-            speaker_role=row.speaker_role,
-            speaker_organisation=row.speaker_organisation,
-        )
-        for i, row in enumerate(data.agenda)
-    ]
+    meeting.agenda_items = [AgendaItem(position=i, **asdict(row)) for i, row in enumerate(data.agenda)]
     meeting.workshop_rooms = [
         WorkshopRoom(
             position=i,

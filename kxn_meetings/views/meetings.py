@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload
@@ -55,6 +56,11 @@ def load_meeting(ref: str, *, details: bool = False) -> Meeting:
     if meeting is None or (meeting.is_draft and not is_organiser()):
         abort(404)
     return meeting
+
+
+def back_to(meeting: Meeting) -> ResponseReturnValue:
+    """Where an action on a meeting ends: its page, which says what the action did."""
+    return redirect(url_for("meetings.show", ref=meeting.slug))
 
 
 def organiser_meeting(ref: str, *, details: bool = False) -> Meeting:
@@ -463,7 +469,7 @@ def new():
                 meeting = meeting_service.create_meeting(data, copied_from=proposal.copied_from if proposal else None)
             if not outcome.refused:
                 flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
-                return redirect(url_for("meetings.show", ref=meeting.slug))
+                return back_to(meeting)
     return render_form(
         "meetings/form.html",
         form=_prepare(form),
@@ -479,7 +485,7 @@ def edit(ref: str):
     meeting = organiser_meeting(ref, details=True)
     if problem := meeting_service.why_not_editable(meeting):
         flash(problem, "error")
-        return redirect(url_for("meetings.show", ref=meeting.slug))
+        return back_to(meeting)
     form = _meeting_form() if request.method == "POST" else _data_to_form(meeting_service.MeetingData.of(meeting))
     if request.method == "POST" and _wants_more_rows():
         return _with_more_rows(form, meeting)
@@ -501,7 +507,7 @@ def edit(ref: str):
                         "check the agenda.",
                         "warning",
                     )
-                return redirect(url_for("meetings.show", ref=meeting.slug))
+                return back_to(meeting)
     return render_form(
         "meetings/form.html", form=_prepare(form), meeting=meeting, refused_anyway=request.method == "POST"
     )
@@ -545,7 +551,7 @@ def send_update(ref: str):
             flash(f"Update queued: it is on its way to {plural(queued, 'member')}.", "success")
         else:
             flash("No update was waiting: it has already gone to the outbox.", "info")
-    return redirect(url_for("meetings.show", ref=meeting.slug))
+    return back_to(meeting)
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
@@ -556,7 +562,7 @@ def publish(ref: str):
         meeting_service.publish(meeting)
     if not outcome.refused:
         flash("Published: the meeting is now on the meetings page and in the calendar feed.", "success")
-    return redirect(url_for("meetings.show", ref=meeting.slug))
+    return back_to(meeting)
 
 
 @bp.route("/<ref>/cancel", methods=["GET", "POST"])
@@ -566,7 +572,7 @@ def cancel(ref: str):
     form = CancelMeetingForm()
     if problem := meeting_service.why_not_cancellable(meeting):
         flash(problem, "info")
-        return redirect(url_for("meetings.show", ref=meeting.slug))
+        return back_to(meeting)
     if form.validate_on_submit():
         with transaction() as outcome:
             told = meeting_service.cancel(meeting, form.reason.data)
@@ -577,7 +583,7 @@ def cancel(ref: str):
                 else "The meeting is cancelled. Nobody had been invited, so nobody is told.",
                 "success",
             )
-        return redirect(url_for("meetings.show", ref=meeting.slug))
+        return back_to(meeting)
     return render_form(
         "meetings/cancel.html", meeting=meeting, form=form, to_tell=notice_service.recipient_count(meeting)
     )
@@ -589,14 +595,14 @@ def delete(ref: str):
     meeting = organiser_meeting(ref)
     if problem := meeting_service.why_not_deletable(meeting):
         flash(problem, "info")
-        return redirect(url_for("meetings.show", ref=meeting.slug))
+        return back_to(meeting)
     form = ConfirmForm()
     if form.validate_on_submit():
         title = meeting.title
         with transaction() as outcome:
             meeting_service.delete_draft(meeting)
         if outcome.refused:
-            return redirect(url_for("meetings.show", ref=meeting.slug))
+            return back_to(meeting)
         flash(f"Deleted the draft \u201c{title}\u201d.", "success")
         return redirect(url_for("main.home"))
     return render_form("meetings/delete.html", meeting=meeting, form=form)
