@@ -8,7 +8,7 @@ import uuid
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Enum, ForeignKey, String, Text, Time
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -62,9 +62,11 @@ class Meeting(TimestampMixin, Model):
     __tablename__ = "meetings"
     # Changes to these are what a member's calendar must hear about.
     NOTIFIABLE_FIELDS: ClassVar[tuple[str, ...]] = ("title", "starts_at", "ends_at", "timezone", "join_url", "location")
+    # The previous and next meeting of a series, found without sorting the series.
+    __table_args__ = (Index("ix_meetings_series_id_starts_at", "series_id", "starts_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id", ondelete="SET NULL"), index=True)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id", ondelete="SET NULL"))
     slug: Mapped[str] = mapped_column(String(160), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     theme: Mapped[str] = mapped_column(String(500), default="")
