@@ -118,7 +118,7 @@ def test_the_first_one_going_is_told_so(app, make_meeting, member, member_client
     assert "You’re the first to say you’re going." in guest_section(page_of(member_client, f"/meetings/{meeting.slug}"))
 
 
-def test_the_list_is_one_query_however_many_are_going(app, make_meeting, make_member):
+def test_the_list_is_three_queries_however_many_are_going(app, make_meeting, make_member):
     meeting = make_meeting()
     for n in range(40):
         going(meeting, make_member(organisation=f"Trust {n % 7}"))
@@ -130,4 +130,26 @@ def test_the_list_is_one_query_however_many_are_going(app, make_meeting, make_me
         assert guests.guest_list(meeting).going == 40
     finally:
         event.remove(db.engine, "before_cursor_execute", listener)
-    assert len([s for s in statements if s.startswith("SELECT")]) == 1
+    assert len([s for s in statements if s.startswith("SELECT")]) == 3
+
+
+def test_organisations_are_grouped_as_written_and_a_long_list_of_names_says_how_many_more(
+    app, make_meeting, make_member, member_client, member, monkeypatch
+):
+    monkeypatch.setattr(guests, "NAMES_SHOWN", 2)
+    meeting = make_meeting()
+    going(meeting, member)
+    for n, organisation in enumerate(["NHS Leeds", " NHS Leeds ", "Leeds City Council", "", "NHS Leeds"]):
+        person = make_member(name=f"Named {n}", organisation=organisation)
+        person.show_name_to_attendees = n != 4
+        going(meeting, person)
+    found = guests.guest_list(meeting)
+    assert found.going == 6 and found.named_total == 4 and found.unnamed == 2
+    assert found.organisations == sorted(
+        [("NHS Leeds", 3), ("Leeds City Council", 1), (member.organisation, 1)],
+        key=lambda row: (-row[1], row[0].lower()),
+    )
+    assert found.without_organisation == found.going - sum(count for _name, count in found.organisations)
+    assert [guest.name for guest in found.named] == ["Named 0", "Named 1"]
+    section = guest_section(page_of(member_client, f"/meetings/{meeting.slug}"))
+    assert "And 2 more." in section and "Named 2" not in section
