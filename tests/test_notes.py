@@ -31,6 +31,7 @@ from kxn_meetings.models import (
 )
 from kxn_meetings.rendering import render_markdown
 from kxn_meetings.services import notes as notes_service
+from kxn_meetings.services.notes import archive
 
 from .html_forms import form_values, text
 from .notes_helpers import FILES, HOSTILE_MARKDOWN, HTML, PDF, PNG, answered, office_file, past_meeting, write_notes
@@ -717,6 +718,14 @@ def test_the_feed_escapes_hostile_titles(client, organiser, make_meeting):
     assert feed.bozo == 0
     assert feed.entries[0].title == "<script>alert(1)</script> & ]]>"
     assert "<script" not in feed.entries[0].content[0].value
+
+
+def test_the_feed_carries_only_the_newest_entries(client, organiser, make_meeting, monkeypatch):
+    monkeypatch.setattr(archive, "FEED_SIZE", 3)
+    for days_ago in (40, 10, 30, 20, 50):
+        write_notes(past_meeting(make_meeting, days_ago=days_ago), organiser, title=f"Notes {days_ago} days ago")
+    feed = feedparser.parse(client.get("/notes/feed.atom").data)
+    assert [entry.title for entry in feed.entries] == ["Notes 10 days ago", "Notes 20 days ago", "Notes 30 days ago"]
 
 
 # The demo -----------------------------------------------------------------------------------------

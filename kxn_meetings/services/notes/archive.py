@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, extract, func, or_, select
 from sqlalchemy.orm import contains_eager
 
 from ... import timefmt
@@ -79,20 +79,24 @@ def archive_query(*, signed_in: bool, text: str = "", year: int | None = None) -
 
 
 def archive_years(*, signed_in: bool) -> list[int]:
-    starts = db.session.scalars(
-        select(Meeting.starts_at)
+    """The years (UTC) with published notes, newest first: one row a year, counted in the database."""
+    year = extract("year", Meeting.starts_at)
+    years = db.session.scalars(
+        select(year)
         .join(MeetingNotes, MeetingNotes.meeting_id == Meeting.id)
         .where(
             MeetingNotes.status == NotesStatus.PUBLISHED,
             Meeting.status != MeetingStatus.DRAFT,
             *(() if signed_in else (MeetingNotes.visibility == Visibility.PUBLIC,)),
         )
+        .group_by(year)
     )
-    return sorted({s.year for s in starts}, reverse=True)
+    return sorted({int(y) for y in years}, reverse=True)
 
 
 ATOM = "http://www.w3.org/2005/Atom"
-FEED_SIZE = 50
+# The newest entries only: readers poll the feed, and its cost stays the same however many notes there are.
+FEED_SIZE = 20
 
 
 def _tag_uri(created: dt.datetime, specific: str) -> str:
