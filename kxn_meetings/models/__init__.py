@@ -7,9 +7,10 @@ from .messages import Audience, MeetingMessage
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
 from .outbox import MessageKind, OutboxMessage, OutboxStatus
 from .replies import CalendarReply, ReplyOutcome
-from .rsvps import Answer, Invitation, Rsvp, RsvpSource
+from .rsvps import ANSWERS_CHANGED, Answer, Invitation, Rsvp, RsvpSource
 
 __all__ = [
+    "ANSWERS_CHANGED",
     "MAX_ID",
     "ActionItem",
     "ActionStatus",

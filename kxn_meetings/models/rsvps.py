@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, event, update
+from sqlalchemy import inspect as inspect_rsvp
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from ..extensions import Model
 from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_tests, utcnow
@@ -90,3 +91,48 @@ class Invitation(TimestampMixin, Model):
     member: Mapped[Member] = relationship()
 
     __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+
+# Set on a session whose open transaction has changed answers: what it reads of them is not yet anyone else's.
+ANSWERS_CHANGED = "kxn_answers_changed"
+# What an answer count reads; a change to any other column (a comment, access needs) leaves the counts as they were.
+_COUNTED = ("meeting_id", "answer", "waitlist_position", "source", "attended")
+
+
+def _changed_meetings(session: Session) -> set[int]:
+    changed: set[int] = set()
+    for rsvp in (*session.new, *session.deleted):
+        if isinstance(rsvp, Rsvp) and rsvp.meeting_id is not None:
+            changed.add(rsvp.meeting_id)
+    for rsvp in session.dirty:
+        if isinstance(rsvp, Rsvp) and session.is_modified(rsvp):
+            state = inspect_rsvp(rsvp)
+            if any(state.attrs[name].history.has_changes() for name in _COUNTED):
+                changed.add(rsvp.meeting_id)
+                changed.update(v for v in state.attrs["meeting_id"].history.deleted if v is not None)
+    return changed
+
+
+@event.listens_for(Session, "after_flush")
+def _move_answers_version(session: Session, _flush: UOWTransaction) -> None:
+    """Every flush that adds, removes or changes a counted answer moves its meeting's answers_version, in the same
+    transaction; updated_at is left alone, since calendars read it as the time the meeting itself last changed."""
+    meetings = _changed_meetings(session)
+    if not meetings:
+        return
+    session.info[ANSWERS_CHANGED] = True
+    session.connection().execute(
+        update(Meeting)
+        .where(Meeting.id.in_(sorted(meetings)))
+        .values(answers_version=Meeting.answers_version + 1, updated_at=Meeting.updated_at)
+    )
+    for meeting_id in meetings:
+        meeting = session.identity_map.get(session.identity_key(Meeting, meeting_id))
+        if meeting is not None:
+            session.expire(meeting, ["answers_version"])
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session) -> None:
+    session.info.pop(ANSWERS_CHANGED, None)

@@ -54,7 +54,7 @@ def home():
         past=past[:LATEST_PAST],
         more_past=len(past) > LATEST_PAST,
         drafts=drafts,
-        counts=rsvp_service.counts_for([m.id for m in upcoming]),
+        counts=rsvp_service.page_counts(upcoming),
         answers=_my_answers(upcoming),
         notes_by_meeting=published_notes(past),
     )

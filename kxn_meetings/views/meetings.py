@@ -126,7 +126,7 @@ def _meeting_page(
                 "comment": my_rsvp.comment if my_rsvp else "",
             }
         )
-    count = rsvp_service.counts_for([meeting.id])[meeting.id]
+    count = rsvp_service.page_counts([meeting])[meeting.id]
     answer_url = (
         url_for("meetings.personal_answer", ref=meeting.slug, token=token)
         if token

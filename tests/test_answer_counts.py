@@ -1,0 +1,99 @@
+"""Pages read a meeting's answer counts once per version of its answers: every change to a counted answer moves
+Meeting.answers_version in the same transaction, and anything else (a comment, the meeting's own edits) leaves it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import insert
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import ANSWERS_CHANGED, Answer, Meeting, Rsvp
+from kxn_meetings.services import rsvps as rsvp_service
+
+
+def version(meeting: Meeting) -> int:
+    db.session.expire(meeting, ["answers_version"])
+    return meeting.answers_version
+
+
+def answer(meeting: Meeting, member, choice: Answer = Answer.GOING) -> None:
+    rsvp_service.answer(meeting.id, member, choice)
+    db.session.commit()
+
+
+def test_every_counted_change_moves_the_version_and_nothing_else_does(app, make_meeting, member):
+    meeting = make_meeting()
+    updated_at = meeting.updated_at
+    assert version(meeting) == 0
+    answer(meeting, member)
+    assert version(meeting) == 1
+    answer(meeting, member, Answer.MAYBE)
+    assert version(meeting) == 2
+    rsvp = db.session.scalars(db.select(Rsvp).where(Rsvp.meeting_id == meeting.id)).one()
+    rsvp.comment = "Joining from the car"
+    db.session.commit()
+    assert version(meeting) == 2
+    rsvp.attended = True
+    db.session.commit()
+    assert version(meeting) == 3
+    db.session.delete(rsvp)
+    db.session.commit()
+    assert version(meeting) == 4
+    db.session.refresh(meeting)
+    assert meeting.updated_at == updated_at
+
+
+def test_moving_an_answer_to_another_meeting_moves_both(app, make_meeting, member):
+    first, second = make_meeting(), make_meeting()
+    answer(first, member)
+    rsvp = db.session.scalars(db.select(Rsvp).where(Rsvp.meeting_id == first.id)).one()
+    rsvp.meeting_id = second.id
+    db.session.commit()
+    assert (version(first), version(second)) == (2, 1)
+
+
+def test_a_rolled_back_answer_leaves_the_version(app, make_meeting, member):
+    meeting = make_meeting()
+    rsvp_service.answer(meeting.id, member, Answer.GOING)
+    db.session.flush()
+    assert db.session.info.get(ANSWERS_CHANGED)
+    db.session.rollback()
+    assert not db.session.info.get(ANSWERS_CHANGED)
+    assert version(meeting) == 0
+
+
+def test_pages_read_the_counts_once_per_version(app, make_meeting, make_member):
+    meeting = make_meeting()
+    answer(meeting, make_member())
+    assert rsvp_service.page_counts([meeting])[meeting.id].going == 1
+    # Written past the ORM, as no part of the app does: the version stays, so the counts kept for it are served.
+    db.session.execute(insert(Rsvp).values(meeting_id=meeting.id, member_id=make_member().id, answer=Answer.GOING))
+    db.session.commit()
+    assert rsvp_service.page_counts([meeting])[meeting.id].going == 1
+    answer(meeting, make_member())
+    assert rsvp_service.page_counts([meeting])[meeting.id].going == 3
+
+
+def test_a_transaction_that_changed_answers_reads_them_afresh_and_keeps_nothing(app, make_meeting, make_member):
+    meeting = make_meeting()
+    assert rsvp_service.page_counts([meeting])[meeting.id].going == 0
+    rsvp_service.answer(meeting.id, make_member(), Answer.GOING)
+    db.session.flush()
+    assert rsvp_service.page_counts([meeting])[meeting.id].going == 1
+    db.session.rollback()
+    assert rsvp_service.page_counts([meeting])[meeting.id].going == 0
+
+
+def test_kept_counts_are_copies(app, make_meeting):
+    meeting = make_meeting()
+    rsvp_service.page_counts([meeting])[meeting.id].going = 99
+    assert rsvp_service.page_counts([meeting])[meeting.id].going == 0
+
+
+@pytest.mark.app_config(PUBLIC_PAGE_SECONDS=0)
+def test_the_meeting_page_shows_each_answer_at_once(app, client, make_meeting, make_member):
+    meeting = make_meeting(capacity=3)
+    assert "3 of 3 places left" in client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    answer(meeting, make_member())
+    assert "2 of 3 places left" in client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    assert "2 places left" in client.get("/").get_data(as_text=True)
