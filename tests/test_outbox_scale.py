@@ -117,7 +117,13 @@ class Ledger:
         return flying
 
 
-def start_worker(app, smtp_server, log: Path, lease_seconds: float = 3) -> subprocess.Popen:
+# A worker sends only in the first half of its lease; the other half is the margin for a stalled process. Leases
+# are short here so that a killed worker's messages come back within the test, and long enough that two cores
+# running both database passes at once do not eat that margin.
+LEASE_SECONDS = 8
+
+
+def start_worker(app, smtp_server, log: Path, lease_seconds: float = LEASE_SECONDS) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         KXN_SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
@@ -184,7 +190,7 @@ def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(
     db.session.commit()
     expected = set(db.session.scalars(select(OutboxMessage.message_id)))
     ledger = Ledger(smtp_server, delay=0.05)  # a server that takes a while over each message
-    victim = start_worker(app, smtp_server, tmp_path / "victim.log", lease_seconds=4)
+    victim = start_worker(app, smtp_server, tmp_path / "victim.log")
     survivor = None
     try:
         wait_until(
@@ -209,7 +215,7 @@ def test_a_worker_killed_mid_pass_repeats_at_most_the_message_in_flight(
         assert recorded_sent <= set(before_kill)
         assert len(in_flight) <= 1
 
-        survivor = start_worker(app, smtp_server, tmp_path / "survivor.log", lease_seconds=4)
+        survivor = start_worker(app, smtp_server, tmp_path / "survivor.log")
         wait_until(lambda: outbox(OutboxMessage.status != OutboxStatus.SENT) == 0, 120, "every message to be sent")
     finally:
         stop([worker for worker in (victim, survivor) if worker is not None])

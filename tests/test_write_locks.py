@@ -157,6 +157,8 @@ class WorkerHoldingTheLock:
         self.holding = threading.Event()
         self.times = 0
         self.hold_for = 0.1
+        # When set, the worker holds the lock from its first claim until this is set, however slow the machine.
+        self.released: threading.Event | None = None
         self.thread = threading.Thread(target=self._write)
 
     def _write(self) -> None:
@@ -166,7 +168,10 @@ class WorkerHoldingTheLock:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("UPDATE outbox_messages SET locked_by = 'worker' WHERE id < 0")
                 self.holding.set()
-                time.sleep(self.hold_for)
+                if self.released is not None:
+                    self.released.wait(timeout=30)
+                else:
+                    time.sleep(self.hold_for)
                 self.holding.clear()
                 connection.execute("COMMIT")
                 self.times += 1
@@ -181,6 +186,8 @@ class WorkerHoldingTheLock:
 
     def __exit__(self, *_exc) -> None:
         self.stop.set()
+        if self.released is not None:
+            self.released.set()
         self.thread.join(timeout=30)
 
     def post(self, client, path: str, data: dict | None = None) -> int:
@@ -237,11 +244,13 @@ def test_publishing_notes_waits_for_the_worker(app, organiser_client, organiser,
 def test_a_writer_that_waits_past_the_busy_timeout_is_asked_to_try_again(app, organiser_client):
     db.session.execute(text("PRAGMA busy_timeout=200"))  # this test's connection, which the test client shares
     db.session.commit()
-    with WorkerHoldingTheLock(db.engine.url.database) as worker:
-        worker.hold_for = 1.0
+    worker = WorkerHoldingTheLock(db.engine.url.database)
+    worker.released = threading.Event()
+    with worker:
         assert worker.holding.wait(timeout=15)
         response = organiser_client.post("/meetings/new", data=meeting_form())
         db.session.rollback()
+        worker.released.set()
     db.session.execute(text(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}"))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
