@@ -1,8 +1,11 @@
 """Within FEED_VERSION_SECONDS a process answers feed polls from the version it last read."""
 
 import pytest
+from flask import request
 
 from kxn_meetings.extensions import db
+from kxn_meetings.services import calendars as calendar_service
+from kxn_meetings.views import calendar as calendar_views
 
 
 @pytest.mark.app_config(FEED_VERSION_SECONDS=60)
@@ -23,3 +26,61 @@ def test_with_no_window_every_poll_sees_the_change(client, make_meeting):
     again = client.get("/calendar.ics", headers={"If-None-Match": etag})
     assert again.status_code == 200
     assert b"Second title" in again.data
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(calendar_service.time, "monotonic", fake)
+    monkeypatch.setattr(calendar_views.time, "monotonic", fake)
+    return fake
+
+
+@pytest.fixture
+def requests_reaching_flask(app) -> list[str]:
+    seen: list[str] = []
+    app.before_request(lambda: seen.append(request.path) and None)
+    return seen
+
+
+@pytest.mark.app_config(FEED_VERSION_SECONDS=5)
+def test_a_repeated_poll_gets_the_same_304_without_reaching_the_app(
+    client, make_meeting, clock, requests_reaching_flask
+):
+    make_meeting(title="Youth engagement")
+    etag = client.get("/calendar.ics").headers["ETag"]
+    first = client.get("/calendar.ics", headers={"If-None-Match": etag})
+    assert first.status_code == 304 and len(requests_reaching_flask) == 2
+    again = client.get("/calendar.ics", headers={"If-None-Match": f'"other", {etag}'})
+    assert again.status_code == 304 and len(requests_reaching_flask) == 2
+    assert sorted(again.headers.items()) == sorted(first.headers.items())
+    assert again.headers["Content-Security-Policy"] and again.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.head("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
+    assert len(requests_reaching_flask) == 2
+
+
+@pytest.mark.app_config(FEED_VERSION_SECONDS=5)
+def test_polls_that_may_differ_reach_the_app(client, make_meeting, clock, requests_reaching_flask):
+    meeting = make_meeting(title="Youth engagement")
+    etag = client.get("/calendar.ics").headers["ETag"]
+    assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
+    reached = len(requests_reaching_flask)
+    assert client.get("/calendar.ics", headers={"If-None-Match": '"another"'}).status_code == 200
+    assert client.get("/calendar.ics?x=1", headers={"If-None-Match": etag}).status_code == 304
+    client.set_cookie("kxn_session", "x", domain="localhost")
+    assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
+    client.delete_cookie("kxn_session", domain="localhost")
+    assert len(requests_reaching_flask) == reached + 3
+    meeting.title = "Youth engagement, moved"
+    db.session.commit()
+    clock.now += 5
+    changed = client.get("/calendar.ics", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and b"moved" in changed.data

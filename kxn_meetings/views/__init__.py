@@ -91,6 +91,7 @@ def init_app(app: Flask) -> None:
         return _error_page(500, None)
 
     app.wsgi_app = RetryReads(app.wsgi_app)  # type: ignore[method-assign]
+    calendar.init_app(app)
 
 
 def _unavailable_page():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.http import http_date, quote_etag
+from werkzeug.http import http_date, parse_etags, quote_etag, unquote_etag
 
 from ..forms import ConfirmForm
 from ..models import utcnow
@@ -148,3 +149,55 @@ def personal():
         public_url=public_url,
         public_webcal="webcal://" + public_url.split("://", 1)[1],
     )
+
+
+FEED_PATH = "/calendar.ics"
+
+
+class FeedPolls:
+    """WSGI middleware, outermost: a calendar app's poll of the network feed whose If-None-Match holds the version
+    this process read less than FEED_VERSION_SECONDS ago is answered with the very 304 the feed view last gave for
+    that version (every header, security headers included), without a request context. Polls are most of the
+    traffic a subscribed calendar makes, and this is what a caching proxy in front would do. Anything else (no
+    If-None-Match, a cookie, a query string, another version, a version not read lately) goes to the app."""
+
+    def __init__(self, app: Flask, wsgi_app) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.not_modified: tuple[str, list[tuple[str, str]]] | None = None
+
+    def _fresh_etag(self) -> str | None:
+        remembered = self.app.extensions.get("kxn_feed_version")
+        ttl = self.app.config["FEED_VERSION_SECONDS"]
+        if ttl <= 0 or not remembered or time.monotonic() - remembered["at"] >= ttl:
+            return None
+        return remembered["version"][0]
+
+    def __call__(self, environ, start_response):
+        asked = environ.get("HTTP_IF_NONE_MATCH")
+        if (
+            not asked
+            or environ.get("PATH_INFO") != FEED_PATH
+            or environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
+            or environ.get("QUERY_STRING")
+            or "HTTP_COOKIE" in environ
+        ):
+            return self.wsgi_app(environ, start_response)
+        kept, etag = self.not_modified, self._fresh_etag()
+        if kept is not None and etag is not None and kept[0] == etag and parse_etags(asked).contains(etag):
+            start_response("304 NOT MODIFIED", list(kept[1]))
+            return []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info=None):
+            names = {name.lower(): value for name, value in headers}
+            if status.startswith("304 ") and "set-cookie" not in names:
+                sent = names.get("etag")
+                if sent is not None:
+                    self.not_modified = (unquote_etag(sent)[0], list(headers))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, keep)
+
+
+def init_app(app: Flask) -> None:
+    app.wsgi_app = FeedPolls(app, app.wsgi_app)  # type: ignore[method-assign]
