@@ -7,6 +7,8 @@ from kxn_meetings.extensions import db
 from kxn_meetings.services import calendars as calendar_service
 from kxn_meetings.views import calendar as calendar_views
 
+from .clocks import Clock, stopped_clock
+
 
 @pytest.mark.app_config(FEED_VERSION_SECONDS=60)
 def test_the_feed_version_is_reused_within_its_window(client, make_meeting):
@@ -28,20 +30,9 @@ def test_with_no_window_every_poll_sees_the_change(client, make_meeting):
     assert b"Second title" in again.data
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(calendar_service.time, "monotonic", fake)
-    monkeypatch.setattr(calendar_views.time, "monotonic", fake)
-    return fake
+    return stopped_clock(monkeypatch, calendar_service, calendar_views)
 
 
 @pytest.fixture

@@ -11,24 +11,15 @@ from kxn_meetings.models import Answer, Rsvp, Visibility
 from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.views import public_pages
 
+from .clocks import Clock, stopped_clock
 from .notes_helpers import past_meeting, write_notes
 
 pytestmark = pytest.mark.app_config(PUBLIC_PAGE_SECONDS=5)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(public_pages.time, "monotonic", fake)
-    return fake
+    return stopped_clock(monkeypatch, public_pages)
 
 
 def text(client, path: str) -> str:
