@@ -23,7 +23,7 @@ from bench import _harness as harness
 
 MEMBERS = 300
 CONNECTIONS = 16
-SECONDS = 2
+SECONDS = 5
 ROUNDS = 3
 NOTES = 5
 

@@ -53,7 +53,7 @@ def member_test(*names: str) -> enum.nonmember[_MemberTest]:
 
 
 def member_tests(*names: str) -> tuple[enum.nonmember[_MemberTest], ...]:
-    """One test per member named, for unpacking: `is_open, is_done = member_tests("OPEN", "DONE")`."""
+    """One test per member named, for unpacking: `is_going, is_maybe = member_tests("GOING", "MAYBE")`."""
     return tuple(member_test(name) for name in names)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_tests, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, member_tests, utcnow
 from .meetings import Meeting, Visibility, _enum
 from .members import Member
 
@@ -73,7 +73,7 @@ class ActionStatus(LabelledEnum):
     OPEN = "open", "Open"
     DONE = "done", "Done"
 
-    is_open, is_done = member_tests("OPEN", "DONE")
+    is_done = member_test("DONE")
 
 
 class ActionItem(TimestampMixin, Model):

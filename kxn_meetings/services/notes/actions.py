@@ -16,17 +16,20 @@ def actions_of(meeting: Meeting) -> list[ActionItem]:
     )
 
 
-def _in_series(meeting: Meeting) -> Select:
-    return select(Meeting).where(
+def _in_series(meeting: Meeting, *columns) -> Select:
+    return select(*(columns or (Meeting,))).where(
         Meeting.series_id == meeting.series_id, Meeting.id != meeting.id, Meeting.status != MeetingStatus.DRAFT
     )
 
 
-def previous_meeting(meeting: Meeting) -> Meeting | None:
+def _previous_id(meeting: Meeting) -> int | None:
     if meeting.series_id is None:
         return None
     return db.session.scalar(
-        _in_series(meeting).where(Meeting.starts_at < meeting.starts_at).order_by(Meeting.starts_at.desc()).limit(1)
+        _in_series(meeting, Meeting.id)
+        .where(Meeting.starts_at < meeting.starts_at)
+        .order_by(Meeting.starts_at.desc())
+        .limit(1)
     )
 
 
@@ -52,13 +55,22 @@ class CarriedActions:
 
 
 def carried_actions(meeting: Meeting) -> CarriedActions | None:
-    previous = previous_meeting(meeting)
-    if previous is None:
+    """Asked on every meeting page: the previous meeting itself is loaded only when it left actions open."""
+    previous_id = _previous_id(meeting)
+    if previous_id is None:
         return None
-    actions = [a for a in actions_of(previous) if a.status.is_open]
+    actions = list(
+        db.session.scalars(
+            select(ActionItem)
+            .where(ActionItem.meeting_id == previous_id, ActionItem.status == ActionStatus.OPEN)
+            .order_by(ActionItem.id)
+        )
+    )
     if not actions:
         return None
-    notes = db.session.scalar(select(MeetingNotes).where(MeetingNotes.meeting_id == previous.id))
+    previous = db.session.get(Meeting, previous_id)
+    assert previous is not None
+    notes = db.session.scalar(select(MeetingNotes).where(MeetingNotes.meeting_id == previous_id))
     return CarriedActions(meeting=previous, notes=notes, actions=actions)
 
 
