@@ -1,8 +1,9 @@
 """All models, importable from one place (and seen by Alembic)."""
 
 from .base import MAX_ID, LabelledEnum, TimestampMixin, UTCDateTime, parse_choice, parse_id, utcnow
+from .feedback import SCORES, MeetingFeedback
 from .meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility, WorkshopQuestion, WorkshopRoom
-from .members import LoginToken, Member, MemberSession, RateLimitHit
+from .members import LoginToken, Member, MemberSession, RateLimitHit, Region, Sector
 from .messages import Audience, MeetingMessage
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
 from .outbox import MessageKind, OutboxMessage, OutboxStatus
@@ -11,6 +12,7 @@ from .rsvps import Answer, Invitation, Rsvp, RsvpSource
 
 __all__ = [
     "MAX_ID",
+    "SCORES",
     "ActionItem",
     "ActionStatus",
     "AgendaItem",
@@ -21,6 +23,7 @@ __all__ = [
     "LabelledEnum",
     "LoginToken",
     "Meeting",
+    "MeetingFeedback",
     "MeetingMessage",
     "MeetingNotes",
     "MeetingSeries",
@@ -34,9 +37,11 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "RateLimitHit",
+    "Region",
     "ReplyOutcome",
     "Rsvp",
     "RsvpSource",
+    "Sector",
     "TimestampMixin",
     "UTCDateTime",
     "Visibility",
