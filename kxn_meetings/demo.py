@@ -18,7 +18,7 @@ from sqlalchemy import select
 from .extensions import db
 from .models import MeetingStatus, Visibility, utcnow
 from .models.meetings import AgendaItem, Meeting, MeetingSeries, WorkshopQuestion, WorkshopRoom
-from .models.members import Member
+from .models.members import Member, Region, Sector
 from .models.notes import ActionItem, ActionStatus, MeetingNotes, NoteRevision, NotesStatus
 from .models.rsvps import Answer, Rsvp, RsvpSource
 from .rendering import render_markdown
@@ -85,6 +85,27 @@ MEMBERS: list[tuple[str, str, str, str]] = [
     ("Grace Oduya", "grace.oduya@example.net", "The Police Foundation", "Research officer"),
     ("Sam Whitfield", "sam.whitfield@example.net", "The Police Foundation", "Senior research officer"),
 ]
+
+# Each organisation's sector and region, given to its members: what Insights counts the network's reach by.
+WHERE: dict[str, tuple[Sector, Region]] = {
+    "The Police Foundation": (Sector.THIRD_SECTOR, Region.NATIONAL),
+    "Thames Valley VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.SOUTH_EAST),
+    "Lancashire VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.NORTH_WEST),
+    "Vulnerability Knowledge and Practice Programme (VKPP)": (Sector.POLICE, Region.NATIONAL),
+    "Thames Valley Police": (Sector.POLICE, Region.SOUTH_EAST),
+    "Lancashire Youth Offending Team": (Sector.YOUTH_JUSTICE, Region.NORTH_WEST),
+    "Northumbria Police": (Sector.POLICE, Region.NORTH_EAST),
+    "Newcastle City Council": (Sector.LOCAL_AUTHORITY, Region.NORTH_EAST),
+    "South Wales VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.WALES),
+    "West Yorkshire VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.YORKSHIRE_AND_THE_HUMBER),
+    "Bedfordshire Police": (Sector.POLICE, Region.EAST_OF_ENGLAND),
+    "Basildon Hospital": (Sector.HEALTH, Region.EAST_OF_ENGLAND),
+    "Junction 42": (Sector.THIRD_SECTOR, Region.NORTH_EAST),
+    "LEAD": (Sector.THIRD_SECTOR, Region.LONDON),
+    "NHS mental health trust": (Sector.HEALTH, Region.SOUTH_WEST),
+    "NHS community health trust": (Sector.HEALTH, Region.WEST_MIDLANDS),
+    "Oxfordshire school leaders' network": (Sector.EDUCATION, Region.SOUTH_EAST),
+}
 
 
 @dataclass
@@ -465,6 +486,8 @@ class _Loader:
                     email=email,
                     organisation=organisation,
                     job_title=job_title,
+                    sector=WHERE[organisation][0],
+                    region=WHERE[organisation][1],
                     is_organiser=email == ORGANISER_EMAIL,
                 )
                 db.session.add(member)

@@ -35,7 +35,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from .models import Audience
+from .models import Audience, LabelledEnum, Region, Sector
 from .services.rsvps import COMMENT_MAX_LENGTH
 from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
 
@@ -165,10 +165,33 @@ def optional_line(max_length: int = 200) -> list:
 OPTIONAL_LINE = optional_line()
 
 
+def vocabulary_choices(vocabulary: type[LabelledEnum], unset: str) -> list[SelectChoice]:
+    """A fixed vocabulary as a select's options, after one meaning "not said" (the value "")."""
+    return [SelectChoice("", unset), *(SelectChoice(choice.value, choice.label) for choice in vocabulary)]
+
+
+def _vocabulary_value(value):
+    """A stored vocabulary member, or None, as its option's value ("" for none). Also a filter: WTForms leaves None
+    uncoerced (a field left out of a POST, a member who has not said)."""
+    return "" if value is None else str(value)
+
+
+def _not_said_or_one_of(vocabulary: type[LabelledEnum], label: str) -> SelectField:
+    return SelectField(
+        label,
+        choices=vocabulary_choices(vocabulary, "Not said"),
+        coerce=_vocabulary_value,
+        filters=[_vocabulary_value],
+        invalid_choice_message=f"Choose a {label.lower()} from the list.",
+    )
+
+
 class MemberDetailsForm(FlaskForm):
     name = StringField("Name", validators=NAME, filters=[single_spaced])
     organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
     job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[single_spaced])
+    sector = _not_said_or_one_of(Sector, "Sector")
+    region = _not_said_or_one_of(Region, "Region")
 
 
 class ProfileForm(MemberDetailsForm):
