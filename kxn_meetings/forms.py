@@ -36,6 +36,7 @@ from wtforms.validators import (
 )
 
 from .models import Audience, LabelledEnum, Region, Sector
+from .services.feedback import QUESTION, SCORE_LABELS, TEXT_MAX
 from .services.rsvps import COMMENT_MAX_LENGTH
 from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
 
@@ -399,3 +400,21 @@ class MessageMembersForm(FlaskForm):
         validators=[DataRequired("Write the message."), no_control_chars_in_text, Length(max=5000)],
     )
     send_key = HiddenField()
+
+
+class FeedbackForm(FlaskForm):
+    score = RadioField(
+        QUESTION,
+        coerce=int,
+        choices=[SelectChoice(score, f"{score}: {label}") for score, label in SCORE_LABELS.items()],
+        validators=[DataRequired("Choose how useful the meeting was, from 1 to 5.")],
+        invalid_choice_message="Choose how useful the meeting was, from 1 to 5.",
+    )
+    do_differently = TextAreaField(
+        "What will you do differently? (optional)",
+        validators=[Optional(), no_control_chars_in_text, Length(max=TEXT_MAX)],
+    )
+    future_topics = TextAreaField(
+        "What should a future meeting cover? (optional)",
+        validators=[Optional(), no_control_chars_in_text, Length(max=TEXT_MAX)],
+    )

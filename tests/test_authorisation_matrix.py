@@ -31,6 +31,7 @@ ORGANISER_URLS = [
     ("GET", "/meetings/{slug}/attendees.csv", None, 200),
     ("POST", "/meetings/{past}/attendance", {"attended": "{rsvp}"}, 302),
     ("POST", "/meetings/{past}/walk-in", {"member_id": "{walk_in}"}, 302),
+    ("GET", "/meetings/{past}/feedback", None, 200),
     ("GET", "/outbox/", None, 200),
     ("GET", "/outbox/?status=failed", None, 200),
     ("GET", "/outbox/{message}", None, 200),

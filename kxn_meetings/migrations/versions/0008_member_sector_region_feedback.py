@@ -32,6 +32,7 @@ def upgrade():
     op.add_column(
         'members', sa.Column('region', sa.Enum(*REGIONS, name='member_region', native_enum=False, length=30), nullable=True)
     )
+    op.add_column('meetings', sa.Column('feedback_asked_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         'meeting_feedback',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -56,5 +57,6 @@ def downgrade():
     op.drop_index(op.f('ix_meeting_feedback_member_id'), table_name='meeting_feedback')
     op.drop_index(op.f('ix_meeting_feedback_meeting_id'), table_name='meeting_feedback')
     op.drop_table('meeting_feedback')
+    op.drop_column('meetings', 'feedback_asked_at')
     op.drop_column('members', 'region')
     op.drop_column('members', 'sector')
