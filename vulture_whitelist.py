@@ -95,3 +95,9 @@ SCOTLAND  # noqa
 NORTHERN_IRELAND  # noqa
 NATIONAL  # noqa
 OUTSIDE_UK  # noqa
+
+# What the Insights page's charts draw, read only by its template.
+attendance_top  # noqa
+sector_keys  # noqa
+sectors_top  # noqa
+regions_top  # noqa

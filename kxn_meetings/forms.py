@@ -418,3 +418,21 @@ class FeedbackForm(FlaskForm):
         "What should a future meeting cover? (optional)",
         validators=[Optional(), no_control_chars_in_text, Length(max=TEXT_MAX)],
     )
+
+
+def _not_before_start(form, field) -> None:
+    if form.start.data and field.data and field.data < form.start.data:
+        raise ValidationError("The end of the period comes before its start.")
+
+
+class InsightsPeriodForm(Form):
+    """The period the Insights page counts, read from the query string (GET changes nothing: no CSRF token)."""
+
+    start = DateField("From", validators=[Optional()])
+    end = DateField("To", validators=[Optional(), _not_before_start])
+    series = SelectField(
+        "Series",
+        default="",
+        choices=[SelectChoice("", "All series")],
+        invalid_choice_message="Choose a series from the list.",
+    )

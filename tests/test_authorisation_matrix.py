@@ -32,6 +32,8 @@ ORGANISER_URLS = [
     ("POST", "/meetings/{past}/attendance", {"attended": "{rsvp}"}, 302),
     ("POST", "/meetings/{past}/walk-in", {"member_id": "{walk_in}"}, 302),
     ("GET", "/meetings/{past}/feedback", None, 200),
+    ("GET", "/insights", None, 200),
+    ("GET", "/insights/meetings.csv", None, 200),
     ("GET", "/outbox/", None, 200),
     ("GET", "/outbox/?status=failed", None, 200),
     ("GET", "/outbox/{message}", None, 200),
