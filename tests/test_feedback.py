@@ -13,6 +13,8 @@ from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, MeetingFeedback, MessageKind, OutboxMessage, Rsvp
 from kxn_meetings.services import feedback
+from kxn_meetings.services import meetings as meeting_service
+from kxn_meetings.services.invitations import personal_link
 
 from .html_forms import text
 
@@ -96,8 +98,6 @@ def test_those_who_came_get_one_feedback_email_and_answer_by_its_link(app, clien
 
 def test_a_member_who_did_not_come_cannot_answer_with_her_own_link(app, client, past_meeting):
     meeting, people = past_meeting
-    from kxn_meetings.services.invitations import personal_link
-
     token = personal_link(meeting, people["cy"]).token
     db.session.commit()
     response = client.post(f"/meetings/{meeting.slug}/feedback/{token}", data={"score": "3"})
@@ -137,3 +137,23 @@ def test_organisers_see_the_answers_on_the_meeting(app, organiser_client, member
     assert "2 answers; average usefulness 3.0 out of 5." in page and "Trauma-informed custody" in page
     assert "Feedback" in text_of(organiser_client.get(f"/meetings/{meeting.slug}"))
     assert member_client.get(f"/meetings/{meeting.slug}/feedback").status_code == 403
+
+
+def test_a_member_recorded_as_having_come_after_the_request_is_asked_too(app, past_meeting, make_member):
+    meeting, people = past_meeting
+    assert feedback.ask(meeting) == 2
+    db.session.commit()
+    meeting_service.record_walk_in(meeting, people["di"].id)
+    late = make_member(name="Late Entry", email="late@example.org")
+    meeting_service.record_walk_in(meeting, late.id)
+    db.session.commit()
+    asked = db.session.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.kind == MessageKind.FEEDBACK).order_by(OutboxMessage.id)
+    ).all()
+    assert asked == [
+        "Ann <ann@example.org>",
+        "Bo <bo@example.org>",
+        "Di <di@example.org>",
+        "Late Entry <late@example.org>",
+    ]
+    assert feedback.ask(meeting) == 0  # once each

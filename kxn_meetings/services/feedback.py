@@ -11,7 +11,17 @@ from sqlalchemy.orm import joinedload
 
 from .. import timefmt
 from ..extensions import db
-from ..models import SCORES, Meeting, MeetingFeedback, MeetingStatus, Member, MessageKind, Rsvp, utcnow
+from ..models import (
+    SCORES,
+    Meeting,
+    MeetingFeedback,
+    MeetingStatus,
+    Member,
+    MessageKind,
+    OutboxMessage,
+    Rsvp,
+    utcnow,
+)
 from ..urls import external_url
 from .errors import ServiceError
 from .invitations import personal_links
@@ -109,14 +119,29 @@ def _those_who_came(meeting: Meeting) -> Sequence[Member]:
     ).all()
 
 
+def _key(meeting: Meeting, member: Member) -> str:
+    return f"feedback:{meeting.id}:{member.id}"
+
+
 def ask(meeting: Meeting, *, now: dt.datetime | None = None) -> int:
-    """Queue the feedback request to each active member recorded as having come, once per meeting (with the notes
-    email, or by ask_due). Returns how many were queued."""
+    """Queue the feedback request to each active member recorded as having come and not asked yet: first with the
+    notes email or by ask_due, then to those recorded as having come later on (asked_later). Returns how many were
+    queued."""
     now = now or utcnow()
-    if meeting.feedback_asked_at is not None or why_not_open(meeting, now=now):
+    if why_not_open(meeting, now=now):
         return 0
-    meeting.feedback_asked_at = now
-    members = _those_who_came(meeting)
+    if meeting.feedback_asked_at is None:
+        meeting.feedback_asked_at = now
+    came = _those_who_came(meeting)
+    asked = set(
+        db.session.scalars(
+            select(OutboxMessage.dedup_key).where(OutboxMessage.dedup_key.in_([_key(meeting, m) for m in came]))
+        )
+    )
+    members = [m for m in came if _key(meeting, m) not in asked]
+    if not members:
+        db.session.flush()
+        return 0
     links = personal_links(meeting, members)
     context = {
         "meeting": meeting,
@@ -133,13 +158,19 @@ def ask(meeting: Meeting, *, now: dt.datetime | None = None) -> int:
                 context,
                 feedback_url=external_url("feedback.give", ref=meeting.slug, token=links[member.id].token),
             ),
-            dedup_key=f"feedback:{meeting.id}:{member.id}",
+            dedup_key=_key(meeting, member),
             meeting_id=meeting.id,
         )
         for member in members
     )
     db.session.flush()
     return len(queued)
+
+
+def asked_later(meeting: Meeting) -> int:
+    """After attendance changes: once the meeting's members have been asked, those recorded as having come since
+    are asked too."""
+    return ask(meeting) if meeting.feedback_asked_at is not None else 0
 
 
 def ask_due(now: dt.datetime | None = None) -> int:
