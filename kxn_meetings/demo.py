@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import MeetingStatus, Visibility, utcnow
+from .models.feedback import MeetingFeedback
 from .models.meetings import AgendaItem, Meeting, MeetingSeries, WorkshopQuestion, WorkshopRoom
 from .models.members import Member, Region, Sector
 from .models.notes import ActionItem, ActionStatus, MeetingNotes, NoteRevision, NotesStatus
@@ -106,6 +107,17 @@ WHERE: dict[str, tuple[Sector, Region]] = {
     "NHS community health trust": (Sector.HEALTH, Region.WEST_MIDLANDS),
     "Oxfordshire school leaders' network": (Sector.EDUCATION, Region.SOUTH_EAST),
 }
+
+# What the first members who came to meeting two said afterwards: (score, what they will do differently, what a
+# future meeting should cover), given in the order of the meeting's answers.
+FEEDBACK = [
+    (5, "Map our custody referrals against the Sequential Intercept Model.", "Young adults leaving care"),
+    (4, "Share our VRU's evaluation framework with the health board.", "Measuring what prevention achieves"),
+    (4, "", "Youth engagement and the new children and young adult strategy"),
+    (3, "Invite our local VRU to the next practitioners' forum.", ""),
+    (5, "Bring trauma-informed training to new recruits.", "Neurodiversity screening in custody"),
+    (4, "", "Funding beyond the VRUs' current settlements"),
+]
 
 
 @dataclass
@@ -616,12 +628,34 @@ class _Loader:
                         status=ActionStatus.DONE if done else ActionStatus.OPEN,
                     )
                 )
+        self.feedback(meeting, plan, published_at=notes.published_at or self.now)
         db.session.flush()
         self.progress(
             f"Notes: {meeting.title}, published {day((notes.published_at or utcnow()).astimezone(LONDON))} with "
             f"{len(ACTIONS)} actions ({'added' if created else 'already there'})"
         )
         return notes
+
+    def feedback(self, meeting: Meeting, plan: _MeetingPlan, *, published_at: dt.datetime) -> None:
+        """Answers from those who came, asked with the notes (so the outbox asks nobody about the demo again)."""
+        meeting.feedback_asked_at = meeting.feedback_asked_at or published_at
+        answered = set(
+            db.session.scalars(select(MeetingFeedback.member_id).where(MeetingFeedback.meeting_id == meeting.id))
+        )
+        came = [self.members[row.email] for row in plan.rsvps if row.attended]
+        for member, (score, differently, topics) in zip(came, FEEDBACK, strict=False):
+            if member.id not in answered:
+                db.session.add(
+                    MeetingFeedback(
+                        meeting=meeting,
+                        member=member,
+                        score=score,
+                        do_differently=differently,
+                        future_topics=topics,
+                        created_at=published_at,
+                        updated_at=published_at,
+                    )
+                )
 
     @staticmethod
     def _new(count: int) -> str:

@@ -213,17 +213,18 @@ ATTENDED = Rsvp.attended.is_(True)
 ANSWERED = Rsvp.source != RsvpSource.ORGANISER  # a walk-in recorded by an organiser gave no answer
 
 
-def _firsts():
-    """Each member's first meeting attended (its start) and how many meetings she attended, over all time."""
+def _attended_with_firsts():
+    """Every attendance of a member, with her first meeting attended (its start) and how many she attended, over
+    all time: one pass with window functions, not a join back to a grouped subquery."""
     return (
         select(
-            Rsvp.member_id.label("member_id"),
-            func.min(Meeting.starts_at).label("first_start"),
-            func.count(Rsvp.id).label("times"),
+            Rsvp.meeting_id.label("meeting_id"),
+            Meeting.starts_at.label("starts_at"),
+            func.min(Meeting.starts_at).over(partition_by=Rsvp.member_id).label("first_start"),
+            func.count(Rsvp.id).over(partition_by=Rsvp.member_id).label("times"),
         )
         .join(Meeting, Meeting.id == Rsvp.meeting_id)
         .where(ATTENDED, Rsvp.member_id.is_not(None))
-        .group_by(Rsvp.member_id)
         .subquery()
     )
 
@@ -250,19 +251,17 @@ def _per_meeting(insights: Insights, ids: list[int]) -> None:
     for meeting_id, going_count, came_going, attended in answers:
         row = by_id[meeting_id]
         row.going, row.came_going, row.attended = going_count, came_going, attended
-    firsts = _firsts()
-    first_here = Meeting.starts_at == firsts.c.first_start
+    attended = _attended_with_firsts()
+    first_here = attended.c.starts_at == attended.c.first_start
     newcomers = db.session.execute(
         select(
-            Rsvp.meeting_id,
-            func.count(Rsvp.id),
+            attended.c.meeting_id,
+            func.count(),
             _count_if(first_here),
-            _count_if(and_(first_here, firsts.c.times > 1)),
+            _count_if(and_(first_here, attended.c.times > 1)),
         )
-        .join(Meeting, Meeting.id == Rsvp.meeting_id)
-        .join(firsts, firsts.c.member_id == Rsvp.member_id)
-        .where(Rsvp.meeting_id.in_(ids), ATTENDED)
-        .group_by(Rsvp.meeting_id)
+        .where(attended.c.meeting_id.in_(ids))
+        .group_by(attended.c.meeting_id)
     )
     for meeting_id, known, first_time, came_again in newcomers:
         row = by_id[meeting_id]
@@ -297,48 +296,38 @@ def _reach(insights: Insights, ids: list[int], since: dt.datetime) -> None:
         insights.repeat[times] = members
     insights.attendees = sum(insights.repeat.values())
 
+    # One pass over every attendance for each of these: reached in the period, and first reached when.
+    in_period = Rsvp.meeting_id.in_(ids)
     organisation = func.lower(func.trim(Member.organisation))
-    reached = (
-        select(organisation.label("name"))
-        .join(Rsvp, Rsvp.member_id == Member.id)
-        .where(Rsvp.meeting_id.in_(ids), ATTENDED, organisation != "")
-        .distinct()
-        .subquery()
-    )
-    first_seen = (
-        select(organisation.label("name"), func.min(Meeting.starts_at).label("first_start"))
-        .join(Rsvp, Rsvp.member_id == Member.id)
+    organisations = (
+        select(
+            func.min(Meeting.starts_at).label("first_start"),
+            func.max(case((in_period, 1), else_=0)).label("reached"),
+        )
+        .select_from(Rsvp)
+        .join(Member, Member.id == Rsvp.member_id)
         .join(Meeting, Meeting.id == Rsvp.meeting_id)
         .where(ATTENDED, organisation != "")
         .group_by(organisation)
         .subquery()
     )
     insights.organisations, insights.new_organisations = db.session.execute(
-        select(func.count(), _count_if(first_seen.c.first_start >= since)).select_from(
-            reached.join(first_seen, first_seen.c.name == reached.c.name)
-        )
+        select(func.count(), _count_if(organisations.c.first_start >= since)).where(organisations.c.reached == 1)
     ).one()
 
-    members_by_sector = dict(
-        db.session.execute(
-            select(Member.sector, func.count(func.distinct(Member.id)))
-            .join(Rsvp, Rsvp.member_id == Member.id)
-            .where(Rsvp.meeting_id.in_(ids), ATTENDED)
-            .group_by(Member.sector)
-        ).all()
+    sectors = db.session.execute(
+        select(
+            Member.sector,
+            func.count(func.distinct(case((in_period, Member.id)))),
+            func.min(Meeting.starts_at),
+        )
+        .select_from(Rsvp)
+        .join(Member, Member.id == Rsvp.member_id)
+        .join(Meeting, Meeting.id == Rsvp.meeting_id)
+        .where(ATTENDED)
+        .group_by(Member.sector)
     )
-    first_by_sector = dict(
-        db.session.execute(
-            select(Member.sector, func.min(Meeting.starts_at))
-            .join(Rsvp, Rsvp.member_id == Member.id)
-            .join(Meeting, Meeting.id == Rsvp.meeting_id)
-            .where(ATTENDED)
-            .group_by(Member.sector)
-        ).all()
-    )
-    insights.sectors = _ordered(
-        [Reach(s, n, new=first_by_sector[s] >= since) for s, n in members_by_sector.items()], Sector
-    )
+    insights.sectors = _ordered([Reach(s, n, new=first >= since) for s, n, first in sectors if n], Sector)
     members_by_region = db.session.execute(
         select(Member.region, func.count(func.distinct(Member.id)))
         .join(Rsvp, Rsvp.member_id == Member.id)
