@@ -486,3 +486,13 @@ def test_the_page_runs_the_same_statements_for_3_meetings_as_for_120(organiser_c
     assert db.session.query(Meeting).count() == 120 and db.session.query(Member).count() == 2001
     assert db.session.query(Rsvp).count() == 20_000
     assert statements_for_page(organiser_client) == few
+
+
+@pytest.mark.app_config(INSIGHTS_SECONDS=60)
+def test_a_process_reuses_a_periods_figures_for_a_while(organiser_client, make_meeting):
+    make_meeting(slug="first", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    assert page_figures(organiser_client.get("/insights").get_data(as_text=True))["Meetings held"] == "1"
+    make_meeting(slug="second", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+    assert page_figures(organiser_client.get("/insights").get_data(as_text=True))["Meetings held"] == "1"
+    other = organiser_client.get(f"/insights?start={dt.date.today() - dt.timedelta(days=10)}")
+    assert page_figures(other.get_data(as_text=True))["Meetings held"] == "2"  # another period is counted afresh

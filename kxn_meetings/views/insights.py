@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
+from markupsafe import Markup
 
 from .. import csvsafe
 from ..forms import InsightsPeriodForm, SelectChoice
@@ -73,37 +75,63 @@ def _charts(insights: Insights) -> Charts:
     )
 
 
+@dataclass(frozen=True)
+class Report:
+    insights: Insights
+    html: Markup
+
+
+# Periods whose report a process keeps at once; past this they all go, to be counted again when asked for.
+REMEMBERED_PERIODS = 32
+
+
+def _report(period: Period, series: list[SelectChoice]) -> Report:
+    """The figures of the period and the report drawn from them, the same for every organiser: each process reuses
+    them for INSIGHTS_SECONDS, since they are read in bursts (a period chosen, then its tables downloaded) and move
+    only as meetings happen."""
+    ttl = current_app.config["INSIGHTS_SECONDS"]
+    remembered: dict[Period, tuple[float, Report]] = current_app.extensions.setdefault("kxn_insights", {})
+    now = time.monotonic()
+    hit = remembered.get(period)
+    if ttl > 0 and hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    insights = insights_service.figures(period)
+    names = {choice.value: choice.label for choice in series}
+    html = render_template(
+        "insights/_report.html",
+        insights=insights,
+        series_name=names.get(str(period.series_id)) if period.series_id else None,
+        summary=insights_service.summary_rows(insights),
+        charts=_charts(insights),
+        period_query={"start": period.start.isoformat(), "end": period.end.isoformat(), "series": period.series_id},
+        percent=insights_service.percent,
+        score=score,
+    )
+    report = Report(insights, Markup(html))
+    if ttl > 0:
+        if len(remembered) >= REMEMBERED_PERIODS:
+            remembered.clear()
+        remembered[period] = (now, report)
+    return report
+
+
 @bp.route("/insights")
 @organiser_required
 def page():
     form, period = _period()
-    insights = insights_service.figures(period)
-    series_names = {choice.value: choice.label for choice in form.series.choices}
-    series_name = series_names.get(str(period.series_id)) if period.series_id else None
-    return render_template(
-        "insights/page.html",
-        form=form,
-        insights=insights,
-        series_name=series_name,
-        summary=insights_service.summary_rows(insights),
-        charts=_charts(insights),
-        query=request.args.to_dict(),
-        tables=insights_service.TABLES,
-        percent=insights_service.percent,
-        score=score,
-    )
+    return render_template("insights/page.html", form=form, report=_report(period, form.series.choices).html)
 
 
 @bp.route("/insights/<name>.csv")
 @organiser_required
 def download(name: str):
-    _form, period = _period()
-    tables = insights_service.export_tables(insights_service.figures(period))
-    if name not in tables:
+    if name not in insights_service.TABLES:
         abort(404)
+    form, period = _period()
+    rows = insights_service.export_tables(_report(period, form.series.choices).insights)[name]
     filename = f"kxn-insights-{name}-{period.start.isoformat()}-to-{period.end.isoformat()}.csv"
     return Response(
-        csvsafe.to_csv(tables[name]),
+        csvsafe.to_csv(rows),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
