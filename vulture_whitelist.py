@@ -70,3 +70,34 @@ sent_by  # noqa
 
 # Why the next meeting of a series is proposed on its date, read by the meeting form.
 date_reason  # noqa
+
+# Sectors and regions members choose from: listed to people (forms, CSV, Insights) by iterating the vocabulary.
+POLICE  # noqa
+HEALTH  # noqa
+LOCAL_AUTHORITY  # noqa
+VIOLENCE_REDUCTION_UNIT  # noqa
+YOUTH_JUSTICE  # noqa
+EDUCATION  # noqa
+THIRD_SECTOR  # noqa
+ACADEMIA  # noqa
+GOVERNMENT  # noqa
+OTHER  # noqa
+NORTH_EAST  # noqa
+NORTH_WEST  # noqa
+YORKSHIRE_AND_THE_HUMBER  # noqa
+EAST_MIDLANDS  # noqa
+WEST_MIDLANDS  # noqa
+EAST_OF_ENGLAND  # noqa
+SOUTH_EAST  # noqa
+SOUTH_WEST  # noqa
+WALES  # noqa
+SCOTLAND  # noqa
+NORTHERN_IRELAND  # noqa
+NATIONAL  # noqa
+OUTSIDE_UK  # noqa
+
+# What the Insights page's charts draw, read only by its template.
+attendance_top  # noqa
+sector_keys  # noqa
+sectors_top  # noqa
+regions_top  # noqa

@@ -111,14 +111,18 @@ def outbox_send_command() -> None:
 
 
 def _announce_due() -> None:
-    """Queue the updates whose batching window has closed, and the reminders now due, before delivering."""
-    from .services import notices
+    """Queue the updates whose batching window has closed, and the reminders and feedback requests now due, before
+    delivering."""
+    from .services import feedback, notices
 
     with committed():
         updates = notices.queue_due_updates()
         reminders = notices.queue_reminders()
+        asked = feedback.ask_due()
     if updates or reminders:
         click.echo(f"Queued {updates} meeting update(s) and {reminders} reminder(s).")
+    if asked:
+        click.echo(f"Queued {asked} feedback request(s).")
 
 
 def _echo_report(report: DeliveryReport) -> None:

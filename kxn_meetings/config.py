@@ -117,6 +117,11 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "How long a page the same for every visitor is reused; visitors see a change at most this late. 0: never.",
     ),
+    Setting(
+        "INSIGHTS_SECONDS",
+        60.0,
+        "How long a web process reuses the Insights figures of a period; they lag a change by at most this. 0: never.",
+    ),
     Setting("LOGIN_TOKEN_MINUTES", 15, "Lifetime of a sign-in link and code."),
     Setting("LOGIN_RATE_LIMIT", 5, "Sign-in emails, codes and passwords tried per email address per window."),
     Setting(

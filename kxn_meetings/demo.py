@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import MeetingStatus, Visibility, utcnow
+from .models.feedback import MeetingFeedback
 from .models.meetings import AgendaItem, Meeting, MeetingSeries, WorkshopQuestion, WorkshopRoom
-from .models.members import Member
+from .models.members import Member, Region, Sector
 from .models.notes import ActionItem, ActionStatus, MeetingNotes, NoteRevision, NotesStatus
 from .models.rsvps import Answer, Rsvp, RsvpSource
 from .rendering import render_markdown
@@ -84,6 +85,38 @@ MEMBERS: list[tuple[str, str, str, str]] = [
     ("Ruth Mensah", "ruth.mensah@example.org", "Oxfordshire school leaders' network", "Headteacher"),
     ("Grace Oduya", "grace.oduya@example.net", "The Police Foundation", "Research officer"),
     ("Sam Whitfield", "sam.whitfield@example.net", "The Police Foundation", "Senior research officer"),
+]
+
+# Each organisation's sector and region, given to its members: what Insights counts the network's reach by.
+WHERE: dict[str, tuple[Sector, Region]] = {
+    "The Police Foundation": (Sector.THIRD_SECTOR, Region.NATIONAL),
+    "Thames Valley VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.SOUTH_EAST),
+    "Lancashire VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.NORTH_WEST),
+    "Vulnerability Knowledge and Practice Programme (VKPP)": (Sector.POLICE, Region.NATIONAL),
+    "Thames Valley Police": (Sector.POLICE, Region.SOUTH_EAST),
+    "Lancashire Youth Offending Team": (Sector.YOUTH_JUSTICE, Region.NORTH_WEST),
+    "Northumbria Police": (Sector.POLICE, Region.NORTH_EAST),
+    "Newcastle City Council": (Sector.LOCAL_AUTHORITY, Region.NORTH_EAST),
+    "South Wales VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.WALES),
+    "West Yorkshire VRU": (Sector.VIOLENCE_REDUCTION_UNIT, Region.YORKSHIRE_AND_THE_HUMBER),
+    "Bedfordshire Police": (Sector.POLICE, Region.EAST_OF_ENGLAND),
+    "Basildon Hospital": (Sector.HEALTH, Region.EAST_OF_ENGLAND),
+    "Junction 42": (Sector.THIRD_SECTOR, Region.NORTH_EAST),
+    "LEAD": (Sector.THIRD_SECTOR, Region.LONDON),
+    "NHS mental health trust": (Sector.HEALTH, Region.SOUTH_WEST),
+    "NHS community health trust": (Sector.HEALTH, Region.WEST_MIDLANDS),
+    "Oxfordshire school leaders' network": (Sector.EDUCATION, Region.SOUTH_EAST),
+}
+
+# What the first members who came to meeting two said afterwards: (score, what they will do differently, what a
+# future meeting should cover), given in the order of the meeting's answers.
+FEEDBACK = [
+    (5, "Map our custody referrals against the Sequential Intercept Model.", "Young adults leaving care"),
+    (4, "Share our VRU's evaluation framework with the health board.", "Measuring what prevention achieves"),
+    (4, "", "Youth engagement and the new children and young adult strategy"),
+    (3, "Invite our local VRU to the next practitioners' forum.", ""),
+    (5, "Bring trauma-informed training to new recruits.", "Neurodiversity screening in custody"),
+    (4, "", "Funding beyond the VRUs' current settlements"),
 ]
 
 
@@ -465,6 +498,8 @@ class _Loader:
                     email=email,
                     organisation=organisation,
                     job_title=job_title,
+                    sector=WHERE[organisation][0],
+                    region=WHERE[organisation][1],
                     is_organiser=email == ORGANISER_EMAIL,
                 )
                 db.session.add(member)
@@ -593,12 +628,34 @@ class _Loader:
                         status=ActionStatus.DONE if done else ActionStatus.OPEN,
                     )
                 )
+        self.feedback(meeting, plan, published_at=notes.published_at or self.now)
         db.session.flush()
         self.progress(
             f"Notes: {meeting.title}, published {day((notes.published_at or utcnow()).astimezone(LONDON))} with "
             f"{len(ACTIONS)} actions ({'added' if created else 'already there'})"
         )
         return notes
+
+    def feedback(self, meeting: Meeting, plan: _MeetingPlan, *, published_at: dt.datetime) -> None:
+        """Answers from those who came, asked with the notes (so the outbox asks nobody about the demo again)."""
+        meeting.feedback_asked_at = meeting.feedback_asked_at or published_at
+        answered = set(
+            db.session.scalars(select(MeetingFeedback.member_id).where(MeetingFeedback.meeting_id == meeting.id))
+        )
+        came = [self.members[row.email] for row in plan.rsvps if row.attended]
+        for member, (score, differently, topics) in zip(came, FEEDBACK, strict=False):
+            if member.id not in answered:
+                db.session.add(
+                    MeetingFeedback(
+                        meeting=meeting,
+                        member=member,
+                        score=score,
+                        do_differently=differently,
+                        future_topics=topics,
+                        created_at=published_at,
+                        updated_at=published_at,
+                    )
+                )
 
     @staticmethod
     def _new(count: int) -> str:

@@ -35,7 +35,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from .models import Audience
+from .models import Audience, LabelledEnum, Region, Sector
+from .services.feedback import QUESTION, SCORE_LABELS, TEXT_MAX
 from .services.rsvps import COMMENT_MAX_LENGTH
 from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
 
@@ -165,10 +166,33 @@ def optional_line(max_length: int = 200) -> list:
 OPTIONAL_LINE = optional_line()
 
 
+def vocabulary_choices(vocabulary: type[LabelledEnum], unset: str) -> list[SelectChoice]:
+    """A fixed vocabulary as a select's options, after one meaning "not said" (the value "")."""
+    return [SelectChoice("", unset), *(SelectChoice(choice.value, choice.label) for choice in vocabulary)]
+
+
+def _vocabulary_value(value):
+    """A stored vocabulary member, or None, as its option's value ("" for none). Also a filter: WTForms leaves None
+    uncoerced (a field left out of a POST, a member who has not said)."""
+    return "" if value is None else str(value)
+
+
+def _not_said_or_one_of(vocabulary: type[LabelledEnum], label: str) -> SelectField:
+    return SelectField(
+        label,
+        choices=vocabulary_choices(vocabulary, "Not said"),
+        coerce=_vocabulary_value,
+        filters=[_vocabulary_value],
+        invalid_choice_message=f"Choose a {label.lower()} from the list.",
+    )
+
+
 class MemberDetailsForm(FlaskForm):
     name = StringField("Name", validators=NAME, filters=[single_spaced])
     organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
     job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[single_spaced])
+    sector = _not_said_or_one_of(Sector, "Sector")
+    region = _not_said_or_one_of(Region, "Region")
 
 
 class ProfileForm(MemberDetailsForm):
@@ -376,3 +400,39 @@ class MessageMembersForm(FlaskForm):
         validators=[DataRequired("Write the message."), no_control_chars_in_text, Length(max=5000)],
     )
     send_key = HiddenField()
+
+
+class FeedbackForm(FlaskForm):
+    score = RadioField(
+        QUESTION,
+        coerce=int,
+        choices=[SelectChoice(score, f"{score}: {label}") for score, label in SCORE_LABELS.items()],
+        validators=[DataRequired("Choose how useful the meeting was, from 1 to 5.")],
+        invalid_choice_message="Choose how useful the meeting was, from 1 to 5.",
+    )
+    do_differently = TextAreaField(
+        "What will you do differently? (optional)",
+        validators=[Optional(), no_control_chars_in_text, Length(max=TEXT_MAX)],
+    )
+    future_topics = TextAreaField(
+        "What should a future meeting cover? (optional)",
+        validators=[Optional(), no_control_chars_in_text, Length(max=TEXT_MAX)],
+    )
+
+
+def _not_before_start(form, field) -> None:
+    if form.start.data and field.data and field.data < form.start.data:
+        raise ValidationError("The end of the period comes before its start.")
+
+
+class InsightsPeriodForm(Form):
+    """The period the Insights page counts, read from the query string (GET changes nothing: no CSRF token)."""
+
+    start = DateField("From", validators=[Optional()])
+    end = DateField("To", validators=[Optional(), _not_before_start])
+    series = SelectField(
+        "Series",
+        default="",
+        choices=[SelectChoice("", "All series")],
+        invalid_choice_message="Choose a series from the list.",
+    )

@@ -18,7 +18,7 @@ def day(value: dt.date) -> str:
     return f"{value:%A} {value.day} {value:%B %Y}"
 
 
-def short_day(value: dt.datetime) -> str:
+def short_day(value: dt.date) -> str:
     return f"{value:%a} {value.day} {value:%b %Y}"
 
 

@@ -145,6 +145,7 @@ def base_config(database_url: str, instance_path: str) -> dict:
         "OUTBOX_RETRY_BASE_SECONDS": 0,
         "FEED_VERSION_SECONDS": 0,
         "PUBLIC_PAGE_SECONDS": 0,
+        "INSIGHTS_SECONDS": 0,
         "WTF_CSRF_ENABLED": False,
         "LOGIN_RATE_LIMIT": 1000,
         "INSTANCE_PATH": instance_path,

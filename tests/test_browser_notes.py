@@ -85,10 +85,16 @@ def test_organiser_writes_previews_publishes_and_edits_notes(
         expect(page.get_by_role("heading", name="Actions agreed")).to_be_visible()
         audit(page)
 
-        assert deliver_due().sent == 4
-        messages = smtp_server.wait_for(4)
-        recipients = [re.search(r"<(.+)>", str(m["To"])).group(1) for m in messages]
-        assert sorted(recipients) == sorted(expected)
+        assert deliver_due().sent == 6  # the notes to four, and the feedback request to the two who came
+        delivered = smtp_server.wait_for(6)
+
+        def to(message) -> str:
+            return re.search(r"<(.+)>", str(message["To"])).group(1)
+
+        messages = [m for m in delivered if m["Subject"].startswith("Notes: ")]
+        assert sorted(map(to, messages)) == sorted(expected)
+        asked = [to(m) for m in delivered if m["Subject"] == f"Your feedback: {meeting.title}"]
+        assert sorted(asked) == ["aisha@example.net", "priya@example.org"]
         for message in messages:
             assert message["Subject"] == f"Notes: {meeting.title}"
             text = message.get_body(preferencelist=("plain",)).get_content()
@@ -110,7 +116,7 @@ def test_organiser_writes_previews_publishes_and_edits_notes(
     expect(page.get_by_role("status").first).to_contain_text("Saved: revision 2 of the notes.")
     audit(page)
     assert deliver_due().sent == 0
-    assert len(smtp_server.messages) == 4, "a quiet edit emails nobody"
+    assert len(smtp_server.messages) == 6, "a quiet edit emails nobody"
 
     page.get_by_role("link", name="Revision history").click()
     rows = page.get_by_role("table").get_by_role("row")

@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select
 
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
-from kxn_meetings.models import Answer, Member, MemberSession, OutboxMessage, OutboxStatus, Rsvp
+from kxn_meetings.models import Answer, Member, MemberSession, OutboxMessage, OutboxStatus, Region, Rsvp, Sector
 from kxn_meetings.services import invitations
 from kxn_meetings.services import members as member_service
 from kxn_meetings.services.members import MemberError
@@ -601,20 +601,32 @@ def test_export_neutralises_formula_cells(as_organiser, make_member):
     make_member(name="-2+3", email="minus@example.org", organisation="@SUM(1)", job_title="\tTabbed")
     make_member(name="Plain Name", email="plain@example.org", organisation="Home Office", job_title="Analyst")
     rows = exported(as_organiser)
-    assert rows[0] == ["Name", "Email", "Organisation", "Job title", "Organiser", "Active", "Joined"]
+    assert rows[0] == [
+        "Name",
+        "Email",
+        "Organisation",
+        "Job title",
+        "Sector",
+        "Region",
+        "Organiser",
+        "Active",
+        "Joined",
+    ]
     by_mail = {row[1]: row for row in rows[1:]}
     assert by_mail["sum@example.org"][:3] == ["'=SUM(A1:A9)", "sum@example.org", "'+44 20 7946 0000"]
     assert by_mail["minus@example.org"][:4] == ["'-2+3", "minus@example.org", "'@SUM(1)", "'\tTabbed"]
-    assert by_mail["plain@example.org"][:6] == [
+    assert by_mail["plain@example.org"][:8] == [
         "Plain Name",
         "plain@example.org",
         "Home Office",
         "Analyst",
+        "",
+        "",
         "no",
         "yes",
     ]
-    assert by_mail["olive@example.org"][4] == "yes"
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", by_mail["plain@example.org"][6])
+    assert by_mail["olive@example.org"][6] == "yes"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", by_mail["plain@example.org"][8])
     for row in rows[1:]:
         assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)
 
@@ -820,3 +832,67 @@ def test_an_organiser_imports_edits_and_exports_in_the_browser(live_server, page
     with page.expect_download() as download:
         page.get_by_role("link", name="Download my data").click()
     assert json.loads(Path(download.value.path()).read_text())["profile"]["email"] == organiser.email
+
+
+# --- Sector and region ---------------------------------------------------------------------------------
+
+
+def test_sector_and_region_are_imported_by_label_or_value_and_bad_ones_are_shown(as_organiser):
+    header = ("name", "email", "organisation", "job title", "sector", "region")
+    rows = [
+        ("Ann Label", "ann@example.org", "LEAD", "", "Third sector", "North West"),
+        ("Bo Value", "bo@example.org", "NHS", "", "health", "yorkshire_and_the_humber"),
+        ("Cy Blank", "cy@example.org", "", "", "", ""),
+        ("Di Bad", "di@example.org", "", "", "Fire service", "Mars"),
+    ]
+    preview = upload(as_organiser, csv_bytes(rows, header=header))
+    page = preview.get_data(as_text=True)
+    assert "3 rows can be imported." in page and "1 row cannot be imported" in page
+    reasons = html.unescape(rejected_rows(preview)[5])
+    assert "sector \u201cFire service\u201d is not one of: Police, Health" in reasons
+    assert "region \u201cMars\u201d is not one of: North East" in reasons
+    assert '<td data-label="Sector">Third sector</td><td data-label="Region">North West</td>' in page
+    as_organiser.post("/members/import/confirm", data={"payload": payload_of(preview)})
+    assert (by_email("ann@example.org").sector, by_email("ann@example.org").region) == (
+        Sector.THIRD_SECTOR,
+        Region.NORTH_WEST,
+    )
+    assert (by_email("bo@example.org").sector, by_email("bo@example.org").region) == (
+        Sector.HEALTH,
+        Region.YORKSHIRE_AND_THE_HUMBER,
+    )
+    assert (by_email("cy@example.org").sector, by_email("cy@example.org").region) == (None, None)
+    assert by_email("di@example.org") is None
+
+    exported_rows = {row[1]: row for row in exported(as_organiser)[1:]}
+    assert exported_rows["ann@example.org"][4:6] == ["Third sector", "North West"]
+    assert exported_rows["cy@example.org"][4:6] == ["", ""]
+    directory = as_organiser.get("/members").get_data(as_text=True)
+    assert '<td data-label="Sector">Third sector</td>' in directory
+
+
+def test_members_give_their_sector_and_region_in_their_profile(client, member, sign_in):
+    sign_in(client, member)
+    page = client.get("/profile").get_data(as_text=True)
+    assert '<option selected value="">Not said</option>' in page
+    details = {"name": "Sam Member", "sector": "youth_justice", "region": "wales"}
+    assert client.post("/profile", data=details).status_code == 302
+    me = by_email("sam@example.org")
+    assert (me.sector, me.region) == (Sector.YOUTH_JUSTICE, Region.WALES)
+    assert '<option selected value="wales">Wales</option>' in client.get("/profile").get_data(as_text=True)
+
+    refused = client.post("/profile", data={**details, "sector": "astronaut"})
+    assert refused.status_code == 422
+    assert field_error(refused, "sector") == "Choose a sector from the list."
+    assert client.post("/profile", data={"name": "Sam Member", "sector": "", "region": ""}).status_code == 302
+    me = by_email("sam@example.org")
+    assert (me.sector, me.region) == (None, None)
+
+
+def test_organisers_set_a_members_sector_and_region(as_organiser, member):
+    response = as_organiser.post(
+        f"/members/{member.id}/edit",
+        data={"name": member.name, "email": member.email, "sector": "police", "region": "london", "active": "y"},
+    )
+    assert response.status_code == 302
+    assert (by_email(member.email).sector, by_email(member.email).region) == (Sector.POLICE, Region.LONDON)

@@ -300,7 +300,8 @@ def test_publishing_emails_everyone_who_went_or_sent_apologies_once(organiser_cl
     assert not current(meeting).is_published
     organiser_client.post(f"/meetings/{meeting.slug}/notes/publish", data={"email": "yes"})
     assert current(meeting).is_published
-    assert len(outbox()) == 3, "publishing again emails nobody twice"
+    assert len(outbox("notes_published")) == 3, "publishing again emails nobody twice"
+    assert [m.recipient for m in outbox("feedback")] == ["Attended <attended@example.org>"]  # asked with the notes
 
 
 def test_publish_without_emailing_and_edits_that_do_not_notify(organiser_client, organiser, meeting, audience):

@@ -38,6 +38,13 @@ CONTEXT = {
         "meeting_day": "Tuesday 4 March 2031",
     },
     "sign_in": lambda meeting: {"token": "t", "code": "000000", "minutes": 15},
+    "feedback_request": lambda meeting: {
+        "meeting": meeting,
+        "question": "How useful was this meeting for your work?",
+        "meeting_day": "Tuesday 4 March 2031",
+        "closes_on": "Friday 4 April 2031",
+        "feedback_url": "https://kxn.test/meetings/m/feedback/t",
+    },
     "organiser_message": lambda meeting: {
         "meeting": meeting,
         "when": "Tuesday 4 March 2031, 3–5pm GMT",

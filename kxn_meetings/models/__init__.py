@@ -1,8 +1,9 @@
 """All models, importable from one place (and seen by Alembic)."""
 
 from .base import MAX_ID, LabelledEnum, TimestampMixin, UTCDateTime, parse_choice, parse_id, utcnow
+from .feedback import SCORES, MeetingFeedback
 from .meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility, WorkshopQuestion, WorkshopRoom
-from .members import LoginToken, Member, MemberSession, RateLimitHit
+from .members import LoginToken, Member, MemberSession, RateLimitHit, Region, Sector
 from .messages import Audience, MeetingMessage
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
 from .outbox import MessageKind, OutboxMessage, OutboxStatus
@@ -12,6 +13,7 @@ from .rsvps import ANSWERS_CHANGED, Answer, Invitation, Rsvp, RsvpSource
 __all__ = [
     "ANSWERS_CHANGED",
     "MAX_ID",
+    "SCORES",
     "ActionItem",
     "ActionStatus",
     "AgendaItem",
@@ -22,6 +24,7 @@ __all__ = [
     "LabelledEnum",
     "LoginToken",
     "Meeting",
+    "MeetingFeedback",
     "MeetingMessage",
     "MeetingNotes",
     "MeetingSeries",
@@ -35,9 +38,11 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "RateLimitHit",
+    "Region",
     "ReplyOutcome",
     "Rsvp",
     "RsvpSource",
+    "Sector",
     "TimestampMixin",
     "UTCDateTime",
     "Visibility",

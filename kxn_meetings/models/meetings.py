@@ -92,6 +92,8 @@ class Meeting(TimestampMixin, Model):
     update_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When those who came were asked for feedback (with the notes, or a day after the meeting): asked once.
+    feedback_asked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     series: Mapped[MeetingSeries | None] = relationship(back_populates="meetings")
     contact: Mapped[Member | None] = relationship()

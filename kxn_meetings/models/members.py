@@ -4,11 +4,56 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, false, func
+from sqlalchemy import Enum, ForeignKey, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import TimestampMixin, UTCDateTime, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, utcnow
+
+
+class Sector(LabelledEnum):
+    """Where a member works: the network reports its reach by sector (README, "Sectors and regions")."""
+
+    POLICE = "police", "Police"
+    HEALTH = "health", "Health"
+    LOCAL_AUTHORITY = "local_authority", "Local authority"
+    VIOLENCE_REDUCTION_UNIT = "violence_reduction_unit", "Violence reduction unit"
+    YOUTH_JUSTICE = "youth_justice", "Youth justice"
+    EDUCATION = "education", "Education"
+    THIRD_SECTOR = "third_sector", "Third sector"
+    ACADEMIA = "academia", "Academia"
+    GOVERNMENT = "government", "Government"
+    OTHER = "other", "Other"
+
+
+class Region(LabelledEnum):
+    """Where a member works: the nine English regions, the other nations, UK-wide, or abroad."""
+
+    NORTH_EAST = "north_east", "North East"
+    NORTH_WEST = "north_west", "North West"
+    YORKSHIRE_AND_THE_HUMBER = "yorkshire_and_the_humber", "Yorkshire and the Humber"
+    EAST_MIDLANDS = "east_midlands", "East Midlands"
+    WEST_MIDLANDS = "west_midlands", "West Midlands"
+    EAST_OF_ENGLAND = "east_of_england", "East of England"
+    LONDON = "london", "London"
+    SOUTH_EAST = "south_east", "South East"
+    SOUTH_WEST = "south_west", "South West"
+    WALES = "wales", "Wales"
+    SCOTLAND = "scotland", "Scotland"
+    NORTHERN_IRELAND = "northern_ireland", "Northern Ireland"
+    NATIONAL = "national", "National (UK-wide)"
+    OUTSIDE_UK = "outside_uk", "Outside the UK"
+
+
+def _vocabulary(cls: type[LabelledEnum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        length=30,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
 
 
 class Member(TimestampMixin, Model):
@@ -25,6 +70,9 @@ class Member(TimestampMixin, Model):
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Consent, off until the member turns it on: others going to a meeting see her name, not only her organisation.
     show_name_to_attendees: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Optional: a member says where she works, for the network's reach (Insights); None until she does.
+    sector: Mapped[Sector | None] = mapped_column(_vocabulary(Sector, "member_sector"))
+    region: Mapped[Region | None] = mapped_column(_vocabulary(Region, "member_region"))
 
     sessions: Mapped[list[MemberSession]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True

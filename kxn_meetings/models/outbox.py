@@ -30,6 +30,7 @@ class MessageKind(enum.StrEnum):
     NOTES_PUBLISHED = "notes_published"
     NOTES_UPDATED = "notes_updated"
     MESSAGE = "message"
+    FEEDBACK = "feedback"
 
     # The body is a key to someone's account: the Outbox page shows who and when, never the body.
     is_private = member_test("SIGN_IN")
@@ -100,6 +101,11 @@ _KINDS = {
         "A message from the organisers of this meeting:",
         "Reply to this email to answer the organisers.",
         template="organiser_message",
+    ),
+    MessageKind.FEEDBACK: _Wording(
+        "Feedback request",
+        "Thank you for coming. One question, and two more if you have a minute:",
+        template="feedback_request",
     ),
 }
 

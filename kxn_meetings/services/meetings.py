@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..text import slugify
 from ..wording import plural
-from . import invitations, notices, rsvps
+from . import feedback, invitations, notices, rsvps
 from .errors import ServiceError
 from .locking import lock_meeting
 
@@ -409,6 +409,7 @@ def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int], *, now: dt.da
         if rsvp.is_walk_in and not rsvp.attended:
             db.session.delete(rsvp)
     db.session.flush()
+    feedback.asked_later(meeting)
     return sum(1 for r in rows if r.attended)
 
 
@@ -435,6 +436,7 @@ def record_walk_in(meeting: Meeting, member_id: int, *, now: dt.datetime | None 
         db.session.add(rsvp)
     rsvp.attended = True
     db.session.flush()
+    feedback.asked_later(meeting)
     return rsvp
 
 

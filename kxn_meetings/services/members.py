@@ -7,7 +7,7 @@ import io
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from ..database import begin_write
 from ..extensions import db
-from ..models import Member, MemberSession, OutboxMessage, OutboxStatus, Rsvp
+from ..models import LabelledEnum, Member, MemberSession, OutboxMessage, OutboxStatus, Region, Rsvp, Sector
 from ..text import EMAIL_MAX, character_name, first_control, is_email_address
 from .auth import end_all_sessions, find_member_by_email
 from .errors import ServiceError
@@ -31,6 +31,8 @@ class MemberError(ServiceError):
 
 
 DELETED_RECIPIENT = "(deleted member)"
+
+Labelled = TypeVar("Labelled", bound=LabelledEnum)
 
 
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
@@ -72,6 +74,8 @@ def add_member(
     email: str,
     organisation: str = "",
     job_title: str = "",
+    sector: Sector | None = None,
+    region: Region | None = None,
     is_organiser: bool = False,
     active: bool = True,
 ) -> Member:
@@ -84,6 +88,8 @@ def add_member(
         email=email,
         organisation=(organisation or "").strip(),
         job_title=(job_title or "").strip(),
+        sector=sector,
+        region=region,
         is_organiser=is_organiser,
         active=active,
     )
@@ -100,6 +106,8 @@ def update_member(
     email: str,
     organisation: str,
     job_title: str,
+    sector: Sector | None,
+    region: Region | None,
     is_organiser: bool,
     active: bool,
 ) -> None:
@@ -121,6 +129,7 @@ def update_member(
         member.email = email
         member.organisation = (organisation or "").strip()
         member.job_title = (job_title or "").strip()
+        member.sector, member.region = sector, region
         member.is_organiser = is_organiser
         member.active = active
     if was_active and not active:
@@ -128,12 +137,20 @@ def update_member(
 
 
 def update_profile(
-    member: Member, *, name: str, organisation: str, job_title: str, show_name_to_attendees: bool
+    member: Member,
+    *,
+    name: str,
+    organisation: str,
+    job_title: str,
+    sector: Sector | None,
+    region: Region | None,
+    show_name_to_attendees: bool,
 ) -> None:
     """The member's own edit; only she can give or withdraw her consent to be named to others going."""
     member.name = name.strip()
     member.organisation = (organisation or "").strip()
     member.job_title = (job_title or "").strip()
+    member.sector, member.region = sector, region
     member.show_name_to_attendees = show_name_to_attendees
     db.session.flush()
 
@@ -216,6 +233,8 @@ def personal_data(member: Member) -> dict[str, Any]:
             "email": member.email,
             "organisation": member.organisation,
             "job_title": member.job_title,
+            "sector": _label(member.sector),
+            "region": _label(member.region),
             "name_shown_to_attendees": member.show_name_to_attendees,
             "organiser": member.is_organiser,
             "active": member.active,
@@ -239,7 +258,12 @@ def personal_data(member: Member) -> dict[str, Any]:
     }
 
 
-EXPORT_HEADER = ("Name", "Email", "Organisation", "Job title", "Organiser", "Active", "Joined")
+def _label(choice: LabelledEnum | None) -> str:
+    return "" if choice is None else choice.label
+
+
+# Sector and Region come back in a file this export wrote: the import reads labels as well as stored values.
+EXPORT_HEADER = ("Name", "Email", "Organisation", "Job title", "Sector", "Region", "Organiser", "Active", "Joined")
 
 
 def export_rows() -> Iterator[Sequence[Any]]:
@@ -247,7 +271,17 @@ def export_rows() -> Iterator[Sequence[Any]]:
     yield EXPORT_HEADER
     members = db.session.scalars(select(Member).order_by(func.lower(Member.name), Member.id))
     for m in members:
-        yield (m.name, m.email, m.organisation, m.job_title, m.is_organiser, m.active, m.created_at.date().isoformat())
+        yield (
+            m.name,
+            m.email,
+            m.organisation,
+            m.job_title,
+            _label(m.sector),
+            _label(m.region),
+            m.is_organiser,
+            m.active,
+            m.created_at.date().isoformat(),
+        )
 
 
 def directory_counts() -> dict[str, int]:
@@ -278,19 +312,40 @@ class ImportRow:
     email: str
     organisation: str = ""
     job_title: str = ""
+    # As typed in the file (a stored value or a label, any case); check_rows says whether it names one.
+    sector: str = ""
+    region: str = ""
 
     def as_list(self) -> list[Any]:
-        return [self.line, self.name, self.email, self.organisation, self.job_title]
+        return [self.line, self.name, self.email, self.organisation, self.job_title, self.sector, self.region]
 
     @classmethod
     def from_list(cls, values: Any) -> ImportRow:
         """Rebuild a row carried through a form; anything not of the expected shape is a ValueError."""
-        if not isinstance(values, list) or len(values) != 5:
+        if not isinstance(values, list) or len(values) != 7:
             raise ValueError("not an import row")
         line, *texts = values
         if not isinstance(line, int) or isinstance(line, bool) or not all(isinstance(t, str) for t in texts):
             raise ValueError("not an import row")
         return cls(line, *texts)
+
+    @property
+    def sector_choice(self) -> Sector | None:
+        return vocabulary_member(Sector, self.sector)
+
+    @property
+    def region_choice(self) -> Region | None:
+        return vocabulary_member(Region, self.region)
+
+
+def vocabulary_member(vocabulary: type[Labelled], typed: str) -> Labelled | None:
+    """The member of a fixed vocabulary that a person typed, by its stored value or its label, in any case and
+    spacing ("Third sector", "third_sector", "THIRD SECTOR"); None for blank or anything else."""
+    key = " ".join(typed.replace("_", " ").split()).casefold()
+    for choice in vocabulary:
+        if key in (choice.value.replace("_", " "), choice.label.casefold()):
+            return choice
+    return None
 
 
 @dataclass(frozen=True)
@@ -318,9 +373,12 @@ COLUMN_NAMES = {
     "organization": "organisation",
     "job title": "job_title",
     "role": "job_title",
+    "sector": "sector",
+    "region": "region",
 }
 LIMITS = {"name": NAME_MAX, "email": EMAIL_MAX, "organisation": NAME_MAX, "job_title": NAME_MAX}
 LABELS = {"name": "name", "email": "email address", "organisation": "organisation", "job_title": "job title"}
+VOCABULARIES: dict[str, type[LabelledEnum]] = {"sector": Sector, "region": Region}
 
 
 def _column_key(heading: str) -> str | None:
@@ -377,7 +435,13 @@ def read_member_csv(data: bytes, *, max_rows: int = MAX_IMPORT_ROWS) -> list[Imp
             values = {key: (cells[index].strip() if index < len(cells) else "") for key, index in columns.items()}
             rows.append(
                 ImportRow(
-                    line, values["name"], values["email"], values.get("organisation", ""), values.get("job_title", "")
+                    line,
+                    values["name"],
+                    values["email"],
+                    values.get("organisation", ""),
+                    values.get("job_title", ""),
+                    values.get("sector", ""),
+                    values.get("region", ""),
                 )
             )
     except csv.Error as error:
@@ -403,6 +467,12 @@ def check_rows(rows: Sequence[ImportRow], existing_emails: Collection[str]) -> I
         for key, value in values.items():
             if len(value) > LIMITS[key]:
                 reasons.append(f"{LABELS[key]} is longer than {LIMITS[key]} characters")
+        for key, vocabulary in VOCABULARIES.items():
+            typed = getattr(row, key)
+            if typed and vocabulary_member(vocabulary, typed) is None:
+                reasons.append(
+                    f"{key} \u201c{typed[:60]}\u201d is not one of: {', '.join(c.label for c in vocabulary)}"
+                )
         if not row.name:
             reasons.append("name is missing")
         if not row.email:
@@ -443,7 +513,14 @@ def import_members(rows: Sequence[ImportRow]) -> ImportCheck:
         "please upload the file again."
     ):
         db.session.add_all(
-            Member(name=row.name, email=row.email, organisation=row.organisation, job_title=row.job_title)
+            Member(
+                name=row.name,
+                email=row.email,
+                organisation=row.organisation,
+                job_title=row.job_title,
+                sector=row.sector_choice,
+                region=row.region_choice,
+            )
             for row in result.good
         )
     return result

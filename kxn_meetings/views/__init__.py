@@ -37,7 +37,21 @@ RETRIED = "kxn.retried"
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, calendar, invitations, main, meetings, members, messages, notes, outbox, public_pages, replies
+    from . import (
+        auth,
+        calendar,
+        feedback,
+        insights,
+        invitations,
+        main,
+        meetings,
+        members,
+        messages,
+        notes,
+        outbox,
+        public_pages,
+        replies,
+    )
 
     app.url_map.converters["id"] = IdConverter
     public_pages.init_app(app)
@@ -51,6 +65,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(outbox.bp)
     app.register_blueprint(notes.bp)
     app.register_blueprint(replies.bp)
+    app.register_blueprint(feedback.bp)
+    app.register_blueprint(insights.bp)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):

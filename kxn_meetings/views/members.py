@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from .. import csvsafe
 from ..extensions import db
 from ..forms import CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm, ProfileForm
-from ..models import LabelledEnum, Member, parse_choice
+from ..models import LabelledEnum, Member, Region, Sector, parse_choice
 from ..security import organiser_required, safe_next
 from ..services import members as member_service
 from ..services.members import CsvImportError, ImportRow
@@ -84,6 +84,10 @@ def directory():
     )
 
 
+def _where_from(form: MemberForm | ProfileForm) -> dict:
+    return {"sector": parse_choice(Sector, form.sector.data), "region": parse_choice(Region, form.region.data)}
+
+
 def _member_fields(form: MemberForm) -> dict:
     """Only the fields an organiser may set; anything else posted is ignored."""
     return {
@@ -91,6 +95,7 @@ def _member_fields(form: MemberForm) -> dict:
         "email": form.email.data,
         "organisation": form.organisation.data or "",
         "job_title": form.job_title.data or "",
+        **_where_from(form),
         "is_organiser": form.is_organiser.data,
         "active": form.active.data,
     }
@@ -225,6 +230,7 @@ def profile():
                 name=form.name.data,
                 organisation=form.organisation.data or "",
                 job_title=form.job_title.data or "",
+                **_where_from(form),
                 show_name_to_attendees=bool(form.show_name_to_attendees.data),
             )
         flash("Your profile is saved.", "success")

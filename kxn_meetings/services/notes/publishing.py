@@ -22,6 +22,7 @@ from ...models import (
 from ...text import without_controls
 from ...urls import external_url
 from ...wording import plural
+from .. import feedback
 from ..locking import lock_meeting
 from ..outbox import queue_email
 from .common import NotesError
@@ -82,6 +83,8 @@ def publish(notes: MeetingNotes, *, email_members: bool, not_ready_confirmed: bo
     if queued:
         notes.notified_at = utcnow()
         db.session.flush()
+    # Those who came are asked for feedback with the notes, not a day after the meeting on their own.
+    feedback.ask(meeting)
     return queued
 
 
