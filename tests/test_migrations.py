@@ -76,7 +76,7 @@ def test_sector_region_and_feedback_go_down_and_up_again(app, make_member, make_
     db.session.remove()
 
     schema.bind_migrations(app)
-    downgrade(directory=schema.MIGRATIONS_DIR, revision="0007")
+    downgrade(directory=schema.MIGRATIONS_DIR, revision="0008")
     db.engine.dispose()
     inspector = inspect(db.engine)
     assert "meeting_feedback" not in inspector.get_table_names()
