@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Self, TypeVar
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, Enum, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Ids are 32-bit integer columns: a larger number typed into a URL or a form names no row, and PostgreSQL
@@ -112,3 +112,15 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+def stored_enum(cls: type[enum.Enum], name: str, *, length: int = 20) -> Enum:
+    """A vocabulary stored as its values in a plain string column, checked on the way in."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )

@@ -8,12 +8,12 @@ import uuid
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, Time
+from sqlalchemy import ForeignKey, Index, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
 from ..text import first_control
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_tests, parse_id
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_tests, parse_id, stored_enum
 from .members import Member
 
 
@@ -31,17 +31,6 @@ class Visibility(LabelledEnum):
     MEMBERS = "members", "Members only"
 
     is_public, is_members_only = member_tests("PUBLIC", "MEMBERS")
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        length=20,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-    )
 
 
 class MeetingSeries(TimestampMixin, Model):
@@ -78,8 +67,12 @@ class Meeting(TimestampMixin, Model):
     location: Mapped[str] = mapped_column(String(500), default="")
     capacity: Mapped[int | None]
     rsvp_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[MeetingStatus] = mapped_column(_enum(MeetingStatus, "meeting_status"), default=MeetingStatus.DRAFT)
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility, "meeting_visibility"), default=Visibility.PUBLIC)
+    status: Mapped[MeetingStatus] = mapped_column(
+        stored_enum(MeetingStatus, "meeting_status"), default=MeetingStatus.DRAFT
+    )
+    visibility: Mapped[Visibility] = mapped_column(
+        stored_enum(Visibility, "meeting_visibility"), default=Visibility.PUBLIC
+    )
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     uid: Mapped[str] = mapped_column(String(200), unique=True, default=new_uid)
     sequence: Mapped[int] = mapped_column(default=0)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Enum, ForeignKey, Index, String, false, func
+from sqlalchemy import ForeignKey, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, stored_enum, utcnow
 
 
 class Sector(LabelledEnum):
@@ -45,17 +45,6 @@ class Region(LabelledEnum):
     OUTSIDE_UK = "outside_uk", "Outside the UK"
 
 
-def _vocabulary(cls: type[LabelledEnum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        length=30,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-    )
-
-
 class Member(TimestampMixin, Model):
     __tablename__ = "members"
 
@@ -71,8 +60,8 @@ class Member(TimestampMixin, Model):
     # Consent, off until the member turns it on: others going to a meeting see her name, not only her organisation.
     show_name_to_attendees: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Optional: a member says where she works, for the network's reach (Insights); None until she does.
-    sector: Mapped[Sector | None] = mapped_column(_vocabulary(Sector, "member_sector"))
-    region: Mapped[Region | None] = mapped_column(_vocabulary(Region, "member_region"))
+    sector: Mapped[Sector | None] = mapped_column(stored_enum(Sector, "member_sector", length=30))
+    region: Mapped[Region | None] = mapped_column(stored_enum(Region, "member_region", length=30))
 
     sessions: Mapped[list[MemberSession]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True

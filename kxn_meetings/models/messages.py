@@ -9,8 +9,8 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, UTCDateTime, utcnow
-from .meetings import Meeting, _enum
+from .base import LabelledEnum, UTCDateTime, stored_enum, utcnow
+from .meetings import Meeting
 from .members import Member
 
 
@@ -30,7 +30,7 @@ class MeetingMessage(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
-    audience: Mapped[Audience] = mapped_column(_enum(Audience, "message_audience"))
+    audience: Mapped[Audience] = mapped_column(stored_enum(Audience, "message_audience"))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     recipient_count: Mapped[int] = mapped_column(default=0)

@@ -9,8 +9,8 @@ from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, member_tests, utcnow
-from .meetings import Meeting, Visibility, _enum
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, member_tests, stored_enum, utcnow
+from .meetings import Meeting, Visibility
 from .members import Member
 
 
@@ -26,8 +26,10 @@ class MeetingNotes(TimestampMixin, Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), unique=True)
-    status: Mapped[NotesStatus] = mapped_column(_enum(NotesStatus, "notes_status"), default=NotesStatus.DRAFT)
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility, "notes_visibility"), default=Visibility.PUBLIC)
+    status: Mapped[NotesStatus] = mapped_column(stored_enum(NotesStatus, "notes_status"), default=NotesStatus.DRAFT)
+    visibility: Mapped[Visibility] = mapped_column(
+        stored_enum(Visibility, "notes_visibility"), default=Visibility.PUBLIC
+    )
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     current_revision_id: Mapped[int | None] = mapped_column(
@@ -84,7 +86,7 @@ class ActionItem(TimestampMixin, Model):
     text: Mapped[str] = mapped_column(Text)
     owner: Mapped[str] = mapped_column(String(200), default="")
     due_date: Mapped[dt.date | None] = mapped_column(Date)
-    status: Mapped[ActionStatus] = mapped_column(_enum(ActionStatus, "action_status"), default=ActionStatus.OPEN)
+    status: Mapped[ActionStatus] = mapped_column(stored_enum(ActionStatus, "action_status"), default=ActionStatus.OPEN)
 
     meeting: Mapped[Meeting] = relationship()
 

@@ -10,8 +10,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
-from .base import LabelledEnum, UTCDateTime, member_test, member_tests, parse_choice, utcnow
-from .meetings import _enum
+from .base import LabelledEnum, UTCDateTime, member_test, member_tests, parse_choice, stored_enum, utcnow
 
 
 class MessageKind(enum.StrEnum):
@@ -139,7 +138,9 @@ class OutboxMessage(Model):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
     # The messages queued in one transaction (an invitation round, an update, a message to those going) share it.
     send_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING)
+    status: Mapped[OutboxStatus] = mapped_column(
+        stored_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -8,8 +8,8 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, UTCDateTime, member_test, utcnow
-from .meetings import Meeting, _enum
+from .base import LabelledEnum, UTCDateTime, member_test, stored_enum, utcnow
+from .meetings import Meeting
 from .members import Member
 
 
@@ -37,7 +37,7 @@ class CalendarReply(Model):
     comment: Mapped[str] = mapped_column(Text, default="")
     proposed_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     proposed_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[ReplyOutcome] = mapped_column(_enum(ReplyOutcome, "reply_outcome"))
+    outcome: Mapped[ReplyOutcome] = mapped_column(stored_enum(ReplyOutcome, "reply_outcome"))
     reason: Mapped[str] = mapped_column(Text, default="")
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"), index=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)

@@ -9,8 +9,8 @@ from sqlalchemy import inspect as inspect_rsvp
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_tests, utcnow
-from .meetings import Meeting, _enum
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_tests, stored_enum, utcnow
+from .meetings import Meeting
 from .members import Member
 
 
@@ -41,11 +41,11 @@ class Rsvp(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
-    answer: Mapped[Answer] = mapped_column(_enum(Answer, "rsvp_answer"))
+    answer: Mapped[Answer] = mapped_column(stored_enum(Answer, "rsvp_answer"))
     waitlist_position: Mapped[int | None]
     access_needs: Mapped[str] = mapped_column(Text, default="")
     comment: Mapped[str] = mapped_column(Text, default="")
-    source: Mapped[RsvpSource] = mapped_column(_enum(RsvpSource, "rsvp_source"), default=RsvpSource.WEB)
+    source: Mapped[RsvpSource] = mapped_column(stored_enum(RsvpSource, "rsvp_source"), default=RsvpSource.WEB)
     attended: Mapped[bool | None]
     answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # DTSTAMP of the last calendar reply applied, by the member's calendar clock: a later reply counts only if
