@@ -55,18 +55,9 @@ def init_app(app: Flask) -> None:
 
     app.url_map.converters["id"] = IdConverter
     public_pages.init_app(app)
-    app.register_blueprint(main.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(meetings.bp)
-    app.register_blueprint(calendar.bp)
-    app.register_blueprint(invitations.bp)
-    app.register_blueprint(messages.bp)
-    app.register_blueprint(members.bp)
-    app.register_blueprint(outbox.bp)
-    app.register_blueprint(notes.bp)
-    app.register_blueprint(replies.bp)
-    app.register_blueprint(feedback.bp)
-    app.register_blueprint(insights.bp)
+    areas = (auth, calendar, feedback, insights, invitations, main)
+    for area in (*areas, meetings, members, messages, notes, outbox, replies):
+        app.register_blueprint(area.bp)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
