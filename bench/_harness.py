@@ -340,8 +340,14 @@ def wrk(
     return Measured(good, int(duration_us) / 1e6, int(errors), float(p50), float(p95))
 
 
-def report(kinds: Iterable[str], run: Callable[[str], tuple[list[str], bool]]) -> NoReturn:
-    """Run a benchmark on each database kind, print its lines as they come, and exit 1 if any target was missed."""
+def wrk_rounds(rounds: int, seconds: float, connections: int) -> str:
+    return f"wrk -t2 -c{connections}, best of {rounds} interleaved rounds of {seconds:g} s"
+
+
+def report(title: str, kinds: Iterable[str], run: Callable[[str], tuple[list[str], bool]]) -> NoReturn:
+    """Print what a benchmark measures, run it on each database kind, print its lines as they come, and exit 1 if
+    any target was missed."""
+    print(title, flush=True)
     missed = False
     for kind in kinds:
         lines, kind_missed = run(kind.strip())

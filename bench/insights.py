@@ -116,13 +116,10 @@ def run(kind: str) -> tuple[list[str], bool]:
     return lines, share < SHARE or bool(best.errors)
 
 
-def main() -> None:
-    print(
-        f"insights: {MEETINGS} meetings, {MEMBERS} members, {MEMBERS * 10:,} RSVPs; wrk -t2 -c{CONNECTIONS}, "
-        f"best of {ROUNDS} interleaved rounds of {SECONDS:g} s"
-    )
-    harness.report(("sqlite", "postgresql"), run)
-
-
 if __name__ == "__main__":
-    main()
+    rounds = harness.wrk_rounds(ROUNDS, SECONDS, CONNECTIONS)
+    harness.report(
+        f"insights: {MEETINGS} meetings, {MEMBERS} members, {MEMBERS * 10:,} RSVPs; " + rounds,
+        ("sqlite", "postgresql"),
+        run,
+    )

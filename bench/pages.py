@@ -223,13 +223,10 @@ def run(kind: str) -> tuple[list[str], bool]:
     return lines, missed
 
 
-def main() -> None:
-    print(
-        f"pages: {MEMBERS} members, a meeting with {MEMBERS} RSVPs, {NOTES} published notes; wrk -t2 -c{CONNECTIONS}, "
-        f"best of {ROUNDS} interleaved rounds of {SECONDS:g} s"
-    )
-    harness.report(("sqlite", "postgresql"), run)
-
-
 if __name__ == "__main__":
-    main()
+    rounds = harness.wrk_rounds(ROUNDS, SECONDS, CONNECTIONS)
+    harness.report(
+        f"pages: {MEMBERS} members, a meeting with {MEMBERS} RSVPs, {NOTES} published notes; " + rounds,
+        ("sqlite", "postgresql"),
+        run,
+    )

@@ -203,10 +203,9 @@ def run(kind: str) -> tuple[list[str], bool]:
     return lines, missed
 
 
-def main() -> None:
-    print(f"scaling: small {SMALL} against large {LARGE}; median of {RUNS} requests in process")
-    harness.report(os.environ.get("KXN_BENCH_DATABASES", "sqlite").split(","), run)
-
-
 if __name__ == "__main__":
-    main()
+    harness.report(
+        f"scaling: small {SMALL} against large {LARGE}; median of {RUNS} requests in process",
+        os.environ.get("KXN_BENCH_DATABASES", "sqlite").split(","),
+        run,
+    )

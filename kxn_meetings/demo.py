@@ -645,17 +645,9 @@ class _Loader:
         came = [self.members[row.email] for row in plan.rsvps if row.attended]
         for member, (score, differently, topics) in zip(came, FEEDBACK, strict=False):
             if member.id not in answered:
-                db.session.add(
-                    MeetingFeedback(
-                        meeting=meeting,
-                        member=member,
-                        score=score,
-                        do_differently=differently,
-                        future_topics=topics,
-                        created_at=published_at,
-                        updated_at=published_at,
-                    )
-                )
+                answer = {"score": score, "do_differently": differently, "future_topics": topics}
+                when = {"created_at": published_at, "updated_at": published_at}
+                db.session.add(MeetingFeedback(meeting=meeting, member=member, **answer, **when))
 
     @staticmethod
     def _new(count: int) -> str:

@@ -82,11 +82,11 @@ class MeetingFigures:
     going: int = 0
     came_going: int = 0
     attended: int = 0
+    feedback_score: float | None = None
+    feedback_answers: int = 0
     first_time: int = 0
     returning: int = 0
     came_again: int = 0
-    feedback_answers: int = 0
-    feedback_score: float | None = None
     by_sector: dict[Sector | None, int] = field(default_factory=dict)
 
     @property
