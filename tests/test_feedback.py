@@ -157,3 +157,20 @@ def test_a_member_recorded_as_having_come_after_the_request_is_asked_too(app, pa
         "Late Entry <late@example.org>",
     ]
     assert feedback.ask(meeting) == 0  # once each
+
+
+def test_a_link_answers_for_its_own_member_only_whoever_is_signed_in(app, make_member, sign_in, past_meeting):
+    meeting, people = past_meeting
+    ann, bo = (personal_link(meeting, people[name]).token for name in ("ann", "bo"))
+    db.session.commit()
+    signed_in_as_bo = app.test_client()
+    sign_in(signed_in_as_bo, people["bo"])
+    # Bo, signed in, opens and posts to Ann's link: the answer is Ann's, and Bo's own stays unanswered.
+    assert "Hello Ann" in text_of(signed_in_as_bo.get(f"/meetings/{meeting.slug}/feedback/{ann}"))
+    signed_in_as_bo.post(f"/meetings/{meeting.slug}/feedback/{ann}", data={"score": "2"})
+    assert feedback_rows() == [("Ann", 2, "", "")]
+    # A token one character off is no link at all.
+    off_by_one = ann[:-1] + ("a" if ann[-1] != "a" else "b")
+    assert signed_in_as_bo.get(f"/meetings/{meeting.slug}/feedback/{off_by_one}").status_code == 404
+    signed_in_as_bo.post(f"/meetings/{meeting.slug}/feedback/{bo}", data={"score": "5"})
+    assert sorted(feedback_rows()) == [("Ann", 2, "", ""), ("Bo", 5, "", "")]
