@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import statistics
 import time
 
 import pytest
@@ -44,7 +43,8 @@ def test_email_me_a_link_answers_known_and_unknown_addresses_byte_for_byte(app, 
 @pytest.mark.app_config(WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT_PER_CLIENT=10_000, LOGIN_RATE_LIMIT=10_000)
 def test_email_me_a_link_takes_about_as_long_for_unknown_addresses(app, make_member):
     """Loose on purpose (a shared test machine is noisy): the known address used to take about three times as
-    long, since only its email was written."""
+    long, since only its email was written. The fastest of 25 answers each is compared: what the work itself costs,
+    which other processes on the machine can only slow down, not speed up."""
     make_member(email=KNOWN)
     client = app.test_client()
     token = csrf_from(client.get("/sign-in").text)
@@ -54,8 +54,8 @@ def test_email_me_a_link_takes_about_as_long_for_unknown_addresses(app, make_mem
             started = time.perf_counter()
             assert client.post("/sign-in", data={"email": email, "csrf_token": token}).status_code == 302
             times[email].append(time.perf_counter() - started)
-    known, unknown = statistics.median(times[KNOWN]), statistics.median(times[UNKNOWN])
-    print(f"median answer: known {known * 1000:.2f} ms, unknown {unknown * 1000:.2f} ms, ratio {known / unknown:.2f}")
+    known, unknown = min(times[KNOWN]), min(times[UNKNOWN])
+    print(f"fastest answer: known {known * 1000:.2f} ms, unknown {unknown * 1000:.2f} ms, ratio {known / unknown:.2f}")
     assert known / unknown < 1.6
 
 
