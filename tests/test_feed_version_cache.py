@@ -5,7 +5,6 @@ from flask import request
 
 from kxn_meetings.extensions import db
 from kxn_meetings.services import calendars as calendar_service
-from kxn_meetings.views import calendar as calendar_views
 
 from .clocks import Clock, stopped_clock
 
@@ -32,7 +31,7 @@ def test_with_no_window_every_poll_sees_the_change(client, make_meeting):
 
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    return stopped_clock(monkeypatch, calendar_service, calendar_views)
+    return stopped_clock(monkeypatch, calendar_service)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -52,14 +52,21 @@ def public_feed_version() -> tuple[str, dt.datetime | None]:
     Each process reuses the answer for FEED_VERSION_SECONDS: calendar apps poll hourly, so a change
     reaching them a few seconds later costs nothing, and most polls then end in a 304 without a query.
     """
-    ttl = current_app.config["FEED_VERSION_SECONDS"]
-    remembered = current_app.extensions.setdefault("kxn_feed_version", {})
-    now = time.monotonic()
-    if ttl > 0 and remembered and now - remembered["at"] < ttl:
-        return remembered["version"]
+    fresh = remembered_feed_version(current_app)
+    if fresh is not None:
+        return fresh
     version = _read_public_feed_version()
-    remembered.update(at=now, version=version)
+    current_app.extensions["kxn_feed_version"] = {"at": time.monotonic(), "version": version}
     return version
+
+
+def remembered_feed_version(app: Flask) -> tuple[str, dt.datetime | None] | None:
+    """The version this process read less than FEED_VERSION_SECONDS ago, or None: needs no request context."""
+    remembered = app.extensions.get("kxn_feed_version")
+    ttl = app.config["FEED_VERSION_SECONDS"]
+    if ttl <= 0 or not remembered or time.monotonic() - remembered["at"] >= ttl:
+        return None
+    return remembered["version"]
 
 
 def _read_public_feed_version() -> tuple[str, dt.datetime | None]:

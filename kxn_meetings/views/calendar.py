@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -167,11 +166,8 @@ class FeedPolls:
         self.not_modified: tuple[str, list[tuple[str, str]]] | None = None
 
     def _fresh_etag(self) -> str | None:
-        remembered = self.app.extensions.get("kxn_feed_version")
-        ttl = self.app.config["FEED_VERSION_SECONDS"]
-        if ttl <= 0 or not remembered or time.monotonic() - remembered["at"] >= ttl:
-            return None
-        return remembered["version"][0]
+        fresh = calendar_service.remembered_feed_version(self.app)
+        return fresh[0] if fresh is not None else None
 
     def __call__(self, environ, start_response):
         asked = environ.get("HTTP_IF_NONE_MATCH")
