@@ -340,6 +340,22 @@ def wrk(
     return Measured(good, int(duration_us) / 1e6, int(errors), float(p50), float(p95))
 
 
+def best_of_rounds(
+    bare_port: int, port: int, loads: dict[str, dict], *, rounds: int, seconds: float, connections: int
+) -> dict[str, Measured]:
+    """Each load on the app, and the bare route as "bare", in interleaved rounds after a one-second warm-up, so a
+    busy spell on the machine hits every side alike; the best round of each."""
+    wrk(bare_port, seconds=1, connections=connections)
+    for load in loads.values():
+        wrk(port, seconds=1, connections=connections, **load)
+    results: dict[str, list[Measured]] = {name: [] for name in ["bare", *loads]}
+    for _ in range(rounds):
+        results["bare"].append(wrk(bare_port, seconds=seconds, connections=connections))
+        for name, load in loads.items():
+            results[name].append(wrk(port, seconds=seconds, connections=connections, **load))
+    return {name: max(measured, key=lambda m: m.rps) for name, measured in results.items()}
+
+
 def wrk_rounds(rounds: int, seconds: float, connections: int) -> str:
     return f"wrk -t2 -c{connections}, best of {rounds} interleaved rounds of {seconds:g} s"
 

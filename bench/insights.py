@@ -98,14 +98,10 @@ def run(kind: str) -> tuple[list[str], bool]:
             harness.gunicorn("kxn_meetings:create_app()", env) as (port, _master),
         ):
             page = {"path": "/insights", "headers": {"Cookie": cookie}}
-            harness.wrk(bare_port, seconds=1, connections=CONNECTIONS)
-            harness.wrk(port, seconds=1, connections=CONNECTIONS, **page)
-            bare, insights = [], []
-            for _ in range(ROUNDS):
-                bare.append(harness.wrk(bare_port, seconds=SECONDS, connections=CONNECTIONS))
-                insights.append(harness.wrk(port, seconds=SECONDS, connections=CONNECTIONS, **page))
-    best_bare = max(bare, key=lambda m: m.rps)
-    best = max(insights, key=lambda m: m.rps)
+            results = harness.best_of_rounds(
+                bare_port, port, {"insights": page}, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS
+            )
+    best_bare, best = results["bare"], results["insights"]
     share = best.rps / best_bare.rps
     lines = [
         f"[{kind}] bare route: {best_bare.rps:.0f} req/s",

@@ -179,14 +179,9 @@ def run(kind: str) -> tuple[list[str], bool]:
                 },
                 "RSVP POST (personal link)": {"path": "/", "script": post},
             }
-            harness.wrk(bare_port, seconds=1, connections=CONNECTIONS)  # warm both servers up
-            for load in loads.values():
-                harness.wrk(port, seconds=1, connections=CONNECTIONS, **load)
-            rounds: dict[str, list[harness.Measured]] = {name: [] for name in ["bare", *loads]}
-            for _ in range(ROUNDS):  # interleaved, so a busy spell on the machine hits every side alike
-                rounds["bare"].append(harness.wrk(bare_port, seconds=SECONDS, connections=CONNECTIONS))
-                for name, load in loads.items():
-                    rounds[name].append(harness.wrk(port, seconds=SECONDS, connections=CONNECTIONS, **load))
+            best = harness.best_of_rounds(
+                bare_port, port, loads, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS
+            )
             single = min(
                 (
                     harness.wrk(port, f"/meetings/{site.slug}", connections=1, threads=1, seconds=SECONDS)
@@ -195,7 +190,6 @@ def run(kind: str) -> tuple[list[str], bool]:
                 key=lambda m: m.p50_ms,
             )
             memory = harness.worker_peak_memory_mib(master)
-    best = {name: max(results, key=lambda m: m.rps) for name, results in rounds.items()}
     bare = best["bare"]
     lines.append(f"[{kind}] bare route: {bare.rps:.0f} req/s, p95 {bare.p95_ms:.1f} ms")
     for target in TARGETS:
