@@ -14,7 +14,7 @@ from markupsafe import escape
 from kxn_meetings import models
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, OutboxStatus
-from kxn_meetings.models.base import _MemberTest
+from kxn_meetings.models.base import LabelledEnum, _MemberTest
 from kxn_meetings.services.outbox import queue_email
 
 START = dt.datetime(2031, 3, 4, 15, 0, tzinfo=dt.UTC)
@@ -137,3 +137,13 @@ def test_a_yes_no_test_is_true_of_exactly_the_members_it_names():
         MessageKind.DECLINE,
     ]
     assert MeetingStatus.is_draft is False
+
+
+def test_a_vocabulary_member_is_labelled_by_its_value_in_sentence_case_unless_given_a_label():
+    assert models.Sector.LOCAL_AUTHORITY.label == "Local authority"
+    assert models.Sector.POLICE.label == "Police"
+    assert models.Answer.DECLINED.label == "Can't go"
+    assert models.Region.YORKSHIRE_AND_THE_HUMBER.label == "Yorkshire and the Humber"
+    for vocabulary in LabelledEnum.__subclasses__():
+        labels = [member.label for member in vocabulary]
+        assert all(label.strip() for label in labels) and len(set(labels)) == len(labels), vocabulary

@@ -25,16 +25,19 @@ def parse_id(value: object) -> int | None:
 
 
 class LabelledEnum(enum.StrEnum):
-    """A fixed vocabulary whose members carry the label people see: `GOING = "going", "Going"`."""
+    """A fixed vocabulary whose members carry the label people see: `DECLINED = "declined", "Can't go"`. A member
+    written with its stored value alone, `GOING = "going"`, is labelled by it in sentence case ("Going";
+    "local_authority" reads "Local authority")."""
 
     _value_: str
     label: str
 
-    # The default is for type checkers only: `Answer("going")` looks a member up and never reaches __new__.
+    # `Answer("going")` looks a member up and never reaches __new__: only the class body calls it, with or without
+    # a label.
     def __new__(cls, value: str, label: str = "") -> Self:
         member = str.__new__(cls, value)
         member._value_ = value
-        member.label = label
+        member.label = label or value.replace("_", " ").capitalize()
         return member
 
 

@@ -27,7 +27,7 @@ class MeetingStatus(enum.StrEnum):
 
 
 class Visibility(LabelledEnum):
-    PUBLIC = "public", "Public"
+    PUBLIC = "public"
     MEMBERS = "members", "Members only"
 
     is_public, is_members_only = member_tests("PUBLIC", "MEMBERS")

@@ -17,11 +17,11 @@ from .members import Member
 class Audience(LabelledEnum):
     """Whom a message to a meeting's members goes to."""
 
-    GOING = "going", "Going"
-    MAYBE = "maybe", "Maybe"
+    GOING = "going"
+    MAYBE = "maybe"
     WAITING = "waiting", "On the waiting list"
     NOT_REPLIED = "not_replied", "Invited, not replied yet"
-    ATTENDED = "attended", "Attended"
+    ATTENDED = "attended"
 
 
 class MeetingMessage(Model):

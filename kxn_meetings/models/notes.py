@@ -72,8 +72,8 @@ class NoteRevision(Model):
 
 
 class ActionStatus(LabelledEnum):
-    OPEN = "open", "Open"
-    DONE = "done", "Done"
+    OPEN = "open"
+    DONE = "done"
 
     is_done = member_test("DONE")
 

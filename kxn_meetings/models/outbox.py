@@ -111,7 +111,7 @@ _KINDS = {
 
 class OutboxStatus(LabelledEnum):
     PENDING = "pending", "Waiting"
-    SENT = "sent", "Sent"
+    SENT = "sent"
     FAILED = "failed", "Set aside"
 
     is_pending, is_sent = member_tests("PENDING", "SENT")

@@ -14,9 +14,9 @@ from .members import Member
 
 
 class ReplyOutcome(LabelledEnum):
-    APPLIED = "applied", "Applied"
+    APPLIED = "applied"
     UNCHANGED = "unchanged", "No change"
-    UNMATCHED = "unmatched", "Unmatched"
+    UNMATCHED = "unmatched"
     COUNTER = "counter", "New time proposed"
 
     is_unmatched = member_test("UNMATCHED")

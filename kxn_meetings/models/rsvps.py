@@ -15,8 +15,8 @@ from .members import Member
 
 
 class Answer(LabelledEnum):
-    GOING = "going", "Going"
-    MAYBE = "maybe", "Maybe"
+    GOING = "going"
+    MAYBE = "maybe"
     DECLINED = "declined", "Can't go"
 
     is_going, is_maybe, is_declined = member_tests("GOING", "MAYBE", "DECLINED")
@@ -24,9 +24,9 @@ class Answer(LabelledEnum):
 
 class RsvpSource(LabelledEnum):
     WEB = "web", "Website"
-    EMAIL_LINK = "email_link", "Email link"
-    CALENDAR_REPLY = "calendar_reply", "Calendar reply"
-    ORGANISER = "organiser", "Organiser"
+    EMAIL_LINK = "email_link"
+    CALENDAR_REPLY = "calendar_reply"
+    ORGANISER = "organiser"
 
 
 class Rsvp(TimestampMixin, Model):

@@ -30,9 +30,9 @@ PAGE_SIZE = 50
 class DirectoryTab(LabelledEnum):
     """The directory's tabs besides All, as ?status=<value>; also the keys of member_service.directory_counts()."""
 
-    ACTIVE = "active", "Active"
+    ACTIVE = "active"
     INACTIVE = "inactive", "Deactivated"
-    ORGANISERS = "organisers", "Organisers"
+    ORGANISERS = "organisers"
 
     @property
     def condition(self) -> ColumnElement[bool]:
