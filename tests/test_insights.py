@@ -15,22 +15,11 @@ import pytest
 from sqlalchemy import insert
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import (
-    ActionItem,
-    ActionStatus,
-    Answer,
-    Invitation,
-    Meeting,
-    MeetingFeedback,
-    MeetingSeries,
-    MeetingStatus,
-    Member,
-    Region,
-    Rsvp,
-    RsvpSource,
-    Sector,
-    Visibility,
-)
+from kxn_meetings.models.feedback import MeetingFeedback
+from kxn_meetings.models.meetings import Meeting, MeetingSeries, MeetingStatus, Visibility
+from kxn_meetings.models.members import Member, Region, Sector
+from kxn_meetings.models.notes import ActionItem, ActionStatus
+from kxn_meetings.models.rsvps import Answer, Invitation, Rsvp, RsvpSource
 from kxn_meetings.services.insights import Period, figures
 
 from .html_forms import text
