@@ -160,6 +160,15 @@ def gunicorn(target: str, env: dict[str, str], *, workers: int = 2, threads: int
             proc.kill()
 
 
+@contextmanager
+def app_and_bare_route(url: str):
+    """The app on the database at `url` and the bare Flask route it is measured against, served alike; yields (bare
+    route's port, app's port, app's master pid)."""
+    env = app_env(url)
+    with gunicorn("bench._bare_app:app", env) as (bare_port, _), gunicorn("kxn_meetings:create_app()", env) as app:
+        yield bare_port, *app
+
+
 def worker_peak_memory_mib(master_pid: int) -> float:
     """Largest peak resident size (VmHWM) among the master's worker processes."""
     peak = 0
@@ -360,7 +369,9 @@ def wrk_rounds(rounds: int, seconds: float, connections: int) -> str:
     return f"wrk -t2 -c{connections}, best of {rounds} interleaved rounds of {seconds:g} s"
 
 
-def report(title: str, kinds: Iterable[str], run: Callable[[str], tuple[list[str], bool]]) -> NoReturn:
+def report(
+    title: str, run: Callable[[str], tuple[list[str], bool]], kinds: Iterable[str] = ("sqlite", "postgresql")
+) -> NoReturn:
     """Print what a benchmark measures, run it on each database kind, print its lines as they come, and exit 1 if
     any target was missed."""
     print(title, flush=True)

@@ -92,11 +92,7 @@ def seed(url: str) -> str:
 def run(kind: str) -> tuple[list[str], bool]:
     with harness.database(kind) as url:
         cookie = seed(url)
-        env = harness.app_env(url)
-        with (
-            harness.gunicorn("bench._bare_app:app", env) as (bare_port, _),
-            harness.gunicorn("kxn_meetings:create_app()", env) as (port, _master),
-        ):
+        with harness.app_and_bare_route(url) as (bare_port, port, _master):
             page = {"path": "/insights", "headers": {"Cookie": cookie}}
             results = harness.best_of_rounds(
                 bare_port, port, {"insights": page}, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS
@@ -113,9 +109,8 @@ def run(kind: str) -> tuple[list[str], bool]:
 
 
 if __name__ == "__main__":
-    rounds = harness.wrk_rounds(ROUNDS, SECONDS, CONNECTIONS)
     harness.report(
-        f"insights: {MEETINGS} meetings, {MEMBERS} members, {MEMBERS * 10:,} RSVPs; " + rounds,
-        ("sqlite", "postgresql"),
+        f"insights: {MEETINGS} meetings, {MEMBERS} members, {MEMBERS * 10:,} RSVPs; "
+        + harness.wrk_rounds(ROUNDS, SECONDS, CONNECTIONS),
         run,
     )

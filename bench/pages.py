@@ -160,11 +160,7 @@ def run(kind: str) -> tuple[list[str], bool]:
     lines, missed = [], False
     with harness.database(kind) as url:
         site = seed(url)
-        env = harness.app_env(url)
-        with (
-            harness.gunicorn("bench._bare_app:app", env) as (bare_port, _),
-            harness.gunicorn("kxn_meetings:create_app()", env) as (port, master),
-        ):
+        with harness.app_and_bare_route(url) as (bare_port, port, master):
             post = rsvp_script(port, site)
             loads = {
                 "meeting page (visitor)": {"path": f"/meetings/{site.slug}"},
@@ -218,9 +214,8 @@ def run(kind: str) -> tuple[list[str], bool]:
 
 
 if __name__ == "__main__":
-    rounds = harness.wrk_rounds(ROUNDS, SECONDS, CONNECTIONS)
     harness.report(
-        f"pages: {MEMBERS} members, a meeting with {MEMBERS} RSVPs, {NOTES} published notes; " + rounds,
-        ("sqlite", "postgresql"),
+        f"pages: {MEMBERS} members, a meeting with {MEMBERS} RSVPs, {NOTES} published notes; "
+        + harness.wrk_rounds(ROUNDS, SECONDS, CONNECTIONS),
         run,
     )

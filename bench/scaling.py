@@ -206,6 +206,6 @@ def run(kind: str) -> tuple[list[str], bool]:
 if __name__ == "__main__":
     harness.report(
         f"scaling: small {SMALL} against large {LARGE}; median of {RUNS} requests in process",
-        os.environ.get("KXN_BENCH_DATABASES", "sqlite").split(","),
         run,
+        os.environ.get("KXN_BENCH_DATABASES", "sqlite").split(","),
     )
