@@ -6,7 +6,10 @@ The graph is read from the source with `ast`, so an import hidden inside a funct
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from kxn_meetings.models import MessageKind
@@ -215,3 +218,13 @@ def test_statuses_and_message_kinds_are_compared_as_enums_not_strings():
         for line in vocabulary_comparisons(path.read_text(encoding="utf-8"))
     ]
     assert found == [], "ask the enum (is_draft, is_failed, MessageKind...): " + "; ".join(found)
+
+
+def test_a_web_process_does_not_import_the_migration_tools(tmp_path):
+    """Alembic costs a worker about 10 MiB (README, "What each web process keeps"): only the commands need it."""
+    script = "import sys; from kxn_meetings import create_app; create_app(); print(sorted(sys.modules))"
+    env = {**os.environ, "KXN_SECRET_KEY": "k" * 64, "KXN_INSTANCE_PATH": str(tmp_path)}
+    env["KXN_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'kxn.sqlite3'}"
+    loaded = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    assert "'flask'" in loaded
+    assert "'alembic'" not in loaded and "'mako'" not in loaded
