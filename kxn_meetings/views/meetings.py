@@ -162,7 +162,7 @@ def _meeting_page(
 @bp.route("/<ref>/rsvp", methods=["POST"])
 @login_required
 def rsvp(ref: str):
-    meeting = load_meeting(ref, details=True)
+    meeting = load_meeting(ref)
     form = RsvpForm()
     if not form.validate_on_submit():
         return render_meeting(meeting, form, REFUSED)
@@ -204,7 +204,8 @@ def personal_answer(ref: str, token: str):
     """The link in every invitation and notice: the whole meeting page for the one member it names, members-only
     details included, where she answers without signing in. The token opens this page and nothing else: no
     sign-in, no other meeting, nobody else's answers. GET shows the page; only the button POSTs."""
-    meeting = meeting_service.find_meeting(ref, load_details=True)
+    # An answer needs the agenda and rooms only for the email it may queue or a refused form: loaded then, if at all.
+    meeting = meeting_service.find_meeting(ref, load_details=request.method == "GET")
     if meeting is None or meeting.is_draft:
         abort(404)
     invitation = rsvp_service.invitation_by_token(meeting.id, token)
