@@ -53,7 +53,7 @@ from ..services import notes as service
 from ..wording import plural
 from .form_pages import REFUSED, has_errors, require_confirmation
 from .meetings import organiser_meeting
-from .paging import paginate
+from .paging import paginate_rows
 from .public_pages import same_for_every_visitor
 from .transactions import show_refusal, transaction
 
@@ -168,11 +168,11 @@ def archive():
     signed_in = current_user.is_authenticated
     text = " ".join(request.args.get("q", "")[:200].split())
     year = _year(request.args.get("year"))
-    query = service.archive_query(signed_in=signed_in, text=text, year=year)
-    page = paginate(query, per_page=PER_PAGE)
+    page = paginate_rows(service.archive_query(signed_in=signed_in, text=text, year=year), per_page=PER_PAGE)
     return render_template(
         "notes/archive.html",
         page=page,
+        entries=[service.ArchiveEntry(*row) for row in page.items],
         q=text,
         year=year,
         years=service.archive_years(signed_in=signed_in),

@@ -14,7 +14,7 @@ Callers import the package (`from ..services import notes`); the names below are
 """
 
 from .actions import CarriedActions, actions_of, carried_actions, set_action_status
-from .archive import archive_query, archive_years, atom_feed, can_read
+from .archive import ArchiveEntry, archive_query, archive_years, atom_feed, can_read
 from .attachments import (
     BY_EXTENSION,
     DOCX,

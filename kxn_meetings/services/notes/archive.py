@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Select, and_, extract, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, extract, func, or_, select
 from sqlalchemy.orm import contains_eager
 
 from ... import timefmt
@@ -54,22 +56,48 @@ def _matches(term: str):
     return or_(*checks)
 
 
-def published_query(*, signed_in: bool, public_only: bool = False) -> Select:
-    """Published notes a reader may see, with their meeting and current revision loaded."""
-    query = (
-        select(MeetingNotes)
-        .join(MeetingNotes.meeting)
-        .join(MeetingNotes.current_revision)
-        .where(MeetingNotes.status == NotesStatus.PUBLISHED, Meeting.status != MeetingStatus.DRAFT)
-        .options(contains_eager(MeetingNotes.meeting), contains_eager(MeetingNotes.current_revision))
-    )
-    if public_only or not signed_in:
-        query = query.where(MeetingNotes.visibility == Visibility.PUBLIC)
-    return query
+def _readable(*, signed_in: bool) -> tuple[ColumnElement[bool], ...]:
+    """Published notes of a meeting past its draft; members-only notes for signed-in readers only."""
+    published = (MeetingNotes.status == NotesStatus.PUBLISHED, Meeting.status != MeetingStatus.DRAFT)
+    return published if signed_in else (*published, MeetingNotes.visibility == Visibility.PUBLIC)
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    """One line of the archive: what the list shows of a meeting's notes, read as columns rather than as the notes,
+    meeting and revision objects with their bodies, which cost more to load than the page costs to render."""
+
+    slug: str
+    title: str
+    summary: str
+    starts_at: dt.datetime
+    timezone: str
+    visibility: Visibility
+
+    @property
+    def local_start(self) -> dt.datetime:
+        return self.starts_at.astimezone(ZoneInfo(self.timezone))
+
+    @property
+    def is_members_only(self) -> bool:
+        return self.visibility == Visibility.MEMBERS
 
 
 def archive_query(*, signed_in: bool, text: str = "", year: int | None = None) -> Select:
-    query = published_query(signed_in=signed_in)
+    """The archive's rows, each the columns of an `ArchiveEntry`, newest meeting first."""
+    query = (
+        select(
+            Meeting.slug,
+            NoteRevision.title,
+            NoteRevision.summary,
+            Meeting.starts_at,
+            Meeting.timezone,
+            MeetingNotes.visibility,
+        )
+        .join(MeetingNotes.meeting)
+        .join(MeetingNotes.current_revision)
+        .where(*_readable(signed_in=signed_in))
+    )
     for term in search_terms(text):
         query = query.where(_matches(term))
     if year is not None:
@@ -84,11 +112,7 @@ def archive_years(*, signed_in: bool) -> list[int]:
     years = db.session.scalars(
         select(year)
         .join(MeetingNotes, MeetingNotes.meeting_id == Meeting.id)
-        .where(
-            MeetingNotes.status == NotesStatus.PUBLISHED,
-            Meeting.status != MeetingStatus.DRAFT,
-            *(() if signed_in else (MeetingNotes.visibility == Visibility.PUBLIC,)),
-        )
+        .where(*_readable(signed_in=signed_in))
         .group_by(year)
     )
     return sorted({int(y) for y in years}, reverse=True)
@@ -109,7 +133,13 @@ def atom_feed() -> bytes:
     """Atom 1.0 of the public published notes, newest meeting first."""
     entries = (
         db.session.scalars(
-            published_query(signed_in=False, public_only=True).order_by(Meeting.starts_at.desc()).limit(FEED_SIZE)
+            select(MeetingNotes)
+            .join(MeetingNotes.meeting)
+            .join(MeetingNotes.current_revision)
+            .where(*_readable(signed_in=False))
+            .options(contains_eager(MeetingNotes.meeting), contains_eager(MeetingNotes.current_revision))
+            .order_by(Meeting.starts_at.desc())
+            .limit(FEED_SIZE)
         )
         .unique()
         .all()
