@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from icalendar import (
     Calendar,
-    Event,
     Timezone,
     TimezoneDaylight,
     TimezoneStandard,
@@ -26,6 +25,8 @@ from icalendar import (
     vRecur,
     vText,
 )
+from icalendar.parser import Parameters, dquote, rfc_6868_escape
+from icalendar.timezone import is_utc, tzid_from_tzinfo
 
 from . import timefmt
 
@@ -282,32 +283,82 @@ def event_time(instant: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return instant.astimezone(zone)
 
 
-def meeting_event(meeting, options: EventOptions) -> Event:
+def folded(line: str) -> bytes:
+    """A content line folded as icalendar folds it (RFC 5545 3.1): at most 74 octets before each break, never inside
+    a UTF-8 character, and one fewer where the last would be a backslash or caret, so that no escape is split."""
+    data = line.encode()
+    if len(data) <= 74:
+        return data
+    parts = []
+    start = 0
+    while len(data) - start > 74:
+        end = start + 74
+        while data[end] & 0xC0 == 0x80:  # a continuation byte: the character began before the break
+            end -= 1
+        if end - start > 1 and data[end - 1] in b"\\^":
+            end -= 1
+        parts.append(data[start:end])
+        start = end
+    parts.append(data[start:])
+    return b"\r\n ".join(parts)
+
+
+def cn_parameter(name: str) -> str:
+    """`CN=<name>` as icalendar writes the parameter: RFC 6868 escapes, quoted when the name needs it."""
+    always_quote = any(c in name for c in Parameters.quote_also["CN"])
+    return f"CN={dquote(rfc_6868_escape(name), always_quote=always_quote)}"
+
+
+def _utc(instant: dt.datetime) -> str:
+    return f"{instant.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
+
+
+@lru_cache(maxsize=64)
+def _tzid(zone: ZoneInfo) -> str | None:
+    """The TZID icalendar gives a zone's wall-clock times, or None for a zone it writes as UTC (UTC, GMT, and zones
+    that have kept UTC's time, such as Africa/Abidjan)."""
+    return None if is_utc(zone) else tzid_from_tzinfo(zone)
+
+
+def _event_time(name: str, instant: dt.datetime, zone: ZoneInfo) -> str:
+    written = event_time(instant, zone)
+    tzid = None if written.tzinfo is dt.UTC else _tzid(zone)
+    if tzid is None:
+        return f"{name}:{_utc(written)}"
+    return f"{name};TZID={tzid}:{written:%Y%m%dT%H%M%S}"
+
+
+def _text(value: str) -> str:
+    return Text(value).to_ical().decode()
+
+
+def event_bytes(meeting, options: EventOptions) -> bytes:
+    """The meeting's VEVENT, written line by line as icalendar writes it (its order of properties, escapes and
+    folding; tests/test_calendar.py compares the two): building icalendar's objects for every meeting of a feed
+    cost several times more than the feed's queries."""
     zone = ZoneInfo(meeting.timezone)
-    event = Event()
-    event.add("uid", meeting.uid)
-    event.add("sequence", meeting.sequence)
-    event.add("dtstamp", (options.dtstamp or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0))
-    event.add("dtstart", event_time(meeting.starts_at, zone))
-    event.add("dtend", event_time(meeting.ends_at, zone))
-    event.add("summary", Text(meeting.title))
-    event.add(
-        "description",
-        Text(
-            description_text(
-                meeting, options.url, include_join_link=options.include_join_link, extra=options.extra_description
-            )
-        ),
+    description = description_text(
+        meeting, options.url, include_join_link=options.include_join_link, extra=options.extra_description
     )
-    event.add("location", Text(location_text(meeting, include_join_link=options.include_join_link)))
-    event.add("url", options.url)
-    event.add("status", options.status or ("CANCELLED" if meeting.is_cancelled else "CONFIRMED"))
-    event.add("transp", "OPAQUE")
-    event.add("last-modified", meeting.updated_at.astimezone(dt.UTC).replace(microsecond=0))
-    organizer = vCalAddress(f"mailto:{options.organizer_email}")
-    organizer.params["CN"] = vText(options.organizer_name)
-    event.add("organizer", organizer)
-    return event
+    organizer = vCalAddress(f"mailto:{options.organizer_email}")  # refuses a line break
+    lines = (
+        "BEGIN:VEVENT",
+        f"SUMMARY:{_text(meeting.title)}",
+        _event_time("DTSTART", meeting.starts_at, zone),
+        _event_time("DTEND", meeting.ends_at, zone),
+        f"DTSTAMP:{_utc(options.dtstamp or dt.datetime.now(dt.UTC))}",
+        f"UID:{_text(meeting.uid)}",
+        f"SEQUENCE:{meeting.sequence}",
+        f"DESCRIPTION:{_text(description)}",
+        f"LAST-MODIFIED:{_utc(meeting.updated_at)}",
+        f"LOCATION:{_text(location_text(meeting, include_join_link=options.include_join_link))}",
+        f"ORGANIZER;{cn_parameter(options.organizer_name)}:{organizer}",
+        f"STATUS:{options.status or ('CANCELLED' if meeting.is_cancelled else 'CONFIRMED')}",
+        "TRANSP:OPAQUE",
+        f"URL:{options.url}",
+        "END:VEVENT",
+    )
+    return b"".join(folded(line) + b"\r\n" for line in lines)
 
 
 def calendar_bytes(
@@ -329,6 +380,5 @@ def calendar_bytes(
         cal.add("refresh-interval", vDuration(FEED_REFRESH), parameters={"VALUE": "DURATION"})
         cal.add("x-published-ttl", vDuration(FEED_REFRESH))
     _add_timezones(cal, [meeting for meeting, _ in events])
-    for meeting, options in events:
-        cal.add_component(meeting_event(meeting, options))
-    return cal.to_ical()
+    head, end, tail = cal.to_ical().rpartition(b"END:VCALENDAR")
+    return b"".join([head, *(event_bytes(meeting, options) for meeting, options in events), end, tail])

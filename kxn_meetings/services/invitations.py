@@ -20,7 +20,6 @@ from email.utils import getaddresses
 
 from flask import current_app, render_template
 from icalendar import vCalAddress
-from icalendar.parser import Contentline, Parameters, dquote, rfc_6868_escape
 from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -125,29 +124,11 @@ def _attendee_lines(member: Member, partstat_value: str, *, rsvp: bool) -> bytes
     """The recipient's ATTENDEE property as icalendar writes it: parameters in name order, CN escaped (RFC 6868)
     and quoted by icalendar's own rules, the line folded."""
     address = vCalAddress(f"mailto:{member.email}")  # refuses a line break
-    always_quote = any(c in member.name for c in Parameters.quote_also["CN"])
-    name = dquote(rfc_6868_escape(member.name), always_quote=always_quote)
     line = (
-        f"ATTENDEE;CN={name};CUTYPE=INDIVIDUAL;PARTSTAT={partstat_value};ROLE=REQ-PARTICIPANT"
-        f"{';RSVP=TRUE' if rsvp else ''}:{address}"
+        f"ATTENDEE;{ical.cn_parameter(member.name)};CUTYPE=INDIVIDUAL;PARTSTAT={partstat_value};"
+        f"ROLE=REQ-PARTICIPANT{';RSVP=TRUE' if rsvp else ''}:{address}"
     )
-    return _folded(line) + b"\r\n"
-
-
-def _folded(line: str) -> bytes:
-    """The content line folded as icalendar folds it (RFC 5545 3.1): 74 characters before each break, or 73
-    where the 74th is a backslash or caret, so no escape is split. A line with non-ASCII characters, whose
-    octets and characters differ, is left to icalendar."""
-    if not line.isascii():
-        return Contentline(line).to_ical()
-    parts = []
-    start = 0
-    while len(line) - start > 74:
-        end = start + 74 if line[start + 73] not in "\\^" else start + 73
-        parts.append(line[start:end])
-        start = end
-    parts.append(line[start:])
-    return "\r\n ".join(parts).encode("ascii")
+    return ical.folded(line) + b"\r\n"
 
 
 class _Calendars:
