@@ -1,4 +1,5 @@
-"""iCalendar output built with the icalendar library: pure functions from meetings to bytes.
+"""iCalendar output, pure functions from meetings to bytes: the calendar and its VTIMEZONEs built with the icalendar
+library, each event written line by line as icalendar writes it (`event_bytes`).
 
 VTIMEZONE components are derived from the zone's own changes since 1970 as yearly RRULEs (e.g. last Sunday of
 March and October for Europe/London), one per rule period. icalendar's add_missing_timezones() writes one RDATE
