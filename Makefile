@@ -51,7 +51,7 @@ tests/js/node_modules: tests/js/package-lock.json
 
 # Tests run on as many processes as there are cores; TEST_WORKERS=0 runs them in this one process.
 TEST_WORKERS ?= auto
-PYTEST := $(BIN)/pytest -n $(TEST_WORKERS)
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The two passes use different databases and each waits part of its time (on PostgreSQL, processes, Chromium), so
 # they run at the same time; each pass's output is shown in one piece when it ends, then the coverage of both.

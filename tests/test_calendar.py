@@ -1013,6 +1013,7 @@ def _visible(text: str) -> str:
 
 # Each example is one file of many meetings, read by one node run a parser. Shrinking, which would run node for
 # every attempt, is left out: a failure shows the whole file's cases.
+@pytest.mark.slow
 @settings(
     max_examples=20,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],

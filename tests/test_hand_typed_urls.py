@@ -136,6 +136,7 @@ def _walk(app, client, world: dict, sign_in_again) -> tuple[list[str], int]:
     return failures, requests
 
 
+@pytest.mark.slow
 @pytest.mark.app_config(LOGIN_RATE_LIMIT_PER_CLIENT=100_000, LOGIN_RATE_LIMIT=100_000)
 @pytest.mark.parametrize("role", ["anonymous", "member", "organiser"])
 def test_no_route_answers_5xx_to_hand_typed_values(app, client, sign_in, member, organiser, world, role):
