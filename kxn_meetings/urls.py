@@ -3,6 +3,7 @@ the converter for row ids in routes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -12,9 +13,14 @@ from .models import MAX_ID
 
 
 def external_url(endpoint: str, **values) -> str:
+    return external_url_builder()(endpoint, **values)
+
+
+def external_url_builder() -> Callable[..., str]:
+    """`external_url` bound once to BASE_URL, for a loop that builds many."""
     base = urlsplit(current_app.config["BASE_URL"])
     adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https")
-    return adapter.build(endpoint, values, force_external=True)
+    return lambda endpoint, **values: adapter.build(endpoint, values, force_external=True)
 
 
 class IdConverter(IntegerConverter):
