@@ -101,3 +101,10 @@ attendance_top  # noqa
 sector_keys  # noqa
 sectors_top  # noqa
 regions_top  # noqa
+
+# What series pages and emails show, read only by their templates.
+is_series  # noqa
+series_name  # noqa
+follow_url  # noqa
+notes_published  # noqa
+more_past  # noqa

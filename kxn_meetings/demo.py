@@ -33,6 +33,10 @@ ORGANISER_EMAIL = "organiser@kxn.example.org"
 CONTACT_EMAIL = "stephen.walcott@police-foundation.org.uk"
 SERIES_SLUG = "kxn"
 SERIES_NAME = "Knowledge Exchange Network"
+SERIES_DESCRIPTION = (
+    "The network's online meetings, every few weeks: police, health and public-sector practitioners share what works "
+    "in policing young adults (18–25), then talk it through in workshop rooms."
+)
 NEXT_TITLE = "Youth engagement, including the new children and young adult strategy"
 NEXT_JOIN_URL = "https://meet.kxn.example.org/youth-engagement"
 
@@ -514,7 +518,7 @@ class _Loader:
     def series(self) -> MeetingSeries:
         series = db.session.scalar(select(MeetingSeries).where(MeetingSeries.slug == SERIES_SLUG))
         if series is None:
-            series = MeetingSeries(name=SERIES_NAME, slug=SERIES_SLUG)
+            series = MeetingSeries(name=SERIES_NAME, slug=SERIES_SLUG, description=SERIES_DESCRIPTION)
             db.session.add(series)
             db.session.flush()
         return series

@@ -35,7 +35,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from .models import Audience, LabelledEnum, Region, Sector
+from .models import Audience, LabelledEnum, Region, Sector, StandingAnswer
 from .services.feedback import QUESTION, SCORE_LABELS, TEXT_MAX
 from .services.rsvps import COMMENT_MAX_LENGTH
 from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
@@ -322,6 +322,12 @@ class MeetingForm(FlaskForm):
         validators=[Optional()],
         invalid_choice_message="Choose a contact from the list, or no contact.",
     )
+    series_id = SelectField(
+        "Series",
+        coerce=int,
+        validators=[Optional()],
+        invalid_choice_message="Choose a series from the list.",
+    )
     agenda = FieldList(FormField(AgendaItemForm), min_entries=1, max_entries=40)
     rooms = FieldList(FormField(WorkshopRoomForm), min_entries=1, max_entries=20)
     minor_correction = BooleanField("Don't notify: minor correction (members are not emailed about this edit)")
@@ -371,10 +377,13 @@ class InviteForm(FlaskForm):
         default="all",
         choices=[
             SelectChoice("all", "All active members"),
+            SelectChoice("followers", "All followers of the series"),
             SelectChoice("organisations", "Members of chosen organisations"),
             SelectChoice("addresses", "These email addresses"),
         ],
-        invalid_choice_message="Choose who to invite: all members, chosen organisations or these addresses.",
+        invalid_choice_message=(
+            "Choose who to invite: all members, the series' followers, chosen organisations or these addresses."
+        ),
     )
     organisations = SelectMultipleField("Organisations", choices=[], validate_choice=False)
     addresses = TextAreaField(
@@ -436,3 +445,26 @@ class InsightsPeriodForm(Form):
         choices=[SelectChoice("", "All series")],
         invalid_choice_message="Choose a series from the list.",
     )
+
+
+class SeriesForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired("Give the series a name."), single_line, no_control_chars, Length(max=200)],
+        filters=[single_spaced],
+    )
+    description = TextAreaField(
+        "Description (shown on the series page and in its calendar)",
+        validators=[Optional(), no_control_chars_in_text, Length(max=5000)],
+    )
+
+
+class FollowForm(FlaskForm):
+    standing = RadioField(
+        "When a meeting of this series is published",
+        default=StandingAnswer.INVITE.value,
+        choices=[SelectChoice(s.value, s.label) for s in StandingAnswer],
+        validators=[DataRequired("Choose how to follow the series.")],
+        invalid_choice_message="Choose how to follow the series.",
+    )
+    in_feed = BooleanField("Put every meeting of the series in my personal calendar feed, not only those I go to")

@@ -166,6 +166,11 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
+def signed_in_member() -> Member | None:
+    """The member signed in, as the model object (not Flask-Login's proxy), or None for a visitor."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
 def is_organiser() -> bool:
     return bool(current_user.is_authenticated and current_user.is_organiser)
 

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, MeetingStatus, OutboxMessage, Rsvp
+from kxn_meetings.models import Meeting, MeetingSeries, MeetingStatus, OutboxMessage, Rsvp
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import rsvps as rsvp_service
+from kxn_meetings.services import series as series_service
 
 from .meeting_helpers import failed_message, meeting_form, record_answer
 
@@ -44,6 +45,11 @@ ORGANISER_URLS = [
     ("GET", "/members", None, 200),
     ("GET", "/replies/", None, 200),
     ("GET", "/account/password", None, 200),
+    ("GET", "/series/new", None, 200),
+    ("POST", "/series/new", {"name": "Health and policing forum"}, 302),
+    ("GET", "/series/{series}/edit", None, 200),
+    ("POST", "/series/{series}/edit", {"name": "Renamed group", "description": "Monthly"}, 302),
+    ("GET", "/series/{series}/followers", None, 200),
 ]
 IDS = [f"{method} {path}" for method, path, _, _ in ORGANISER_URLS]
 
@@ -59,8 +65,10 @@ def world(make_meeting, make_member, member):
     past.starts_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
     past.ends_at = past.starts_at + dt.timedelta(hours=2)
     message = failed_message("matrix")
+    series = series_service.create_series("Youth engagement working group")
     db.session.commit()
     return {
+        "series": series.slug,
         "slug": meeting.slug,
         "draft": draft.slug,
         "past": past.slug,
@@ -85,7 +93,8 @@ def _state() -> tuple:
     ).all()
     outbox = db.session.execute(select(OutboxMessage.id, OutboxMessage.status).order_by(OutboxMessage.id)).all()
     attended = db.session.execute(select(Rsvp.id, Rsvp.attended).order_by(Rsvp.id)).all()
-    return meetings, outbox, attended
+    series = db.session.execute(select(MeetingSeries.name, MeetingSeries.description).order_by(MeetingSeries.id)).all()
+    return meetings, outbox, attended, series
 
 
 @pytest.mark.parametrize(("method", "path", "data", "_"), ORGANISER_URLS, ids=IDS)

@@ -87,3 +87,30 @@ def test_sector_region_and_feedback_go_down_and_up_again(app, make_member, make_
     inspector = inspect(db.engine)
     assert "meeting_feedback" in inspector.get_table_names()
     assert {"sector", "region"} <= {c["name"] for c in inspector.get_columns("members")}
+
+
+def test_series_follows_go_down_and_up_again_and_meetings_without_a_series_join_the_default(app, make_meeting):
+    from flask_migrate import downgrade
+    from sqlalchemy import inspect, select
+
+    from kxn_meetings.models import Meeting, MeetingSeries
+
+    orphan = make_meeting(title="Before series").id
+    db.session.commit()
+    db.session.remove()
+
+    schema.bind_migrations(app)
+    downgrade(directory=schema.MIGRATIONS_DIR, revision="0009")
+    db.engine.dispose()
+    inspector = inspect(db.engine)
+    assert "series_follows" not in inspector.get_table_names()
+    assert "list_unsubscribe" not in {c["name"] for c in inspector.get_columns("outbox_messages")}
+    assert "description" not in {c["name"] for c in inspector.get_columns("meeting_series")}
+
+    schema.upgrade()
+    db.engine.dispose()
+    inspector = inspect(db.engine)
+    assert "series_follows" in inspector.get_table_names()
+    [series] = db.session.scalars(select(MeetingSeries)).all()
+    assert (series.slug, series.name, series.description) == ("kxn", "Knowledge Exchange Network", "")
+    assert db.session.get(Meeting, orphan).series_id == series.id

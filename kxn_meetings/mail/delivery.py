@@ -92,6 +92,7 @@ _CONTENT = (
     OutboxMessage.sender,
     OutboxMessage.recipient,
     OutboxMessage.reply_to,
+    OutboxMessage.list_unsubscribe,
     OutboxMessage.message_id,
     OutboxMessage.text_body,
     OutboxMessage.html_body,

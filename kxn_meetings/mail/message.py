@@ -27,8 +27,9 @@ def message_bytes(row: OutboxMessage | Row) -> bytes:
 
     Text parts are quoted-printable, so long HTML lines never break the 998-octet SMTP line limit; the
     calendar is base64, so its CRLF line endings arrive byte for byte. Every line is 7-bit and at most 78
-    octets. Assembled directly (the email package's builder costs milliseconds a message, which an
-    invitation round to the whole network feels); build_message() reads the result back for inspection.
+    octets, but for a List-Unsubscribe link. Assembled directly (the email package's builder costs milliseconds a
+    message, which an invitation round to the whole network feels); build_message() reads the result back for
+    inspection.
     """
     # The Date is the time of this try, not of queueing: spam filters count a Date hours behind Received
     # against it. Retries are recognised by the unchanged Message-ID instead.
@@ -41,6 +42,10 @@ def message_bytes(row: OutboxMessage | Row) -> bytes:
         "Auto-Submitted: auto-generated",
         "MIME-Version: 1.0",
     ]
+    if row.list_unsubscribe:
+        # RFC 8058: mail clients show an unsubscribe button that POSTs `List-Unsubscribe=One-Click` to the link.
+        # A URL cannot be folded: its line may pass 78 octets (RFC 5322 allows 998).
+        headers += [f"List-Unsubscribe: {row.list_unsubscribe}", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
     parts = [_text_part("plain", row.text_body)]
     if row.html_body:
         parts.append(_text_part("html", row.html_body))

@@ -2,7 +2,17 @@
 
 from .base import MAX_ID, LabelledEnum, TimestampMixin, UTCDateTime, parse_choice, parse_id, utcnow
 from .feedback import SCORES, MeetingFeedback
-from .meetings import AgendaItem, Meeting, MeetingSeries, MeetingStatus, Visibility, WorkshopQuestion, WorkshopRoom
+from .meetings import (
+    AgendaItem,
+    Meeting,
+    MeetingSeries,
+    MeetingStatus,
+    SeriesFollow,
+    StandingAnswer,
+    Visibility,
+    WorkshopQuestion,
+    WorkshopRoom,
+)
 from .members import LoginToken, Member, MemberSession, RateLimitHit, Region, Sector
 from .messages import Audience, MeetingMessage
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
@@ -43,6 +53,8 @@ __all__ = [
     "Rsvp",
     "RsvpSource",
     "Sector",
+    "SeriesFollow",
+    "StandingAnswer",
     "TimestampMixin",
     "UTCDateTime",
     "Visibility",

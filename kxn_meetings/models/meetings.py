@@ -1,4 +1,4 @@
-"""Meeting series, meetings, their agenda and workshop rooms."""
+"""Meeting series, who follows them, meetings, their agenda and workshop rooms."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import uuid
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, Index, String, Text, Time
+from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
 from ..text import first_control
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_tests, parse_id, stored_enum
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, column_is, member_test, member_tests, parse_id, stored_enum
 from .members import Member
 
 
@@ -39,8 +39,35 @@ class MeetingSeries(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     meetings: Mapped[list[Meeting]] = relationship(back_populates="series", order_by="Meeting.starts_at")
+
+
+class StandingAnswer(LabelledEnum):
+    """What a follower of a series asked for: an invitation to each meeting, or Going unless she says otherwise."""
+
+    INVITE = "invite", "Invite me to each meeting"
+    GOING = "going", "Count me in for each meeting unless I say otherwise"
+
+    is_going = member_test("GOING")
+
+
+class SeriesFollow(TimestampMixin, Model):
+    """A member following a series. Followers are served in the order they followed (id)."""
+
+    __tablename__ = "series_follows"
+    __table_args__ = (UniqueConstraint("series_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("meeting_series.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    standing: Mapped[StandingAnswer] = mapped_column(stored_enum(StandingAnswer, "standing_answer"))
+    # Every meeting of the series in the member's personal calendar feed, not only those she is going to.
+    in_feed: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    series: Mapped[MeetingSeries] = relationship()
+    member: Mapped[Member] = relationship()
 
 
 def new_uid() -> str:

@@ -129,6 +129,8 @@ class OutboxMessage(Model):
     sender: Mapped[str] = mapped_column(String(320))
     recipient: Mapped[str] = mapped_column(String(320))
     reply_to: Mapped[str] = mapped_column(String(320), default="")
+    # The unfollow link of a series email (List-Unsubscribe, RFC 2369, with One-Click POST, RFC 8058), or "".
+    list_unsubscribe: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     subject: Mapped[str] = mapped_column(String(400))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text, default="")

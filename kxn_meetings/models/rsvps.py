@@ -9,7 +9,7 @@ from sqlalchemy import inspect as inspect_rsvp
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from ..extensions import Model
-from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_tests, stored_enum, utcnow
+from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, member_tests, stored_enum, utcnow
 from .meetings import Meeting
 from .members import Member
 
@@ -27,6 +27,9 @@ class RsvpSource(LabelledEnum):
     EMAIL_LINK = "email_link"
     CALENDAR_REPLY = "calendar_reply"
     ORGANISER = "organiser"
+    SERIES = "series", "Standing answer for the series"
+
+    is_series = member_test("SERIES")
 
 
 class Rsvp(TimestampMixin, Model):

@@ -15,7 +15,18 @@ from sqlalchemy.orm import selectinload
 
 from .. import ical
 from ..extensions import db
-from ..models import AgendaItem, Answer, Meeting, MeetingStatus, Member, Rsvp, Visibility, utcnow
+from ..models import (
+    AgendaItem,
+    Answer,
+    Meeting,
+    MeetingSeries,
+    MeetingStatus,
+    Member,
+    Rsvp,
+    SeriesFollow,
+    Visibility,
+    utcnow,
+)
 from ..urls import external_url
 from .rsvps import may_see_join_link
 
@@ -92,14 +103,13 @@ def _read_public_feed_version() -> tuple[str, dt.datetime | None]:
     return hashlib.sha256(key.encode()).hexdigest()[:32], newest
 
 
-def public_feed_meetings() -> list[Meeting]:
+def public_feed_meetings(series_id: int | None = None) -> list[Meeting]:
+    query = select(Meeting).where(*_IN_PUBLIC_FEED)
+    if series_id is not None:
+        query = query.where(Meeting.series_id == series_id)
     return list(
         db.session.scalars(
-            select(Meeting)
-            .where(*_IN_PUBLIC_FEED)
-            .options(selectinload(Meeting.agenda_items))
-            .order_by(Meeting.starts_at),
-            {"since": _feed_since()},
+            query.options(selectinload(Meeting.agenda_items)).order_by(Meeting.starts_at), {"since": _feed_since()}
         )
     )
 
@@ -113,6 +123,38 @@ def public_feed_body(etag: str) -> bytes:
         body = public_feed_bytes(public_feed_meetings())
         cache.clear()
         cache[etag] = body
+    return body
+
+
+_SERIES_FEED_VERSION = _PUBLIC_FEED_VERSION.where(Meeting.series_id == bindparam("series_id"))
+
+
+def series_feed_version(series: MeetingSeries) -> tuple[str, dt.datetime | None]:
+    """The ETag and Last-Modified of one series' feed: its public meetings, as the network feed counts them, and
+    the series' own name and description."""
+    row = db.session.execute(_SERIES_FEED_VERSION, {"since": _feed_since(), "series_id": series.id}).one()
+    newest = max((t for t in (row[1], series.updated_at) if t is not None), default=None)
+    config = current_app.config
+    settings = (config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"])
+    key = "\x1f".join([FEED_FORMAT, *(str(value) for value in row), series.name, series.description, *settings])
+    return hashlib.sha256(key.encode()).hexdigest()[:32], newest
+
+
+def series_feed_body(series: MeetingSeries, etag: str) -> bytes:
+    """One series' feed, built once per version and process, like the network feed."""
+    cache: dict[tuple[int, str], bytes] = current_app.extensions.setdefault("kxn_series_feeds", {})
+    body = cache.get((series.id, etag))
+    if body is None:
+        if len(cache) >= 64:
+            cache.clear()
+        meetings = public_feed_meetings(series.id)
+        body = cache[(series.id, etag)] = ical.calendar_bytes(
+            [(m, options_for(m, dtstamp=m.updated_at)) for m in meetings],
+            method="PUBLISH",
+            name=series.name,
+            description=series.description or f"Meetings of {series.name}",
+            refresh=True,
+        )
     return body
 
 
@@ -221,13 +263,17 @@ def personal_feed_member(token: str) -> Member | None:
 
 
 def personal_feed_bytes(member: Member) -> bytes:
-    """Meetings the member is going to or might go to; the join link only where they are going."""
+    """Meetings the member is going to or might go to, and every meeting of the series she follows with "all
+    meetings in my calendar" that she has not declined; the join link only where she is going."""
+    in_feed = select(SeriesFollow.series_id).where(SeriesFollow.member_id == member.id, SeriesFollow.in_feed.is_(True))
     rows = db.session.execute(
         select(Meeting, Rsvp)
-        .join(Rsvp, Rsvp.meeting_id == Meeting.id)
+        .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == member.id))
         .where(
-            Rsvp.member_id == member.id,
-            Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]),
+            or_(
+                Rsvp.answer.in_([Answer.GOING, Answer.MAYBE]),
+                Meeting.series_id.in_(in_feed) & or_(Rsvp.id.is_(None), Rsvp.answer != Answer.DECLINED),
+            ),
             Meeting.status != MeetingStatus.DRAFT,
             Meeting.starts_at >= _feed_since(),
         )
@@ -236,8 +282,12 @@ def personal_feed_bytes(member: Member) -> bytes:
     ).all()
     events = []
     for meeting, rsvp in rows:
-        status = None if meeting.is_cancelled else ("CONFIRMED" if rsvp.is_going else "TENTATIVE")
-        extra = "You are on the waiting list." if rsvp.is_waiting else ""
+        going = rsvp is not None and rsvp.is_going
+        status = None if meeting.is_cancelled else ("CONFIRMED" if going else "TENTATIVE")
+        if rsvp is None:
+            extra = "In your calendar because you follow its series; you have not answered yet."
+        else:
+            extra = "You are on the waiting list." if rsvp.is_waiting else ""
         events.append(
             (
                 meeting,

@@ -28,7 +28,7 @@ from ..extensions import db
 from ..models import Answer, Invitation, Meeting, Member, MessageKind, OutboxMessage, Rsvp, utcnow
 from ..text import first_control, is_email_address
 from ..urls import external_url
-from . import calendars, meeting_summary
+from . import calendars, follows, meeting_summary
 from .errors import ServiceError
 from .locking import lock_meeting
 from .outbox import Email, Queued, queue_email, queue_emails
@@ -210,11 +210,14 @@ class _Notice:
         calendars = _Calendars(meeting, method, extra) if method else None
         return cls(kind, meeting, subject, method, shared, calendars, reply_to)
 
-    def personal_context(self, member: Member, rsvp: Rsvp | None, invitation: Invitation) -> dict:
+    def personal_context(
+        self, member: Member, rsvp: Rsvp | None, invitation: Invitation, series: follows.SeriesLinks | None = None
+    ) -> dict:
         reminder = self.kind == MessageKind.REMINDER
         return dict(
             self.context,
             rsvp=rsvp,
+            series=series,
             answer_url=external_url("meetings.personal_answer", ref=self.meeting.slug, token=invitation.token),
             # Only a notice that puts the meeting in a calendar (or a reminder) carries the link: never a
             # cancellation, a decline or a preview.
@@ -222,18 +225,27 @@ class _Notice:
             and may_see_join_link(self.meeting, rsvp, reminder=reminder),
         )
 
-    def message(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> Email:
+    def message(
+        self,
+        member: Member,
+        *,
+        dedup: str,
+        invitation: Invitation,
+        rsvp: Rsvp | None,
+        series: follows.SeriesLinks | None = None,
+    ) -> Email:
         return Email(
             kind=self.kind,
             to=member,
             subject=self.subject,
-            context=self.personal_context(member, rsvp, invitation),
+            context=self.personal_context(member, rsvp, invitation, series),
             dedup_key=dedup,
             calendar=self.calendars.personal(member, rsvp, invitation) if self.calendars else None,
             calendar_method=self.method,
             meeting_id=self.meeting.id,
             sender=calendar_sender(invitation),
             reply_to=self.reply_to,
+            list_unsubscribe=series.list_unsubscribe if series else "",
         )
 
     def _record(self, rows: Sequence[OutboxMessage | Queued]) -> None:
@@ -250,7 +262,8 @@ class _Notice:
             )
 
     def queue(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> OutboxMessage | None:
-        row = queue_email(**vars(self.message(member, dedup=dedup, invitation=invitation, rsvp=rsvp)))
+        series = follows.links_for(self.meeting, [member]).get(member.id)
+        row = queue_email(**vars(self.message(member, dedup=dedup, invitation=invitation, rsvp=rsvp, series=series)))
         if row is not None:
             self._record([row])
         return row
@@ -270,8 +283,14 @@ class _Notice:
             return 0
         links = personal_links(self.meeting, todo)
         answers = _answers(self.meeting, todo)
+        followed = follows.links_for(self.meeting, todo)
         rows = queue_emails(
-            [self.message(m, dedup=keys[m.id], invitation=links[m.id], rsvp=answers.get(m.id)) for m in todo],
+            [
+                self.message(
+                    m, dedup=keys[m.id], invitation=links[m.id], rsvp=answers.get(m.id), series=followed.get(m.id)
+                )
+                for m in todo
+            ],
             progress=progress,
         )
         self._record(rows)
@@ -335,7 +354,7 @@ def preview(meeting: Meeting, member: Member) -> Preview:
     notice = _Notice.of(MessageKind.INVITATION, meeting, subject=_invitation_subject(meeting), method=None)
     rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
     context = dict(
-        notice.personal_context(member, rsvp, invitation),
+        notice.personal_context(member, rsvp, invitation, follows.links_for(meeting, [member]).get(member.id)),
         member=member,
         external_url=external_url,
         network_name=current_app.config["NETWORK_NAME"],
@@ -471,10 +490,17 @@ class Chosen:
 
 
 def choose_recipients(
-    recipients: str, *, organisations: list[str] | None = None, addresses: str = "", create: bool = False
+    recipients: str,
+    *,
+    organisations: list[str] | None = None,
+    addresses: str = "",
+    create: bool = False,
+    series_id: int | None = None,
 ) -> Chosen:
-    """Members named by the invite page's choice: 'organisations', 'addresses' (new members made when `create`),
-    or everyone active."""
+    """Members named by the invite page's choice: 'followers' (of the meeting's series), 'organisations',
+    'addresses' (new members made when `create`), or everyone active."""
+    if recipients == "followers":
+        return Chosen(follows.follower_members(series_id) if series_id is not None else [], [], [])
     if recipients == "organisations":
         return Chosen(active_members(organisations), [], [])
     if recipients == "addresses":
@@ -496,5 +522,7 @@ def invite_chosen(
     (and make each new member) once. Returns how many were queued and who was chosen."""
     meeting = lock_meeting(meeting.id)
     invitable(meeting)
-    chosen = choose_recipients(recipients, organisations=organisations, addresses=addresses, create=create)
+    chosen = choose_recipients(
+        recipients, organisations=organisations, addresses=addresses, create=create, series_id=meeting.series_id
+    )
     return invite(meeting, chosen.members), chosen

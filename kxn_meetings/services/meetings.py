@@ -22,7 +22,6 @@ from ..models import (
     Answer,
     Meeting,
     MeetingNotes,
-    MeetingSeries,
     MeetingStatus,
     Member,
     Rsvp,
@@ -34,7 +33,7 @@ from ..models import (
 )
 from ..text import slugify
 from ..wording import plural
-from . import feedback, invitations, notices, rsvps
+from . import feedback, invitations, notices, rsvps, series
 from .errors import ServiceError
 from .locking import lock_meeting
 
@@ -66,6 +65,7 @@ def _find_statement(by_id: bool, load_details: bool):
             selectinload(Meeting.agenda_items),
             selectinload(Meeting.workshop_rooms).selectinload(WorkshopRoom.questions),
             joinedload(Meeting.contact),
+            joinedload(Meeting.series),
         )
     return query
 
@@ -230,7 +230,7 @@ def create_meeting(data: MeetingData, *, copied_from: Meeting | None = None) -> 
     """A draft; `copied_from`, the meeting its details were copied from, whose title it must not keep."""
     validate(data, is_new=True, copied_from=copied_from)
     if data.series_id is None:
-        data.series_id = default_series().id
+        data.series_id = series.default_series().id
     meeting = Meeting(
         status=MeetingStatus.DRAFT, sequence=0, slug=meeting_slug(data.title, data.starts_at, data.timezone)
     )
@@ -333,12 +333,16 @@ def update_meeting(
     return MeetingUpdate(changes=changes, promoted=promoted, announced=announced)
 
 
-def publish(meeting: Meeting) -> None:
+def publish(meeting: Meeting) -> series.PublishedToFollowers:
+    """Publish a draft: the followers of its series are answered by their standing answer and invited."""
+    meeting = lock_meeting(meeting.id)
     if not meeting.is_draft:
         raise MeetingError("Only a draft can be published.")
     meeting.status = MeetingStatus.SCHEDULED
     meeting.published_at = utcnow()
     invitations.ensure_announced(meeting)
+    db.session.flush()
+    return series.publish_to_followers(meeting)
 
 
 def why_not_editable(meeting: Meeting) -> str | None:
@@ -438,15 +442,6 @@ def record_walk_in(meeting: Meeting, member_id: int, *, now: dt.datetime | None 
     db.session.flush()
     feedback.asked_later(meeting)
     return rsvp
-
-
-def default_series() -> MeetingSeries:
-    series = db.session.scalar(select(MeetingSeries).order_by(MeetingSeries.id).limit(1))
-    if series is None:
-        series = MeetingSeries(name="Knowledge Exchange Network", slug="kxn")
-        db.session.add(series)
-        db.session.flush()
-    return series
 
 
 DEFAULT_GAP = dt.timedelta(weeks=6)

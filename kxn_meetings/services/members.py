@@ -19,6 +19,7 @@ from ..models import LabelledEnum, Member, MemberSession, OutboxMessage, OutboxS
 from ..text import EMAIL_MAX, character_name, first_control, is_email_address
 from .auth import end_all_sessions, find_member_by_email
 from .errors import ServiceError
+from .follows import export_rows as followed_series
 
 NAME_MAX = 200
 
@@ -241,6 +242,7 @@ def personal_data(member: Member) -> dict[str, Any]:
             "has_password": bool(member.password_hash),
             "joined": member.created_at.isoformat(),
         },
+        "series_followed": followed_series(member),
         "rsvps": [
             {
                 "meeting": rsvp.meeting.title,

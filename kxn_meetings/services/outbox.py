@@ -124,6 +124,7 @@ class Email:
     meeting_id: int | None = None
     sender: str | tuple[str, str] | None = None  # `Name <address>`, or a (name, address) pair taken as written
     reply_to: str | None = None
+    list_unsubscribe: str = ""  # `<https://...>`: the unfollow link of a series email
 
     def __post_init__(self) -> None:
         self.kind = MessageKind(self.kind)  # the templates ask the kind for their wording
@@ -195,6 +196,7 @@ def _new_values(message: Email, render: _Renderer) -> dict:
         "sender": sender,
         "recipient": recipient,
         "reply_to": reply_to,
+        "list_unsubscribe": _single_line(message.list_unsubscribe, "List-Unsubscribe"),
         "subject": subject,
         "text_body": render(f"emails/{message.template}.txt", context),
         "html_body": render(f"emails/{message.template}.html", context),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -14,6 +15,7 @@ from ..models import utcnow
 from ..security import is_organiser
 from ..services import calendars as calendar_service
 from ..services import rsvps as rsvp_service
+from ..services import series as series_service
 from ..urls import external_url
 from .public_pages import same_for_every_visitor
 from .transactions import transaction
@@ -87,10 +89,8 @@ def _http_date(last_modified: dt.datetime | None) -> dt.datetime | None:
     return whole if utcnow().replace(microsecond=0) > whole else whole - dt.timedelta(seconds=1)
 
 
-@bp.route("/calendar.ics")
-def feed():
-    """The network's public meetings. Most requests are polls: answered 304 after one aggregate query."""
-    etag, newest = calendar_service.public_feed_version()
+def conditional_feed(etag: str, newest: dt.datetime | None, body: Callable[[], bytes]) -> Response:
+    """A feed's 304 when the client holds this version, else `body()` with its ETag and Last-Modified."""
     last_modified = _http_date(newest)
     # If-None-Match wins over If-Modified-Since (RFC 9110, 13.2.2).
     if request.if_none_match:
@@ -103,9 +103,24 @@ def feed():
         if last_modified is not None:
             headers.append(("Last-Modified", http_date(last_modified)))
         return Response(status=304, headers=headers)
-    return _ics(
-        calendar_service.public_feed_body(etag), etag=etag, last_modified=last_modified, cache_control=PUBLIC_CACHE
-    )
+    return _ics(body(), etag=etag, last_modified=last_modified, cache_control=PUBLIC_CACHE)
+
+
+@bp.route("/calendar.ics")
+def feed():
+    """The network's public meetings. Most requests are polls: answered 304 after one aggregate query."""
+    etag, newest = calendar_service.public_feed_version()
+    return conditional_feed(etag, newest, lambda: calendar_service.public_feed_body(etag))
+
+
+@bp.route("/series/<ref>/calendar.ics")
+def series_feed(ref: str):
+    """One series' public meetings, answered like the network feed."""
+    series = series_service.find_series(ref)
+    if series is None:
+        abort(404)
+    etag, newest = calendar_service.series_feed_version(series)
+    return conditional_feed(etag, newest, lambda: calendar_service.series_feed_body(series, etag))
 
 
 @bp.route("/calendar/<token>.ics")

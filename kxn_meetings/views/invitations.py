@@ -93,7 +93,9 @@ def invite(ref: str):
         if form.validate_on_submit() and _check_choice(form):
             if request.form.get("action") == "send":
                 return _send(meeting, form)
-            chosen = invitation_service.choose_recipients(form.recipients.data, **_choice(form, create=False))
+            chosen = invitation_service.choose_recipients(
+                form.recipients.data, **_choice(form, create=False), series_id=meeting.series_id
+            )
             sample = invitation_service.preview(meeting, current_user)
             preview = {
                 "members": chosen.members,

@@ -34,6 +34,8 @@ from ..services import meetings as meeting_service
 from ..services import messages as message_service
 from ..services import notices as notice_service
 from ..services import rsvps as rsvp_service
+from ..services import series as series_service
+from ..services.follows import member_token
 from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
 from .public_pages import same_for_every_visitor
@@ -103,6 +105,18 @@ def _rsvp_of(meeting: Meeting, member: Member | None) -> Rsvp | None:
     return db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
 
 
+def _follow_url(meeting: Meeting, member: Member | None, token: str | None) -> str | None:
+    """Where the meeting page offers to follow its series: the member's own follow link on her personal link's page
+    (no sign-in needed), else the series page."""
+    if meeting.series is None:
+        return None
+    if token is not None and member is not None:
+        return url_for(
+            "series.follow_by_link", ref=meeting.series.slug, token=member_token(meeting.series.id, member.id)
+        )
+    return url_for("series.show", ref=meeting.series.slug, _anchor="follow-heading")
+
+
 def _meeting_page(
     meeting: Meeting,
     member: Member | None,
@@ -153,6 +167,7 @@ def _meeting_page(
             else url_for("calendar.meeting_ics", ref=meeting.slug)
         ),
         personal=token is not None,
+        follow_url=_follow_url(meeting, member, token),
         organiser_view=organiser,
         guests=guest_service.guest_list(meeting) if guest_service.may_see_guest_list(meeting, my_rsvp) else None,
         message_log=message_service.sent_to(meeting) if organiser and not meeting.is_draft else None,
@@ -244,6 +259,7 @@ def _contacts() -> list[SelectChoice]:
 def _meeting_form(**kwargs) -> MeetingForm:
     form = MeetingForm(**kwargs)
     form.contact_id.choices = _contacts()
+    form.series_id.choices = [SelectChoice(str(id_), name) for id_, name in series_service.choices()]
     return form
 
 
@@ -396,6 +412,7 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         rsvp_deadline=deadline,
         visibility=parse_choice(Visibility, form.visibility.data) or Visibility.PUBLIC,
         contact_id=form.contact_id.data or None,
+        series_id=form.series_id.data or None,
         agenda=agenda,
         rooms=rooms,
     )
@@ -423,6 +440,7 @@ def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
         "rsvp_deadline_time": deadline.time().replace(tzinfo=None) if deadline else None,
         "visibility": data.visibility.value,
         "contact_id": data.contact_id or 0,
+        "series_id": data.series_id or 0,
         "agenda": [vars(row) for row in data.agenda],
         "rooms": [{"name": r.name, "questions": "\n".join(r.questions)} for r in data.rooms],
     }
@@ -560,9 +578,15 @@ def send_update(ref: str):
 def publish(ref: str):
     meeting = confirmed_meeting(ref)
     with transaction() as outcome:
-        meeting_service.publish(meeting)
+        told = meeting_service.publish(meeting)
     if not outcome.refused:
-        flash("Published: the meeting is now on the meetings page and in the calendar feed.", "success")
+        message = "Published: the meeting is now on the meetings page and in the calendar feed."
+        if told.invited:
+            message += f" {plural(told.invited, 'follower of its series is', 'followers of its series are')} invited"
+            counted = [f"{told.going} counted in as Going"] if told.going else []
+            counted += [f"{told.waiting} on the waiting list"] if told.waiting else []
+            message += f" ({', '.join(counted)})." if counted else "."
+        flash(message, "success")
     return back_to(meeting)
 
 

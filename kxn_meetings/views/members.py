@@ -16,6 +16,7 @@ from ..forms import CsvConfirmForm, CsvImportForm, DeleteAccountForm, MemberForm
 from ..models import LabelledEnum, Member, Region, Sector, parse_choice
 from ..security import organiser_required, safe_next
 from ..services import members as member_service
+from ..services.follows import followed_by
 from ..services.members import CsvImportError, ImportRow
 from ..text import without_controls
 from .form_pages import render_form, require_confirmation
@@ -216,7 +217,13 @@ def export():
 
 
 def _render_profile(profile_form: ProfileForm, delete_form: DeleteAccountForm):
-    return render_form("members/profile.html", member=current_user, form=profile_form, delete_form=delete_form)
+    return render_form(
+        "members/profile.html",
+        member=current_user,
+        form=profile_form,
+        delete_form=delete_form,
+        followed=followed_by(_me()),
+    )
 
 
 @bp.route("/profile", methods=["GET", "POST"])
