@@ -16,21 +16,25 @@ from kxn_meetings.models import (
     AgendaItem,
     Answer,
     CalendarReply,
+    MeetingSeries,
     MeetingStatus,
     Member,
     OutboxMessage,
     OutboxStatus,
     ReplyOutcome,
+    StandingAnswer,
     Visibility,
     WorkshopQuestion,
     WorkshopRoom,
 )
 from kxn_meetings.services import auth as auth_service
 from kxn_meetings.services import calendars as calendar_service
+from kxn_meetings.services import follows
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import notes as notes_service
 from kxn_meetings.services import rsvps as rsvp_service
+from kxn_meetings.services import series as series_service
 
 from .browser_fixtures import DESKTOP, PHONE, Checker, audit, sign_in_browser
 from .notes_helpers import answered, past_meeting, write_notes
@@ -208,6 +212,7 @@ def seed(make_member, make_meeting, organiser: Member, member: Member) -> Site:
             )
         )
     calendar_service.new_feed_token(member)
+    series_service.follow(next_meeting.series, member, StandingAnswer.INVITE, in_feed=True)
     db.session.commit()
     some_outbox = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.kind == "invitation")).first()
     assert some_outbox is not None and next_meeting.id
@@ -243,7 +248,7 @@ def sign_in_link_token(email: str) -> str:
 def member_pages(check: Checker, site: Site) -> None:
     meetings = (site.scheduled, site.full, site.cancelled, site.past)
     check.visit_all("/", *(f"/meetings/{slug}" for slug in meetings), f"/meetings/{site.past}/notes")
-    check.visit_all("/notes", "/notes?q=custody", "/profile", "/profile/calendar")
+    check.visit_all("/notes", "/notes?q=custody", "/profile", "/profile/calendar", "/series", "/series/kxn")
     check.visit("/members", status=403)
 
 
@@ -314,12 +319,15 @@ def organiser_pages(check: Checker, site: Site) -> None:
         "/profile/calendar",
         "/account/password",
     )
+    check.visit_all("/series", "/series/kxn", "/series/kxn/followers", "/series/kxn/edit", "/series/new")
     check.visit("/meetings/no-such-meeting", status=404)
 
 
 def visitor_pages(check: Checker, site: Site) -> None:
     page = check.page
     check.visit_all("/", f"/meetings/{site.full}", f"/meetings/{site.cancelled}", f"/meetings/{site.past}/notes")
+    token = follows.member_token(db.session.scalar(db.select(MeetingSeries.id)), site.member.id)
+    check.visit_all("/series", "/series/kxn", f"/series/kxn/follow/{token}", f"/series/kxn/unfollow/{token}")
     check.visit_all("/notes", "/past", site.scheduled_link, site.full_link, site.cancelled_link, "/sign-in")
     page.get_by_text("Organisers: sign in with a password").click()
     check.check("sign-in with password open")
