@@ -8,6 +8,7 @@ from .messages import Audience, MeetingMessage
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
 from .outbox import MessageKind, OutboxMessage, OutboxStatus
 from .replies import CalendarReply, ReplyOutcome
+from .rooms import RoomMember, RoomPlan, RoomScribe, ScribeAnswer
 from .rsvps import ANSWERS_CHANGED, Answer, Invitation, Rsvp, RsvpSource
 
 __all__ = [
@@ -40,8 +41,12 @@ __all__ = [
     "RateLimitHit",
     "Region",
     "ReplyOutcome",
+    "RoomMember",
+    "RoomPlan",
+    "RoomScribe",
     "Rsvp",
     "RsvpSource",
+    "ScribeAnswer",
     "Sector",
     "TimestampMixin",
     "UTCDateTime",

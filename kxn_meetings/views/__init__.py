@@ -51,12 +51,13 @@ def init_app(app: Flask) -> None:
         outbox,
         public_pages,
         replies,
+        rooms,
     )
 
     app.url_map.converters["id"] = IdConverter
     public_pages.init_app(app)
     areas = (auth, calendar, feedback, insights, invitations, main)
-    for area in (*areas, meetings, members, messages, notes, outbox, replies):
+    for area in (*areas, meetings, members, messages, notes, outbox, replies, rooms):
         app.register_blueprint(area.bp)
 
     @app.errorhandler(CSRFError)

@@ -33,6 +33,7 @@ from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import messages as message_service
 from ..services import notices as notice_service
+from ..services import rooms as room_service
 from ..services import rsvps as rsvp_service
 from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
@@ -127,6 +128,7 @@ def _meeting_page(
             }
         )
     count = rsvp_service.page_counts([meeting])[meeting.id]
+    going = my_rsvp is not None and my_rsvp.is_going and bool(meeting.workshop_rooms)
     answer_url = (
         url_for("meetings.personal_answer", ref=meeting.slug, token=token)
         if token
@@ -155,6 +157,9 @@ def _meeting_page(
         personal=token is not None,
         organiser_view=organiser,
         guests=guest_service.guest_list(meeting) if guest_service.may_see_guest_list(meeting, my_rsvp) else None,
+        my_room=room_service.room_of(meeting, member) if going else None,
+        # Chosen while signed in only: a personal link answers and reads, it changes nothing else.
+        room_choice=room_service.room_choice(meeting, member) if going and token is None else None,
         message_log=message_service.sent_to(meeting) if organiser and not meeting.is_draft else None,
     ), status
 

@@ -1,0 +1,113 @@
+"""The organisers' rooms page and the members' view of their room."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Answer
+from kxn_meetings.services import rooms
+
+from .meeting_helpers import record_answer
+from .rooms_helpers import going, meeting_with_rooms, named_scribe
+
+
+def test_an_organiser_places_members_automatically_then_by_hand_then_locks(
+    organiser_client, sign_in, client, make_meeting, make_member
+):
+    meeting = meeting_with_rooms(make_meeting, count=3)
+    members = going(meeting, make_member, 9)
+    page = organiser_client.get(f"/meetings/{meeting.slug}/rooms")
+    assert page.status_code == 200
+    assert "Who sits where (9 going)" in page.get_data(as_text=True)
+
+    response = organiser_client.post(f"/meetings/{meeting.slug}/rooms/assign", data={})
+    assert response.status_code == 302
+    placed = {seat.member.id: seat.room_id for seat in rooms.seats(meeting)}
+    assert sorted(Counter(placed.values()).values()) == [3, 3, 3]
+
+    room_c = meeting.workshop_rooms[2]
+    choices = {f"member_{member_id}": str(room_id) for member_id, room_id in placed.items()}
+    choices[f"member_{members[0].id}"] = str(room_c.id)
+    choices[f"member_{members[1].id}"] = "0"
+    assert organiser_client.post(f"/meetings/{meeting.slug}/rooms/places", data=choices).status_code == 302
+    db.session.expire_all()
+    seats = {seat.member.id: seat.room_id for seat in rooms.seats(meeting)}
+    assert seats[members[0].id] == room_c.id and seats[members[1].id] is None
+
+    bad = dict(choices, **{f"member_{members[2].id}": "999999"})
+    assert organiser_client.post(f"/meetings/{meeting.slug}/rooms/places", data=bad).status_code == 422
+
+    response = organiser_client.post(
+        f"/meetings/{meeting.slug}/rooms/instructions", data={"instructions": "Zoom: choose **Breakout rooms**."}
+    )
+    assert response.status_code == 302
+    assert organiser_client.post(f"/meetings/{meeting.slug}/rooms/lock", data={}).status_code == 302
+    assert organiser_client.post(f"/meetings/{meeting.slug}/rooms/assign", data={}).status_code == 422
+
+    sign_in(client, members[0])
+    text = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    assert "Your room: <strong>Room C</strong>" in text
+    assert "<strong>Breakout rooms</strong>" in text
+
+
+def test_members_not_going_see_no_room(client, sign_in, make_meeting, make_member):
+    meeting = meeting_with_rooms(make_meeting, count=2)
+    going(meeting, make_member, 2)
+    maybe = make_member()
+    record_answer(meeting.id, maybe, Answer.MAYBE)
+    rooms.assign_automatically(meeting)
+    rooms.lock(meeting)
+    db.session.commit()
+    sign_in(client, maybe)
+    assert "Your room" not in client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+
+
+def test_scribes_are_named_on_the_rooms_page_with_their_link(organiser_client, make_meeting, make_member):
+    meeting = meeting_with_rooms(make_meeting, count=2)
+    (scribe,) = going(meeting, make_member, 1, name="Priya Scribe")
+    room = meeting.workshop_rooms[1]
+    response = organiser_client.post(
+        f"/meetings/{meeting.slug}/rooms/scribes", data={"room": str(room.id), "member": str(scribe.id)}
+    )
+    assert response.status_code == 302
+    text = organiser_client.get(f"/meetings/{meeting.slug}/rooms").get_data(as_text=True)
+    assert "Priya Scribe" in text and f"/rooms/{room.id}/scribe/" in text
+    again = organiser_client.post(
+        f"/meetings/{meeting.slug}/rooms/scribes", data={"room": str(room.id), "member": str(scribe.id)}
+    )
+    assert again.status_code == 422
+    assert "already this room&#39;s scribe" in again.get_data(as_text=True)
+
+
+def test_the_progress_page_shows_words_and_last_saved_in_the_meetings_zone(organiser_client, make_meeting, make_member):
+    meeting = meeting_with_rooms(make_meeting, count=2, timezone="America/New_York")
+    (member,) = going(meeting, make_member, 1)
+    room = meeting.workshop_rooms[0]
+    scribe = named_scribe(meeting, room, member)
+    rooms.save_answers(scribe, {room.questions[0].id: "one two three four"})
+    db.session.commit()
+    text = organiser_client.get(f"/meetings/{meeting.slug}/rooms/progress").get_data(as_text=True)
+    assert '<td data-label="Words">4</td>' in text
+    assert "EST" in text or "EDT" in text
+
+
+def test_a_member_going_says_which_room_she_would_like_until_the_rooms_are_locked(
+    client, sign_in, make_meeting, make_member
+):
+    meeting = meeting_with_rooms(make_meeting, count=2)
+    (member,) = going(meeting, make_member, 1)
+    sign_in(client, member)
+    page = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    assert "Which room would you like to be in?" in page
+    room_b = meeting.workshop_rooms[1]
+    assert client.post(f"/meetings/{meeting.slug}/rooms/preference", data={"room": str(room_b.id)}).status_code == 302
+    assert rooms.room_choice(meeting, member).preferred_room_id == room_b.id
+    rooms.assign_automatically(meeting)
+    rooms.lock(meeting)
+    db.session.commit()
+    page = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    assert "Which room would you like" not in page and "Your room: <strong>Room B</strong>" in page
+    client.post(f"/meetings/{meeting.slug}/rooms/preference", data={"room": "0"})
+    assert rooms.room_choice(meeting, member) is None
+    assert "The rooms are locked" in client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
