@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 
+from sqlalchemy import select
+
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Answer
-from kxn_meetings.services import rooms
+from kxn_meetings.models import Answer, MessageKind, OutboxMessage
+from kxn_meetings.services import notices, rooms
 
 from .meeting_helpers import record_answer
 from .rooms_helpers import going, meeting_with_rooms, named_scribe
@@ -111,3 +114,25 @@ def test_a_member_going_says_which_room_she_would_like_until_the_rooms_are_locke
     client.post(f"/meetings/{meeting.slug}/rooms/preference", data={"room": "0"})
     assert rooms.room_choice(meeting, member) is None
     assert "The rooms are locked" in client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+
+
+def test_the_reminder_tells_each_member_her_room_its_questions_and_the_breakout_instructions(
+    app, make_meeting, make_member
+):
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=5)
+    meeting = meeting_with_rooms(make_meeting, count=2, questions=2, start=start)
+    first, second = going(meeting, make_member, 2)
+    rooms.assign_by_hand(meeting, {first.id: meeting.workshop_rooms[0].id, second.id: meeting.workshop_rooms[1].id})
+    rooms.set_instructions(meeting, "In Teams: Rooms, then join yours.")
+    rooms.lock(meeting)
+    db.session.commit()
+    assert notices.queue_reminders() == 2
+    db.session.commit()
+    sent = {
+        row.member_id: row
+        for row in db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.REMINDER))
+    }
+    text = sent[first.id].text_body
+    assert "Your workshop room: Room A\n  - Question 1\n  - Question 2\nIn Teams: Rooms, then join yours." in text
+    assert "Room B" not in text
+    assert "Your workshop room:</strong> Room B" in sent[second.id].html_body

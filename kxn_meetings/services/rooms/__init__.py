@@ -23,6 +23,7 @@ from .plan import (
     plan_of,
     room_choice,
     room_of,
+    rooms_by_member,
     seats,
     set_instructions,
     set_preference,

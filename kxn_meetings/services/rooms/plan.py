@@ -193,22 +193,22 @@ class MyRoom:
 
 def room_of(meeting: Meeting, member: Member | None) -> MyRoom | None:
     """The member's room, once the organiser has locked the plan; None before, or for anyone not placed."""
-    if member is None or not meeting.workshop_rooms:
-        return None
-    row = db.session.execute(
-        select(RoomMember.room_id, RoomPlan.breakout_instructions)
+    return rooms_by_member(meeting).get(member.id) if member is not None else None
+
+
+def rooms_by_member(meeting: Meeting) -> dict[int, MyRoom]:
+    """Member id -> her room, for every member placed once the plan is locked (empty before): for the reminders."""
+    if not meeting.workshop_rooms:
+        return {}
+    rows = db.session.execute(
+        select(RoomMember.member_id, RoomMember.room_id, RoomPlan.breakout_instructions)
         .join(RoomPlan, RoomPlan.meeting_id == RoomMember.meeting_id)
-        .where(
-            RoomMember.meeting_id == meeting.id,
-            RoomMember.member_id == member.id,
-            RoomMember.room_id.is_not(None),
-            RoomPlan.locked_at.is_not(None),
-        )
-    ).first()
-    if row is None:
-        return None
-    room = next((r for r in meeting.workshop_rooms if r.id == row.room_id), None)
-    return MyRoom(room, row.breakout_instructions) if room is not None else None
+        .where(RoomMember.meeting_id == meeting.id, RoomMember.room_id.is_not(None), RoomPlan.locked_at.is_not(None))
+    ).all()
+    by_id = {room.id: room for room in meeting.workshop_rooms}
+    return {
+        row.member_id: MyRoom(by_id[row.room_id], row.breakout_instructions) for row in rows if row.room_id in by_id
+    }
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from ...extensions import db
 from ...models import MeetingNotes, NotesStatus, RoomScribe, ScribeAnswer, WorkshopRoom, utcnow
@@ -113,7 +113,7 @@ def scribes_of(meeting: Meeting) -> list[RoomScribe]:
             select(RoomScribe)
             .join(RoomScribe.room)
             .where(WorkshopRoom.meeting_id == meeting.id)
-            .options(joinedload(RoomScribe.member))
+            .options(joinedload(RoomScribe.member), contains_eager(RoomScribe.room))
             .order_by(WorkshopRoom.position, RoomScribe.id)
         )
     )
