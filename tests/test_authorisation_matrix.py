@@ -43,6 +43,7 @@ ORGANISER_URLS = [
     ("GET", "/meetings/{slug}/notes/edit", None, 200),
     ("GET", "/meetings/{slug}/rooms", None, 200),
     ("GET", "/meetings/{slug}/rooms/progress", None, 200),
+    ("GET", "/meetings/{slug}/rooms.csv", None, 200),
     ("POST", "/meetings/{slug}/rooms/instructions", {"instructions": "Zoom: Breakout rooms"}, 302),
     ("GET", "/members", None, 200),
     ("GET", "/replies/", None, 200),

@@ -8,7 +8,8 @@ from collections import Counter
 from sqlalchemy import select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Answer, MessageKind, OutboxMessage
+from kxn_meetings.models import Answer, MessageKind, OutboxMessage, RoomMember, RoomScribe, ScribeAnswer
+from kxn_meetings.services import members as member_service
 from kxn_meetings.services import notices, rooms
 
 from .meeting_helpers import record_answer
@@ -136,3 +137,38 @@ def test_the_reminder_tells_each_member_her_room_its_questions_and_the_breakout_
     assert "Your workshop room: Room A\n  - Question 1\n  - Question 2\nIn Teams: Rooms, then join yours." in text
     assert "Room B" not in text
     assert "Your workshop room:</strong> Room B" in sent[second.id].html_body
+
+
+def test_the_rooms_export_lists_members_and_scribes_answers_with_cells_neutralised(
+    organiser_client, make_meeting, make_member
+):
+    meeting = meeting_with_rooms(make_meeting, count=2)
+    alice, bob = going(meeting, make_member, 2)
+    rooms.assign_by_hand(meeting, {alice.id: meeting.workshop_rooms[0].id, bob.id: meeting.workshop_rooms[1].id})
+    scribe = named_scribe(meeting, meeting.workshop_rooms[1], bob)
+    rooms.save_answers(scribe, {meeting.workshop_rooms[1].questions[0].id: "=HYPERLINK(1)"})
+    db.session.commit()
+    response = organiser_client.get(f"/meetings/{meeting.slug}/rooms.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    lines = response.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("Room,Name,Email")
+    assert lines[1].startswith(f"Room A,{alice.name},{alice.email}") and ",Member," in lines[1]
+    assert lines[2].startswith(f"Room B,{bob.name}")
+    assert lines[3].startswith(f"Room B,{bob.name}") and ",Scribe,Question 1,'=HYPERLINK(1)," in lines[3]
+
+
+def test_a_deleted_member_leaves_no_room_place_scribe_link_or_scribe_text(app, make_meeting, make_member):
+    meeting = meeting_with_rooms(make_meeting, count=2)
+    leaving, staying = going(meeting, make_member, 2)
+    rooms.assign_automatically(meeting)
+    room = meeting.workshop_rooms[0]
+    for member in (leaving, staying):
+        rooms.save_answers(named_scribe(meeting, room, member), {room.questions[0].id: f"Said by {member.name}"})
+    db.session.commit()
+    member_service.delete_account(leaving)
+    db.session.commit()
+    assert db.session.scalars(select(RoomMember.member_id)).all() == [staying.id]
+    assert db.session.scalars(select(RoomScribe.member_id)).all() == [staying.id]
+    assert db.session.scalars(select(ScribeAnswer.body)).all() == [f"Said by {staying.name}"]
+    export = "\n".join(",".join(row) for row in rooms.export_rows(meeting))
+    assert leaving.name not in export and staying.name in export

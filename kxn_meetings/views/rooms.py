@@ -3,13 +3,14 @@ during the meeting, and the scribe page a scribe link opens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
+from ..csvsafe import to_csv
 from ..forms import no_control_chars_in_text
 from ..models import Meeting, parse_id
 from ..security import organiser_required
@@ -201,6 +202,19 @@ def remove_scribe(ref: str, scribe_id: int):
         ref,
         lambda meeting: room_service.remove_scribe(meeting, scribe_id),
         "Scribe removed: their link no longer works.",
+    )
+
+
+@bp.route("/<ref>/rooms.csv")
+@organiser_required
+def export(ref: str):
+    """Who sat in which room and what each scribe wrote, as a spreadsheet."""
+    meeting = _meeting(ref)
+    filename = f"rooms-{meeting.slug}.csv"
+    return Response(
+        to_csv(room_service.export_rows(meeting)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -9,7 +9,7 @@ Every function adds and flushes; the caller commits. One module per concern:
 Callers import the package (`from ..services import rooms`); the names below are what they use.
 """
 
-from .answers import QuestionAnswers, RoomProgress, answers_by_question, changes, progress, take_in
+from .answers import QuestionAnswers, RoomProgress, answers_by_question, changes, export_rows, progress, take_in
 from .assignment import Person, assign
 from .plan import (
     MyRoom,

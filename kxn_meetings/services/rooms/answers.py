@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, selectinload
 
+from ... import timefmt
 from ...extensions import db
-from ...models import Meeting, Member, RoomScribe, ScribeAnswer, WorkshopQuestion, WorkshopRoom
+from ...models import Meeting, Member, RoomMember, RoomScribe, ScribeAnswer, WorkshopQuestion, WorkshopRoom
 from .plan import RoomsError
 
 
@@ -151,3 +152,39 @@ def take_in(meeting: Meeting, answer_id: int | None = None) -> int:
             raise RoomsError("That answer is not one of this meeting's.")
     db.session.flush()
     return taken
+
+
+EXPORT_HEADER = ("Room", "Name", "Email", "Organisation", "Sector", "Region", "Role", "Question", "Text", "Saved")
+
+
+def export_rows(meeting: Meeting) -> list[tuple[str, ...]]:
+    """The meeting's rooms as one table for organisers: each member placed, then each scribe's answer with its
+    question. Members who deleted their account are gone from both."""
+    names = {room.id: room.name for room in meeting.workshop_rooms}
+    questions = {q.id: q.text for room in meeting.workshop_rooms for q in room.questions}
+    placed = db.session.execute(
+        select(RoomMember.room_id, Member)
+        .join(RoomMember.member)
+        .where(RoomMember.meeting_id == meeting.id, RoomMember.room_id.is_not(None))
+        .order_by(Member.name, Member.id)
+    ).all()
+    rows: list[tuple[str, ...]] = [EXPORT_HEADER]
+    order = {room_id: n for n, room_id in enumerate(names)}
+    for room_id, member in sorted(placed, key=lambda row: order.get(row.room_id, len(order))):
+        rows.append((names.get(room_id or 0, ""), *_who(member), "Member", "", "", ""))
+    for answer in _answers(meeting):
+        member = answer.scribe.member
+        saved = timefmt.instant(answer.saved_at, meeting.timezone)
+        room = names.get(answer.scribe.room_id, "")
+        rows.append((room, *_who(member), "Scribe", questions.get(answer.question_id, ""), answer.body, saved))
+    return rows
+
+
+def _who(member: Member) -> tuple[str, str, str, str, str]:
+    return (
+        member.name,
+        member.email,
+        member.organisation,
+        member.sector.label if member.sector else "",
+        member.region.label if member.region else "",
+    )
