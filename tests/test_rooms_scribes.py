@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import NotesStatus, RoomScribe, ScribeAnswer, utcnow
+from kxn_meetings.models import Meeting, NotesStatus, RoomScribe, ScribeAnswer, utcnow
 from kxn_meetings.services import notes as notes_service
 from kxn_meetings.services import rooms
 
@@ -144,3 +146,34 @@ def test_only_members_going_can_be_scribes(app, make_meeting, make_member):
         db.session.rollback()
     else:
         raise AssertionError("named a member not going")
+
+
+ANY_TEXT = st.text(max_size=300) | st.sampled_from(["", " ", "\x00", "\u202e", "=1+1", "a" * 25_000, "9" * 30])
+
+
+@given(data=st.data())
+def test_any_text_in_any_rooms_form_never_gives_a_server_error(
+    organiser_client, client, make_meeting, make_member, data
+):
+    meeting = db.session.scalar(select(Meeting).where(Meeting.slug == "any-rooms"))
+    if meeting is None:
+        meeting = meeting_with_rooms(make_meeting, count=2, questions=2, slug="any-rooms")
+        going(meeting, make_member, 2)
+    seats = rooms.seats(meeting)
+    scribe = db.session.scalar(select(RoomScribe)) or named_scribe(meeting, meeting.workshop_rooms[0], seats[0].member)
+    room_a = meeting.workshop_rooms[0]
+    forms = {
+        "assign": {"start_again": data.draw(ANY_TEXT)},
+        "places": {f"member_{seat.member.id}": data.draw(ANY_TEXT) for seat in seats},
+        "instructions": {"instructions": data.draw(ANY_TEXT)},
+        "scribes": {"room": data.draw(ANY_TEXT), "member": data.draw(ANY_TEXT)},
+    }
+    for action, values in forms.items():
+        response = organiser_client.post(f"/meetings/{meeting.slug}/rooms/{action}", data=values)
+        assert response.status_code in (302, 422), (action, values)
+    texts = {f"q{q.id}": data.draw(ANY_TEXT) for q in room_a.questions}
+    for headers in ({}, {"X-Requested-With": "fetch"}):
+        response = client.post(scribe_path(scribe), data=texts, headers=headers)
+        assert response.status_code in (200, 302, 422), texts
+    response = client.post(f"/meetings/{meeting.slug}/rooms/preference", data={"room": data.draw(ANY_TEXT)})
+    assert response.status_code < 500
