@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -177,3 +178,16 @@ def test_any_text_in_any_rooms_form_never_gives_a_server_error(
         assert response.status_code in (200, 302, 422), texts
     response = client.post(f"/meetings/{meeting.slug}/rooms/preference", data={"room": data.draw(ANY_TEXT)})
     assert response.status_code < 500
+
+
+@pytest.mark.app_config(LOGIN_RATE_LIMIT_PER_CLIENT=3)
+def test_guessing_scribe_links_is_rate_limited_and_the_real_link_still_opens_for_others(
+    client, app, make_meeting, make_member
+):
+    scribe = setup_rooms(make_meeting, make_member)[3]
+    path = scribe_path(scribe)
+    guess = path.rsplit("/", 1)[0] + "/" + "A" * 43
+    assert [client.get(guess).status_code for _ in range(4)] == [404, 404, 404, 429]
+    assert client.get(guess).headers.get("Retry-After")
+    other = app.test_client()
+    assert other.get(path, environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 200

@@ -3,7 +3,7 @@ during the meeting, and the scribe page a scribe link opens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -13,7 +13,7 @@ from wtforms.validators import Length
 from ..csvsafe import to_csv
 from ..forms import no_control_chars_in_text
 from ..models import Meeting, parse_id
-from ..security import organiser_required
+from ..security import client_address, hit_rate_limit, organiser_required
 from ..services import meetings as meeting_service
 from ..services import rooms as room_service
 from ..services.rooms.plan import MAX_INSTRUCTIONS
@@ -258,6 +258,14 @@ def scribe(ref: str, room_id: int, token: str):
         abort(404)
     found = room_service.scribe_by_token(meeting, room_id, token)
     if found is None:
+        # Guessing is counted per client address, as for sign-in links: a 429 long before a secret could be found.
+        config = current_app.config
+        with transaction():
+            hit_rate_limit(
+                f"scribe-link:ip:{client_address()}",
+                limit=config["LOGIN_RATE_LIMIT_PER_CLIENT"],
+                window_seconds=config["LOGIN_RATE_WINDOW_SECONDS"],
+            )
         abort(404)
     closed = room_service.why_not_writable(meeting)
     if closed:
