@@ -8,11 +8,20 @@ from collections import Counter
 from sqlalchemy import select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Answer, MessageKind, OutboxMessage, RoomMember, RoomScribe, ScribeAnswer
+from kxn_meetings.models import (
+    Answer,
+    Meeting,
+    MessageKind,
+    OutboxMessage,
+    RoomMember,
+    RoomScribe,
+    ScribeAnswer,
+    WorkshopRoom,
+)
 from kxn_meetings.services import members as member_service
 from kxn_meetings.services import notices, rooms
 
-from .meeting_helpers import record_answer
+from .meeting_helpers import meeting_form, record_answer
 from .rooms_helpers import going, meeting_with_rooms, named_scribe
 
 
@@ -172,3 +181,38 @@ def test_a_deleted_member_leaves_no_room_place_scribe_link_or_scribe_text(app, m
     assert db.session.scalars(select(ScribeAnswer.body)).all() == [f"Said by {staying.name}"]
     export = "\n".join(",".join(row) for row in rooms.export_rows(meeting))
     assert leaving.name not in export and staying.name in export
+
+
+def test_editing_the_meeting_keeps_who_sits_where_and_what_the_scribes_wrote(
+    organiser_client, make_meeting, make_member
+):
+    meeting = meeting_with_rooms(make_meeting, count=2, questions=2)
+    alice, bob = going(meeting, make_member, 2)
+    room_a, room_b = meeting.workshop_rooms
+    room_b.questions[0].text, room_b.questions[1].text = "Question one", "Who else should be there?"
+    rooms.assign_by_hand(meeting, {alice.id: room_a.id, bob.id: room_b.id})
+    scribe = named_scribe(meeting, room_b, bob)
+    rooms.save_answers(scribe, {room_b.questions[1].id: "Kept through the edit"})
+    db.session.commit()
+    ids = (room_b.id, room_b.questions[1].id)
+    form = meeting_form(title=meeting.title)
+    form.update(
+        {
+            # Room A is dropped, room B renamed and its first question reworded; a new room comes last.
+            "rooms-0-name": "Room B: custody",
+            "rooms-0-questions": "Question one, reworded\nWho else should be there?",
+            "rooms-1-name": "Room C",
+            "rooms-1-questions": "A new question",
+        }
+    )
+    form.pop("rooms-2-name", None)
+    response = organiser_client.post(f"/meetings/{meeting.slug}/edit", data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    db.session.expire_all()
+    kept = db.session.get(WorkshopRoom, ids[0])
+    assert kept is not None and kept.name == "Room B: custody" and kept.position == 0
+    assert [q.text for q in kept.questions] == ["Question one, reworded", "Who else should be there?"]
+    assert kept.questions[1].id == ids[1]
+    assert [a.body for a in db.session.scalars(select(ScribeAnswer))] == ["Kept through the edit"]
+    assert {s.member.id: s.room_id for s in rooms.seats(meeting)}[bob.id] == ids[0]
+    assert [room.name for room in db.session.get(Meeting, meeting.id).workshop_rooms] == ["Room B: custody", "Room C"]
