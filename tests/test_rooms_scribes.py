@@ -51,7 +51,8 @@ def test_the_page_saves_as_the_scribe_types_and_answers_in_json(client, make_mee
     response = client.post(
         scribe_path(scribe), data={f"q{question.id}": "Draft"}, headers={"X-Requested-With": "fetch"}
     )
-    assert response.status_code == 200 and response.json == {"saved": True}
+    assert response.status_code == 200 and response.json["saved"] is True
+    assert response.json["saved_at"].endswith("(London time)")
     assert answers() == [(scribe.id, question.id, "Draft")]
 
 
@@ -191,3 +192,13 @@ def test_guessing_scribe_links_is_rate_limited_and_the_real_link_still_opens_for
     assert client.get(guess).headers.get("Retry-After")
     other = app.test_client()
     assert other.get(path, environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 200
+
+
+def test_the_scribe_page_says_when_each_answer_was_last_saved_in_the_meetings_zone(client, make_meeting, make_member):
+    meeting = meeting_with_rooms(make_meeting, count=1, questions=1, timezone="America/New_York")
+    (member,) = going(meeting, make_member, 1)
+    scribe = named_scribe(meeting, meeting.workshop_rooms[0], member)
+    question = meeting.workshop_rooms[0].questions[0]
+    response = client.post(scribe_path(scribe), data={f"q{question.id}": "Hi"}, headers={"X-Requested-With": "fetch"})
+    assert response.json["saved_at"].endswith("(New York time)")
+    assert "(New York time)." in client.get(scribe_path(scribe)).get_data(as_text=True)

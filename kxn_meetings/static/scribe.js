@@ -34,9 +34,15 @@
     })
       .then(function (response) {
         if (response.ok) {
-          var now = new Date();
-          say("Saved at " + now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + ".");
-        } else if (response.status === 410) {
+          // The time comes from the server, in the meeting's own zone, as every time on the site.
+          return response.json().then(function (answer) {
+            // Typed again while this was on its way: that text is not saved yet, and its own save says so.
+            if (!timer && !again) {
+              say("Saved at " + answer.saved_at + ".");
+            }
+          });
+        }
+        if (response.status === 410) {
           say("Not saved: this scribe link no longer works. Reload the page.");
         } else {
           say("Not saved: press Save to see why.");

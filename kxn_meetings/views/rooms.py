@@ -10,9 +10,10 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
+from .. import timefmt
 from ..csvsafe import to_csv
 from ..forms import no_control_chars_in_text
-from ..models import Meeting, parse_id
+from ..models import Meeting, parse_id, utcnow
 from ..security import client_address, hit_rate_limit, organiser_required
 from ..services import meetings as meeting_service
 from ..services import rooms as room_service
@@ -231,12 +232,19 @@ def progress(ref: str):
 def _scribe_page(meeting, scribe, token: str, form: FlaskForm | None = None, status: int = 200):
     room = scribe.room
     written = room_service.answers_in_room(room)
-    mine = {q.id: next((a.body for a in written.get(q.id, []) if a.scribe_id == scribe.id), "") for q in room.questions}
+    mine = {a.question_id: a for answers in written.values() for a in answers if a.scribe_id == scribe.id}
     if form is None:
-        form = _answers_form(room)(formdata=None, **{f"q{qid}": text for qid, text in mine.items()})
+        form = _answers_form(room)(formdata=None, **{f"q{qid}": answer.body for qid, answer in mine.items()})
     others = {qid: [a for a in answers if a.scribe_id != scribe.id] for qid, answers in written.items()}
     page = render_template(
-        "rooms/scribe.html", meeting=meeting, room=room, scribe=scribe, token=token, form=form, others=others
+        "rooms/scribe.html",
+        meeting=meeting,
+        room=room,
+        scribe=scribe,
+        token=token,
+        form=form,
+        mine=mine,
+        others=others,
     )
     return page, status
 
@@ -288,7 +296,7 @@ def scribe(ref: str, room_id: int, token: str):
     if quiet:
         if outcome.error is not None:
             return jsonify(saved=False, errors={"": [outcome.error.message]}), REFUSED
-        return jsonify(saved=True)
+        return jsonify(saved=True, saved_at=timefmt.clock_in_zone(utcnow(), meeting.timezone))
     if outcome.refused:
         return _scribe_page(meeting, found, token, form, REFUSED)
     flash("Saved.", "success")
