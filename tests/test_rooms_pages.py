@@ -23,6 +23,7 @@ from kxn_meetings.services import notices, rooms
 
 from .meeting_helpers import meeting_form, record_answer
 from .rooms_helpers import going, meeting_with_rooms, named_scribe
+from .test_attendees import csv_rows
 
 
 def test_an_organiser_places_members_automatically_then_by_hand_then_locks(
@@ -216,3 +217,14 @@ def test_editing_the_meeting_keeps_who_sits_where_and_what_the_scribes_wrote(
     assert [a.body for a in db.session.scalars(select(ScribeAnswer))] == ["Kept through the edit"]
     assert {s.member.id: s.room_id for s in rooms.seats(meeting)}[bob.id] == ids[0]
     assert [room.name for room in db.session.get(Meeting, meeting.id).workshop_rooms] == ["Room B: custody", "Room C"]
+
+
+def test_the_attendees_export_names_each_members_room(organiser_client, make_meeting, make_member):
+    meeting = meeting_with_rooms(make_meeting, count=2)
+    alice, bob = going(meeting, make_member, 2)
+    rooms.assign_by_hand(meeting, {alice.id: meeting.workshop_rooms[1].id})
+    db.session.commit()
+    assert {row["Name"]: row["Room"] for row in csv_rows(organiser_client, meeting)} == {
+        alice.name: "Room B",
+        bob.name: "",
+    }

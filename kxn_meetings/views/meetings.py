@@ -701,8 +701,10 @@ def attendees_csv(ref: str):
             "Answered",
             "How",
             "Attended",
+            "Room",
         ]
     ]
+    rooms = room_service.room_names(meeting)
     for r in rows:
         member = r.member
         table.append(
@@ -717,6 +719,7 @@ def attendees_csv(ref: str):
                 timefmt.instant(r.answered_at, meeting.timezone),
                 r.source.label,
                 {True: "yes", False: "no", None: ""}[r.attended],
+                rooms.get(r.member_id or 0, ""),
             ]
         )
     filename = f"attendees-{meeting.slug}.csv"

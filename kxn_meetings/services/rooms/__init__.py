@@ -22,6 +22,7 @@ from .plan import (
     lock,
     plan_of,
     room_choice,
+    room_names,
     room_of,
     rooms_by_member,
     seats,

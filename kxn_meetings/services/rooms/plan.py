@@ -77,6 +77,12 @@ def _rows(meeting: Meeting) -> dict[int, RoomMember]:
     }
 
 
+def room_names(meeting: Meeting) -> dict[int, str]:
+    """Member id -> the name of the room she is placed in, locked or not: for the attendees export."""
+    names = {room.id: room.name for room in meeting.workshop_rooms}
+    return {row.member_id: names[row.room_id] for row in _rows(meeting).values() if row.room_id in names}
+
+
 def seats(meeting: Meeting) -> list[Seat]:
     """Every member going with her room: what the organiser's rooms page shows and changes."""
     rows = _rows(meeting)
