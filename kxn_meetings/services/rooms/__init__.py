@@ -34,7 +34,6 @@ from .plan import (
 from .scribes import (
     answers_in_room,
     name_scribe,
-    notes_published,
     remove_scribe,
     save_answers,
     scribe_by_token,

@@ -22,8 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ...extensions import db
-from ...models import MeetingNotes, NotesStatus, RoomScribe, ScribeAnswer, WorkshopRoom, utcnow
-from ...models.meetings import Meeting
+from ...models import Meeting, MeetingNotes, NotesStatus, RoomScribe, ScribeAnswer, WorkshopRoom, utcnow
 from ...text import TEXT_AREA_BREAKS, first_control
 from ...urls import external_url
 from ..locking import lock_meeting
