@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, NotesStatus, RoomScribe, ScribeAnswer, utcnow
+from kxn_meetings.models import Meeting, MessageKind, NotesStatus, OutboxMessage, RoomScribe, ScribeAnswer, utcnow
 from kxn_meetings.services import notes as notes_service
 from kxn_meetings.services import rooms
 
@@ -202,3 +202,27 @@ def test_the_scribe_page_says_when_each_answer_was_last_saved_in_the_meetings_zo
     response = client.post(scribe_path(scribe), data={f"q{question.id}": "Hi"}, headers={"X-Requested-With": "fetch"})
     assert response.json["saved_at"].endswith("(New York time)")
     assert "(New York time)." in client.get(scribe_path(scribe)).get_data(as_text=True)
+
+
+def test_a_scribe_is_emailed_her_link_and_the_outbox_page_never_shows_it(
+    organiser_client, client, make_meeting, make_member
+):
+    meeting = meeting_with_rooms(make_meeting, count=1, questions=1)
+    (member,) = going(meeting, make_member, 1)
+    room = meeting.workshop_rooms[0]
+    response = organiser_client.post(
+        f"/meetings/{meeting.slug}/rooms/scribes", data={"room": str(room.id), "member": str(member.id)}
+    )
+    assert response.status_code == 302
+    (sent,) = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.SCRIBE_LINK))
+    scribe = db.session.scalar(select(RoomScribe))
+    link = rooms.scribe_url(scribe)
+    assert sent.member_id == member.id and link in sent.text_body and link in sent.html_body
+    assert "Question 1" in sent.text_body
+    assert client.get(scribe_path(scribe)).status_code == 200
+    assert link not in organiser_client.get(f"/outbox/{sent.id}").get_data(as_text=True)
+
+    again = organiser_client.post(f"/meetings/{meeting.slug}/rooms/scribes/{scribe.id}/send", data={})
+    assert again.status_code == 302
+    links = select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == MessageKind.SCRIBE_LINK)
+    assert db.session.scalar(links) == 2

@@ -192,7 +192,7 @@ def add_scribe(ref: str):
         "scribe_form",
         lambda meeting: _scribe_form(meeting, room_service.going_members(meeting)),
         name,
-        "Scribe named: send them their scribe link.",
+        "Scribe named: their scribe link is on its way to them by email.",
     )
 
 
@@ -203,6 +203,16 @@ def remove_scribe(ref: str, scribe_id: int):
         ref,
         lambda meeting: room_service.remove_scribe(meeting, scribe_id),
         "Scribe removed: their link no longer works.",
+    )
+
+
+@bp.route("/<ref>/rooms/scribes/<id:scribe_id>/send", methods=["POST"])
+@organiser_required
+def send_scribe_link(ref: str, scribe_id: int):
+    return _button(
+        ref,
+        lambda meeting: room_service.send_link_again(meeting, scribe_id),
+        "The scribe link is on its way again by email.",
     )
 
 

@@ -39,5 +39,6 @@ from .scribes import (
     scribe_by_token,
     scribe_url,
     scribes_of,
+    send_link_again,
     why_not_writable,
 )

@@ -21,11 +21,13 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload
 
+from ... import timefmt
 from ...extensions import db
-from ...models import Meeting, MeetingNotes, NotesStatus, RoomScribe, ScribeAnswer, WorkshopRoom, utcnow
+from ...models import Meeting, MeetingNotes, MessageKind, NotesStatus, RoomScribe, ScribeAnswer, WorkshopRoom, utcnow
 from ...text import TEXT_AREA_BREAKS, first_control
 from ...urls import external_url
 from ..locking import lock_meeting
+from ..outbox import queue_email
 from .plan import RoomsError, going_members
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -93,16 +95,46 @@ def name_scribe(meeting: Meeting, room_id: int, member_id: int) -> RoomScribe:
     )
     db.session.add(scribe)
     db.session.flush()
+    send_link(scribe)
+    return scribe
+
+
+def send_link(scribe: RoomScribe) -> None:
+    """Email the scribe her link, in the transaction that named her (or when the organiser sends it again)."""
+    room, meeting = scribe.room, scribe.room.meeting
+    queue_email(
+        kind=MessageKind.SCRIBE_LINK,
+        to=scribe.member,
+        subject=f"Your scribe link: {room.name}, {meeting.title}",
+        context={
+            "meeting": meeting,
+            "room": room,
+            "when": timefmt.when(meeting.starts_at, meeting.ends_at, meeting.timezone),
+            "scribe_url": scribe_url(scribe),
+        },
+        meeting_id=meeting.id,
+    )
+
+
+def send_link_again(meeting: Meeting, scribe_id: int) -> None:
+    meeting = lock_meeting(meeting.id)
+    reason = why_not_writable(meeting)
+    if reason:
+        raise RoomsError(reason)
+    send_link(_scribe_of(meeting, scribe_id))
+
+
+def _scribe_of(meeting: Meeting, scribe_id: int) -> RoomScribe:
+    scribe = db.session.get(RoomScribe, scribe_id)
+    if scribe is None or scribe.room.meeting_id != meeting.id:
+        raise RoomsError("That scribe is not one of this meeting's.")
     return scribe
 
 
 def remove_scribe(meeting: Meeting, scribe_id: int) -> None:
     """Stop a scribe's link; what they wrote goes with it."""
     meeting = lock_meeting(meeting.id)
-    scribe = db.session.get(RoomScribe, scribe_id)
-    if scribe is None or scribe.room.meeting_id != meeting.id:
-        raise RoomsError("That scribe is not one of this meeting's.")
-    db.session.delete(scribe)
+    db.session.delete(_scribe_of(meeting, scribe_id))
     db.session.flush()
 
 
