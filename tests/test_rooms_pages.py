@@ -103,6 +103,7 @@ def test_the_progress_page_shows_words_and_last_saved_in_the_meetings_zone(organ
     db.session.commit()
     text = organiser_client.get(f"/meetings/{meeting.slug}/rooms/progress").get_data(as_text=True)
     assert '<td data-label="Words">4</td>' in text
+    assert "Read what Room A wrote" in text and "<p>one two three four</p>" in text
     assert "EST" in text or "EDT" in text
 
 

@@ -46,6 +46,8 @@ class QuestionProgress:
     question: WorkshopQuestion
     words: int = 0
     last_saved: dt.datetime | None = None
+    # (scribe's name, what she wrote), for organisers to read during the meeting.
+    written: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -83,6 +85,8 @@ def progress(meeting: Meeting) -> list[RoomProgress]:
         if found is None:
             continue
         found.words += answer.words
+        if answer.body:
+            found.written.append((answer.scribe.member.name, answer.body))
         if found.last_saved is None or answer.saved_at > found.last_saved:
             found.last_saved = answer.saved_at
     return result
