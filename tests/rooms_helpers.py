@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Answer, Meeting, Member, RoomScribe, Sector, WorkshopQuestion, WorkshopRoom
+from kxn_meetings.models import (
+    Answer,
+    Meeting,
+    Member,
+    OutboxMessage,
+    RoomMember,
+    RoomPlan,
+    RoomScribe,
+    ScribeAnswer,
+    Sector,
+    WorkshopQuestion,
+    WorkshopRoom,
+)
 from kxn_meetings.services import rooms
 
 from .meeting_helpers import record_answer
@@ -40,3 +54,44 @@ def named_scribe(meeting: Meeting, room: WorkshopRoom, member: Member) -> RoomSc
     scribe = rooms.name_scribe(meeting, room.id, member.id)
     db.session.commit()
     return scribe
+
+
+def rooms_world(make_meeting, make_member) -> dict[str, str]:
+    """For the authorisation matrix: a meeting whose rooms have members, a scribe and an answer; one placed, not
+    locked; one locked."""
+    meeting = meeting_with_rooms(make_meeting, count=2, slug="rooms-meeting")
+    alice, bob = going(meeting, make_member, 2)
+    room_a, room_b = meeting.workshop_rooms
+    scribe = named_scribe(meeting, room_a, alice)
+    rooms.save_answers(scribe, {room_a.questions[0].id: "Written"})
+    placed = meeting_with_rooms(make_meeting, count=2, slug="placed-meeting")
+    locked = meeting_with_rooms(make_meeting, count=2, slug="locked-meeting")
+    for other in (placed, locked):
+        going(other, make_member, 1)
+        rooms.assign_automatically(other)
+    rooms.lock(locked)
+    db.session.commit()
+    return {
+        "rooms": meeting.slug,
+        "rooms_placed": placed.slug,
+        "rooms_locked": locked.slug,
+        "alice": str(alice.id),
+        "bob": str(bob.id),
+        "room_b": str(room_b.id),
+        "scribe": str(scribe.id),
+        "answer": str(db.session.scalar(select(ScribeAnswer.id))),
+    }
+
+
+def rooms_state() -> tuple:
+    """Everything a rooms action could change."""
+    return tuple(
+        db.session.execute(select(*columns).order_by(columns[0])).all()
+        for columns in (
+            (RoomMember.id, RoomMember.room_id, RoomMember.preferred_room_id),
+            (RoomPlan.id, RoomPlan.breakout_instructions, RoomPlan.locked_at),
+            (RoomScribe.id,),
+            (ScribeAnswer.id, ScribeAnswer.taken_in),
+            (OutboxMessage.id,),
+        )
+    )
