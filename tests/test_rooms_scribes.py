@@ -34,6 +34,7 @@ def test_a_scribe_link_opens_the_rooms_questions_without_signing_in_and_saves(cl
     path = scribe_path(scribe)
     page = client.get(path)
     assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "private, no-store"
     text = page.get_data(as_text=True)
     assert "Room A" in text and "Question 1" in text and "Question 2" in text
     first, _second = room_a.questions

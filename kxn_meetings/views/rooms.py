@@ -28,6 +28,14 @@ bp.add_app_template_global(room_service.why_not_changeable, "why_not_rooms_chang
 NOT_PLACED = "0"
 
 
+@bp.after_request
+def never_cached(response):
+    """Every rooms page is for one organiser or one scribe (a scribe page's address is its key): never kept by a
+    cache, whether or not the view happened to ask who is signed in."""
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
+
+
 class AssignForm(FlaskForm):
     start_again = BooleanField("Start again: move members already placed too")
 
