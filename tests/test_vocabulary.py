@@ -13,7 +13,16 @@ from markupsafe import escape
 
 from kxn_meetings import models
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, OutboxStatus
+from kxn_meetings.models import (
+    Meeting,
+    MeetingStatus,
+    Member,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
+    WorkshopQuestion,
+    WorkshopRoom,
+)
 from kxn_meetings.models.base import LabelledEnum, _MemberTest
 from kxn_meetings.services.outbox import queue_email
 
@@ -44,6 +53,12 @@ CONTEXT = {
         "meeting_day": "Tuesday 4 March 2031",
         "closes_on": "Friday 4 April 2031",
         "feedback_url": "https://kxn.test/meetings/m/feedback/t",
+    },
+    "scribe_link": lambda meeting: {
+        "meeting": meeting,
+        "room": WorkshopRoom(name="Room A", questions=[WorkshopQuestion(text="What works?")]),
+        "when": "Tuesday 4 March 2031, 3–5pm GMT",
+        "scribe_url": "https://kxn.test/meetings/m/rooms/1/scribe/x",
     },
     "organiser_message": lambda meeting: {
         "meeting": meeting,

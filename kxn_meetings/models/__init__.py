@@ -18,6 +18,7 @@ from .messages import Audience, MeetingMessage
 from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteRevision, NotesStatus
 from .outbox import MessageKind, OutboxMessage, OutboxStatus
 from .replies import CalendarReply, ReplyOutcome
+from .rooms import RoomMember, RoomPlan, RoomScribe, ScribeAnswer
 from .rsvps import ANSWERS_CHANGED, Answer, Invitation, Rsvp, RsvpSource
 
 __all__ = [
@@ -50,8 +51,12 @@ __all__ = [
     "RateLimitHit",
     "Region",
     "ReplyOutcome",
+    "RoomMember",
+    "RoomPlan",
+    "RoomScribe",
     "Rsvp",
     "RsvpSource",
+    "ScribeAnswer",
     "Sector",
     "SeriesFollow",
     "StandingAnswer",

@@ -30,9 +30,11 @@ class MessageKind(enum.StrEnum):
     NOTES_UPDATED = "notes_updated"
     MESSAGE = "message"
     FEEDBACK = "feedback"
+    SCRIBE_LINK = "scribe_link"
 
-    # The body is a key to someone's account: the Outbox page shows who and when, never the body.
-    is_private = member_test("SIGN_IN")
+    # The body is a key to someone's account or to a room's scribe page: the Outbox page shows who and when, never
+    # the body.
+    is_private = member_test("SIGN_IN", "SCRIBE_LINK")
     # Counted on the invite page as "invitations so far".
     in_invitation_round = member_test("INVITATION", "NUDGE")
     is_update = member_test("UPDATE")
@@ -105,6 +107,11 @@ _KINDS = {
         "Feedback request",
         "Thank you for coming. One question, and two more if you have a minute:",
         template="feedback_request",
+    ),
+    MessageKind.SCRIBE_LINK: _Wording(
+        "Scribe link",
+        "You are a scribe at this meeting: please write down what your workshop room says.",
+        template="scribe_link",
     ),
 }
 

@@ -50,7 +50,8 @@ def may_see_guest_list(meeting: Meeting, rsvp: Rsvp | None) -> bool:
     return not meeting.is_cancelled and rsvp is not None and rsvp.is_going
 
 
-def _going(meeting: Meeting, *columns) -> Select:
+def going_query(meeting: Meeting, *columns) -> Select:
+    """A query of `columns` over the active members going (not waiting) to the meeting."""
     return (
         select(*columns)
         .select_from(Member)
@@ -69,17 +70,17 @@ def guest_list(meeting: Meeting) -> GuestList:
     address: only names given consent, and organisations."""
     shown = Member.show_name_to_attendees.is_(True)
     going, named_total = db.session.execute(
-        _going(meeting, func.count(), func.coalesce(func.sum(case((shown, 1), else_=0)), 0))
+        going_query(meeting, func.count(), func.coalesce(func.sum(case((shown, 1), else_=0)), 0))
     ).one()
     organisation = func.trim(Member.organisation)
     organisations = db.session.execute(
-        _going(meeting, organisation, func.count())
+        going_query(meeting, organisation, func.count())
         .where(organisation != "")
         .group_by(organisation)
         .order_by(func.count().desc(), func.lower(organisation), organisation)
     ).all()
     named = db.session.execute(
-        _going(meeting, Member.name, Member.organisation)
+        going_query(meeting, Member.name, Member.organisation)
         .where(shown)
         .order_by(Member.name, Member.id)
         .limit(NAMES_SHOWN)

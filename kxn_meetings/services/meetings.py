@@ -216,14 +216,48 @@ def _apply(meeting: Meeting, data: MeetingData) -> None:
     # files and feeds are versioned by that row, so it records the edit too.
     meeting.updated_at = utcnow()
     meeting.agenda_items = [AgendaItem(position=i, **asdict(row)) for i, row in enumerate(data.agenda)]
-    meeting.workshop_rooms = [
-        WorkshopRoom(
-            position=i,
-            name=row.name,
-            questions=[WorkshopQuestion(position=j, text=q) for j, q in enumerate(row.questions)],
+    meeting.workshop_rooms = _kept_rooms(meeting.workshop_rooms, data.rooms)
+
+
+def _same(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _kept_rooms(existing: list[WorkshopRoom], rows: list[RoomRow]) -> list[WorkshopRoom]:
+    """The rooms as the form gives them, changed in place rather than replaced: who sits in a room, its scribes and
+    what they wrote belong to the room and its questions, and an edit to the meeting must not lose them. A room is
+    matched by its name, then by a question it keeps, then in order; a question by its text, then in order."""
+    rooms = _matched(
+        existing,
+        rows,
+        lambda room, row: _same(room.name) == _same(row.name),
+        lambda room, row: bool({_same(q.text) for q in room.questions} & {_same(q) for q in row.questions}),
+        make=WorkshopRoom,
+    )
+    for position, (room, row) in enumerate(zip(rooms, rows, strict=True)):
+        room.position, room.name = position, row.name
+        room.questions = _matched(
+            room.questions,
+            row.questions,
+            lambda question, text: _same(question.text) == _same(text),
+            make=WorkshopQuestion,
         )
-        for i, row in enumerate(data.rooms)
-    ]
+        for order, (question, text) in enumerate(zip(room.questions, row.questions, strict=True)):
+            question.position, question.text = order, text
+    return rooms
+
+
+def _matched(existing: list, wanted: list, *rules, make) -> list:
+    """An existing row for each wanted one: by the first rule that finds one, for every wanted row, before the
+    next rule; what is left goes in order; then new rows."""
+    left = list(existing)
+    found: list = [None] * len(wanted)
+    for rule in rules:
+        for index, item in enumerate(wanted):
+            if found[index] is None and (same := next((row for row in left if rule(row, item)), None)) is not None:
+                left.remove(same)
+                found[index] = same
+    return [row if row is not None else (left.pop(0) if left else make()) for row in found]
 
 
 def create_meeting(data: MeetingData, *, copied_from: Meeting | None = None) -> Meeting:

@@ -174,7 +174,8 @@ def delete_account(member: Member) -> None:
     """Remove a member. Their RSVPs stay, anonymised, so meeting numbers stay right: the answer is kept, the
     comment and access needs (free text that may name or describe them) are cleared.
 
-    Sessions, sign-in tokens and invitations go with the member (ON DELETE CASCADE); RSVPs and notes
+    Sessions, sign-in tokens, invitations, places in workshop rooms and scribe links with what they wrote go with
+    the member (ON DELETE CASCADE; their words stay in notes only where an organiser kept them); RSVPs and notes
     revisions keep their row with the member link cleared (ON DELETE SET NULL). Mail not yet sent to them is
     dropped, so nothing more reaches someone who has left; mail already sent keeps its record (the invite
     page's counts) without their address or the message's text.

@@ -22,6 +22,7 @@ from .. import timefmt
 from ..database import is_postgresql
 from ..extensions import db
 from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, Rsvp, utcnow
+from . import rooms
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
 from .rsvps import AnswerResult
@@ -289,7 +290,12 @@ def queue_reminders(now: dt.datetime | None = None) -> int:
     queued = 0
     for meeting, members in by_meeting.values():
         notice = _Notice.of(
-            MessageKind.REMINDER, meeting, subject=f"Reminder: {meeting.title} ({_short_when(meeting)})", method=None
+            MessageKind.REMINDER,
+            meeting,
+            subject=f"Reminder: {meeting.title} ({_short_when(meeting)})",
+            method=None,
+            # Each member going finds her workshop room in the reminder, once the organiser has locked the rooms.
+            context={"rooms": rooms.rooms_by_member(meeting)},
         )
 
         def dedup(member: Member, meeting_id: int = meeting.id) -> str:

@@ -51,13 +51,14 @@ def init_app(app: Flask) -> None:
         outbox,
         public_pages,
         replies,
+        rooms,
         series,
     )
 
     app.url_map.converters["id"] = IdConverter
     public_pages.init_app(app)
     areas = (auth, calendar, feedback, insights, invitations, main)
-    for area in (*areas, meetings, members, messages, notes, outbox, replies, series):
+    for area in (*areas, meetings, members, messages, notes, outbox, replies, rooms, series):
         app.register_blueprint(area.bp)
 
     @app.errorhandler(CSRFError)

@@ -33,6 +33,7 @@ from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
 from ..services import messages as message_service
 from ..services import notices as notice_service
+from ..services import rooms as room_service
 from ..services import rsvps as rsvp_service
 from ..services import series as series_service
 from ..services.follows import member_token
@@ -141,6 +142,7 @@ def _meeting_page(
             }
         )
     count = rsvp_service.page_counts([meeting])[meeting.id]
+    going = my_rsvp is not None and my_rsvp.is_going and bool(meeting.workshop_rooms)
     answer_url = (
         url_for("meetings.personal_answer", ref=meeting.slug, token=token)
         if token
@@ -170,6 +172,9 @@ def _meeting_page(
         follow_url=_follow_url(meeting, member, token),
         organiser_view=organiser,
         guests=guest_service.guest_list(meeting) if guest_service.may_see_guest_list(meeting, my_rsvp) else None,
+        my_room=room_service.room_of(meeting, member) if going else None,
+        # Chosen while signed in only: a personal link answers and reads, it changes nothing else.
+        room_choice=room_service.room_choice(meeting, member) if going and token is None else None,
         message_log=message_service.sent_to(meeting) if organiser and not meeting.is_draft else None,
     ), status
 
@@ -720,8 +725,10 @@ def attendees_csv(ref: str):
             "Answered",
             "How",
             "Attended",
+            "Room",
         ]
     ]
+    rooms = room_service.room_names(meeting)
     for r in rows:
         member = r.member
         table.append(
@@ -736,6 +743,7 @@ def attendees_csv(ref: str):
                 timefmt.instant(r.answered_at, meeting.timezone),
                 r.source.label,
                 {True: "yes", False: "no", None: ""}[r.attended],
+                rooms.get(r.member_id or 0, ""),
             ]
         )
     filename = f"attendees-{meeting.slug}.csv"

@@ -50,6 +50,7 @@ from ..rendering import render_markdown
 from ..security import is_organiser, organiser_required, safe_next
 from ..services import meetings as meeting_service
 from ..services import notes as service
+from ..services import rooms as room_service
 from ..wording import plural
 from .form_pages import REFUSED, has_errors, require_confirmation
 from .meetings import organiser_meeting
@@ -324,6 +325,8 @@ def _edit_page(
         "notes/edit.html",
         meeting=meeting,
         notes=notes,
+        # Once a draft exists, what scribes wrote later is offered as changes to take in.
+        room_changes=room_service.changes(meeting) if notes is not None else [],
         form=_with_blank_rows(form),
         preview=preview,
         preview_toc=service.contents(preview),

@@ -16,6 +16,7 @@ from ...extensions import db
 from ...models import ActionItem, ActionStatus, Meeting, MeetingNotes, Member, NoteRevision, NotesStatus, Visibility
 from ...urls import external_url
 from ..locking import lock_meeting
+from ..rooms.answers import answers_by_question, take_in
 from .actions import actions_of, carried_actions, next_meeting
 from .common import NotesError, notes_for
 from .revisions import _add_revision
@@ -67,14 +68,19 @@ def outline(meeting: Meeting) -> tuple[str, str, str]:
     else:
         parts.append(f"_{Prompt.SPEAKERS}_")
 
-    questions = [(room.name, question.text) for room in meeting.workshop_rooms for question in room.questions]
+    # A question asked in several rooms is one section, with what each room wrote under it.
+    questions = answers_by_question(meeting)
     if questions:
         parts.append(
             "## Workshop questions\n\nAfter the talks, members split into workshop rooms to discuss:\n\n"
-            + "\n".join(f"{n}. {md(text)}" for n, (_room, text) in enumerate(questions, start=1))
+            + "\n".join(f"{n}. {md(question.text)}" for n, question in enumerate(questions, start=1))
         )
-        for room_name, text in questions:
-            parts.append(f"### {md(text)}\n\n_{md(room_name)}: {Prompt.ROOM}_")
+        for question in questions:
+            rooms = [
+                f"**{md(room.room_name)}**: {room.text}" if room.text else f"_{md(room.room_name)}: {Prompt.ROOM}_"
+                for room in question.rooms
+            ]
+            parts.append(f"### {md(question.text)}\n\n" + "\n\n".join(rooms))
 
     parts.append(f"## Lessons learned\n\n_{Prompt.LESSONS}_")
     parts.append(f"## Emerging practice\n\n- **Organisation**: _{Prompt.PRACTICE}_")
@@ -151,6 +157,9 @@ def save(meeting: Meeting, data: NotesInput, author: Member | None) -> SaveResul
         notes = MeetingNotes(meeting=meeting, status=NotesStatus.DRAFT, visibility=data.visibility)
         db.session.add(notes)
         db.session.flush()
+        # The first draft starts from the outline, which holds what the rooms wrote so far: later edits by a scribe
+        # are the changes the organiser is shown to take in.
+        take_in(meeting)
     notes.visibility = data.visibility
     current = notes.current_revision
     summary, body = data.summary.strip(), data.body.rstrip()
