@@ -510,3 +510,32 @@ def test_new_meetings_join_the_default_series(organiser_client):
     meeting = only_meeting()
     assert meeting.series is not None and meeting.series.slug == "kxn"
     assert meeting.series.meetings == [meeting]
+
+
+def test_notes_feedback_and_organiser_messages_carry_the_series_line_and_header(make_meeting, make_member, organiser):
+    from kxn_meetings.models import Audience
+    from kxn_meetings.services import messages as message_service
+
+    from .notes_helpers import answered, past_meeting, series, write_notes
+
+    follower, other = make_member(), make_member()
+    meeting = past_meeting(make_meeting)
+    follow(series(), follower, INVITE)
+    for member in (follower, other):
+        answered(meeting, member, Answer.GOING, attended=True)
+    write_notes(meeting, organiser, email=True)
+    upcoming = make_meeting(series_id=series().id)
+    for member in (follower, other):
+        record_answer(upcoming.id, member, Answer.GOING)
+    draft = message_service.check(upcoming, Audience.GOING, "Slides for Tuesday", "The slides are attached.")
+    message_service.send(upcoming, draft, sender=organiser, send_key="slides")
+    db.session.commit()
+    kinds = (MessageKind.NOTES_PUBLISHED, MessageKind.FEEDBACK, MessageKind.MESSAGE)
+    for kind in kinds:
+        [mine] = outbox_to(follower, kind)
+        [theirs] = outbox_to(other, kind)
+        [unfollow] = links_in(mine.text_body, "/unfollow/")
+        assert build_message(mine)["List-Unsubscribe"] == f"<{unfollow}>", kind
+        assert unfollow in mine.html_body, kind
+        assert build_message(theirs)["List-Unsubscribe"] is None, kind
+        assert links_in(theirs.text_body, "/follow/") and not links_in(theirs.text_body, "/unfollow/"), kind

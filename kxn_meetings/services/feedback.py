@@ -24,6 +24,7 @@ from ..models import (
 )
 from ..urls import external_url
 from .errors import ServiceError
+from .follows import links_for
 from .invitations import personal_links
 from .locking import lock_meeting
 from .outbox import Email, queue_emails
@@ -149,6 +150,7 @@ def ask(meeting: Meeting, *, now: dt.datetime | None = None) -> int:
         "meeting_day": timefmt.day(meeting.local_start),
         "closes_on": timefmt.day(closes_at(meeting).astimezone(meeting.zone)),
     }
+    series = links_for(meeting, members)
     queued = queue_emails(
         Email(
             kind=MessageKind.FEEDBACK,
@@ -157,9 +159,11 @@ def ask(meeting: Meeting, *, now: dt.datetime | None = None) -> int:
             context=dict(
                 context,
                 feedback_url=external_url("feedback.give", ref=meeting.slug, token=links[member.id].token),
+                series=series.get(member.id),
             ),
             dedup_key=_key(meeting, member),
             meeting_id=meeting.id,
+            list_unsubscribe=series[member.id].list_unsubscribe if member.id in series else "",
         )
         for member in members
     )

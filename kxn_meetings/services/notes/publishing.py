@@ -23,6 +23,7 @@ from ...text import without_controls
 from ...urls import external_url
 from ...wording import plural
 from .. import feedback
+from ..follows import links_for
 from ..locking import lock_meeting
 from ..outbox import queue_email
 from .common import NotesError
@@ -109,14 +110,18 @@ def _announce(notes: MeetingNotes, *, kind: MessageKind, key_suffix: str) -> int
     title = without_controls(revision.title)
     subject = f"{'Updated notes' if kind == MessageKind.NOTES_UPDATED else 'Notes'}: {title}"
     queued = 0
-    for member in recipients(meeting):
+    members = recipients(meeting)
+    series = links_for(meeting, members)
+    for member in members:
+        links = series.get(member.id)
         row = queue_email(
             kind=kind,
             to=member,
             subject=subject,
-            context=context,
+            context=dict(context, series=links),
             dedup_key=f"notes:{notes.id}:{member.id}:notes_published{key_suffix}",
             meeting_id=meeting.id,
+            list_unsubscribe=links.list_unsubscribe if links else "",
         )
         queued += row is not None
     return queued
