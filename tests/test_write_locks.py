@@ -29,7 +29,7 @@ from kxn_meetings.models import (
 from kxn_meetings.services import invitations
 
 from .conftest import DATABASE
-from .live_app import ROOT, Browser, csrf_token, flask_command, gunicorn, outbox_worker, process_env
+from .live_app import ROOT, Browser, csrf_token, flask_command, gunicorn, outbox_worker, process_env, wait_until
 from .meeting_helpers import meeting_form
 
 ANSWERING = 40
@@ -98,7 +98,7 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
         clients = [threading.Thread(target=answer_again_and_again, args=(i, server.port)) for i in range(CLIENTS)]
         for client in clients:
             client.start()
-        time.sleep(1.0)  # answers are flowing before the round starts
+        wait_until(lambda: statuses[302] >= 5, 60, "answers are flowing before the round starts")
         started = time.monotonic()
         invite = subprocess.run(
             flask_command("invite", meeting.slug, "--all"),
@@ -110,6 +110,7 @@ def test_invitation_round_while_members_answer_and_the_worker_sends(app, make_me
         )
         invite_seconds = time.monotonic() - started
         time.sleep(0.5)  # and keep flowing while the worker sends
+        wait_until(lambda: statuses[302] > 20, 60, "enough answers went through to prove anything")
         stop.set()
         for client in clients:
             client.join(timeout=30)
