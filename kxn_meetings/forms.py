@@ -156,11 +156,21 @@ class SetPasswordForm(FlaskForm):
     confirm = PasswordField("Repeat the password", validators=[EqualTo("password", "The two passwords differ.")])
 
 
-NAME = [DataRequired("Enter a name."), single_line, no_control_chars, Length(max=200)]
+def required_line(message: str, max_length: int = 200) -> list:
+    """A single line that must be filled in; `message` says so when it is left empty."""
+    return [DataRequired(message), single_line, no_control_chars, Length(max=max_length)]
 
 
 def optional_line(max_length: int = 200) -> list:
     return [Optional(), single_line, no_control_chars, Length(max=max_length)]
+
+
+def text_validators(max_length: int, required: str | None = None) -> list:
+    """A text area's checks: optional, or required with `required` as the message when it is left empty."""
+    return [DataRequired(required) if required else Optional(), no_control_chars_in_text, Length(max=max_length)]
+
+
+NAME = required_line("Enter a name.")
 
 
 OPTIONAL_LINE = optional_line()
@@ -236,9 +246,7 @@ def time_zone_choices() -> list[SelectChoice]:
 
 class AgendaItemForm(Form):
     start_time = TimeField("Time", validators=[Optional()])
-    title = StringField(
-        "Item", validators=[Optional(), single_line, no_control_chars, Length(max=300)], filters=[single_spaced]
-    )
+    title = StringField("Item", validators=optional_line(300), filters=[single_spaced])
     speaker_name = StringField("Speaker", validators=OPTIONAL_LINE, filters=[single_spaced])
     speaker_role = StringField("Speaker's role", validators=OPTIONAL_LINE, filters=[single_spaced])
     speaker_organisation = StringField("Speaker's organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
@@ -257,9 +265,7 @@ class AgendaItemForm(Form):
 
 class WorkshopRoomForm(Form):
     name = StringField("Room name", validators=OPTIONAL_LINE, filters=[single_spaced])
-    questions = TextAreaField(
-        "Questions for this room (one per line)", validators=[Optional(), no_control_chars_in_text, Length(max=5000)]
-    )
+    questions = TextAreaField("Questions for this room (one per line)", validators=text_validators(5000))
 
     def is_blank(self) -> bool:
         return not (self.name.data or (self.questions.data or "").strip())
@@ -269,15 +275,9 @@ CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no li
 
 
 class MeetingForm(FlaskForm):
-    title = StringField(
-        "Title",
-        validators=[DataRequired("Enter a title."), single_line, no_control_chars, Length(max=300)],
-        filters=[single_spaced],
-    )
+    title = StringField("Title", validators=required_line("Enter a title.", 300), filters=[single_spaced])
     theme = StringField("Theme", validators=optional_line(500), filters=[single_spaced])
-    description = TextAreaField(
-        "Description (Markdown)", validators=[Optional(), no_control_chars_in_text, Length(max=20000)]
-    )
+    description = TextAreaField("Description (Markdown)", validators=text_validators(20000))
     date = DateField("Date", validators=[DataRequired("Enter the date, for example 9 March 2027.")])
     start_time = TimeField("Starts at", validators=[DataRequired("Enter a start time such as 15:00.")])
     end_time = TimeField("Ends at", validators=[DataRequired("Enter an end time such as 17:00.")])
@@ -348,11 +348,7 @@ class WalkInForm(FlaskForm):
 class CancelMeetingForm(FlaskForm):
     reason = TextAreaField(
         "Reason (sent to everyone invited)",
-        validators=[
-            DataRequired("Say briefly why the meeting is cancelled."),
-            no_control_chars_in_text,
-            Length(max=2000),
-        ],
+        validators=text_validators(2000, "Say briefly why the meeting is cancelled."),
     )
 
 
@@ -363,12 +359,8 @@ class RsvpForm(FlaskForm):
         validators=[DataRequired("Choose Going, Maybe or Can't go.")],
         invalid_choice_message="Choose Going, Maybe or Can't go.",
     )
-    access_needs = TextAreaField(
-        "Access needs (only organisers see this)", validators=[Optional(), no_control_chars_in_text, Length(max=2000)]
-    )
-    comment = TextAreaField(
-        "Comment", validators=[Optional(), no_control_chars_in_text, Length(max=COMMENT_MAX_LENGTH)]
-    )
+    access_needs = TextAreaField("Access needs (only organisers see this)", validators=text_validators(2000))
+    comment = TextAreaField("Comment", validators=text_validators(COMMENT_MAX_LENGTH))
 
 
 class InviteForm(FlaskForm):
@@ -388,7 +380,7 @@ class InviteForm(FlaskForm):
     organisations = SelectMultipleField("Organisations", choices=[], validate_choice=False)
     addresses = TextAreaField(
         "Email addresses (one per line, or separated by commas; 'Name <email>' works too)",
-        validators=[Optional(), no_control_chars_in_text, Length(max=100_000)],
+        validators=text_validators(100_000),
     )
     create_members = BooleanField("Add the addresses that are not members yet as new members")
 
@@ -399,15 +391,8 @@ class MessageMembersForm(FlaskForm):
         choices=[SelectChoice(a.value, a.label) for a in Audience],
         validators=[DataRequired("Choose who gets it.")],
     )
-    subject = StringField(
-        "Subject",
-        validators=[DataRequired("Write a subject."), single_line, no_control_chars, Length(max=200)],
-        filters=[single_spaced],
-    )
-    body = TextAreaField(
-        "Message",
-        validators=[DataRequired("Write the message."), no_control_chars_in_text, Length(max=5000)],
-    )
+    subject = StringField("Subject", validators=required_line("Write a subject."), filters=[single_spaced])
+    body = TextAreaField("Message", validators=text_validators(5000, "Write the message."))
     send_key = HiddenField()
 
 
@@ -419,13 +404,9 @@ class FeedbackForm(FlaskForm):
         validators=[DataRequired("Choose how useful the meeting was, from 1 to 5.")],
         invalid_choice_message="Choose how useful the meeting was, from 1 to 5.",
     )
-    do_differently = TextAreaField(
-        "What will you do differently? (optional)",
-        validators=[Optional(), no_control_chars_in_text, Length(max=TEXT_MAX)],
-    )
+    do_differently = TextAreaField("What will you do differently? (optional)", validators=text_validators(TEXT_MAX))
     future_topics = TextAreaField(
-        "What should a future meeting cover? (optional)",
-        validators=[Optional(), no_control_chars_in_text, Length(max=TEXT_MAX)],
+        "What should a future meeting cover? (optional)", validators=text_validators(TEXT_MAX)
     )
 
 
@@ -448,14 +429,9 @@ class InsightsPeriodForm(Form):
 
 
 class SeriesForm(FlaskForm):
-    name = StringField(
-        "Name",
-        validators=[DataRequired("Give the series a name."), single_line, no_control_chars, Length(max=200)],
-        filters=[single_spaced],
-    )
+    name = StringField("Name", validators=required_line("Give the series a name."), filters=[single_spaced])
     description = TextAreaField(
-        "Description (shown on the series page and in its calendar)",
-        validators=[Optional(), no_control_chars_in_text, Length(max=5000)],
+        "Description (shown on the series page and in its calendar)", validators=text_validators(5000)
     )
 
 

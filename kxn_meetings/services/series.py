@@ -13,6 +13,7 @@ answer only fills in where she has given none, and declining one meeting leaves 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -272,33 +273,32 @@ def unfollow(series: MeetingSeries, member: Member) -> bool:
     return True
 
 
-@dataclass
-class PublishedToFollowers:
-    going: int = 0
-    waiting: int = 0
-    invited: int = 0
+class PublishedToFollowers(NamedTuple):
+    going: int
+    waiting: int
+    invited: int
 
 
 def publish_to_followers(meeting: Meeting) -> PublishedToFollowers:
     """A meeting of a series has just been published (the caller holds its lock): standing Goings answered in
     follow order, then the invitation to every active follower, with her answer in it."""
-    told = PublishedToFollowers()
     if meeting.series_id is None or meeting.ends_at <= utcnow():
-        return told
+        return PublishedToFollowers(going=0, waiting=0, invited=0)
     members = follower_members(meeting.series_id, standing=StandingAnswer.GOING)
     answered = set(
         db.session.scalars(
             select(Rsvp.member_id).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id.in_([m.id for m in members]))
         )
     )
+    going = waiting = 0
     if rsvps.closed_reason(meeting) is None:
         for member in members:
             if member.id in answered:
                 continue
             result = rsvps.answer(meeting.id, member, Answer.GOING, source=RsvpSource.SERIES)
             if result.rsvp.is_waiting:
-                told.waiting += 1
+                waiting += 1
             else:
-                told.going += 1
-    told.invited = invitations.invite(meeting, follower_members(meeting.series_id))
-    return told
+                going += 1
+    invited = invitations.invite(meeting, follower_members(meeting.series_id))
+    return PublishedToFollowers(going=going, waiting=waiting, invited=invited)

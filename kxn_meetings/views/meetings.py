@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -41,6 +43,8 @@ from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
 from .public_pages import same_for_every_visitor
 from .transactions import transaction
+
+T = TypeVar("T")
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 # Pages offer only what the meeting's state allows, by the rules the actions themselves enforce.
@@ -563,36 +567,43 @@ def pending_update_sentence(pending: notice_service.PendingUpdate, meeting: Meet
     return f"{plural(pending.recipients, 'member')} will get an update at {when}."
 
 
+def _change_and_say(ref: str, change: Callable[[Meeting], T], say: Callable[[T], tuple[str, str]]):
+    """A one-button change to a confirmed meeting, then back to it with what the change did (or its refusal)."""
+    meeting = confirmed_meeting(ref)
+    with transaction() as outcome:
+        result = change(meeting)
+    if not outcome.refused:
+        flash(*say(result))
+    return back_to(meeting)
+
+
+def _update_sent(queued: int) -> tuple[str, str]:
+    if queued:
+        return f"Update queued: it is on its way to {plural(queued, 'member')}.", "success"
+    return "No update was waiting: it has already gone to the outbox.", "info"
+
+
+def _published(told: series_service.PublishedToFollowers) -> tuple[str, str]:
+    message = "Published: the meeting is now on the meetings page and in the calendar feed."
+    if told.invited:
+        message += f" {plural(told.invited, 'follower of its series is', 'followers of its series are')} invited"
+        counted = [f"{told.going} counted in as Going"] if told.going else []
+        counted += [f"{told.waiting} on the waiting list"] if told.waiting else []
+        message += f" ({', '.join(counted)})." if counted else "."
+    return message, "success"
+
+
 @bp.route("/<ref>/send-update", methods=["POST"])
 @organiser_required
 def send_update(ref: str):
     """Send now: the update waiting for its batch window goes to the outbox at once."""
-    meeting = confirmed_meeting(ref)
-    with transaction() as outcome:
-        queued = notice_service.send_pending_update_now(meeting)
-    if not outcome.refused:
-        if queued:
-            flash(f"Update queued: it is on its way to {plural(queued, 'member')}.", "success")
-        else:
-            flash("No update was waiting: it has already gone to the outbox.", "info")
-    return back_to(meeting)
+    return _change_and_say(ref, notice_service.send_pending_update_now, _update_sent)
 
 
 @bp.route("/<ref>/publish", methods=["POST"])
 @organiser_required
 def publish(ref: str):
-    meeting = confirmed_meeting(ref)
-    with transaction() as outcome:
-        told = meeting_service.publish(meeting)
-    if not outcome.refused:
-        message = "Published: the meeting is now on the meetings page and in the calendar feed."
-        if told.invited:
-            message += f" {plural(told.invited, 'follower of its series is', 'followers of its series are')} invited"
-            counted = [f"{told.going} counted in as Going"] if told.going else []
-            counted += [f"{told.waiting} on the waiting list"] if told.waiting else []
-            message += f" ({', '.join(counted)})." if counted else "."
-        flash(message, "success")
-    return back_to(meeting)
+    return _change_and_say(ref, meeting_service.publish, _published)
 
 
 @bp.route("/<ref>/cancel", methods=["GET", "POST"])

@@ -21,7 +21,7 @@ from ..services.members import CsvImportError, ImportRow
 from ..text import without_controls
 from .form_pages import render_form, require_confirmation
 from .paging import paginate
-from .transactions import show_refusal, transaction
+from .transactions import created, show_refusal, transaction
 
 bp = Blueprint("members", __name__)
 
@@ -106,12 +106,9 @@ def _member_fields(form: MemberForm) -> dict:
 @organiser_required
 def new():
     form = MemberForm()
-    if form.validate_on_submit():
-        with transaction(form) as outcome:
-            member = member_service.add_member(**_member_fields(form))
-        if not outcome.refused:
-            flash(f"{member.name} is added.", "success")
-            return redirect(url_for("members.directory"))
+    if member := created(form, lambda: member_service.add_member(**_member_fields(form))):
+        flash(f"{member.name} is added.", "success")
+        return redirect(url_for("members.directory"))
     return render_form("members/form.html", form=form, member=None)
 
 

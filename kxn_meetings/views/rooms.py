@@ -204,24 +204,18 @@ def add_scribe(ref: str):
     )
 
 
-@bp.route("/<ref>/rooms/scribes/<id:scribe_id>/remove", methods=["POST"])
-@organiser_required
-def remove_scribe(ref: str, scribe_id: int):
-    return _button(
-        ref,
-        lambda meeting: room_service.remove_scribe(meeting, scribe_id),
-        "Scribe removed: their link no longer works.",
-    )
+_SCRIBE_ACTIONS = {
+    "send": (room_service.send_link_again, "The scribe link is on its way again by email."),
+    "remove": (room_service.remove_scribe, "Scribe removed: their link no longer works."),
+}
 
 
-@bp.route("/<ref>/rooms/scribes/<id:scribe_id>/send", methods=["POST"])
+@bp.route("/<ref>/rooms/scribes/<id:scribe_id>/<any(send, remove):action>", methods=["POST"])
 @organiser_required
-def send_scribe_link(ref: str, scribe_id: int):
-    return _button(
-        ref,
-        lambda meeting: room_service.send_link_again(meeting, scribe_id),
-        "The scribe link is on its way again by email.",
-    )
+def scribe_action(ref: str, scribe_id: int, action: str):
+    """Email a scribe's link again, or take it back."""
+    change, done = _SCRIBE_ACTIONS[action]
+    return _button(ref, lambda meeting: change(meeting, scribe_id), done)
 
 
 @bp.route("/<ref>/rooms.csv")
@@ -253,16 +247,8 @@ def _scribe_page(meeting, scribe, token: str, form: FlaskForm | None = None, sta
     mine = {a.question_id: a for answers in written.values() for a in answers if a.scribe_id == scribe.id}
     if form is None:
         form = _answers_form(room)(formdata=None, **{f"q{qid}": answer.body for qid, answer in mine.items()})
-    others = {qid: [a for a in answers if a.scribe_id != scribe.id] for qid, answers in written.items()}
     page = render_template(
-        "rooms/scribe.html",
-        meeting=meeting,
-        room=room,
-        scribe=scribe,
-        token=token,
-        form=form,
-        mine=mine,
-        others=others,
+        "rooms/scribe.html", meeting=meeting, scribe=scribe, token=token, form=form, mine=mine, written=written
     )
     return page, status
 

@@ -14,7 +14,7 @@ from ..services import series as series_service
 from ..services.follows import member_by_token
 from ..wording import plural
 from .form_pages import render_form, require_confirmation
-from .transactions import transaction
+from .transactions import created, transaction
 
 bp = Blueprint("series", __name__, url_prefix="/series")
 
@@ -35,14 +35,9 @@ def index():
 @organiser_required
 def new():
     form = SeriesForm()
-    if form.validate_on_submit():
-        with transaction(form) as outcome:
-            series = series_service.create_series(form.name.data, form.description.data or "")
-        if not outcome.refused:
-            flash(
-                f"Series \u201c{series.name}\u201d created. Choose it in a meeting's form to add meetings.", "success"
-            )
-            return redirect(url_for("series.show", ref=series.slug))
+    if series := created(form, lambda: series_service.create_series(form.name.data, form.description.data or "")):
+        flash(f"Series \u201c{series.name}\u201d created. Choose it in a meeting's form to add meetings.", "success")
+        return redirect(url_for("series.show", ref=series.slug))
     return render_form("series/form.html", form=form, series=None)
 
 

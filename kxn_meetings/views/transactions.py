@@ -9,9 +9,10 @@ goes on to the error pages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import flash
 from wtforms.form import BaseForm
@@ -19,6 +20,8 @@ from wtforms.form import BaseForm
 from ..database import roll_back
 from ..extensions import db
 from ..services.errors import ServiceError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,3 +64,13 @@ def show_refusal(error: ServiceError, form: BaseForm | None = None) -> None:
         if form is not None:
             form.form_errors.append(problem.message)
         flash(problem.message, "error")
+
+
+def created(form: BaseForm, create: Callable[[], T]) -> T | None:
+    """A form page that adds something: when the submitted form checks out, `create()` in one transaction and what it
+    made once committed; None on a GET, or when the form or the service refused (the messages are on the form)."""
+    if not form.validate_on_submit():
+        return None
+    with transaction(form) as outcome:
+        made = create()
+    return None if outcome.refused else made

@@ -31,14 +31,9 @@ def _answers(meeting: Meeting) -> list[ScribeAnswer]:
 
 
 def _rooms(meeting: Meeting) -> list[WorkshopRoom]:
-    return list(
-        db.session.scalars(
-            select(WorkshopRoom)
-            .where(WorkshopRoom.meeting_id == meeting.id)
-            .options(selectinload(WorkshopRoom.questions))
-            .order_by(WorkshopRoom.position, WorkshopRoom.id)
-        )
-    )
+    rooms = select(WorkshopRoom).where(WorkshopRoom.meeting_id == meeting.id)
+    in_order = rooms.order_by(WorkshopRoom.position, WorkshopRoom.id).options(selectinload(WorkshopRoom.questions))
+    return list(db.session.scalars(in_order))
 
 
 @dataclass
