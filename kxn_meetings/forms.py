@@ -23,6 +23,7 @@ from wtforms import (
     TextAreaField,
     fields,
 )
+from wtforms.fields.choices import Choice
 from wtforms.validators import (
     URL,
     DataRequired,
@@ -34,6 +35,7 @@ from wtforms.validators import (
     StopValidation,
     ValidationError,
 )
+from wtforms.widgets import Select
 
 from .models import Audience, LabelledEnum, Region, Sector, StandingAnswer
 from .services.feedback import QUESTION, SCORE_LABELS, TEXT_MAX
@@ -244,6 +246,22 @@ def time_zone_choices() -> list[SelectChoice]:
     return [SelectChoice(z, z.replace("_", " ")) for z in zones]
 
 
+class LongListSelect(Select):
+    """A select whose long list is the same on every page (the time zones): each option's markup is written once per
+    process and reused, instead of being escaped and assembled again at every render of the meeting form."""
+
+    @classmethod
+    def render_option(cls, choice, **kwargs):
+        if kwargs or choice.render_kw:
+            return super().render_option(choice, **kwargs)
+        return _option_markup(choice.value, choice.label, bool(choice.selected))
+
+
+@functools.lru_cache(maxsize=4096)
+def _option_markup(value: str, label: str, selected: bool) -> str:
+    return Select.render_option(Choice(value, label, selected, {}))
+
+
 class AgendaItemForm(Form):
     start_time = TimeField("Time", validators=[Optional()])
     title = StringField("Item", validators=optional_line(300), filters=[single_spaced])
@@ -290,6 +308,7 @@ class MeetingForm(FlaskForm):
         validators=[DataRequired()],
         choices=time_zone_choices,
         invalid_choice_message="Choose a time zone from the list.",
+        widget=LongListSelect(),
     )
     join_url = StringField(
         "Online join link",
