@@ -3,7 +3,8 @@
 published notes), and the network calendar feed built cold for 500 meetings.
 
 Targets: each page within 1.5x (or 1 ms) of its small-database time; the feed's cold build <= 100 ms. Pages are
-rendered every time (no visitor cache, the feed's version read each time) so that the work itself is measured.
+rendered every time (no visitor cache, the feed's version read each time) so that the work itself is measured, and
+both databases are timed in the same rounds, alternately.
 SQLite; PostgreSQL too with KXN_BENCH_DATABASES=sqlite,postgresql. Prints PASS/MISS for each and exits 1 on a
 miss.
 """
@@ -25,7 +26,7 @@ from bench import _harness as harness
 
 SMALL = {"meetings": 10, "members": 50, "answers": 40, "notes": 5}
 LARGE = {"meetings": 500, "members": 5000, "answers": 3000, "notes": 250}
-RUNS = 15
+RUNS = 31
 RATIO, SLACK_MS, FEED_MS = 1.5, 1.0, 100.0
 
 
@@ -140,15 +141,13 @@ def fill(url: str, size: dict[str, int]) -> dict[str, str]:
     }
 
 
-def time_pages(url: str, site: dict[str, str]) -> tuple[dict[str, float], tuple[float, int]]:
-    from kxn_meetings.extensions import db
-    from kxn_meetings.services import calendars
-
+def pages(url: str, site: dict[str, str]):
+    """The app of one database and its pages, each as (client, path)."""
     app = harness.make_app(url)
     app.config.update(PUBLIC_PAGE_SECONDS=0, FEED_VERSION_SECONDS=0)
     visitor, member = app.test_client(), app.test_client()
     member.set_cookie(app.config["SESSION_COOKIE_NAME"], site["cookie"], domain="localhost")
-    pages = {
+    return app, {
         "home": (visitor, "/"),
         "meeting page (visitor)": (visitor, f"/meetings/{site['upcoming']}"),
         "meeting page (member)": (member, f"/meetings/{site['upcoming']}"),
@@ -158,16 +157,33 @@ def time_pages(url: str, site: dict[str, str]) -> tuple[dict[str, float], tuple[
         "notes Atom feed": (visitor, "/notes/feed.atom"),
         "network feed": (visitor, "/calendar.ics"),
     }
-    times = {}
-    for name, (client, path) in pages.items():
-        for _ in range(3):
-            assert client.get(path).status_code == 200, (name, path)
-        runs = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            client.get(path)
-            runs.append((time.perf_counter() - started) * 1000)
-        times[name] = statistics.median(runs)
+
+
+def time_pages(small: dict, large: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """Each page's median on both databases, measured in the same rounds (small then large, then the other way
+    round), so that a machine that speeds up or slows down during the run moves both alike."""
+    runs: dict[str, dict[str, list[float]]] = {"small": {}, "large": {}}
+    for name in small:
+        for client, path in (small[name], large[name]):
+            for _ in range(3):
+                assert client.get(path).status_code == 200, (name, path)
+        for n in range(RUNS):
+            order = (("small", small), ("large", large)) if n % 2 == 0 else (("large", large), ("small", small))
+            for label, site in order:
+                client, path = site[name]
+                started = time.perf_counter()
+                client.get(path)
+                runs[label].setdefault(name, []).append((time.perf_counter() - started) * 1000)
+    medians = {
+        label: {name: statistics.median(times) for name, times in by_page.items()} for label, by_page in runs.items()
+    }
+    return medians["small"], medians["large"]
+
+
+def cold_feed_build(app) -> tuple[float, int]:
+    from kxn_meetings.extensions import db
+    from kxn_meetings.services import calendars
+
     with app.app_context():
         builds = []
         for _ in range(5):
@@ -177,15 +193,19 @@ def time_pages(url: str, site: dict[str, str]) -> tuple[dict[str, float], tuple[
             calendars.public_feed_bytes(in_feed)
             builds.append((time.perf_counter() - started) * 1000)
         db.engine.dispose()
-    return times, (min(builds), len(in_feed))
+    return min(builds), len(in_feed)
 
 
 def run(kind: str) -> tuple[list[str], bool]:
-    measured = {}
-    for label, size in (("small", SMALL), ("large", LARGE)):
-        with harness.database(kind) as url:
-            measured[label] = time_pages(url, fill(url, size))
-    (small, _), (large, (feed_ms, in_feed)) = measured["small"], measured["large"]
+    from kxn_meetings.extensions import db
+
+    with harness.database(kind) as small_url, harness.database(kind) as large_url:
+        small_app, small_pages = pages(small_url, fill(small_url, SMALL))
+        large_app, large_pages = pages(large_url, fill(large_url, LARGE))
+        small, large = time_pages(small_pages, large_pages)
+        feed_ms, in_feed = cold_feed_build(large_app)
+        with small_app.app_context():
+            db.engine.dispose()
     lines, missed = [], False
     for name in small:
         ok = large[name] <= max(small[name] * RATIO, small[name] + SLACK_MS)
