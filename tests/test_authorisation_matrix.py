@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import rsvps as rsvp_service
 from kxn_meetings.services import series as series_service
 
+from . import organiser_routes
 from .meeting_helpers import failed_message, meeting_form, record_answer
 
 # (method, path template, form data, what an organiser gets)
@@ -54,7 +54,7 @@ ORGANISER_URLS = [
     ("POST", "/series/{series}/edit", {"name": "Renamed group", "description": "Monthly"}, 302),
     ("GET", "/series/{series}/followers", None, 200),
 ]
-IDS = [f"{method} {path}" for method, path, _, _ in ORGANISER_URLS]
+IDS = organiser_routes.ids(ORGANISER_URLS)
 
 
 @pytest.fixture
@@ -81,16 +81,8 @@ def world(make_meeting, make_member, member):
     }
 
 
-def _request(client, method: str, path: str, data: dict | None, world: dict):
-    path = path.format(**world)
-    if data is not None:
-        data = {key: value.format(**world) if isinstance(value, str) else value for key, value in data.items()}
-    return path, client.open(path, method=method, data=data)
-
-
 def _state() -> tuple:
     """Everything an organiser action could change."""
-    db.session.expire_all()
     meetings = db.session.execute(
         select(Meeting.slug, Meeting.title, Meeting.status, Meeting.sequence, Meeting.capacity).order_by(Meeting.id)
     ).all()
@@ -100,35 +92,21 @@ def _state() -> tuple:
     return meetings, outbox, attended, series
 
 
-@pytest.mark.parametrize(("method", "path", "data", "_"), ORGANISER_URLS, ids=IDS)
-def test_anonymous_visitors_are_sent_to_sign_in_and_nothing_changes(client, world, method, path, data, _):
-    before = _state()
-    path, response = _request(client, method, path, data, world)
-    assert response.status_code == 302
-    location = urlsplit(response.headers["Location"])
-    assert location.path == "/sign-in"
-    assert parse_qs(location.query)["next"] == [path]
-    assert _state() == before
+@pytest.mark.parametrize("row", ORGANISER_URLS, ids=IDS)
+def test_anonymous_visitors_are_sent_to_sign_in_and_nothing_changes(client, world, row):
+    organiser_routes.visitor_is_sent_to_sign_in(client, row, world, _state)
 
 
-@pytest.mark.parametrize(("method", "path", "data", "_"), ORGANISER_URLS, ids=IDS)
-def test_members_are_refused_and_nothing_changes(client, sign_in, member, world, method, path, data, _):
+@pytest.mark.parametrize("row", ORGANISER_URLS, ids=IDS)
+def test_members_are_refused_and_nothing_changes(client, sign_in, member, world, row):
     sign_in(client, member)
-    before = _state()
-    _, response = _request(client, method, path, data, world)
-    assert response.status_code == 403
-    assert "You do not have access to this page" in response.get_data(as_text=True)
-    assert _state() == before
+    organiser_routes.member_is_refused(client, row, world, _state)
 
 
-@pytest.mark.parametrize(("method", "path", "data", "expected"), ORGANISER_URLS, ids=IDS)
-def test_organisers_may(client, sign_in, organiser, world, method, path, data, expected):
+@pytest.mark.parametrize("row", ORGANISER_URLS, ids=IDS)
+def test_organisers_may(client, sign_in, organiser, world, row):
     sign_in(client, organiser)
-    before = _state()
-    _, response = _request(client, method, path, data, world)
-    assert response.status_code == expected
-    if method == "POST":
-        assert _state() != before
+    organiser_routes.organiser_may(client, row, world, _state)
 
 
 def test_an_organiser_whose_role_is_removed_is_refused_on_the_next_request(client, sign_in, organiser, world):

@@ -3,12 +3,11 @@ own choice of room, for members only."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
-from kxn_meetings.extensions import db
-
+from . import organiser_routes
 from .rooms_helpers import rooms_state, rooms_world
 
 # (method, path template, form data, what an organiser gets)
@@ -27,7 +26,7 @@ ROOMS_URLS = [
     ("POST", "/meetings/{rooms_placed}/rooms/lock", {}, 302),
     ("POST", "/meetings/{rooms_locked}/rooms/unlock", {}, 302),
 ]
-IDS = [f"{method} {path}" for method, path, _, _ in ROOMS_URLS]
+IDS = organiser_routes.ids(ROOMS_URLS)
 
 
 @pytest.fixture
@@ -35,46 +34,21 @@ def world(make_meeting, make_member):
     return rooms_world(make_meeting, make_member)
 
 
-def _request(client, method: str, path: str, data: dict | None, world: dict):
-    path = path.format(**world)
-    if data is not None:
-        data = {key.format(**world): value.format(**world) for key, value in data.items()}
-    return path, client.open(path, method=method, data=data)
+@pytest.mark.parametrize("row", ROOMS_URLS, ids=IDS)
+def test_anonymous_visitors_are_sent_to_sign_in_and_nothing_changes(client, world, row):
+    organiser_routes.visitor_is_sent_to_sign_in(client, row, world, rooms_state)
 
 
-def _state() -> tuple:
-    db.session.expire_all()
-    return rooms_state()
-
-
-@pytest.mark.parametrize(("method", "path", "data", "_"), ROOMS_URLS, ids=IDS)
-def test_anonymous_visitors_are_sent_to_sign_in_and_nothing_changes(client, world, method, path, data, _):
-    before = _state()
-    path, response = _request(client, method, path, data, world)
-    assert response.status_code == 302
-    location = urlsplit(response.headers["Location"])
-    assert location.path == "/sign-in"
-    assert parse_qs(location.query)["next"] == [path]
-    assert _state() == before
-
-
-@pytest.mark.parametrize(("method", "path", "data", "_"), ROOMS_URLS, ids=IDS)
-def test_members_are_refused_and_nothing_changes(client, sign_in, member, world, method, path, data, _):
+@pytest.mark.parametrize("row", ROOMS_URLS, ids=IDS)
+def test_members_are_refused_and_nothing_changes(client, sign_in, member, world, row):
     sign_in(client, member)
-    before = _state()
-    _, response = _request(client, method, path, data, world)
-    assert response.status_code == 403
-    assert _state() == before
+    organiser_routes.member_is_refused(client, row, world, rooms_state)
 
 
-@pytest.mark.parametrize(("method", "path", "data", "expected"), ROOMS_URLS, ids=IDS)
-def test_organisers_may(client, sign_in, organiser, world, method, path, data, expected):
+@pytest.mark.parametrize("row", ROOMS_URLS, ids=IDS)
+def test_organisers_may(client, sign_in, organiser, world, row):
     sign_in(client, organiser)
-    before = _state()
-    _, response = _request(client, method, path, data, world)
-    assert response.status_code == expected
-    if method == "POST":
-        assert _state() != before
+    organiser_routes.organiser_may(client, row, world, rooms_state)
 
 
 def test_choosing_a_room_is_for_members_signed_in(client, world):
