@@ -195,14 +195,30 @@ class SharedTemplateCode(BytecodeCache):
 
 
 class SharedBuilderRule(Rule):
-    """Werkzeug writes and compiles two URL-builder functions for every route of every app. They depend only on
-    the route's parsed parts and defaults and take the rule as their first argument, so the apps of this process
-    share them."""
+    """Werkzeug parses every route of every app and writes and compiles two URL-builder functions for it. Both
+    depend only on the route's text, defaults and converters, which are the same classes in every app, and the
+    builders take the rule as their first argument, so the apps of this process share them."""
 
     builders: ClassVar[dict[tuple, Callable]] = {}
+    parsed: ClassVar[dict[tuple, tuple]] = {}
+
+    def _defaults_key(self) -> str:
+        return repr(sorted((self.defaults or {}).items()))
+
+    def compile(self) -> None:
+        assert self.map is not None
+        key = (self.rule, self.subdomain, self.host, self.merge_slashes, self.map.host_matching, self._defaults_key())
+        if (known := self.parsed.get(key)) is None:
+            super().compile()
+            self.parsed[key] = (tuple(self._parts), tuple(self._trace), dict(self._converters), set(self.arguments))
+            return
+        parts, trace, converters, arguments = known
+        self._parts, self._trace, self._converters, self.arguments = list(parts), list(trace), converters, arguments
+        self._build = self._compile_builder(False).__get__(self, None)
+        self._build_unknown = self._compile_builder(True).__get__(self, None)
 
     def _compile_builder(self, append_unknown: bool = True):
-        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())), append_unknown)
+        key = (self.rule, tuple(self._trace), self._defaults_key(), append_unknown)
         builder = self.builders.get(key)
         if builder is None:
             builder = self.builders[key] = super()._compile_builder(append_unknown)
