@@ -114,3 +114,21 @@ def test_series_follows_go_down_and_up_again_and_meetings_without_a_series_join_
     [series] = db.session.scalars(select(MeetingSeries)).all()
     assert (series.slug, series.name, series.description) == ("kxn", "Knowledge Exchange Network", "")
     assert db.session.get(Meeting, orphan).series_id == series.id
+
+
+def test_every_migration_goes_down_to_an_empty_database_and_up_again_to_the_models(app, make_meeting):
+    from flask_migrate import downgrade
+    from sqlalchemy import inspect
+
+    make_meeting(title="Kept only until the tables go")
+    db.session.commit()
+    db.session.remove()
+
+    schema.bind_migrations(app)
+    downgrade(directory=schema.MIGRATIONS_DIR, revision="base")
+    db.engine.dispose()
+    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+
+    schema.upgrade()
+    db.engine.dispose()
+    test_migrations_match_the_models(app)
