@@ -54,7 +54,7 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 _HYPOTHESIS_DEFAULTS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 settings.register_profile("ci", max_examples=100, print_blob=True, **_HYPOTHESIS_DEFAULTS)
-settings.register_profile("dev", max_examples=25, **_HYPOTHESIS_DEFAULTS)
+settings.register_profile("dev", max_examples=10, **_HYPOTHESIS_DEFAULTS)
 HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev")
 settings.load_profile(HYPOTHESIS_PROFILE)
 

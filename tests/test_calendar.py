@@ -1012,10 +1012,9 @@ def _visible(text: str) -> str:
 
 
 # Each example is one file of many meetings, read by one node run a parser. Shrinking, which would run node for
-# every attempt, is left out: a failure shows the whole file's cases.
+# every attempt, is left out: a failure shows the whole file's cases. As many examples as the profile asks for.
 @pytest.mark.slow
 @settings(
-    max_examples=20,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
