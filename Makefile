@@ -49,12 +49,9 @@ imap-server:
 tests/js/node_modules: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 
-# Tests run on as many processes as there are cores; TEST_WORKERS=0 runs them in this one process. In `make test`
-# the SQLite pass, which also runs the browser tests and measures coverage, takes one process more: its tests that
-# wait (on Chromium, on child processes, on SQLite's write lock) leave a core to it.
+# Tests run on as many processes as there are cores; TEST_WORKERS=0 runs them in this one process.
 TEST_WORKERS ?= auto
-PYTEST = $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
-coverage-sqlite: TEST_WORKERS = $(shell echo $$(( $$(nproc) + 1 )))
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The two passes use different databases and each waits part of its time (on PostgreSQL, processes, Chromium), so
 # they run at the same time; each pass's output is shown in one piece when it ends. Coverage is measured in the
