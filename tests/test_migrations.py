@@ -11,18 +11,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
-from kxn_meetings import schema
 from kxn_meetings.extensions import db
 
 from .conftest import DATABASE
+from .migration_helpers import down_to, up_again
 
 
-def test_migrations_match_the_models(app):
+def differences_from_the_models() -> list:
     with db.engine.connect() as connection, warnings.catch_warnings():
         # Neither dialect reflects the expression index on lower(email); the migration creates it.
         warnings.filterwarnings("ignore", message=".*expression-based index.*")
-        differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
-    assert differences == []
+        return compare_metadata(MigrationContext.configure(connection), db.metadata)
+
+
+def test_migrations_match_the_models(app):
+    assert differences_from_the_models() == []
 
 
 def test_email_is_unique_whatever_its_case(app, make_member):
@@ -64,52 +67,33 @@ def test_a_web_process_does_not_load_alembic(tmp_path):
 
 
 def test_sector_region_and_feedback_go_down_and_up_again(app, make_member, make_meeting):
-    # The migrations' own database, as each pass's other tests use it: left at the head again at the end.
-    from flask_migrate import downgrade
-    from sqlalchemy import inspect
-
     from kxn_meetings.models import MeetingFeedback, Region, Sector
 
     member = make_member(sector=Sector.HEALTH, region=Region.WALES)
     db.session.add(MeetingFeedback(meeting_id=make_meeting().id, member_id=member.id, score=4))
-    db.session.commit()
-    db.session.remove()
 
-    schema.bind_migrations(app)
-    downgrade(directory=schema.MIGRATIONS_DIR, revision="0008")
-    db.engine.dispose()
-    inspector = inspect(db.engine)
+    inspector = down_to(app, "0008")
     assert "meeting_feedback" not in inspector.get_table_names()
     assert {"sector", "region"}.isdisjoint(c["name"] for c in inspector.get_columns("members"))
 
-    schema.upgrade()
-    db.engine.dispose()
-    inspector = inspect(db.engine)
+    inspector = up_again()
     assert "meeting_feedback" in inspector.get_table_names()
     assert {"sector", "region"} <= {c["name"] for c in inspector.get_columns("members")}
 
 
 def test_series_follows_go_down_and_up_again_and_meetings_without_a_series_join_the_default(app, make_meeting):
-    from flask_migrate import downgrade
-    from sqlalchemy import inspect, select
+    from sqlalchemy import select
 
     from kxn_meetings.models import Meeting, MeetingSeries
 
     orphan = make_meeting(title="Before series").id
-    db.session.commit()
-    db.session.remove()
 
-    schema.bind_migrations(app)
-    downgrade(directory=schema.MIGRATIONS_DIR, revision="0009")
-    db.engine.dispose()
-    inspector = inspect(db.engine)
+    inspector = down_to(app, "0009")
     assert "series_follows" not in inspector.get_table_names()
     assert "list_unsubscribe" not in {c["name"] for c in inspector.get_columns("outbox_messages")}
     assert "description" not in {c["name"] for c in inspector.get_columns("meeting_series")}
 
-    schema.upgrade()
-    db.engine.dispose()
-    inspector = inspect(db.engine)
+    inspector = up_again()
     assert "series_follows" in inspector.get_table_names()
     [series] = db.session.scalars(select(MeetingSeries)).all()
     assert (series.slug, series.name, series.description) == ("kxn", "Knowledge Exchange Network", "")
@@ -117,18 +101,9 @@ def test_series_follows_go_down_and_up_again_and_meetings_without_a_series_join_
 
 
 def test_every_migration_goes_down_to_an_empty_database_and_up_again_to_the_models(app, make_meeting):
-    from flask_migrate import downgrade
-    from sqlalchemy import inspect
-
     make_meeting(title="Kept only until the tables go")
-    db.session.commit()
-    db.session.remove()
 
-    schema.bind_migrations(app)
-    downgrade(directory=schema.MIGRATIONS_DIR, revision="base")
-    db.engine.dispose()
-    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    assert set(down_to(app, "base").get_table_names()) <= {"alembic_version"}
 
-    schema.upgrade()
-    db.engine.dispose()
-    test_migrations_match_the_models(app)
+    up_again()
+    assert differences_from_the_models() == []

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from flask_migrate import downgrade
-from sqlalchemy import inspect
-
-from kxn_meetings import schema
-from kxn_meetings.extensions import db
 from kxn_meetings.services import rooms
 
+from .migration_helpers import down_to, up_again
 from .rooms_helpers import going, meeting_with_rooms, named_scribe
 
 ROOM_TABLES = {"room_plans", "room_members", "room_scribes", "scribe_answers"}
@@ -21,14 +17,7 @@ def test_the_rooms_tables_go_down_and_up_again(app, make_meeting, make_member):
     scribe = named_scribe(meeting, meeting.workshop_rooms[0], member)
     rooms.save_answers(scribe, {meeting.workshop_rooms[0].questions[0].id: "Words"})
     rooms.set_instructions(meeting, "Breakout")
-    db.session.commit()
-    db.session.remove()
 
-    schema.bind_migrations(app)
-    downgrade(directory=schema.MIGRATIONS_DIR, revision="0010")
-    db.engine.dispose()
-    assert ROOM_TABLES.isdisjoint(inspect(db.engine).get_table_names())
+    assert ROOM_TABLES.isdisjoint(down_to(app, "0010").get_table_names())
 
-    schema.upgrade()
-    db.engine.dispose()
-    assert set(inspect(db.engine).get_table_names()) >= ROOM_TABLES
+    assert set(up_again().get_table_names()) >= ROOM_TABLES
