@@ -575,6 +575,24 @@ def test_each_accepted_message_is_recorded_sent_before_the_next_is_offered(app, 
     assert recorded_at_next_mail == [(n, n) for n in range(12)]
 
 
+def test_a_message_recorded_sent_reads_back_as_the_orm_wrote_it(app, smtp_server, monkeypatch):
+    """The record bypasses the ORM, so it converts the time as the column's type does on this database: SQLite's
+    driver would otherwise drop the fraction of a whole second (and warns from Python 3.12 on)."""
+    on_the_second = dt.datetime(2026, 3, 9, 15, 0, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(sent_log, "utcnow", lambda: on_the_second)
+    queue_note("recorded@example.org")
+    queue_note("written@example.org")
+    db.session.commit()
+    assert deliver_due().sent == 2
+    db.session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.recipient == "written@example.org").values(sent_at=on_the_second)
+    )
+    db.session.commit()
+    stored = dict(db.session.execute(sa.text("SELECT recipient, CAST(sent_at AS TEXT) FROM outbox_messages")).all())
+    assert stored["recorded@example.org"] == stored["written@example.org"]
+    assert db.session.scalar(sa.select(sa.func.count()).where(OutboxMessage.sent_at == on_the_second)) == 2
+
+
 def test_the_connection_that_recorded_sent_messages_goes_back_to_the_pool_durable_again(app, smtp_server):
     """Records are written without waiting for the disk (a killed worker loses none of them); the pool's next
     user must get the database's usual durability back."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sqlalchemy import ColumnElement
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -13,6 +15,12 @@ from ..extensions import db
 from ..models import OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
+
+
+def _bind(column: ColumnElement, dialect: Dialect) -> Callable:
+    """What the column's type makes of a value for this database, as a statement of the ORM binds it: the dialect's
+    own form of the type (SQLite's DATETIME writes text), not the generic one the column names."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
 
 
 class _SentLog:
@@ -50,9 +58,9 @@ class _SentLog:
         self.driver_error = dialect.loaded_dbapi.Error
         self.postgresql = dialect.name == "postgresql"
         columns = OutboxMessage.__table__.c
-        status = columns.status.type.bind_processor(dialect) or (lambda value: value)
+        status = _bind(columns.status, dialect)
         self.sent_value, self.pending_value = status(OutboxStatus.SENT), status(OutboxStatus.PENDING)
-        self.stored_time = columns.sent_at.type.bind_processor(dialect) or (lambda value: value)
+        self.stored_time = _bind(columns.sent_at, dialect)
         mark = "%({})s".format if dialect.paramstyle == "pyformat" else ":{}".format
         # Not limited to our lease: the message did go, so no other worker should send it again.
         self.sql = (
