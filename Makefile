@@ -51,7 +51,8 @@ tests/js/node_modules: tests/js/package-lock.json
 
 # Tests run on as many processes as there are cores; TEST_WORKERS=0 runs them in this one process.
 TEST_WORKERS ?= auto
-PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+PYTEST_OPTIONS := -n $(TEST_WORKERS) --dist worksteal
+PYTEST := $(BIN)/pytest $(PYTEST_OPTIONS)
 
 # The two passes use different databases and each waits part of its time (on PostgreSQL, processes, Chromium), so
 # they run at the same time; each pass's output is shown in one piece when it ends. Coverage is measured in the
@@ -86,8 +87,8 @@ test: install $(COVERAGE_VENV)/.installed lint browser imap-server tests/js/node
 	$(COVERAGE_VENV)/bin/coverage report --data-file=.coverage.sqlite --skip-covered; exit $$status
 
 coverage-sqlite coverage-postgresql: coverage-%: $(COVERAGE_VENV)/.installed
-	KXN_TEST_DATABASE=$* COVERAGE_FILE=.coverage.$* $(COVERAGE_VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal \
-	  --cov=kxn_meetings --cov-report= $(PYTEST_ARGS)
+	KXN_TEST_DATABASE=$* COVERAGE_FILE=.coverage.$* $(COVERAGE_VENV)/bin/pytest $(PYTEST_OPTIONS) --cov=kxn_meetings \
+	  --cov-report= $(PYTEST_ARGS)
 
 test-sqlite: install browser imap-server tests/js/node_modules
 	KXN_TEST_DATABASE=sqlite $(PYTEST) $(PYTEST_ARGS)
