@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import threading
@@ -160,7 +161,6 @@ def _fail_on(problems: PageProblems) -> None:
         pytest.fail("\n".join(lines), pytrace=False)
 
 
-_axe_script: str | None = None
 # axe-core runs every rule it has by default; the page hands back only what fails the audit, since passing a whole
 # results object (every rule, with its help text) from the page to Python cost as much as the audit itself.
 _AXE_RUN = """impacts => axe.run(document, {resultTypes: ["violations"]}).then(results => results.violations
@@ -171,14 +171,16 @@ _AXE_RUN = """impacts => axe.run(document, {resultTypes: ["violations"]}).then(r
     })))"""
 
 
+@functools.cache
+def _axe_script() -> str:
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    return AXE_SCRIPT
+
+
 def assert_accessible(page) -> None:
     """Fail listing every serious or critical axe-core violation on the current page."""
-    global _axe_script
-    if _axe_script is None:
-        from axe_playwright_python.base import AXE_SCRIPT
-
-        _axe_script = AXE_SCRIPT
-    page.evaluate(_axe_script)
+    page.evaluate(_axe_script())
     blocking = page.evaluate(_AXE_RUN, sorted(BLOCKING_IMPACTS))
     if blocking:
         lines = [f"Accessibility problems on {page.url}:"]

@@ -14,7 +14,7 @@ SOUND = """<!doctype html><html lang="en"><head><title>Meetings</title></head><b
 </body></html>"""
 UNSOUND = """<!doctype html><html lang="en"><head><title>Meetings</title></head><body>
 <main><h1>Meetings</h1><img id="logo" src="data:,"><button id="answer" type="button"></button>
-<p style="color:#bbb;background:#fff">Going</p></main></body></html>"""
+<p id="going" style="color:#bbb;background:#fff">Going</p></main></body></html>"""
 
 
 def test_a_sound_page_passes(page):
@@ -29,4 +29,4 @@ def test_each_serious_problem_is_named_with_its_element(page):
     report = str(failure.value)
     assert "image-alt (critical)" in report and "#logo" in report
     assert "button-name (critical)" in report and "#answer" in report
-    assert "color-contrast (serious)" in report
+    assert "color-contrast (serious)" in report and "#going" in report
