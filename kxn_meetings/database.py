@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from typing import Any, cast
 
 from flask import Flask, has_request_context, request
-from sqlalchemy import CursorResult, Executable, event
+from sqlalchemy import ColumnElement, CursorResult, Executable, bindparam, event, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
@@ -177,6 +177,16 @@ def roll_back() -> None:
         db.session.rollback()
     except DBAPIError:
         discard_session()
+
+
+def insert_where(model: Any, values: dict[str, Any], condition: ColumnElement[bool]) -> list[int]:
+    """Add one row of `values` to `model`'s table only where `condition` holds (INSERT ... SELECT ... WHERE), and
+    return its id, or nothing when the condition does not hold. The same statement runs either way, so how long
+    it takes does not tell which."""
+    table = model.__table__
+    row = select(*(bindparam(name, value, type_=table.c[name].type, unique=True) for name, value in values.items()))
+    statement = insert(table).from_select(list(values), row.where(condition)).returning(table.c.id)
+    return list(db.session.scalars(statement))
 
 
 def changed_rows(statement: Executable) -> int:

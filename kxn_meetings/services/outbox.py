@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..database import insert_where
 from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
 from ..models import Meeting, Member, MessageKind, OutboxMessage, OutboxStatus, utcnow
@@ -102,10 +103,10 @@ def _check_calendar(calendar: bytes | None, method: str | None) -> None:
         raise ValueError(f"the calendar does not say METHOD:{method}")
 
 
-def _note_for_delivery(row: OutboxMessage | Queued) -> None:
+def _note_for_delivery(message_id: int) -> None:
     """Remember the row so the web process may send it once the request's transaction is committed."""
     if has_request_context():
-        g.setdefault(QUEUED_IN_REQUEST, []).append(row.id)
+        g.setdefault(QUEUED_IN_REQUEST, []).append(message_id)
 
 
 @dataclass
@@ -249,8 +250,21 @@ def queue_email(**fields) -> OutboxMessage | None:
             if not _queued_before(message.dedup_key):
                 raise
             return None
-    _note_for_delivery(row)
+    _note_for_delivery(row.id)
     return row
+
+
+def queue_email_where(condition: ColumnElement[bool], **fields) -> int | None:
+    """queue_email() for a message without a dedup_key, added only where `condition` holds (say, that an address
+    belongs to a member). It is rendered, and the same statement runs, either way. Returns the new row's id or None.
+    """
+    message = Email(**fields)
+    if message.dedup_key is not None:
+        raise ValueError("queue_email_where() takes no dedup_key")
+    added = insert_where(OutboxMessage, _new_values(message, _Renderer()), condition)
+    for message_id in added:
+        _note_for_delivery(message_id)
+    return added[0] if added else None
 
 
 class Queued(NamedTuple):
@@ -305,7 +319,7 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
             if (added := queue_email(**vars(message))) is not None
         ]
     for row in queued:
-        _note_for_delivery(row)
+        _note_for_delivery(row.id)
     return queued
 
 
@@ -323,7 +337,7 @@ def retry(message: OutboxMessage) -> None:
     message.locked_until = None
     message.locked_by = None
     db.session.flush()
-    _note_for_delivery(message)
+    _note_for_delivery(message.id)
 
 
 # The Outbox page --------------------------------------------------------------------------------------------------
