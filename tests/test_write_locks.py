@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import collections
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from kxn_meetings import database
 from kxn_meetings.database import BUSY_TIMEOUT_MS
@@ -293,3 +295,116 @@ def test_a_sign_in_link_that_does_not_work_counts_the_attempt_with_the_write_loc
     db.session.rollback()
     assert client.get("/sign-in/link/not-a-real-token").status_code == 410
     assert "writes after reading" not in caplog.text
+
+
+# Taking turns before SQLite is asked -------------------------------------------------------------------------------
+
+HOLD_THE_TURN = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
+print("holding", flush=True)
+seen = "nobody waited"
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 1)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, 1)
+    except OSError:
+        seen = "a writer waits"
+        break
+    time.sleep(0.01)
+print(seen, flush=True)
+sys.stdin.readline()
+"""
+
+
+@sqlite_only
+def test_a_writer_waits_for_the_turn_another_process_holds(app, organiser_client):
+    """Another app process in the middle of a write holds the turn: a request that writes waits for it in the queue,
+    says so to the holder (which lets a waiting process go next), and goes on once the turn is given back."""
+    db.session.commit()
+    seen: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_TURN, f"{db.engine.url.database}-writers"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+
+        def give_back_once_seen() -> None:
+            seen.append(holder.stdout.readline().strip())
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            giver = threading.Thread(target=give_back_once_seen)
+            giver.start()
+            status = organiser_client.post("/meetings/new", data=meeting_form()).status_code
+            giver.join(timeout=30)
+        finally:
+            holder.kill()
+    assert seen == ["a writer waits"]
+    assert status == 302
+    assert db.session.scalar(select(func.count(Meeting.id))) == 1
+
+
+@sqlite_only
+def test_writers_of_one_process_queue_before_they_ask_sqlite(app):
+    """SQLite's own wait polls with sleeps of up to 100 ms: a second writer must not be left to it while the first
+    holds the lock, but wait its turn and begin the moment the first commits."""
+    began: list[str] = []
+    second_ready = threading.Event()
+    engine = db.engine
+
+    def note(_conn, _cursor, statement, *_args):
+        if statement.startswith("BEGIN IMMEDIATE"):
+            began.append(threading.current_thread().name)
+
+    def second() -> None:
+        with database.writing(), engine.connect() as connection:
+            second_ready.set()
+            connection.exec_driver_sql("SELECT 1")
+            connection.commit()
+
+    db.session.commit()
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        with database.writing(), engine.connect() as first:
+            first.exec_driver_sql("SELECT 1")
+            thread = threading.Thread(target=second, name="second")
+            thread.start()
+            assert second_ready.wait(timeout=15)
+            time.sleep(0.2)
+            waiting = list(began)
+            first.commit()
+        thread.join(timeout=15)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert waiting == [threading.current_thread().name]
+    assert began == [threading.current_thread().name, "second"]
+
+
+def test_an_answer_reads_without_the_write_lock_and_takes_it_only_to_write(app, client, make_meeting, member):
+    """Members answering at once read in parallel and queue only for their short write."""
+    meeting = make_meeting()
+    path = f"/meetings/{meeting.slug}/answer/{invitations.personal_link(meeting, member).token}"
+    db.session.commit()
+    db.session.close()  # the request begins its own transaction, as it would in its own app context
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(statement.split(None, 1)[0] + (" IMMEDIATE" if "IMMEDIATE" in statement[:20] else ""))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        response = client.post(path, data={"answer": "going"})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert response.status_code == 302
+    if DATABASE == "sqlite":
+        locked = statements.index("BEGIN IMMEDIATE")
+        assert statements[0] == "BEGIN" and "SELECT" in statements[:locked]
+        assert all(verb in ("BEGIN", "SELECT") for verb in statements[:locked])
+    assert statements.count("UPDATE") + statements.count("INSERT") >= 1

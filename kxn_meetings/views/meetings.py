@@ -16,6 +16,7 @@ from wtforms import SelectChoice
 
 from .. import timefmt
 from ..csvsafe import to_csv
+from ..database import reads_first
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm, WalkInForm
 from ..models import (
@@ -185,6 +186,7 @@ def _meeting_page(
 
 @bp.route("/<ref>/rsvp", methods=["POST"])
 @login_required
+@reads_first
 def rsvp(ref: str):
     meeting = load_meeting(ref)
     form = RsvpForm()
@@ -224,6 +226,7 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
 
 
 @bp.route("/<ref>/answer/<token>", methods=["GET", "POST"])
+@reads_first
 def personal_answer(ref: str, token: str):
     """The link in every invitation and notice: the whole meeting page for the one member it names, members-only
     details included, where she answers without signing in. The token opens this page and nothing else: no
