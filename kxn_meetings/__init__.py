@@ -52,9 +52,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import mail as mailer
     from .cli import kxn_cli
     from .schema import migration_commands
+    from .services.notices import render_answer_notices
 
     filters.init_app(app)
-    mailer.init_app(app)
+    mailer.init_app(app, prepare=render_answer_notices)
     views.init_app(app)
     app.cli.add_command(kxn_cli)
     app.cli.add_command(migration_commands)

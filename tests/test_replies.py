@@ -32,7 +32,7 @@ from kxn_meetings.models import (
     RsvpSource,
     utcnow,
 )
-from kxn_meetings.services import invitations, replies, reply_addresses, rsvps
+from kxn_meetings.services import invitations, notices, replies, reply_addresses, rsvps
 from kxn_meetings.text import TEXT_AREA_BREAKS, first_control
 
 from .meeting_helpers import record_answer
@@ -202,7 +202,10 @@ def test_each_client_reply_becomes_the_members_answer_and_its_notice(
     assert (
         reply.partstat == {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}[expected]
     )
-    # The answer flows on as any other: a confirmation with the join link, or a CANCEL of their copy.
+    # The answer flows on as any other: a confirmation with the join link, or a CANCEL of their copy, written by the
+    # outbox worker before it sends them.
+    notices.render_answer_notices()
+    db.session.commit()
     confirmations, declines = outbox(person, "confirmation"), outbox(person, "decline")
     if expected == Answer.GOING:
         assert [m.calendar_method for m in confirmations] == ["REQUEST"] and not declines

@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from typing import NamedTuple
 
 from flask import Flask, Response, current_app, g
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, or_, select, true, update
 
 from ..database import begin_write, changed_rows, is_postgresql
 from ..extensions import db
@@ -43,7 +43,14 @@ MAX_BACKOFF = dt.timedelta(hours=6)
 QUEUED_IN_REQUEST = "outbox_queued_ids"
 
 
-def init_app(app: Flask) -> None:
+PREPARE = "kxn_prepare_delivery"
+
+
+def init_app(app: Flask, *, prepare: Callable[[list[int] | None, int], int] | None = None) -> None:
+    """`prepare(ids, limit)`, when given, writes what must be written before messages can go (the answer notices
+    the outbox worker renders), at most `limit` of them, and says how many it took: deliver_due() calls it with its
+    `only_ids` (None for all), committing after each batch, until a batch comes up short."""
+    app.extensions[PREPARE] = prepare
     app.after_request(_deliver_after_commit)
 
 
@@ -73,9 +80,11 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _due(now: dt.datetime, due_by: dt.datetime | None = None):
+def _due(now: dt.datetime, due_by: dt.datetime | None = None, *, rendered: bool = True):
+    """What makes a message due; `rendered=False` also counts those deliver_due() will render first."""
     return (
         OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.to_render.is_(False) if rendered else true(),
         OutboxMessage.next_attempt_at <= (due_by or now),
         or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
     )
@@ -414,8 +423,14 @@ def deliver_due(
     pass) or when `should_stop()` says so (claimed messages are released untried). The session must hold
     no uncommitted work: delivery commits as it goes.
     """
-    worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     batch_size = current_app.config["OUTBOX_BATCH_SIZE"]
+    prepare = current_app.extensions.get(PREPARE)
+    while prepare is not None:
+        taken = prepare(only_ids, batch_size)
+        db.session.commit()
+        if taken < batch_size:
+            break
+    worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     started = utcnow()
     report = DeliveryReport()
     delivery = _Delivery(worker_id, report, on_sent, should_stop)
@@ -441,4 +456,4 @@ def deliver_due(
 
 
 def count_due() -> int:
-    return db.session.scalar(select(db.func.count(OutboxMessage.id)).where(*_due(utcnow()))) or 0
+    return db.session.scalar(select(db.func.count(OutboxMessage.id)).where(*_due(utcnow(), rendered=False))) or 0

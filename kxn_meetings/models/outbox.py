@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import NamedTuple
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
@@ -157,6 +157,9 @@ class OutboxMessage(Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # An answer's notice, queued by the request with its subject and addresses only: the outbox worker writes its
+    # body and calendar part just before sending it (services.notices.render_answer_notices).
+    to_render: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
 

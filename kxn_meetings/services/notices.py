@@ -16,15 +16,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 
 from .. import timefmt
-from ..database import is_postgresql
+from ..database import begin_write, is_postgresql
 from ..extensions import db
-from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, MessageKind, OutboxMessage, Rsvp, utcnow
-from . import rooms
+from ..models import (
+    Answer,
+    Invitation,
+    Meeting,
+    MeetingStatus,
+    Member,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
+    Rsvp,
+    utcnow,
+)
+from . import follows, rooms
+from .errors import ServiceError
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
+from .outbox import queue_to_render, render
 from .rsvps import AnswerResult
 
 # Changes, cancellation ------------------------------------------------------------------------------
@@ -184,19 +197,92 @@ def _send_to_everyone(
 # Answers --------------------------------------------------------------------------------------------
 
 
+ANSWER_NOTICES = (MessageKind.CONFIRMATION, MessageKind.DECLINE, MessageKind.WAITLIST_PROMOTED)
+
+
 def _single(
     kind: MessageKind, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
-) -> OutboxMessage | None:
-    """One notice to one member who has just answered (or been given a place)."""
-    notice = _Notice.of(kind, meeting, subject=subject, method=method)
-    invitation = personal_link(meeting, member)
-    return notice.queue(member, dedup=dedup, invitation=invitation, rsvp=rsvp)
+) -> int | None:
+    """One notice to one member who has just answered (or been given a place): queued with its subject, and written
+    by the outbox worker just before it is sent (render_answer_notices), so an answer does the least in its request.
+    """
+    return queue_to_render(
+        kind, member, subject=subject, dedup_key=dedup, meeting_id=meeting.id, calendar_method=method
+    )
+
+
+def _drop_unrendered(meeting: Meeting, member_id: int | None) -> None:
+    """A member answered again: a notice of her earlier answer that is not written yet would tell her where she no
+    longer stands, so it goes; the notice of this answer (if it calls for one) follows. One already written may be
+    on its way, and stays."""
+    db.session.execute(
+        delete(OutboxMessage)
+        .where(
+            OutboxMessage.meeting_id == meeting.id,
+            OutboxMessage.member_id == member_id,
+            OutboxMessage.to_render.is_(True),
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.kind.in_(ANSWER_NOTICES),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | None = None) -> int:
+    """Write the answer notices still to be written (all, or those of `only_ids`; at most `limit`, the oldest first,
+    so that the caller may commit between batches), each as _single() would have when it was queued, for the meeting
+    and her answer as they are now. A notice whose member or meeting has been deleted, or that cannot be written (an
+    address no longer usable), is set aside with the reason, still to render: retried, it is written afresh. Returns
+    how many it took, written or set aside. deliver_due() calls it first on every path: the outbox worker, `flask
+    kxn outbox send` and delivery after commit."""
+    begin_write()
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.to_render.is_(True), OutboxMessage.status == OutboxStatus.PENDING)
+        .order_by(OutboxMessage.id)
+    )
+    if only_ids is not None:
+        query = query.where(OutboxMessage.id.in_(list(only_ids)))
+    if limit is not None:
+        query = query.limit(limit)
+    if is_postgresql():
+        query = query.with_for_update(skip_locked=True)
+    rows = db.session.scalars(query).all()
+    for row in rows:
+        meeting = db.session.get(Meeting, row.meeting_id) if row.meeting_id is not None else None
+        member = db.session.get(Member, row.member_id) if row.member_id is not None else None
+        if meeting is None or member is None:
+            _set_aside(row, "Not written: its meeting or its member has been deleted.")
+            continue
+        rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+        notice = _Notice.of(
+            row.message_kind or MessageKind.CONFIRMATION, meeting, subject=row.subject, method=row.calendar_method
+        )
+        try:
+            message = notice.message(
+                member,
+                dedup=row.dedup_key or "",
+                invitation=personal_link(meeting, member),
+                rsvp=rsvp,
+                series=follows.links_for(meeting, [member]).get(member.id),
+            )
+            render(row, message)
+        except (ServiceError, ValueError) as error:  # HeaderInjection, BadAddress: an address no longer usable
+            _set_aside(row, f"Not written: {error}")
+    db.session.flush()
+    return len(rows)
+
+
+def _set_aside(row: OutboxMessage, reason: str) -> None:
+    row.status = OutboxStatus.FAILED
+    row.last_error = reason
 
 
 def queue_answer_notices(result: AnswerResult) -> None:
     """What an answer (services.rsvps.answer) calls for: its confirmation when the answer changed, then "a place is
     yours" to each member it let in from the waiting list."""
     if result.answer_changed:
+        _drop_unrendered(result.meeting, result.rsvp.member_id)
         queue_answer_confirmation(result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous)
     queue_promotions(result.meeting, result.promoted)
 

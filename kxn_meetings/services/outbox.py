@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import current_app, g, has_request_context
 from jinja2 import Template
 from sqlalchemy import ColumnElement, Select, event, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -237,21 +239,79 @@ def queue_email(**fields) -> OutboxMessage | None:
     if message.dedup_key is not None and _queued_before(message.dedup_key):
         _headers(message)  # bad input is refused all the same
         return None
-    row = _new_row(message)
-    if message.dedup_key is None:
+    return _add(_new_row(message))
+
+
+def _add(row: OutboxMessage) -> OutboxMessage | None:
+    """Add a new row to the outbox, or None when its dedup_key was taken by another transaction meanwhile."""
+    if row.dedup_key is None:
         db.session.add(row)
         db.session.flush()
     else:
-        # A concurrent transaction may queue the same notice between the check above and this insert.
+        # A concurrent transaction may queue the same notice between the check before and this insert.
         try:
             with db.session.begin_nested():
                 db.session.add(row)
         except IntegrityError:
-            if not _queued_before(message.dedup_key):
+            if not _queued_before(row.dedup_key):
                 raise
             return None
     _note_for_delivery(row.id)
     return row
+
+
+# What render() writes into a row queued by queue_to_render().
+_RENDERED = ("sender", "recipient", "reply_to", "list_unsubscribe", "subject", "text_body", "html_body", "calendar")
+
+
+def queue_to_render(
+    kind: MessageKind, to: Member, *, subject: str, dedup_key: str, meeting_id: int, calendar_method: str | None
+) -> int | None:
+    """Queue a message to a member whose body and calendar part are written later, by render(), just before it is
+    sent: the request that queues it does the least it can, one INSERT. Returns the new row's id, or None when one
+    with this dedup_key was queued before. Rows still to render are never delivered (mail.delivery leaves them out).
+    """
+    values = {
+        "kind": kind,
+        "dedup_key": dedup_key,
+        "message_id": new_message_id(),
+        "sender": "",
+        "recipient": format_address(to.name, to.email),
+        "subject": _single_line(subject, "subject"),
+        "text_body": "",
+        "calendar_method": calendar_method,
+        "meeting_id": meeting_id,
+        "member_id": to.id,
+        "send_id": _current_send(),
+        "status": OutboxStatus.PENDING,
+        "next_attempt_at": utcnow(),
+        "to_render": True,
+    }
+    added = db.session.scalar(
+        _dialect_insert(OutboxMessage)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(OutboxMessage.id)
+    )
+    if added is not None:
+        _note_for_delivery(added)
+    return added
+
+
+def _dialect_insert(model: type[OutboxMessage]) -> Any:
+    """INSERT with ON CONFLICT, as each database spells it."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(model)
+    return sqlite_insert(model)
+
+
+def render(row: OutboxMessage, message: Email) -> None:
+    """Write a row queued by queue_to_render() from `message`, checked as queue_email() checks it; it keeps its
+    Message-ID and place in the queue."""
+    values = _new_values(message, _Renderer())
+    for name in _RENDERED:
+        setattr(row, name, values[name])
+    row.to_render = False
 
 
 def queue_email_where(condition: ColumnElement[bool], **fields) -> int | None:
