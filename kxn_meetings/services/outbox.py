@@ -10,13 +10,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from flask import current_app, g, has_request_context
 from jinja2 import Template
-from sqlalchemy import ColumnElement, Select, event, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, Select, event, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -268,9 +266,9 @@ def queue_to_render(
     kind: MessageKind, to: Member, *, subject: str, dedup_key: str, meeting_id: int, calendar_method: str | None
 ) -> int | None:
     """Queue a message to a member whose body and calendar part are written later, by render(), just before it is
-    sent: the request that queues it does the least it can, one INSERT. Returns the new row's id, or None when one
-    with this dedup_key was queued before. Rows still to render are never delivered (mail.delivery leaves them out).
-    """
+    sent: the request that queues it does the least it can, one INSERT ... SELECT. Returns the new row's id, or None
+    when one with this dedup_key was queued before. Rows still to render are never delivered (mail.delivery leaves
+    them out)."""
     values = {
         "kind": kind,
         "dedup_key": dedup_key,
@@ -287,22 +285,11 @@ def queue_to_render(
         "next_attempt_at": utcnow(),
         "to_render": True,
     }
-    added = db.session.scalar(
-        _dialect_insert(OutboxMessage)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(OutboxMessage.id)
-    )
-    if added is not None:
-        _note_for_delivery(added)
-    return added
-
-
-def _dialect_insert(model: type[OutboxMessage]) -> Any:
-    """INSERT with ON CONFLICT, as each database spells it."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(model)
-    return sqlite_insert(model)
+    # Every caller holds the meeting's lock, so no other transaction can queue the same key meanwhile.
+    added = insert_where(OutboxMessage, values, ~exists().where(OutboxMessage.dedup_key == dedup_key))
+    for message_id in added:
+        _note_for_delivery(message_id)
+    return added[0] if added else None
 
 
 def render(row: OutboxMessage, message: Email) -> None:
