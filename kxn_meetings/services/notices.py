@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 
 from .. import timefmt
 from ..database import begin_write, is_postgresql
@@ -28,8 +28,6 @@ from ..models import (
     MeetingStatus,
     Member,
     MessageKind,
-    OutboxMessage,
-    OutboxStatus,
     Rsvp,
     utcnow,
 )
@@ -37,7 +35,7 @@ from . import follows, rooms
 from .errors import ServiceError
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
-from .outbox import queue_to_render, render
+from .outbox import drop_unrendered, queue_to_render, render, set_aside, to_render
 from .rsvps import AnswerResult
 
 # Changes, cancellation ------------------------------------------------------------------------------
@@ -215,17 +213,7 @@ def _drop_unrendered(meeting: Meeting, member_id: int | None) -> None:
     """A member answered again: a notice of her earlier answer that is not written yet would tell her where she no
     longer stands, so it goes; the notice of this answer (if it calls for one) follows. One already written may be
     on its way, and stays."""
-    db.session.execute(
-        delete(OutboxMessage)
-        .where(
-            OutboxMessage.meeting_id == meeting.id,
-            OutboxMessage.member_id == member_id,
-            OutboxMessage.to_render.is_(True),
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.kind.in_(ANSWER_NOTICES),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    drop_unrendered(meeting.id, member_id, ANSWER_NOTICES)
 
 
 def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | None = None) -> int:
@@ -236,23 +224,12 @@ def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | No
     how many it took, written or set aside. deliver_due() calls it first on every path: the outbox worker, `flask
     kxn outbox send` and delivery after commit."""
     begin_write()
-    query = (
-        select(OutboxMessage)
-        .where(OutboxMessage.to_render.is_(True), OutboxMessage.status == OutboxStatus.PENDING)
-        .order_by(OutboxMessage.id)
-    )
-    if only_ids is not None:
-        query = query.where(OutboxMessage.id.in_(list(only_ids)))
-    if limit is not None:
-        query = query.limit(limit)
-    if is_postgresql():
-        query = query.with_for_update(skip_locked=True)
-    rows = db.session.scalars(query).all()
+    rows = to_render(only_ids, limit)
     for row in rows:
         meeting = db.session.get(Meeting, row.meeting_id) if row.meeting_id is not None else None
         member = db.session.get(Member, row.member_id) if row.member_id is not None else None
         if meeting is None or member is None:
-            _set_aside(row, "Not written: its meeting or its member has been deleted.")
+            set_aside(row, "Not written: its meeting or its member has been deleted.")
             continue
         rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
         notice = _Notice.of(
@@ -268,14 +245,9 @@ def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | No
             )
             render(row, message)
         except (ServiceError, ValueError) as error:  # HeaderInjection, BadAddress: an address no longer usable
-            _set_aside(row, f"Not written: {error}")
+            set_aside(row, f"Not written: {error}")
     db.session.flush()
     return len(rows)
-
-
-def _set_aside(row: OutboxMessage, reason: str) -> None:
-    row.status = OutboxStatus.FAILED
-    row.last_error = reason
 
 
 def queue_answer_notices(result: AnswerResult) -> None:

@@ -6,7 +6,7 @@ import email.policy
 import functools
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from flask import current_app, g, has_request_context
 from jinja2 import Template
-from sqlalchemy import ColumnElement, Select, event, exists, func, insert, select
+from sqlalchemy import ColumnElement, Select, delete, event, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -290,6 +290,45 @@ def queue_to_render(
     for message_id in added:
         _note_for_delivery(message_id)
     return added[0] if added else None
+
+
+def to_render(only_ids: Iterable[int] | None = None, limit: int | None = None) -> Sequence[OutboxMessage]:
+    """Rows queued by queue_to_render() and waiting to be written, the oldest first (all, or those of `only_ids`;
+    at most `limit`). On PostgreSQL they are locked, and rows another worker holds are left to it."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.to_render.is_(True), OutboxMessage.status == OutboxStatus.PENDING)
+        .order_by(OutboxMessage.id)
+    )
+    if only_ids is not None:
+        query = query.where(OutboxMessage.id.in_(list(only_ids)))
+    if limit is not None:
+        query = query.limit(limit)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return db.session.scalars(query).all()
+
+
+def drop_unrendered(meeting_id: int, member_id: int | None, kinds: Iterable[MessageKind]) -> None:
+    """Delete the messages of these kinds about this meeting to this member that are not written yet: never sent,
+    nor about to be."""
+    db.session.execute(
+        delete(OutboxMessage)
+        .where(
+            OutboxMessage.meeting_id == meeting_id,
+            OutboxMessage.member_id == member_id,
+            OutboxMessage.to_render.is_(True),
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.kind.in_(list(kinds)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def set_aside(row: OutboxMessage, reason: str) -> None:
+    """Stop trying a message until an organiser retries it, saying why on the Outbox page."""
+    row.status = OutboxStatus.FAILED
+    row.last_error = reason
 
 
 def render(row: OutboxMessage, message: Email) -> None:
