@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import select, update
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import Meeting, Member, OutboxMessage, OutboxStatus
+from kxn_meetings.models import Answer, Meeting, Member, OutboxMessage, OutboxStatus, Rsvp
 from kxn_meetings.services import invitations as invitation_service
+from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import members as member_service
+from kxn_meetings.services import notices
 
 from .invitation_checks import take_apart
 
@@ -180,3 +182,52 @@ def test_the_outbox_page_says_a_notice_is_written_when_it_is_sent(organiser_clie
     assert "Written when it is sent" in page.text
     assert organiser_client.get("/outbox/").status_code == 200
     assert organiser_client.get(f"/outbox/{row.id}/html").status_code == 200
+
+
+def test_a_notice_of_a_meeting_cancelled_before_it_is_written_is_dropped(
+    app, client, runner, smtp_server, make_meeting, member
+):
+    """Only the cancellation goes: "You're going" after it would put the meeting back in her calendar."""
+    meeting = make_meeting(join_url=JOIN)
+    client.post(link(meeting, member), data={"answer": "going"})
+    meeting_service.cancel(db.session.get(Meeting, meeting.id), "Moved to next month")
+    db.session.commit()
+    assert "Sent 1;" in send(runner)
+    [received] = [take_apart(m) for m in smtp_server.wait_for(1)]
+    assert (received.kind, received.mime_method) == ("cancellation", "CANCEL")
+    assert [r.kind for r in rows(member)] == ["cancellation"]
+
+
+def test_a_notice_whose_answer_an_organiser_changed_before_it_is_written_is_dropped(
+    app, client, runner, smtp_server, make_meeting, member
+):
+    meeting = make_meeting(join_url=JOIN)
+    client.post(link(meeting, member), data={"answer": "going"})
+    db.session.execute(
+        update(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id).values(answer=Answer.DECLINED)
+    )
+    db.session.commit()
+    assert "Sent 0;" in send(runner)
+    assert rows(member) == [] and smtp_server.messages == []
+
+
+def test_a_notice_that_fails_to_be_written_is_set_aside_and_the_rest_of_the_mail_goes(
+    app, client, runner, smtp_server, make_meeting, make_member, monkeypatch
+):
+    meeting = make_meeting(join_url=JOIN)
+    broken, fine = make_member(name="Broken Template"), make_member(name="Fine Reader")
+    for person in (broken, fine):
+        client.post(link(meeting, person), data={"answer": "going"})
+    real = notices.follows.links_for
+
+    def links_for(meeting, members):
+        if any(m.id == broken.id for m in members):
+            raise RuntimeError("template failed")
+        return real(meeting, members)
+
+    monkeypatch.setattr(notices.follows, "links_for", links_for)
+    assert "Sent 1;" in send(runner)
+    [received] = smtp_server.wait_for(1)
+    assert received["To"].addresses[0].addr_spec == fine.email
+    [row] = rows(broken)
+    assert (row.status, row.to_render, row.last_error) == (OutboxStatus.FAILED, True, "Not written: template failed")

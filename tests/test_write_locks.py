@@ -386,10 +386,16 @@ def test_writers_of_one_process_queue_before_they_ask_sqlite(app):
     assert began == [threading.current_thread().name, "second"]
 
 
-def test_an_answer_reads_without_the_write_lock_and_takes_it_only_to_write(app, client, make_meeting, member):
+@pytest.mark.parametrize("how", ["personal link", "signed in"])
+def test_an_answer_reads_without_the_write_lock_and_takes_it_only_to_write(
+    app, client, member_client, make_meeting, member, how
+):
     """Members answering at once read in parallel and queue only for their short write."""
     meeting = make_meeting()
-    path = f"/meetings/{meeting.slug}/answer/{invitations.personal_link(meeting, member).token}"
+    if how == "signed in":
+        client, path = member_client, f"/meetings/{meeting.slug}/rsvp"
+    else:
+        path = f"/meetings/{meeting.slug}/answer/{invitations.personal_link(meeting, member).token}"
     db.session.commit()
     db.session.close()  # the request begins its own transaction, as it would in its own app context
     statements: list[str] = []

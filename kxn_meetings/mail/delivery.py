@@ -44,6 +44,8 @@ QUEUED_IN_REQUEST = "outbox_queued_ids"
 
 
 PREPARE = "kxn_prepare_delivery"
+# Notices written per transaction: on SQLite each batch holds the write lock, so answers wait at most for this many.
+PREPARE_BATCH = 10
 
 
 def init_app(app: Flask, *, prepare: Callable[[list[int] | None, int], int] | None = None) -> None:
@@ -426,9 +428,9 @@ def deliver_due(
     batch_size = current_app.config["OUTBOX_BATCH_SIZE"]
     prepare = current_app.extensions.get(PREPARE)
     while prepare is not None:
-        taken = prepare(only_ids, batch_size)
+        taken = prepare(only_ids, PREPARE_BATCH)
         db.session.commit()
-        if taken < batch_size:
+        if taken < PREPARE_BATCH:
             break
     worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     started = utcnow()

@@ -31,7 +31,7 @@ from ..urls import external_url
 from . import calendars, follows, meeting_summary
 from .errors import ServiceError
 from .locking import lock_meeting
-from .outbox import Email, Queued, queue_email, queue_emails
+from .outbox import Email, Queued, queue_emails
 from .reply_addresses import reply_address
 from .rsvps import may_see_join_link
 
@@ -260,13 +260,6 @@ class _Notice:
                 .values(sent_at=utcnow(), sent_sequence=self.meeting.sequence)
                 .execution_options(synchronize_session=False)
             )
-
-    def queue(self, member: Member, *, dedup: str, invitation: Invitation, rsvp: Rsvp | None) -> OutboxMessage | None:
-        series = follows.links_for(self.meeting, [member]).get(member.id)
-        row = queue_email(**vars(self.message(member, dedup=dedup, invitation=invitation, rsvp=rsvp, series=series)))
-        if row is not None:
-            self._record([row])
-        return row
 
     def send(
         self, members: Iterable[Member], dedup: Callable[[Member], str], *, progress: Callable[[], None] | None = None

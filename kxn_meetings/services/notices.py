@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import timefmt
 from ..database import begin_write, is_postgresql
@@ -32,11 +34,12 @@ from ..models import (
     utcnow,
 )
 from . import follows, rooms
-from .errors import ServiceError
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
 from .outbox import drop_unrendered, queue_to_render, render, set_aside, to_render
 from .rsvps import AnswerResult
+
+log = logging.getLogger(__name__)
 
 # Changes, cancellation ------------------------------------------------------------------------------
 
@@ -203,7 +206,9 @@ def _single(
 ) -> int | None:
     """One notice to one member who has just answered (or been given a place): queued with its subject, and written
     by the outbox worker just before it is sent (render_answer_notices), so an answer does the least in its request.
+    Her personal link is made here, under the meeting's lock, so that writing the notice never adds a row.
     """
+    personal_link(meeting, member)
     return queue_to_render(
         kind, member, subject=subject, dedup_key=dedup, meeting_id=meeting.id, calendar_method=method
     )
@@ -216,11 +221,19 @@ def _drop_unrendered(meeting: Meeting, member_id: int | None) -> None:
     drop_unrendered(meeting.id, member_id, ANSWER_NOTICES)
 
 
+def _still_true(kind: MessageKind, rsvp: Rsvp | None) -> bool:
+    """Whether what the notice says of her answer still holds."""
+    if kind == MessageKind.DECLINE:
+        return rsvp is not None and rsvp.answer == Answer.DECLINED
+    return rsvp is not None and rsvp.is_going
+
+
 def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | None = None) -> int:
     """Write the answer notices still to be written (all, or those of `only_ids`; at most `limit`, the oldest first,
     so that the caller may commit between batches), each as _single() would have when it was queued, for the meeting
-    and her answer as they are now. A notice whose member or meeting has been deleted, or that cannot be written (an
-    address no longer usable), is set aside with the reason, still to render: retried, it is written afresh. Returns
+    and her answer as they are now. One that no longer holds (the meeting was cancelled, or her answer changed another
+    way than by answering again) is dropped. One whose member or meeting has been deleted, or that cannot be written
+    (an address no longer usable), is set aside with the reason, still to render: retried, it is written afresh. Returns
     how many it took, written or set aside. deliver_due() calls it first on every path: the outbox worker, `flask
     kxn outbox send` and delivery after commit."""
     begin_write()
@@ -232,11 +245,12 @@ def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | No
             set_aside(row, "Not written: its meeting or its member has been deleted.")
             continue
         rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
-        notice = _Notice.of(
-            row.message_kind or MessageKind.CONFIRMATION, meeting, subject=row.subject, method=row.calendar_method
-        )
+        kind = row.message_kind
+        if kind is None or not meeting.is_scheduled or not _still_true(kind, rsvp):
+            db.session.delete(row)  # cancelled since, or her answer was changed another way: it would mislead
+            continue
         try:
-            message = notice.message(
+            message = _Notice.of(kind, meeting, subject=row.subject, method=row.calendar_method).message(
                 member,
                 dedup=row.dedup_key or "",
                 invitation=personal_link(meeting, member),
@@ -244,7 +258,10 @@ def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | No
                 series=follows.links_for(meeting, [member]).get(member.id),
             )
             render(row, message)
-        except (ServiceError, ValueError) as error:  # HeaderInjection, BadAddress: an address no longer usable
+        except SQLAlchemyError:
+            raise
+        except Exception as error:  # one notice that cannot be written must not hold up the rest of the mail
+            log.exception("answer notice %s could not be written", row.id)
             set_aside(row, f"Not written: {error}")
     db.session.flush()
     return len(rows)

@@ -185,8 +185,8 @@ def _meeting_page(
 
 
 @bp.route("/<ref>/rsvp", methods=["POST"])
-@login_required
 @reads_first
+@login_required
 def rsvp(ref: str):
     meeting = load_meeting(ref)
     form = RsvpForm()
