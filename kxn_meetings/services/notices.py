@@ -23,16 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import timefmt
 from ..database import begin_write, is_postgresql
 from ..extensions import db
-from ..models import (
-    Answer,
-    Invitation,
-    Meeting,
-    MeetingStatus,
-    Member,
-    MessageKind,
-    Rsvp,
-    utcnow,
-)
+from ..models import Answer, Invitation, Meeting, MeetingStatus, Member, MessageKind, Rsvp, utcnow
 from . import follows, rooms
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
@@ -214,13 +205,6 @@ def _single(
     )
 
 
-def _drop_unrendered(meeting: Meeting, member_id: int | None) -> None:
-    """A member answered again: a notice of her earlier answer that is not written yet would tell her where she no
-    longer stands, so it goes; the notice of this answer (if it calls for one) follows. One already written may be
-    on its way, and stays."""
-    drop_unrendered(meeting.id, member_id, ANSWER_NOTICES)
-
-
 def _still_true(kind: MessageKind, rsvp: Rsvp | None) -> bool:
     """Whether what the notice says of her answer still holds."""
     if kind == MessageKind.DECLINE:
@@ -271,7 +255,9 @@ def queue_answer_notices(result: AnswerResult) -> None:
     """What an answer (services.rsvps.answer) calls for: its confirmation when the answer changed, then "a place is
     yours" to each member it let in from the waiting list."""
     if result.answer_changed:
-        _drop_unrendered(result.meeting, result.rsvp.member_id)
+        # A notice of her earlier answer not written yet would tell her where she no longer stands: it goes, and the
+        # notice of this answer (if it calls for one) follows. One already written may be on its way, and stays.
+        drop_unrendered(result.meeting.id, result.rsvp.member_id, ANSWER_NOTICES)
         queue_answer_confirmation(result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous)
     queue_promotions(result.meeting, result.promoted)
 
