@@ -117,7 +117,12 @@ def _configure_sqlite(engine) -> None:
             finally:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             return
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        except BaseException:
+            if queue is not None:  # no transaction began: the turn goes on at once, not when the connection is put back
+                queue.leave(conn.connection.dbapi_connection)
+            raise
 
     if queue is not None:
         dialect = engine.dialect
