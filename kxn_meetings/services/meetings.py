@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import bindparam, exists, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from .. import timefmt
 from ..extensions import db
+from ..kept import read_through
 from ..models import (
     AgendaItem,
     Answer,
@@ -76,6 +78,28 @@ def find_meeting(ref: str | int, *, load_details: bool = False) -> Meeting | Non
     if value is None:
         return None
     return db.session.scalar(_find_statement(isinstance(value, int), load_details), {"ref": value})
+
+
+KEPT_MEETINGS = 64
+
+
+def meeting_to_read(ref: str | int) -> Meeting | None:
+    """find_meeting(ref, load_details=True) for a page that only reads the meeting (its page, a personal link's
+    page). Loaded in a session of its own, closed at once, so the copy belongs to no request: no commit expires it
+    and no request changes it. Kept per process for PUBLIC_PAGE_SECONDS, the lag visitors' pages already allow.
+    Every change reads the meeting afresh under its lock (services.locking)."""
+    value = Meeting.parse_ref(ref)
+    if value is None:
+        return None
+
+    def read() -> Meeting | None:
+        with Session(db.engine) as own:
+            return own.scalar(_find_statement(isinstance(value, int), True), {"ref": value})
+
+    ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
+    if ttl <= 0:
+        return read()
+    return read_through("kxn_meetings_to_read", KEPT_MEETINGS, value, ttl, read)
 
 
 @dataclass

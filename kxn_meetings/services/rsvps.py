@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from flask import current_app
 from sqlalchemy import bindparam, case, exists, func, select
 from sqlalchemy.orm import joinedload
 
 from .. import timefmt
 from ..extensions import db
+from ..kept import Kept, kept
 from ..models import (
     ANSWERS_CHANGED,
     Answer,
@@ -250,32 +248,18 @@ def counts_for(meeting_ids: list[int]) -> dict[int, Counts]:
 KEPT_COUNTS = 1024
 
 
-class _KeptCounts:
-    def __init__(self) -> None:
-        self.counts: OrderedDict[tuple[int, int], Counts] = OrderedDict()
-        self.lock = threading.Lock()
-
-
 def page_counts(meetings: Sequence[Meeting]) -> dict[int, Counts]:
     """counts_for() for pages: kept per process for each version of a meeting's answers (Meeting.answers_version,
     which every change to them moves), so a page costs the same however many have answered. Never used where a
     decision is taken (capacity, the waiting list), and bypassed by a transaction that has changed answers itself."""
     if db.session.info.get(ANSWERS_CHANGED):
         return counts_for([m.id for m in meetings])
-    kept: _KeptCounts = current_app.extensions.setdefault("kxn_answer_counts", _KeptCounts())
+    store: Kept[Counts] = kept("kxn_answer_counts", KEPT_COUNTS)
     keys = {m.id: (m.id, m.answers_version) for m in meetings}
-    with kept.lock:
-        found = {mid: kept.counts[key] for mid, key in keys.items() if key in kept.counts}
-    missing = [mid for mid in keys if mid not in found]
-    fresh = counts_for(missing)
-    with kept.lock:
-        for mid, value in fresh.items():
-            kept.counts[keys[mid]] = value
-        for key in keys.values():
-            if key in kept.counts:
-                kept.counts.move_to_end(key)
-        while len(kept.counts) > KEPT_COUNTS:
-            kept.counts.popitem(last=False)
+    found = {mid: value for mid, key in keys.items() if (value := store.get(key)) is not None}
+    fresh = counts_for([mid for mid in keys if mid not in found])
+    for mid, value in fresh.items():
+        store.keep(keys[mid], value)
     return {mid: replace(value) for mid, value in {**found, **fresh}.items()}
 
 

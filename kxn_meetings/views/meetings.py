@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload
 from wtforms import SelectChoice
@@ -20,6 +21,7 @@ from ..database import reads_first
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm, WalkInForm
 from ..models import (
+    ANSWERS_CHANGED,
     Answer,
     Meeting,
     Member,
@@ -42,7 +44,7 @@ from ..services import series as series_service
 from ..services.follows import member_token
 from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
-from .public_pages import same_for_every_visitor
+from .public_pages import part_for_many, same_for_every_visitor
 from .transactions import transaction
 
 T = TypeVar("T")
@@ -61,6 +63,10 @@ BLANK_ROWS = 2
 def load_meeting(ref: str, *, details: bool = False) -> Meeting:
     """The meeting named in the URL, or 404 for anyone who may not see it."""
     meeting = meeting_service.find_meeting(ref, load_details=details)
+    return _visible(meeting)
+
+
+def _visible(meeting: Meeting | None) -> Meeting:
     if meeting is None or (meeting.is_draft and not is_organiser()):
         abort(404)
     return meeting
@@ -92,7 +98,8 @@ def confirmed_meeting(ref: str) -> Meeting:
 @bp.route("/<ref>")
 @same_for_every_visitor
 def show(ref: str):
-    meeting = load_meeting(ref, details=True)
+    # Organisers see their own changes at once; everyone else reads the copy a process keeps for a few seconds.
+    meeting = load_meeting(ref, details=True) if is_organiser() else _visible(meeting_service.meeting_to_read(ref))
     if not meeting.is_public and not current_user.is_authenticated:
         flash("This meeting is for members of the network. Please sign in to see its details.", "info")
         return redirect(url_for("auth.sign_in", next=url_for("meetings.show", ref=meeting.slug)))
@@ -109,6 +116,18 @@ def _rsvp_of(meeting: Meeting, member: Member | None) -> Rsvp | None:
     if member is None:
         return None
     return db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+
+
+def _guests(meeting: Meeting) -> Markup:
+    """Who else is coming, as every member going sees it: kept for each version of the meeting's answers, and
+    rendered afresh by a transaction that has just changed them."""
+
+    def render() -> str:
+        return render_template("meetings/_guests.html", guests=guest_service.guest_list(meeting))
+
+    if db.session.info.get(ANSWERS_CHANGED):
+        return Markup(render())
+    return part_for_many("kxn_guest_lists", (meeting.id, meeting.answers_version), render)
 
 
 def _follow_url(meeting: Meeting, member: Member | None, token: str | None) -> str | None:
@@ -176,7 +195,7 @@ def _meeting_page(
         personal=token is not None,
         follow_url=_follow_url(meeting, member, token),
         organiser_view=organiser,
-        guests=guest_service.guest_list(meeting) if guest_service.may_see_guest_list(meeting, my_rsvp) else None,
+        guests=_guests(meeting) if guest_service.may_see_guest_list(meeting, my_rsvp) else None,
         my_room=room_service.room_of(meeting, member) if going else None,
         # Chosen while signed in only: a personal link answers and reads, it changes nothing else.
         room_choice=room_service.room_choice(meeting, member) if going and token is None else None,
@@ -231,8 +250,10 @@ def personal_answer(ref: str, token: str):
     """The link in every invitation and notice: the whole meeting page for the one member it names, members-only
     details included, where she answers without signing in. The token opens this page and nothing else: no
     sign-in, no other meeting, nobody else's answers. GET shows the page; only the button POSTs."""
-    # An answer needs the agenda and rooms only for the email it may queue or a refused form: loaded then, if at all.
-    meeting = meeting_service.find_meeting(ref, load_details=request.method == "GET")
+    # The page reads the copy a process keeps; an answer needs the agenda and rooms only for a refused form, which
+    # loads them then.
+    read = meeting_service.meeting_to_read if request.method == "GET" else meeting_service.find_meeting
+    meeting = read(ref)
     if meeting is None or meeting.is_draft:
         abort(404)
     invitation = rsvp_service.invitation_by_token(meeting.id, token)

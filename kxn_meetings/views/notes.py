@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import (
     BooleanField,
@@ -55,7 +56,7 @@ from ..wording import plural
 from .form_pages import REFUSED, has_errors, require_confirmation
 from .meetings import organiser_meeting
 from .paging import paginate_rows
-from .public_pages import same_for_every_visitor
+from .public_pages import part_for_many, same_for_every_visitor
 from .transactions import show_refusal, transaction
 
 bp = Blueprint("notes", __name__)
@@ -248,6 +249,21 @@ def notes_panel(meeting: Meeting) -> NotesPanel:
         toc=service.contents(revision.body_html if revision else None),
         carried=carried,
         organiser=organiser,
+    )
+
+
+@bp.app_template_global()
+def meeting_notes_panel(meeting: Meeting) -> Markup:
+    """The notes panel of the meeting page, rendered. It is the same for every member who is not an organiser, and
+    for every visitor, so a process keeps each for PUBLIC_PAGE_SECONDS; an organiser's, which offers to mark
+    actions done and shows draft notes, is rendered every time."""
+
+    if is_organiser():
+        return Markup(render_template("notes/_meeting_panel.html", meeting=meeting))
+    return part_for_many(
+        "kxn_notes_panels",
+        (meeting.id, current_user.is_authenticated),
+        lambda: render_template("notes/_meeting_panel.html", meeting=meeting),
     )
 
 

@@ -6,52 +6,31 @@ are never served from here, and a page that set a cookie or a flash message is n
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import wraps
 from typing import ParamSpec
 
 from flask import Flask, Response, current_app, request, session
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from ..kept import Kept, read_through
 
 P = ParamSpec("P")
 KEPT = 256
+PAGES = "kxn_public_pages"
 SKIPPED_HEADERS = frozenset({"set-cookie", "date", "content-length", "vary"})
 
 
 @dataclass(frozen=True)
 class _Page:
-    rendered_at: float
     body: bytes
     headers: tuple[tuple[str, str], ...]
 
 
-class _Pages:
-    def __init__(self) -> None:
-        self.pages: OrderedDict[str, _Page] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: str, ttl: float) -> _Page | None:
-        with self.lock:
-            page = self.pages.get(key)
-            if page is None or time.monotonic() - page.rendered_at >= ttl:
-                return None
-            self.pages.move_to_end(key)
-            return page
-
-    def keep(self, key: str, page: _Page) -> None:
-        with self.lock:
-            self.pages[key] = page
-            self.pages.move_to_end(key)
-            while len(self.pages) > KEPT:
-                self.pages.popitem(last=False)
-
-
 def init_app(app: Flask) -> None:
-    app.extensions["kxn_public_pages"] = _Pages()
+    app.extensions[PAGES] = Kept(KEPT)
 
 
 def _visitor() -> bool:
@@ -72,7 +51,7 @@ def same_for_every_visitor(view: Callable[P, ResponseReturnValue]) -> Callable[P
         # Only the plain address is kept: one copy per page, which no query string can multiply.
         if ttl <= 0 or request.method != "GET" or request.query_string or not _visitor():
             return view(*args, **kwargs)
-        pages: _Pages = current_app.extensions["kxn_public_pages"]
+        pages: Kept[_Page] = current_app.extensions[PAGES]
         key = request.path
         if (page := pages.get(key, ttl)) is not None:
             return _served(page)
@@ -84,8 +63,20 @@ def same_for_every_visitor(view: Callable[P, ResponseReturnValue]) -> Callable[P
         if not response.get_etag()[0]:
             response.add_etag()
         headers = tuple((k, v) for k, v in response.headers.items() if k.lower() not in SKIPPED_HEADERS)
-        page = _Page(time.monotonic(), response.get_data(), headers)
+        page = _Page(response.get_data(), headers)
         pages.keep(key, page)
         return _served(page)
 
     return cached
+
+
+KEPT_PARTS = 128
+
+
+def part_for_many(name: str, key: Hashable, render: Callable[[], str]) -> Markup:
+    """A part of a page that many readers see alike (the notes panel, who else is coming), rendered once and kept
+    per process under `key` for PUBLIC_PAGE_SECONDS, the lag the visitors' pages allow."""
+    ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
+    if ttl <= 0:
+        return Markup(render())
+    return read_through(name, KEPT_PARTS, key, ttl, lambda: Markup(render()))
