@@ -13,7 +13,7 @@ import flask
 from flask import Flask, Response, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -117,10 +117,16 @@ def refuse_nul_in_path() -> None:
         abort(404)
 
 
+@functools.cache
+def _session_statement():
+    """Built once per process: it runs on every signed-in request."""
+    return select(MemberSession, Member).join(Member).where(MemberSession.id == bindparam("id"))
+
+
 def load_member_session(session_id: str) -> Member | None:
     if not session_id or len(session_id) > 64:
         return None
-    row = db.session.execute(select(MemberSession, Member).join(Member).where(MemberSession.id == session_id)).first()
+    row = db.session.execute(_session_statement(), {"id": session_id}).first()
     if row is None or not row.Member.active:
         return None
     member = row.Member

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from urllib.parse import urlencode
 
 from flask import Flask, current_app
@@ -310,36 +313,52 @@ def new_feed_token(member: Member) -> str:
     return member.calendar_token
 
 
-def add_to_calendar_links(meeting: Meeting) -> dict[str, str]:
+def add_to_calendar_links(meeting: Meeting) -> Mapping[str, str]:
     """Template URLs of web calendars (times in UTC) for the 'Add to calendar' menu."""
-    start = meeting.starts_at.astimezone(dt.UTC)
-    end = meeting.ends_at.astimezone(dt.UTC)
-    page = external_url("meetings.show", ref=meeting.slug)
-    details = f"{meeting.theme}\n\n{page}" if meeting.theme else page
-    location = ical.location_text(meeting, include_join_link=False)
+    return _calendar_links(
+        meeting.title,
+        meeting.theme,
+        meeting.starts_at,
+        meeting.ends_at,
+        meeting.timezone,
+        ical.location_text(meeting, include_join_link=False),
+        external_url("meetings.show", ref=meeting.slug),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _calendar_links(
+    title: str, theme: str, starts_at: dt.datetime, ends_at: dt.datetime, timezone: str, location: str, page: str
+) -> Mapping[str, str]:
+    """Made once for each version of a meeting: every member's meeting page offers them."""
+    start = starts_at.astimezone(dt.UTC)
+    end = ends_at.astimezone(dt.UTC)
+    details = f"{theme}\n\n{page}" if theme else page
     google = "https://calendar.google.com/calendar/render?" + urlencode(
         {
             "action": "TEMPLATE",
-            "text": meeting.title,
+            "text": title,
             "dates": f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}",
             "details": details,
             "location": location,
-            "ctz": meeting.timezone,
+            "ctz": timezone,
         }
     )
     outlook_params = urlencode(
         {
             "path": "/calendar/action/compose",
             "rru": "addevent",
-            "subject": meeting.title,
+            "subject": title,
             "startdt": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "enddt": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "body": details,
             "location": location,
         }
     )
-    return {
-        "google": google,
-        "outlook": f"https://outlook.live.com/calendar/0/action/compose?{outlook_params}",
-        "office365": f"https://outlook.office.com/calendar/0/action/compose?{outlook_params}",
-    }
+    return MappingProxyType(
+        {
+            "google": google,
+            "outlook": f"https://outlook.live.com/calendar/0/action/compose?{outlook_params}",
+            "office365": f"https://outlook.office.com/calendar/0/action/compose?{outlook_params}",
+        }
+    )

@@ -211,6 +211,13 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
 
 
 @functools.cache
+def rsvp_statement():
+    """A member's answer to a meeting (`meeting_id`, `member_id`), as every member's meeting page reads it; built once
+    per process."""
+    return select(Rsvp).where(Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.member_id == bindparam("member_id"))
+
+
+@functools.cache
 def _counts_statement():
     """Built once per process: on the meeting page, building this statement cost more than running it."""
     waiting = (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
