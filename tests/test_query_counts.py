@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 
 import pytest
 from sqlalchemy import event, insert
@@ -24,10 +25,14 @@ from kxn_meetings.models import (
 
 @contextlib.contextmanager
 def counting_statements():
+    """The statements this thread runs: a thread another test left behind (a server, a mail delivery) may run its own
+    on the same engine at any moment, and they are not this test's."""
     statements: list[str] = []
+    thread = threading.get_ident()
 
     def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
+        if threading.get_ident() == thread:
+            statements.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
