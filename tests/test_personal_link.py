@@ -7,6 +7,7 @@ import datetime as dt
 
 import icalendar
 import pytest
+import sqlalchemy as sa
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, Visibility
@@ -306,3 +307,35 @@ def test_a_cancelled_meeting_looks_cancelled_on_its_page(client, member_client, 
     response = client.get(f"/meetings/{meeting.slug}/calendar.ics")
     [event] = icalendar.Calendar.from_ical(response.data).walk("VEVENT")
     assert str(event["STATUS"]) == "CANCELLED"
+
+
+@pytest.mark.app_config(PUBLIC_PAGE_SECONDS=5)
+@pytest.mark.parametrize("answers", [["going"], ["going", "maybe"], ["going", "going"]])
+def test_an_answer_runs_nothing_after_its_commit_and_reads_the_meeting_once(
+    client, members_only, member, make_member, answers
+):
+    """The meeting's row is locked from its one read to the commit, and the message after the answer is worded from
+    what the answer loaded, not read again once the commit has expired it. Before the lock the answer reads the copy
+    of the meeting its page was built from."""
+    path = link(members_only, member)
+    page_of(client, path)
+    for answer in answers:
+        events: list[str] = []
+
+        def note(_conn, _cursor, statement, *_args, events=events):
+            events.append(statement.lstrip()[:60])
+
+        def committed(_conn, events=events):
+            events.append("COMMIT")
+
+        sa.event.listen(db.engine, "before_cursor_execute", note)
+        sa.event.listen(db.engine, "commit", committed)
+        try:
+            response = client.post(path, data={"answer": answer})
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", note)
+            sa.event.remove(db.engine, "commit", committed)
+        assert response.status_code == 302
+        assert events[-1] == "COMMIT", events
+        assert sum(e.startswith("SELECT meetings.") for e in events) == 1, events
+    assert "Sam Member" in page_of(client, path)

@@ -188,18 +188,18 @@ def _next_ticket(meeting_id: int) -> int:
 
 def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     """Fill free places from the front of the waiting list; returns who was given one, for the caller to tell
-    (services.notices.queue_promotions). Caller holds the lock."""
+    (services.notices.queue_promotions). Caller holds the lock. Nobody waiting, the usual case, costs one short
+    statement under the lock, and the places are counted only when someone waits for one."""
+    waiting = (Rsvp.meeting_id == meeting.id) & (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
+    if not db.session.scalar(select(exists().where(waiting))):
+        return []
     if meeting.capacity is None:
         free = None
     else:
         free = meeting.capacity - _going_count(meeting.id)
         if free <= 0:
             return []
-    query = (
-        select(Rsvp)
-        .where(Rsvp.meeting_id == meeting.id, Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_not(None))
-        .order_by(Rsvp.waitlist_position)
-    )
+    query = select(Rsvp).where(waiting).order_by(Rsvp.waitlist_position)
     if free is not None:
         query = query.limit(free)
     promoted = list(db.session.scalars(query))
@@ -294,13 +294,21 @@ def counts(meeting: Meeting) -> Counts:
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
+@functools.cache
+def _invitation_statement():
+    """A personal link with its member, in one statement: every answer through a link reads both."""
+    return (
+        select(Invitation)
+        .where(Invitation.token == bindparam("token"), Invitation.meeting_id == bindparam("meeting_id"))
+        .options(joinedload(Invitation.member))
+    )
+
+
 def invitation_by_token(meeting_id: int, token: str) -> Invitation | None:
     """The personal link of an active member for this meeting; a link to another meeting is no link."""
     if not TOKEN_SHAPE.fullmatch(token or ""):
         return None
-    invitation = db.session.scalar(
-        select(Invitation).where(Invitation.token == token, Invitation.meeting_id == meeting_id)
-    )
+    invitation = db.session.scalar(_invitation_statement(), {"token": token, "meeting_id": meeting_id})
     if invitation is None or not invitation.member.active:
         return None
     return invitation

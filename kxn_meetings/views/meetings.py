@@ -207,7 +207,8 @@ def _meeting_page(
 @reads_first
 @login_required
 def rsvp(ref: str):
-    meeting = load_meeting(ref)
+    # The copy a process keeps: the answer itself locks and reads the meeting afresh (rsvp_service.answer).
+    meeting = _visible(meeting_service.meeting_to_read(ref))
     form = RsvpForm()
     if not form.validate_on_submit():
         return render_meeting(meeting, form, REFUSED)
@@ -227,21 +228,26 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
             source=source,
         )
         notice_service.queue_answer_notices(result)
+        # Worded before the commit, which expires what the answer loaded: afterwards it would be read again.
+        said = _answer_said(result)
     if outcome.refused:
         return redirect(done_url)
+    flash(*said)
+    return redirect(done_url)
+
+
+def _answer_said(result: rsvp_service.AnswerResult) -> tuple[str, str]:
     if result.waiting_position is not None and not result.changed:
-        flash(f"You are already on the waiting list at position {result.waiting_position}. Nothing changed.", "info")
-    elif result.waiting_position is not None:
-        flash(
+        return f"You are already on the waiting list at position {result.waiting_position}. Nothing changed.", "info"
+    if result.waiting_position is not None:
+        return (
             f"The meeting is full, so you are on the waiting list at position {result.waiting_position}. "
             "We will email you if a place frees up.",
             "warning",
         )
-    elif not result.changed:
-        flash(f"Your answer was already \u201c{result.rsvp.answer.label}\u201d. Nothing changed.", "info")
-    else:
-        flash(f"Thank you. Your answer is \u201c{result.rsvp.answer.label}\u201d for {meeting.title}.", "success")
-    return redirect(done_url)
+    if not result.changed:
+        return f"Your answer was already \u201c{result.rsvp.answer.label}\u201d. Nothing changed.", "info"
+    return f"Thank you. Your answer is \u201c{result.rsvp.answer.label}\u201d for {result.meeting.title}.", "success"
 
 
 @bp.route("/<ref>/answer/<token>", methods=["GET", "POST"])
@@ -250,10 +256,8 @@ def personal_answer(ref: str, token: str):
     """The link in every invitation and notice: the whole meeting page for the one member it names, members-only
     details included, where she answers without signing in. The token opens this page and nothing else: no
     sign-in, no other meeting, nobody else's answers. GET shows the page; only the button POSTs."""
-    # The page reads the copy a process keeps; an answer needs the agenda and rooms only for a refused form, which
-    # loads them then.
-    read = meeting_service.meeting_to_read if request.method == "GET" else meeting_service.find_meeting
-    meeting = read(ref)
+    # The copy a process keeps: the answer itself locks and reads the meeting afresh (rsvp_service.answer).
+    meeting = meeting_service.meeting_to_read(ref)
     if meeting is None or meeting.is_draft:
         abort(404)
     invitation = rsvp_service.invitation_by_token(meeting.id, token)
