@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
-
 # Everything str.splitlines() breaks at: a one-line value that holds one would become two lines in an email
 # header, a calendar file or a CSV export.
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
@@ -69,6 +67,9 @@ def is_email_address(email: str) -> bool:
     not reserved (example.test, localhost), no white space or control characters. Deliverability is not asked."""
     if not email or len(email) > EMAIL_MAX or email.count("@") != 1:
         return False
+    # Imported on first use: a web worker that serves pages, files and answers never needs it (half a MiB).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError:
