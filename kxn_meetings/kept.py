@@ -55,9 +55,13 @@ def kept(name: str, size: int) -> Kept:
 
 
 def read_through(name: str, size: int, key: Hashable, ttl: float | None, read: Callable[[], V]) -> V:
-    """The value kept under `key` in the store `name`, or `read()` kept there."""
+    """The value kept under `key` in the store `name`, or `read()` kept there; None (nothing found) is not kept, so
+    addresses of things that do not exist never push out those that do."""
     store: Kept[V] = kept(name, size)
     found = store.get(key, ttl)
     if found is not None:
         return found
-    return store.keep(key, read())
+    value = read()
+    if value is None:
+        return value
+    return store.keep(key, value)

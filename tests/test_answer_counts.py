@@ -4,10 +4,12 @@ Meeting.answers_version in the same transaction, and anything else (a comment, t
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import ANSWERS_CHANGED, Answer, Meeting, Rsvp
+from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import rsvps as rsvp_service
 
 
@@ -97,3 +99,18 @@ def test_the_meeting_page_shows_each_answer_at_once(app, client, make_meeting, m
     answer(meeting, make_member())
     assert "2 of 3 places left" in client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
     assert "2 places left" in client.get("/").get_data(as_text=True)
+
+
+def test_counts_are_kept_under_the_version_they_were_counted_at(app, make_meeting, make_member):
+    """A page's meeting may be read in another transaction than its counts (the copy a process keeps): counts taken
+    before an answer must not be kept as those of the version after it."""
+    meeting = make_meeting()
+    db.session.scalar(select(Meeting.id).where(Meeting.id == meeting.id))  # this transaction reads from here on
+    with Session(db.engine) as elsewhere:
+        elsewhere.add(Rsvp(meeting_id=meeting.id, member_id=make_member().id, answer=Answer.GOING))
+        elsewhere.commit()
+    newer = meeting_service.meeting_to_read(meeting.id)
+    assert newer.answers_version == 1
+    rsvp_service.page_counts([newer])
+    db.session.rollback()
+    assert rsvp_service.page_counts([meeting_service.meeting_to_read(meeting.id)])[meeting.id].going == 1

@@ -7,7 +7,9 @@ import re
 
 import pytest
 from flask import render_template_string
+from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
+from wtforms import RadioField, SelectChoice
 
 from kxn_meetings.forms import FeedbackForm, FollowForm, MessageMembersForm, RsvpForm
 
@@ -40,3 +42,17 @@ def test_radio_options_are_written_as_the_widgets_write_them(app, form_class, na
                 assert [f'value="{chosen}"' in part for part in template_markup(form, name)] == [
                     "<input checked " in part for part in template_markup(form, name)
                 ]
+
+
+def test_a_radio_field_with_extra_attributes_is_written_by_its_widgets(app):
+    class Extra(FlaskForm):
+        plain = RadioField("Plain", choices=[SelectChoice("a", "A"), SelectChoice("b", "B", render_kw={"title": "B"})])
+        styled = RadioField(
+            "Styled", choices=[SelectChoice("a", "A"), SelectChoice("b", "B")], render_kw={"class": "wide"}
+        )
+
+    with app.test_request_context(method="POST"):
+        form = Extra(formdata=MultiDict({"plain": "a", "styled": "b"}))
+        for name in ("plain", "styled"):
+            assert template_markup(form, name) == widget_markup(form[name])
+        assert 'class="wide"' in "".join(template_markup(form, "styled"))

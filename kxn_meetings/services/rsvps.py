@@ -219,37 +219,50 @@ def rsvp_statement():
 
 @functools.cache
 def _counts_statement():
-    """Built once per process: on the meeting page, building this statement cost more than running it."""
+    """Built once per process: on the meeting page, building this statement cost more than running it. Each
+    meeting's counts come with the version of its answers they were counted at, read in the same statement."""
     waiting = (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
     return (
         select(
-            Rsvp.meeting_id,
+            Meeting.id,
+            Meeting.answers_version,
             func.sum(case(((Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_(None), 1), else_=0)),
             func.sum(case((Rsvp.answer == Answer.MAYBE, 1), else_=0)),
             func.sum(case(((Rsvp.answer == Answer.DECLINED) & (Rsvp.source != RsvpSource.ORGANISER), 1), else_=0)),
             func.sum(case((waiting, 1), else_=0)),
             func.sum(case((Rsvp.attended.is_(True), 1), else_=0)),
         )
-        .where(Rsvp.meeting_id.in_(bindparam("ids", expanding=True)))
-        .group_by(Rsvp.meeting_id)
+        .select_from(Meeting)
+        .outerjoin(Rsvp, Rsvp.meeting_id == Meeting.id)
+        .where(Meeting.id.in_(bindparam("ids", expanding=True)))
+        .group_by(Meeting.id, Meeting.answers_version)
     )
+
+
+def _counted(meeting_ids: Sequence[int]) -> dict[int, tuple[int, Counts]]:
+    """Each meeting's answer counts, with the version of its answers they were counted at; one query."""
+    if not meeting_ids:
+        return {}
+    rows = db.session.execute(_counts_statement(), {"ids": list(meeting_ids)}).all()
+    return {
+        mid: (
+            version,
+            Counts(
+                going=int(going or 0),
+                maybe=int(maybe or 0),
+                declined=int(declined or 0),
+                waiting=int(waiting_n or 0),
+                attended=int(attended or 0),
+            ),
+        )
+        for mid, version, going, maybe, declined, waiting_n, attended in rows
+    }
 
 
 def counts_for(meeting_ids: list[int]) -> dict[int, Counts]:
     """Answer counts for many meetings in one query."""
-    if not meeting_ids:
-        return {}
-    rows = db.session.execute(_counts_statement(), {"ids": list(meeting_ids)}).all()
-    result = {mid: Counts() for mid in meeting_ids}
-    for mid, going, maybe, declined, waiting_n, attended in rows:
-        result[mid] = Counts(
-            going=int(going or 0),
-            maybe=int(maybe or 0),
-            declined=int(declined or 0),
-            waiting=int(waiting_n or 0),
-            attended=int(attended or 0),
-        )
-    return result
+    counted = _counted(meeting_ids)
+    return {mid: counted[mid][1] if mid in counted else Counts() for mid in meeting_ids}
 
 
 KEPT_COUNTS = 1024
@@ -257,17 +270,20 @@ KEPT_COUNTS = 1024
 
 def page_counts(meetings: Sequence[Meeting]) -> dict[int, Counts]:
     """counts_for() for pages: kept per process for each version of a meeting's answers (Meeting.answers_version,
-    which every change to them moves), so a page costs the same however many have answered. Never used where a
-    decision is taken (capacity, the waiting list), and bypassed by a transaction that has changed answers itself."""
+    which every change to them moves), so a page costs the same however many have answered. Counts are kept under
+    the version read with them, not the one the page's meeting carries: a meeting read in another session or
+    transaction (services.meetings.meeting_to_read) may be newer or older than what the request counts. Never used
+    where a decision is taken (capacity, the waiting list), and bypassed by a transaction that has changed answers
+    itself."""
     if db.session.info.get(ANSWERS_CHANGED):
         return counts_for([m.id for m in meetings])
     store: Kept[Counts] = kept("kxn_answer_counts", KEPT_COUNTS)
-    keys = {m.id: (m.id, m.answers_version) for m in meetings}
-    found = {mid: value for mid, key in keys.items() if (value := store.get(key)) is not None}
-    fresh = counts_for([mid for mid in keys if mid not in found])
-    for mid, value in fresh.items():
-        store.keep(keys[mid], value)
-    return {mid: replace(value) for mid, value in {**found, **fresh}.items()}
+    found = {m.id: value for m in meetings if (value := store.get((m.id, m.answers_version))) is not None}
+    fresh = _counted([m.id for m in meetings if m.id not in found])
+    for mid, (version, value) in fresh.items():
+        store.keep((mid, version), value)
+    result = {**found, **{mid: value for mid, (_version, value) in fresh.items()}}
+    return {m.id: replace(result.get(m.id, Counts())) for m in meetings}
 
 
 def counts(meeting: Meeting) -> Counts:

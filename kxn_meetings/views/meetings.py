@@ -66,6 +66,12 @@ def load_meeting(ref: str, *, details: bool = False) -> Meeting:
     return _visible(meeting)
 
 
+def _meeting_to_show(ref: str) -> Meeting:
+    """The meeting its page shows: organisers see their own changes at once; everyone else reads the copy a process
+    keeps for a few seconds (services.meetings.meeting_to_read)."""
+    return load_meeting(ref, details=True) if is_organiser() else _visible(meeting_service.meeting_to_read(ref))
+
+
 def _visible(meeting: Meeting | None) -> Meeting:
     if meeting is None or (meeting.is_draft and not is_organiser()):
         abort(404)
@@ -98,8 +104,7 @@ def confirmed_meeting(ref: str) -> Meeting:
 @bp.route("/<ref>")
 @same_for_every_visitor
 def show(ref: str):
-    # Organisers see their own changes at once; everyone else reads the copy a process keeps for a few seconds.
-    meeting = load_meeting(ref, details=True) if is_organiser() else _visible(meeting_service.meeting_to_read(ref))
+    meeting = _meeting_to_show(ref)
     if not meeting.is_public and not current_user.is_authenticated:
         flash("This meeting is for members of the network. Please sign in to see its details.", "info")
         return redirect(url_for("auth.sign_in", next=url_for("meetings.show", ref=meeting.slug)))
@@ -207,8 +212,8 @@ def _meeting_page(
 @reads_first
 @login_required
 def rsvp(ref: str):
-    # The copy a process keeps: the answer itself locks and reads the meeting afresh (rsvp_service.answer).
-    meeting = _visible(meeting_service.meeting_to_read(ref))
+    # The answer itself locks and reads the meeting afresh (rsvp_service.answer).
+    meeting = _meeting_to_show(ref)
     form = RsvpForm()
     if not form.validate_on_submit():
         return render_meeting(meeting, form, REFUSED)
