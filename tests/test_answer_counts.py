@@ -102,15 +102,15 @@ def test_the_meeting_page_shows_each_answer_at_once(app, client, make_meeting, m
 
 
 def test_counts_are_kept_under_the_version_they_were_counted_at(app, make_meeting, make_member):
-    """A page's meeting may be read in another transaction than its counts (the copy a process keeps): counts taken
-    before an answer must not be kept as those of the version after it."""
+    """A page's meeting may come from another transaction than its counts (the copy a process keeps, read by an
+    earlier request): counts taken before an answer must not be kept as those of the version after it."""
     meeting = make_meeting()
     db.session.scalar(select(Meeting.id).where(Meeting.id == meeting.id))  # this transaction reads from here on
     with Session(db.engine) as elsewhere:
         elsewhere.add(Rsvp(meeting_id=meeting.id, member_id=make_member().id, answer=Answer.GOING))
         elsewhere.commit()
-    newer = meeting_service.meeting_to_read(meeting.id)
-    assert newer.answers_version == 1
+        newer = elsewhere.get(Meeting, meeting.id)
+        assert newer is not None and newer.answers_version == 1
     rsvp_service.page_counts([newer])
     db.session.rollback()
     assert rsvp_service.page_counts([meeting_service.meeting_to_read(meeting.id)])[meeting.id].going == 1

@@ -93,7 +93,9 @@ def meeting_to_read(ref: str | int) -> Meeting | None:
         return None
 
     def read() -> Meeting | None:
-        with Session(db.engine) as own:
+        # On the request's own connection and in its transaction: a second connection per request could exhaust
+        # the pool when many wait for a lock, and would read in another snapshot.
+        with Session(bind=db.session.connection()) as own:
             return own.scalar(_find_statement(isinstance(value, int), True), {"ref": value})
 
     ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
