@@ -41,10 +41,6 @@ class Kept(Generic[V]):
     def __len__(self) -> int:
         return len(self.values)
 
-    def clear(self) -> None:
-        with self.lock:
-            self.values.clear()
-
 
 def kept(name: str, size: int) -> Kept:
     """The app's store called `name`, made on first use."""

@@ -85,16 +85,17 @@ KEPT_MEETINGS = 64
 
 def meeting_to_read(ref: str | int) -> Meeting | None:
     """find_meeting(ref, load_details=True) for a page that only reads the meeting (its page, a personal link's
-    page). Loaded in a session of its own, closed at once, so the copy belongs to no request: no commit expires it
-    and no request changes it. Kept per process for PUBLIC_PAGE_SECONDS, the lag visitors' pages already allow.
-    Every change reads the meeting afresh under its lock (services.locking)."""
+    page). Loaded in a Session of its own, on the request's connection and in its transaction, and closed at once,
+    so the copy belongs to no request's session: no commit expires it and no request changes it. Kept per process
+    for PUBLIC_PAGE_SECONDS, the lag visitors' pages already allow. Every change reads the meeting afresh under its
+    lock (services.locking)."""
     value = Meeting.parse_ref(ref)
     if value is None:
         return None
 
     def read() -> Meeting | None:
-        # On the request's own connection and in its transaction: a second connection per request could exhaust
-        # the pool when many wait for a lock, and would read in another snapshot.
+        # Not a second connection: with many requests waiting for a lock the pool would run out, and the copy
+        # would be read in another snapshot than the rest of the page.
         with Session(bind=db.session.connection()) as own:
             return own.scalar(_find_statement(isinstance(value, int), True), {"ref": value})
 

@@ -257,7 +257,6 @@ def meeting_notes_panel(meeting: Meeting) -> Markup:
     """The notes panel of the meeting page, rendered. It is the same for every member who is not an organiser, and
     for every visitor, so a process keeps each for PUBLIC_PAGE_SECONDS; an organiser's, which offers to mark
     actions done and shows draft notes, is rendered every time."""
-
     if is_organiser():
         return Markup(render_template("notes/_meeting_panel.html", meeting=meeting))
     return part_for_many(
