@@ -51,8 +51,11 @@ def kept(name: str, size: int) -> Kept:
 
 
 def read_through(name: str, size: int, key: Hashable, ttl: float | None, read: Callable[[], V]) -> V:
-    """The value kept under `key` in the store `name`, or `read()` kept there; None (nothing found) is not kept, so
-    addresses of things that do not exist never push out those that do."""
+    """The value kept under `key` in the store `name`, or `read()` kept there; with a `ttl` of 0 or less, `read()`
+    every time and nothing kept. None (nothing found) is not kept, so addresses of things that do not exist never
+    push out those that do."""
+    if ttl is not None and ttl <= 0:
+        return read()
     store: Kept[V] = kept(name, size)
     found = store.get(key, ttl)
     if found is not None:

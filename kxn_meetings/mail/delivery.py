@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from typing import NamedTuple
 
 from flask import Flask, Response, current_app, g
-from sqlalchemy import Row, or_, select, true, update
+from sqlalchemy import Row, or_, select, update
 
 from ..database import begin_write, changed_rows, is_postgresql
 from ..extensions import db
@@ -82,11 +82,10 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _due(now: dt.datetime, due_by: dt.datetime | None = None, *, rendered: bool = True):
-    """What makes a message due; `rendered=False` also counts those deliver_due() will render first."""
+def _due(now: dt.datetime, due_by: dt.datetime | None = None):
+    """What makes a message due, written or still to be written (deliver_due() writes those first)."""
     return (
         OutboxMessage.status == OutboxStatus.PENDING,
-        OutboxMessage.to_render.is_(False) if rendered else true(),
         OutboxMessage.next_attempt_at <= (due_by or now),
         or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
     )
@@ -118,7 +117,11 @@ def _claim(
     """Lease up to `limit` messages due by `due_by` to this worker; committed at once. Returns what
     message_bytes() needs of them, oldest first, and when the lease ends."""
     now = utcnow()
-    query = select(OutboxMessage.id).where(*_due(now, due_by)).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    query = (
+        select(OutboxMessage.id)
+        .where(*_due(now, due_by), OutboxMessage.to_render.is_(False))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    )
     if only_ids is not None:
         query = query.where(OutboxMessage.id.in_(only_ids))
     query = query.limit(limit)
@@ -458,4 +461,4 @@ def deliver_due(
 
 
 def count_due() -> int:
-    return db.session.scalar(select(db.func.count(OutboxMessage.id)).where(*_due(utcnow(), rendered=False))) or 0
+    return db.session.scalar(select(db.func.count(OutboxMessage.id)).where(*_due(utcnow()))) or 0

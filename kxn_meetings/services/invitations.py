@@ -33,7 +33,7 @@ from .errors import ServiceError
 from .locking import lock_meeting
 from .outbox import Email, Queued, queue_emails
 from .reply_addresses import reply_address
-from .rsvps import may_see_join_link
+from .rsvps import may_see_join_link, rsvp_of
 
 PARTSTAT = {Answer.GOING: "ACCEPTED", Answer.MAYBE: "TENTATIVE", Answer.DECLINED: "DECLINED"}
 INVITE_KINDS = tuple(kind for kind in MessageKind if kind.in_invitation_round)
@@ -345,7 +345,7 @@ def preview(meeting: Meeting, member: Member) -> Preview:
     if invitation is None:
         invitation = Invitation(meeting_id=meeting.id, member_id=member.id, token="your-personal-link")
     notice = _Notice.of(MessageKind.INVITATION, meeting, subject=_invitation_subject(meeting), method=None)
-    rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+    rsvp = rsvp_of(meeting.id, member.id)
     context = dict(
         notice.personal_context(member, rsvp, invitation, follows.links_for(meeting, [member]).get(member.id)),
         member=member,

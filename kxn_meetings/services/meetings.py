@@ -99,10 +99,7 @@ def meeting_to_read(ref: str | int) -> Meeting | None:
         with Session(bind=db.session.connection()) as own:
             return own.scalar(_find_statement(isinstance(value, int), True), {"ref": value})
 
-    ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
-    if ttl <= 0:
-        return read()
-    return read_through("kxn_meetings_to_read", KEPT_MEETINGS, value, ttl, read)
+    return read_through("kxn_meetings_to_read", KEPT_MEETINGS, value, current_app.config["PUBLIC_PAGE_SECONDS"], read)
 
 
 @dataclass

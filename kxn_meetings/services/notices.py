@@ -28,7 +28,7 @@ from . import follows, rooms
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
 from .outbox import drop_unrendered, queue_to_render, render, set_aside, to_render
-from .rsvps import AnswerResult
+from .rsvps import AnswerResult, rsvp_of
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | No
         if meeting is None or member is None:
             set_aside(row, "Not written: its meeting or its member has been deleted.")
             continue
-        rsvp = db.session.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id))
+        rsvp = rsvp_of(meeting.id, member.id)
         kind = row.message_kind
         if kind is None or not meeting.is_scheduled or not _still_true(kind, rsvp):
             db.session.delete(row)  # cancelled since, or her answer was changed another way: it would mislead

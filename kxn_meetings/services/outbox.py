@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, delete, event, exists, func, inser
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..database import insert_where
+from ..database import insert_where, is_postgresql
 from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
 from ..models import Meeting, Member, MessageKind, OutboxMessage, OutboxStatus, utcnow
@@ -286,7 +286,12 @@ def queue_to_render(
         "to_render": True,
     }
     # Every caller holds the meeting's lock, so no other transaction can queue the same key meanwhile.
-    added = insert_where(OutboxMessage, values, ~exists().where(OutboxMessage.dedup_key == dedup_key))
+    return _insert_where(values, ~exists().where(OutboxMessage.dedup_key == dedup_key))
+
+
+def _insert_where(values: dict, condition: ColumnElement[bool]) -> int | None:
+    """One outbox row of `values`, added only where `condition` holds; its id, noted for delivery, or None."""
+    added = insert_where(OutboxMessage, values, condition)
     for message_id in added:
         _note_for_delivery(message_id)
     return added[0] if added else None
@@ -304,7 +309,7 @@ def to_render(only_ids: Iterable[int] | None = None, limit: int | None = None) -
         query = query.where(OutboxMessage.id.in_(list(only_ids)))
     if limit is not None:
         query = query.limit(limit)
-    if db.session.get_bind().dialect.name == "postgresql":
+    if is_postgresql():
         query = query.with_for_update(skip_locked=True)
     return db.session.scalars(query).all()
 
@@ -347,10 +352,7 @@ def queue_email_where(condition: ColumnElement[bool], **fields) -> int | None:
     message = Email(**fields)
     if message.dedup_key is not None:
         raise ValueError("queue_email_where() takes no dedup_key")
-    added = insert_where(OutboxMessage, _new_values(message, _Renderer()), condition)
-    for message_id in added:
-        _note_for_delivery(message_id)
-    return added[0] if added else None
+    return _insert_where(_new_values(message, _Renderer()), condition)
 
 
 class Queued(NamedTuple):

@@ -211,10 +211,14 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
 
 
 @functools.cache
-def rsvp_statement():
-    """A member's answer to a meeting (`meeting_id`, `member_id`), as every member's meeting page reads it; built once
-    per process."""
+def _rsvp_statement():
+    """Built once per process: every member's meeting page runs it."""
     return select(Rsvp).where(Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.member_id == bindparam("member_id"))
+
+
+def rsvp_of(meeting_id: int, member_id: int) -> Rsvp | None:
+    """A member's answer to a meeting, if she has one. Not for a change: answer() reads it afresh under the lock."""
+    return db.session.scalar(_rsvp_statement(), {"meeting_id": meeting_id, "member_id": member_id})
 
 
 @functools.cache

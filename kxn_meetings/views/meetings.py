@@ -120,7 +120,7 @@ def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int =
 def _rsvp_of(meeting: Meeting, member: Member | None) -> Rsvp | None:
     if member is None:
         return None
-    return db.session.scalar(rsvp_service.rsvp_statement(), {"meeting_id": meeting.id, "member_id": member.id})
+    return rsvp_service.rsvp_of(meeting.id, member.id)
 
 
 def _guests(meeting: Meeting) -> Markup:

@@ -76,7 +76,4 @@ KEPT_PARTS = 128
 def part_for_many(name: str, key: Hashable, render: Callable[[], str]) -> Markup:
     """A part of a page that many readers see alike (the notes panel, who else is coming), rendered once and kept
     per process under `key` for PUBLIC_PAGE_SECONDS, the lag the visitors' pages allow."""
-    ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
-    if ttl <= 0:
-        return Markup(render())
-    return read_through(name, KEPT_PARTS, key, ttl, lambda: Markup(render()))
+    return read_through(name, KEPT_PARTS, key, current_app.config["PUBLIC_PAGE_SECONDS"], lambda: Markup(render()))
