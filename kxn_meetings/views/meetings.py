@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload
 from wtforms import SelectChoice
@@ -44,7 +44,7 @@ from ..services import series as series_service
 from ..services.follows import member_token
 from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
-from .public_pages import part_for_many, same_for_every_visitor
+from .public_pages import SignedIn, hole, page_for_members, part_for_many, same_for_every_visitor
 from .transactions import transaction
 
 T = TypeVar("T")
@@ -161,10 +161,62 @@ def _meeting_page(
     what she may see and nothing of whoever the browser is signed in as. `chosen` is an answer picked in the
     email, shown ready to confirm."""
     my_rsvp = _rsvp_of(meeting, member)
+    if (
+        member is not None
+        and form is None
+        and status == 200
+        and not (organiser or token or chosen or meeting.workshop_rooms)
+        and not session.get("_flashes")
+    ):
+        return _page_for_members_alike(meeting, my_rsvp)
+    return _render_meeting_page(
+        meeting, member, my_rsvp, form, status, organiser=organiser, token=token, chosen=chosen
+    ), status
+
+
+def _page_for_members_alike(meeting: Meeting, my_rsvp: Rsvp | None) -> str:
+    """A signed-in member's page of a meeting without workshop rooms: the same for every member whose answer is in
+    the same state, but for her name, what she wrote and her CSRF token (public_pages.page_for_members)."""
+    position = rsvp_service.waiting_position(my_rsvp) if my_rsvp else None
+    state = None if my_rsvp is None else (my_rsvp.answer, position, bool(my_rsvp.access_needs), bool(my_rsvp.comment))
+    fill = {"name": escape(current_user.name)}
+    if my_rsvp is not None:
+        fill.update(access_needs=escape(my_rsvp.access_needs), comment=escape(my_rsvp.comment))
+
+    def render() -> str:
+        holes = (
+            None
+            if my_rsvp is None
+            else {
+                "answer": my_rsvp.answer.value,
+                "access_needs": hole("access_needs") if my_rsvp.access_needs else "",
+                "comment": hole("comment") if my_rsvp.comment else "",
+            }
+        )
+        return _render_meeting_page(meeting, current_user, my_rsvp, None, 200, form_data=holes, signed_in=SignedIn())
+
+    key = (meeting.id, meeting.answers_version, state)
+    return page_for_members(key, render, fill, owner=meeting)
+
+
+def _render_meeting_page(
+    meeting: Meeting,
+    member: Member | None,
+    my_rsvp: Rsvp | None,
+    form: RsvpForm | None,
+    status: int,
+    *,
+    organiser: bool = False,
+    token: str | None = None,
+    chosen: str | None = None,
+    form_data: dict[str, str] | None = None,
+    signed_in: SignedIn | None = None,
+) -> str:
     if form is None and member is not None:
         # Only members get the form: building one for visitors would set a session cookie on a public page.
         form = RsvpForm(
-            data={
+            data=form_data
+            or {
                 "answer": chosen or (my_rsvp.answer.value if my_rsvp else None),
                 "access_needs": my_rsvp.access_needs if my_rsvp else "",
                 "comment": my_rsvp.comment if my_rsvp else "",
@@ -177,6 +229,7 @@ def _meeting_page(
         if token
         else url_for("meetings.rsvp", ref=meeting.slug)
     )
+    context = {"current_user": signed_in} if signed_in is not None else {}
     return render_template(
         "meetings/show.html",
         meeting=meeting,
@@ -205,7 +258,8 @@ def _meeting_page(
         # Chosen while signed in only: a personal link answers and reads, it changes nothing else.
         room_choice=room_service.room_choice(meeting, member) if going and token is None else None,
         message_log=message_service.sent_to(meeting) if organiser and not meeting.is_draft else None,
-    ), status
+        **context,
+    )
 
 
 @bp.route("/<ref>/rsvp", methods=["POST"])

@@ -6,16 +6,18 @@ are never served from here, and a page that set a cookie or a flash message is n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import secrets
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from functools import wraps
 from typing import ParamSpec
 
-from flask import Flask, Response, current_app, request, session
+from flask import Flask, Response, current_app, g, request, session
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from ..kept import Kept, read_through
+from ..kept import Kept, kept, read_through
 
 P = ParamSpec("P")
 KEPT = 256
@@ -77,3 +79,53 @@ def part_for_many(name: str, key: Hashable, render: Callable[[], str]) -> Markup
     """A part of a page that many readers see alike (the notes panel, who else is coming), rendered once and kept
     per process under `key` for PUBLIC_PAGE_SECONDS, the lag the visitors' pages allow."""
     return read_through(name, KEPT_PARTS, key, current_app.config["PUBLIC_PAGE_SECONDS"], lambda: Markup(render()))
+
+
+KEPT_MEMBER_PAGES = 64
+# A marker no page can hold otherwise: NUL never reaches a page (forms refuse control characters) and the rest is
+# drawn afresh by each process.
+_MARKER = f"\x00{secrets.token_hex(8)}:"
+CSRF_HOLE = "csrf"
+
+
+def hole(name: str) -> str:
+    """What a page kept by page_for_members() holds where each member's own `name` goes."""
+    return f"{_MARKER}{name}\x00"
+
+
+class SignedIn:
+    """What base.html reads of the member signed in, for a page kept for many members: her name is a hole."""
+
+    is_authenticated = True
+    is_organiser = False
+    name = hole("name")
+
+
+def page_for_members(key: Hashable, render: Callable[[], str], fill: Mapping[str, str], *, owner: object) -> str:
+    """A signed-in page that members in the same state see alike but for a few values of their own: rendered once
+    per `key` with a hole() where each goes, and kept per process for PUBLIC_PAGE_SECONDS; each request fills the
+    holes from `fill` (hole name: that member's text, escaped) and with her own CSRF token. `key` and `owner` (the
+    copy of what the page shows, services.meetings.meeting_to_read) name everything else on it: a page kept for
+    another copy is rendered again. Not for a request with flash messages, which the page would show once and keep."""
+    ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
+
+    def with_holes() -> str:
+        field = current_app.config["WTF_CSRF_FIELD_NAME"]
+        own = g.pop(field, None)
+        setattr(g, field, hole(CSRF_HOLE))
+        try:
+            return render()
+        finally:
+            g.pop(field, None)
+            if own is not None:
+                setattr(g, field, own)
+
+    if ttl <= 0:
+        page = with_holes()
+    else:
+        pages: Kept[tuple[object, str]] = kept("kxn_member_pages", KEPT_MEMBER_PAGES)
+        found = pages.get(key, ttl)
+        page = found[1] if found is not None and found[0] is owner else pages.keep(key, (owner, with_holes()))[1]
+    for name, text in {**fill, CSRF_HOLE: generate_csrf()}.items():
+        page = page.replace(hole(name), text)
+    return page

@@ -1,0 +1,159 @@
+"""A signed-in member's meeting page is rendered once for every member whose answer is in the same state and kept for
+PUBLIC_PAGE_SECONDS; each request fills in her own name, what she wrote and her CSRF token. What one member sees is
+exactly what a page rendered for her alone would show, and nothing of another member's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kxn_meetings import kept
+from kxn_meetings.extensions import db
+from kxn_meetings.models import Answer, Rsvp, WorkshopRoom
+from kxn_meetings.views import meetings as meeting_views
+
+from .clocks import stopped_clock
+
+pytestmark = pytest.mark.app_config(PUBLIC_PAGE_SECONDS=5)
+
+CSRF = re.compile(r'(name="csrf_token" (?:type="hidden" )?value=")([^"]+)(")')
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    return stopped_clock(monkeypatch, kept)
+
+
+@pytest.fixture
+def renders(monkeypatch) -> list[int]:
+    """How many times the meeting page was rendered."""
+    calls: list[int] = []
+    render = meeting_views._render_meeting_page
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(meeting_views, "_render_meeting_page", counted)
+    return calls
+
+
+@pytest.fixture
+def signed_in(app, sign_in, make_member):
+    def make(name: str):
+        member = make_member(name=name)
+        client = app.test_client()
+        sign_in(client, member)
+        return member, client
+
+    return make
+
+
+def page(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "\x00" not in body
+    return body
+
+
+def tokens(body: str) -> set[str]:
+    return {match.group(2) for match in CSRF.finditer(body)}
+
+
+def without_tokens(body: str) -> str:
+    return CSRF.sub(r"\1…\3", body)
+
+
+@pytest.mark.parametrize("answer", [None, Answer.GOING, Answer.MAYBE, Answer.DECLINED])
+def test_members_alike_share_one_render_and_each_sees_only_her_own(app, make_meeting, signed_in, renders, answer):
+    meeting = make_meeting(title="Youth engagement", capacity=10)
+    path = f"/meetings/{meeting.slug}"
+    ann, ann_client = signed_in("Ann <b>O'Brien</b> & co")
+    bea, bea_client = signed_in('Bea "Quoted" Smith')
+    if answer is not None:
+        db.session.add_all(
+            [
+                Rsvp(
+                    meeting_id=meeting.id,
+                    member_id=ann.id,
+                    answer=answer,
+                    comment="Ann's <i>note</i>",
+                    access_needs="Ann: a ramp",
+                ),
+                Rsvp(
+                    meeting_id=meeting.id,
+                    member_id=bea.id,
+                    answer=answer,
+                    comment="Bea & her note",
+                    access_needs="Bea: captions",
+                ),
+            ]
+        )
+        db.session.commit()
+
+    ann_page = page(ann_client, path)
+    bea_page = page(bea_client, path)
+    assert len(renders) == 1
+
+    assert "Ann &lt;b&gt;O&#39;Brien&lt;/b&gt; &amp; co" in ann_page and "Ann &lt;b&gt;" not in bea_page
+    assert "Bea &#34;Quoted&#34; Smith" in bea_page and "Bea &#34;Quoted" not in ann_page
+    if answer is not None:
+        assert "Ann&#39;s &lt;i&gt;note&lt;/i&gt;" in ann_page and "Ann: a ramp" in ann_page
+        assert "Bea &amp; her note" in bea_page and "Bea: captions" in bea_page
+        assert "Ann" not in bea_page.replace("Annual", "")
+    assert tokens(ann_page).isdisjoint(tokens(bea_page))
+
+    app.config["PUBLIC_PAGE_SECONDS"] = 0
+    assert without_tokens(page(bea_client, path)) == without_tokens(bea_page)
+    assert len(renders) == 2
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True, PUBLIC_PAGE_SECONDS=5)
+def test_the_token_on_a_kept_page_is_her_own_and_answers(app, make_meeting, signed_in, renders):
+    meeting = make_meeting(title="Youth engagement")
+    path = f"/meetings/{meeting.slug}"
+    _, ann_client = signed_in("Ann")
+    _, bea_client = signed_in("Bea")
+    ann_token = tokens(page(ann_client, path)).pop()
+    bea_token = tokens(page(bea_client, path)).pop()
+    assert len(renders) == 1
+    refused = bea_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": ann_token})
+    assert refused.status_code == 400
+    answered = bea_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": bea_token})
+    assert answered.status_code == 302
+
+
+def test_a_flash_is_shown_once_and_a_new_answer_at_once(app, make_meeting, signed_in, renders):
+    meeting = make_meeting(title="Youth engagement")
+    path = f"/meetings/{meeting.slug}"
+    _, ann_client = signed_in("Ann")
+    assert "Will you come?" in page(ann_client, path)
+    ann_client.post(f"{path}/rsvp", data={"answer": "maybe"})
+    shown = page(ann_client, path)
+    assert "Thank you. Your answer is “Maybe”" in shown and "You said maybe" in shown
+    again = page(ann_client, path)
+    assert "Thank you" not in again and "You said maybe" in again
+
+
+def test_waiting_members_each_see_their_own_place_in_the_queue(app, make_meeting, make_member, signed_in, renders):
+    meeting = make_meeting(title="Youth engagement", capacity=1)
+    path = f"/meetings/{meeting.slug}"
+    db.session.add(Rsvp(meeting_id=meeting.id, member_id=make_member().id, answer=Answer.GOING))
+    db.session.commit()
+    clients = [signed_in(name)[1] for name in ("Ann", "Bea")]
+    for client in clients:
+        client.post(f"{path}/rsvp", data={"answer": "going"})
+    assert "position 1" in page(clients[0], path)
+    assert "position 2" in page(clients[1], path)
+
+
+def test_a_meeting_with_rooms_is_rendered_for_each_member(app, make_meeting, signed_in, renders):
+    meeting = make_meeting(title="Youth engagement")
+    db.session.add(WorkshopRoom(meeting_id=meeting.id, name="Room A", position=0))
+    db.session.commit()
+    path = f"/meetings/{meeting.slug}"
+    for name in ("Ann", "Bea"):
+        page(signed_in(name)[1], path)
+    assert len(renders) == 2
