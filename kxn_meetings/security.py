@@ -21,7 +21,7 @@ from werkzeug.utils import cached_property
 
 from .database import begin_write
 from .extensions import db, login_manager
-from .models import Member, MemberSession, RateLimitHit, utcnow
+from .models import Member, MemberSession, RateLimitHit, Rsvp, utcnow
 from .text import first_control
 
 P = ParamSpec("P")
@@ -117,20 +117,47 @@ def refuse_nul_in_path() -> None:
         abort(404)
 
 
+ANSWER_TO = "kxn_answer_to"
+ANSWERS_READ = "kxn_answers_read"
+
+
 @functools.cache
-def _session_statement():
-    """Built once per process: it runs on every signed-in request."""
-    return select(MemberSession, Member).join(Member).where(MemberSession.id == bindparam("id"))
+def _session_statement(with_answer: bool):
+    """Built once per process: it runs on every signed-in request; `with_answer`, it also reads the member's answer
+    to one meeting."""
+    query = select(MemberSession, Member).join(Member, Member.id == MemberSession.member_id)
+    if with_answer:
+        answer = (Rsvp.member_id == Member.id) & (Rsvp.meeting_id == bindparam("meeting_id"))
+        query = query.add_columns(Rsvp).outerjoin(Rsvp, answer)
+    return query.where(MemberSession.id == bindparam("id"))
+
+
+def read_answer_with_session(meeting_id: int) -> None:
+    """Have the member's session, if this request has not read it yet, read her answer to the meeting in the same
+    statement: a signed-in page that shows it then makes one round trip to the database, not two."""
+    setattr(g, ANSWER_TO, meeting_id)
+
+
+def answer_read_with_session(meeting_id: int, member_id: int) -> tuple[Rsvp | None] | None:
+    """The member's answer to the meeting as her session's load read it (a 1-tuple, holding None for no answer), or
+    None when it was not read so. Given once: whatever reads it again reads it afresh."""
+    read: dict[tuple[int, int], Rsvp | None] = g.pop(ANSWERS_READ, {})
+    key = (meeting_id, member_id)
+    return (read[key],) if key in read else None
 
 
 def load_member_session(session_id: str) -> Member | None:
     if not session_id or len(session_id) > 64:
         return None
-    row = db.session.execute(_session_statement(), {"id": session_id}).first()
+    meeting_id = g.pop(ANSWER_TO, None)
+    params: dict[str, object] = {"id": session_id, "meeting_id": meeting_id}
+    row = db.session.execute(_session_statement(meeting_id is not None), params).first()
     if row is None or not row.Member.active:
         return None
     member = row.Member
     member.session_id = row.MemberSession.id
+    if meeting_id is not None:
+        setattr(g, ANSWERS_READ, {(meeting_id, member.id): row.Rsvp})
     return member
 
 

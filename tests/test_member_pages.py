@@ -5,8 +5,10 @@ exactly what a page rendered for her alone would show, and nothing of another me
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
+from sqlalchemy import event
 
 from kxn_meetings import kept
 from kxn_meetings.extensions import db
@@ -14,6 +16,7 @@ from kxn_meetings.models import Answer, Rsvp, WorkshopRoom
 from kxn_meetings.views import meetings as meeting_views
 
 from .clocks import stopped_clock
+from .test_query_counts import counting_statements
 
 pytestmark = pytest.mark.app_config(PUBLIC_PAGE_SECONDS=5)
 
@@ -157,3 +160,38 @@ def test_a_meeting_with_rooms_is_rendered_for_each_member(app, make_meeting, sig
     for name in ("Ann", "Bea"):
         page(signed_in(name)[1], path)
     assert len(renders) == 2
+
+
+def test_a_kept_page_reads_her_session_and_her_answer_in_one_statement(app, make_meeting, signed_in):
+    meeting = make_meeting(title="Youth engagement")
+    path = f"/meetings/{meeting.slug}"
+    ann, ann_client = signed_in("Ann")
+    db.session.add(Rsvp(meeting_id=meeting.id, member_id=ann.id, answer=Answer.MAYBE))
+    db.session.commit()
+    page(ann_client, path)
+    with counting_statements() as statements:
+        assert "You said maybe" in page(ann_client, path)
+    assert len(statements) == 1
+    assert "member_sessions" in statements[0] and "rsvps" in statements[0]
+
+
+@pytest.mark.postgresql_only
+def test_on_postgresql_the_page_reads_outside_a_transaction_and_leaves_none_behind(app, make_meeting, signed_in):
+    meeting = make_meeting(title="Youth engagement")
+    path = f"/meetings/{meeting.slug}"
+    _, ann_client = signed_in("Ann")
+    autocommit: list[bool] = []
+    thread = threading.get_ident()
+
+    def note(_conn, cursor, *_args):
+        if threading.get_ident() == thread:
+            autocommit.append(cursor.connection.autocommit)
+
+    db.session.commit()  # the test's own transaction ends, as every request's does in production
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        page(ann_client, path)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert autocommit and all(autocommit)
+    assert db.session.connection().connection.dbapi_connection.autocommit is False

@@ -17,7 +17,7 @@ from wtforms import SelectChoice
 
 from .. import timefmt
 from ..csvsafe import to_csv
-from ..database import reads_first
+from ..database import reads_first, reads_only
 from ..extensions import db
 from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm, WalkInForm
 from ..models import (
@@ -32,7 +32,7 @@ from ..models import (
     parse_id,
     utcnow,
 )
-from ..security import is_organiser, organiser_required
+from ..security import answer_read_with_session, is_organiser, organiser_required, read_answer_with_session
 from ..services import guests as guest_service
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
@@ -68,8 +68,12 @@ def load_meeting(ref: str, *, details: bool = False) -> Meeting:
 
 def _meeting_to_show(ref: str) -> Meeting:
     """The meeting its page shows: organisers see their own changes at once; everyone else reads the copy a process
-    keeps for a few seconds (services.meetings.meeting_to_read)."""
-    return load_meeting(ref, details=True) if is_organiser() else _visible(meeting_service.meeting_to_read(ref))
+    keeps for a few seconds (services.meetings.meeting_to_read). Read before who is signed in, so that her session
+    reads her answer with it."""
+    copy = meeting_service.meeting_to_read(ref)
+    if copy is not None:
+        read_answer_with_session(copy.id)
+    return load_meeting(ref, details=True) if is_organiser() else _visible(copy)
 
 
 def _visible(meeting: Meeting | None) -> Meeting:
@@ -103,6 +107,7 @@ def confirmed_meeting(ref: str) -> Meeting:
 
 @bp.route("/<ref>")
 @same_for_every_visitor
+@reads_only
 def show(ref: str):
     meeting = _meeting_to_show(ref)
     if not meeting.is_public and not current_user.is_authenticated:
@@ -120,6 +125,8 @@ def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int =
 def _rsvp_of(meeting: Meeting, member: Member | None) -> Rsvp | None:
     if member is None:
         return None
+    if (read := answer_read_with_session(meeting.id, member.id)) is not None:
+        return read[0]
     return rsvp_service.rsvp_of(meeting.id, member.id)
 
 
