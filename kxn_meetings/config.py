@@ -165,7 +165,6 @@ def _coerce(setting: Setting, raw: str) -> Any:
 def defaults() -> dict[str, Any]:
     values = {s.name: s.default for s in SETTINGS}
     values.update(
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="kxn_session",

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from flask import Flask, has_request_context, request
 from sqlalchemy import ColumnElement, CursorResult, Executable, bindparam, event, insert, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from .extensions import db
 
@@ -46,8 +46,10 @@ _configured_engines: weakref.WeakSet = weakref.WeakSet()
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
-    if engine.dialect.name == "sqlite" and engine not in _configured_engines:
-        _configure_sqlite(engine)
+    if engine not in _configured_engines:
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        _ping_before_work_that_cannot_run_again(engine)
         _configured_engines.add(engine)
     # Runs before Flask-SQLAlchemy's own teardown (teardowns run last-registered first), which would fail on a
     # connection the database has closed.
@@ -303,6 +305,22 @@ def begin_write() -> None:
 
 
 # Connections the database ended ----------------------------------------------------------------------
+
+
+def _ping_before_work_that_cannot_run_again(engine) -> None:
+    """A pooled connection is checked with a round trip before it is given to work that could not simply run again
+    if the database had ended it: a form, a command, the outbox worker; a dead one is replaced. A page (GET, HEAD)
+    skips the round trip: one that loses its connection runs again on a fresh one (views.RetryReads), and the lost
+    connection has the pool replace every connection older than it."""
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, _record, _proxy):
+        if has_request_context() and request.method in READ_ONLY_METHODS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(str(error)) from error
 
 
 def is_disconnect(error: BaseException) -> bool:

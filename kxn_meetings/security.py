@@ -125,7 +125,7 @@ ANSWERS_READ = "kxn_answers_read"
 def _session_statement(with_answer: bool):
     """Built once per process: it runs on every signed-in request; `with_answer`, it also reads the member's answer
     to one meeting."""
-    query = select(MemberSession, Member).join(Member, Member.id == MemberSession.member_id)
+    query = select(MemberSession.id.label("session_id"), Member).join(Member, Member.id == MemberSession.member_id)
     if with_answer:
         answer = (Rsvp.member_id == Member.id) & (Rsvp.meeting_id == bindparam("meeting_id"))
         query = query.add_columns(Rsvp).outerjoin(Rsvp, answer)
@@ -155,7 +155,7 @@ def load_member_session(session_id: str) -> Member | None:
     if row is None or not row.Member.active:
         return None
     member = row.Member
-    member.session_id = row.MemberSession.id
+    member.session_id = row.session_id
     if meeting_id is not None:
         setattr(g, ANSWERS_READ, {(meeting_id, member.id): row.Rsvp})
     return member

@@ -7,6 +7,7 @@ import collections
 import threading
 import time
 
+import flask
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -284,3 +285,47 @@ def test_the_worker_carries_on_when_its_connection_is_ended_mid_transaction(
     assert "Sent 3;" in result.output and "Outbox worker stopped." in result.output
     assert len(passes) == 2
     assert len(smtp_server.messages) == 3
+
+
+@pytest.mark.postgresql_only
+def test_after_postgresql_ends_idle_connections_a_form_is_checked_onto_a_live_one_and_a_page_runs_again(
+    app, make_meeting, member, member_client
+):
+    """Forms cannot run twice, so each checks its pooled connection first; pages skip that round trip and are run
+    again instead. Either way, nobody sees an error."""
+    meeting = make_meeting(title="Youth engagement")
+    path = f"/meetings/{meeting.slug}"
+    pings = collections.Counter()
+    dialect = db.engine.dialect
+    ping = dialect.do_ping
+
+    def counted(dbapi_connection):
+        pings[flask.request.method if flask.has_request_context() else "none"] += 1
+        return ping(dbapi_connection)
+
+    dialect.do_ping = counted
+    try:
+        for method in ("GET", "POST"):
+            db.session.remove()
+            terminate_every_other_connection()
+            if method == "GET":
+                response = member_client.get(path)
+                assert response.status_code == 200 and "Will you come?" in response.text
+            else:
+                response = member_client.post(f"{path}/rsvp", data={"answer": "going"})
+                assert response.status_code == 302
+                db.session.remove()
+                assert "You’re going" in member_client.get(path).text
+    finally:
+        del dialect.do_ping
+    assert pings["GET"] == 0 and pings["POST"] >= 1
+
+
+def terminate_every_other_connection() -> None:
+    """Every connection to the database but a fresh one made to end them, as a restart does."""
+    engine = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(TERMINATE))
+    finally:
+        engine.dispose()
