@@ -26,6 +26,7 @@ from typing import Any, cast
 from flask import Flask, has_request_context, request
 from sqlalchemy import ColumnElement, CursorResult, Executable, bindparam, event, insert, select
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from werkzeug.exceptions import HTTPException
 
 from .extensions import db
 
@@ -88,10 +89,11 @@ def reads_first(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """For a view that only reads on GET and HEAD: on PostgreSQL its statements run outside a transaction (the
-    driver's autocommit), which saves a request the round trips of BEGIN and ROLLBACK and changes nothing it sees:
-    under READ COMMITTED each statement of a transaction sees the latest commits anyway. The connection goes back
-    when the view returns, with what the view loaded left as it is."""
+    """For a view that only reads on GET and HEAD: on PostgreSQL at READ COMMITTED its statements run outside a
+    transaction (the driver's autocommit), which saves a request the round trips of BEGIN and ROLLBACK and changes
+    nothing it sees: at that level each statement of a transaction sees the latest commits anyway. The connection
+    goes back when the view ends, with what the view loaded left as it is; anything the view changed is undone and
+    logged, as a GET's changes always were."""
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -103,23 +105,40 @@ def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
             or session.new
             or session.dirty
             or session.deleted
-            or session.get_bind().dialect.name != "postgresql"
+            or not _reads_committed(session.get_bind().dialect)
         ):
             return view(*args, **kwargs)
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
-            response = view(*args, **kwargs)
+            with session.no_autoflush:  # a change the view makes stays pending, to be undone, not saved at once
+                response = view(*args, **kwargs)
+        except HTTPException:
+            _give_back(session)
+            raise
         except BaseException:
             roll_back()
             raise
-        expire, session.expire_on_commit = session.expire_on_commit, False
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = expire
+        _give_back(session)
         return response
 
     return wrapped
+
+
+def _reads_committed(dialect: Any) -> bool:
+    """PostgreSQL at READ COMMITTED, as the first connection of the process found it (until then: not known)."""
+    return dialect.name == "postgresql" and getattr(dialect, "default_isolation_level", None) == "READ COMMITTED"
+
+
+def _give_back(session: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        log.warning("%s %s changed what it read; the change is undone", request.method, request.path)
+        roll_back()
+        return
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 # WAL with NORMAL: a commit survives the app being killed, and only a power cut can lose the last few.

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -132,18 +133,25 @@ def _session_statement(with_answer: bool):
     return query.where(MemberSession.id == bindparam("id"))
 
 
-def read_answer_with_session(meeting_id: int) -> None:
-    """Have the member's session, if this request has not read it yet, read her answer to the meeting in the same
-    statement: a signed-in page that shows it then makes one round trip to the database, not two."""
-    setattr(g, ANSWER_TO, meeting_id)
+def prefetch_answer(meeting_id: int) -> None:
+    """Have the member's session, when this request reads it, read her answer to the meeting in the same statement:
+    a signed-in page that shows it then makes one round trip to the database, not two. Nothing, once the request
+    knows who is signed in."""
+    if "_login_user" not in g:
+        setattr(g, ANSWER_TO, meeting_id)
 
 
-def answer_read_with_session(meeting_id: int, member_id: int) -> tuple[Rsvp | None] | None:
-    """The member's answer to the meeting as her session's load read it (a 1-tuple, holding None for no answer), or
-    None when it was not read so. Given once: whatever reads it again reads it afresh."""
-    read: dict[tuple[int, int], Rsvp | None] = g.pop(ANSWERS_READ, {})
+@dataclass(frozen=True)
+class Prefetched:
+    rsvp: Rsvp | None
+
+
+def prefetched_answer(meeting_id: int, member_id: int) -> Prefetched | None:
+    """The member's answer to the meeting as her session's load read it (prefetch_answer), or None when it was not
+    read so. Given once: whatever asks again reads it afresh."""
+    found: dict[tuple[int, int], Rsvp | None] = g.pop(ANSWERS_READ, {})
     key = (meeting_id, member_id)
-    return (read[key],) if key in read else None
+    return Prefetched(found[key]) if key in found else None
 
 
 def load_member_session(session_id: str) -> Member | None:

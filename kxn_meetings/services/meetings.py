@@ -85,10 +85,10 @@ KEPT_MEETINGS = 64
 
 def meeting_to_read(ref: str | int) -> Meeting | None:
     """find_meeting(ref, load_details=True) for a page that only reads the meeting (its page, a personal link's
-    page). Loaded in a Session of its own, on the request's connection and in its transaction, and closed at once,
-    so the copy belongs to no request's session: no commit expires it and no request changes it. Kept per process
-    for PUBLIC_PAGE_SECONDS, the lag visitors' pages already allow. Every change reads the meeting afresh under its
-    lock (services.locking)."""
+    page). Loaded in a Session of its own, on the request's connection (in its transaction, if it has one), and
+    closed at once, so the copy belongs to no request's session: no commit expires it and no request changes it.
+    Kept per process for PUBLIC_PAGE_SECONDS, the lag visitors' pages already allow. Every change reads the meeting
+    afresh under its lock (services.locking)."""
     value = Meeting.parse_ref(ref)
     if value is None:
         return None

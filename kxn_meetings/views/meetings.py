@@ -8,6 +8,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.globals import request_ctx
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
@@ -32,7 +33,7 @@ from ..models import (
     parse_id,
     utcnow,
 )
-from ..security import answer_read_with_session, is_organiser, organiser_required, read_answer_with_session
+from ..security import is_organiser, organiser_required, prefetch_answer, prefetched_answer
 from ..services import guests as guest_service
 from ..services import invitations as invitation_service
 from ..services import meetings as meeting_service
@@ -68,11 +69,11 @@ def load_meeting(ref: str, *, details: bool = False) -> Meeting:
 
 def _meeting_to_show(ref: str) -> Meeting:
     """The meeting its page shows: organisers see their own changes at once; everyone else reads the copy a process
-    keeps for a few seconds (services.meetings.meeting_to_read). Read before who is signed in, so that her session
-    reads her answer with it."""
+    keeps for a few seconds (services.meetings.meeting_to_read). That copy is taken first, organisers included, so
+    that the member's session, read next, reads her answer to it in the same statement."""
     copy = meeting_service.meeting_to_read(ref)
     if copy is not None:
-        read_answer_with_session(copy.id)
+        prefetch_answer(copy.id)
     return load_meeting(ref, details=True) if is_organiser() else _visible(copy)
 
 
@@ -125,8 +126,8 @@ def render_meeting(meeting: Meeting, form: RsvpForm | None = None, status: int =
 def _rsvp_of(meeting: Meeting, member: Member | None) -> Rsvp | None:
     if member is None:
         return None
-    if (read := answer_read_with_session(meeting.id, member.id)) is not None:
-        return read[0]
+    if (found := prefetched_answer(meeting.id, member.id)) is not None:
+        return found.rsvp
     return rsvp_service.rsvp_of(meeting.id, member.id)
 
 
@@ -173,37 +174,30 @@ def _meeting_page(
         and form is None
         and status == 200
         and not (organiser or token or chosen or meeting.workshop_rooms)
-        and not session.get("_flashes")
+        and not (session.get("_flashes") or request_ctx.flashes)
     ):
-        return _page_for_members_alike(meeting, my_rsvp)
+        return _page_for_members_alike(meeting, member, my_rsvp), status
     return _render_meeting_page(
         meeting, member, my_rsvp, form, status, organiser=organiser, token=token, chosen=chosen
     ), status
 
 
-def _page_for_members_alike(meeting: Meeting, my_rsvp: Rsvp | None) -> str:
+def _page_for_members_alike(meeting: Meeting, member: Member, my_rsvp: Rsvp | None) -> str:
     """A signed-in member's page of a meeting without workshop rooms: the same for every member whose answer is in
-    the same state, but for her name, what she wrote and her CSRF token (public_pages.page_for_members)."""
-    position = rsvp_service.waiting_position(my_rsvp) if my_rsvp else None
-    state = None if my_rsvp is None else (my_rsvp.answer, position, bool(my_rsvp.access_needs), bool(my_rsvp.comment))
-    fill = {"name": escape(current_user.name)}
+    the same state, but for her name, what she wrote, her place on the waiting list and her CSRF token
+    (public_pages.page_for_members)."""
+    fill: dict[str, str] = {"name": escape(member.name)}
+    state = None
     if my_rsvp is not None:
+        state = (my_rsvp.answer, my_rsvp.is_waiting, bool(my_rsvp.access_needs), bool(my_rsvp.comment))
         fill.update(access_needs=escape(my_rsvp.access_needs), comment=escape(my_rsvp.comment))
+        if my_rsvp.is_waiting:
+            fill["position"] = str(rsvp_service.waiting_position(my_rsvp))
 
     def render() -> str:
-        holes = (
-            None
-            if my_rsvp is None
-            else {
-                "answer": my_rsvp.answer.value,
-                "access_needs": hole("access_needs") if my_rsvp.access_needs else "",
-                "comment": hole("comment") if my_rsvp.comment else "",
-            }
-        )
-        return _render_meeting_page(meeting, current_user, my_rsvp, None, 200, form_data=holes, signed_in=SignedIn())
+        return _render_meeting_page(meeting, member, my_rsvp, None, 200, holes=True)
 
-    key = (meeting.id, meeting.answers_version, state)
-    return page_for_members(key, render, fill, owner=meeting)
+    return page_for_members((meeting.id, state), render, fill, copy=meeting)
 
 
 def _render_meeting_page(
@@ -216,17 +210,20 @@ def _render_meeting_page(
     organiser: bool = False,
     token: str | None = None,
     chosen: str | None = None,
-    form_data: dict[str, str] | None = None,
-    signed_in: SignedIn | None = None,
+    holes: bool = False,
 ) -> str:
+    """The meeting page; with `holes`, for page_for_members(): what is the member's own is a hole()."""
+
+    def own(text: str, name: str) -> str:
+        return hole(name) if holes and text else text
+
     if form is None and member is not None:
         # Only members get the form: building one for visitors would set a session cookie on a public page.
         form = RsvpForm(
-            data=form_data
-            or {
+            data={
                 "answer": chosen or (my_rsvp.answer.value if my_rsvp else None),
-                "access_needs": my_rsvp.access_needs if my_rsvp else "",
-                "comment": my_rsvp.comment if my_rsvp else "",
+                "access_needs": own(my_rsvp.access_needs, "access_needs") if my_rsvp else "",
+                "comment": own(my_rsvp.comment, "comment") if my_rsvp else "",
             }
         )
     count = rsvp_service.page_counts([meeting])[meeting.id]
@@ -236,7 +233,8 @@ def _render_meeting_page(
         if token
         else url_for("meetings.rsvp", ref=meeting.slug)
     )
-    context = {"current_user": signed_in} if signed_in is not None else {}
+    position = rsvp_service.waiting_position(my_rsvp) if my_rsvp and my_rsvp.is_waiting else None
+    context = {"current_user": SignedIn()} if holes else {}
     return render_template(
         "meetings/show.html",
         meeting=meeting,
@@ -244,7 +242,7 @@ def _render_meeting_page(
         places_left=count.places_left(meeting.capacity),
         member=member,
         my_rsvp=my_rsvp,
-        my_position=rsvp_service.waiting_position(my_rsvp) if my_rsvp else None,
+        my_position=hole("position") if holes and position is not None else position,
         closed=rsvp_service.closed_reason(meeting),
         form=form,
         answer_url=answer_url,

@@ -2,7 +2,8 @@
 meeting's .ics and the notes feed. Each web process keeps what it last rendered for PUBLIC_PAGE_SECONDS and serves
 it again, with an ETag (304 for a repeat), so a visitor's page costs a dictionary lookup rather than queries and a
 template. What visitors see may lag a change by at most that long; members, whose pages hold their own answer,
-are never served from here, and a page that set a cookie or a flash message is never kept."""
+are never served a visitor's page, and a page that set a cookie or a flash message is never kept. A signed-in
+member's page is kept with holes for what is hers alone (page_for_members)."""
 
 from __future__ import annotations
 
@@ -77,8 +78,15 @@ KEPT_PARTS = 128
 
 def part_for_many(name: str, key: Hashable, render: Callable[[], str]) -> Markup:
     """A part of a page that many readers see alike (the notes panel, who else is coming), rendered once and kept
-    per process under `key` for PUBLIC_PAGE_SECONDS, the lag the visitors' pages allow."""
-    return read_through(name, KEPT_PARTS, key, current_app.config["PUBLIC_PAGE_SECONDS"], lambda: Markup(render()))
+    per process under `key` for PUBLIC_PAGE_SECONDS, the lag the visitors' pages allow. A part rendered with a
+    member's hole in it (page_for_members) is used for that page only: kept, a page without holes would show it."""
+
+    def rendered() -> Markup | None:
+        part = Markup(render())
+        return None if _MARKER in part else part
+
+    ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
+    return read_through(name, KEPT_PARTS, key, ttl, rendered) or Markup(render())
 
 
 KEPT_MEMBER_PAGES = 64
@@ -94,17 +102,21 @@ def hole(name: str) -> str:
 
 
 class SignedIn:
-    """What base.html reads of the member signed in, for a page kept for many members: her name is a hole."""
+    """What base.html reads of the member signed in, for a page kept for many members: her name is a hole. Any other
+    attribute is an error, not an empty string that every member would be shown."""
 
     is_authenticated = True
     is_organiser = False
     name = hole("name")
 
+    def __getattr__(self, name: str):
+        raise RuntimeError(f"a page kept for many members reads current_user.{name}: make it a hole or a key")
 
-def page_for_members(key: Hashable, render: Callable[[], str], fill: Mapping[str, str], *, owner: object) -> str:
+
+def page_for_members(key: Hashable, render: Callable[[], str], fill: Mapping[str, str], *, copy: object) -> str:
     """A signed-in page that members in the same state see alike but for a few values of their own: rendered once
     per `key` with a hole() where each goes, and kept per process for PUBLIC_PAGE_SECONDS; each request fills the
-    holes from `fill` (hole name: that member's text, escaped) and with her own CSRF token. `key` and `owner` (the
+    holes from `fill` (hole name: that member's text, escaped) and with her own CSRF token. `key` and `copy` (the
     copy of what the page shows, services.meetings.meeting_to_read) name everything else on it: a page kept for
     another copy is rendered again. Not for a request with flash messages, which the page would show once and keep."""
     ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
@@ -125,7 +137,9 @@ def page_for_members(key: Hashable, render: Callable[[], str], fill: Mapping[str
     else:
         pages: Kept[tuple[object, str]] = kept("kxn_member_pages", KEPT_MEMBER_PAGES)
         found = pages.get(key, ttl)
-        page = found[1] if found is not None and found[0] is owner else pages.keep(key, (owner, with_holes()))[1]
+        page = found[1] if found is not None and found[0] is copy else pages.keep(key, (copy, with_holes()))[1]
     for name, text in {**fill, CSRF_HOLE: generate_csrf()}.items():
         page = page.replace(hole(name), text)
+    if _MARKER in page:
+        raise RuntimeError("a page kept for many members has a hole nothing fills")
     return page
