@@ -89,23 +89,10 @@ def test_members_alike_share_one_render_and_each_sees_only_her_own(app, make_mee
     ann, ann_client = signed_in("Ann <b>O'Brien</b> & co")
     bea, bea_client = signed_in('Bea "Quoted" Smith')
     if answer is not None:
+        wrote = [(ann, "Ann's <i>note</i>", "Ann: a ramp"), (bea, "Bea & her note", "Bea: captions")]
         db.session.add_all(
-            [
-                Rsvp(
-                    meeting_id=meeting.id,
-                    member_id=ann.id,
-                    answer=answer,
-                    comment="Ann's <i>note</i>",
-                    access_needs="Ann: a ramp",
-                ),
-                Rsvp(
-                    meeting_id=meeting.id,
-                    member_id=bea.id,
-                    answer=answer,
-                    comment="Bea & her note",
-                    access_needs="Bea: captions",
-                ),
-            ]
+            Rsvp(meeting_id=meeting.id, member_id=who.id, answer=answer, comment=comment, access_needs=needs)
+            for who, comment, needs in wrote
         )
         db.session.commit()
 

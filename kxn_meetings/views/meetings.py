@@ -233,7 +233,10 @@ def _render_meeting_page(
         if token
         else url_for("meetings.rsvp", ref=meeting.slug)
     )
-    position = rsvp_service.waiting_position(my_rsvp) if my_rsvp and my_rsvp.is_waiting else None
+    if my_rsvp is None or not my_rsvp.is_waiting:
+        position: str | int | None = None
+    else:
+        position = hole("position") if holes else rsvp_service.waiting_position(my_rsvp)
     context = {"current_user": SignedIn()} if holes else {}
     return render_template(
         "meetings/show.html",
@@ -242,7 +245,7 @@ def _render_meeting_page(
         places_left=count.places_left(meeting.capacity),
         member=member,
         my_rsvp=my_rsvp,
-        my_position=hole("position") if holes and position is not None else position,
+        my_position=position,
         closed=rsvp_service.closed_reason(meeting),
         form=form,
         answer_url=answer_url,
