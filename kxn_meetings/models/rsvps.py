@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, event, update
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, bindparam, event, update
 from sqlalchemy import inspect as inspect_rsvp
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
@@ -116,6 +117,16 @@ def _changed_meetings(session: Session) -> set[int]:
     return changed
 
 
+@functools.cache
+def _version_statement():
+    """Built once per process: every answer runs it."""
+    return (
+        update(Meeting)
+        .where(Meeting.id.in_(bindparam("ids", expanding=True)))
+        .values(answers_version=Meeting.answers_version + 1, updated_at=Meeting.updated_at)
+    )
+
+
 @event.listens_for(Session, "after_flush")
 def _move_answers_version(session: Session, _flush: UOWTransaction) -> None:
     """Every flush that adds, removes or changes a counted answer moves its meeting's answers_version, in the same
@@ -124,11 +135,7 @@ def _move_answers_version(session: Session, _flush: UOWTransaction) -> None:
     if not meetings:
         return
     session.info[ANSWERS_CHANGED] = True
-    session.connection().execute(
-        update(Meeting)
-        .where(Meeting.id.in_(sorted(meetings)))
-        .values(answers_version=Meeting.answers_version + 1, updated_at=Meeting.updated_at)
-    )
+    session.connection().execute(_version_statement(), {"ids": sorted(meetings)})
     for meeting_id in meetings:
         meeting = session.identity_map.get(session.identity_key(Meeting, meeting_id))
         if meeting is not None:

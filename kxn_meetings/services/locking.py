@@ -6,18 +6,24 @@ from BEGIN in any unit of work that writes (kxn_meetings.database.begin_write).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import functools
+
+from sqlalchemy import bindparam, select
 
 from ..database import begin_write, is_postgresql
 from ..extensions import db
 from ..models import Meeting
 
 
+@functools.cache
+def _lock_statement(for_update: bool):
+    """Built once per process: every answer runs it."""
+    query = select(Meeting).where(Meeting.id == bindparam("id")).execution_options(populate_existing=True)
+    return query.with_for_update() if for_update else query
+
+
 def lock_meeting(meeting_id: int) -> Meeting:
     """Serialise every change to one meeting's answers: a row lock on PostgreSQL, the write lock on SQLite (held from
     BEGIN in any request or command that writes). Take it before changing anything else in the transaction."""
     begin_write()
-    query = select(Meeting).where(Meeting.id == meeting_id).execution_options(populate_existing=True)
-    if is_postgresql():
-        query = query.with_for_update()
-    return db.session.scalars(query).one()
+    return db.session.scalars(_lock_statement(is_postgresql()), {"id": meeting_id}).one()

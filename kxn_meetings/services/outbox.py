@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from flask import current_app, g, has_request_context
 from jinja2 import Template
-from sqlalchemy import ColumnElement, Select, delete, event, exists, func, insert, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, event, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -314,20 +314,29 @@ def to_render(only_ids: Iterable[int] | None = None, limit: int | None = None) -
     return db.session.scalars(query).all()
 
 
-def drop_unrendered(meeting_id: int, member_id: int | None, kinds: Iterable[MessageKind]) -> None:
-    """Delete the messages of these kinds about this meeting to this member that are not written yet: never sent,
-    nor about to be."""
-    db.session.execute(
+@functools.cache
+def _drop_unrendered_statement():
+    """Built once per process: every changed answer runs it."""
+    return (
         delete(OutboxMessage)
         .where(
-            OutboxMessage.meeting_id == meeting_id,
-            OutboxMessage.member_id == member_id,
+            OutboxMessage.meeting_id == bindparam("meeting_id"),
+            OutboxMessage.member_id == bindparam("member_id"),
             OutboxMessage.to_render.is_(True),
             OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.kind.in_(list(kinds)),
+            OutboxMessage.kind.in_(bindparam("kinds", expanding=True)),
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def drop_unrendered(meeting_id: int, member_id: int | None, kinds: Iterable[MessageKind]) -> None:
+    """Delete the messages of these kinds about this meeting to this member that are not written yet: never sent,
+    nor about to be. An answer of nobody's (a walk-in's) has none."""
+    if member_id is None:
+        return
+    params = {"meeting_id": meeting_id, "member_id": member_id, "kinds": list(kinds)}
+    db.session.execute(_drop_unrendered_statement(), params)
 
 
 def set_aside(row: OutboxMessage, reason: str) -> None:

@@ -98,28 +98,35 @@ def may_see_join_link(meeting: Meeting, rsvp: Rsvp | None, *, organiser: bool = 
     return organiser or reminder or (rsvp is not None and rsvp.is_going)
 
 
+# The statements of an answer, built once per process: an answer runs them under the meeting's lock, and building
+# one cost about as much as running it.
+
+
+@functools.cache
+def _going_statement():
+    return select(func.count(Rsvp.id)).where(
+        Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_(None)
+    )
+
+
 def _going_count(meeting_id: int) -> int:
-    return (
-        db.session.scalar(
-            select(func.count(Rsvp.id)).where(
-                Rsvp.meeting_id == meeting_id, Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_(None)
-            )
-        )
-        or 0
+    return db.session.scalar(_going_statement(), {"meeting_id": meeting_id}) or 0
+
+
+@functools.cache
+def _position_statement():
+    return select(func.count(Rsvp.id)).where(
+        Rsvp.meeting_id == bindparam("meeting_id"),
+        Rsvp.answer == Answer.GOING,
+        Rsvp.waitlist_position.is_not(None),
+        Rsvp.waitlist_position <= bindparam("position"),
     )
 
 
 def waiting_position(rsvp: Rsvp) -> int | None:
     if not rsvp.is_waiting:
         return None
-    return db.session.scalar(
-        select(func.count(Rsvp.id)).where(
-            Rsvp.meeting_id == rsvp.meeting_id,
-            Rsvp.answer == Answer.GOING,
-            Rsvp.waitlist_position.is_not(None),
-            Rsvp.waitlist_position <= rsvp.waitlist_position,
-        )
-    )
+    return db.session.scalar(_position_statement(), {"meeting_id": rsvp.meeting_id, "position": rsvp.waitlist_position})
 
 
 def answer(
@@ -137,9 +144,8 @@ def answer(
     if reason:
         raise RsvpClosed(reason)
     rsvp = db.session.scalar(
-        select(Rsvp)
-        .where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id)
-        .execution_options(populate_existing=True)
+        _rsvp_statement().execution_options(populate_existing=True),
+        {"meeting_id": meeting.id, "member_id": member.id},
     )
     answered = rsvp is not None and not rsvp.is_walk_in  # a walk-in's row holds no answer of the member's
     was_going = rsvp is not None and rsvp.is_going
@@ -186,13 +192,22 @@ def _next_ticket(meeting_id: int) -> int:
     return (highest or 0) + 1
 
 
+@functools.cache
+def _anyone_waiting_statement():
+    return select(
+        exists().where(
+            Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_not(None)
+        )
+    )
+
+
 def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     """Fill free places from the front of the waiting list; returns who was given one, for the caller to tell
     (services.notices.queue_promotions). Caller holds the lock. Nobody waiting, the usual case, costs one short
     statement under the lock, and the places are counted only when someone waits for one."""
-    waiting = (Rsvp.meeting_id == meeting.id) & (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
-    if not db.session.scalar(select(exists().where(waiting))):
+    if not db.session.scalar(_anyone_waiting_statement(), {"meeting_id": meeting.id}):
         return []
+    waiting = (Rsvp.meeting_id == meeting.id) & (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
     if meeting.capacity is None:
         free = None
     else:
@@ -212,7 +227,7 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
 
 @functools.cache
 def _rsvp_statement():
-    """Built once per process: every member's meeting page runs it."""
+    """Built once per process: every member's meeting page and every answer runs it."""
     return select(Rsvp).where(Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.member_id == bindparam("member_id"))
 
 
