@@ -144,8 +144,9 @@ def answer(
     if reason:
         raise RsvpClosed(reason)
     rsvp = db.session.scalar(
-        _rsvp_statement().execution_options(populate_existing=True),
+        _rsvp_statement(),
         {"meeting_id": meeting.id, "member_id": member.id},
+        execution_options={"populate_existing": True},
     )
     answered = rsvp is not None and not rsvp.is_walk_in  # a walk-in's row holds no answer of the member's
     was_going = rsvp is not None and rsvp.is_going
