@@ -251,3 +251,22 @@ def test_what_a_read_only_view_changes_is_undone_not_saved(app, member, caplog):
     db.session.close()
     assert db.session.get(Member, member_id).name == "Sam Member"
     assert "changed what it read; the change is undone" in caplog.text
+
+
+def test_a_part_holding_a_members_hole_is_used_once_and_never_kept(app):
+    from kxn_meetings.views.public_pages import hole, part_for_many
+
+    renders: list[str] = []
+
+    def render(text: str):
+        def rendered() -> str:
+            renders.append(text)
+            return text
+
+        return rendered
+
+    with app.test_request_context():
+        for _ in range(2):
+            assert part_for_many("kxn_test_parts", "hers", render(f"<p>{hole('name')}</p>")) == f"<p>{hole('name')}</p>"
+            assert part_for_many("kxn_test_parts", "shared", render("<p>All</p>")) == "<p>All</p>"
+    assert renders.count("<p>All</p>") == 1 and len(renders) == 3

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import bindparam, case, exists, func, select
+from sqlalchemy import ColumnElement, bindparam, case, exists, func, select
 from sqlalchemy.orm import joinedload
 
 from .. import timefmt
@@ -98,10 +98,13 @@ def may_see_join_link(meeting: Meeting, rsvp: Rsvp | None, *, organiser: bool = 
     return organiser or reminder or (rsvp is not None and rsvp.is_going)
 
 
+def _waiting(meeting_id) -> ColumnElement[bool]:
+    """A meeting's answers waiting for a place; `meeting_id` a value or a bound parameter."""
+    return (Rsvp.meeting_id == meeting_id) & (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
+
+
 # The statements of an answer, built once per process: an answer runs them under the meeting's lock, and building
 # one cost about as much as running it.
-
-
 @functools.cache
 def _going_statement():
     return select(func.count(Rsvp.id)).where(
@@ -116,10 +119,7 @@ def _going_count(meeting_id: int) -> int:
 @functools.cache
 def _position_statement():
     return select(func.count(Rsvp.id)).where(
-        Rsvp.meeting_id == bindparam("meeting_id"),
-        Rsvp.answer == Answer.GOING,
-        Rsvp.waitlist_position.is_not(None),
-        Rsvp.waitlist_position <= bindparam("position"),
+        _waiting(bindparam("meeting_id")), Rsvp.waitlist_position <= bindparam("position")
     )
 
 
@@ -195,11 +195,7 @@ def _next_ticket(meeting_id: int) -> int:
 
 @functools.cache
 def _anyone_waiting_statement():
-    return select(
-        exists().where(
-            Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.answer == Answer.GOING, Rsvp.waitlist_position.is_not(None)
-        )
-    )
+    return select(exists().where(_waiting(bindparam("meeting_id"))))
 
 
 def promote_waiting(meeting: Meeting) -> list[Rsvp]:
@@ -208,14 +204,13 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
     statement under the lock, and the places are counted only when someone waits for one."""
     if not db.session.scalar(_anyone_waiting_statement(), {"meeting_id": meeting.id}):
         return []
-    waiting = (Rsvp.meeting_id == meeting.id) & (Rsvp.answer == Answer.GOING) & Rsvp.waitlist_position.is_not(None)
     if meeting.capacity is None:
         free = None
     else:
         free = meeting.capacity - _going_count(meeting.id)
         if free <= 0:
             return []
-    query = select(Rsvp).where(waiting).order_by(Rsvp.waitlist_position)
+    query = select(Rsvp).where(_waiting(meeting.id)).order_by(Rsvp.waitlist_position)
     if free is not None:
         query = query.limit(free)
     promoted = list(db.session.scalars(query))

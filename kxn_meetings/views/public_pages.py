@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from ..kept import Kept, kept, read_through
+from ..kept import Kept, kept
 
 P = ParamSpec("P")
 KEPT = 256
@@ -81,12 +81,14 @@ def part_for_many(name: str, key: Hashable, render: Callable[[], str]) -> Markup
     per process under `key` for PUBLIC_PAGE_SECONDS, the lag the visitors' pages allow. A part rendered with a
     member's hole in it (page_for_members) is used for that page only: kept, a page without holes would show it."""
 
-    def rendered() -> Markup | None:
-        part = Markup(render())
-        return None if _MARKER in part else part
-
     ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
-    return read_through(name, KEPT_PARTS, key, ttl, rendered) or Markup(render())
+    found = kept(name, KEPT_PARTS).get(key, ttl) if ttl > 0 else None
+    if found is not None:
+        return found
+    part = Markup(render())
+    if ttl > 0 and _MARKER not in part:
+        kept(name, KEPT_PARTS).keep(key, part)
+    return part
 
 
 KEPT_MEMBER_PAGES = 64
