@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, cast
@@ -134,6 +134,12 @@ def _give_back(session: Any) -> None:
         log.warning("%s %s changed what it read; the change is undone", request.method, request.path)
         roll_back()
         return
+    _end_keeping_loaded(session)
+
+
+def _end_keeping_loaded(session: Any) -> None:
+    """End a transaction that has changed nothing, leaving what it loaded as it is: as loaded on PostgreSQL at READ
+    COMMITTED, where each statement sees the latest commits. A rollback would expire it all, to be read again."""
     expire, session.expire_on_commit = session.expire_on_commit, False
     try:
         session.commit()
@@ -307,7 +313,8 @@ def begin_write() -> None:
     """Make sure the current transaction holds the write lock before reading what will be changed.
 
     SQLite: inside a unit of work that writes this is already so; elsewhere (a GET that records a sign-in attempt,
-    a script) a transaction that has only read is started afresh with BEGIN IMMEDIATE.
+    a script) a transaction that has only read ends and a new one begins with BEGIN IMMEDIATE. What the first one
+    loaded stays loaded, as on PostgreSQL: whatever is to be changed is read again under the lock.
     PostgreSQL: nothing here; services lock the rows they change with SELECT ... FOR UPDATE.
     """
     session = db.session
@@ -318,7 +325,7 @@ def begin_write() -> None:
         return
     if session().in_transaction() and session.connection().info.get(WROTE):
         return  # this transaction holds SQLite's write lock: keep its work
-    session.rollback()
+    _end_keeping_loaded(session())
     with writing():
         session.connection()
 
@@ -390,9 +397,20 @@ def insert_where(model: Any, values: dict[str, Any], condition: ColumnElement[bo
     return its id, or nothing when the condition does not hold. The same statement runs either way, so how long
     it takes does not tell which."""
     table = model.__table__
-    row = select(*(bindparam(name, value, type_=table.c[name].type, unique=True) for name, value in values.items()))
-    statement = insert(table).from_select(list(values), row.where(condition)).returning(table.c.id)
-    return list(db.session.scalars(statement))
+    binds = [bindparam(name, value, type_=table.c[name].type, unique=True) for name, value in values.items()]
+    return list(db.session.scalars(_insert_one_where(table, list(values), binds, condition)))
+
+
+def insert_where_statement(model: Any, names: Sequence[str], condition: ColumnElement[bool]) -> Executable:
+    """insert_where() as a statement to build once and run many times, each row's values given as parameters named
+    after its columns."""
+    table = model.__table__
+    binds = [bindparam(name, type_=table.c[name].type) for name in names]
+    return _insert_one_where(table, list(names), binds, condition)
+
+
+def _insert_one_where(table: Any, names: list[str], binds: list[Any], condition: ColumnElement[bool]) -> Executable:
+    return insert(table).from_select(names, select(*binds).where(condition)).returning(table.c.id)
 
 
 def changed_rows(statement: Executable) -> int:
