@@ -4,18 +4,20 @@ her, and nothing of anyone else; and how a cancelled meeting looks there and on 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import icalendar
 import pytest
 import sqlalchemy as sa
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, Visibility
+from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, MessageKind, OutboxMessage, Visibility
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import meetings as meeting_service
 
 from .html_forms import form_values, text
 from .meeting_helpers import record_answer, rsvp_count
+from .test_query_counts import counting_statements
 
 JOIN = "https://meet.example.org/kxn-secret-room"
 MARCH = dt.datetime(2099, 3, 9, 15, tzinfo=dt.UTC)  # 3pm GMT
@@ -339,3 +341,21 @@ def test_an_answer_runs_nothing_after_its_commit_and_reads_the_meeting_once(
         assert events[-1] == "COMMIT", events
         assert sum(e.startswith("SELECT meetings.") for e in events) == 1, events
     assert "Sam Member" in page_of(client, path)
+
+
+@pytest.mark.parametrize("answer", ["going", "declined"])
+def test_an_answer_reads_her_link_and_her_name_once(client, members_only, member, answer):
+    """Her link and her member row come in one statement, before the answer takes the lock; neither is read again
+    under it, not even to queue the notice that carries the link, nor to find whether she was invited."""
+    path = link(members_only, member)
+    invitation_service.personal_link(members_only, member).sent_at = dt.datetime.now(dt.UTC)
+    db.session.commit()
+    page_of(client, path)
+    with counting_statements() as statements:
+        response = client.post(path, data={"answer": answer})
+    assert response.status_code == 302
+    outbox = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.member_id == member.id)).all()
+    assert [row.kind for row in outbox] == [MessageKind.CONFIRMATION if answer == "going" else MessageKind.DECLINE]
+    reads = [s for s in statements if s.lstrip().startswith("SELECT") and re.search(r"FROM (members|invitations)", s)]
+    assert len(reads) == 1, reads
+    assert "JOIN members" in reads[0]

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from flask import current_app
 from sqlalchemy import ColumnElement, exists, func, or_, select
@@ -193,16 +194,30 @@ ANSWER_NOTICES = (MessageKind.CONFIRMATION, MessageKind.DECLINE, MessageKind.WAI
 
 
 def _single(
-    kind: MessageKind, meeting: Meeting, member: Member, rsvp: Rsvp, *, subject: str, method: str, dedup: str
+    kind: MessageKind,
+    meeting: Meeting,
+    member: Member,
+    rsvp: Rsvp,
+    *,
+    subject: str,
+    method: str,
+    dedup: str,
+    link: Invitation | None = None,
 ) -> int | None:
     """One notice to one member who has just answered (or been given a place): queued with its subject, and written
     by the outbox worker just before it is sent (render_answer_notices), so an answer does the least in its request.
-    Her personal link is made here, under the meeting's lock, so that writing the notice never adds a row.
+    Her personal link is made here, under the meeting's lock, so that writing the notice never adds a row; `link`, the
+    one she answered through, is known to exist.
     """
-    personal_link(meeting, member)
+    if not _is_link_of(link, meeting, member):
+        personal_link(meeting, member)
     return queue_to_render(
         kind, member, subject=subject, dedup_key=dedup, meeting_id=meeting.id, calendar_method=method
     )
+
+
+def _is_link_of(link: Invitation | None, meeting: Meeting, member: Member) -> TypeGuard[Invitation]:
+    return link is not None and (link.meeting_id, link.member_id) == (meeting.id, member.id)
 
 
 def _still_true(kind: MessageKind, rsvp: Rsvp | None) -> bool:
@@ -251,18 +266,22 @@ def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | No
     return len(rows)
 
 
-def queue_answer_notices(result: AnswerResult) -> None:
+def queue_answer_notices(result: AnswerResult, *, link: Invitation | None = None) -> None:
     """What an answer (services.rsvps.answer) calls for: its confirmation when the answer changed, then "a place is
-    yours" to each member it let in from the waiting list."""
+    yours" to each member it let in from the waiting list. `link`: the personal link she answered through."""
     if result.answer_changed:
         # A notice of her earlier answer not written yet would tell her where she no longer stands: it goes, and the
         # notice of this answer (if it calls for one) follows. One already written may be on its way, and stays.
         drop_unrendered(result.meeting.id, result.rsvp.member_id, ANSWER_NOTICES)
-        queue_answer_confirmation(result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous)
+        queue_answer_confirmation(
+            result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous, link=link
+        )
     queue_promotions(result.meeting, result.promoted)
 
 
-def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None) -> None:
+def queue_answer_confirmation(
+    meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None, link: Invitation | None = None
+) -> None:
     """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'."""
     member = rsvp.member
     if member is None or not meeting.is_scheduled:
@@ -277,10 +296,11 @@ def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, 
             method="REQUEST",
             subject=f"You're going: {meeting.title} ({_short_when(meeting)})",
             dedup=f"confirmation:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
+            link=link,
         )
     elif rsvp.answer == Answer.DECLINED and (
         (was_answer is not None and was_answer != Answer.DECLINED)
-        or (was_answer is None and _was_invited(meeting, member))
+        or (was_answer is None and _was_invited(meeting, member, link))
     ):
         # Only a calendar that holds the meeting has anything to remove.
         _single(
@@ -291,10 +311,13 @@ def queue_answer_confirmation(meeting: Meeting, rsvp: Rsvp, *, was_going: bool, 
             method="CANCEL",
             subject=f"Removed from your calendar: {meeting.title}",
             dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
+            link=link,
         )
 
 
-def _was_invited(meeting: Meeting, member: Member) -> bool:
+def _was_invited(meeting: Meeting, member: Member, link: Invitation | None) -> bool:
+    if _is_link_of(link, meeting, member):
+        return link.sent_at is not None
     return (
         db.session.scalar(
             select(Invitation.id).where(

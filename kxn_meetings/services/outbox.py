@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, delete, event, exists, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..database import insert_where, is_postgresql
+from ..database import insert_where, insert_where_statement, is_postgresql
 from ..extensions import db
 from ..mail import QUEUED_IN_REQUEST, new_message_id
 from ..models import Meeting, Member, MessageKind, OutboxMessage, OutboxStatus, utcnow
@@ -286,12 +286,23 @@ def queue_to_render(
         "to_render": True,
     }
     # Every caller holds the meeting's lock, so no other transaction can queue the same key meanwhile.
-    return _insert_where(values, ~exists().where(OutboxMessage.dedup_key == dedup_key))
+    statement = _queue_to_render_statement(tuple(values))
+    return _noted(db.session.scalars(statement, {**values, "new_key": dedup_key}).all())
+
+
+@functools.cache
+def _queue_to_render_statement(names: tuple[str, ...]):
+    """Built once per process: every answer that calls for a notice runs it."""
+    new_key = ~exists().where(OutboxMessage.dedup_key == bindparam("new_key"))
+    return insert_where_statement(OutboxMessage, names, new_key)
 
 
 def _insert_where(values: dict, condition: ColumnElement[bool]) -> int | None:
     """One outbox row of `values`, added only where `condition` holds; its id, noted for delivery, or None."""
-    added = insert_where(OutboxMessage, values, condition)
+    return _noted(insert_where(OutboxMessage, values, condition))
+
+
+def _noted(added: Sequence[int]) -> int | None:
     for message_id in added:
         _note_for_delivery(message_id)
     return added[0] if added else None
@@ -315,8 +326,8 @@ def to_render(only_ids: Iterable[int] | None = None, limit: int | None = None) -
 
 
 @functools.cache
-def _drop_unrendered_statement():
-    """Built once per process: every changed answer runs it."""
+def _drop_unrendered_statement(kinds: tuple[MessageKind, ...]):
+    """Built once per process and set of kinds: every changed answer runs it."""
     return (
         delete(OutboxMessage)
         .where(
@@ -324,7 +335,7 @@ def _drop_unrendered_statement():
             OutboxMessage.member_id == bindparam("member_id"),
             OutboxMessage.to_render.is_(True),
             OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.kind.in_(bindparam("kinds", expanding=True)),
+            OutboxMessage.kind.in_(kinds),
         )
         .execution_options(synchronize_session=False)
     )
@@ -335,8 +346,8 @@ def drop_unrendered(meeting_id: int, member_id: int | None, kinds: Iterable[Mess
     nor about to be. An answer of nobody's (a walk-in's) has none."""
     if member_id is None:
         return
-    params = {"meeting_id": meeting_id, "member_id": member_id, "kinds": list(kinds)}
-    db.session.execute(_drop_unrendered_statement(), params)
+    params = {"meeting_id": meeting_id, "member_id": member_id}
+    db.session.execute(_drop_unrendered_statement(tuple(kinds)), params)
 
 
 def set_aside(row: OutboxMessage, reason: str) -> None:

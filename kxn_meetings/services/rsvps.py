@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, bindparam, case, exists, func, select
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import timefmt
 from ..extensions import db
@@ -327,11 +328,13 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 @functools.cache
 def _invitation_statement():
-    """A personal link with its member, in one statement: every answer through a link reads both."""
+    """A personal link with its member, in one statement: every answer through a link reads both. Read as two
+    entities of one row rather than through a joined load, whose machinery cost
+    more than the statement itself; the member is then set on the link, as a joined load would have."""
     return (
-        select(Invitation)
+        select(Invitation, Member)
+        .join(Member, Member.id == Invitation.member_id)
         .where(Invitation.token == bindparam("token"), Invitation.meeting_id == bindparam("meeting_id"))
-        .options(joinedload(Invitation.member))
     )
 
 
@@ -339,10 +342,11 @@ def invitation_by_token(meeting_id: int, token: str) -> Invitation | None:
     """The personal link of an active member for this meeting; a link to another meeting is no link."""
     if not TOKEN_SHAPE.fullmatch(token or ""):
         return None
-    invitation = db.session.scalar(_invitation_statement(), {"token": token, "meeting_id": meeting_id})
-    if invitation is None or not invitation.member.active:
+    row = db.session.execute(_invitation_statement(), {"token": token, "meeting_id": meeting_id}).first()
+    if row is None or not row.Member.active:
         return None
-    return invitation
+    set_committed_value(row.Invitation, "member", row.Member)
+    return row.Invitation
 
 
 @dataclass

@@ -24,6 +24,7 @@ from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm, WalkI
 from ..models import (
     ANSWERS_CHANGED,
     Answer,
+    Invitation,
     Meeting,
     Member,
     Rsvp,
@@ -284,7 +285,9 @@ def rsvp(ref: str):
     )
 
 
-def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str):
+def _record_answer(
+    meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str, link: Invitation | None = None
+):
     with transaction() as outcome:
         result = rsvp_service.answer(
             meeting.id,
@@ -294,7 +297,7 @@ def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, source: Rsv
             comment=(form.comment.data or "").strip(),
             source=source,
         )
-        notice_service.queue_answer_notices(result)
+        notice_service.queue_answer_notices(result, link=link)
         # Worded before the commit, which expires what the answer loaded: afterwards it would be read again.
         said = _answer_said(result)
     if outcome.refused:
@@ -340,6 +343,7 @@ def personal_answer(ref: str, token: str):
                 form,
                 RsvpSource.EMAIL_LINK,
                 url_for("meetings.personal_answer", ref=meeting.slug, token=token, _anchor="rsvp"),
+                invitation,
             )
         return _meeting_page(meeting, member, form, REFUSED, token=token)
     chosen = request.args.get("answer")
