@@ -4,6 +4,8 @@ that is down but the mail itself."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select, update
 
@@ -131,6 +133,29 @@ def test_the_notice_goes_to_the_address_the_member_has_when_it_is_written(
     send(runner)
     [received] = smtp_server.wait_for(1)
     assert received["To"].addresses[0].addr_spec == "new.address@example.org"
+
+
+@pytest.mark.parametrize(("answers", "heading"), [(["going"], "You're going"), (["going", "declined"], "Removed")])
+def test_a_meeting_moved_and_renamed_before_the_notice_is_written_is_named_as_it_is_now(
+    app, client, runner, smtp_server, make_meeting, member, answers, heading
+):
+    meeting = make_meeting(title="Youth engagement", start=dt.datetime(2099, 3, 9, 15, tzinfo=dt.UTC), join_url=JOIN)
+    path = link(meeting, member)
+    for answer in answers:
+        client.post(path, data={"answer": answer})
+    [row] = rows(member)
+    assert "Youth engagement" in row.subject
+    meeting = db.session.get(Meeting, meeting.id)
+    meeting.title = "Youth engagement and the new strategy"
+    meeting.starts_at = dt.datetime(2099, 3, 10, 16, tzinfo=dt.UTC)
+    meeting.ends_at = dt.datetime(2099, 3, 10, 18, tzinfo=dt.UTC)
+    db.session.commit()
+    send(runner)
+    [received] = smtp_server.wait_for(1)
+    subject = str(received["Subject"])
+    assert subject.startswith(f"{heading}") and "Youth engagement and the new strategy" in subject, subject
+    if heading == "You're going":
+        assert subject.endswith("(Tue 10 Mar 2099, 4\u20136pm GMT)"), subject
 
 
 def test_a_member_deleted_before_her_notice_is_written_gets_nothing(

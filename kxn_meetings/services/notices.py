@@ -199,21 +199,34 @@ def _single(
     member: Member,
     rsvp: Rsvp,
     *,
-    subject: str,
     method: str,
     dedup: str,
     link: Invitation | None = None,
 ) -> int | None:
-    """One notice to one member who has just answered (or been given a place): queued with its subject, and written
-    by the outbox worker just before it is sent (render_answer_notices), so an answer does the least in its request.
+    """One notice to one member who has just answered (or been given a place): queued, and written by the outbox
+    worker just before it is sent (render_answer_notices), so an answer does the least in its request.
     Her personal link is made here, under the meeting's lock, so that writing the notice never adds a row; `link`, the
     one she answered through, is known to exist.
     """
     if not _is_link_of(link, meeting, member):
         personal_link(meeting, member)
     return queue_to_render(
-        kind, member, subject=subject, dedup_key=dedup, meeting_id=meeting.id, calendar_method=method
+        kind,
+        member,
+        subject=_answer_subject(kind, meeting),
+        dedup_key=dedup,
+        meeting_id=meeting.id,
+        calendar_method=method,
     )
+
+
+def _answer_subject(kind: MessageKind, meeting: Meeting) -> str:
+    """Worded when the notice is queued, and again when it is written, from the meeting as it is by then: a meeting
+    moved or renamed meanwhile is not announced under its old time or title."""
+    if kind == MessageKind.DECLINE:
+        return f"Removed from your calendar: {meeting.title}"
+    heading = "A place is yours" if kind == MessageKind.WAITLIST_PROMOTED else "You're going"
+    return f"{heading}: {meeting.title} ({_short_when(meeting)})"
 
 
 def _is_link_of(link: Invitation | None, meeting: Meeting, member: Member) -> TypeGuard[Invitation]:
@@ -249,7 +262,8 @@ def render_answer_notices(only_ids: Iterable[int] | None = None, limit: int | No
             db.session.delete(row)  # cancelled since, or her answer was changed another way: it would mislead
             continue
         try:
-            message = _Notice.of(kind, meeting, subject=row.subject, method=row.calendar_method).message(
+            notice = _Notice.of(kind, meeting, subject=_answer_subject(kind, meeting), method=row.calendar_method)
+            message = notice.message(
                 member,
                 dedup=row.dedup_key or "",
                 invitation=personal_link(meeting, member),
@@ -294,7 +308,6 @@ def queue_answer_confirmation(
             member,
             rsvp,
             method="REQUEST",
-            subject=f"You're going: {meeting.title} ({_short_when(meeting)})",
             dedup=f"confirmation:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
             link=link,
         )
@@ -309,7 +322,6 @@ def queue_answer_confirmation(
             member,
             rsvp,
             method="CANCEL",
-            subject=f"Removed from your calendar: {meeting.title}",
             dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
             link=link,
         )
@@ -342,7 +354,6 @@ def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
             rsvp.member,
             rsvp,
             method="REQUEST",
-            subject=f"A place is yours: {meeting.title} ({_short_when(meeting)})",
             dedup=f"waitlist_promoted:{meeting.id}:{rsvp.member_id}:{meeting.sequence}:{stamp}",
         )
 
