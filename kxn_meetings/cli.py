@@ -96,14 +96,16 @@ def demo_command() -> None:
 @outbox_cli.command("send")
 def outbox_send_command() -> None:
     """Deliver every message that is due now, then stop."""
-    from .mail import count_due, deliver_due
+    from .mail import count_due, deliver_due, prepare_due
 
     _announce_due()
+    prepare_due()  # answer notices that no longer hold go before the count, not after it
     with committed():  # ends the count's transaction: delivery takes its own, a batch at a time
         total = count_due()
     if not total:
         click.echo("Nothing to send.")
         return
+    click.echo(f"Sending {total} message{'s' if total != 1 else ''}.")
     # The bar goes to stderr: stdout carries the messages themselves when no mail server is configured.
     with click.progressbar(length=total, label="Sending", show_pos=True, file=sys.stderr) as bar:
         report = deliver_due(on_sent=lambda: bar.update(1))

@@ -232,8 +232,23 @@ def test_a_notice_whose_answer_an_organiser_changed_before_it_is_written_is_drop
         update(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == member.id).values(answer=Answer.DECLINED)
     )
     db.session.commit()
-    assert "Sent 0;" in send(runner)
+    assert "Nothing to send." in send(runner)
     assert rows(member) == [] and smtp_server.messages == []
+
+
+def test_outbox_send_counts_only_the_notices_it_will_try(app, client, runner, smtp_server, make_meeting, make_member):
+    meeting = make_meeting(join_url=JOIN)
+    kept, changed = make_member(name="Kim Kept"), make_member(name="Cal Changed")
+    for member in (kept, changed):
+        client.post(link(meeting, member), data={"answer": "going"})
+    db.session.execute(
+        update(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.member_id == changed.id).values(answer=Answer.MAYBE)
+    )
+    db.session.commit()
+    output = send(runner)
+    assert "Sending 1 message." in output and "Sent 1;" in output, output
+    [received] = smtp_server.wait_for(1)
+    assert received["To"].addresses[0].addr_spec == kept.email
 
 
 def test_a_notice_that_fails_to_be_written_is_set_aside_and_the_rest_of_the_mail_goes(

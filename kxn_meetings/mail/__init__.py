@@ -9,5 +9,5 @@
 Callers import the package (`from .mail import deliver_due`); the names below are what they use.
 """
 
-from .delivery import QUEUED_IN_REQUEST, DeliveryReport, count_due, deliver_due, init_app
+from .delivery import QUEUED_IN_REQUEST, DeliveryReport, count_due, deliver_due, init_app, prepare_due
 from .message import build_message, message_bytes, new_message_id

@@ -429,12 +429,7 @@ def deliver_due(
     no uncommitted work: delivery commits as it goes.
     """
     batch_size = current_app.config["OUTBOX_BATCH_SIZE"]
-    prepare = current_app.extensions.get(PREPARE)
-    while prepare is not None:
-        taken = prepare(only_ids, PREPARE_BATCH)
-        db.session.commit()
-        if taken < PREPARE_BATCH:
-            break
+    prepare_due(only_ids)
     worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     started = utcnow()
     report = DeliveryReport()
@@ -458,6 +453,17 @@ def deliver_due(
         raise
     delivery.close(orderly=True)
     return report
+
+
+def prepare_due(only_ids: list[int] | None = None) -> None:
+    """Write what must be written before it can go (init_app's `prepare`), committing batch by batch. Notices that
+    no longer hold are dropped here, so a count of what is due taken afterwards is what will be tried."""
+    prepare = current_app.extensions.get(PREPARE)
+    while prepare is not None:
+        taken = prepare(only_ids, PREPARE_BATCH)
+        db.session.commit()
+        if taken < PREPARE_BATCH:
+            break
 
 
 def count_due() -> int:
