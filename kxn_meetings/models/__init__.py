@@ -19,7 +19,7 @@ from .notes import ActionItem, ActionStatus, MeetingNotes, NoteAttachment, NoteR
 from .outbox import MessageKind, OutboxMessage, OutboxStatus
 from .replies import CalendarReply, ReplyOutcome
 from .rooms import RoomMember, RoomPlan, RoomScribe, ScribeAnswer
-from .rsvps import ANSWERS_CHANGED, Answer, Invitation, Rsvp, RsvpSource
+from .rsvps import ANSWERS_CHANGED, Answer, Invitation, Rsvp, RsvpSource, update_answer
 
 __all__ = [
     "ANSWERS_CHANGED",
@@ -67,5 +67,6 @@ __all__ = [
     "WorkshopRoom",
     "parse_choice",
     "parse_id",
+    "update_answer",
     "utcnow",
 ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, bindparam, event, update
 from sqlalchemy import inspect as inspect_rsvp
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import Model
 from .base import LabelledEnum, TimestampMixin, UTCDateTime, member_test, member_tests, stored_enum, utcnow
@@ -131,9 +133,35 @@ def _version_statement():
 def _move_answers_version(session: Session, _flush: UOWTransaction) -> None:
     """Every flush that adds, removes or changes a counted answer moves its meeting's answers_version, in the same
     transaction; updated_at is left alone, since calendars read it as the time the meeting itself last changed."""
-    meetings = _changed_meetings(session)
-    if not meetings:
-        return
+    if meetings := _changed_meetings(session):
+        _answers_moved(session, meetings)
+
+
+@functools.cache
+def _answer_update(names: tuple[str, ...]):
+    """Built once per process for each set of columns an answer changes."""
+    columns = Rsvp.__table__.c
+    return (
+        update(Rsvp)
+        .where(columns.id == bindparam("rsvp_id"))
+        .values({name: bindparam(f"new_{name}", type_=columns[name].type) for name in names})
+    )
+
+
+def update_answer(session: Session, rsvp: Rsvp, changes: dict[str, Any]) -> None:
+    """Write `changes` to a stored answer that has none pending, with one UPDATE of just those columns, and move its
+    meeting's answers_version as a flush would. What an answer changes is known here; the flush's bookkeeping to find
+    it out cost more than both statements. The loaded answer is set to match, as if it had been flushed."""
+    changes = {**changes, "updated_at": utcnow()}
+    params = {"rsvp_id": rsvp.id, **{f"new_{name}": value for name, value in changes.items()}}
+    session.connection().execute(_answer_update(tuple(changes)), params)
+    for name, value in changes.items():
+        set_committed_value(rsvp, name, value)
+    if any(name in _COUNTED for name in changes):
+        _answers_moved(session, {rsvp.meeting_id})
+
+
+def _answers_moved(session: Session, meetings: set[int]) -> None:
     session.info[ANSWERS_CHANGED] = True
     session.connection().execute(_version_statement(), {"ids": sorted(meetings)})
     for meeting_id in meetings:

@@ -285,9 +285,11 @@ def queue_to_render(
         "next_attempt_at": utcnow(),
         "to_render": True,
     }
-    # Every caller holds the meeting's lock, so no other transaction can queue the same key meanwhile.
+    # Every caller holds the meeting's lock, so no other transaction can queue the same key meanwhile. The row goes
+    # straight to the connection: it depends on nothing the session may hold unflushed, and the session's execution
+    # path cost as much as the statement.
     statement = _queue_to_render_statement(tuple(values))
-    return _noted(db.session.scalars(statement, {**values, "new_key": dedup_key}).all())
+    return _noted(db.session.connection().scalars(statement, {**values, "new_key": dedup_key}).all())
 
 
 @functools.cache
@@ -346,8 +348,8 @@ def drop_unrendered(meeting_id: int, member_id: int | None, kinds: Iterable[Mess
     nor about to be. An answer of nobody's (a walk-in's) has none."""
     if member_id is None:
         return
-    params = {"meeting_id": meeting_id, "member_id": member_id}
-    db.session.execute(_drop_unrendered_statement(tuple(kinds)), params)
+    params = {"meeting_id": meeting_id, "member_id": member_id}  # straight to the connection, as queue_to_render()
+    db.session.connection().execute(_drop_unrendered_statement(tuple(kinds)), params)
 
 
 def set_aside(row: OutboxMessage, reason: str) -> None:

@@ -25,6 +25,7 @@ from ..models import (
     OutboxMessage,
     Rsvp,
     RsvpSource,
+    update_answer,
     utcnow,
 )
 from ..text import TEXT_AREA_BREAKS, without_controls
@@ -160,23 +161,24 @@ def answer(
         and meeting.capacity is not None
         and _going_count(meeting.id) >= meeting.capacity
     )
-    if rsvp is None:
-        rsvp = Rsvp(meeting_id=meeting.id, member_id=member.id, answer=choice, source=source)
-        db.session.add(rsvp)
-    changed = not same_answer
-    if access_needs is not None and access_needs != rsvp.access_needs:
-        rsvp.access_needs, changed = access_needs, True
-    if comment is not None and comment != rsvp.comment:
-        rsvp.comment, changed = comment, True
+    changes: dict[str, object] = {}
+    if access_needs is not None and access_needs != (rsvp.access_needs if rsvp else None):
+        changes["access_needs"] = access_needs
+    if comment is not None and comment != (rsvp.comment if rsvp else None):
+        changes["comment"] = comment
     if not same_answer:
-        rsvp.answer = choice
-        rsvp.waitlist_position = None
-        if full:
-            rsvp.waitlist_position = _next_ticket(meeting.id)
+        changes["answer"] = choice
+        changes["waitlist_position"] = _next_ticket(meeting.id) if full else None
+    changed = bool(changes)
     if changed:
-        rsvp.source = source
-        rsvp.answered_at = utcnow()
-    db.session.flush()
+        changes["source"] = source
+        changes["answered_at"] = utcnow()
+    if rsvp is None:
+        rsvp = Rsvp(meeting_id=meeting.id, member_id=member.id, **changes)
+        db.session.add(rsvp)
+        db.session.flush()
+    elif changed:
+        update_answer(db.session(), rsvp, changes)
     promoted = promote_waiting(meeting) if was_going and not rsvp.is_going else []
     return AnswerResult(
         meeting=meeting,
