@@ -47,7 +47,7 @@ def seed(url: str) -> str:
     """500 public meetings from five months ago to a year ahead, in four zones; the slug of an upcoming one."""
     from kxn_meetings.extensions import db
     from kxn_meetings.models import Meeting, MeetingStatus
-    from kxn_meetings.services.meetings import default_series
+    from kxn_meetings.services.series import default_series
 
     app = harness.make_app(url)
     with app.app_context():
