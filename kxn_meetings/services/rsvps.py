@@ -331,8 +331,8 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 @functools.cache
 def _invitation_statement():
     """A personal link with its member, in one statement: every answer through a link reads both. Read as two
-    entities of one row rather than through a joined load, whose machinery cost
-    more than the statement itself; the member is then set on the link, as a joined load would have."""
+    entities of one row rather than through a joined load, whose machinery cost more than the statement itself;
+    invitation_by_token() then sets the member on the link, as a joined load would have."""
     return (
         select(Invitation, Member)
         .join(Member, Member.id == Invitation.member_id)
