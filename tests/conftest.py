@@ -269,7 +269,9 @@ def app(request, app_config, migrated):
         yield app
         db.session.remove()
         _empty_tables(migrated)
-        if db.engine.pool.checkedout():  # a connection some thread of this test kept: start the next one afresh
+        # A connection some thread of this test kept: start the next one afresh. A pool of the test's own size is
+        # not kept for the others.
+        if db.engine.pool.checkedout() or "SQLALCHEMY_ENGINE_OPTIONS" in app_config:
             db.engine.dispose()
 
 
