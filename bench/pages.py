@@ -164,10 +164,13 @@ def settled_cookie(port: int, path: str, cookie: str) -> str:
     response = conn.getresponse()
     response.read()
     conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"signed-in page {path}: {response.status}")
-    sent = (response.getheader("Set-Cookie") or "").split(";", 1)[0]
-    return sent or cookie
+    if response.status != 200 or "private" not in (response.getheader("Cache-Control") or ""):
+        raise RuntimeError(f"{path} was not a member's page: {response.status} {response.getheader('Cache-Control')}")
+    name = cookie.split("=", 1)[0]
+    for header, value in response.getheaders():
+        if header.lower() == "set-cookie" and value.startswith(f"{name}="):
+            return value.split(";", 1)[0]
+    return cookie
 
 
 def run(kind: str) -> tuple[list[str], bool]:
