@@ -115,6 +115,7 @@ def rsvp_script(port: int, site: Site) -> str:
     link's session cookie and CSRF token, alternating Going and Maybe."""
     csrf = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
     entries = []
+    session_cookie = site.member_cookie.split("=", 1)[0]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     for token in site.tokens:
         path = f"/meetings/{site.slug}/answer/{token}"
@@ -122,7 +123,7 @@ def rsvp_script(port: int, site: Site) -> str:
         response = conn.getresponse()
         body = response.read().decode()
         match = csrf.search(body)
-        cookie = (response.getheader("Set-Cookie") or "").split(";", 1)[0]
+        cookie = set_cookie(response, session_cookie)
         if match is None or not cookie:
             raise RuntimeError(f"no form on {path}: {response.status}")
         value = match.group(1) or match.group(2)
@@ -147,30 +148,35 @@ end
     )
 
 
-def feed_etag(port: int) -> str:
+def get_once(port: int, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    """One GET on a connection of its own, its body read."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/calendar.ics")
+    conn.request("GET", path, headers=headers or {})
     response = conn.getresponse()
     response.read()
     conn.close()
-    return response.getheader("ETag") or ""
+    return response
+
+
+def set_cookie(response: http.client.HTTPResponse, name: str) -> str:
+    """`name=value` of the cookie called `name` that the response set, or "" when it set none."""
+    for header, value in response.getheaders():
+        if header.lower() == "set-cookie" and value.startswith(f"{name}="):
+            return value.split(";", 1)[0]
+    return ""
+
+
+def feed_etag(port: int) -> str:
+    return get_once(port, "/calendar.ics").getheader("ETag") or ""
 
 
 def settled_cookie(port: int, path: str, cookie: str) -> str:
     """The session cookie as a browser holds it after its first page: what that page set (the CSRF token, the
     session's fingerprint) replaces what was sent, so each measured request sends what a member's browser would."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", path, headers={"Cookie": cookie})
-    response = conn.getresponse()
-    response.read()
-    conn.close()
+    response = get_once(port, path, {"Cookie": cookie})
     if response.status != 200 or "private" not in (response.getheader("Cache-Control") or ""):
         raise RuntimeError(f"{path} was not a member's page: {response.status} {response.getheader('Cache-Control')}")
-    name = cookie.split("=", 1)[0]
-    for header, value in response.getheaders():
-        if header.lower() == "set-cookie" and value.startswith(f"{name}="):
-            return value.split(";", 1)[0]
-    return cookie
+    return set_cookie(response, cookie.split("=", 1)[0]) or cookie
 
 
 def run(kind: str) -> tuple[list[str], bool]:

@@ -78,8 +78,8 @@ def check_capacity_and_order(meeting_id: int, committed: list[int], capacity: in
     assert [rsvp_service.waiting_position(rows[m]) for m in waiting] == list(range(1, len(waiting) + 1))
 
 
-# Fifty threads, each with a connection of its own as fifty requests would have: with the pool's default of 15 the
-# other 35 waited for one, and on a busy machine some waited past the pool's 30 s timeout.
+# Fifty threads, each with a connection of its own as fifty requests would have: with the default pool of 15 the
+# other 35 would queue for one, on a busy machine past the pool's 30 s timeout.
 @pytest.mark.postgresql_only
 @pytest.mark.app_config(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 50, "max_overflow": 0})
 def test_fifty_members_answer_at_once_and_capacity_and_order_hold(app, make_meeting, make_member, smtp_server):
