@@ -50,6 +50,9 @@ proposed_start  # noqa
 proposed_end  # noqa
 sent_sequence  # noqa
 
+# A meeting's description as rendered when it is saved, read only by the meeting page's template.
+description_html  # noqa
+
 # Yes/no tests of a vocabulary's members read only by templates (tests/test_vocabulary.py checks each is read).
 is_update  # noqa
 is_cancellation  # noqa

@@ -2,6 +2,9 @@
 
 Markdown is rendered with raw HTML switched off (typed HTML appears as text), then the result is
 sanitised against a short allowlist. Headings get stable ids after sanitising so they can be linked to.
+
+markdown-it and nh3 are loaded on first use: a web process that only serves what was rendered when it was saved
+(notes, meeting descriptions) never holds them (README, "What each web process keeps").
 """
 
 from __future__ import annotations
@@ -10,14 +13,15 @@ import functools
 import html
 import re
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-import nh3
-from markdown_it import MarkdownIt
-from markdown_it.rules_core import StateCore
-from markdown_it.token import Token
-
 from .text import slugify
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_core import StateCore
+    from markdown_it.token import Token
 
 ALLOWED_TAGS = frozenset(
     {
@@ -75,6 +79,8 @@ _TAG = re.compile(r"<[^>]*>")
 
 def _adjust_tokens(state: StateCore) -> None:
     """Keep headings within h2-h4 (the page owns h1), use <del> for strikethrough, show images as their alt text."""
+    from markdown_it.token import Token
+
     for token in state.tokens:
         if token.type in ("heading_open", "heading_close"):
             level = min(max(int(token.tag[1]), 2), 4)
@@ -93,8 +99,13 @@ def _adjust_tokens(state: StateCore) -> None:
         token.children = children
 
 
-_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-_markdown.core.ruler.push("kxn_adjust", _adjust_tokens)
+@functools.cache
+def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    parser.core.ruler.push("kxn_adjust", _adjust_tokens)
+    return parser
 
 
 def _is_safe_href(value: str) -> bool:
@@ -119,6 +130,8 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 def sanitise_html(fragment: str) -> str:
     """Reduce any HTML to the allowlist: no scripts, handlers, styles, frames or unsafe URLs."""
+    import nh3
+
     return nh3.clean(
         fragment,
         tags=set(ALLOWED_TAGS),
@@ -156,7 +169,7 @@ def render_markdown(source: str) -> str:
     """Markdown to sanitised HTML with linkable headings."""
     if not source or not source.strip():
         return ""
-    return _add_heading_ids(sanitise_html(_markdown.render(source)))
+    return _add_heading_ids(sanitise_html(_markdown().render(source)))
 
 
 class _HeadingCollector(HTMLParser):
@@ -204,7 +217,7 @@ def _inline_text(token: Token) -> str:
 def plain_text_summary(source: str, length: int = 300) -> str:
     """The words of the Markdown without markup, cut at a word boundary to at most `length` characters."""
     parts: list[str] = []
-    for token in _markdown.parse(source or ""):
+    for token in _markdown().parse(source or ""):
         if token.type == "inline":
             parts.append(_inline_text(token))
         elif token.type in ("fence", "code_block"):

@@ -313,6 +313,17 @@ def test_an_edit_with_no_capacity_is_saved(organiser_client):
     assert only_meeting().description == "Changed again while there is no limit"
 
 
+def test_the_meeting_page_shows_the_description_as_last_edited(organiser_client, client):
+    meeting = _published(organiser_client)
+    _edit(organiser_client, meeting, description="## Before\n\nOld words")
+    _edit(organiser_client, meeting, description="## After\n\n*New* words <script>alert(1)</script>")
+    page = client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+    assert '<h2 id="after">After</h2>' in page and "<em>New</em> words" in page
+    assert "Old words" not in page and "<script>alert" not in page
+    _edit(organiser_client, meeting, description="")
+    assert "After" not in client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
+
+
 # Deleting drafts ----------------------------------------------------------------------------------
 
 

@@ -66,6 +66,52 @@ def test_a_web_process_does_not_load_alembic(tmp_path):
     assert run.stdout.strip() == "[]", run.stdout + run.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(DATABASE != "sqlite", reason="works on its own SQLite file; runs in the SQLite pass")
+def test_a_web_process_shows_a_meeting_description_without_loading_the_markdown_renderer(tmp_path):
+    # markdown-it and nh3 cost a worker about 2.7 MiB: the description is rendered when it is written.
+    config = f"{{'SECRET_KEY': 'k' * 64, 'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/x.db'}}"
+    write = (
+        "import datetime as dt; from bench._harness import sample_meeting; "
+        "from kxn_meetings import create_app, schema; from kxn_meetings.extensions import db; "
+        f"app = create_app({config}); ctx = app.app_context(); ctx.push(); schema.upgrade(); "
+        "db.session.add(sample_meeting('described', dt.datetime(2031, 3, 9, 15, tzinfo=dt.UTC), "
+        "description='## What we will ask\\n\\nWhich *diversion* schemes work?')); db.session.commit()"
+    )
+    read = (
+        "import sys; from kxn_meetings import create_app; "
+        f"app = create_app({config}); page = app.test_client().get('/meetings/described'); "
+        "print(page.status_code, '<h2 id=\"what-we-will-ask\">What we will ask</h2>' in page.text, "
+        "'<em>diversion</em>' in page.text, "
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('markdown_it', 'nh3')))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", write], capture_output=True, text=True, check=True, cwd=root)
+    run = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, check=True, cwd=root)
+    assert run.stdout.strip() == "200 True True []", run.stdout + run.stderr
+
+
+def test_meeting_descriptions_are_rendered_when_the_column_comes(app, make_meeting):
+    from sqlalchemy import text
+
+    from kxn_meetings.models import Meeting
+    from kxn_meetings.rendering import render_markdown
+
+    described = make_meeting(description="First *words*").id
+    plain = make_meeting(description="").id
+    down_to(app, "0012")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE meetings SET description = :d WHERE id = :id"),
+            {"d": "## Changed\n\n<b>x</b>", "id": described},
+        )
+
+    up_again()
+    assert db.session.get(Meeting, described).description_html == render_markdown("## Changed\n\n<b>x</b>")
+    assert "<h2" in db.session.get(Meeting, described).description_html
+    assert db.session.get(Meeting, plain).description_html == ""
+
+
 def test_sector_region_and_feedback_go_down_and_up_again(app, make_member, make_meeting):
     from kxn_meetings.models import MeetingFeedback, Region, Sector
 

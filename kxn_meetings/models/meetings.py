@@ -8,7 +8,7 @@ import uuid
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Index, String, Text, Time, UniqueConstraint, event, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -87,6 +87,8 @@ class Meeting(TimestampMixin, Model):
     title: Mapped[str] = mapped_column(String(300))
     theme: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    # The description as the meeting page shows it, rendered whenever the description is set (_render_description).
+    description_html: Mapped[str] = mapped_column(Text, default="", server_default="")
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
@@ -170,6 +172,14 @@ class Meeting(TimestampMixin, Model):
 
     def __repr__(self) -> str:
         return f"<Meeting {self.id} {self.slug}>"
+
+
+@event.listens_for(Meeting.description, "set")
+def _render_description(meeting: Meeting, value: str | None, _old: object, _initiator: object) -> None:
+    """Rendered when it is written, so a page that shows it does not load the Markdown renderer."""
+    from ..rendering import render_markdown
+
+    meeting.description_html = render_markdown(value or "")
 
 
 class _PartOfMeeting:
