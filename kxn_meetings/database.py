@@ -14,7 +14,7 @@ import fcntl
 import functools
 import logging
 import os
-import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -362,7 +362,9 @@ def is_unavailable(error: BaseException) -> bool:
     if not isinstance(error, OperationalError):
         return False
     original = error.orig
-    if isinstance(original, sqlite3.OperationalError):
+    # Looked up, not imported: a process on PostgreSQL never loads sqlite3 (about 1 MiB with its library).
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(original, sqlite3.OperationalError):
         code = getattr(original, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
         return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     # psycopg: a connection that could not be made or was lost has no SQLSTATE, or class 08 (connection
