@@ -50,7 +50,8 @@ def init_app(app: Flask) -> None:
     if engine not in _configured_engines:
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
-        _ping_before_work_that_cannot_run_again(engine)
+        else:
+            _ping_before_work_that_cannot_run_again(engine)
         _configured_engines.add(engine)
     # Runs before Flask-SQLAlchemy's own teardown (teardowns run last-registered first), which would fail on a
     # connection the database has closed.
@@ -337,7 +338,8 @@ def _ping_before_work_that_cannot_run_again(engine) -> None:
     """A pooled connection is checked with a round trip before it is given to work that could not simply run again
     if the database had ended it: a form, a command, the outbox worker; a dead one is replaced. A page (GET, HEAD)
     skips the round trip: one that loses its connection runs again on a fresh one (views.RetryReads), and the lost
-    connection has the pool replace every connection older than it."""
+    connection has the pool replace every connection older than it. Not on SQLite, whose connections no server can
+    end."""
 
     @event.listens_for(engine, "checkout")
     def _ping(dbapi_connection, _record, _proxy):

@@ -359,3 +359,19 @@ def test_an_answer_reads_her_link_and_her_name_once(client, members_only, member
     reads = [s for s in statements if s.lstrip().startswith("SELECT") and re.search(r"FROM (members|invitations)", s)]
     assert len(reads) == 1, reads
     assert "JOIN members" in reads[0]
+
+
+def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, members_only, member):
+    """Going, then Maybe, once the meeting is read: her link and name; the meeting locked and her answer read
+    under the lock (one statement on SQLite, whose lock is held from BEGIN; two on PostgreSQL, see
+    services.locking); her answer written; the version of the meeting's answers moved; whether anyone waits for
+    the place she left; her unsent notices dropped."""
+    path = link(members_only, member)
+    page_of(client, path)
+    assert client.post(path, data={"answer": "going"}).status_code == 302
+    with counting_statements() as statements:
+        assert client.post(path, data={"answer": "maybe"}).status_code == 302
+    start = next(i for i, s in enumerate(statements) if s.startswith("SELECT invitations."))
+    work = [s.split()[0] for s in statements[start:] if not s.startswith("BEGIN")]
+    reads_under_lock = 1 if db.engine.dialect.name == "sqlite" else 2
+    assert work == ["SELECT"] * (1 + reads_under_lock) + ["UPDATE", "UPDATE", "SELECT", "DELETE"], statements

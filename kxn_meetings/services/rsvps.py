@@ -30,7 +30,7 @@ from ..models import (
 )
 from ..text import TEXT_AREA_BREAKS, without_controls
 from .errors import ServiceError
-from .locking import lock_meeting
+from .locking import lock_meeting_with_answer
 
 COMMENT_MAX_LENGTH = 2000
 
@@ -141,15 +141,10 @@ def answer(
     source: RsvpSource = RsvpSource.WEB,
 ) -> AnswerResult:
     """Record a member's answer. Idempotent: the same answer twice changes nothing and sends nothing."""
-    meeting = lock_meeting(meeting_id)
+    meeting, rsvp = lock_meeting_with_answer(meeting_id, member.id)
     reason = closed_reason(meeting)
     if reason:
         raise RsvpClosed(reason)
-    rsvp = db.session.scalar(
-        _rsvp_statement(),
-        {"meeting_id": meeting.id, "member_id": member.id},
-        execution_options={"populate_existing": True},
-    )
     answered = rsvp is not None and not rsvp.is_walk_in  # a walk-in's row holds no answer of the member's
     was_going = rsvp is not None and rsvp.is_going
     was_answer = rsvp.answer if rsvp is not None and answered else None
