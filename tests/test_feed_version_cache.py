@@ -74,3 +74,48 @@ def test_polls_that_may_differ_reach_the_app(client, make_meeting, clock, reques
     clock.now += 5
     changed = client.get("/calendar.ics", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and b"moved" in changed.data
+
+
+@pytest.mark.app_config(FEED_VERSION_SECONDS=5)
+def test_a_repeated_download_gets_the_same_feed_without_reaching_the_app(
+    client, make_meeting, clock, requests_reaching_flask
+):
+    meeting = make_meeting(title="Youth engagement")
+    first = client.get("/calendar.ics")
+    assert first.status_code == 200 and b"Youth engagement" in first.data and len(requests_reaching_flask) == 1
+    again = client.get("/calendar.ics")
+    assert again.status_code == 200 and len(requests_reaching_flask) == 1
+    assert again.data == first.data and sorted(again.headers.items()) == sorted(first.headers.items())
+    assert again.headers["Content-Security-Policy"] and again.headers["X-Content-Type-Options"] == "nosniff"
+
+    meeting.title = "Youth engagement, moved"
+    db.session.commit()
+    assert client.get("/calendar.ics").data == first.data, "within the window the version read is the one served"
+    clock.now += 5
+    changed = client.get("/calendar.ics")
+    assert b"moved" in changed.data and changed.headers["ETag"] != first.headers["ETag"]
+    assert len(requests_reaching_flask) == 2
+    assert client.get("/calendar.ics").data == changed.data and len(requests_reaching_flask) == 2
+
+
+@pytest.mark.app_config(FEED_VERSION_SECONDS=5)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Range": "bytes=0-10"},
+        {"If-Modified-Since": "Tue, 09 Mar 2099 15:00:00 GMT"},
+        {"If-Match": '"x"'},
+        {"If-Unmodified-Since": "Tue, 09 Mar 1999 15:00:00 GMT"},
+        {"If-Range": '"x"'},
+    ],
+    ids=["range", "if-modified-since", "if-match", "if-unmodified-since", "if-range"],
+)
+def test_downloads_that_may_differ_reach_the_app(client, make_meeting, clock, requests_reaching_flask, headers):
+    make_meeting(title="Youth engagement")
+    assert client.get("/calendar.ics").status_code == 200
+    client.get("/calendar.ics", headers=headers)
+    client.get("/calendar.ics?x=1")
+    client.head("/calendar.ics")
+    client.set_cookie("kxn_session", "x", domain="localhost")
+    client.get("/calendar.ics")
+    assert len(requests_reaching_flask) == 5

@@ -168,46 +168,97 @@ def personal():
 FEED_PATH = "/calendar.ics"
 
 
+# Request headers that may make the feed's answer other than the whole current feed.
+_CONDITIONAL = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_RANGE",
+    "HTTP_IF_RANGE",
+)
+
+
 class FeedPolls:
-    """WSGI middleware, outermost: a calendar app's poll of the network feed whose If-None-Match holds the version
-    this process read less than FEED_VERSION_SECONDS ago is answered with the very 304 the feed view last gave for
-    that version (every header, security headers included), without a request context. Polls are most of the
-    traffic a subscribed calendar makes, and this is what a caching proxy in front would do. Anything else (no
-    If-None-Match, a cookie, a query string, another version, a version not read lately) goes to the app."""
+    """WSGI middleware, outermost: a request for the network feed is answered from what the feed view last gave for
+    the version this process read less than FEED_VERSION_SECONDS ago, without a request context, as a caching proxy
+    in front would: a poll whose If-None-Match holds that version gets the very 304 (every header, security headers
+    included), and a plain GET (no conditional or Range header) the very 200, its bytes included. Polls and
+    downloads of the feed are most of the traffic calendars make. Anything else (a cookie, a query string, another
+    version, a version not read lately, HEAD without If-None-Match) goes to the app."""
 
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
         self.not_modified: tuple[str, list[tuple[str, str]]] | None = None
+        self.whole: tuple[str, list[tuple[str, str]], bytes] | None = None
 
     def _fresh_etag(self) -> str | None:
         fresh = calendar_service.remembered_feed_version(self.app)
         return fresh[0] if fresh is not None else None
 
     def __call__(self, environ, start_response):
-        asked = environ.get("HTTP_IF_NONE_MATCH")
         if (
-            not asked
-            or environ.get("PATH_INFO") != FEED_PATH
+            environ.get("PATH_INFO") != FEED_PATH
             or environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
             or environ.get("QUERY_STRING")
             or "HTTP_COOKIE" in environ
         ):
             return self.wsgi_app(environ, start_response)
+        if environ.get("HTTP_IF_NONE_MATCH"):
+            return self._poll(environ, start_response)
+        if environ["REQUEST_METHOD"] == "GET" and not any(name in environ for name in _CONDITIONAL):
+            return self._whole(environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+    def _poll(self, environ, start_response):
         kept, etag = self.not_modified, self._fresh_etag()
-        if kept is not None and etag is not None and kept[0] == etag and parse_etags(asked).contains(etag):
+        if (
+            kept is not None
+            and etag is not None
+            and kept[0] == etag
+            and parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains(etag)
+        ):
             start_response("304 NOT MODIFIED", list(kept[1]))
             return []
 
         def keep(status: str, headers: list[tuple[str, str]], exc_info=None):
-            names = {name.lower(): value for name, value in headers}
-            if status.startswith("304 ") and "set-cookie" not in names:
-                sent = names.get("etag")
-                if sent is not None:
-                    self.not_modified = (unquote_etag(sent)[0], list(headers))
+            if status.startswith("304 ") and (sent := _kept_etag(headers)) is not None:
+                self.not_modified = (sent, list(headers))
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, keep)
+
+    def _whole(self, environ, start_response):
+        kept, etag = self.whole, self._fresh_etag()
+        if kept is not None and etag is not None and kept[0] == etag:
+            start_response("200 OK", list(kept[1]))
+            return [kept[2]]
+        answered: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info=None):
+            if status.startswith("200 ") and (sent := _kept_etag(headers)) is not None:
+                answered.append((sent, list(headers)))
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, keep)
+        if not answered:
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        self.whole = (*answered[-1], body)
+        return [body]
+
+
+def _kept_etag(headers: list[tuple[str, str]]) -> str | None:
+    """The version an answer of the feed view may be kept for: its ETag, unless it sets a cookie."""
+    names = {name.lower(): value for name, value in headers}
+    if "set-cookie" in names or "etag" not in names:
+        return None
+    return unquote_etag(names["etag"])[0]
 
 
 def init_app(app: Flask) -> None:
