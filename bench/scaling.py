@@ -28,6 +28,7 @@ SMALL = {"meetings": 10, "members": 50, "answers": 40, "notes": 5}
 LARGE = {"meetings": 500, "members": 5000, "answers": 3000, "notes": 250}
 RUNS = 31
 RATIO, SLACK_MS, FEED_MS = 1.5, 1.0, 100.0
+DESCRIPTION = "Practitioners from **police and health** on what works with young adults."
 
 
 def fill(url: str, size: dict[str, int]) -> dict[str, str]:
@@ -37,6 +38,7 @@ def fill(url: str, size: dict[str, int]) -> dict[str, str]:
     from kxn_meetings.models.members import Member
     from kxn_meetings.models.notes import MeetingNotes, NoteRevision, NotesStatus
     from kxn_meetings.models.rsvps import Answer, Rsvp
+    from kxn_meetings.rendering import render_markdown
     from kxn_meetings.services import auth as auth_service
 
     app = harness.make_app(url)
@@ -49,6 +51,8 @@ def fill(url: str, size: dict[str, int]) -> dict[str, str]:
         # Spread over the calendar feed's half-year window (and a little ahead), so the feed carries every one.
         step = min(dt.timedelta(days=7), dt.timedelta(days=170) / count)
         starts = [now + step * (n - count + 5) for n in range(count)]
+        # A bulk insert bypasses the ORM event that renders a description when it is set.
+        description_html = render_markdown(DESCRIPTION)
         db.session.execute(
             insert(Meeting),
             [
@@ -57,7 +61,8 @@ def fill(url: str, size: dict[str, int]) -> dict[str, str]:
                     "slug": f"meeting-{n}",
                     "title": f"Meeting {n}: policing young adults",
                     "theme": "What works",
-                    "description": "Practitioners from police and health.",
+                    "description": DESCRIPTION,
+                    "description_html": description_html,
                     "starts_at": start,
                     "ends_at": start + dt.timedelta(hours=2),
                     "timezone": "Europe/London",
