@@ -98,7 +98,6 @@ def test_meeting_descriptions_are_rendered_when_the_column_comes(app, make_meeti
     from kxn_meetings.rendering import render_markdown
 
     described = make_meeting(description="First *words*").id
-    plain = make_meeting(description="").id
     down_to(app, "0012")
     with db.engine.begin() as connection:
         connection.execute(
@@ -109,7 +108,18 @@ def test_meeting_descriptions_are_rendered_when_the_column_comes(app, make_meeti
     up_again()
     assert db.session.get(Meeting, described).description_html == render_markdown("## Changed\n\n<b>x</b>")
     assert "<h2" in db.session.get(Meeting, described).description_html
-    assert db.session.get(Meeting, plain).description_html == ""
+
+
+@pytest.mark.skipif(DATABASE != "postgresql", reason="a process on PostgreSQL; runs in the PostgreSQL pass")
+def test_a_web_process_on_postgresql_does_not_load_sqlite3(app, tmp_path):
+    url = db.engine.url.render_as_string(hide_password=False)
+    code = (
+        "import sys; from kxn_meetings import create_app; "
+        f"app = create_app({{'SECRET_KEY': 'k' * 64, 'SQLALCHEMY_DATABASE_URI': {url!r}}}); "
+        "print(app.test_client().get('/').status_code, sorted(m for m in sys.modules if 'sqlite' in m))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert run.stdout.strip() == "200 []", run.stdout + run.stderr
 
 
 def test_sector_region_and_feedback_go_down_and_up_again(app, make_member, make_meeting):

@@ -175,8 +175,11 @@ class Meeting(TimestampMixin, Model):
 
 
 @event.listens_for(Meeting.description, "set")
-def _render_description(meeting: Meeting, value: str | None, _old: object, _initiator: object) -> None:
-    """Rendered when it is written, so a page that shows it does not load the Markdown renderer."""
+def _render_description(meeting: Meeting, value: str | None, old: object, _initiator: object) -> None:
+    """Rendered when it is written, so a page that shows it does not load the Markdown renderer; an edit that leaves
+    it as it was does not render it again."""
+    if value == old:
+        return
     from ..rendering import render_markdown
 
     meeting.description_html = render_markdown(value or "")

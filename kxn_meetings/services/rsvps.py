@@ -221,7 +221,8 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
 
 @functools.cache
 def _rsvp_statement():
-    """Built once per process: every member's meeting page and every answer runs it."""
+    """Built once per process: a member's meeting page runs it (an answer reads hers under the meeting's lock,
+    services.locking.lock_meeting_with_answer)."""
     return select(Rsvp).where(Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.member_id == bindparam("member_id"))
 
 

@@ -234,22 +234,24 @@ class FeedPolls:
         if kept is not None and etag is not None and kept[0] == etag:
             start_response("200 OK", list(kept[1]))
             return [kept[2]]
-        answered: list[tuple[str, list[tuple[str, str]]]] = []
+        answered: list[tuple[str | None, list[tuple[str, str]]]] = []
 
         def keep(status: str, headers: list[tuple[str, str]], exc_info=None):
-            if status.startswith("200 ") and (sent := _kept_etag(headers)) is not None:
-                answered.append((sent, list(headers)))
+            # An answer started again (with exc_info, after an error) is not the feed's: none is kept.
+            sent = _kept_etag(headers) if status.startswith("200 ") and exc_info is None else None
+            answered.append((sent, list(headers)))
             return start_response(status, headers, exc_info)
 
         result = self.wsgi_app(environ, keep)
-        if not answered:
+        etag, headers = answered[0] if len(answered) == 1 else (None, [])
+        if etag is None:
             return result
         try:
             body = b"".join(result)
         finally:
             if hasattr(result, "close"):
                 result.close()
-        self.whole = (*answered[-1], body)
+        self.whole = (etag, headers, body)
         return [body]
 
 
