@@ -31,9 +31,11 @@ UNAVAILABLE = (
     "The site lost its connection to the database for a moment. Please try again in a few seconds; "
     "if what you sent did not go through, sending it again is safe."
 )
-# Set by the error handler on a read-only request's first try; RetryReads then runs the request once more.
+# Set by the error handler on a read-only request that lost its connection; RetryReads then runs it again, at most
+# READ_RETRIES times. Two: a restart that finds an idle connection dead can end the fresh one the retry opened too.
 RETRY = "kxn.retry_on_fresh_connection"
 RETRIED = "kxn.retried"
+READ_RETRIES = 2
 
 
 def init_app(app: Flask) -> None:
@@ -84,7 +86,11 @@ def init_app(app: Flask) -> None:
         if not is_unavailable(error):
             return unexpected_error(error)
         discard_session()
-        if is_disconnect(error) and request.method in READ_ONLY_METHODS and not request.environ.get(RETRIED):
+        if (
+            is_disconnect(error)
+            and request.method in READ_ONLY_METHODS
+            and request.environ.get(RETRIED, 0) < READ_RETRIES
+        ):
             log.warning(
                 "database connection lost during %s %s; trying again on a fresh one", request.method, request.path
             )
@@ -113,9 +119,9 @@ def _unavailable_page():
 
 
 class RetryReads:
-    """WSGI middleware: a GET or HEAD whose database connection was lost midway runs once more, from the start,
-    on a fresh connection. Reads change nothing, so a second try is always safe; the first try's answer is
-    dropped before anything of it reaches the client."""
+    """WSGI middleware: a GET or HEAD whose database connection was lost midway runs again, from the start, on a
+    fresh connection (at most READ_RETRIES times). Reads change nothing, so another try is always safe; a failed
+    try's answer is dropped before anything of it reaches the client."""
 
     def __init__(self, wsgi_app) -> None:
         self.wsgi_app = wsgi_app
@@ -131,9 +137,12 @@ class RetryReads:
             return lambda data: None  # Flask never writes through start_response's callable
 
         body = self.wsgi_app(environ, hold)
-        if environ.get(RETRY):
+        retries = 0
+        while environ.get(RETRY):
             getattr(body, "close", lambda: None)()
-            return self.wsgi_app(dict(as_received, **{RETRIED: True}), start_response)
+            retries += 1
+            environ = dict(as_received, **{RETRIED: retries})
+            body = self.wsgi_app(environ, hold)
         start_response(*started[-1])
         return body
 
