@@ -364,8 +364,8 @@ def test_an_answer_reads_her_link_and_her_name_once(client, members_only, member
 def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, members_only, member):
     """Going, then Maybe, once the meeting is read: her link and name; the meeting locked and her answer read
     under the lock (one statement on SQLite, whose lock is held from BEGIN; two on PostgreSQL, see
-    services.locking); her answer written; the version of the meeting's answers moved; whether anyone waits for
-    the place she left; her unsent notices dropped."""
+    services.rsvps._lock_with_answer); her answer written; the version of the meeting's answers moved; whether
+    anyone waits for the place she left; her unsent notices dropped."""
     path = link(members_only, member)
     page_of(client, path)
     assert client.post(path, data={"answer": "going"}).status_code == 302

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import timefmt
+from ..database import begin_write, is_postgresql
 from ..extensions import db
 from ..kept import Kept, kept
 from ..models import (
@@ -30,7 +31,7 @@ from ..models import (
 )
 from ..text import TEXT_AREA_BREAKS, without_controls
 from .errors import ServiceError
-from .locking import lock_meeting_with_answer
+from .locking import lock_meeting
 
 COMMENT_MAX_LENGTH = 2000
 
@@ -141,7 +142,7 @@ def answer(
     source: RsvpSource = RsvpSource.WEB,
 ) -> AnswerResult:
     """Record a member's answer. Idempotent: the same answer twice changes nothing and sends nothing."""
-    meeting, rsvp = lock_meeting_with_answer(meeting_id, member.id)
+    meeting, rsvp = _lock_with_answer(meeting_id, member.id)
     reason = closed_reason(meeting)
     if reason:
         raise RsvpClosed(reason)
@@ -221,9 +222,33 @@ def promote_waiting(meeting: Meeting) -> list[Rsvp]:
 
 @functools.cache
 def _rsvp_statement():
-    """Built once per process: a member's meeting page runs it (an answer reads hers under the meeting's lock,
-    services.locking.lock_meeting_with_answer)."""
+    """Built once per process: every member's meeting page and every answer on PostgreSQL runs it."""
     return select(Rsvp).where(Rsvp.meeting_id == bindparam("meeting_id"), Rsvp.member_id == bindparam("member_id"))
+
+
+@functools.cache
+def _meeting_with_rsvp_statement():
+    """Built once per process: every answer on SQLite runs it."""
+    return (
+        select(Meeting, Rsvp)
+        .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id")))
+        .where(Meeting.id == bindparam("meeting_id"))
+        .execution_options(populate_existing=True)
+    )
+
+
+def _lock_with_answer(meeting_id: int, member_id: int) -> tuple[Meeting, Rsvp | None]:
+    """The meeting locked (lock_meeting) and the member's answer to it read afresh under the lock. On SQLite the lock
+    is held from BEGIN, so one statement reads both. On PostgreSQL the answer is read by a statement of its own after
+    the row lock is granted: a statement that waited for the lock still reads other tables as they were when it
+    began, and would miss an answer the transaction it waited for had just added."""
+    params = {"meeting_id": meeting_id, "member_id": member_id}
+    if is_postgresql():
+        meeting = lock_meeting(meeting_id)
+        return meeting, db.session.scalar(_rsvp_statement(), params, execution_options={"populate_existing": True})
+    begin_write()
+    row = db.session.execute(_meeting_with_rsvp_statement(), params).one()
+    return row.Meeting, row.Rsvp
 
 
 def rsvp_of(meeting_id: int, member_id: int) -> Rsvp | None:
