@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from typing import Any, cast
 
 from flask import Flask, has_request_context, request
-from sqlalchemy import ColumnElement, CursorResult, Executable, bindparam, event, insert, select
+from sqlalchemy import ColumnElement, CursorResult, Executable, Insert, bindparam, event, insert, select
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -405,7 +405,7 @@ def insert_where(model: Any, values: dict[str, Any], condition: ColumnElement[bo
     return list(db.session.scalars(_insert_one_where(table, list(values), binds, condition)))
 
 
-def insert_where_statement(model: Any, names: Sequence[str], condition: ColumnElement[bool]) -> Executable:
+def insert_where_statement(model: Any, names: Sequence[str], condition: ColumnElement[bool]) -> Insert:
     """insert_where() as a statement to build once and run many times, each row's values given as parameters named
     after its columns."""
     table = model.__table__
@@ -413,7 +413,7 @@ def insert_where_statement(model: Any, names: Sequence[str], condition: ColumnEl
     return _insert_one_where(table, list(names), binds, condition)
 
 
-def _insert_one_where(table: Any, names: list[str], binds: list[Any], condition: ColumnElement[bool]) -> Executable:
+def _insert_one_where(table: Any, names: list[str], binds: list[Any], condition: ColumnElement[bool]) -> Insert:
     return insert(table).from_select(names, select(*binds).where(condition)).returning(table.c.id)
 
 

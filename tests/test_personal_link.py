@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from kxn_meetings.extensions import db
-from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, MessageKind, OutboxMessage, Visibility
+from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, MessageKind, OutboxMessage, Rsvp, Visibility
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import meetings as meeting_service
 
@@ -361,17 +361,51 @@ def test_an_answer_reads_her_link_and_her_name_once(client, members_only, member
     assert "JOIN members" in reads[0]
 
 
-def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, members_only, member):
-    """Going, then Maybe, once the meeting is read: her link and name; the meeting locked and her answer read
-    under the lock (one statement on SQLite, whose lock is held from BEGIN; two on PostgreSQL, see
-    services.rsvps._lock_with_answer); her answer written; the version of the meeting's answers moved; whether
-    anyone waits for the place she left; her unsent notices dropped."""
-    path = link(members_only, member)
+def _second_answer_statements(client, meeting: Meeting, member: Member, first: str, second: str) -> list[str]:
+    """What her second answer through her link runs from the read of her link on, BEGINs left out."""
+    path = link(meeting, member)
     page_of(client, path)
-    assert client.post(path, data={"answer": "going"}).status_code == 302
+    assert client.post(path, data={"answer": first}).status_code == 302
     with counting_statements() as statements:
-        assert client.post(path, data={"answer": "maybe"}).status_code == 302
+        assert client.post(path, data={"answer": second}).status_code == 302
     start = next(i for i, s in enumerate(statements) if s.startswith("SELECT invitations."))
-    work = [s.split()[0] for s in statements[start:] if not s.startswith("BEGIN")]
-    reads_under_lock = 1 if db.engine.dialect.name == "sqlite" else 2
-    assert work == ["SELECT"] * (1 + reads_under_lock) + ["UPDATE", "UPDATE", "SELECT", "DELETE"], statements
+    return [s for s in statements[start:] if not s.startswith("BEGIN")]
+
+
+def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, members_only, member):
+    """Going, then Maybe, once the meeting is read. On SQLite, whose lock is held from BEGIN: her link and name; the
+    meeting and her answer; her answer written; the version of the meeting's answers moved; whether anyone waits for
+    the place she left; her unsent notices dropped. On PostgreSQL each statement after the lock is a round trip while
+    other answers wait for it (services.rsvps._lock_with_answer): her link and name; the meeting locked; her answer
+    with whether anyone waits; her answer written with the version moved; her unsent notices dropped."""
+    statements = _second_answer_statements(client, members_only, member, "going", "maybe")
+    work = [s.split()[0] for s in statements]
+    if db.engine.dialect.name == "sqlite":
+        assert work == ["SELECT", "SELECT", "UPDATE", "UPDATE", "SELECT", "DELETE"], statements
+        return
+    assert work == ["SELECT", "SELECT", "SELECT", "WITH", "DELETE"], statements
+    assert "FOR UPDATE" in statements[1]
+    assert "EXISTS" in statements[2] and "count(" not in statements[2]
+    assert "UPDATE meetings SET answers_version" in statements[3] and "UPDATE rsvps SET answer" in statements[3]
+
+
+def test_a_going_to_a_meeting_with_a_limit_counts_the_places_under_the_lock(client, members_only, member):
+    """Maybe, then Going to a meeting with a limit: the places taken are counted under the lock, before her answer is
+    written; the notice of her Going replaces any she has not been sent yet. On PostgreSQL the count comes with her
+    answer and the notice with the DELETE of the old ones, one statement each."""
+    members_only.capacity = 5
+    db.session.commit()
+    statements = _second_answer_statements(client, members_only, member, "maybe", "going")
+    work = [s.split()[0] for s in statements]
+    if db.engine.dialect.name == "sqlite":
+        assert work == ["SELECT", "SELECT", "SELECT", "UPDATE", "UPDATE", "DELETE", "INSERT"], statements
+        assert "count(" in statements[2]
+    else:
+        assert work == ["SELECT", "SELECT", "SELECT", "WITH", "WITH"], statements
+        assert "count(" in statements[2] and "EXISTS" not in statements[2]
+        assert "DELETE FROM outbox_messages" in statements[4] and "INSERT INTO outbox_messages" in statements[4]
+    outbox = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.member_id == member.id)).all()
+    assert [row.kind for row in outbox] == [MessageKind.CONFIRMATION]
+    db.session.expire_all()
+    rsvp = db.session.scalars(sa.select(Rsvp).where(Rsvp.member_id == member.id)).one()
+    assert (rsvp.answer, rsvp.waitlist_position) == (Answer.GOING, None)

@@ -202,6 +202,7 @@ def _single(
     method: str,
     dedup: str,
     link: Invitation | None = None,
+    replacing: tuple[MessageKind, ...] = (),
 ) -> int | None:
     """One notice to one member who has just answered (or been given a place): queued, and written by the outbox
     worker just before it is sent (render_answer_notices), so an answer does the least in its request.
@@ -217,6 +218,7 @@ def _single(
         dedup_key=dedup,
         meeting_id=meeting.id,
         calendar_method=method,
+        replacing=replacing,
     )
 
 
@@ -285,21 +287,35 @@ def queue_answer_notices(result: AnswerResult, *, link: Invitation | None = None
     yours" to each member it let in from the waiting list. `link`: the personal link she answered through."""
     if result.answer_changed:
         # A notice of her earlier answer not written yet would tell her where she no longer stands: it goes, and the
-        # notice of this answer (if it calls for one) follows. One already written may be on its way, and stays.
-        drop_unrendered(result.meeting.id, result.rsvp.member_id, ANSWER_NOTICES)
-        queue_answer_confirmation(
-            result.meeting, result.rsvp, was_going=result.was_going, was_answer=result.previous, link=link
+        # notice of this answer (if it calls for one) follows, queued with the same statement that drops it. One
+        # already written may be on its way, and stays.
+        queued = queue_answer_confirmation(
+            result.meeting,
+            result.rsvp,
+            was_going=result.was_going,
+            was_answer=result.previous,
+            link=link,
+            replacing=ANSWER_NOTICES,
         )
+        if not queued:
+            drop_unrendered(result.meeting.id, result.rsvp.member_id, ANSWER_NOTICES)
     queue_promotions(result.meeting, result.promoted)
 
 
 def queue_answer_confirmation(
-    meeting: Meeting, rsvp: Rsvp, *, was_going: bool, was_answer: Answer | None, link: Invitation | None = None
-) -> None:
-    """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'."""
+    meeting: Meeting,
+    rsvp: Rsvp,
+    *,
+    was_going: bool,
+    was_answer: Answer | None,
+    link: Invitation | None = None,
+    replacing: tuple[MessageKind, ...] = (),
+) -> bool:
+    """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'. Whether
+    one was queued (`replacing`: kinds of her notices not written yet that it drops, as queue_to_render does)."""
     member = rsvp.member
     if member is None or not meeting.is_scheduled:
-        return
+        return False
     stamp = f"{rsvp.answered_at.timestamp():.6f}"
     if rsvp.is_going and not was_going:
         _single(
@@ -310,8 +326,10 @@ def queue_answer_confirmation(
             method="REQUEST",
             dedup=f"confirmation:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
             link=link,
+            replacing=replacing,
         )
-    elif rsvp.answer == Answer.DECLINED and (
+        return True
+    if rsvp.answer == Answer.DECLINED and (
         (was_answer is not None and was_answer != Answer.DECLINED)
         or (was_answer is None and _was_invited(meeting, member, link))
     ):
@@ -324,7 +342,10 @@ def queue_answer_confirmation(
             method="CANCEL",
             dedup=f"decline:{meeting.id}:{member.id}:{meeting.sequence}:{stamp}",
             link=link,
+            replacing=replacing,
         )
+        return True
+    return False
 
 
 def _was_invited(meeting: Meeting, member: Member, link: Invitation | None) -> bool:

@@ -263,40 +263,65 @@ _RENDERED = ("sender", "recipient", "reply_to", "list_unsubscribe", "subject", "
 
 
 def queue_to_render(
-    kind: MessageKind, to: Member, *, subject: str, dedup_key: str, meeting_id: int, calendar_method: str | None
+    kind: MessageKind,
+    to: Member,
+    *,
+    subject: str,
+    dedup_key: str,
+    meeting_id: int,
+    calendar_method: str | None,
+    replacing: tuple[MessageKind, ...] = (),
 ) -> int | None:
     """Queue a message to a member whose body and calendar part are written later, by render(), just before it is
     sent: the request that queues it does the least it can, one INSERT ... SELECT. Returns the new row's id, or None
     when one with this dedup_key was queued before. Rows still to render are never delivered (mail.delivery leaves
-    them out)."""
+    them out). `replacing`: kinds of her messages about the meeting not written yet to drop first (drop_unrendered),
+    in the same statement on PostgreSQL."""
+    now = utcnow()
+    # Every column with a default is given here: a statement that also drops rows (`replacing`, below) is not given
+    # the column defaults an INSERT gets.
     values = {
         "kind": kind,
         "dedup_key": dedup_key,
         "message_id": new_message_id(),
         "sender": "",
         "recipient": format_address(to.name, to.email),
+        "reply_to": "",
+        "list_unsubscribe": "",
         "subject": _single_line(subject, "subject"),
         "text_body": "",
+        "html_body": "",
         "calendar_method": calendar_method,
         "meeting_id": meeting_id,
         "member_id": to.id,
         "send_id": _current_send(),
         "status": OutboxStatus.PENDING,
-        "next_attempt_at": utcnow(),
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "",
+        "created_at": now,
         "to_render": True,
     }
     # Every caller holds the meeting's lock, so no other transaction can queue the same key meanwhile. The row goes
     # straight to the connection: it depends on nothing the session may hold unflushed, and the session's execution
     # path cost as much as the statement.
-    statement = _queue_to_render_statement(tuple(values))
+    together = bool(replacing) and is_postgresql()
+    if replacing and not together:
+        drop_unrendered(meeting_id, to.id, replacing)
+    statement = _queue_to_render_statement(tuple(values), replacing if together else ())
     return _noted(db.session.connection().scalars(statement, {**values, "new_key": dedup_key}).all())
 
 
 @functools.cache
-def _queue_to_render_statement(names: tuple[str, ...]):
-    """Built once per process: every answer that calls for a notice runs it."""
+def _queue_to_render_statement(names: tuple[str, ...], replacing: tuple[MessageKind, ...]):
+    """Built once per process: every answer that calls for a notice runs it. With `replacing`, the DELETE of
+    drop_unrendered() runs in the same statement (a data-modifying WITH), one round trip less under the meeting's
+    lock; its parameters are the row's own meeting_id and member_id."""
     new_key = ~exists().where(OutboxMessage.dedup_key == bindparam("new_key"))
-    return insert_where_statement(OutboxMessage, names, new_key)
+    statement = insert_where_statement(OutboxMessage, names, new_key)
+    if replacing:
+        statement = statement.add_cte(_drop_unrendered_statement(replacing).cte("dropped"))
+    return statement
 
 
 def _insert_where(values: dict, condition: ColumnElement[bool]) -> int | None:

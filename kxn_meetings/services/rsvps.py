@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, bindparam, case, exists, func, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, case, exists, func, null, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -142,7 +142,8 @@ def answer(
     source: RsvpSource = RsvpSource.WEB,
 ) -> AnswerResult:
     """Record a member's answer. Idempotent: the same answer twice changes nothing and sends nothing."""
-    meeting, rsvp = _lock_with_answer(meeting_id, member.id)
+    read = _lock_with_answer(meeting_id, member.id, choice)
+    meeting, rsvp = read.meeting, read.rsvp
     reason = closed_reason(meeting)
     if reason:
         raise RsvpClosed(reason)
@@ -155,7 +156,7 @@ def answer(
         choice == Answer.GOING
         and not same_answer
         and meeting.capacity is not None
-        and _going_count(meeting.id) >= meeting.capacity
+        and (_going_count(meeting.id) if read.going is None else read.going) >= meeting.capacity
     )
     changes: dict[str, object] = {}
     if access_needs is not None and access_needs != (rsvp.access_needs if rsvp else None):
@@ -175,7 +176,7 @@ def answer(
         db.session.flush()
     elif changed:
         update_answer(db.session(), rsvp, changes)
-    promoted = promote_waiting(meeting) if was_going and not rsvp.is_going else []
+    promoted = promote_waiting(meeting, anyone_waiting=read.anyone_waiting) if was_going and not rsvp.is_going else []
     return AnswerResult(
         meeting=meeting,
         rsvp=rsvp,
@@ -197,11 +198,14 @@ def _anyone_waiting_statement():
     return select(exists().where(_waiting(bindparam("meeting_id"))))
 
 
-def promote_waiting(meeting: Meeting) -> list[Rsvp]:
+def promote_waiting(meeting: Meeting, *, anyone_waiting: bool | None = None) -> list[Rsvp]:
     """Fill free places from the front of the waiting list; returns who was given one, for the caller to tell
     (services.notices.queue_promotions). Caller holds the lock. Nobody waiting, the usual case, costs one short
-    statement under the lock, and the places are counted only when someone waits for one."""
-    if not db.session.scalar(_anyone_waiting_statement(), {"meeting_id": meeting.id}):
+    statement under the lock (none when the caller read it under the lock: `anyone_waiting`), and the places are
+    counted only when someone waits for one."""
+    if anyone_waiting is None:
+        anyone_waiting = bool(db.session.scalar(_anyone_waiting_statement(), {"meeting_id": meeting.id}))
+    if not anyone_waiting:
         return []
     if meeting.capacity is None:
         free = None
@@ -237,18 +241,54 @@ def _meeting_with_rsvp_statement():
     )
 
 
-def _lock_with_answer(meeting_id: int, member_id: int) -> tuple[Meeting, Rsvp | None]:
+@dataclass(frozen=True)
+class _UnderLock:
+    """What an answer reads once it holds the meeting's lock: the meeting, her answer, and (PostgreSQL, where each is
+    a round trip while others wait for the lock) the places taken and whether anyone waits, where the answer may need
+    them; None where not read."""
+
+    meeting: Meeting
+    rsvp: Rsvp | None
+    going: int | None = None
+    anyone_waiting: bool | None = None
+
+
+@functools.cache
+def _answer_under_lock_statement(count_going: bool, check_waiting: bool):
+    """Built once per process for each case: every answer on PostgreSQL runs one of them, just after the lock."""
+    meeting_id: BindParameter[int] = bindparam("meeting_id")
+    going = _going_statement().scalar_subquery() if count_going else null()
+    waiting = exists().where(_waiting(meeting_id)) if check_waiting else null()
+    return (
+        select(going.label("going"), waiting.label("anyone_waiting"), Rsvp)
+        .select_from(Meeting)
+        .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id")))
+        .where(Meeting.id == meeting_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _lock_with_answer(meeting_id: int, member_id: int, choice: Answer) -> _UnderLock:
     """The meeting locked (lock_meeting) and the member's answer to it read afresh under the lock. On SQLite the lock
     is held from BEGIN, so one statement reads both. On PostgreSQL the answer is read by a statement of its own after
     the row lock is granted: a statement that waited for the lock still reads other tables as they were when it
-    began, and would miss an answer the transaction it waited for had just added."""
+    began, and would miss an answer the transaction it waited for had just added. That statement also counts the
+    places taken when a Going may need one, and looks for anyone waiting when an answer other than Going may free a
+    place, so that neither costs a round trip of its own while others wait."""
     params = {"meeting_id": meeting_id, "member_id": member_id}
     if is_postgresql():
         meeting = lock_meeting(meeting_id)
-        return meeting, db.session.scalar(_rsvp_statement(), params, execution_options={"populate_existing": True})
+        going, waiting = choice == Answer.GOING and meeting.capacity is not None, choice != Answer.GOING
+        row = db.session.execute(_answer_under_lock_statement(going, waiting), params).one()
+        return _UnderLock(
+            meeting,
+            row.Rsvp,
+            going=int(row.going or 0) if going else None,
+            anyone_waiting=bool(row.anyone_waiting) if waiting else None,
+        )
     begin_write()
     row = db.session.execute(_meeting_with_rsvp_statement(), params).one()
-    return row.Meeting, row.Rsvp
+    return _UnderLock(row.Meeting, row.Rsvp)
 
 
 def rsvp_of(meeting_id: int, member_id: int) -> Rsvp | None:
