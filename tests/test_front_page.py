@@ -72,3 +72,10 @@ def test_past_meetings_link_published_notes_and_hide_members_only_titles(app, cl
 def test_an_empty_archive_says_what_will_be_there(client):
     html = client.get("/past").get_data(as_text=True)
     assert "No past meetings yet" in html
+
+
+def test_the_meetings_address_without_a_meeting_goes_to_the_list_of_them(client):
+    for path in ("/meetings", "/meetings/"):
+        response = client.get(path)
+        assert (response.status_code, response.headers["Location"]) == (302, "/"), path
+    assert client.get("/meetings/no-such-meeting").status_code == 404

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import Select, select
 
@@ -65,6 +65,14 @@ def home():
 def past_meetings():
     page = paginate(_past_meetings(), per_page=PAST_PER_PAGE)
     return render_template("main/past.html", page=page, notes_by_meeting=published_notes(page.items))
+
+
+@bp.route("/meetings")
+@bp.route("/meetings/")
+def meetings():
+    """Every meeting's address begins /meetings/: what is left of one after its name goes to the list of them, home
+    (upcoming, then the latest past ones with the way to the rest), not to "Page not found"."""
+    return redirect(url_for("main.home"))
 
 
 def _my_answers(meetings: Sequence[Meeting]) -> dict[int, Rsvp]:
