@@ -14,7 +14,7 @@ from kxn_meetings.models import Answer, Meeting, Member, OutboxMessage, OutboxSt
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import meetings as meeting_service
 from kxn_meetings.services import members as member_service
-from kxn_meetings.services import notices
+from kxn_meetings.services import notices, outbox
 
 from .invitation_checks import take_apart
 
@@ -271,3 +271,22 @@ def test_a_notice_that_fails_to_be_written_is_set_aside_and_the_rest_of_the_mail
     assert received["To"].addresses[0].addr_spec == fine.email
     [row] = rows(broken)
     assert (row.status, row.to_render, row.last_error) == (OutboxStatus.FAILED, True, "Not written: template failed")
+
+
+def test_a_notice_queued_to_be_written_later_gives_every_column_that_has_a_default(
+    client, make_meeting, member, monkeypatch
+):
+    """The statement that queues it may also drop her unsent notices (a data-modifying WITH on PostgreSQL), which
+    gets no column defaults: a column added with a default must be given by queue_to_render() too."""
+    given: list[tuple[str, ...]] = []
+    build = outbox._queue_to_render_statement
+    monkeypatch.setattr(
+        outbox, "_queue_to_render_statement", lambda names, replacing: given.append(names) or build(names, replacing)
+    )
+    meeting = make_meeting(join_url=JOIN)
+    path = link(meeting, member)
+    for answer in ("going", "declined", "going"):
+        assert client.post(path, data={"answer": answer}).status_code == 302
+    with_defaults = {column.name for column in OutboxMessage.__table__.columns if column.default is not None}
+    assert len(given) == 3 and with_defaults
+    assert all(with_defaults <= set(names) for names in given), with_defaults - set(given[0])

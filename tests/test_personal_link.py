@@ -361,11 +361,20 @@ def test_an_answer_reads_her_link_and_her_name_once(client, members_only, member
     assert "JOIN members" in reads[0]
 
 
-def _second_answer_statements(client, meeting: Meeting, member: Member, first: str, second: str) -> list[str]:
-    """What her second answer through her link runs from the read of her link on, BEGINs left out."""
+def _kinds_queued(member: Member) -> list[str]:
+    query = sa.select(OutboxMessage.kind).where(OutboxMessage.member_id == member.id).order_by(OutboxMessage.id)
+    return list(db.session.scalars(query))
+
+
+def _second_answer_statements(
+    client, meeting: Meeting, member: Member, first: str, second: str, *, queued_first: tuple[str, ...] = ()
+) -> list[str]:
+    """What her second answer through her link runs from the read of her link on, BEGINs left out; `queued_first`,
+    the kinds of notice her first answer must have queued."""
     path = link(meeting, member)
     page_of(client, path)
     assert client.post(path, data={"answer": first}).status_code == 302
+    assert _kinds_queued(member) == list(queued_first)
     with counting_statements() as statements:
         assert client.post(path, data={"answer": second}).status_code == 302
     start = next(i for i, s in enumerate(statements) if s.startswith("SELECT invitations."))
@@ -378,7 +387,9 @@ def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, mem
     the place she left; her unsent notices dropped. On PostgreSQL each statement after the lock is a round trip while
     other answers wait for it (services.rsvps._lock_with_answer): her link and name; the meeting locked; her answer
     with whether anyone waits; her answer written with the version moved; her unsent notices dropped."""
-    statements = _second_answer_statements(client, members_only, member, "going", "maybe")
+    statements = _second_answer_statements(
+        client, members_only, member, "going", "maybe", queued_first=(MessageKind.CONFIRMATION,)
+    )
     work = [s.split()[0] for s in statements]
     if db.engine.dialect.name == "sqlite":
         assert work == ["SELECT", "SELECT", "UPDATE", "UPDATE", "SELECT", "DELETE"], statements
@@ -390,12 +401,16 @@ def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, mem
 
 
 def test_a_going_to_a_meeting_with_a_limit_counts_the_places_under_the_lock(client, members_only, member):
-    """Maybe, then Going to a meeting with a limit: the places taken are counted under the lock, before her answer is
-    written; the notice of her Going replaces any she has not been sent yet. On PostgreSQL the count comes with her
-    answer and the notice with the DELETE of the old ones, one statement each."""
+    """Can't go (from an invitation she was sent), then Going to a meeting with a limit: the places taken are counted
+    under the lock, before her answer is written; the notice of her Going replaces the one of her Can't go, not sent
+    yet. On PostgreSQL the count comes with her answer and the notice with the DELETE of the old ones, one statement
+    each."""
     members_only.capacity = 5
+    invitation_service.personal_link(members_only, member).sent_at = dt.datetime.now(dt.UTC)
     db.session.commit()
-    statements = _second_answer_statements(client, members_only, member, "maybe", "going")
+    statements = _second_answer_statements(
+        client, members_only, member, "declined", "going", queued_first=(MessageKind.DECLINE,)
+    )
     work = [s.split()[0] for s in statements]
     if db.engine.dialect.name == "sqlite":
         assert work == ["SELECT", "SELECT", "SELECT", "UPDATE", "UPDATE", "DELETE", "INSERT"], statements
@@ -404,8 +419,7 @@ def test_a_going_to_a_meeting_with_a_limit_counts_the_places_under_the_lock(clie
         assert work == ["SELECT", "SELECT", "SELECT", "WITH", "WITH"], statements
         assert "count(" in statements[2] and "EXISTS" not in statements[2]
         assert "DELETE FROM outbox_messages" in statements[4] and "INSERT INTO outbox_messages" in statements[4]
-    outbox = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.member_id == member.id)).all()
-    assert [row.kind for row in outbox] == [MessageKind.CONFIRMATION]
+    assert _kinds_queued(member) == [MessageKind.CONFIRMATION]
     db.session.expire_all()
     rsvp = db.session.scalars(sa.select(Rsvp).where(Rsvp.member_id == member.id)).one()
     assert (rsvp.answer, rsvp.waitlist_position) == (Answer.GOING, None)

@@ -311,8 +311,9 @@ def queue_answer_confirmation(
     link: Invitation | None = None,
     replacing: tuple[MessageKind, ...] = (),
 ) -> bool:
-    """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'. Whether
-    one was queued (`replacing`: kinds of her notices not written yet that it drops, as queue_to_render does)."""
+    """A confirmation with the join link for a new 'Going'; a CANCEL of their own copy for a new 'Can't go'. Returns
+    whether a notice was due; when one was, her unsent notices of the kinds in `replacing` were dropped with it (as
+    queue_to_render does), and when none was, the caller drops them."""
     member = rsvp.member
     if member is None or not meeting.is_scheduled:
         return False

@@ -316,7 +316,9 @@ def queue_to_render(
 def _queue_to_render_statement(names: tuple[str, ...], replacing: tuple[MessageKind, ...]):
     """Built once per process: every answer that calls for a notice runs it. With `replacing`, the DELETE of
     drop_unrendered() runs in the same statement (a data-modifying WITH), one round trip less under the meeting's
-    lock; its parameters are the row's own meeting_id and member_id."""
+    lock; its parameters are the row's own meeting_id and member_id. The INSERT's NOT EXISTS still sees the rows the
+    DELETE drops (both read the same snapshot), which is harmless: an answer's new key carries the time of the
+    answer just written, so it never equals the key of a notice it replaces."""
     new_key = ~exists().where(OutboxMessage.dedup_key == bindparam("new_key"))
     statement = insert_where_statement(OutboxMessage, names, new_key)
     if replacing:
