@@ -134,7 +134,7 @@ def test_greylisted_sign_in_email_is_retried_with_the_same_message_id(app, clien
     assert delivered_ids(smtp_server) == {row.message_id: 1}
 
 
-@pytest.mark.app_config(OUTBOX_DELIVER_AFTER_COMMIT=True, MAIL_TIMEOUT=1.0)
+@pytest.mark.app_config(OUTBOX_DELIVER_AFTER_COMMIT=True, MAIL_TIMEOUT=5.0)
 def test_smtp_down_sign_in_still_works_at_once_and_mail_follows_when_it_is_back(
     app, client, runner, smtp_server, make_member
 ):
@@ -144,7 +144,9 @@ def test_smtp_down_sign_in_still_works_at_once_and_mail_follows_when_it_is_back(
         started = time.monotonic()
         response = client.post("/sign-in", data={"email": address})
         assert response.status_code == 302
-        assert time.monotonic() - started < 1.0
+        # Well under the mail timeout: the request neither waits for it nor tries the server again after a pause;
+        # the margin is for a busy machine.
+        assert time.monotonic() - started < 3.0
     rows = messages()
     assert [r.status for r in rows] == [OutboxStatus.PENDING] * 3
     # An outage is not the message's fault: no try is counted against it, so none is ever set aside for it.
