@@ -79,3 +79,12 @@ def test_the_meetings_address_without_a_meeting_goes_to_the_list_of_them(client)
         response = client.get(path)
         assert (response.status_code, response.headers["Location"]) == (302, "/"), path
     assert client.get("/meetings/no-such-meeting").status_code == 404
+
+
+def test_the_archive_guessed_from_a_meetings_address_is_found_unless_a_meeting_is_named_so(client, make_meeting):
+    response = client.get("/meetings/past")
+    assert (response.status_code, response.headers["Location"]) == (302, "/past")
+    meeting = make_meeting(title="Past, present and future", slug="past")
+    assert meeting.slug == "past"
+    page = client.get("/meetings/past")
+    assert page.status_code == 200 and "Past, present and future" in page.get_data(as_text=True)

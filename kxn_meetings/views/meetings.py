@@ -60,6 +60,8 @@ bp.add_app_template_global(notice_service.pending_update)
 bp.add_app_template_global(meeting_service.misplaced_agenda)
 
 BLANK_ROWS = 2
+# /meetings/past: the archive's address guessed from a meeting's, unless a meeting is named so.
+PAST = "past"
 
 
 def load_meeting(ref: str, *, details: bool = False) -> Meeting:
@@ -111,6 +113,8 @@ def confirmed_meeting(ref: str) -> Meeting:
 @same_for_every_visitor
 @reads_only
 def show(ref: str):
+    if ref == PAST and meeting_service.meeting_to_read(ref) is None:
+        return redirect(url_for("main.past_meetings"))
     meeting = _meeting_to_show(ref)
     if not meeting.is_public and not current_user.is_authenticated:
         flash("This meeting is for members of the network. Please sign in to see its details.", "info")
