@@ -14,6 +14,7 @@ import flask
 from flask import Flask, Response, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import bindparam, delete, func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import TooManyRequests
@@ -22,6 +23,7 @@ from werkzeug.utils import cached_property
 
 from .database import begin_write
 from .extensions import db, login_manager
+from .kept import Kept, kept
 from .models import Member, MemberSession, RateLimitHit, Rsvp, utcnow
 from .text import first_control
 
@@ -92,6 +94,7 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_member_session)
     app.session_interface = SessionInterface()
+    app.jinja_env.globals["csrf_token"] = csrf_token
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
     app.request_class = Request
     app.before_request(refuse_nul_in_path)
@@ -167,6 +170,30 @@ def load_member_session(session_id: str) -> Member | None:
     if meeting_id is not None:
         setattr(g, ANSWERS_READ, {(meeting_id, member.id): row.Rsvp})
     return member
+
+
+KEPT_CSRF_TOKENS = 4096
+
+
+def csrf_token() -> str:
+    """This request's CSRF token (Flask-WTF's generate_csrf), signed once per session's token rather than on every
+    page that shows a form: signing it (a timestamp, an HMAC, base64) was a tenth of a signed-in member's meeting
+    page. A token that never expires (WTF_CSRF_TIME_LIMIT None, the default) is kept for as long as it is in use;
+    with a time limit, a signed one is handed out for at most a sixtieth of it, so it is accepted for nearly as long
+    as a fresh one. The templates' csrf_token() is this."""
+    field = current_app.config["WTF_CSRF_FIELD_NAME"]
+    if field in g:
+        return generate_csrf()
+    limit = current_app.config["WTF_CSRF_TIME_LIMIT"]
+    secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    signed: Kept[str] = kept("kxn_csrf_tokens", KEPT_CSRF_TOKENS)
+    raw = flask.session.get(field)
+    token = None if raw is None else signed.get((secret, raw), None if limit is None else limit / 60)
+    if token is None:
+        token = generate_csrf()  # which gives her session a token first if it has none
+        signed.keep((secret, flask.session[field]), token)
+    setattr(g, field, token)
+    return token
 
 
 def keep_private_pages_out_of_caches(response: Response) -> Response:

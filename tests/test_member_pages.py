@@ -8,9 +8,10 @@ import re
 import threading
 
 import pytest
+from flask import g
 from sqlalchemy import event, select
 
-from kxn_meetings import kept
+from kxn_meetings import kept, security
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Rsvp, WorkshopRoom
 from kxn_meetings.views import meetings as meeting_views
@@ -270,3 +271,63 @@ def test_a_part_holding_a_members_hole_is_used_once_and_never_kept(app):
             assert part_for_many("kxn_test_parts", "hers", render(f"<p>{hole('name')}</p>")) == f"<p>{hole('name')}</p>"
             assert part_for_many("kxn_test_parts", "shared", render("<p>All</p>")) == "<p>All</p>"
     assert renders.count("<p>All</p>") == 1 and len(renders) == 3
+
+
+@pytest.fixture
+def signings(monkeypatch) -> list[int]:
+    """How many times a CSRF token was signed (generate_csrf without one for this request already)."""
+    calls: list[int] = []
+    sign = security.generate_csrf
+
+    def counted(*args, **kwargs):
+        if "csrf_token" not in g:
+            calls.append(1)
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(security, "generate_csrf", counted)
+    return calls
+
+
+def _ann_and_a_meeting(make_meeting, signed_in):
+    """A meeting's address and the client of Ann, signed in."""
+    return f"/meetings/{make_meeting(title='Youth engagement').slug}", signed_in("Ann")[1]
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True, PUBLIC_PAGE_SECONDS=5)
+def test_her_csrf_token_is_signed_once_and_handed_out_again_on_every_page(
+    app, make_meeting, signed_in, signings, clock
+):
+    path, ann_client = _ann_and_a_meeting(make_meeting, signed_in)
+    first = tokens(page(ann_client, path))
+    signings.clear()
+    clock.now += 3600 * 24
+    again = tokens(page(ann_client, path))
+    assert len(again) == 1 and again == first and signings == []
+    assert ann_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": again.pop()}).status_code == 302
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True, PUBLIC_PAGE_SECONDS=5, WTF_CSRF_TIME_LIMIT=3600)
+def test_a_csrf_token_with_a_time_limit_is_handed_out_for_a_sixtieth_of_it_then_signed_afresh(
+    app, make_meeting, signed_in, signings, clock
+):
+    path, ann_client = _ann_and_a_meeting(make_meeting, signed_in)
+    page(ann_client, path)
+    signings.clear()
+    clock.now += 59
+    page(ann_client, path)
+    assert signings == []
+    clock.now += 2
+    [token] = tokens(page(ann_client, path))
+    assert signings == [1]
+    assert ann_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": token}).status_code == 302
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True, PUBLIC_PAGE_SECONDS=5)
+def test_a_kept_csrf_token_is_hers_alone(app, make_meeting, signed_in, clock):
+    path, ann_client = _ann_and_a_meeting(make_meeting, signed_in)
+    _, bea_client = signed_in("Bea")
+    for _ in range(2):
+        [ann_token], [bea_token] = tokens(page(ann_client, path)), tokens(page(bea_client, path))
+        assert ann_token != bea_token
+    assert bea_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": ann_token}).status_code == 400
+    assert bea_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": bea_token}).status_code == 302

@@ -15,10 +15,10 @@ from typing import ParamSpec
 
 from flask import Flask, Response, current_app, g, request, session
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from ..kept import Kept, kept
+from ..security import csrf_token
 
 P = ParamSpec("P")
 KEPT = 256
@@ -140,7 +140,7 @@ def page_for_members(key: Hashable, render: Callable[[], str], fill: Mapping[str
         pages: Kept[tuple[object, str]] = kept("kxn_member_pages", KEPT_MEMBER_PAGES)
         found = pages.get(key, ttl)
         page = found[1] if found is not None and found[0] is copy else pages.keep(key, (copy, with_holes()))[1]
-    for name, text in {**fill, CSRF_HOLE: generate_csrf()}.items():
+    for name, text in {**fill, CSRF_HOLE: csrf_token()}.items():
         page = page.replace(hole(name), text)
     if _MARKER in page:
         raise RuntimeError("a page kept for many members has a hole nothing fills")
