@@ -111,3 +111,7 @@ series_name  # noqa
 follow_url  # noqa
 notes_published  # noqa
 more_past  # noqa
+
+# What WTForms calls on a form's CSRF class and reads from its Meta.
+generate_csrf_token  # noqa
+csrf_class  # noqa

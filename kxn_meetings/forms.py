@@ -6,6 +6,7 @@ import functools
 import re
 
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import _FlaskFormCSRF
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -38,9 +39,23 @@ from wtforms.validators import (
 from wtforms.widgets import Select
 
 from .models import Audience, LabelledEnum, Region, Sector, StandingAnswer
+from .security import csrf_token
 from .services.feedback import QUESTION, SCORE_LABELS, TEXT_MAX
 from .services.rsvps import COMMENT_MAX_LENGTH
 from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
+
+
+class _SessionTokenCSRF(_FlaskFormCSRF):
+    def generate_csrf_token(self, _csrf_token_field) -> str:
+        return csrf_token()
+
+
+class SiteForm(FlaskForm):
+    """Every form of the site: Flask-WTF's, with the CSRF token every page of the session shows (security.csrf_token),
+    signed once per session rather than once per form."""
+
+    class Meta(FlaskForm.Meta):
+        csrf_class = _SessionTokenCSRF
 
 
 class _OneMessageForABadValue(fields.Field):
@@ -123,16 +138,16 @@ EMAIL = [
 ]
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(SiteForm):
     """A button that POSTs: used behind every link sent by email."""
 
 
-class SignInForm(FlaskForm):
+class SignInForm(SiteForm):
     email = EmailField("Email address", validators=EMAIL, filters=[strip])
     next = HiddenField()
 
 
-class CodeForm(FlaskForm):
+class CodeForm(SiteForm):
     email = EmailField("Email address", validators=EMAIL, filters=[strip])
     code = StringField(
         "Six-digit code",
@@ -144,13 +159,13 @@ class CodeForm(FlaskForm):
     next = HiddenField()
 
 
-class PasswordSignInForm(FlaskForm):
+class PasswordSignInForm(SiteForm):
     email = EmailField("Email address", validators=EMAIL, filters=[strip])
     password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=500)])
     next = HiddenField()
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(SiteForm):
     password = PasswordField(
         "New password",
         validators=[DataRequired("Enter a password."), Length(min=12, max=500, message="Use at least 12 characters.")],
@@ -199,7 +214,7 @@ def _not_said_or_one_of(vocabulary: type[LabelledEnum], label: str) -> SelectFie
     )
 
 
-class MemberDetailsForm(FlaskForm):
+class MemberDetailsForm(SiteForm):
     name = StringField("Name", validators=NAME, filters=[single_spaced])
     organisation = StringField("Organisation", validators=OPTIONAL_LINE, filters=[single_spaced])
     job_title = StringField("Job title", validators=OPTIONAL_LINE, filters=[single_spaced])
@@ -219,17 +234,17 @@ class MemberForm(MemberDetailsForm):
     active = BooleanField("Active (can sign in and receives invitations)", default=True)
 
 
-class CsvImportForm(FlaskForm):
+class CsvImportForm(SiteForm):
     file = FileField(
         "CSV file", validators=[FileRequired("Choose a CSV file."), FileAllowed(["csv", "txt"], "Choose a .csv file.")]
     )
 
 
-class CsvConfirmForm(FlaskForm):
+class CsvConfirmForm(SiteForm):
     payload = HiddenField(validators=[DataRequired()])
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(SiteForm):
     email = EmailField("Type your email address to confirm", validators=EMAIL, filters=[strip])
 
 
@@ -292,7 +307,7 @@ class WorkshopRoomForm(Form):
 CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no limit."
 
 
-class MeetingForm(FlaskForm):
+class MeetingForm(SiteForm):
     title = StringField("Title", validators=required_line("Enter a title.", 300), filters=[single_spaced])
     theme = StringField("Theme", validators=optional_line(500), filters=[single_spaced])
     description = TextAreaField("Description (Markdown)", validators=text_validators(20000))
@@ -355,7 +370,7 @@ class MeetingForm(FlaskForm):
     agenda_outside: frozenset[int] = frozenset()
 
 
-class WalkInForm(FlaskForm):
+class WalkInForm(SiteForm):
     member_id = SelectField(
         "Member who came without answering",
         coerce=int,
@@ -364,14 +379,14 @@ class WalkInForm(FlaskForm):
     )
 
 
-class CancelMeetingForm(FlaskForm):
+class CancelMeetingForm(SiteForm):
     reason = TextAreaField(
         "Reason (sent to everyone invited)",
         validators=text_validators(2000, "Say briefly why the meeting is cancelled."),
     )
 
 
-class RsvpForm(FlaskForm):
+class RsvpForm(SiteForm):
     answer = RadioField(
         "Your answer",
         choices=[SelectChoice("going", "Going"), SelectChoice("maybe", "Maybe"), SelectChoice("declined", "Can't go")],
@@ -382,7 +397,7 @@ class RsvpForm(FlaskForm):
     comment = TextAreaField("Comment", validators=text_validators(COMMENT_MAX_LENGTH))
 
 
-class InviteForm(FlaskForm):
+class InviteForm(SiteForm):
     recipients = RadioField(
         "Who to invite",
         default="all",
@@ -404,7 +419,7 @@ class InviteForm(FlaskForm):
     create_members = BooleanField("Add the addresses that are not members yet as new members")
 
 
-class MessageMembersForm(FlaskForm):
+class MessageMembersForm(SiteForm):
     audience = RadioField(
         "Send to",
         choices=[SelectChoice(a.value, a.label) for a in Audience],
@@ -415,7 +430,7 @@ class MessageMembersForm(FlaskForm):
     send_key = HiddenField()
 
 
-class FeedbackForm(FlaskForm):
+class FeedbackForm(SiteForm):
     score = RadioField(
         QUESTION,
         coerce=int,
@@ -447,14 +462,14 @@ class InsightsPeriodForm(Form):
     )
 
 
-class SeriesForm(FlaskForm):
+class SeriesForm(SiteForm):
     name = StringField("Name", validators=required_line("Give the series a name."), filters=[single_spaced])
     description = TextAreaField(
         "Description (shown on the series page and in its calendar)", validators=text_validators(5000)
     )
 
 
-class FollowForm(FlaskForm):
+class FollowForm(SiteForm):
     standing = RadioField(
         "When a meeting of this series is published",
         default=StandingAnswer.INVITE.value,

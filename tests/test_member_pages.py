@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 
+import flask_wtf.csrf
 import pytest
 from flask import g
 from sqlalchemy import event, select
@@ -277,7 +278,7 @@ def test_a_part_holding_a_members_hole_is_used_once_and_never_kept(app):
 def signings(monkeypatch) -> list[int]:
     """How many times a CSRF token was signed (generate_csrf without one for this request already)."""
     calls: list[int] = []
-    sign = security.generate_csrf
+    sign = flask_wtf.csrf.generate_csrf
 
     def counted(*args, **kwargs):
         if "csrf_token" not in g:
@@ -285,6 +286,7 @@ def signings(monkeypatch) -> list[int]:
         return sign(*args, **kwargs)
 
     monkeypatch.setattr(security, "generate_csrf", counted)
+    monkeypatch.setattr(flask_wtf.csrf, "generate_csrf", counted)
     return calls
 
 
@@ -331,3 +333,16 @@ def test_a_kept_csrf_token_is_hers_alone(app, make_meeting, signed_in, clock):
         assert ann_token != bea_token
     assert bea_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": ann_token}).status_code == 400
     assert bea_client.post(f"{path}/rsvp", data={"answer": "going", "csrf_token": bea_token}).status_code == 302
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True, PUBLIC_PAGE_SECONDS=5)
+def test_every_form_of_her_session_shows_the_one_token_and_an_answer_signs_none(
+    app, make_meeting, signed_in, signings, clock
+):
+    path, ann_client = _ann_and_a_meeting(make_meeting, signed_in)
+    [token] = tokens(page(ann_client, path))
+    profile = page(ann_client, "/profile")
+    assert 'name="csrf_token"' in profile and tokens(profile) == {token}
+    signings.clear()
+    assert ann_client.post(f"{path}/rsvp", data={"answer": "maybe", "csrf_token": token}).status_code == 302
+    assert signings == []

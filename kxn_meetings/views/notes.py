@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -30,6 +29,7 @@ from ..extensions import db
 from ..forms import (
     ConfirmForm,
     DateField,
+    SiteForm,
     no_control_chars,
     no_control_chars_in_text,
     optional_line,
@@ -84,7 +84,7 @@ class ActionRowForm(Form):
         return parse_id(self.id.data)
 
 
-class NotesForm(FlaskForm):
+class NotesForm(SiteForm):
     title = StringField(
         "Title",
         validators=[DataRequired("Enter a title."), single_line, no_control_chars, Length(max=300)],
@@ -105,7 +105,7 @@ class NotesForm(FlaskForm):
     notify_update = BooleanField("Email members about this update")
 
 
-class AttachmentForm(FlaskForm):
+class AttachmentForm(SiteForm):
     file = FileField("File", validators=[FileRequired("Choose a file to upload.")])
 
 

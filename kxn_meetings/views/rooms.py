@@ -6,13 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from .. import timefmt
 from ..csvsafe import to_csv
-from ..forms import no_control_chars_in_text
+from ..forms import SiteForm, no_control_chars_in_text
 from ..models import Meeting, parse_id, utcnow
 from ..security import client_address, hit_rate_limit, organiser_required
 from ..services import meetings as meeting_service
@@ -36,11 +35,11 @@ def never_cached(response):
     return response
 
 
-class AssignForm(FlaskForm):
+class AssignForm(SiteForm):
     start_again = BooleanField("Start again: move members already placed too")
 
 
-class InstructionsForm(FlaskForm):
+class InstructionsForm(SiteForm):
     instructions = TextAreaField(
         "Breakout instructions",
         validators=[Length(max=MAX_INSTRUCTIONS), no_control_chars_in_text],
@@ -48,7 +47,7 @@ class InstructionsForm(FlaskForm):
     )
 
 
-class ScribeForm(FlaskForm):
+class ScribeForm(SiteForm):
     room = SelectField("Room", choices=[])
     member = SelectField("Scribe", choices=[])
 
@@ -60,7 +59,7 @@ def _meeting(ref: str) -> Meeting:
     return meeting
 
 
-def _places_form(meeting: Meeting, seats: list[room_service.Seat]) -> FlaskForm:
+def _places_form(meeting: Meeting, seats: list[room_service.Seat]) -> SiteForm:
     """A select per member going, named by her id: the rooms of this meeting, or not placed."""
     choices = [SelectChoice(NOT_PLACED, "Not placed")]
     choices += [SelectChoice(str(room.id), room.name) for room in meeting.workshop_rooms]
@@ -70,7 +69,7 @@ def _places_form(meeting: Meeting, seats: list[room_service.Seat]) -> FlaskForm:
         )
         for seat in seats
     }
-    return type("PlacesForm", (FlaskForm,), fields)()
+    return type("PlacesForm", (SiteForm,), fields)()
 
 
 def _scribe_form(meeting: Meeting, going) -> ScribeForm:
@@ -151,7 +150,7 @@ def assign(ref: str):
 @bp.route("/<ref>/rooms/places", methods=["POST"])
 @organiser_required
 def places(ref: str):
-    def place(meeting: Meeting, form: FlaskForm) -> None:
+    def place(meeting: Meeting, form: SiteForm) -> None:
         prefix = "member_"
         choices = {
             int(name[len(prefix) :]): parse_id(f.data) for name, f in form._fields.items() if name.startswith(prefix)
@@ -241,7 +240,7 @@ def progress(ref: str):
 # The scribe page ------------------------------------------------------------------------------------
 
 
-def _scribe_page(meeting, scribe, token: str, form: FlaskForm | None = None, status: int = 200):
+def _scribe_page(meeting, scribe, token: str, form: SiteForm | None = None, status: int = 200):
     room = scribe.room
     written = room_service.answers_in_room(room)
     mine = {a.question_id: a for answers in written.values() for a in answers if a.scribe_id == scribe.id}
@@ -253,12 +252,12 @@ def _scribe_page(meeting, scribe, token: str, form: FlaskForm | None = None, sta
     return page, status
 
 
-def _answers_form(room) -> type[FlaskForm]:
+def _answers_form(room) -> type[SiteForm]:
     fields = {
         f"q{question.id}": TextAreaField(question.text, validators=[Length(max=MAX_ANSWER), no_control_chars_in_text])
         for question in room.questions
     }
-    return type("AnswersForm", (FlaskForm,), fields)
+    return type("AnswersForm", (SiteForm,), fields)
 
 
 @bp.route("/<ref>/rooms/<id:room_id>/scribe/<token>", methods=["GET", "POST"])
@@ -326,7 +325,7 @@ def take_in_all(ref: str):
 # A member's preferred room ------------------------------------------------------------------------------
 
 
-class PreferenceForm(FlaskForm):
+class PreferenceForm(SiteForm):
     room = StringField("Which room would you like to be in?")
 
 
