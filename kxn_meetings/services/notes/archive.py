@@ -4,14 +4,15 @@ Atom feed."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from markupsafe import escape
-from sqlalchemy import ColumnElement, Select, and_, extract, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, extract, func, or_, select
 
 from ... import timefmt
 from ...extensions import db
@@ -120,6 +121,7 @@ def archive_years(*, signed_in: bool) -> list[int]:
 ATOM = "http://www.w3.org/2005/Atom"
 # The newest entries only: readers poll the feed, and its cost stays the same however many notes there are.
 FEED_SIZE = 20
+_SLUG_MARK = "kxn-slug-mark"
 
 
 def _tag_uri(host: str, created: dt.datetime, specific: str) -> str:
@@ -135,11 +137,11 @@ def _link(rel: str, type: str, href: str) -> str:
     return f'<link rel="{rel}" type="{type}" href="{escape(href)}" />'
 
 
-def atom_feed() -> bytes:
-    """Atom 1.0 of the public published notes, newest meeting first. Written as text: the entries are a handful
-    of escaped strings, and an element tree cost more than the query."""
-    # Columns, not objects: loading the notes, meeting and revision objects cost more than writing the entries.
-    entries = db.session.execute(
+@functools.cache
+def _feed_statement() -> Select:
+    """Built once per process: columns, not objects, since loading the notes, meeting and revision objects cost
+    more than writing the entries."""
+    return (
         select(
             MeetingNotes.id,
             MeetingNotes.created_at,
@@ -157,8 +159,14 @@ def atom_feed() -> bytes:
         .join(MeetingNotes.current_revision)
         .where(*_readable(signed_in=False))
         .order_by(Meeting.starts_at.desc())
-        .limit(FEED_SIZE)
-    ).all()
+        .limit(bindparam("feed_size"))
+    )
+
+
+def atom_feed() -> bytes:
+    """Atom 1.0 of the public published notes, newest meeting first. Written as text: the entries are a handful
+    of escaped strings, and an element tree cost more than the query."""
+    entries = db.session.execute(_feed_statement(), {"feed_size": FEED_SIZE}).all()
     network = current_app.config["NETWORK_NAME"]
     host = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
     url_for = external_url_builder()
@@ -175,8 +183,10 @@ def atom_feed() -> bytes:
         _link("alternate", "text/html", url_for("notes.archive")),
         f"<author>{_element('name', network)}</author>",
     ]
+    # The URL map is asked once for the notes address and each entry puts in its slug.
+    notes_url = url_for("notes.show", ref=_SLUG_MARK)
     for row, updated in zip(entries, updated_times, strict=True):
-        url = url_for("notes.show", ref=row.slug)
+        url = notes_url.replace(_SLUG_MARK, quote(row.slug, safe=""))
         local_start = row.starts_at.astimezone(ZoneInfo(row.timezone))
         summary = row.summary or plain_text_summary(row.body_markdown) or timefmt.day(local_start)
         parts += [
