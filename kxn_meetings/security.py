@@ -177,7 +177,7 @@ KEPT_CSRF_TOKENS = 4096
 
 def csrf_token() -> str:
     """This request's CSRF token (Flask-WTF's generate_csrf), signed once per session's token rather than on every
-    page that shows a form: signing it (a timestamp, an HMAC, base64) was a tenth of a signed-in member's meeting
+    page that shows a form: signing it (a timestamp, an HMAC, base64) was an eighth of a signed-in member's meeting
     page. A token that never expires (WTF_CSRF_TIME_LIMIT None, the default) is kept for as long as it is in use;
     with a time limit, a signed one is handed out for at most a sixtieth of it, so it is accepted for nearly as long
     as a fresh one. The templates' csrf_token() is this."""
