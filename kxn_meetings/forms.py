@@ -449,11 +449,22 @@ def _not_before_start(form, field) -> None:
         raise ValidationError("The end of the period comes before its start.")
 
 
+# The years a period may reach: the page counts a day either side of it and a year back from its end, which the
+# calendar's first and last years (1 and 9999) leave no room for.
+PERIOD_YEARS = (1900, 2999)
+
+
+def _year_in_range(form, field) -> None:
+    first, last = PERIOD_YEARS
+    if field.data and not first <= field.data.year <= last:
+        raise ValidationError(f"Enter a date between {first} and {last}.")
+
+
 class InsightsPeriodForm(Form):
     """The period the Insights page counts, read from the query string (GET changes nothing: no CSRF token)."""
 
-    start = DateField("From", validators=[Optional()])
-    end = DateField("To", validators=[Optional(), _not_before_start])
+    start = DateField("From", validators=[Optional(), _year_in_range])
+    end = DateField("To", validators=[Optional(), _year_in_range, _not_before_start])
     series = SelectField(
         "Series",
         default="",

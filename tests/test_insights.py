@@ -20,7 +20,7 @@ from kxn_meetings.models.meetings import Meeting, MeetingSeries, MeetingStatus, 
 from kxn_meetings.models.members import Member, Region, Sector
 from kxn_meetings.models.notes import ActionItem, ActionStatus
 from kxn_meetings.models.rsvps import Answer, Invitation, Rsvp, RsvpSource
-from kxn_meetings.services.insights import Period, figures
+from kxn_meetings.services.insights import TABLES, Period, figures
 
 from .html_forms import text
 from .test_query_counts import counting_statements
@@ -401,6 +401,37 @@ def test_one_series_and_the_default_last_12_months(organiser_client, make_meetin
     assert page_figures(page)["Meetings held"] == "1" and "Regional round table" in page
     page = organiser_client.get("/insights?start=2025-02-01&end=2025-01-01").get_data(as_text=True)
     assert "The end of the period comes before its start." in page
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "start=9999-12-31",
+        "start=0001-01-01",
+        "end=9999-12-31",
+        "end=0001-01-01",
+        "start=0001-01-01&end=9999-12-31",
+        "start=1899-12-31&end=3000-01-01",
+    ],
+)
+def test_a_period_at_the_calendars_edge_is_refused_with_a_message(organiser_client, make_meeting, query):
+    make_meeting(slug="recent", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    response = organiser_client.get(f"/insights?{query}&series=")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Enter a date between 1900 and 2999." in page
+    assert page_figures(page)["Meetings held"] == "1"  # the last 12 months instead
+    for name in TABLES:
+        download = organiser_client.get(f"/insights/{name}.csv?{query}")
+        assert download.status_code == 200, name
+        assert download.mimetype == "text/csv"
+
+
+def test_a_period_at_the_ends_of_the_allowed_years_is_counted(organiser_client):
+    page = organiser_client.get("/insights?start=1900-01-01&end=2999-12-31").get_data(as_text=True)
+    assert "Enter a date between" not in page and page_figures(page)["Meetings held"] == "0"
+    page = organiser_client.get("/insights?end=1900-01-01").get_data(as_text=True)
+    assert "Enter a date between" not in page
 
 
 def test_a_download_neutralises_formulas_in_themes(organiser_client, make_meeting, make_member):
