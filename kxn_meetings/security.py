@@ -182,8 +182,8 @@ def csrf_token() -> str:
     with a time limit, a signed one is handed out for at most a sixtieth of it, so it is accepted for nearly as long
     as a fresh one. The templates' csrf_token() is this."""
     field = current_app.config["WTF_CSRF_FIELD_NAME"]
-    if field in g:
-        return generate_csrf()
+    if (given := g.get(field)) is not None:
+        return given
     limit = current_app.config["WTF_CSRF_TIME_LIMIT"]
     secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
     signed: Kept[str] = kept("kxn_csrf_tokens", KEPT_CSRF_TOKENS)
