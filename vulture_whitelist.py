@@ -114,4 +114,5 @@ more_past  # noqa
 
 # What WTForms calls on a form's CSRF class and reads from its Meta.
 generate_csrf_token  # noqa
+validate_csrf_token  # noqa
 csrf_class  # noqa

@@ -6,7 +6,7 @@ import functools
 import re
 
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import _FlaskFormCSRF
+from flask_wtf.csrf import CSRFError, _FlaskFormCSRF
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -24,6 +24,7 @@ from wtforms import (
     TextAreaField,
     fields,
 )
+from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import Choice
 from wtforms.validators import (
     URL,
@@ -39,7 +40,7 @@ from wtforms.validators import (
 from wtforms.widgets import Select
 
 from .models import Audience, LabelledEnum, Region, Sector, StandingAnswer
-from .security import csrf_token
+from .security import csrf_token, link_csrf_token, link_csrf_token_valid
 from .services.feedback import QUESTION, SCORE_LABELS, TEXT_MAX
 from .services.rsvps import COMMENT_MAX_LENGTH
 from .text import LINE_BREAKS, TEXT_AREA_BREAKS, character_name, first_control, is_email_address
@@ -395,6 +396,33 @@ class RsvpForm(SiteForm):
     )
     access_needs = TextAreaField("Access needs (only organisers see this)", validators=text_validators(2000))
     comment = TextAreaField("Comment", validators=text_validators(COMMENT_MAX_LENGTH))
+
+
+class _LinkTokenCSRF(CSRF):
+    """The CSRF check of a personal link's form (security.link_csrf_token): a token missing, made for another link
+    or expired is refused as Flask-WTF refuses a session's, with the 400 page that says nothing was changed."""
+
+    def setup_form(self, form):
+        self.link_token = form.meta.csrf_context
+        return super().setup_form(form)
+
+    def generate_csrf_token(self, _csrf_token_field) -> str:
+        return link_csrf_token(self.link_token)
+
+    def validate_csrf_token(self, _form, field) -> None:
+        if not link_csrf_token_valid(self.link_token, field.data):
+            raise CSRFError("The CSRF token is missing, expired or not this link's.")
+
+
+class LinkRsvpForm(RsvpForm):
+    """The answer form on a personal link's page, whose CSRF token belongs to the link (`link_token`), not to a
+    session: neither the page nor the answer sets or needs a cookie."""
+
+    class Meta(RsvpForm.Meta):
+        csrf_class = _LinkTokenCSRF
+
+    def __init__(self, link_token: str, **kwargs) -> None:
+        super().__init__(meta={"csrf_context": link_token}, **kwargs)
 
 
 class InviteForm(SiteForm):

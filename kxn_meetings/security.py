@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
@@ -194,6 +198,47 @@ def csrf_token() -> str:
         signed.keep((secret, flask.session[field]), token)
     setattr(g, field, token)
     return token
+
+
+LINK_CSRF_SALT = b"kxn-personal-link-form"
+# A link token signed a little ahead of the clock (another process's clock) is still accepted.
+LINK_CSRF_SKEW_SECONDS = 60
+
+
+def link_csrf_token(link_token: str) -> str:
+    """The CSRF token of the answer form on a personal link's page: the time it was made and an HMAC of that time
+    and the link under the secret key. It is bound to the link, not to a session, so the page a member opens from
+    her email sets no cookie and her answer needs none: a forged POST would need the link itself, which already
+    answers for her. With WTF_CSRF_TIME_LIMIT set it expires as a session's token does."""
+    stamp = str(int(time.time()))
+    return f"{stamp}.{_link_signature(_csrf_keys()[0], stamp, link_token)}"
+
+
+def link_csrf_token_valid(link_token: str, value: object) -> bool:
+    """Whether `value` is a token link_csrf_token() made for this link, under the secret key or one of its
+    fallbacks, and (with a time limit) not older than the limit."""
+    if not isinstance(value, str) or value.count(".") != 1:
+        return False
+    stamp, signature = value.split(".")
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        return False
+    made, now = int(stamp), time.time()
+    limit = current_app.config["WTF_CSRF_TIME_LIMIT"]
+    if made > now + LINK_CSRF_SKEW_SECONDS or (limit is not None and now - made > limit):
+        return False
+    return any(hmac.compare_digest(signature, _link_signature(key, stamp, link_token)) for key in _csrf_keys())
+
+
+def _csrf_keys() -> list[str | bytes]:
+    config = current_app.config
+    first = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    return [first, *(config.get("SECRET_KEY_FALLBACKS") or ())]
+
+
+def _link_signature(key: str | bytes, stamp: str, link_token: str) -> str:
+    secret = key.encode() if isinstance(key, str) else key
+    digest = hmac.new(secret, LINK_CSRF_SALT + b"\0" + stamp.encode() + b"\0" + link_token.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 def keep_private_pages_out_of_caches(response: Response) -> Response:

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import types
 
 import icalendar
 import pytest
 import sqlalchemy as sa
 
+from kxn_meetings import security
 from kxn_meetings.extensions import db
 from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, MessageKind, OutboxMessage, Rsvp, Visibility
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import meetings as meeting_service
 
-from .html_forms import form_values, text
+from .html_forms import form_values, forms, text
 from .meeting_helpers import record_answer, rsvp_count
 from .test_query_counts import counting_statements
 
@@ -99,11 +101,12 @@ def test_before_answering_the_link_shows_the_members_only_meeting_and_the_form(c
 def test_going_shows_youre_going_the_join_link_the_calendar_and_a_way_to_change(client, members_only, member):
     path = link(members_only, member)
     response = client.post(path, data={"answer": "going"})
-    assert response.status_code == 302 and response.location.endswith(f"{path}#rsvp")
-    page = page_of(client, path)
+    assert response.status_code == 302 and response.location.endswith(f"{path}?answered=changed#rsvp")
+    page = page_of(client, response.location)
     words = text(page)
     assert "You’re going" in words
     assert "Thank you. Your answer is “Going”" in words
+    assert "Thank you" not in text(page_of(client, path))
     assert JOIN in page
     assert calendar_links(page, path)
     assert '<details class="change-answer">' in page and "<summary>Change my answer</summary>" in page
@@ -423,3 +426,123 @@ def test_a_going_to_a_meeting_with_a_limit_counts_the_places_under_the_lock(clie
     db.session.expire_all()
     rsvp = db.session.scalars(sa.select(Rsvp).where(Rsvp.member_id == member.id)).one()
     assert (rsvp.answer, rsvp.waitlist_position) == (Answer.GOING, None)
+
+
+# The answer form's CSRF token belongs to the link -----------------------------------------------------------------
+
+CSRF_ON = pytest.mark.app_config(WTF_CSRF_ENABLED=True)
+
+
+def _answer_form_token(page: str, action: str) -> str:
+    [form] = [f for f in forms(page) if f.method == "post" and f.action == action]
+    return form.values()["csrf_token"]
+
+
+def _link_form_token(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers, "a personal link's page sets no cookie"
+    return _answer_form_token(response.get_data(as_text=True), path)
+
+
+def _answer_through(app, path: str, **data: str):
+    """A POST from a client with no cookies at all, as a phone's mail app opening the link in a fresh browser."""
+    response = app.test_client(use_cookies=False).post(path, data={"answer": "going", **data})
+    assert "Set-Cookie" not in response.headers
+    return response
+
+
+@CSRF_ON
+def test_an_answer_through_a_link_needs_its_form_token_and_no_cookie(app, client, members_only, member):
+    path = link(members_only, member)
+    token = _link_form_token(client, path)
+    response = _answer_through(app, path, csrf_token=token)
+    assert response.status_code == 302 and response.location.endswith("?answered=changed#rsvp")
+    assert rsvp_count() == 1
+    shown = app.test_client(use_cookies=False).get(response.location)
+    assert "Set-Cookie" not in shown.headers
+    assert "Thank you. Your answer is “Going” for Youth engagement in custody." in text(shown.get_data(as_text=True))
+    again = _answer_through(app, path, csrf_token=token)
+    assert again.location.endswith("?answered=unchanged#rsvp")
+    assert "Your answer was already “Going”. Nothing changed." in text(page_of(client, again.location))
+
+
+@CSRF_ON
+def test_a_link_answer_without_its_own_token_is_refused_and_changes_nothing(
+    app, client, members_only, member, make_member, sign_in
+):
+    path = link(members_only, member)
+    other = make_member(name="Olu Other", email="olu@example.org")
+    others_token = _link_form_token(client, link(members_only, other))
+    own = _link_form_token(client, path)
+    signed_in = app.test_client()
+    sign_in(signed_in, other)
+    sessions_token = _answer_form_token(
+        page_of(signed_in, f"/meetings/{members_only.slug}"), f"/meetings/{members_only.slug}/rsvp"
+    )
+    stamp, signature = own.split(".")
+    for bad in (
+        None,
+        "",
+        others_token,
+        sessions_token,
+        f"{int(stamp) + 1}.{signature}",
+        f"{stamp}.{signature[:-2]}",
+        f"{stamp}.{signature}.x",
+        "1.2",
+        "１２.x",
+        f"{'9' * 40}.{signature}",
+    ):
+        data = {} if bad is None else {"csrf_token": bad}
+        response = _answer_through(app, path, **data)
+        assert response.status_code == 400, bad
+        assert "Nothing was changed" in text(response.get_data(as_text=True))
+    assert rsvp_count() == 0
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True, WTF_CSRF_TIME_LIMIT=3600)
+def test_a_link_form_token_expires_with_the_time_limit(app, client, members_only, member, monkeypatch):
+    path = link(members_only, member)
+    now = [1_900_000_000.0]
+    monkeypatch.setattr(security, "time", types.SimpleNamespace(time=lambda: now[0]))
+    token = _link_form_token(client, path)
+    now[0] += 3600
+    assert _answer_through(app, path, csrf_token=token, answer="maybe").status_code == 302
+    now[0] += 1
+    assert _answer_through(app, path, csrf_token=token).status_code == 400
+    now[0] -= 3601 + security.LINK_CSRF_SKEW_SECONDS + 1  # made "later" than the clock allows
+    assert _answer_through(app, path, csrf_token=token).status_code == 400
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Rsvp.answer)).all() == [Answer.MAYBE]
+
+
+@CSRF_ON
+def test_a_link_form_token_outlives_a_change_of_secret_key_kept_as_a_fallback(app, client, members_only, member):
+    path = link(members_only, member)
+    token = _link_form_token(client, path)
+    app.config["SECRET_KEY_FALLBACKS"] = [app.config["SECRET_KEY"]]
+    app.config["SECRET_KEY"] = app.secret_key = "a-new-key-" + "k" * 40
+    assert _answer_through(app, path, csrf_token=token).status_code == 302
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert _answer_through(app, path, csrf_token=token, answer="maybe").status_code == 400
+
+
+def test_the_page_says_nothing_of_an_answer_for_a_link_without_one(client, members_only, member):
+    path = link(members_only, member)
+    for answered_query in ("changed", "unchanged", "nonsense"):
+        words = text(page_of(client, f"{path}?answered={answered_query}"))
+        assert "Thank you" not in words and "Nothing changed" not in words
+
+
+def test_a_full_meeting_says_her_place_on_the_waiting_list(client, members_only, member, make_member):
+    members_only.capacity = 1
+    db.session.commit()
+    answered(members_only, make_member(name="First In", email="first@example.org"), Answer.GOING)
+    path = link(members_only, member)
+    response = client.post(path, data={"answer": "going"})
+    assert "on the waiting list at position 1" in text(page_of(client, response.location))
+    response = client.post(path, data={"answer": "going"})
+    assert response.location.endswith("?answered=unchanged#rsvp")
+    assert "You are already on the waiting list at position 1. Nothing changed." in text(
+        page_of(client, response.location)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -19,8 +20,8 @@ from wtforms import SelectChoice
 from .. import timefmt
 from ..csvsafe import to_csv
 from ..database import reads_first, reads_only
-from ..extensions import db
-from ..forms import CancelMeetingForm, ConfirmForm, MeetingForm, RsvpForm, WalkInForm
+from ..extensions import csrf, db
+from ..forms import CancelMeetingForm, ConfirmForm, LinkRsvpForm, MeetingForm, RsvpForm, WalkInForm
 from ..models import (
     ANSWERS_CHANGED,
     Answer,
@@ -169,10 +170,12 @@ def _meeting_page(
     organiser: bool = False,
     token: str | None = None,
     chosen: str | None = None,
+    answered: str | None = None,
 ):
     """The meeting page for `member` (None: a visitor). With `token` it is her personal link's page: it shows
     what she may see and nothing of whoever the browser is signed in as. `chosen` is an answer picked in the
-    email, shown ready to confirm."""
+    email, shown ready to confirm; `answered` (ANSWERED), what her answer through the link just did, said from her
+    answer as it now stands."""
     my_rsvp = _rsvp_of(meeting, member)
     if (
         member is not None
@@ -182,8 +185,9 @@ def _meeting_page(
         and not (session.get("_flashes") or request_ctx.flashes)
     ):
         return _page_for_members_alike(meeting, member, my_rsvp), status
+    said = _answer_words(meeting, my_rsvp, changed=answered == ANSWERED[0]) if answered in ANSWERED else None
     return _render_meeting_page(
-        meeting, member, my_rsvp, form, status, organiser=organiser, token=token, chosen=chosen
+        meeting, member, my_rsvp, form, status, organiser=organiser, token=token, chosen=chosen, said=said
     ), status
 
 
@@ -216,6 +220,7 @@ def _render_meeting_page(
     token: str | None = None,
     chosen: str | None = None,
     holes: bool = False,
+    said: tuple[str, str] | None = None,
 ) -> str:
     """The meeting page; with `holes`, for page_for_members(): what is the member's own is a hole()."""
 
@@ -223,8 +228,9 @@ def _render_meeting_page(
         return hole(name) if holes and text else text
 
     if form is None and member is not None:
-        # Only members get the form: building one for visitors would set a session cookie on a public page.
-        form = RsvpForm(
+        # Only members get the form: building one for visitors would set a session cookie on a public page. A personal
+        # link's form carries the link's own token, so its page sets no cookie at all.
+        form = (RsvpForm if token is None else functools.partial(LinkRsvpForm, token))(
             data={
                 "answer": chosen or (my_rsvp.answer.value if my_rsvp else None),
                 "access_needs": own(my_rsvp.access_needs, "access_needs") if my_rsvp else "",
@@ -271,6 +277,7 @@ def _render_meeting_page(
         # Chosen while signed in only: a personal link answers and reads, it changes nothing else.
         room_choice=room_service.room_choice(meeting, member) if going and token is None else None,
         message_log=message_service.sent_to(meeting) if organiser and not meeting.is_draft else None,
+        page_messages=[said[::-1]] if said else [],
         **context,
     )
 
@@ -284,14 +291,14 @@ def rsvp(ref: str):
     form = RsvpForm()
     if not form.validate_on_submit():
         return render_meeting(meeting, form, REFUSED)
-    return _record_answer(
-        meeting, current_user, form, RsvpSource.WEB, url_for("meetings.show", ref=meeting.slug, _anchor="rsvp")
-    )
+    return _record_answer(meeting, current_user, form, RsvpSource.WEB, url_for("meetings.show", ref=meeting.slug))
 
 
 def _record_answer(
     meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str, link: Invitation | None = None
 ):
+    """Record the answer and go back to the page. Signed in, what it did is flashed; through a personal link, which
+    has no session, the page is told in its address (ANSWERED) and says it from her answer as it then stands."""
     with transaction() as outcome:
         result = rsvp_service.answer(
             meeting.id,
@@ -303,33 +310,49 @@ def _record_answer(
         )
         notice_service.queue_answer_notices(result, link=link)
         # Worded before the commit, which expires what the answer loaded: afterwards it would be read again.
-        said = _answer_said(result)
+        said = _answer_said(result.meeting.title, result.rsvp.answer, result.waiting_position, changed=result.changed)
+        changed = result.changed
     if outcome.refused:
-        return redirect(done_url)
+        return redirect(f"{done_url}#rsvp")
+    if link is not None:
+        return redirect(f"{done_url}?answered={ANSWERED[0] if changed else ANSWERED[1]}#rsvp")
     flash(*said)
-    return redirect(done_url)
+    return redirect(f"{done_url}#rsvp")
 
 
-def _answer_said(result: rsvp_service.AnswerResult) -> tuple[str, str]:
-    if result.waiting_position is not None and not result.changed:
-        return f"You are already on the waiting list at position {result.waiting_position}. Nothing changed.", "info"
-    if result.waiting_position is not None:
+# What an answer through a personal link tells the page it goes back to: ?answered=changed or unchanged.
+ANSWERED = ("changed", "unchanged")
+
+
+def _answer_words(meeting: Meeting, rsvp: Rsvp | None, *, changed: bool) -> tuple[str, str] | None:
+    """What the page says of the answer just given, from her answer as it stands; nothing where she has none."""
+    if rsvp is None or rsvp.is_walk_in:
+        return None
+    return _answer_said(meeting.title, rsvp.answer, rsvp_service.waiting_position(rsvp), changed=changed)
+
+
+def _answer_said(title: str, answer: Answer, waiting_position: int | None, *, changed: bool) -> tuple[str, str]:
+    if waiting_position is not None and not changed:
+        return f"You are already on the waiting list at position {waiting_position}. Nothing changed.", "info"
+    if waiting_position is not None:
         return (
-            f"The meeting is full, so you are on the waiting list at position {result.waiting_position}. "
+            f"The meeting is full, so you are on the waiting list at position {waiting_position}. "
             "We will email you if a place frees up.",
             "warning",
         )
-    if not result.changed:
-        return f"Your answer was already \u201c{result.rsvp.answer.label}\u201d. Nothing changed.", "info"
-    return f"Thank you. Your answer is \u201c{result.rsvp.answer.label}\u201d for {result.meeting.title}.", "success"
+    if not changed:
+        return f"Your answer was already \u201c{answer.label}\u201d. Nothing changed.", "info"
+    return f"Thank you. Your answer is \u201c{answer.label}\u201d for {title}.", "success"
 
 
 @bp.route("/<ref>/answer/<token>", methods=["GET", "POST"])
+@csrf.exempt
 @reads_first
 def personal_answer(ref: str, token: str):
     """The link in every invitation and notice: the whole meeting page for the one member it names, members-only
     details included, where she answers without signing in. The token opens this page and nothing else: no
-    sign-in, no other meeting, nobody else's answers. GET shows the page; only the button POSTs."""
+    sign-in, no other meeting, nobody else's answers. GET shows the page; only the button POSTs, with the CSRF
+    token of the link's form (forms.LinkRsvpForm) in place of a session's: neither sets nor needs a cookie."""
     # The copy a process keeps: the answer itself locks and reads the meeting afresh (rsvp_service.answer).
     meeting = meeting_service.meeting_to_read(ref)
     if meeting is None or meeting.is_draft:
@@ -339,20 +362,26 @@ def personal_answer(ref: str, token: str):
         abort(404)
     member = invitation.member
     if request.method == "POST":
-        form = RsvpForm()
+        form = LinkRsvpForm(token)
         if form.validate_on_submit():
             return _record_answer(
                 meeting,
                 member,
                 form,
                 RsvpSource.EMAIL_LINK,
-                url_for("meetings.personal_answer", ref=meeting.slug, token=token, _anchor="rsvp"),
+                url_for("meetings.personal_answer", ref=meeting.slug, token=token),
                 invitation,
             )
         return _meeting_page(meeting, member, form, REFUSED, token=token)
     chosen = request.args.get("answer")
     return _meeting_page(
-        meeting, member, None, 200, token=token, chosen=chosen if chosen in {a.value for a in Answer} else None
+        meeting,
+        member,
+        None,
+        200,
+        token=token,
+        chosen=chosen if chosen in {a.value for a in Answer} else None,
+        answered=request.args.get("answered"),
     )
 
 
