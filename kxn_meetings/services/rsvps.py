@@ -231,21 +231,30 @@ def _rsvp_statement():
 
 
 @functools.cache
-def _meeting_with_rsvp_statement():
-    """Built once per process: every answer on SQLite runs it."""
+def _meeting_with_rsvp_statement(count_going: bool, check_waiting: bool):
+    """Built once per process for each case: every answer on SQLite runs one of them, as the first statement under
+    the lock. With `count_going`, the places taken (NULL for a meeting without a limit, which needs no count);
+    with `check_waiting`, whether anyone waits."""
+    meeting_id: BindParameter[int] = bindparam("meeting_id")
+    going = (
+        case((Meeting.capacity.is_not(None), _going_statement().scalar_subquery()), else_=null())
+        if count_going
+        else null()
+    )
+    waiting = exists().where(_waiting(meeting_id)) if check_waiting else null()
     return (
-        select(Meeting, Rsvp)
+        select(Meeting, Rsvp, going.label("going"), waiting.label("anyone_waiting"))
         .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id")))
-        .where(Meeting.id == bindparam("meeting_id"))
+        .where(Meeting.id == meeting_id)
         .execution_options(populate_existing=True)
     )
 
 
 @dataclass(frozen=True)
 class _UnderLock:
-    """What an answer reads once it holds the meeting's lock: the meeting, her answer, and (PostgreSQL, where each is
-    a round trip while others wait for the lock) the places taken and whether anyone waits, where the answer may need
-    them; None where not read."""
+    """What an answer reads once it holds the meeting's lock: the meeting, her answer, and the places taken and
+    whether anyone waits, where the answer may need them, in the same statement (on PostgreSQL each would be a round
+    trip, on SQLite a statement's work in Python, while others wait for the lock); None where not read."""
 
     meeting: Meeting
     rsvp: Rsvp | None
@@ -269,12 +278,11 @@ def _answer_under_lock_statement(count_going: bool, check_waiting: bool):
 
 
 def _lock_with_answer(meeting_id: int, member_id: int, choice: Answer) -> _UnderLock:
-    """The meeting locked (lock_meeting) and the member's answer to it read afresh under the lock. On SQLite the lock
-    is held from BEGIN, so one statement reads both. On PostgreSQL the answer is read by a statement of its own after
-    the row lock is granted: a statement that waited for the lock still reads other tables as they were when it
-    began, and would miss an answer the transaction it waited for had just added. That statement also counts the
-    places taken when a Going may need one, and looks for anyone waiting when an answer other than Going may free a
-    place, so that neither costs a round trip of its own while others wait."""
+    """The meeting locked (lock_meeting) and the member's answer to it read afresh under the lock, with the places
+    taken when a Going may need one and whether anyone waits when an answer other than Going may free a place. On
+    SQLite the lock is held from BEGIN, so one statement reads all of it. On PostgreSQL the answer is read by a
+    statement of its own after the row lock is granted: a statement that waited for the lock still reads other
+    tables as they were when it began, and would miss an answer the transaction it waited for had just added."""
     params = {"meeting_id": meeting_id, "member_id": member_id}
     if is_postgresql():
         meeting = lock_meeting(meeting_id)
@@ -287,8 +295,14 @@ def _lock_with_answer(meeting_id: int, member_id: int, choice: Answer) -> _Under
             anyone_waiting=bool(row.anyone_waiting) if waiting else None,
         )
     begin_write()
-    row = db.session.execute(_meeting_with_rsvp_statement(), params).one()
-    return _UnderLock(row.Meeting, row.Rsvp)
+    going, waiting = choice == Answer.GOING, choice != Answer.GOING
+    row = db.session.execute(_meeting_with_rsvp_statement(going, waiting), params).one()
+    return _UnderLock(
+        row.Meeting,
+        row.Rsvp,
+        going=int(row.going or 0) if going and row.Meeting.capacity is not None else None,
+        anyone_waiting=bool(row.anyone_waiting) if waiting else None,
+    )
 
 
 def rsvp_of(meeting_id: int, member_id: int) -> Rsvp | None:
