@@ -116,3 +116,6 @@ more_past  # noqa
 generate_csrf_token  # noqa
 validate_csrf_token  # noqa
 csrf_class  # noqa
+
+# What Flask calls on the app's session interface.
+open_session  # noqa
