@@ -160,13 +160,34 @@ def gunicorn(target: str, env: dict[str, str], *, workers: int = 2, threads: int
             proc.kill()
 
 
+@dataclass(frozen=True)
+class Served:
+    """A gunicorn serving something: where, and its master's pid (whose children are the workers)."""
+
+    port: int
+    master: int
+
+
 @contextmanager
 def app_and_bare_route(url: str):
-    """The app on the database at `url` and the bare Flask route it is measured against, served alike; yields (bare
-    route's port, app's port, app's master pid)."""
+    """The app on the database at `url` and the bare Flask route it is measured against, served alike; yields
+    (bare route, app) as Served."""
     env = app_env(url)
-    with gunicorn("bench._bare_app:app", env) as (bare_port, _), gunicorn("kxn_meetings:create_app()", env) as app:
-        yield bare_port, *app
+    with gunicorn("bench._bare_app:app", env) as bare, gunicorn("kxn_meetings:create_app()", env) as app:
+        yield Served(*bare), Served(*app)
+
+
+def worker_cpu_ticks(master_pid: int) -> dict[int, int]:
+    """CPU time (user and system, in clock ticks) each of the master's workers has used so far."""
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(master_pid):
+            ticks[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
+    return ticks
 
 
 def worker_peak_memory_mib(master_pid: int) -> float:
@@ -292,13 +313,20 @@ def ensure_wrk() -> str:
 
 @dataclass
 class Measured:
-    """One wrk run: requests answered 2xx/3xx, errors of any kind, and latency percentiles."""
+    """One wrk run: requests answered 2xx/3xx, errors of any kind, and latency percentiles; `workers`, each worker's
+    share of the CPU the server used meanwhile, when measured (best_of_rounds)."""
 
     requests: int
     seconds: float
     errors: int
     p50_ms: float
     p95_ms: float
+    workers: tuple[float, ...] = ()
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every worker did at least BALANCED_SHARE of the work the busiest one did (or nobody measured)."""
+        return not self.workers or min(self.workers) >= BALANCED_SHARE * max(self.workers)
 
     @property
     def rps(self) -> float:
@@ -349,20 +377,50 @@ def wrk(
     return Measured(good, int(duration_us) / 1e6, int(errors), float(p50), float(p95))
 
 
+# wrk opens its connections at once and keeps them; which worker accepts each is a race, and now and then one
+# worker takes (nearly) all of them while the other idles: that round measures one worker, not the configuration,
+# at a quarter to a half of its rate. Such a round is run again, up to UNBALANCED_RETRIES times, for the bare route
+# and the app alike.
+BALANCED_SHARE = 0.5
+UNBALANCED_RETRIES = 3
+
+
+def balanced_wrk(served: Served, *, seconds: float, connections: int, **load) -> Measured:
+    """wrk() on `served`, run again while one of its workers did less than BALANCED_SHARE of the busiest one's
+    work; the last run, with each worker's share of the CPU."""
+    for _ in range(UNBALANCED_RETRIES + 1):
+        before = worker_cpu_ticks(served.master)
+        measured = wrk(served.port, seconds=seconds, connections=connections, **load)
+        after = worker_cpu_ticks(served.master)
+        used = [after[pid] - before.get(pid, 0) for pid in after]
+        total = sum(used) or 1
+        measured.workers = tuple(sorted((u / total for u in used), reverse=True))
+        if measured.balanced:
+            break
+    return measured
+
+
 def best_of_rounds(
-    bare_port: int, port: int, loads: dict[str, dict], *, rounds: int, seconds: float, connections: int
+    bare: Served, app: Served, loads: dict[str, dict], *, rounds: int, seconds: float, connections: int
 ) -> dict[str, Measured]:
     """Each load on the app, and the bare route as "bare", in interleaved rounds after a one-second warm-up, so a
-    busy spell on the machine hits every side alike; the best round of each."""
-    wrk(bare_port, seconds=1, connections=connections)
+    busy spell on the machine hits every side alike; the best round of each, among rounds in which both workers
+    took their part (balanced_wrk)."""
+    wrk(bare.port, seconds=1, connections=connections)
     for load in loads.values():
-        wrk(port, seconds=1, connections=connections, **load)
+        wrk(app.port, seconds=1, connections=connections, **load)
     results: dict[str, list[Measured]] = {name: [] for name in ["bare", *loads]}
     for _ in range(rounds):
-        results["bare"].append(wrk(bare_port, seconds=seconds, connections=connections))
+        results["bare"].append(balanced_wrk(bare, seconds=seconds, connections=connections))
         for name, load in loads.items():
-            results[name].append(wrk(port, seconds=seconds, connections=connections, **load))
-    return {name: max(measured, key=lambda m: m.rps) for name, measured in results.items()}
+            results[name].append(balanced_wrk(app, seconds=seconds, connections=connections, **load))
+    return {name: max(measured, key=lambda m: (m.balanced, m.rps)) for name, measured in results.items()}
+
+
+def shares(measured: Measured) -> str:
+    """Each worker's share of the CPU in a round, and a warning when one did much less than the other."""
+    text = " / ".join(f"{share:.0%}" for share in measured.workers)
+    return f"workers {text}" + ("" if measured.balanced else " UNBALANCED")
 
 
 def wrk_rounds(rounds: int, seconds: float, connections: int) -> str:

@@ -92,10 +92,10 @@ def seed(url: str) -> str:
 def run(kind: str) -> tuple[list[str], bool]:
     with harness.database(kind) as url:
         cookie = seed(url)
-        with harness.app_and_bare_route(url) as (bare_port, port, _master):
+        with harness.app_and_bare_route(url) as (bare, app):
             page = {"path": "/insights", "headers": {"Cookie": cookie}}
             results = harness.best_of_rounds(
-                bare_port, port, {"insights": page}, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS
+                bare, app, {"insights": page}, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS
             )
     best_bare, best = results["bare"], results["insights"]
     share = best.rps / best_bare.rps

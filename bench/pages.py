@@ -185,7 +185,8 @@ def run(kind: str) -> tuple[list[str], bool]:
     lines, missed = [], False
     with harness.database(kind) as url:
         site = seed(url)
-        with harness.app_and_bare_route(url) as (bare_port, port, master):
+        with harness.app_and_bare_route(url) as (bare_served, app):
+            port = app.port
             post = rsvp_script(port, site)
             loads = {
                 "meeting page (visitor)": {"path": f"/meetings/{site.slug}"},
@@ -201,7 +202,7 @@ def run(kind: str) -> tuple[list[str], bool]:
                 "RSVP POST (personal link)": {"path": "/", "script": post},
             }
             best = harness.best_of_rounds(
-                bare_port, port, loads, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS
+                bare_served, app, loads, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS
             )
             single = min(
                 (
@@ -210,9 +211,9 @@ def run(kind: str) -> tuple[list[str], bool]:
                 ),
                 key=lambda m: m.p50_ms,
             )
-            memory = harness.worker_peak_memory_mib(master)
+            memory = harness.worker_peak_memory_mib(app.master)
     bare = best["bare"]
-    lines.append(f"[{kind}] bare route: {bare.rps:.0f} req/s, p95 {bare.p95_ms:.1f} ms")
+    lines.append(f"[{kind}] bare route: {bare.rps:.0f} req/s, p95 {bare.p95_ms:.1f} ms; {harness.shares(bare)}")
     page = best["meeting page (visitor)"]
     if page.rps > bare.rps:
         # Every page goes through the app's whole request handling, which the bare route skips: a page served
@@ -235,7 +236,7 @@ def run(kind: str) -> tuple[list[str], bool]:
             verdict = harness.verdict(result.p95_ms, target.p95_ms, higher_is_better=False)
             text += f" (target <= {target.p95_ms:g} ms) {verdict}"
             missed |= result.p95_ms > target.p95_ms
-        lines.append(text + (f"; errors {result.errors}" if result.errors else ""))
+        lines.append(text + (f"; errors {result.errors}" if result.errors else "") + f"; {harness.shares(result)}")
     lines.append(
         f"[{kind}] meeting page, 1 connection: p50 {single.p50_ms:.1f} ms (target <= {SINGLE_P50_MS:g} ms) "
         f"{harness.verdict(single.p50_ms, SINGLE_P50_MS, higher_is_better=False)}"
