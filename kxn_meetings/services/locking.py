@@ -27,3 +27,18 @@ def lock_meeting(meeting_id: int) -> Meeting:
     BEGIN in any request or command that writes). Take it before changing anything else in the transaction."""
     begin_write()
     return db.session.scalars(_lock_statement(is_postgresql()), {"id": meeting_id}).one()
+
+
+@functools.cache
+def _row_lock_statement():
+    """Built once per process: every answer on PostgreSQL runs it."""
+    return select(Meeting.id).where(Meeting.id == bindparam("id")).with_for_update()
+
+
+def lock_meeting_row(meeting_id: int) -> None:
+    """lock_meeting() without reading the meeting, for a caller that reads it afresh, with what else it needs, in its
+    next statement (services.rsvps.answer): on PostgreSQL the lock's own statement then carries one column, not the
+    meeting's every column, while others wait for the lock."""
+    begin_write()
+    if is_postgresql():
+        db.session.connection().execute(_row_lock_statement(), {"id": meeting_id}).one()

@@ -13,7 +13,6 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import timefmt
-from ..database import begin_write, is_postgresql
 from ..extensions import db
 from ..kept import Kept, kept
 from ..models import (
@@ -31,7 +30,7 @@ from ..models import (
 )
 from ..text import TEXT_AREA_BREAKS, without_controls
 from .errors import ServiceError
-from .locking import lock_meeting
+from .locking import lock_meeting_row
 
 COMMENT_MAX_LENGTH = 2000
 
@@ -232,9 +231,9 @@ def _rsvp_statement():
 
 @functools.cache
 def _meeting_with_rsvp_statement(count_going: bool, check_waiting: bool):
-    """Built once per process for each case: every answer on SQLite runs one of them, as the first statement under
-    the lock. With `count_going`, the places taken (NULL for a meeting without a limit, which needs no count);
-    with `check_waiting`, whether anyone waits."""
+    """Built once per process for each case: every answer runs one of them, as its first statement once it holds the
+    lock. With `count_going`, the places taken (NULL for a meeting without a limit, which needs no count); with
+    `check_waiting`, whether anyone waits."""
     meeting_id: BindParameter[int] = bindparam("meeting_id")
     going = (
         case((Meeting.capacity.is_not(None), _going_statement().scalar_subquery()), else_=null())
@@ -262,39 +261,14 @@ class _UnderLock:
     anyone_waiting: bool | None = None
 
 
-@functools.cache
-def _answer_under_lock_statement(count_going: bool, check_waiting: bool):
-    """Built once per process for each case: every answer on PostgreSQL runs one of them, just after the lock."""
-    meeting_id: BindParameter[int] = bindparam("meeting_id")
-    going = _going_statement().scalar_subquery() if count_going else null()
-    waiting = exists().where(_waiting(meeting_id)) if check_waiting else null()
-    return (
-        select(going.label("going"), waiting.label("anyone_waiting"), Rsvp)
-        .select_from(Meeting)
-        .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id")))
-        .where(Meeting.id == meeting_id)
-        .execution_options(populate_existing=True)
-    )
-
-
 def _lock_with_answer(meeting_id: int, member_id: int, choice: Answer) -> _UnderLock:
-    """The meeting locked (lock_meeting) and the member's answer to it read afresh under the lock, with the places
-    taken when a Going may need one and whether anyone waits when an answer other than Going may free a place. On
-    SQLite the lock is held from BEGIN, so one statement reads all of it. On PostgreSQL the answer is read by a
-    statement of its own after the row lock is granted: a statement that waited for the lock still reads other
-    tables as they were when it began, and would miss an answer the transaction it waited for had just added."""
+    """The meeting locked (lock_meeting_row) and read afresh under the lock with the member's answer to it, the places
+    taken when a Going may need one and whether anyone waits when an answer other than Going may free a place, in
+    one statement. On PostgreSQL that statement follows the row lock's own: a statement that waited for the lock
+    still reads other tables as they were when it began, and would miss an answer the transaction it waited for had
+    just added. On SQLite the lock is held from BEGIN."""
     params = {"meeting_id": meeting_id, "member_id": member_id}
-    if is_postgresql():
-        meeting = lock_meeting(meeting_id)
-        going, waiting = choice == Answer.GOING and meeting.capacity is not None, choice != Answer.GOING
-        row = db.session.execute(_answer_under_lock_statement(going, waiting), params).one()
-        return _UnderLock(
-            meeting,
-            row.Rsvp,
-            going=int(row.going or 0) if going else None,
-            anyone_waiting=bool(row.anyone_waiting) if waiting else None,
-        )
-    begin_write()
+    lock_meeting_row(meeting_id)
     going, waiting = choice == Answer.GOING, choice != Answer.GOING
     row = db.session.execute(_meeting_with_rsvp_statement(going, waiting), params).one()
     return _UnderLock(
