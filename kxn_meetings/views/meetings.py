@@ -277,7 +277,8 @@ def _render_meeting_page(
         # Chosen while signed in only: a personal link answers and reads, it changes nothing else.
         room_choice=room_service.room_choice(meeting, member) if going and token is None else None,
         message_log=message_service.sent_to(meeting) if organiser and not meeting.is_draft else None,
-        page_messages=[said[::-1]] if said else [],
+        # Shown with the flashed messages, as (category, message), without a session to carry them.
+        page_messages=[(said[1], said[0])] if said else [],
         **context,
     )
 
