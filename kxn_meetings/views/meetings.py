@@ -310,13 +310,17 @@ def _record_answer(
             source=source,
         )
         notice_service.queue_answer_notices(result, link=link)
-        # Worded before the commit, which expires what the answer loaded: afterwards it would be read again.
-        said = _answer_said(result.meeting.title, result.rsvp.answer, result.waiting_position, changed=result.changed)
-        changed = result.changed
+        # Worded before the commit, which expires what the answer loaded (afterwards it would be read again), and
+        # flashed only once committed. A personal link's page words it itself (ANSWERED).
+        said = None
+        if link is None:
+            said = _answer_said(
+                result.meeting.title, result.rsvp.answer, result.waiting_position, changed=result.changed
+            )
     if outcome.refused:
         return redirect(f"{done_url}#rsvp")
-    if link is not None:
-        return redirect(f"{done_url}?answered={ANSWERED[0] if changed else ANSWERED[1]}#rsvp")
+    if said is None:
+        return redirect(f"{done_url}?answered={ANSWERED[0] if result.changed else ANSWERED[1]}#rsvp")
     flash(*said)
     return redirect(f"{done_url}#rsvp")
 
