@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
-import hashlib
 import hmac
 import math
 import time
@@ -30,6 +28,7 @@ from .database import begin_write
 from .extensions import db, login_manager
 from .kept import Kept, kept
 from .models import Member, MemberSession, RateLimitHit, Rsvp, utcnow
+from .signing import signature
 from .text import first_control
 
 P = ParamSpec("P")
@@ -227,7 +226,6 @@ def csrf_token() -> str:
     return token
 
 
-LINK_CSRF_SALT = b"kxn-personal-link-form"
 # A link token signed a little ahead of the clock (another process's clock) is still accepted.
 LINK_CSRF_SKEW_SECONDS = 60
 
@@ -238,7 +236,7 @@ def link_csrf_token(link_token: str) -> str:
     her email sets no cookie and her answer needs none: a forged POST would need the link itself, which already
     answers for her. With WTF_CSRF_TIME_LIMIT set it expires as a session's token does."""
     stamp = str(int(time.time()))
-    return f"{stamp}.{_link_signature(_csrf_keys()[0], stamp, link_token)}"
+    return f"{stamp}.{signature(_link_form_message(stamp, link_token), key=_csrf_keys()[0])}"
 
 
 def link_csrf_token_valid(link_token: str, value: object) -> bool:
@@ -246,14 +244,15 @@ def link_csrf_token_valid(link_token: str, value: object) -> bool:
     fallbacks, and (with a time limit) not older than the limit."""
     if not isinstance(value, str) or value.count(".") != 1:
         return False
-    stamp, signature = value.split(".")
+    stamp, signed = value.split(".")
     if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
         return False
     made, now = int(stamp), time.time()
     limit = current_app.config["WTF_CSRF_TIME_LIMIT"]
     if made > now + LINK_CSRF_SKEW_SECONDS or (limit is not None and now - made > limit):
         return False
-    return any(hmac.compare_digest(signature, _link_signature(key, stamp, link_token)) for key in _csrf_keys())
+    message = _link_form_message(stamp, link_token)
+    return any(hmac.compare_digest(signed, signature(message, key=key)) for key in _csrf_keys())
 
 
 def _csrf_keys() -> list[str | bytes]:
@@ -262,10 +261,8 @@ def _csrf_keys() -> list[str | bytes]:
     return [first, *(config.get("SECRET_KEY_FALLBACKS") or ())]
 
 
-def _link_signature(key: str | bytes, stamp: str, link_token: str) -> str:
-    secret = key.encode() if isinstance(key, str) else key
-    digest = hmac.new(secret, LINK_CSRF_SALT + b"\0" + stamp.encode() + b"\0" + link_token.encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+def _link_form_message(stamp: str, link_token: str) -> str:
+    return f"personal-link-form:{stamp}:{link_token}"
 
 
 def keep_private_pages_out_of_caches(response: Response) -> Response:

@@ -4,25 +4,21 @@ services.series."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Meeting, MeetingSeries, Member, SeriesFollow, StandingAnswer, parse_id
+from ..signing import signature
 from ..urls import external_url
 
 
 def _signature(series_id: int, member_id: int) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"series-follow:{series_id}:{member_id}".encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return signature(f"series-follow:{series_id}:{member_id}", size=16)
 
 
 def member_token(series_id: int, member_id: int) -> str:

@@ -10,20 +10,19 @@ together on the scribe page and in the notes.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 import secrets
 from collections.abc import Mapping
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ... import timefmt
 from ...extensions import db
 from ...models import Meeting, MeetingNotes, MessageKind, NotesStatus, RoomScribe, ScribeAnswer, WorkshopRoom, utcnow
+from ...signing import signature
 from ...text import TEXT_AREA_BREAKS, first_control
 from ...urls import external_url
 from ..locking import lock_meeting
@@ -35,9 +34,7 @@ MAX_ANSWER = 20_000
 
 
 def _secret(nonce: str) -> str:
-    key = str(current_app.secret_key).encode()
-    digest = hmac.new(key, f"scribe-link:{nonce}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return signature(f"scribe-link:{nonce}")
 
 
 def _hash(token: str) -> str:
