@@ -177,30 +177,34 @@ def app_and_bare_route(url: str):
         yield Served(*bare), Served(*app)
 
 
-def worker_cpu_ticks(master_pid: int) -> dict[int, int]:
-    """CPU time (user and system, in clock ticks) each of the master's workers has used so far."""
-    ticks = {}
+def _workers(master_pid: int) -> dict[int, list[str]]:
+    """The master's worker processes, each with the fields of its /proc/<pid>/stat after the command name."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if fields[1] == str(master_pid):
-            ticks[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
-    return ticks
+            found[int(stat.parent.name)] = fields
+    return found
+
+
+def worker_cpu_ticks(master_pid: int) -> dict[int, int]:
+    """CPU time (user and system, in clock ticks) each of the master's workers has used so far."""
+    return {pid: int(fields[11]) + int(fields[12]) for pid, fields in _workers(master_pid).items()}
 
 
 def worker_peak_memory_mib(master_pid: int) -> float:
     """Largest peak resident size (VmHWM) among the master's worker processes."""
     peak = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
+    for pid in _workers(master_pid):
         try:
-            text = status.read_text()
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        if fields.get("PPid", "").strip() == str(master_pid):
-            peak = max(peak, int(fields.get("VmHWM", "0 kB").split()[0]))
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        peak = max(peak, int(fields.get("VmHWM", "0 kB").split()[0]))
     return peak / 1024
 
 
