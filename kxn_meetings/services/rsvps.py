@@ -7,6 +7,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import overload
 
 from sqlalchemy import BindParameter, ColumnElement, bindparam, case, exists, func, null, select
 from sqlalchemy.orm import joinedload
@@ -69,6 +70,7 @@ class AnswerResult:
     promoted: list[Rsvp]
     previous: Answer | None
     was_going: bool
+    link: Invitation | None = None
 
     @property
     def answer_changed(self) -> bool:
@@ -141,7 +143,42 @@ def answer(
     source: RsvpSource = RsvpSource.WEB,
 ) -> AnswerResult:
     """Record a member's answer. Idempotent: the same answer twice changes nothing and sends nothing."""
-    read = _lock_with_answer(meeting_id, member.id, choice)
+    read = _lock_with_answer(meeting_id, choice, member_id=member.id)
+    return _answer(read, member, choice, access_needs=access_needs, comment=comment, source=source)
+
+
+def answer_through_link(
+    meeting_id: int,
+    token: str,
+    choice: Answer,
+    *,
+    access_needs: str | None = None,
+    comment: str | None = None,
+) -> AnswerResult | None:
+    """answer() for the member whose personal link `token` is, read with the meeting under its lock in the same
+    statement (invitation_by_token() and answer() would read them in two); None, with nothing changed, when it is not
+    the link of an active member to this meeting. The result's `link` is the link."""
+    if not TOKEN_SHAPE.fullmatch(token or ""):
+        return None
+    read = _lock_with_answer(meeting_id, choice, token=token)
+    if read is None or read.member is None:
+        return None
+    result = _answer(
+        read, read.member, choice, access_needs=access_needs, comment=comment, source=RsvpSource.EMAIL_LINK
+    )
+    result.link = read.link
+    return result
+
+
+def _answer(
+    read: _UnderLock,
+    member: Member,
+    choice: Answer,
+    *,
+    access_needs: str | None,
+    comment: str | None,
+    source: RsvpSource,
+) -> AnswerResult:
     meeting, rsvp = read.meeting, read.rsvp
     reason = closed_reason(meeting)
     if reason:
@@ -230,10 +267,11 @@ def _rsvp_statement():
 
 
 @functools.cache
-def _meeting_with_rsvp_statement(count_going: bool, check_waiting: bool):
+def _meeting_with_rsvp_statement(count_going: bool, check_waiting: bool, through_link: bool = False):
     """Built once per process for each case: every answer runs one of them, as its first statement once it holds the
     lock. With `count_going`, the places taken (NULL for a meeting without a limit, which needs no count); with
-    `check_waiting`, whether anyone waits."""
+    `check_waiting`, whether anyone waits; `through_link`, the member is the one whose personal link to the meeting
+    is `token`, read with her link, and there is no row when there is no such link of an active member."""
     meeting_id: BindParameter[int] = bindparam("meeting_id")
     going = (
         case((Meeting.capacity.is_not(None), _going_statement().scalar_subquery()), else_=null())
@@ -241,12 +279,18 @@ def _meeting_with_rsvp_statement(count_going: bool, check_waiting: bool):
         else null()
     )
     waiting = exists().where(_waiting(meeting_id)) if check_waiting else null()
-    return (
-        select(Meeting, Rsvp, going.label("going"), waiting.label("anyone_waiting"))
-        .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id")))
-        .where(Meeting.id == meeting_id)
-        .execution_options(populate_existing=True)
-    )
+    if not through_link:
+        query = select(Meeting, Rsvp, going.label("going"), waiting.label("anyone_waiting")).outerjoin(
+            Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id"))
+        )
+    else:
+        query = (
+            select(Meeting, Rsvp, Invitation, Member, going.label("going"), waiting.label("anyone_waiting"))
+            .join(Invitation, (Invitation.meeting_id == Meeting.id) & (Invitation.token == bindparam("token")))
+            .join(Member, (Member.id == Invitation.member_id) & Member.active.is_(True))
+            .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == Invitation.member_id))
+        )
+    return query.where(Meeting.id == meeting_id).execution_options(populate_existing=True)
 
 
 @dataclass(frozen=True)
@@ -259,24 +303,41 @@ class _UnderLock:
     rsvp: Rsvp | None
     going: int | None = None
     anyone_waiting: bool | None = None
+    member: Member | None = None
+    link: Invitation | None = None
 
 
-def _lock_with_answer(meeting_id: int, member_id: int, choice: Answer) -> _UnderLock:
+@overload
+def _lock_with_answer(meeting_id: int, choice: Answer, *, member_id: int) -> _UnderLock: ...
+@overload
+def _lock_with_answer(meeting_id: int, choice: Answer, *, token: str) -> _UnderLock | None: ...
+def _lock_with_answer(
+    meeting_id: int, choice: Answer, *, member_id: int | None = None, token: str | None = None
+) -> _UnderLock | None:
     """The meeting locked (lock_meeting_row) and read afresh under the lock with the member's answer to it, the places
     taken when a Going may need one and whether anyone waits when an answer other than Going may free a place, in
     one statement. On PostgreSQL that statement follows the row lock's own: a statement that waited for the lock
     still reads other tables as they were when it began, and would miss an answer the transaction it waited for had
-    just added. On SQLite the lock is held from BEGIN."""
-    params = {"meeting_id": meeting_id, "member_id": member_id}
+    just added. On SQLite the lock is held from BEGIN. The member is `member_id`, or the one whose personal link is
+    `token`, read with it (None when there is no such link of an active member)."""
+    params = {"meeting_id": meeting_id, "member_id": member_id, "token": token}
     lock_meeting_row(meeting_id)
     going, waiting = choice == Answer.GOING, choice != Answer.GOING
-    row = db.session.execute(_meeting_with_rsvp_statement(going, waiting), params).one()
-    return _UnderLock(
+    statement = _meeting_with_rsvp_statement(going, waiting, token is not None)
+    result = db.session.execute(statement, params)
+    row = result.one() if token is None else result.one_or_none()
+    if row is None:
+        return None
+    read = _UnderLock(
         row.Meeting,
         row.Rsvp,
         going=int(row.going or 0) if going and row.Meeting.capacity is not None else None,
         anyone_waiting=bool(row.anyone_waiting) if waiting else None,
     )
+    if token is None:
+        return read
+    set_committed_value(row.Invitation, "member", row.Member)
+    return replace(read, member=row.Member, link=row.Invitation)
 
 
 def rsvp_of(meeting_id: int, member_id: int) -> Rsvp | None:

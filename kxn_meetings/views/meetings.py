@@ -25,11 +25,9 @@ from ..forms import CancelMeetingForm, ConfirmForm, LinkRsvpForm, MeetingForm, R
 from ..models import (
     ANSWERS_CHANGED,
     Answer,
-    Invitation,
     Meeting,
     Member,
     Rsvp,
-    RsvpSource,
     Visibility,
     parse_choice,
     parse_id,
@@ -292,37 +290,45 @@ def rsvp(ref: str):
     form = RsvpForm()
     if not form.validate_on_submit():
         return render_meeting(meeting, form, REFUSED)
-    return _record_answer(meeting, current_user, form, RsvpSource.WEB, url_for("meetings.show", ref=meeting.slug))
+    return _record_answer(meeting, current_user, form, url_for("meetings.show", ref=meeting.slug))
 
 
-def _record_answer(
-    meeting: Meeting, member: Member, form: RsvpForm, source: RsvpSource, done_url: str, link: Invitation | None = None
-):
-    """Record the answer and go back to the page. Signed in, what it did is flashed; through a personal link, which
-    has no session, the page is told in its address (ANSWERED) and says it from her answer as it then stands."""
+def _record_answer(meeting: Meeting, member: Member, form: RsvpForm, done_url: str):
+    """Record a signed-in member's answer and go back to the page, with what it did flashed once committed."""
     with transaction() as outcome:
         result = rsvp_service.answer(
-            meeting.id,
-            member,
-            Answer(form.answer.data),
-            access_needs=(form.access_needs.data or "").strip(),
-            comment=(form.comment.data or "").strip(),
-            source=source,
+            meeting.id, member, Answer(form.answer.data), access_needs=_access_needs(form), comment=_comment(form)
         )
-        notice_service.queue_answer_notices(result, link=link)
-        # Worded before the commit, which expires what the answer loaded (afterwards it would be read again), and
-        # flashed only once committed. A personal link's page words it itself (ANSWERED).
-        said = None
-        if link is None:
-            said = _answer_said(
-                result.meeting.title, result.rsvp.answer, result.waiting_position, changed=result.changed
-            )
+        notice_service.queue_answer_notices(result)
+        # Worded before the commit, which expires what the answer loaded (afterwards it would be read again).
+        said = _answer_said(result.meeting.title, result.rsvp.answer, result.waiting_position, changed=result.changed)
+    if not outcome.refused:
+        flash(*said)
+    return redirect(f"{done_url}#rsvp")
+
+
+def _record_link_answer(meeting: Meeting, token: str, form: RsvpForm, done_url: str):
+    """Record an answer through a personal link and go back to its page. The link has no session to flash in: the
+    page is told in its address (ANSWERED) and says it from her answer as it then stands. A link that is not (or no
+    longer) an active member's to this meeting is a 404, with nothing changed."""
+    with transaction() as outcome:
+        result = rsvp_service.answer_through_link(
+            meeting.id, token, Answer(form.answer.data), access_needs=_access_needs(form), comment=_comment(form)
+        )
+        if result is None:
+            abort(404)
+        notice_service.queue_answer_notices(result, link=result.link)
     if outcome.refused:
         return redirect(f"{done_url}#rsvp")
-    if said is None:
-        return redirect(f"{done_url}?answered={ANSWERED[0] if result.changed else ANSWERED[1]}#rsvp")
-    flash(*said)
-    return redirect(f"{done_url}#rsvp")
+    return redirect(f"{done_url}?answered={ANSWERED[0] if result.changed else ANSWERED[1]}#rsvp")
+
+
+def _access_needs(form: RsvpForm) -> str:
+    return (form.access_needs.data or "").strip()
+
+
+def _comment(form: RsvpForm) -> str:
+    return (form.comment.data or "").strip()
 
 
 # What an answer through a personal link tells the page it goes back to: ?answered=changed or unchanged.
@@ -362,21 +368,17 @@ def personal_answer(ref: str, token: str):
     meeting = meeting_service.meeting_to_read(ref)
     if meeting is None or meeting.is_draft:
         abort(404)
+    form = LinkRsvpForm(token) if request.method == "POST" else None
+    if form is not None and form.validate_on_submit():
+        # The link is read with the meeting under its lock (rsvp_service.answer_through_link), in one statement.
+        return _record_link_answer(
+            meeting, token, form, url_for("meetings.personal_answer", ref=meeting.slug, token=token)
+        )
     invitation = rsvp_service.invitation_by_token(meeting.id, token)
     if invitation is None:
         abort(404)
     member = invitation.member
-    if request.method == "POST":
-        form = LinkRsvpForm(token)
-        if form.validate_on_submit():
-            return _record_answer(
-                meeting,
-                member,
-                form,
-                RsvpSource.EMAIL_LINK,
-                url_for("meetings.personal_answer", ref=meeting.slug, token=token),
-                invitation,
-            )
+    if form is not None:
         return _meeting_page(meeting, member, form, REFUSED, token=token)
     chosen = request.args.get("answer")
     return _meeting_page(
