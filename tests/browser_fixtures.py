@@ -275,13 +275,29 @@ class Checker:
                 .map(b => [b.textContent.trim().slice(0, 40), b.getBoundingClientRect()])
                 .filter(([, r]) => r.height < 44 || r.width < 44)
                 .map(([text, r]) => `button "${text}" is ${Math.round(r.width)}x${Math.round(r.height)} px`);
-              return {scroll: root.scrollWidth, client: root.clientWidth, inner: innerWidth, wide, small};
+              // A table shown as cards (class "stacked", on a phone) gives each cell and its caption the card's
+              // width: a column width meant for the desktop table would squeeze them to a letter a line.
+              const squeezed = [];
+              for (const table of document.querySelectorAll('table.stacked')) {
+                if (table.offsetParent === null || getComputedStyle(table).display !== 'block') continue;
+                const width = table.getBoundingClientRect().width;
+                for (const cell of table.querySelectorAll('caption, td')) {
+                  const box = cell.getBoundingClientRect(), style = getComputedStyle(cell);
+                  // A caption for screen readers only is taken out of the flow.
+                  if (style.display === 'none' || style.position === 'absolute' || !cell.textContent.trim()) continue;
+                  if (box.width < 0.8 * width) {
+                    squeezed.push(`${cell.tagName.toLowerCase()} "${cell.textContent.trim().slice(0, 30)}" of ` +
+                      `table#${table.id} is ${Math.round(box.width)} of its ${Math.round(width)} px`);
+                  }
+                }
+              }
+              return {scroll: root.scrollWidth, client: root.clientWidth, inner: innerWidth, wide, small, squeezed};
             }"""
         )
         if found["scroll"] > found["inner"] or found["scroll"] > found["client"]:
             found["wide"].insert(0, f"page is {found['scroll']} px wide in a {found['inner']} px window")
         if self.width <= PHONE["width"]:
-            found["wide"] += found["small"]
+            found["wide"] += found["small"] + found["squeezed"]
         # The error pages' own status is the browser's one logged "failed to load" line.
         errors = [e for e in self.console if not (status >= 400 and f"status of {status}" in e)]
         self.console.clear()
