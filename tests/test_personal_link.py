@@ -555,3 +555,19 @@ def test_a_full_meeting_says_her_place_on_the_waiting_list(client, members_only,
     assert "You are already on the waiting list at position 1. Nothing changed." in text(
         page_of(client, response.location)
     )
+
+
+@pytest.mark.app_config(PUBLIC_PAGE_SECONDS=5)
+def test_the_page_after_her_answer_counts_it_though_the_meeting_is_a_kept_copy(client, make_meeting, make_member):
+    """The copy of the meeting a page shows is kept for a few seconds, and others' pages may lag that long; the page
+    right after her own answer counts her place all the same, so it never contradicts what her answer did."""
+    meeting = make_meeting(capacity=3)
+    first, second = make_member(name="Ada First"), make_member(name="Bea Second")
+    first_path, second_path = link(meeting, first), link(meeting, second)
+    assert "3 of 3 places left" in page_of(client, first_path)
+    assert client.post(first_path, data={"answer": "going"}).status_code == 302
+    assert "2 of 3 places left" in page_of(client, f"{first_path}?answered=changed")
+    page_of(client, second_path)
+    assert client.post(second_path, data={"answer": "going"}).status_code == 302
+    after = page_of(client, f"{second_path}?answered=changed")
+    assert "1 of 3 places left" in after and "2 of 3 places left" not in after

@@ -175,6 +175,10 @@ def _meeting_page(
     email, shown ready to confirm; `answered` (ANSWERED), what her answer through the link just did, said from her
     answer as it now stands."""
     my_rsvp = _rsvp_of(meeting, member)
+    if not organiser and _changed_within_the_lag(my_rsvp):
+        # The copy of the meeting may be older than her answer: the page right after it would count the places and
+        # list who is coming without her. Read afresh, it shows what her answer did.
+        meeting = meeting_service.find_meeting(meeting.id, load_details=True) or meeting
     if (
         member is not None
         and form is None
@@ -187,6 +191,12 @@ def _meeting_page(
     return _render_meeting_page(
         meeting, member, my_rsvp, form, status, organiser=organiser, token=token, chosen=chosen, said=said
     ), status
+
+
+def _changed_within_the_lag(rsvp: Rsvp | None) -> bool:
+    """Whether her answer changed within the time the copy of a meeting a page shows may lag (PUBLIC_PAGE_SECONDS)."""
+    lag = current_app.config["PUBLIC_PAGE_SECONDS"]
+    return rsvp is not None and lag > 0 and rsvp.updated_at > utcnow() - dt.timedelta(seconds=lag)
 
 
 def _page_for_members_alike(meeting: Meeting, member: Member, my_rsvp: Rsvp | None) -> str:
