@@ -139,6 +139,8 @@ def test_the_waiting_list_shows_her_position_and_no_join_link(client, make_meeti
     assert "You’re on the waiting list, position 2" in text(page)
     assert JOIN not in page
     assert "Full: answering “Going” puts you on the waiting list" in text(page)
+    assert "emailed to you once a place is yours" in text(page)
+    assert "once you answer “Going”" not in text(page)
 
 
 def test_an_answer_chosen_in_the_email_opens_the_change_form_with_it(client, members_only, member):
