@@ -1134,3 +1134,64 @@ def test_a_backslash_before_n_is_not_a_line_break(client, make_meeting):
         assert event["summary"] == "Files on C:\\New and \\N", parser
         assert event["location"] == "Room \\n2; floor 3, east", parser
         assert "Where: Room \\n2; floor 3, east" in event["description"], parser
+
+
+# Her own copy of a meeting's file ----------------------------------------------------------------------------------
+
+
+def _personal_ics(client, meeting: Meeting, member):
+    from kxn_meetings.services import invitations as invitation_service
+
+    token = invitation_service.personal_link(meeting, member).token
+    db.session.commit()
+    return client.get(f"/meetings/{meeting.slug}/answer/{token}/calendar.ics")
+
+
+def test_a_member_going_gets_the_join_link_in_her_own_copy_of_the_file(
+    client, make_meeting, make_member, member, sign_in
+):
+    """Her emailed invitation carries the join link, and the file from her page is the same event (same UID): a
+    calendar importing it must not lose the link. Everyone else's file, and any shared cache's, never has it."""
+    meeting = make_meeting(title="Youth engagement", join_url=JOIN, capacity=1)
+    make_rsvp(meeting, member, Answer.GOING)
+    waiting, maybe = make_member(), make_member()
+    make_rsvp(meeting, waiting, Answer.GOING, waiting=1)
+    make_rsvp(meeting, maybe, Answer.MAYBE)
+    path = f"/meetings/{meeting.slug}/calendar.ics"
+    shared = client.get(path)
+    assert shared.headers["Cache-Control"] == "public, max-age=300" and JOIN.encode() not in unfolded(shared.data)
+    own = _personal_ics(client, meeting, member)
+    assert own.status_code == 200 and own.headers["Cache-Control"] == "private, no-cache"
+    for parser, calendar in read_all(own.data):
+        [event] = calendar["events"]
+        assert JOIN in event["location"] and JOIN in event["description"], parser
+        assert event["uid"] == meeting.uid, parser
+    for someone in (waiting, maybe):
+        assert JOIN.encode() not in unfolded(_personal_ics(client, meeting, someone).data)
+    sign_in(client, member)
+    signed_in = client.get(path)
+    assert signed_in.headers["Cache-Control"] == "private, no-cache" and JOIN.encode() in unfolded(signed_in.data)
+    sign_in(client, maybe)
+    assert JOIN.encode() not in unfolded(client.get(path).data)
+    meeting.status = MeetingStatus.CANCELLED
+    db.session.commit()
+    assert JOIN.encode() not in unfolded(_personal_ics(client, meeting, member).data)
+
+
+def test_her_page_offers_web_calendars_the_join_link_only_when_it_shows_it(client, make_meeting, make_member, member):
+    from kxn_meetings.services import invitations as invitation_service
+
+    meeting = make_meeting(title="Youth engagement", join_url=JOIN)
+    maybe = make_member()
+    make_rsvp(meeting, member, Answer.GOING)
+    make_rsvp(meeting, maybe, Answer.MAYBE)
+    pages = {}
+    for someone in (member, maybe):
+        token = invitation_service.personal_link(meeting, someone).token
+        db.session.commit()
+        pages[someone.id] = html.unescape(client.get(f"/meetings/{meeting.slug}/answer/{token}").get_data(as_text=True))
+    google = re.compile(r'href="(https://calendar\.google\.com/[^"]+)"')
+    going_link = parse_qs(urlsplit(google.search(pages[member.id]).group(1)).query)
+    maybe_link = parse_qs(urlsplit(google.search(pages[maybe.id]).group(1)).query)
+    assert JOIN in going_link["location"][0]
+    assert JOIN not in maybe_link["location"][0] and JOIN not in pages[maybe.id]

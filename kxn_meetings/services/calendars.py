@@ -31,7 +31,7 @@ from ..models import (
     utcnow,
 )
 from ..urls import external_url
-from .rsvps import may_see_join_link
+from .rsvps import may_see_join_link, rsvp_of
 
 FEED_HISTORY = dt.timedelta(days=183)
 
@@ -230,13 +230,14 @@ def meeting_head(ref: str) -> MeetingHead | None:
     return MeetingHead(*row) if row is not None else None
 
 
-def meeting_download(head: MeetingHead) -> Download | None:
-    """A shareable file: no attendee and never the join link. None if the meeting has just been deleted.
+def meeting_download(head: MeetingHead, *, include_join_link: bool = False) -> Download | None:
+    """A shareable file: no attendee and, unless `include_join_link` (a member going, for her own calendar), no join
+    link. None if the meeting has just been deleted.
 
     Built once per version of the meeting (its row's updated_at, which every edit moves) and process, since
     building costs several times the rest of the request; DTSTAMP is when that version was first built."""
     config = current_app.config
-    settings = (config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"])
+    settings = (config["NETWORK_NAME"], config["BASE_URL"], config["CALENDAR_ADDRESS"], include_join_link)
     cache: dict[tuple, Download] = current_app.extensions.setdefault("kxn_meeting_downloads", {})
     download = cache.get((head.id, head.updated_at, *settings))
     if download is None:
@@ -245,13 +246,23 @@ def meeting_download(head: MeetingHead) -> Download | None:
         )
         if meeting is None:
             return None
-        body = ical.calendar_bytes([(meeting, options_for(meeting))], method="PUBLISH")
+        options = options_for(meeting, include_join_link=include_join_link)
+        body = ical.calendar_bytes([(meeting, options)], method="PUBLISH")
         download = Download(body, hashlib.sha256(body).hexdigest()[:32], download_filename(meeting))
         if len(cache) >= DOWNLOADS_KEPT:
             cache.clear()
         # Filed under the version built, which may be newer than the head read a moment before.
         cache[(meeting.id, meeting.updated_at, *settings)] = download
     return download
+
+
+def sees_join_link(head: MeetingHead, member: Member) -> bool:
+    """Whether her own copy of the meeting's file carries its join link: she is going (not waiting) to a meeting that
+    is not cancelled (services.rsvps.may_see_join_link; a meeting without a link has none to carry)."""
+    if head.status.is_cancelled:
+        return False
+    rsvp = rsvp_of(head.id, member.id)
+    return rsvp is not None and rsvp.is_going
 
 
 def download_filename(meeting: Meeting | MeetingHead) -> str:
@@ -313,15 +324,16 @@ def new_feed_token(member: Member) -> str:
     return member.calendar_token
 
 
-def add_to_calendar_links(meeting: Meeting) -> Mapping[str, str]:
-    """Template URLs of web calendars (times in UTC) for the 'Add to calendar' menu."""
+def add_to_calendar_links(meeting: Meeting, include_join_link: bool = False) -> Mapping[str, str]:
+    """Template URLs of web calendars (times in UTC) for the 'Add to calendar' menu; with `include_join_link` (the
+    page shows her the join link), the event's location carries it, as her emailed invitation's does."""
     return _calendar_links(
         meeting.title,
         meeting.theme,
         meeting.starts_at,
         meeting.ends_at,
         meeting.timezone,
-        ical.location_text(meeting, include_join_link=False),
+        ical.location_text(meeting, include_join_link=include_join_link),
         external_url("meetings.show", ref=meeting.slug),
     )
 

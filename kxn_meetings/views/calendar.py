@@ -17,7 +17,7 @@ from ..services import calendars as calendar_service
 from ..services import rsvps as rsvp_service
 from ..services import series as series_service
 from ..urls import external_url
-from .public_pages import same_for_every_visitor
+from .public_pages import is_visitor, same_for_every_visitor
 from .transactions import transaction
 
 bp = Blueprint("calendar", __name__)
@@ -54,29 +54,39 @@ def meeting_ics(ref: str):
     members_only = head.visibility.is_members_only
     if members_only and not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in", next=request.path))
-    download = calendar_service.meeting_download(head)
+    # A request without a session cookie is nobody's: its file stays the one shared caches may keep for all.
+    own = not is_visitor() and current_user.is_authenticated and calendar_service.sees_join_link(head, current_user)
+    download = calendar_service.meeting_download(head, include_join_link=own)
     if download is None:
         abort(404)
     response = _ics(
         download.body,
         filename=download.filename,
         etag=download.etag,
-        cache_control="private, max-age=300" if members_only else PUBLIC_CACHE,
+        cache_control=OWN_COPY if own else "private, max-age=300" if members_only else PUBLIC_CACHE,
     )
     return response.make_conditional(request)
 
 
+# Her own copy, with the join link: for her browser alone, and asked again each time (she may stop going).
+OWN_COPY = "private, no-cache"
+
+
 @bp.route("/meetings/<ref>/answer/<token>/calendar.ics")
 def personal_meeting_ics(ref: str, token: str):
-    """The same shareable file, for a member who came by her personal link and is not signed in (the meeting may
-    be for members only). A cancelled meeting's file says STATUS:CANCELLED, for calendars that hold it."""
+    """The meeting's file for a member who came by her personal link and is not signed in (the meeting may be for
+    members only): the shareable file, with the join link once she is going, as in the invitation she was emailed
+    (the same event: a calendar importing this one must not lose the link). A cancelled meeting's file says
+    STATUS:CANCELLED, for calendars that hold it."""
     head = calendar_service.meeting_head(ref)
-    if head is None or head.status.is_draft or rsvp_service.invitation_by_token(head.id, token) is None:
+    invitation = None if head is None or head.status.is_draft else rsvp_service.invitation_by_token(head.id, token)
+    if head is None or invitation is None:
         abort(404)
-    download = calendar_service.meeting_download(head)
+    own = calendar_service.sees_join_link(head, invitation.member)
+    download = calendar_service.meeting_download(head, include_join_link=own)
     if download is None:
         abort(404)
-    response = _ics(download.body, filename=download.filename, etag=download.etag, cache_control="private, no-cache")
+    response = _ics(download.body, filename=download.filename, etag=download.etag, cache_control=OWN_COPY)
     return response.make_conditional(request)
 
 

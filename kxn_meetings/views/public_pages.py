@@ -36,7 +36,8 @@ def init_app(app: Flask) -> None:
     app.extensions[PAGES] = Kept(KEPT)
 
 
-def _visitor() -> bool:
+def is_visitor() -> bool:
+    """Whether the request comes without a session cookie: nobody signed in, and nothing of a session to read."""
     return current_app.session_interface.get_cookie_name(current_app) not in request.cookies
 
 
@@ -52,7 +53,7 @@ def same_for_every_visitor(view: Callable[P, ResponseReturnValue]) -> Callable[P
     def cached(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         ttl = current_app.config["PUBLIC_PAGE_SECONDS"]
         # Only the plain address is kept: one copy per page, which no query string can multiply.
-        if ttl <= 0 or request.method != "GET" or request.query_string or not _visitor():
+        if ttl <= 0 or request.method != "GET" or request.query_string or not is_visitor():
             return view(*args, **kwargs)
         pages: Kept[_Page] = current_app.extensions[PAGES]
         key = request.path
