@@ -26,6 +26,7 @@ from wtforms import (
 )
 from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import Choice
+from wtforms.utils import unset_value
 from wtforms.validators import (
     URL,
     DataRequired,
@@ -308,6 +309,43 @@ class WorkshopRoomForm(Form):
 CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no limit."
 
 
+class BoundedFieldList(FieldList):
+    """A FieldList that refuses more rows than `max_entries`, showing them all again with `limit` (worded with the
+    limit in place of {}) and how many to remove, where WTForms would keep the first ones and drop the rest without a
+    word. `full_message` is what a press of "Add another" at the limit is told."""
+
+    max_entries: int | None
+
+    def __init__(self, unbound_field, limit: str, *args, **kwargs) -> None:
+        super().__init__(unbound_field, *args, **kwargs)
+        self.limit = limit
+
+    def process(self, formdata, data=unset_value, extra_filters=None) -> None:
+        # Every row sent is kept, to be shown again with the refusal, not only the first max_entries.
+        limit, self.max_entries = self.max_entries, None
+        try:
+            super().process(formdata, data, extra_filters)
+        finally:
+            self.max_entries = limit
+
+    @property
+    def at_limit(self) -> bool:
+        return self.max_entries is not None and len(self.entries) >= self.max_entries
+
+    @property
+    def full_message(self) -> str:
+        return self.limit.format(self.max_entries)
+
+    def validate(self, form, extra_validators=()) -> bool:
+        valid = super().validate(form, extra_validators)
+        rows = len(self.entries)
+        if self.max_entries is not None and rows > self.max_entries:
+            extra = rows - self.max_entries
+            self.errors.append(f"{self.full_message} This form has {rows}: remove {extra} to save it.")
+            return False
+        return valid
+
+
 class MeetingForm(SiteForm):
     title = StringField("Title", validators=required_line("Enter a title.", 300), filters=[single_spaced])
     theme = StringField("Theme", validators=optional_line(500), filters=[single_spaced])
@@ -363,8 +401,12 @@ class MeetingForm(SiteForm):
         validators=[Optional()],
         invalid_choice_message="Choose a series from the list.",
     )
-    agenda = FieldList(FormField(AgendaItemForm), min_entries=1, max_entries=40)
-    rooms = FieldList(FormField(WorkshopRoomForm), min_entries=1, max_entries=20)
+    agenda = BoundedFieldList(
+        FormField(AgendaItemForm), "A meeting has at most {} agenda items.", min_entries=1, max_entries=40
+    )
+    rooms = BoundedFieldList(
+        FormField(WorkshopRoomForm), "A meeting has at most {} workshop rooms.", min_entries=1, max_entries=20
+    )
     minor_correction = BooleanField("Don't notify: minor correction (members are not emailed about this edit)")
     move_agenda = BooleanField("Move the agenda times with the meeting", default=True)
     # Rows whose time falls outside the meeting's, by index: shown as a warning, never refused (see the view).

@@ -225,6 +225,53 @@ def test_the_form_offers_more_agenda_rows_and_rooms_without_saving(organiser_cli
     assert meeting_count() == 0
 
 
+def _rows(kind: str, count: int) -> dict[str, str]:
+    """`count` filled agenda items or workshop rooms, as the form posts them."""
+    if kind == "agenda":
+        rows = {f"agenda-{i}-title": f"Talk {i}" for i in range(count)}
+        return rows | {f"agenda-{i}-start_time": "" for i in range(count)}
+    return {f"rooms-{i}-name": f"Room {i}" for i in range(count)} | {f"rooms-{i}-questions": "" for i in range(count)}
+
+
+LIMITS = [("agenda", 40, "add_agenda_row", "agenda items"), ("rooms", 20, "add_room", "workshop rooms")]
+
+
+@pytest.mark.parametrize(("kind", "limit", "button", "noun"), LIMITS)
+def test_adding_a_row_at_the_limit_says_so_and_keeps_every_row(organiser_client, kind, limit, button, noun):
+    """Without scripts "Add another" posts the form: at the limit it is shown again, every row as typed, saying why no
+    row was added; nothing is saved."""
+    data = {k: v for k, v in meeting_form().items() if not k.startswith(f"{kind}-")}
+    response = organiser_client.post("/meetings/new", data=data | _rows(kind, limit) | {button: "1"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert f"A meeting has at most {limit} {noun}." in text(page)
+    values = form_values(page)
+    field = "title" if kind == "agenda" else "name"
+    assert values[f"{kind}-{limit - 1}-{field}"].endswith(str(limit - 1)) and f"{kind}-{limit}-{field}" not in values
+    assert meeting_count() == 0
+
+
+@pytest.mark.parametrize(("kind", "limit", "button", "noun"), LIMITS)
+def test_more_rows_than_a_meeting_holds_are_refused_not_cut(organiser_client, kind, limit, button, noun):
+    """A form with more rows than the limit (made by the page's script, or by hand) is refused with the count to
+    remove and every row shown again; at the limit it is saved whole."""
+    data = {k: v for k, v in meeting_form().items() if not k.startswith(f"{kind}-")}
+    response = organiser_client.post("/meetings/new", data=data | _rows(kind, limit + 1))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f"A meeting has at most {limit} {noun}. This form has {limit + 1}: remove 1 to save it." in text(page)
+    field = "title" if kind == "agenda" else "name"
+    assert form_values(page)[f"{kind}-{limit}-{field}"].endswith(str(limit))
+    assert meeting_count() == 0
+    response = organiser_client.post("/meetings/new", data=data | _rows(kind, limit))
+    assert response.status_code == 302
+    model = AgendaItem if kind == "agenda" else WorkshopRoom
+    assert db.session.scalar(select(func.count(model.id))) == limit
+    meeting = only_meeting()
+    edit = organiser_client.post(f"/meetings/{meeting.slug}/edit", data=data | _rows(kind, limit) | {button: "1"})
+    assert edit.status_code == 200 and f"A meeting has at most {limit} {noun}." in text(edit.get_data(as_text=True))
+
+
 # Editing -------------------------------------------------------------------------------------------
 
 

@@ -1041,3 +1041,20 @@ def test_a_feed_entry_without_a_summary_summarises_its_body(client, make_meeting
     )
     feed = feedparser.parse(client.get("/notes/feed.atom").data)
     assert feed.entries[0].summary.startswith("Speakers The hospital can be a teachable moment")
+
+
+def test_more_actions_than_a_set_of_notes_holds_are_refused_not_cut(organiser_client, meeting):
+    """The save refuses them with the number to remove and shows every row again; "Add another action" at the limit
+    says why it added none."""
+    rows = {f"actions-{i}-text": f"Action {i}" for i in range(31)}
+    values = edit_form(organiser_client, meeting, **rows)
+    response = organiser_client.post(f"/meetings/{meeting.slug}/notes/edit", data=values)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "One set of notes records at most 30 actions. This form has 31: remove 1 to save it." in page
+    assert 'value="Action 30"' in page and current(meeting) is None
+    at_limit = {k: v for k, v in values.items() if not k.startswith("actions-30-")}
+    page = organiser_client.post(f"/meetings/{meeting.slug}/notes/edit", data={**at_limit, "add_action": "1"}).get_data(
+        as_text=True
+    )
+    assert "One set of notes records at most 30 actions." in page and 'name="actions-30-text"' not in page

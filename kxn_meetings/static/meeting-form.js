@@ -31,10 +31,23 @@
     var group = button.dataset.add;
     var list = document.querySelector('[data-repeat="' + group + '"]');
     if (!list) return;
+    var max = parseInt(button.dataset.max || "0", 10);
     button.addEventListener("click", function (event) {
       var rows = list.querySelectorAll(":scope > .repeat-row");
       if (!rows.length) return;
       event.preventDefault();
+      if (max && rows.length >= max) {
+        var note = document.getElementById(group + "-limit-error");
+        if (!note) {
+          note = document.createElement("p");
+          note.className = "error-message";
+          note.id = group + "-limit-error";
+          note.setAttribute("role", "status");
+          button.parentNode.insertBefore(note, button);
+        }
+        note.textContent = button.dataset.full;
+        return;
+      }
       var row = rows[rows.length - 1].cloneNode(true);
       blank(row);
       renumber(row, group, rows.length);

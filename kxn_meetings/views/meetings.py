@@ -613,11 +613,13 @@ def _wants_more_rows() -> bool:
 
 
 def _with_more_rows(form: MeetingForm, meeting: Meeting | None, proposal=None) -> str:
-    """The form again with one more agenda row or room, as the button pressed asks: it works without scripts."""
-    if "add_agenda_row" in request.form:
-        form.agenda.append_entry()
+    """The form again with one more agenda row or room, as the button pressed asks: it works without scripts. At the
+    limit the form says so, with every row as typed."""
+    rows = form.agenda if "add_agenda_row" in request.form else form.rooms
+    if rows.at_limit:
+        rows.errors = [rows.full_message]
     else:
-        form.rooms.append_entry()
+        rows.append_entry()
     return render_template("meetings/form.html", form=_prepare(form), meeting=meeting, proposal=proposal)
 
 

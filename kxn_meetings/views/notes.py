@@ -14,7 +14,6 @@ from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import (
     BooleanField,
-    FieldList,
     Form,
     FormField,
     HiddenField,
@@ -27,6 +26,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ..extensions import db
 from ..forms import (
+    BoundedFieldList,
     ConfirmForm,
     DateField,
     SiteForm,
@@ -101,7 +101,9 @@ class NotesForm(SiteForm):
         invalid_choice_message="Choose who can read the notes: everyone, or members only.",
         default="public",
     )
-    actions = FieldList(FormField(ActionRowForm), max_entries=service.MAX_ACTIONS)
+    actions = BoundedFieldList(
+        FormField(ActionRowForm), "One set of notes records at most {} actions.", max_entries=service.MAX_ACTIONS
+    )
     notify_update = BooleanField("Email members about this update")
 
 
@@ -376,7 +378,9 @@ def edit(ref: str):
 
     form = NotesForm()
     if "add_action" in request.form:
-        if len(_with_blank_rows(form).actions.entries) < service.MAX_ACTIONS:
+        if _with_blank_rows(form).actions.at_limit:
+            form.actions.errors = [form.actions.full_message]
+        else:
             form.actions.append_entry()
         return _edit_page(meeting, notes, form)
     if "preview" in request.form:
