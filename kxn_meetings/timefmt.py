@@ -32,10 +32,19 @@ def zone_abbreviation(value: dt.datetime) -> str:
     return value.tzname() or str(value.tzinfo)
 
 
+def _in_zone(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """`value` on the zone's clock; left in its own (UTC, as stored) at the very ends of what a datetime holds, where
+    the zone's offset would take it past year 1 or 9999."""
+    try:
+        return value.astimezone(tz)
+    except OverflowError:
+        return value
+
+
 def when(starts_at: dt.datetime, ends_at: dt.datetime, zone: str | ZoneInfo) -> str:
     """'Tuesday 9 March 2027, 3–5pm GMT'."""
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
-    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    start, end = _in_zone(starts_at, tz), _in_zone(ends_at, tz)
     # Named at both ends when they differ, as on the night the clocks go back: 1:30am BST - 1:45am GMT.
     if start.date() == end.date() and zone_abbreviation(start) == zone_abbreviation(end):
         return f"{day(start)}, {time_range(start, end)} {zone_abbreviation(start)}"
@@ -48,7 +57,7 @@ def instant(value: dt.datetime | None, zone: str | ZoneInfo = "Europe/London") -
     if value is None:
         return ""
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
-    local = value.astimezone(tz)
+    local = _in_zone(value, tz)
     return f"{local.day} {local:%b %Y}, {_clock(local)} {zone_abbreviation(local)}"
 
 
@@ -63,7 +72,7 @@ def clock_in_zone(value: dt.datetime, zone: str) -> str:
     """'14:05 (London time)', with the day in front when it is not today there: 'Wed 10 Mar 2027, 00:05 (London
     time)'."""
     tz = ZoneInfo(zone)
-    local = value.astimezone(tz)
+    local = _in_zone(value, tz)
     today = dt.datetime.now(dt.UTC).astimezone(tz).date()
     prefix = "" if local.date() == today else f"{short_day(local)}, "
     return f"{prefix}{local:%H:%M} ({zone_place(zone)})"

@@ -941,3 +941,72 @@ def test_nul_and_undecodable_bytes_anywhere_are_stored_safely(invited):
     assert reply.outcome == ReplyOutcome.APPLIED
     assert "Declined:" in reply.subject and "\x00" not in reply.subject + reply.message_id
     assert "\x00" not in rsvp_of(meeting, person).comment and "Clashes" in rsvp_of(meeting, person).comment
+
+
+def _raw_reply(uid: str, address: str, method: str, *event_lines: str) -> bytes:
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Hand made//EN",
+        f"METHOD:{method}",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{address}",
+        *event_lines,
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    body = "\r\n".join(lines) + "\r\n"
+    head = (
+        f"From: {address}\r\nTo: {CALENDAR_ADDRESS}\r\nMessage-ID: <{uuid.uuid4().hex}@example.org>\r\n"
+        f"Content-Type: text/calendar; method={method}; charset=utf-8\r\n\r\n"
+    )
+    return (head + body).encode()
+
+
+@pytest.mark.parametrize(
+    "event_lines",
+    [
+        ("DTSTAMP:20261205T120000Z", "DTSTART:00010101T000000Z", "DTEND:00010101T010000Z"),
+        ("DTSTAMP:20261205T120000Z", "DTSTART:20270309T150000Z", "DURATION:P999999999D"),
+        ("DTSTAMP:20261205T120000Z", "DTSTART:99991231T230000Z", "DURATION:P2D"),
+        ("DTSTAMP:20261205T120000Z", "DTSTART:00010101T000000Z", "DURATION:-P1D"),
+        ("DTSTAMP:20261205T120000Z", "DTSTART;TZID=Asia/Tokyo:00010101T000000", "DURATION:PT1H"),
+        ("DTSTAMP:20261205T120000Z", "DTSTART;VALUE=DATE:99991231", "DURATION:P2D"),
+    ],
+)
+def test_a_counter_with_times_no_calendar_could_mean_is_kept_without_them(invited, organiser_client, event_lines):
+    """Times outside any plausible calendar (year 1, year 9999, a duration of millennia) are left out of the proposal,
+    which is still recorded; the organisers' page of replies shows it."""
+    meeting, person = invited("dana.hughes@vru.example.org")
+    reply = process(_raw_reply(meeting.uid, person.email, "COUNTER", *event_lines))
+    assert reply.outcome == ReplyOutcome.COUNTER
+    for value in (reply.proposed_start, reply.proposed_end):
+        assert value is None or value.year in replies.PLAUSIBLE_YEARS
+    for path in ("/replies/", "/replies/?show=counter"):
+        assert organiser_client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("stamp", ["DTSTAMP:00010101T000000Z", "DTSTAMP:00010101T000000", "DTSTAMP:99991231T235959Z"])
+def test_a_reply_stamped_with_an_impossible_time_is_read_as_written_now(invited, organiser_client, stamp):
+    meeting, person = invited("ben.okafor@nhs.example.org")
+    record_answer(meeting.id, person, Answer.MAYBE, source=RsvpSource.WEB)
+    db.session.commit()
+    reply = process(_raw_reply(meeting.uid, person.email, "REPLY", stamp))
+    assert reply.outcome == ReplyOutcome.APPLIED
+    assert rsvp_of(meeting, person).answer == Answer.GOING
+    assert organiser_client.get("/replies/").status_code == 200
+
+
+def test_a_stored_proposal_at_the_end_of_time_still_shows(invited, organiser_client):
+    """A row written before such times were left out still shows, in UTC, rather than breaking the page."""
+    meeting, person = invited("dana.hughes@vru.example.org")
+    reply = process(
+        _raw_reply(meeting.uid, person.email, "COUNTER", "DTSTAMP:20261205T120000Z", "DTSTART:20270309T150000Z")
+    )
+    reply.proposed_start = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    reply.proposed_end = dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)
+    db.session.commit()
+    for path in ("/replies/", "/replies/?show=counter"):
+        response = organiser_client.get(path)
+        assert response.status_code == 200 and "9999" in response.get_data(as_text=True)

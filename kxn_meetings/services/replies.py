@@ -243,13 +243,25 @@ def _response_comment(value) -> str:
     return rsvps.clean_comment(html.unescape(_clean(text, 4 * rsvps.COMMENT_MAX_LENGTH)))
 
 
+# Dates a calendar may plausibly write, far enough inside what Python's datetime holds that no zone's offset and no
+# plausible duration takes them outside it (0001-01-01 read in Tokyo time would be before year 1 in UTC).
+PLAUSIBLE_YEARS = range(1900, 3000)
+LONGEST_DURATION = dt.timedelta(days=366)
+
+
 def _value(event, name: str):
-    """A property's date or date-time, or None when it is missing or unreadable."""
+    """A property's date, date-time or duration, or None when it is missing, unreadable or implausible (a date
+    outside PLAUSIBLE_YEARS, a duration longer than LONGEST_DURATION either way)."""
     try:
         prop = event.get(name)
-        return None if prop is None else prop.dt
+        value = None if prop is None else prop.dt
     except Exception:
         return None
+    if isinstance(value, dt.date) and value.year not in PLAUSIBLE_YEARS:
+        return None
+    if isinstance(value, dt.timedelta) and abs(value) > LONGEST_DURATION:
+        return None
+    return value
 
 
 def _comment(event) -> str:
