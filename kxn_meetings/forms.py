@@ -115,6 +115,11 @@ def no_control_chars_in_text(form, field) -> None:
 
 def email_address(form, field) -> None:
     if isinstance(field.data, str) and field.data and not is_email_address(field.data):
+        if not field.data.isascii():
+            raise ValidationError(
+                "Email to an address with letters such as é cannot be sent from here: enter one with plain letters, "
+                "like name@example.org."
+            )
         raise ValidationError("Enter an email address like name@example.org.")
 
 

@@ -64,8 +64,10 @@ def character_name(char: str) -> str:
 
 def is_email_address(email: str) -> bool:
     """One mailbox address that mail servers take: a single @, at most 254 characters, a domain with a dot that is
-    not reserved (example.test, localhost), no white space or control characters. Deliverability is not asked."""
-    if not email or len(email) > EMAIL_MAX or email.count("@") != 1:
+    not reserved (example.test, localhost), no white space or control characters, and ASCII only: an address with
+    letters such as é needs SMTPUTF8 of every server on its way, which the outbox does not ask for (its headers
+    would refuse it). Deliverability is not asked."""
+    if not email or len(email) > EMAIL_MAX or email.count("@") != 1 or not email.isascii():
         return False
     # Imported on first use: a web worker that serves pages, files and answers never needs it (half a MiB).
     from email_validator import EmailNotValidError, validate_email

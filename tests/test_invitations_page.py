@@ -310,3 +310,47 @@ def test_kxn_invite_says_who_to_invite(runner, meeting):
     result = runner.invoke(args=["kxn", "invite", meeting.slug])
     assert result.exit_code != 0
     assert "say who to invite" in result.output
+
+
+# Addresses no email can go to ----------------------------------------------------------------------------------
+
+
+def test_addresses_with_letters_such_as_e_acute_are_refused_where_they_are_typed(organiser_client, meeting):
+    """The outbox writes plain addresses only (no SMTPUTF8): such an address is refused with a message that says so,
+    in the new member form, listed as left out among pasted addresses, and nobody is added."""
+    members_before = db.session.scalar(select(func.count(Member.id)))
+    pasted = "élodie@example.org, ÜÜ@example.org"
+    shown = page_text(
+        post_invite(organiser_client, meeting, recipients="addresses", addresses=pasted, action="preview")
+    )
+    assert "Not email addresses, left out: élodie@example.org, ÜÜ@example.org" in shown
+    post_invite(organiser_client, meeting, recipients="addresses", addresses=pasted, create_members="y", action="send")
+    response = organiser_client.post(
+        "/members/new", data={"name": "Élodie Martin", "email": "élodie@example.org", "organisation": "NHS"}
+    )
+    assert response.status_code == 422
+    assert "letters such as é cannot be sent" in field_error(response.get_data(as_text=True), "email")
+    assert db.session.scalar(select(func.count(Member.id))) == members_before
+
+
+def test_a_member_stored_with_such_an_address_is_left_out_and_everyone_else_is_invited(
+    organiser_client, client, meeting, people, make_member
+):
+    """An address stored before they were refused: her invitation, her sign-in link and her answer's notice are not
+    queued (a warning goes to the log), and nothing else fails with them."""
+    stored = make_member(name="Élodie Martin")
+    db.session.execute(Member.__table__.update().where(Member.id == stored.id).values(email="élodie@example.org"))
+    db.session.commit()
+    response = post_invite(organiser_client, meeting, action="send")
+    assert response.status_code == 302
+    invited = {row.member_id for row in rows("invitation")}
+    assert stored.id not in invited and {p.id for p in people.values() if p.active} <= invited
+    assert client.post("/sign-in", data={"email": "élodie@example.org"}).status_code in (200, 422)
+    token = db.session.scalar(select(Invitation.token).where(Invitation.member_id == stored.id))
+    if token is None:
+        from kxn_meetings.services import invitations as invitation_service
+
+        token = invitation_service.personal_link(meeting, stored).token
+        db.session.commit()
+    assert client.post(f"/meetings/{meeting.slug}/answer/{token}", data={"answer": "going"}).status_code == 302
+    assert not [row for row in rows() if row.member_id == stored.id]

@@ -80,10 +80,14 @@ def test_a_character_nobody_can_see_is_named_so_it_can_be_found(char, name):
 
 
 @pytest.mark.parametrize(
-    "email", ["ann@example.org", "ann.lee+kxn@vru.example.org", "é@exämple.org", "a" * 64 + "@example.org"]
+    "email", ["ann@example.org", "ann.lee+kxn@vru.example.org", "O'Brien@example.org", "a" * 64 + "@example.org"]
 )
 def test_usable_email_addresses(email):
+    """Usable means the outbox can write it into a message's headers too."""
+    from kxn_meetings.services.outbox import format_address
+
     assert is_email_address(email)
+    assert email in format_address("Ann Lee", email)
 
 
 @pytest.mark.parametrize(
@@ -104,6 +108,10 @@ def test_usable_email_addresses(email):
         "ann\u200b@example.org",
         "ann\u202e@example.org",
         "a@" + "b" * 250 + ".org",
+        "é@exämple.org",
+        "élodie@example.org",
+        "ÜÜ@example.org",
+        "ann@exämple.org",
     ],
     ids=repr,
 )

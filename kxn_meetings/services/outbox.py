@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import functools
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +29,9 @@ from .errors import ServiceError
 
 SEND_KEY = "kxn_outbox_send"
 CALENDAR_METHODS = frozenset({"PUBLISH", "REQUEST", "REPLY", "CANCEL", "ADD", "REFRESH", "COUNTER", "DECLINECOUNTER"})
+
+
+log = logging.getLogger(__name__)
 
 
 class HeaderInjection(ValueError):
@@ -132,6 +136,19 @@ class Email:
         self.template = self.template or self.kind.template
 
 
+def _unusable_member_address(to: Member | str) -> bool:
+    """Whether `to` is a member whose stored address no email can go to (one stored before such addresses were
+    refused): her message is left out, with a warning in the log, rather than failing everything queued with it."""
+    if not isinstance(to, Member):
+        return False
+    try:
+        format_address(to.name, to.email)
+    except BadAddress:
+        log.warning("Member %s has an address no email can be sent to; her message is not queued", to.id)
+        return True
+    return False
+
+
 def _headers(message: Email) -> tuple[str, str, str, str]:
     """Recipient, subject, sender and reply-to as they go into the headers; raises on anything unusable."""
     member = message.to if isinstance(message.to, Member) else None
@@ -234,6 +251,8 @@ def queue_email(**fields) -> OutboxMessage | None:
     in the subject or an address, BadAddress for anything that is not one email address.
     """
     message = Email(**fields)
+    if _unusable_member_address(message.to):
+        return None
     if message.dedup_key is not None and _queued_before(message.dedup_key):
         _headers(message)  # bad input is refused all the same
         return None
@@ -277,6 +296,13 @@ def queue_to_render(
     when one with this dedup_key was queued before. Rows still to render are never delivered (mail.delivery leaves
     them out). `replacing`: kinds of her messages about the meeting not written yet to drop first (drop_unrendered),
     in the same statement on PostgreSQL."""
+    try:
+        recipient = format_address(to.name, to.email)
+    except BadAddress:
+        _unusable_member_address(to)
+        if replacing:
+            drop_unrendered(meeting_id, to.id, replacing)
+        return None
     now = utcnow()
     # Every column with a default is given here: a statement that also drops rows (`replacing`, below) is not given
     # the column defaults an INSERT gets.
@@ -285,7 +311,7 @@ def queue_to_render(
         "dedup_key": dedup_key,
         "message_id": new_message_id(),
         "sender": "",
-        "recipient": format_address(to.name, to.email),
+        "recipient": recipient,
         "reply_to": "",
         "list_unsubscribe": "",
         "subject": _single_line(subject, "subject"),
@@ -401,6 +427,8 @@ def queue_email_where(condition: ColumnElement[bool], **fields) -> int | None:
     message = Email(**fields)
     if message.dedup_key is not None:
         raise ValueError("queue_email_where() takes no dedup_key")
+    if _unusable_member_address(message.to):
+        return None
     return _insert_where(_new_values(message, _Renderer()), condition)
 
 
@@ -428,7 +456,7 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
         )
     chosen: list[Email] = []
     for message in messages:
-        if message.dedup_key not in taken:
+        if message.dedup_key not in taken and not _unusable_member_address(message.to):
             taken.add(message.dedup_key)
             chosen.append(message)
     render = _Renderer()
