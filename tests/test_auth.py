@@ -756,3 +756,29 @@ def test_arbitrary_text_in_sign_in_forms_never_gives_a_server_error(
         if response.status_code in (302, 308):
             location = urlsplit(response.headers["Location"])
             assert location.netloc in ("", "localhost") and not location.path.startswith("//"), location
+
+
+@CSRF_ON
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"email": "ann@example.org"}', "application/json"),
+        (b"email=ann@example.org", "text/plain"),
+        (
+            b"--x\r\nContent-Disposition: form-data; name=email\r\n\r\nann@example.org\r\n--x--\r\n",
+            "multipart/form-data",
+        ),
+    ],
+)
+def test_a_body_no_form_sends_is_told_apart_from_an_expired_form(client, body, content_type):
+    """Refused either way, with nothing changed; the message says what was wrong with it, not that a page expired."""
+    response = client.post("/sign-in", data=body, content_type=content_type)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "could not be read as a form" in page and "had expired" not in page
+
+
+@CSRF_ON
+def test_a_form_without_its_token_is_still_an_expired_form(client):
+    response = client.post("/sign-in", data={"email": "ann@example.org"})
+    assert response.status_code == 400 and "had expired" in response.get_data(as_text=True)

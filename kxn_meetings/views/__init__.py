@@ -65,6 +65,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
+        if not _reads_as_a_form():
+            return _error_page(
+                400,
+                "What was sent could not be read as a form from this site's pages, so nothing was changed. "
+                "Please go back, reload the page and try again.",
+            )
         return _error_page(
             400,
             "The form had expired or did not come from this site. Please go back, "
@@ -151,3 +157,15 @@ def _error_page(code: int, message: str | None):
     headers: dict[str, str] = {}
     title = TITLES.get(code, "Error")
     return render_template("errors/error.html", code=code, title=title, message=message), code, headers
+
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _reads_as_a_form() -> bool:
+    """Whether the request's body is one a browser sends from a form: of a form's type (multipart with its
+    boundary), and read without a part the parser had to drop. A CSRF refusal of anything else is not about an
+    expired page."""
+    if request.mimetype not in FORM_TYPES:
+        return False
+    return request.mimetype != "multipart/form-data" or bool(request.mimetype_params.get("boundary"))
