@@ -291,6 +291,11 @@ class Checker:
                   }
                 }
               }
+              // A chart's labels are inside its drawing, not cut off at its left edge.
+              for (const label of document.querySelectorAll('svg.chart text')) {
+                const box = label.getBBox();
+                if (box.x < -0.5) wide.push(`chart label "${label.textContent.slice(0, 30)}" is cut off at the left`);
+              }
               return {scroll: root.scrollWidth, client: root.clientWidth, inner: innerWidth, wide, small, squeezed};
             }"""
         )
