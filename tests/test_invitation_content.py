@@ -72,10 +72,11 @@ def check_carries_the_meeting(received: Received, *, places: str, going: bool = 
     """`going`: the recipient is going, so is neither asked to answer by a date nor told about places."""
     text, html = words(received.text), html_words(received.html)
     for part in (text, html):
-        assert "Agenda (times are BST (London time))" in part or "Times are BST (London time)." in part
+        assert "Agenda, times in BST (London time):" in part or "Times are BST (London time)." in part
         assert "15:10" in part and "Listening to young people" in part
         assert "The network turns to youth engagement: how to involve young adults." in part
         assert "**" not in part and "More words More words" in part and "More words " * 40 not in part
+        assert "More words\u2026 (The meeting page has the rest.)" in part
         assert (places in part) is not going
         assert "Stephen Walcott" in part and "stephen@police-foundation.example" in part
     deadline = f"Please answer by 7 Jun {BST_START.year}, 3pm BST."
@@ -160,3 +161,11 @@ def test_an_invitation_round_reads_the_agenda_and_the_places_once(app, meeting, 
         return len(statements)
 
     assert statements_to_invite(3) == statements_to_invite(30)
+
+
+def test_a_description_shown_whole_sends_nobody_to_the_page_for_the_rest(make_meeting):
+    from kxn_meetings.services.meeting_summary import summary
+
+    short = summary(make_meeting(description="Two hours with **practitioners**."))
+    assert short.description == "Two hours with practitioners." and not short.description_cut
+    assert summary(make_meeting(description="Words " * 200)).description_cut

@@ -31,6 +31,11 @@ class MeetingSummary:
     places_left: int | None
 
     @property
+    def description_cut(self) -> bool:
+        """Whether the description was cut to DESCRIPTION_LIMIT: the email then says the meeting page has the rest."""
+        return self.description.endswith("\u2026")
+
+    @property
     def places(self) -> str:
         """'12 places left', '1 place left', 'Full: answering Going puts you on the waiting list', or ''."""
         if self.places_left is None:
