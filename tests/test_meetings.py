@@ -46,6 +46,7 @@ def test_organiser_creates_a_draft_that_only_organisers_see_until_published(
     page = organiser_client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)
     assert "Draft: only organisers can see this" in page
     assert "Meeting saved as a draft" in page
+    assert "Add to your calendar" not in page and "Follow this series" not in page
 
     anonymous = app.test_client()
     assert anonymous.get(f"/meetings/{meeting.slug}").status_code == 404
@@ -56,7 +57,9 @@ def test_organiser_creates_a_draft_that_only_organisers_see_until_published(
     assert other.get(f"/meetings/{meeting.slug}").status_code == 404
 
     response = organiser_client.post(f"/meetings/{meeting.slug}/publish", follow_redirects=True)
-    assert "Published" in response.get_data(as_text=True)
+    published = text(response.get_data(as_text=True))
+    assert "Published" in published and "Nobody has been emailed yet: Invite sends the members" in published
+    assert "Add to your calendar" in published
     assert only_meeting().status == MeetingStatus.SCHEDULED
     page = anonymous.get(f"/meetings/{meeting.slug}")
     assert page.status_code == 200

@@ -736,6 +736,8 @@ def _update_sent(queued: int) -> tuple[str, str]:
 
 def _published(told: series_service.PublishedToFollowers) -> tuple[str, str]:
     message = "Published: the meeting is now on the meetings page and in the calendar feed."
+    if not told.invited:
+        message += " Nobody has been emailed yet: Invite sends the members their personal invitations."
     if told.invited:
         message += f" {plural(told.invited, 'follower of its series is', 'followers of its series are')} invited"
         counted = [f"{told.going} counted in as Going"] if told.going else []
