@@ -270,7 +270,8 @@ class Checker:
                   wide.push(`${el.tagName.toLowerCase()}.${el.className} scrolls sideways`);
                 }
               }
-              const small = [...document.querySelectorAll('main .button, main button.button, main .toolbar > a, main form > a')]
+              const pressed = 'main .button, main button.button, main .toolbar > a, main form > a';
+              const small = [...document.querySelectorAll(pressed)]
                 .filter(b => b.offsetParent !== null)
                 .map(b => [b.textContent.trim().slice(0, 40), b.getBoundingClientRect()])
                 .filter(([, r]) => r.height < 44 || r.width < 44)
