@@ -247,8 +247,9 @@ def queue_email(**fields) -> OutboxMessage | None:
     """Render emails/<template>.txt and .html and add the message to the outbox (keywords: those of Email).
 
     Returns None when a message with the same dedup_key was queued before (the notice is not sent twice),
-    also when another transaction queues it at the same moment. Raises HeaderInjection for a line break
-    in the subject or an address, BadAddress for anything that is not one email address.
+    also when another transaction queues it at the same moment, and when it is to a member whose stored address no
+    email can go to (a warning is logged). Raises HeaderInjection for a line break in the subject or an address,
+    BadAddress for anything else that is not one email address.
     """
     message = Email(**fields)
     if _unusable_member_address(message.to):
