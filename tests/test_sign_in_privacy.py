@@ -45,19 +45,28 @@ def test_email_me_a_link_answers_known_and_unknown_addresses_byte_for_byte(app, 
 def test_email_me_a_link_takes_about_as_long_for_unknown_addresses(app, make_member):
     """Loose on purpose (a shared test machine is noisy): the known address used to take about three times as
     long, since only its email was written. The fastest of 75 answers each is compared: what the work itself costs,
-    which other processes on the machine can only slow down, not speed up."""
+    which other processes on the machine can only slow down, not speed up. Only the known address's commit writes
+    to disk, which a machine busy writing (the other test pass, browsers) can slow for a whole round: a round outside
+    the bound is measured again, up to three rounds, and a real difference in the work fails all three."""
     make_member(email=KNOWN)
     client = app.test_client()
     token = csrf_from(client.get("/sign-in").text)
-    times: dict[str, list[float]] = {KNOWN: [], UNKNOWN: []}
-    for _ in range(75):
-        for email in (KNOWN, UNKNOWN):
-            started = time.perf_counter()
-            assert client.post("/sign-in", data={"email": email, "csrf_token": token}).status_code == 302
-            times[email].append(time.perf_counter() - started)
-    known, unknown = min(times[KNOWN]), min(times[UNKNOWN])
-    print(f"fastest answer: known {known * 1000:.2f} ms, unknown {unknown * 1000:.2f} ms, ratio {known / unknown:.2f}")
-    assert max(known, unknown) / min(known, unknown) < 1.6
+    ratios = []
+    for _ in range(3):
+        times: dict[str, list[float]] = {KNOWN: [], UNKNOWN: []}
+        for _ in range(75):
+            for email in (KNOWN, UNKNOWN):
+                started = time.perf_counter()
+                assert client.post("/sign-in", data={"email": email, "csrf_token": token}).status_code == 302
+                times[email].append(time.perf_counter() - started)
+        known, unknown = min(times[KNOWN]), min(times[UNKNOWN])
+        print(
+            f"fastest answer: known {known * 1000:.2f} ms, unknown {unknown * 1000:.2f} ms, ratio {known / unknown:.2f}"
+        )
+        ratios.append(max(known, unknown) / min(known, unknown))
+        if ratios[-1] < 1.6:
+            break
+    assert min(ratios) < 1.6, ratios
 
 
 @pytest.mark.app_config(WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT_PER_CLIENT=10_000, LOGIN_RATE_LIMIT=10_000)
