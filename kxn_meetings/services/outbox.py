@@ -138,7 +138,8 @@ class Email:
 
 def _unusable_member_address(to: Member | str) -> bool:
     """Whether `to` is a member whose stored address no email can go to (one stored before such addresses were
-    refused): her message is left out, with a warning in the log, rather than failing everything queued with it."""
+    refused): her message is left out, with a warning in the log, rather than failing everything queued with it.
+    Asked only once writing a message has failed on an address, so that a good one is not checked twice."""
     if not isinstance(to, Member):
         return False
     try:
@@ -252,12 +253,26 @@ def queue_email(**fields) -> OutboxMessage | None:
     BadAddress for anything else that is not one email address.
     """
     message = Email(**fields)
-    if _unusable_member_address(message.to):
-        return None
-    if message.dedup_key is not None and _queued_before(message.dedup_key):
-        _headers(message)  # bad input is refused all the same
-        return None
-    return _add(_new_row(message))
+    try:
+        if message.dedup_key is not None and _queued_before(message.dedup_key):
+            _headers(message)  # bad input is refused all the same
+            return None
+        row = _new_row(message)
+    except BadAddress:
+        if _unusable_member_address(message.to):
+            return None
+        raise
+    return _add(row)
+
+
+def _values_or_none(message: Email, render: _Renderer) -> dict | None:
+    """_new_values(), or None (with a warning logged) for a member whose stored address no email can go to."""
+    try:
+        return _new_values(message, render)
+    except BadAddress:
+        if _unusable_member_address(message.to):
+            return None
+        raise
 
 
 def _add(row: OutboxMessage) -> OutboxMessage | None:
@@ -428,9 +443,8 @@ def queue_email_where(condition: ColumnElement[bool], **fields) -> int | None:
     message = Email(**fields)
     if message.dedup_key is not None:
         raise ValueError("queue_email_where() takes no dedup_key")
-    if _unusable_member_address(message.to):
-        return None
-    return _insert_where(_new_values(message, _Renderer()), condition)
+    values = _values_or_none(message, _Renderer())
+    return None if values is None else _insert_where(values, condition)
 
 
 class Queued(NamedTuple):
@@ -457,13 +471,14 @@ def queue_emails(messages: Iterable[Email], *, progress: Callable[[], None] | No
         )
     chosen: list[Email] = []
     for message in messages:
-        if message.dedup_key not in taken and not _unusable_member_address(message.to):
+        if message.dedup_key not in taken:
             taken.add(message.dedup_key)
             chosen.append(message)
     render = _Renderer()
     values = []
     for message in chosen:
-        values.append(_new_values(message, render))
+        if (written := _values_or_none(message, render)) is not None:
+            values.append(written)
         if progress is not None:
             progress()
     if not values:
