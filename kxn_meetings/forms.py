@@ -315,19 +315,25 @@ CAPACITY_MESSAGE = "Capacity is a whole number of at least 1, or empty for no li
 
 
 class BoundedFieldList(FieldList):
-    """A FieldList that refuses more rows than `max_entries`, showing them all again with `limit` (worded with the
-    limit in place of {}) and how many to remove, where WTForms would keep the first ones and drop the rest without a
-    word. `full_message` is what a press of "Add another" at the limit is told."""
+    """A FieldList that refuses more rows than `max_entries`, saying so with `limit` (worded with the limit in place
+    of {}) and how many to remove, where WTForms would keep the first ones and drop the rest without a word. Up to
+    SHOWN_AGAIN times the limit are kept, to be shown again with the refusal; rows beyond that are only counted, so a
+    request of a hundred thousand rows builds no more fields than a form the page could have sent. `full_message` is
+    what a press of "Add another" at the limit is told."""
 
+    SHOWN_AGAIN = 2
     max_entries: int | None
 
     def __init__(self, unbound_field, limit: str, *args, **kwargs) -> None:
         super().__init__(unbound_field, *args, **kwargs)
         self.limit = limit
+        self.sent = 0
 
     def process(self, formdata, data=unset_value, extra_filters=None) -> None:
-        # Every row sent is kept, to be shown again with the refusal, not only the first max_entries.
-        limit, self.max_entries = self.max_entries, None
+        self.sent = len(set(self._extract_indices(self.name, formdata))) if formdata else 0
+        limit = self.max_entries
+        if limit is not None:
+            self.max_entries = limit * self.SHOWN_AGAIN
         try:
             super().process(formdata, data, extra_filters)
         finally:
@@ -343,7 +349,7 @@ class BoundedFieldList(FieldList):
 
     def validate(self, form, extra_validators=()) -> bool:
         valid = super().validate(form, extra_validators)
-        rows = len(self.entries)
+        rows = max(self.sent, len(self.entries))
         if self.max_entries is not None and rows > self.max_entries:
             extra = rows - self.max_entries
             self.errors.append(f"{self.full_message} This form has {rows}: remove {extra} to save it.")

@@ -151,3 +151,18 @@ def test_an_organiser_deletes_a_draft_made_by_mistake(live_server, page, organis
     audit(page)
     db.session.rollback()
     assert db.session.get(Meeting, draft_id) is None
+
+
+def test_the_form_script_adds_rooms_up_to_the_limit_and_says_why_no_more(live_server, page, organiser):
+    """The script adds rows in the page (no round trip) and stops at the limit the server keeps, saying so."""
+    sign_in_browser(page, live_server, organiser)
+    visit(page, "/meetings/new")
+    rooms = page.locator('[data-repeat="rooms"] > .repeat-row')
+    add = page.get_by_role("button", name="Add another room")
+    while rooms.count() < 20:
+        add.click()
+    expect(page.locator("#rooms-limit-error")).to_have_count(0)
+    add.click()
+    expect(rooms).to_have_count(20)
+    expect(page.locator("#rooms-limit-error")).to_have_text("A meeting has at most 20 workshop rooms.")
+    audit(page)
