@@ -1171,6 +1171,10 @@ def test_a_member_going_gets_the_join_link_in_her_own_copy_of_the_file(
     sign_in(client, member)
     signed_in = client.get(path)
     assert signed_in.headers["Cache-Control"] == "private, no-cache" and JOIN.encode() in unfolded(signed_in.data)
+    without_link = make_meeting(title="In person only", join_url="", location="Police Foundation, London")
+    make_rsvp(without_link, member, Answer.GOING)
+    shared_again = client.get(f"/meetings/{without_link.slug}/calendar.ics")
+    assert shared_again.headers["Cache-Control"] == "public, max-age=300", "no link: nothing of hers to keep private"
     sign_in(client, maybe)
     assert JOIN.encode() not in unfolded(client.get(path).data)
     meeting.status = MeetingStatus.CANCELLED

@@ -205,6 +205,11 @@ class MeetingHead:
     status: MeetingStatus
     visibility: Visibility
     updated_at: dt.datetime
+    join_url: str
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status.is_cancelled
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,7 @@ class Download:
     filename: str
 
 
-_HEAD = select(Meeting.id, Meeting.slug, Meeting.status, Meeting.visibility, Meeting.updated_at)
+_HEAD = select(Meeting.id, Meeting.slug, Meeting.status, Meeting.visibility, Meeting.updated_at, Meeting.join_url)
 _HEAD_BY_ID = _HEAD.where(Meeting.id == bindparam("ref"))
 _HEAD_BY_SLUG = _HEAD.where(Meeting.slug == bindparam("ref"))
 
@@ -257,12 +262,11 @@ def meeting_download(head: MeetingHead, *, include_join_link: bool = False) -> D
 
 
 def sees_join_link(head: MeetingHead, member: Member) -> bool:
-    """Whether her own copy of the meeting's file carries its join link: she is going (not waiting) to a meeting that
-    is not cancelled (services.rsvps.may_see_join_link; a meeting without a link has none to carry)."""
-    if head.status.is_cancelled:
+    """Whether her own copy of the meeting's file carries its join link, by the one rule for who sees it
+    (services.rsvps.may_see_join_link); her answer is read only when the meeting has a link to show."""
+    if not head.join_url or head.is_cancelled:
         return False
-    rsvp = rsvp_of(head.id, member.id)
-    return rsvp is not None and rsvp.is_going
+    return may_see_join_link(head, rsvp_of(head.id, member.id))
 
 
 def download_filename(meeting: Meeting | MeetingHead) -> str:

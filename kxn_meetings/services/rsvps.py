@@ -7,7 +7,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import overload
+from typing import Protocol, overload
 
 from sqlalchemy import BindParameter, ColumnElement, bindparam, case, exists, func, null, select
 from sqlalchemy.orm import joinedload
@@ -93,7 +93,20 @@ def closed_reason(meeting: Meeting) -> str | None:
     return None
 
 
-def may_see_join_link(meeting: Meeting, rsvp: Rsvp | None, *, organiser: bool = False, reminder: bool = False) -> bool:
+class WithJoinLink(Protocol):
+    """What deciding on the join link reads of a meeting: a Meeting, or what stands for one unloaded
+    (services.calendars.MeetingHead)."""
+
+    @property
+    def join_url(self) -> str | None: ...
+
+    @property
+    def is_cancelled(self) -> bool: ...
+
+
+def may_see_join_link(
+    meeting: WithJoinLink, rsvp: Rsvp | None, *, organiser: bool = False, reminder: bool = False
+) -> bool:
     """Whether the join link is shown: to organisers and to members going (not those waiting), on the meeting page,
     in their calendar and in what they are sent; a reminder, which goes just before the start to those going or
     maybe, carries it too. Nobody sees a link the meeting does not have, nor that of a cancelled meeting."""
