@@ -163,9 +163,8 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 
 
 def _reads_as_a_form() -> bool:
-    """Whether the request's body is one a browser sends from a form: of a form's type (multipart with its
-    boundary), and read without a part the parser had to drop. A CSRF refusal of anything else is not about an
-    expired page."""
+    """Whether the request's body is of a type a browser sends from a form (multipart with its boundary). A CSRF
+    refusal of anything else is not about an expired page."""
     if request.mimetype not in FORM_TYPES:
         return False
     return request.mimetype != "multipart/form-data" or bool(request.mimetype_params.get("boundary"))
