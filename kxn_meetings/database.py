@@ -89,6 +89,16 @@ def reads_first(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def reads_before_lock() -> bool:
+    """Whether the current unit of work declared that its reads come before its writes (reads_first) and has not yet
+    begun writing: what it reads now is read without SQLite's write lock and before any row lock, and whatever of it
+    is to be changed must be checked again under the lock."""
+    if _writing.get() is not False:
+        return False
+    session = db.session()
+    return not (session.in_transaction() and session.connection().info.get(WROTE))
+
+
 def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
     """For a view that only reads on GET and HEAD: on PostgreSQL at READ COMMITTED its statements run outside a
     transaction (the driver's autocommit), which saves a request the round trips of BEGIN and ROLLBACK and changes

@@ -13,9 +13,20 @@ import sqlalchemy as sa
 
 from kxn_meetings import security
 from kxn_meetings.extensions import db
-from kxn_meetings.models import AgendaItem, Answer, Meeting, Member, MessageKind, OutboxMessage, Rsvp, Visibility
+from kxn_meetings.models import (
+    AgendaItem,
+    Answer,
+    Meeting,
+    MeetingStatus,
+    Member,
+    MessageKind,
+    OutboxMessage,
+    Rsvp,
+    Visibility,
+)
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.services import meetings as meeting_service
+from kxn_meetings.services import rsvps as rsvp_service
 
 from .html_forms import form_values, forms, text
 from .meeting_helpers import record_answer, rsvp_count
@@ -353,9 +364,10 @@ def test_an_answer_runs_nothing_after_its_commit_and_reads_the_meeting_once(
 
 @pytest.mark.parametrize("answer", ["going", "declined"])
 def test_an_answer_reads_her_link_and_her_name_once(client, members_only, member, answer):
-    """Her link and her member row come in one statement, the one that reads the meeting and her answer under the
-    meeting's lock; neither is read again, not even to queue the notice that carries the link, nor to find whether
-    she was invited."""
+    """Her link and her member row come in one statement, the one that reads the meeting and her answer before the
+    meeting's lock; under the lock one statement checks that none of them has changed, reading only what tells,
+    and neither is read again, not even to queue the notice that carries the link, nor to find whether she was
+    invited."""
     path = link(members_only, member)
     invitation_service.personal_link(members_only, member).sent_at = dt.datetime.now(dt.UTC)
     db.session.commit()
@@ -368,8 +380,14 @@ def test_an_answer_reads_her_link_and_her_name_once(client, members_only, member
     reads = [
         s for s in statements if s.lstrip().startswith("SELECT") and re.search(r"FROM members\b|\binvitations\b", s)
     ]
-    assert len(reads) == 1, reads
-    assert "JOIN invitations" in reads[0] and "JOIN members" in reads[0] and "FROM meetings" in reads[0]
+    assert len(reads) == 2, reads
+    loaded, checked = reads
+    assert "JOIN invitations" in loaded and "JOIN members" in loaded and "FROM meetings" in loaded
+    assert "members.name" in loaded and "meetings.description" in loaded
+    assert "JOIN invitations" in checked and "JOIN members" in checked
+    assert "members.name" not in checked and "meetings.description" not in checked
+    lock = next(i for i, s in enumerate(statements) if s.startswith("BEGIN IMMEDIATE") or "FOR UPDATE" in s)
+    assert statements.index(loaded) < lock < statements.index(checked)
 
 
 def _kinds_queued(member: Member) -> list[str]:
@@ -380,26 +398,25 @@ def _kinds_queued(member: Member) -> list[str]:
 def _second_answer_statements(
     client, meeting: Meeting, member: Member, first: str, second: str, *, queued_first: tuple[str, ...] = ()
 ) -> list[str]:
-    """What her second answer through her link runs from the meeting's lock on (on SQLite, held from BEGIN: from the
-    read of the meeting with her link), BEGINs left out; `queued_first`, the kinds of notice her first answer must have
-    queued."""
+    """What her second answer through her link runs from the meeting's lock on (on SQLite, held from BEGIN IMMEDIATE),
+    BEGINs left out; `queued_first`, the kinds of notice her first answer must have queued."""
     path = link(meeting, member)
     page_of(client, path)
     assert client.post(path, data={"answer": first}).status_code == 302
     assert _kinds_queued(member) == list(queued_first)
     with counting_statements() as statements:
         assert client.post(path, data={"answer": second}).status_code == 302
-    start = next(i for i, s in enumerate(statements) if "FOR UPDATE" in s or "JOIN invitations" in s)
+    start = next(i for i, s in enumerate(statements) if "FOR UPDATE" in s or s.startswith("BEGIN IMMEDIATE"))
     return [s for s in statements[start:] if not s.startswith("BEGIN")]
 
 
 def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, members_only, member):
-    """Going, then Maybe, once the meeting is read. On SQLite, whose lock is held from BEGIN: the meeting with her link,
-    her name and her answer, and whether anyone waits for the place she leaves; her answer written; the version of
-    the meeting's answers moved; her unsent notices dropped. On PostgreSQL each statement after the lock is a round
-    trip while other answers wait for it (services.rsvps._lock_with_answer): the meeting locked; the meeting with her
-    link, name and answer and whether anyone waits; her answer written with the version moved; her unsent notices
-    dropped. Nothing is read before the lock: a link that is not hers finds no row under it."""
+    """Going, then Maybe, from the meeting's lock on; the meeting, her link, her name and her answer were read before
+    it. On SQLite, whose lock is held from BEGIN IMMEDIATE: the check that none of them has changed, with whether
+    anyone waits for the place she leaves; her answer written; the version of the meeting's answers moved; her unsent
+    notices dropped. On PostgreSQL each statement after the lock is a round trip while other answers wait for it
+    (services.rsvps._lock_with_answer): the meeting locked; the check; her answer written with the version moved;
+    her unsent notices dropped."""
     statements = _second_answer_statements(
         client, members_only, member, "going", "maybe", queued_first=(MessageKind.CONFIRMATION,)
     )
@@ -407,10 +424,12 @@ def test_a_changed_answer_costs_one_statement_for_each_thing_it_does(client, mem
     if db.engine.dialect.name == "sqlite":
         assert work == ["SELECT", "UPDATE", "UPDATE", "DELETE"], statements
         assert "EXISTS" in statements[0] and "count(" not in statements[0]
+        assert "members.name" not in statements[0]
         return
     assert work == ["SELECT", "SELECT", "WITH", "DELETE"], statements
     assert "FOR UPDATE" in statements[0]
     assert "EXISTS" in statements[1] and "count(" not in statements[1] and "JOIN invitations" in statements[1]
+    assert "members.name" not in statements[1]
     assert "UPDATE meetings SET answers_version" in statements[2] and "UPDATE rsvps SET answer" in statements[2]
 
 
@@ -573,3 +592,87 @@ def test_the_page_after_her_answer_counts_it_though_the_meeting_is_a_kept_copy(c
     assert client.post(second_path, data={"answer": "going"}).status_code == 302
     after = page_of(client, f"{second_path}?answered=changed")
     assert "1 of 3 places left" in after and "2 of 3 places left" not in after
+
+
+def _changed_before_the_lock(monkeypatch, *changes: sa.Executable) -> None:
+    """Have the next answer meet `changes`, committed on a connection of their own, after it has read the meeting,
+    her answer and her link and before it takes the meeting's lock: as another request's would land."""
+    lock = rsvp_service.lock_meeting_row
+
+    def changed_then_locked(meeting_id: int) -> None:
+        with db.engine.begin() as connection:
+            for change in changes:
+                connection.execute(change)
+        monkeypatch.setattr(rsvp_service, "lock_meeting_row", lock)
+        lock(meeting_id)
+
+    monkeypatch.setattr(rsvp_service, "lock_meeting_row", changed_then_locked)
+
+
+def _her_answer(meeting: Meeting, member: Member) -> Rsvp:
+    db.session.expire_all()
+    return db.session.scalars(sa.select(Rsvp).filter_by(meeting_id=meeting.id, member_id=member.id)).one()
+
+
+def test_an_answer_changed_another_way_before_the_lock_is_read_again(client, members_only, member, monkeypatch):
+    """She answered Maybe; her Going from another tab lands while her Going through the link waits for the lock. Read
+    again under the lock, the link's Going changes nothing and queues no second confirmation."""
+    answered(members_only, member, Answer.MAYBE)
+    path = link(members_only, member)
+    page_of(client, path)
+    _changed_before_the_lock(
+        monkeypatch,
+        sa.update(Rsvp)
+        .where(Rsvp.meeting_id == members_only.id, Rsvp.member_id == member.id)
+        .values(answer=Answer.GOING, answered_at=dt.datetime.now(dt.UTC)),
+    )
+    response = client.post(path, data={"answer": "going"})
+    assert response.status_code == 302
+    assert "answered=unchanged" in response.headers["Location"]
+    assert _her_answer(members_only, member).answer == Answer.GOING
+    assert _kinds_queued(member) == []
+
+
+def test_a_meeting_cancelled_before_the_lock_takes_no_answer(client, members_only, member, monkeypatch):
+    answered(members_only, member, Answer.MAYBE)
+    path = link(members_only, member)
+    page_of(client, path)
+    _changed_before_the_lock(
+        monkeypatch, sa.update(Meeting).where(Meeting.id == members_only.id).values(status=MeetingStatus.CANCELLED)
+    )
+    response = client.post(path, data={"answer": "going"})
+    assert response.status_code == 302
+    assert "answered=" not in response.headers["Location"]
+    assert _her_answer(members_only, member).answer == Answer.MAYBE
+    assert _kinds_queued(member) == []
+
+
+def test_the_last_place_taken_before_the_lock_puts_her_on_the_waiting_list(
+    client, members_only, member, make_member, monkeypatch
+):
+    members_only.capacity = 1
+    db.session.commit()
+    path = link(members_only, member)
+    page_of(client, path)
+    other = make_member(name="Quick Member", email="quick@example.org")
+    _changed_before_the_lock(
+        monkeypatch,
+        sa.insert(Rsvp).values(
+            meeting_id=members_only.id, member_id=other.id, answer=Answer.GOING, answered_at=dt.datetime.now(dt.UTC)
+        ),
+    )
+    response = client.post(path, data={"answer": "going"})
+    assert response.status_code == 302
+    rsvp = _her_answer(members_only, member)
+    assert (rsvp.answer, rsvp.is_waiting) == (Answer.GOING, True)
+    assert _kinds_queued(member) == []
+    assert "waiting list at position 1" in page_of(client, response.headers["Location"].split("#")[0])
+
+
+def test_a_member_removed_before_the_lock_cannot_answer_through_her_link(client, members_only, member, monkeypatch):
+    answered(members_only, member, Answer.MAYBE)
+    path = link(members_only, member)
+    page_of(client, path)
+    _changed_before_the_lock(monkeypatch, sa.update(Member).where(Member.id == member.id).values(active=False))
+    assert client.post(path, data={"answer": "going"}).status_code == 404
+    assert _her_answer(members_only, member).answer == Answer.MAYBE

@@ -8,11 +8,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import pytest
 from sqlalchemy import func, select
 
 from kxn_meetings import mail
+from kxn_meetings.database import writing
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, Member, OutboxMessage, Rsvp
 from kxn_meetings.services import rsvps as rsvp_service
@@ -44,14 +46,19 @@ def run_together(app, count: int, work: Callable[[int], None]) -> list[BaseExcep
     return errors
 
 
-def everyone_answers_going(app, meeting_id: int, member_ids: list[int]) -> tuple[list[int], list[BaseException]]:
-    """All members answer Going at once; returns member ids in the order their answers committed."""
+def everyone_answers_going(
+    app, meeting_id: int, member_ids: list[int], *, reads_first: bool = False
+) -> tuple[list[int], list[BaseException]]:
+    """All members answer Going at once; returns member ids in the order their answers committed. `reads_first`: as
+    the answer pages do (database.reads_first), each reads the meeting and her answer before the lock, and checks them
+    under it."""
     committed: list[int] = []
     order_lock = threading.Lock()
 
     def answer(index: int) -> None:
         member = db.session.get(Member, member_ids[index])
-        record_answer(meeting_id, member, Answer.GOING)
+        with writing(False) if reads_first else nullcontext():
+            record_answer(meeting_id, member, Answer.GOING)
         # The meeting lock is held until COMMIT, so commits happen one at a time; recording under a lock
         # around the commit gives exactly their order.
         with order_lock:
@@ -82,12 +89,15 @@ def check_capacity_and_order(meeting_id: int, committed: list[int], capacity: in
 # other 35 would queue for one, on a busy machine past the pool's 30 s timeout.
 @pytest.mark.postgresql_only
 @pytest.mark.app_config(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 50, "max_overflow": 0})
-def test_fifty_members_answer_at_once_and_capacity_and_order_hold(app, make_meeting, make_member, smtp_server):
+@pytest.mark.parametrize("reads_first", [False, True], ids=["locked-first", "reads-first"])
+def test_fifty_members_answer_at_once_and_capacity_and_order_hold(
+    app, make_meeting, make_member, smtp_server, reads_first
+):
     meeting = make_meeting(capacity=10)
     member_ids = [make_member().id for _ in range(50)]
     db.session.rollback()  # nothing of this session's may be loaded lazily while the threads run
 
-    committed, errors = everyone_answers_going(app, meeting.id, member_ids)
+    committed, errors = everyone_answers_going(app, meeting.id, member_ids, reads_first=reads_first)
 
     assert errors == []
     assert sorted(committed) == sorted(member_ids)
@@ -115,14 +125,16 @@ def test_fifty_members_answer_at_once_and_capacity_and_order_hold(app, make_meet
 
 
 @pytest.mark.postgresql_only
-def test_places_freed_at_once_go_to_the_next_in_line_once_each(app, make_meeting, make_member):
+@pytest.mark.parametrize("reads_first", [False, True], ids=["locked-first", "reads-first"])
+def test_places_freed_at_once_go_to_the_next_in_line_once_each(app, make_meeting, make_member, reads_first):
     meeting_id = make_meeting(capacity=5).id
     member_ids = [make_member().id for _ in range(15)]
-    committed, errors = everyone_answers_going(app, meeting_id, member_ids)
+    committed, errors = everyone_answers_going(app, meeting_id, member_ids, reads_first=reads_first)
     assert errors == []
 
     def decline(index: int) -> None:
-        record_answer(meeting_id, db.session.get(Member, committed[index]), Answer.DECLINED)
+        with writing(False) if reads_first else nullcontext():
+            record_answer(meeting_id, db.session.get(Member, committed[index]), Answer.DECLINED)
         db.session.commit()
 
     assert run_together(app, 5, decline) == []
@@ -132,13 +144,14 @@ def test_places_freed_at_once_go_to_the_next_in_line_once_each(app, make_meeting
     assert sorted(promoted) == sorted(committed[5:10])
 
 
-def test_ten_members_answer_at_once_and_capacity_holds(app, make_meeting, make_member):
+@pytest.mark.parametrize("reads_first", [False, True], ids=["locked-first", "reads-first"])
+def test_ten_members_answer_at_once_and_capacity_holds(app, make_meeting, make_member, reads_first):
     """On SQLite, BEGIN IMMEDIATE queues the writers (busy_timeout) instead of failing with 'database is locked'."""
     meeting = make_meeting(capacity=3)
     member_ids = [make_member().id for _ in range(10)]
     db.session.rollback()  # nothing of this session's may be loaded lazily while the threads run
 
-    committed, errors = everyone_answers_going(app, meeting.id, member_ids)
+    committed, errors = everyone_answers_going(app, meeting.id, member_ids, reads_first=reads_first)
 
     assert errors == []
     count = rsvp_service.counts(meeting)
@@ -146,11 +159,13 @@ def test_ten_members_answer_at_once_and_capacity_holds(app, make_meeting, make_m
     check_capacity_and_order(meeting.id, committed, 3)
 
 
-def test_the_same_answer_sent_twice_at_once_leaves_one_row(app, make_meeting, member):
+@pytest.mark.parametrize("reads_first", [False, True], ids=["locked-first", "reads-first"])
+def test_the_same_answer_sent_twice_at_once_leaves_one_row(app, make_meeting, member, reads_first):
     meeting_id, member_id = make_meeting(capacity=5).id, member.id  # plain ids: threads must not touch this session
 
     def answer(_index: int) -> None:
-        record_answer(meeting_id, db.session.get(Member, member_id), Answer.GOING)
+        with writing(False) if reads_first else nullcontext():
+            record_answer(meeting_id, db.session.get(Member, member_id), Answer.GOING)
         db.session.commit()
 
     for _ in range(3):

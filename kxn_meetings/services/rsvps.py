@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import timefmt
+from ..database import reads_before_lock
 from ..extensions import db
 from ..kept import Kept, kept
 from ..models import (
@@ -280,11 +281,15 @@ def _rsvp_statement():
 
 
 @functools.cache
-def _meeting_with_rsvp_statement(count_going: bool, check_waiting: bool, through_link: bool = False):
-    """Built once per process for each case: every answer runs one of them, as its first statement once it holds the
-    lock. With `count_going`, the places taken (NULL for a meeting without a limit, which needs no count); with
-    `check_waiting`, whether anyone waits; `through_link`, the member is the one whose personal link to the meeting
-    is `token`, read with her link, and there is no row when there is no such link of an active member."""
+def _meeting_with_rsvp_statement(
+    count_going: bool, check_waiting: bool, through_link: bool = False, *, check_only: bool = False
+):
+    """Built once per process for each case: every answer runs one or two of them. With `count_going`, the places
+    taken (NULL for a meeting without a limit, which needs no count); with `check_waiting`, whether anyone waits;
+    `through_link`, the member is the one whose personal link to the meeting is `token`, read with her link, and
+    there is no row when there is no such link of an active member. With `check_only`, the row holds what tells
+    whether the meeting, her answer and her link are still as an earlier read of them found them (_STILL_AS_READ),
+    not the rows themselves."""
     meeting_id: BindParameter[int] = bindparam("meeting_id")
     going = (
         case((Meeting.capacity.is_not(None), _going_statement().scalar_subquery()), else_=null())
@@ -292,18 +297,48 @@ def _meeting_with_rsvp_statement(count_going: bool, check_waiting: bool, through
         else null()
     )
     waiting = exists().where(_waiting(meeting_id)) if check_waiting else null()
+    if check_only:
+        read: tuple = tuple(column for column in _still_as_read(through_link))
+    else:
+        read = (Meeting, Rsvp, Invitation, Member) if through_link else (Meeting, Rsvp)
+    query = select(*read, going.label("going"), waiting.label("anyone_waiting")).select_from(Meeting)
     if not through_link:
-        query = select(Meeting, Rsvp, going.label("going"), waiting.label("anyone_waiting")).outerjoin(
-            Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id"))
-        )
+        query = query.outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == bindparam("member_id")))
     else:
         query = (
-            select(Meeting, Rsvp, Invitation, Member, going.label("going"), waiting.label("anyone_waiting"))
-            .join(Invitation, (Invitation.meeting_id == Meeting.id) & (Invitation.token == bindparam("token")))
+            query.join(Invitation, (Invitation.meeting_id == Meeting.id) & (Invitation.token == bindparam("token")))
             .join(Member, (Member.id == Invitation.member_id) & Member.active.is_(True))
             .outerjoin(Rsvp, (Rsvp.meeting_id == Meeting.id) & (Rsvp.member_id == Invitation.member_id))
         )
-    return query.where(Meeting.id == meeting_id).execution_options(populate_existing=True)
+    query = query.where(Meeting.id == meeting_id)
+    return query if check_only else query.execution_options(populate_existing=True)
+
+
+# What an answer reads of the meeting, her answer and her link, and what any change to them that matters to it moves:
+# every change to a meeting by its organisers moves updated_at, every change to an answer its own updated_at.
+_STILL_AS_READ = (
+    (Meeting, ("updated_at", "status", "ends_at", "rsvp_deadline", "capacity", "sequence")),
+    (Rsvp, ("id", "updated_at", "answer", "waitlist_position")),
+    (Invitation, ("id", "sent_at")),
+    (Member, ("id",)),
+)
+
+
+def _still_as_read(through_link: bool):
+    for entity, names in _STILL_AS_READ:
+        if through_link or entity not in (Invitation, Member):
+            yield from (getattr(entity, name) for name in names)
+
+
+def _as_read(read: _UnderLock, through_link: bool) -> tuple:
+    """The values _still_as_read() names, as `read` holds them."""
+    rows = {Meeting: read.meeting, Rsvp: read.rsvp, Invitation: read.link, Member: read.member}
+    return tuple(
+        getattr(rows[entity], name) if rows[entity] is not None else None
+        for entity, names in _STILL_AS_READ
+        if through_link or entity not in (Invitation, Member)
+        for name in names
+    )
 
 
 @dataclass(frozen=True)
@@ -327,30 +362,55 @@ def _lock_with_answer(meeting_id: int, choice: Answer, *, token: str) -> _UnderL
 def _lock_with_answer(
     meeting_id: int, choice: Answer, *, member_id: int | None = None, token: str | None = None
 ) -> _UnderLock | None:
-    """The meeting locked (lock_meeting_row) and read afresh under the lock with the member's answer to it, the places
-    taken when a Going may need one and whether anyone waits when an answer other than Going may free a place, in
-    one statement. On PostgreSQL that statement follows the row lock's own: a statement that waited for the lock
-    still reads other tables as they were when it began, and would miss an answer the transaction it waited for had
-    just added. On SQLite the lock is held from BEGIN. The member is `member_id`, or the one whose personal link is
-    `token`, read with it (None when there is no such link of an active member)."""
+    """The meeting locked (lock_meeting_row) with the member's answer to it as they stand under the lock, the places
+    taken when a Going may need one and whether anyone waits when an answer other than Going may free a place. The
+    member is `member_id`, or the one whose personal link is `token`, read with it (None when there is no such link
+    of an active member).
+
+    Where the unit of work reads before it writes (database.reads_before_lock), the meeting, her answer and her link
+    are read before the lock, and under it one short statement checks that none of them has changed since and counts
+    the places: the others waiting for the lock then wait for that statement, not for loading four rows. When one
+    has changed, they are read again under the lock. That statement, as the one that reads them under the lock,
+    follows the row lock's own on PostgreSQL: a statement that waited for the lock still reads other tables as they
+    were when it began, and would miss an answer the transaction it waited for had just added. On SQLite the lock is
+    held from BEGIN."""
     params = {"meeting_id": meeting_id, "member_id": member_id, "token": token}
-    lock_meeting_row(meeting_id)
     going, waiting = choice == Answer.GOING, choice != Answer.GOING
-    statement = _meeting_with_rsvp_statement(going, waiting, token is not None)
+    through_link = token is not None
+    early = None
+    if reads_before_lock():
+        early = _read(_meeting_with_rsvp_statement(False, False, through_link), params, through_link)
+        if early is None:
+            return None
+    lock_meeting_row(meeting_id)
+    if early is not None:
+        check = _meeting_with_rsvp_statement(going, waiting, through_link, check_only=True)
+        row = db.session.connection().execute(check, params).one_or_none()
+        if row is not None and tuple(row[:-2]) == _as_read(early, through_link):
+            return _counted_under_lock(early, row, going, waiting)
+    return _read(_meeting_with_rsvp_statement(going, waiting, through_link), params, through_link, going, waiting)
+
+
+def _read(statement, params: dict, through_link: bool, going: bool = False, waiting: bool = False) -> _UnderLock | None:
+    """The meeting with her answer (and her link, `through_link`); None when there is no such link of an active
+    member. A meeting that does not exist is an error: the caller found it first."""
     result = db.session.execute(statement, params)
-    row = result.one() if token is None else result.one_or_none()
+    row = result.one_or_none() if through_link else result.one()
     if row is None:
         return None
-    read = _UnderLock(
-        row.Meeting,
-        row.Rsvp,
-        going=int(row.going or 0) if going and row.Meeting.capacity is not None else None,
+    read = _UnderLock(row.Meeting, row.Rsvp)
+    if through_link:
+        set_committed_value(row.Invitation, "member", row.Member)
+        read = replace(read, member=row.Member, link=row.Invitation)
+    return _counted_under_lock(read, row, going, waiting)
+
+
+def _counted_under_lock(read: _UnderLock, row, going: bool, waiting: bool) -> _UnderLock:
+    return replace(
+        read,
+        going=int(row.going or 0) if going and read.meeting.capacity is not None else None,
         anyone_waiting=bool(row.anyone_waiting) if waiting else None,
     )
-    if token is None:
-        return read
-    set_committed_value(row.Invitation, "member", row.Member)
-    return replace(read, member=row.Member, link=row.Invitation)
 
 
 def rsvp_of(meeting_id: int, member_id: int) -> Rsvp | None:
