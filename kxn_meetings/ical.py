@@ -26,10 +26,11 @@ from icalendar import (
     vRecur,
     vText,
 )
-from icalendar.parser import Parameters, dquote, rfc_6868_escape
+from icalendar.parser import Parameters, dquote
 from icalendar.timezone import is_utc, tzid_from_tzinfo
 
 from . import timefmt
+from .text import without_controls
 
 PRODID = "-//Knowledge Exchange Network//KXN Meetings//EN"
 FEED_REFRESH = dt.timedelta(hours=1)
@@ -304,10 +305,24 @@ def folded(line: str) -> bytes:
     return b"\r\n ".join(parts)
 
 
+# A parameter value has no escapes of its own in RFC 5545. RFC 6868's (^' for a double quote, ^^ for a caret, ^n for a
+# line break) are read as written by vobject, ts-ics, node-ical and ics.py; ts-ics and node-ical end the value at a
+# ';' even inside quotes; ical.js reads backslash escapes in it as in TEXT. Each of these characters is written as
+# the nearest one that every parser reads alike.
+_CN_LOOKALIKES = str.maketrans({'"': "'", ";": ",", "^": "\u02c6", "\\": "\u29f5"})
+
+
+def display_name(name: str) -> str:
+    """A name as the CN parameter carries it, read back alike by every calendar parser: a double quote becomes an
+    apostrophe, a semicolon a comma, a caret or backslash its look-alike (U+02C6, U+29F5), a line break a space."""
+    return without_controls(name, replacement=" ").translate(_CN_LOOKALIKES)
+
+
 def cn_parameter(name: str) -> str:
-    """`CN=<name>` as icalendar writes the parameter: RFC 6868 escapes, quoted when the name needs it."""
-    always_quote = any(c in name for c in Parameters.quote_also["CN"])
-    return f"CN={dquote(rfc_6868_escape(name), always_quote=always_quote)}"
+    """`CN=<name>` as icalendar writes the parameter for display_name(name), quoted when the name needs it."""
+    value = display_name(name)
+    always_quote = any(c in value for c in Parameters.quote_also["CN"])
+    return f"CN={dquote(value, always_quote=always_quote)}"
 
 
 def _utc(instant: dt.datetime) -> str:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from icalendar import Event, vCalAddress
 from sqlalchemy import select
 
+from kxn_meetings import ical
 from kxn_meetings.extensions import db
 from kxn_meetings.mail import deliver_due
 from kxn_meetings.models import Answer, Member, OutboxMessage, utcnow
@@ -469,7 +470,7 @@ def test_with_personal_reply_addresses_each_invitation_names_only_its_own_as_org
     rsvp=st.booleans(),
 )
 def test_the_attendee_line_is_the_one_icalendar_writes(name, email, state, rsvp):
-    parameters = {"CN": name, "ROLE": "REQ-PARTICIPANT", "PARTSTAT": state, "CUTYPE": "INDIVIDUAL"}
+    parameters = {"CN": ical.display_name(name), "ROLE": "REQ-PARTICIPANT", "PARTSTAT": state, "CUTYPE": "INDIVIDUAL"}
     if rsvp:
         parameters["RSVP"] = "TRUE"
     event = Event()
@@ -477,6 +478,36 @@ def test_the_attendee_line_is_the_one_icalendar_writes(name, email, state, rsvp)
     written = event.to_ical().removeprefix(b"BEGIN:VEVENT\r\n").removesuffix(b"END:VEVENT\r\n")
     member = Member(name=name, email=email)
     assert invitations._attendee_lines(member, state, rsvp=rsvp) == written
+
+
+# Typed names, and how every calendar parser reads them back from the invitation's CN parameters.
+READ_AS = {
+    'Bob "Bobby" O\'Neil': "Bob 'Bobby' O'Neil",
+    "Asha Patel; MD": "Asha Patel, MD",
+    "Sam ^n Lee": "Sam \u02c6n Lee",
+    "Ana\\nBo": "Ana\u29f5nBo",
+    "Zoë Ünal": "Zoë Ünal",
+}
+
+
+@pytest.mark.app_config(NETWORK_NAME='KXN "North"; West')
+def test_names_with_quotes_semicolons_and_escapes_read_back_alike_in_every_parser(app, make_member, make_meeting):
+    members = [make_member(name=name) for name in READ_AS]
+    meeting = make_meeting(start=GMT_START, join_url=JOIN)
+    invitations.invite(meeting, members)
+    db.session.commit()
+    calendars = {row.member_id: bytes(row.calendar) for row in queued("invitation")}
+    files = [calendars[m.id] for m in members]
+    expected = [READ_AS[m.name] for m in members]
+    for ics, name in zip(files, expected, strict=True):
+        event = vobject.readOne(ics.decode()).vevent
+        assert (event.attendee.params["CN"], event.organizer.params["CN"]) == ([name], ["KXN 'North', West"])
+    for reader in (icaljs, tsics):
+        for calendar, name in zip(reader(files), expected, strict=True):
+            [event] = calendar["events"]
+            assert [a["cn"] for a in event["attendees"]] == [name], reader
+            assert event["attendees"][0]["partstat"] == "NEEDS-ACTION", reader
+            assert event["organizer"]["cn"] == "KXN 'North', West", reader
 
 
 def test_the_outbox_shows_invitations_without_the_key_of_the_personal_link(organiser_client, make_member, make_meeting):

@@ -121,8 +121,8 @@ def _already_queued(keys: Sequence[str]) -> set[str]:
 
 
 def _attendee_lines(member: Member, partstat_value: str, *, rsvp: bool) -> bytes:
-    """The recipient's ATTENDEE property as icalendar writes it: parameters in name order, CN escaped (RFC 6868)
-    and quoted by icalendar's own rules, the line folded."""
+    """The recipient's ATTENDEE property as icalendar writes it: parameters in name order, CN the name as every
+    parser reads it alike (ical.display_name) quoted by icalendar's own rules, the line folded."""
     address = vCalAddress(f"mailto:{member.email}")  # refuses a line break
     line = (
         f"ATTENDEE;{ical.cn_parameter(member.name)};CUTYPE=INDIVIDUAL;PARTSTAT={partstat_value};"
