@@ -565,6 +565,22 @@ def test_a_token_cannot_change_another_member_or_another_meeting(invited, make_m
     assert count(Rsvp) == 0
 
 
+@pytest.mark.parametrize("token", ["\u00b2-abc", "{id}-\u00e9t\u00e9", "\u0661-abc"])
+@pytest.mark.parametrize("token_addresses", [False, True])
+def test_a_reply_copied_to_an_address_that_only_looks_personal_still_counts_from_the_attendee(
+    invited, app, token, token_addresses
+):
+    """Non-ASCII characters where a token's digits or signature go (a superscript two, an accented letter, an
+    Arabic-Indic digit) make no personal reply address; the reply is judged by its sender, as any other."""
+    app.config["REPLIES_TOKEN_ADDRESSES"] = token_addresses
+    meeting, person = invited("aoife.walsh@tvp.example.org")
+    invitation = db.session.scalar(select(Invitation).where(Invitation.member_id == person.id))
+    odd = f"calendar+{token.format(id=invitation.id)}@kxn.test"
+    reply = process(render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email, to=odd))
+    assert reply.outcome == ReplyOutcome.APPLIED and reply.member_id == person.id
+    assert rsvp_of(meeting, person).answer == Answer.GOING
+
+
 @pytest.mark.app_config(REPLIES_TOKEN_ADDRESSES=True, REPLIES_REQUIRE_TOKEN=True)
 def test_the_strict_setting_counts_only_replies_sent_to_a_personal_address(invited):
     meeting, person = invited("ben.okafor@nhs.example.org")

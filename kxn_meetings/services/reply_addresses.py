@@ -44,7 +44,8 @@ def invitation_by_reply_address(recipients: list[str]) -> tuple[Invitation | Non
         token = their_local[len(local) + 1 :]
         seen_token = True
         invitation_id, _, _signature = token.partition("-")
-        if not invitation_id.isdigit() or len(invitation_id) > 12:
+        # Tokens are ASCII; anything else in an address (a superscript digit, an accented letter) is not one.
+        if not token.isascii() or not invitation_id.isdigit() or len(invitation_id) > 12:
             continue
         invitation = db.session.get(Invitation, int(invitation_id))
         if invitation is not None and hmac.compare_digest(reply_token(invitation), token):
