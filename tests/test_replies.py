@@ -617,6 +617,26 @@ def test_a_closed_account_cannot_be_answered_for(invited):
     assert rsvp_of(meeting, person) is None
 
 
+def test_a_reply_that_fails_midway_is_kept_undone_and_never_tried_again(invited, runner, tmp_path, monkeypatch, caplog):
+    """A fault while the answer is recorded (here, queuing its confirmation) undoes the answer, keeps the reply as
+    unmatched with the reason and logs the error, so the reader does not take the same message up on every run."""
+    meeting, person = invited("aoife.walsh@tvp.example.org")
+    queued = count(OutboxMessage)
+
+    def broken(result, **_):
+        raise RuntimeError("notice could not be queued")
+
+    monkeypatch.setattr(notices, "queue_answer_notices", broken)
+    raw = render("outlook_desktop_accepted.eml", uid=meeting.uid, email=person.email)
+    first = ingest(runner, tmp_path, raw)
+    assert "1 unmatched" in first.output and "could not be processed (RuntimeError)" in first.output
+    assert "notice could not be queued" in caplog.text
+    [reply] = all_replies()
+    assert (reply.outcome, reply.meeting_id, reply.partstat) == (ReplyOutcome.UNMATCHED, meeting.id, "ACCEPTED")
+    assert rsvp_of(meeting, person) is None and count(OutboxMessage) == queued
+    assert "1 already processed" in ingest(runner, tmp_path, raw).output
+
+
 # Ingesting from files, folders and standard input -------------------------------------------------------
 
 

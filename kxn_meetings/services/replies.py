@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import logging
 from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
 from email.message import EmailMessage
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from icalendar import Calendar
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import timefmt
 from ..extensions import db
@@ -31,6 +32,8 @@ from . import notices, rsvps
 from .errors import ServiceError
 from .locking import lock_meeting
 from .reply_addresses import invitation_by_reply_address
+
+log = logging.getLogger(__name__)
 
 ANSWERS = {"ACCEPTED": Answer.GOING, "TENTATIVE": Answer.MAYBE, "DECLINED": Answer.DECLINED}
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"})
@@ -359,7 +362,8 @@ def _instant(value, zone: ZoneInfo) -> dt.datetime | None:
 def process(raw: bytes, *, size: int | None = None) -> Processed:
     """Read a message and apply it if it is a reply that counts, telling whether it had been processed before.
     Flushes; the caller commits. Raises Refused, having stored nothing, for a message it may not read (see
-    read_message()).
+    read_message()). A reply that fails for any reason but the database's is kept as unmatched, with the error
+    logged, rather than tried again and again.
 
     Idempotent by Message-ID (a hash of the bytes when there is none). Start from a fresh transaction and
     commit after each message: recording an answer may begin a new write transaction on SQLite.
@@ -368,15 +372,7 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     stored = _stored(read.message_id)
     if stored is not None:
         return Processed(stored, True)
-    only = read.attendees[0] if len(read.attendees) == 1 else None
-    row = CalendarReply(
-        message_id=read.message_id,
-        sender=read.sender,
-        subject=read.subject,
-        method=read.method,
-        comment=_note(read, only),
-        partstat=only.partstat if only else "",
-    )
+    row = _row(read)
     if read.problem:
         return _store(row, ReplyOutcome.UNMATCHED, read.problem)
     meeting = db.session.scalar(select(Meeting).where(Meeting.uid == read.uid)) if len(read.uid) <= 200 else None
@@ -389,6 +385,27 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
     if stored is not None:
         return Processed(stored, True)
     row.meeting_id = meeting.id
+    try:
+        with db.session.begin_nested():
+            return _apply(read, row, meeting)
+    except (SQLAlchemyError, ServiceError):
+        raise
+    except Exception as error:
+        # The same bytes would fail the same way on every try: kept, with the reason, and never tried again.
+        log.exception("calendar reply %s could not be processed", read.message_id)
+        if row in db.session:
+            db.session.expunge(row)
+        kept = _row(read)
+        kept.meeting_id = meeting.id
+        return _store(
+            kept,
+            ReplyOutcome.UNMATCHED,
+            f"The reply could not be processed ({type(error).__name__}), so it changed nothing; the error is logged.",
+        )
+
+
+def _apply(read: ReadReply, row: CalendarReply, meeting: Meeting) -> Processed:
+    """The rest of process(), under the meeting's lock: who the reply speaks for, and what it changes."""
     try:
         member, attendee = _who(read, meeting)
     except Unmatched as reason:
@@ -435,6 +452,19 @@ def process(raw: bytes, *, size: int | None = None) -> Processed:
             row.reason = f"Recorded as {choice.label}."
     db.session.flush()
     return Processed(row, False)
+
+
+def _row(read: ReadReply) -> CalendarReply:
+    """What is kept of a reply whatever becomes of it, before it is known which attendee answers."""
+    attendee = read.attendees[0] if len(read.attendees) == 1 else None
+    return CalendarReply(
+        message_id=read.message_id,
+        sender=read.sender,
+        subject=read.subject,
+        method=read.method,
+        comment=_note(read, attendee),
+        partstat=attendee.partstat if attendee else "",
+    )
 
 
 def _note(read: ReadReply, attendee: Attendee | None) -> str:
