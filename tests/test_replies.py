@@ -55,8 +55,8 @@ def _fill(text: str, values: dict[str, str]) -> str:
 def render(name: str, **values: str) -> bytes:
     """A corpus message with its placeholders filled in: {uid} {email} {from} {to} {dtstamp} {date} {msgid}.
 
-    Placeholders inside base64 and quoted-printable parts are filled too: such a part is decoded, filled and
-    encoded again the same way, so the message keeps the shape its client gives it.
+    Placeholders inside base64 and quoted-printable text and calendar parts are filled too: such a part is decoded,
+    filled and encoded again the same way, so the message keeps the shape its client gives it.
     """
     now = utcnow()
     values = {
@@ -75,6 +75,8 @@ def render(name: str, **values: str) -> bytes:
         if part.is_multipart() or encoding not in ("base64", "quoted-printable"):
             continue
         charset = part.get_content_charset() or "utf-8"
+        if part.get_content_maintype() not in ("text", "application") or part.get_content_subtype() == "ms-tnef":
+            continue  # binary: nothing to fill in
         data = _fill(part.get_payload(decode=True).decode(charset), values).encode(charset)
         part.set_payload(
             base64.encodebytes(data).decode("ascii")
@@ -221,6 +223,10 @@ UNMATCHED_CORPUS = [
     ("request.eml", "Not a reply: the calendar says METHOD:REQUEST."),
     ("malformed.eml", "could not be read"),
     ("unknown_uid.eml", "No meeting has the calendar UID 040000008200E00074C5B7101A82E008"),
+    # A bounce carries the invitation that could not be delivered: it is reported as a bounce, to whom, and never read
+    # as anything the member sent.
+    ("bounce_dsn.eml", "A delivery report (bounce) about the message to dana.hughes@vru.example.org (failed)"),
+    ("outlook_tnef_accepted.eml", "Outlook sent it as winmail.dat (TNEF)"),
 ]
 
 

@@ -15,7 +15,7 @@ import html
 import logging
 from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 from email.utils import getaddresses
 from zoneinfo import ZoneInfo
@@ -200,6 +200,40 @@ def _calendar_parts(message: EmailMessage) -> list[tuple[str, str]]:
     return found
 
 
+def _delivery_report(message: EmailMessage) -> str | None:
+    """What a delivery report (a bounce or a delay warning, RFC 3464) says, or None for any other message. A bounce
+    of an invitation carries the invitation itself, which must not be mistaken for anything the member sent."""
+    if message.get_content_type() != "multipart/report":
+        return None
+    if str(message.get_param("report-type") or "").lower() != "delivery-status":
+        return "A read receipt or other report, not a calendar reply."
+    found: list[str] = []
+    for part in message.walk():
+        blocks = part.get_payload() if part.get_content_type() == "message/delivery-status" else None
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, Message):
+                continue
+            recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+            address = _clean(recipient.partition(";")[2] or recipient, 320)
+            action = _clean(block.get("Action"), 20).lower()
+            if address:
+                found.append(f"{address} ({action})" if action else address)
+    about = f" about the message to {', '.join(found[:5])}" if found else ""
+    return f"A delivery report (bounce){about}, not a calendar reply."
+
+
+def _tnef_note(message: EmailMessage) -> str:
+    """Outlook sends a reply as winmail.dat (TNEF) when it believes the organiser uses Outlook too; its calendar
+    cannot be read, so the member's answer does not count."""
+    for part in message.walk():
+        if part.get_content_type() == "application/ms-tnef" or (part.get_filename() or "").lower() == "winmail.dat":
+            return (
+                " Outlook sent it as winmail.dat (TNEF), which holds the answer in a form only Outlook reads:"
+                " the member can answer with the link in the invitation instead."
+            )
+    return ""
+
+
 def _first_event(text: str):
     calendars = Calendar.from_ical(text, multiple=True)
     for calendar in calendars:
@@ -300,11 +334,18 @@ def read_message(raw: bytes, *, size: int | None = None) -> ReadReply:
     reply.subject = _clean(_header(message, "Subject"), 500)
     reply.recipients = [a for name in RECIPIENT_HEADERS for a in _addresses(message, name)]
     try:
+        report = _delivery_report(message)
+    except Exception:
+        report = None
+    if report is not None:
+        reply.problem = report
+        return reply
+    try:
         parts = _calendar_parts(message)
     except Exception:
         parts = []
     if not parts:
-        reply.problem = "No calendar in the message, so it is not a calendar reply."
+        reply.problem = "No calendar in the message, so it is not a calendar reply." + _tnef_note(message)
         return reply
     calendar = event = None
     mime_method = ""
