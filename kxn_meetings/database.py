@@ -42,6 +42,8 @@ _NOT_WRITES = frozenset({"SELECT", "PRAGMA", "BEGIN", "SAVEPO", "RELEAS", "ROLLB
 _writing: ContextVar[bool | None] = ContextVar("kxn_writing", default=None)
 # Apps may share an engine (the tests build an app per test on one engine); its listeners are added once.
 _configured_engines: weakref.WeakSet = weakref.WeakSet()
+# Each SQLite file's queue of writers (None for a database in memory), by engine.
+_QUEUES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def init_app(app: Flask) -> None:
@@ -177,25 +179,14 @@ def _configure_sqlite(engine) -> None:
 
     queue = _WriterQueue(engine.url.database) if engine.url.database not in (None, "", ":memory:") else None
 
+    _QUEUES[engine] = queue
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         immediate = writes_expected()
         conn.info[WROTE] = immediate
         conn.info[READ] = False
-        if immediate and queue is not None and not queue.enter(conn.connection.dbapi_connection):
-            # Waited the whole busy timeout for the writers ahead: ask SQLite once, without its own wait on top.
-            conn.exec_driver_sql("PRAGMA busy_timeout=0")
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            finally:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            return
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        except BaseException:
-            if queue is not None:  # no transaction began: the turn goes on at once, not when the connection is put back
-                queue.leave(conn.connection.dbapi_connection)
-            raise
+        _begin(conn, immediate, queue)
 
     if queue is not None:
         dialect = engine.dialect
@@ -218,6 +209,34 @@ def _configure_sqlite(engine) -> None:
                     request.path,
                 )
             conn.info[WROTE] = True
+
+
+def _begin(conn, immediate: bool, queue: _WriterQueue | None) -> None:
+    """BEGIN on SQLite; IMMEDIATE, taking the write lock, once this connection's turn among the writers has come."""
+    if immediate and queue is not None and not queue.enter(conn.connection.dbapi_connection):
+        # Waited the whole busy timeout for the writers ahead: ask SQLite once, without its own wait on top.
+        conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    except BaseException:
+        if queue is not None:  # no transaction began: the turn goes on at once, not when the connection is put back
+            queue.leave(conn.connection.dbapi_connection)
+        raise
+
+
+def _write_from_here(conn) -> None:
+    """End the transaction of `conn`, which has only read, and begin one that holds the write lock on the same
+    connection, as the engine's begin would have: the session keeps its transaction, its connection and what it
+    loaded, without the round of a commit, a connection put back and another taken."""
+    conn.connection.dbapi_connection.commit()
+    conn.info[WROTE] = True
+    conn.info[READ] = False
+    _begin(conn, True, _QUEUES.get(conn.engine))
 
 
 class _WriterQueue:
@@ -324,8 +343,9 @@ def begin_write() -> None:
     """Make sure the current transaction holds the write lock before reading what will be changed.
 
     SQLite: inside a unit of work that writes this is already so; elsewhere (a GET that records a sign-in attempt,
-    a script) a transaction that has only read ends and a new one begins with BEGIN IMMEDIATE. What the first one
-    loaded stays loaded, as on PostgreSQL: whatever is to be changed is read again under the lock.
+    a script, a view that reads first) a transaction that has only read ends and one that holds the write lock
+    begins, on the same connection (BEGIN IMMEDIATE). What the first one loaded stays loaded, as on PostgreSQL:
+    whatever is to be changed is read again, or checked, under the lock.
     PostgreSQL: nothing here; services lock the rows they change with SELECT ... FOR UPDATE.
     """
     session = db.session
@@ -334,9 +354,11 @@ def begin_write() -> None:
     if session.new or session.dirty or session.deleted:
         session.flush()
         return
-    if session().in_transaction() and session.connection().info.get(WROTE):
+    if session().in_transaction():
+        connection = session.connection()
+        if not connection.info.get(WROTE):
+            _write_from_here(connection)
         return  # this transaction holds SQLite's write lock: keep its work
-    _end_keeping_loaded(session())
     with writing():
         session.connection()
 
