@@ -204,22 +204,41 @@ def table_of_contents(rendered_html: str) -> list[tuple[int, str, str]]:
     return collector.headings
 
 
-def _inline_text(token: Token) -> str:
+def _link_address(href: str) -> str:
+    """What a reader without the link needs to follow it: a web address as it is, an email address without
+    "mailto:", nothing for a link that only works on the site's own pages."""
+    scheme = href.split(":", 1)[0].lower() if ":" in href else ""
+    if scheme == "mailto":
+        return unquote(href.split(":", 1)[1])
+    return href if scheme in ("http", "https") and _is_safe_href(href) else ""
+
+
+def _inline_text(token: Token, *, addresses: bool = False) -> str:
     parts: list[str] = []
+    links: list[tuple[str, int]] = []
     for child in token.children or []:
         if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
+        elif addresses and child.type == "link_open":
+            links.append((str(child.attrs.get("href") or ""), len(parts)))
+        elif addresses and child.type == "link_close" and links:
+            href, start = links.pop()
+            address = _link_address(href)
+            if address and address != "".join(parts[start:]).strip():
+                parts.append(f" ({address})")
     return "".join(parts)
 
 
-def plain_text_summary(source: str, length: int = 300) -> str:
-    """The words of the Markdown without markup, cut at a word boundary to at most `length` characters."""
+def plain_text_summary(source: str, length: int = 300, *, addresses: bool = False) -> str:
+    """The words of the Markdown without markup, cut at a word boundary to at most `length` characters. With
+    `addresses` (for email, where the text cannot carry links), each link's web or email address follows its words
+    in brackets."""
     parts: list[str] = []
     for token in _markdown().parse(source or ""):
         if token.type == "inline":
-            parts.append(_inline_text(token))
+            parts.append(_inline_text(token, addresses=addresses))
         elif token.type in ("fence", "code_block"):
             parts.append(token.content)
     text = " ".join(" ".join(parts).split())

@@ -169,3 +169,23 @@ def test_a_description_shown_whole_sends_nobody_to_the_page_for_the_rest(make_me
     short = summary(make_meeting(description="Two hours with **practitioners**."))
     assert short.description == "Two hours with practitioners." and not short.description_cut
     assert summary(make_meeting(description="Words " * 200)).description_cut
+
+
+def test_links_in_the_description_keep_their_address_in_both_parts(smtp_server, make_meeting, people):
+    """A member reading on her phone can open the papers the description points to from the email itself."""
+    meeting = make_meeting(
+        description=(
+            "Read the [briefing paper](https://example.org/briefing?id=7&v=2) first, ask "
+            "[Stephen](mailto:stephen@police-foundation.example) for the data, see https://example.org/data "
+            "and the [notes archive](/notes)."
+        )
+    )
+    invitations.invite(meeting, [people["sam"]])
+    db.session.commit()
+    [received] = deliver(smtp_server)
+    expected = (
+        "Read the briefing paper (https://example.org/briefing?id=7&v=2) first, ask Stephen "
+        "(stephen@police-foundation.example) for the data, see https://example.org/data and the notes archive."
+    )
+    assert expected in words(received.text)
+    assert expected in html_words(received.html.replace("&amp;", "&"))

@@ -68,7 +68,7 @@ def summary(meeting: Meeting, *, now: dt.datetime | None = None) -> MeetingSumma
     if meeting.capacity is not None and meeting.id is not None:
         places_left = counts_for([meeting.id])[meeting.id].places_left(meeting.capacity)
     return MeetingSummary(
-        description=plain_text_summary(meeting.description, DESCRIPTION_LIMIT),
+        description=plain_text_summary(meeting.description, DESCRIPTION_LIMIT, addresses=True),
         agenda=[
             AgendaLine(
                 time=item.start_time.strftime("%H:%M") if item.start_time else "",
