@@ -345,6 +345,20 @@ def test_a_link_signs_in_once(app, client, member):
     assert signed_in_name(other) is None
 
 
+def test_a_link_opened_again_on_the_device_it_signed_in_says_she_is_signed_in(client, member):
+    """Tapping the email's link a second time (or pressing Sign in in a second tab) finds her signed in already: the
+    page says so and leads on, rather than only asking her to send for a new link."""
+    token = token_of(request_email(client, member.email))
+    assert client.post(f"/sign-in/link/{token}").status_code == 302
+    for response in (client.get(f"/sign-in/link/{token}"), client.post(f"/sign-in/link/{token}")):
+        assert response.status_code == 410
+        page = " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
+        assert f"You are signed in as {member.name} on this device already." in page
+        assert 'href="/">Go to the meetings</a>' in response.text
+        assert "Send me a new link" not in page
+    assert signed_in_name(client) == member.name
+
+
 def test_an_expired_link_and_code_fail(client, member):
     message = request_email(client, member.email)
     token = token_of(message)
