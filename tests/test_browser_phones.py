@@ -337,6 +337,7 @@ def visitor_pages(check: Checker, site: Site) -> None:
     check.check("/sign-in/code")
     check.visit(f"/sign-in/link/{sign_in_link_token(site.member.email)}")
     check.visit("/sign-in/link/spent-or-mistyped", status=410)
+    check.visit(site.scheduled_link[:-4], status=404)
     check.visit("/no/such/page", status=404)
 
 

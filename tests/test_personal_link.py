@@ -196,6 +196,41 @@ def test_a_bogus_token_another_meetings_or_a_draft_is_404_for_the_page_and_the_f
     assert rsvp_count() == 0
 
 
+def test_a_link_broken_in_copying_says_so_and_leads_to_the_meeting_and_sign_in(
+    client, make_meeting, members_only, member
+):
+    """A link that lost its last characters, or caught a typo, is not a dead end: the page says what went wrong and
+    leads to the meeting's page and to signing in, for each kind of personal link an email carries."""
+    from kxn_meetings.services.follows import member_token
+    from kxn_meetings.services.series import default_series
+
+    past = make_meeting(start=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    series = default_series()
+    db.session.commit()
+    answer_link = link(members_only, member)
+    feedback_link = link(past, member).replace("/answer/", "/feedback/")
+    follow_link = f"/series/{series.slug}/follow/{member_token(series.id, member.id)}"
+    pages = {
+        answer_link: f"/meetings/{members_only.slug}",
+        feedback_link: f"/meetings/{past.slug}",
+        follow_link: f"/series/{series.slug}",
+        follow_link.replace("/follow/", "/unfollow/"): f"/series/{series.slug}",
+    }
+    for path, page in pages.items():
+        assert client.get(path).status_code == 200, path
+        for broken in (path[:-4], path[:-1] + ("x" if path[-1] != "x" else "y")):
+            response = client.get(broken)
+            assert response.status_code == 404, broken
+            said = text(response.get_data(as_text=True))
+            assert "This link from your email does not work" in said, broken
+            assert "lost its last characters" in said
+            hrefs = re.findall(r'href="([^"]+)"', response.get_data(as_text=True))
+            assert page in hrefs and f"/sign-in?next={page}" in hrefs, (broken, hrefs)
+            assert members_only.title not in said and past.title not in said
+    assert client.get(f"/meetings/no-such-meeting/answer/{'x' * 32}").status_code == 404
+    assert rsvp_count() == 0
+
+
 def test_another_members_link_shows_her_answer_not_yours(app, sign_in, members_only, member, make_member, organiser):
     someone = make_member(name="Rita Recipient")
     answered(members_only, someone, Answer.MAYBE)

@@ -11,6 +11,7 @@ from ..services import feedback as feedback_service
 from ..services import meetings as meeting_service
 from ..services import rsvps as rsvp_service
 from .form_pages import render_form
+from .link_pages import broken_link
 from .meetings import organiser_meeting
 from .transactions import transaction
 
@@ -31,7 +32,7 @@ def give(ref: str, token: str):
     meeting = _published(ref)
     invitation = rsvp_service.invitation_by_token(meeting.id, token)
     if invitation is None:
-        abort(404)
+        return broken_link(url_for("meetings.show", ref=meeting.slug), "meeting's page")
     member = invitation.member
     answer = feedback_service.answer_of(meeting, member)
     form = FeedbackForm(obj=answer if request.method == "GET" else None)

@@ -45,6 +45,7 @@ from ..services import series as series_service
 from ..services.follows import member_token
 from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
+from .link_pages import broken_link
 from .public_pages import SignedIn, hole, page_for_members, part_for_many, same_for_every_visitor
 from .transactions import transaction
 
@@ -386,7 +387,7 @@ def personal_answer(ref: str, token: str):
         )
     invitation = rsvp_service.invitation_by_token(meeting.id, token)
     if invitation is None:
-        abort(404)
+        return broken_link(url_for("meetings.show", ref=meeting.slug), "meeting's page")
     member = invitation.member
     if form is not None:
         return _meeting_page(meeting, member, form, REFUSED, token=token)

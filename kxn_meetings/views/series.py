@@ -14,6 +14,7 @@ from ..services import series as series_service
 from ..services.follows import member_by_token
 from ..wording import plural
 from .form_pages import render_form, require_confirmation
+from .link_pages import broken_link
 from .transactions import created, transaction
 
 bp = Blueprint("series", __name__, url_prefix="/series")
@@ -153,7 +154,7 @@ def follow_by_link(ref: str, token: str):
     series = _series(ref)
     member = member_by_token(series, token)
     if member is None:
-        abort(404)
+        return broken_link(url_for("series.show", ref=series.slug), "series page")
     current = series_service.follow_of(series, member)
     form = _follow_form(current)
     done_url = url_for("series.follow_by_link", ref=series.slug, token=token)
@@ -180,7 +181,7 @@ def unfollow_by_link(ref: str, token: str):
     series = _series(ref)
     member = member_by_token(series, token)
     if member is None:
-        abort(404)
+        return broken_link(url_for("series.show", ref=series.slug), "series page")
     if request.method == "POST":
         with transaction():
             stopped = series_service.unfollow(series, member)
