@@ -119,3 +119,12 @@ csrf_class  # noqa
 
 # What Flask calls on the app's session interface.
 open_session  # noqa
+
+# The DB-API 2.0 items of a column of cursor.description, and the attribute psycopg makes its cursors from.
+type_code  # noqa
+display_size  # noqa
+internal_size  # noqa
+precision  # noqa
+scale  # noqa
+null_ok  # noqa
+cursor_factory  # noqa

@@ -54,6 +54,8 @@ def init_app(app: Flask) -> None:
             _configure_sqlite(engine)
         else:
             _ping_before_work_that_cannot_run_again(engine)
+            if engine.dialect.driver == "psycopg":
+                _describe_cheaply(engine)
         _configured_engines.add(engine)
     # Runs before Flask-SQLAlchemy's own teardown (teardowns run last-registered first), which would fail on a
     # connection the database has closed.
@@ -381,6 +383,15 @@ def _ping_before_work_that_cannot_run_again(engine) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             raise DisconnectionError(str(error)) from error
+
+
+def _describe_cheaply(engine) -> None:
+    """Every connection's cursors describe their results as kxn_meetings.postgresql.Cursor does."""
+    from .postgresql import use_cheaper_description
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_connection, _record):
+        use_cheaper_description(dbapi_connection)
 
 
 def is_disconnect(error: BaseException) -> bool:
