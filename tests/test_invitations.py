@@ -253,9 +253,13 @@ def test_summer_meeting_promotion_and_reminder_arrive_with_the_right_instant(
         assert not any(
             part.get_content_type() in ("text/calendar", "application/ics") for part in reminder.message.walk()
         )
-        assert JOIN in reminder.text
         assert f"{JUNE_DAY}, 3\u20135pm BST" in reminder.text
         check_common(reminder, members, meeting.uid)
+    # The meeting is full: the link goes to Dave, who has the place, not to Fay's maybe, while Erin waits for it.
+    going, maybe = sorted(reminders, key=lambda r: by_address[r.to])
+    assert JOIN in going.text and JOIN in going.html
+    assert JOIN not in maybe.text and JOIN not in maybe.html
+    assert "the joining link is sent when you answer Going" in maybe.text
 
     record_answer(meeting.id, members["dave"], Answer.DECLINED)
     db.session.commit()
@@ -398,6 +402,22 @@ def test_the_outbox_command_announces_due_updates_before_delivering(
 # Reminders -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("capacity", [None, 3])
+def test_a_reminder_gives_the_join_link_to_maybe_while_the_meeting_has_places(app, make_member, make_meeting, capacity):
+    meeting = make_meeting(
+        start=utcnow().replace(microsecond=0) + dt.timedelta(hours=5), capacity=capacity, join_url=JOIN
+    )
+    for name, answer in (("going", Answer.GOING), ("maybe", Answer.MAYBE)):
+        record_answer(meeting.id, make_member(name=name.title(), email=f"{name}@example.org"), answer)
+        db.session.commit()
+    assert notices.queue_reminders() == 2
+    db.session.commit()
+    notices.render_answer_notices()
+    reminders = queued("reminder")
+    assert recipient_names(reminders) == ["Going <going@example.org>", "Maybe <maybe@example.org>"]
+    assert all(JOIN in row.text_body and JOIN in row.html_body for row in reminders)
+
+
 def test_reminders_go_once_to_members_going_or_maybe_for_meetings_starting_soon(app, runner, make_member, make_meeting):
     soon = make_meeting(start=utcnow().replace(microsecond=0) + dt.timedelta(hours=5), capacity=2, join_url=JOIN)
     later = make_meeting(start=utcnow().replace(microsecond=0) + dt.timedelta(days=3), join_url=JOIN)
@@ -430,8 +450,9 @@ def test_reminders_go_once_to_members_going_or_maybe_for_meetings_starting_soon(
     for row in reminders:
         assert row.calendar is None and row.calendar_method is None
         assert row.meeting_id == soon.id
-        assert JOIN in row.text_body
         assert row.subject.startswith(f"Reminder: {soon.title}")
+    # Both places are taken (one by a member since made inactive) and someone waits: the link is for those with one.
+    assert [JOIN in row.text_body for row in reminders] == [True, False]
 
     result = runner.invoke(args=["kxn", "reminders", "send"])
     assert result.exit_code == 0

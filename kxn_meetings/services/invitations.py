@@ -214,6 +214,9 @@ class _Notice:
         self, member: Member, rsvp: Rsvp | None, invitation: Invitation, series: follows.SeriesLinks | None = None
     ) -> dict:
         reminder = self.kind == MessageKind.REMINDER
+        # A reminder gives the link to those who said maybe too, unless the meeting is full: then only those with a
+        # place have it, as those waiting for one do not.
+        maybe_joins = reminder and self.context.get("join_when_maybe", True)
         return dict(
             self.context,
             rsvp=rsvp,
@@ -222,7 +225,7 @@ class _Notice:
             # Only a notice that puts the meeting in a calendar (or a reminder) carries the link: never a
             # cancellation, a decline or a preview.
             show_join=(reminder or self.method == "REQUEST")
-            and may_see_join_link(self.meeting, rsvp, reminder=reminder),
+            and may_see_join_link(self.meeting, rsvp, reminder=maybe_joins),
         )
 
     def message(

@@ -29,7 +29,7 @@ from . import follows, rooms
 from .invitations import _Notice, _short_when, ensure_announced, personal_link, snapshot
 from .locking import lock_meeting
 from .outbox import drop_unrendered, queue_to_render, render, set_aside, to_render
-from .rsvps import AnswerResult, rsvp_of
+from .rsvps import AnswerResult, counts_for, rsvp_of
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,8 @@ def queue_promotions(meeting: Meeting, promoted: Iterable[Rsvp]) -> None:
 
 
 def queue_reminders(now: dt.datetime | None = None) -> int:
-    """Once per member and meeting: a reminder with the join link to those going or maybe, ahead of the start."""
+    """Once per member and meeting: a reminder with the join link to those going, and to those who said maybe while
+    the meeting has places left, ahead of the start."""
     now = now or utcnow()
     horizon = now + dt.timedelta(hours=current_app.config["REMINDER_HOURS"])
     rows = db.session.execute(
@@ -404,6 +405,7 @@ def queue_reminders(now: dt.datetime | None = None) -> int:
     by_meeting: dict[int, tuple[Meeting, list[Member]]] = {}
     for meeting, member in rows:
         by_meeting.setdefault(meeting.id, (meeting, []))[1].append(member)
+    counts = counts_for(list(by_meeting))
     queued = 0
     for meeting, members in by_meeting.values():
         notice = _Notice.of(
@@ -412,7 +414,10 @@ def queue_reminders(now: dt.datetime | None = None) -> int:
             subject=f"Reminder: {meeting.title} ({_short_when(meeting)})",
             method=None,
             # Each member going finds her workshop room in the reminder, once the organiser has locked the rooms.
-            context={"rooms": rooms.rooms_by_member(meeting)},
+            context={
+                "rooms": rooms.rooms_by_member(meeting),
+                "join_when_maybe": counts[meeting.id].places_left(meeting.capacity) != 0,
+            },
         )
 
         def dedup(member: Member, meeting_id: int = meeting.id) -> str:
