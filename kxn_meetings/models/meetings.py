@@ -105,7 +105,8 @@ class Meeting(TimestampMixin, Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     uid: Mapped[str] = mapped_column(String(200), unique=True, default=new_uid)
     sequence: Mapped[int] = mapped_column(default=0)
-    # Moves with every change to the meeting's answers (models.rsvps), so counts read once can be kept per version.
+    # Moves with every change to the meeting's answers (the database's triggers, migration 0014), so counts read once
+    # can be kept per version.
     answers_version: Mapped[int] = mapped_column(default=0, server_default="0")
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
     # What invited members were last told (JSON of NOTIFIABLE_FIELDS), and

@@ -119,69 +119,44 @@ def _changed_meetings(session: Session) -> set[int]:
     return changed
 
 
-@functools.cache
-def _version_statement():
-    """Built once per process: every answer runs it."""
-    return (
-        update(Meeting)
-        .where(Meeting.id.in_(bindparam("ids", expanding=True)))
-        .values(answers_version=Meeting.answers_version + 1, updated_at=Meeting.updated_at)
-    )
-
-
 @event.listens_for(Session, "after_flush")
 def _move_answers_version(session: Session, _flush: UOWTransaction) -> None:
-    """Every flush that adds, removes or changes a counted answer moves its meeting's answers_version, in the same
-    transaction; updated_at is left alone, since calendars read it as the time the meeting itself last changed."""
+    """Every flush that adds, removes or changes a counted answer has moved its meeting's answers_version (the
+    database's triggers do, migration 0014, leaving updated_at alone, since calendars read it as the time the meeting
+    itself last changed): the session notes it."""
     if meetings := _changed_meetings(session):
         _answers_moved(session, meetings)
 
 
 @functools.cache
-def _answer_update(names: tuple[str, ...], move_version: bool):
-    """Built once per process for each set of columns an answer changes; with `move_version`, the UPDATE also moves
-    the meeting's answers_version (a data-modifying WITH, which PostgreSQL runs whatever the main statement reads)."""
+def _answer_update(names: tuple[str, ...]):
+    """Built once per process for each set of columns an answer changes."""
     columns = Rsvp.__table__.c
-    statement = (
+    return (
         update(Rsvp)
         .where(columns.id == bindparam("rsvp_id"))
         .values({name: bindparam(f"new_{name}", type_=columns[name].type) for name in names})
     )
-    if move_version:
-        moved = (
-            update(Meeting)
-            .where(Meeting.id == bindparam("answers_of"))
-            .values(answers_version=Meeting.answers_version + 1, updated_at=Meeting.updated_at)
-        )
-        statement = statement.add_cte(moved.cte("answers_moved"))
-    return statement
 
 
 def update_answer(session: Session, rsvp: Rsvp, changes: dict[str, Any]) -> None:
-    """Write `changes` to a stored answer that has none pending, with one UPDATE of just those columns, and move its
-    meeting's answers_version as a flush would. What an answer changes is known here; the flush's bookkeeping to find
-    it out cost more than both statements. On PostgreSQL both are one statement (the version moved in a WITH), one
-    round trip less under the meeting's lock. The loaded answer is set to match, as if it had been flushed."""
+    """Write `changes` to a stored answer that has none pending, with one UPDATE of just those columns (the database
+    moves the meeting's answers_version with it), noted as a flush would. What an answer changes is known here; the
+    flush's bookkeeping to find it out cost more than the statement. The loaded answer is set to match, as if it had
+    been flushed."""
     changes = {**changes, "updated_at": utcnow()}
     params: dict[str, Any] = {"rsvp_id": rsvp.id, **{f"new_{name}": value for name, value in changes.items()}}
-    connection = session.connection()
-    counted = any(name in _COUNTED for name in changes)
-    together = counted and connection.dialect.name == "postgresql"
-    if together:
-        params["answers_of"] = rsvp.meeting_id
-    connection.execute(_answer_update(tuple(changes), together), params)
+    session.connection().execute(_answer_update(tuple(changes)), params)
     for name, value in changes.items():
         set_committed_value(rsvp, name, value)
-    if counted:
-        _answers_moved(session, {rsvp.meeting_id}, moved=together)
+    if any(name in _COUNTED for name in changes):
+        _answers_moved(session, {rsvp.meeting_id})
 
 
-def _answers_moved(session: Session, meetings: set[int], *, moved: bool = False) -> None:
-    """Note that the session's transaction changed these meetings' answers, moving their answers_version unless the
-    statement that changed them already did (`moved`)."""
+def _answers_moved(session: Session, meetings: set[int]) -> None:
+    """Note that the session's transaction changed these meetings' answers: what it reads of them is its own, and
+    the answers_version they had when loaded is no longer theirs."""
     session.info[ANSWERS_CHANGED] = True
-    if not moved:
-        session.connection().execute(_version_statement(), {"ids": sorted(meetings)})
     for meeting_id in meetings:
         meeting = session.identity_map.get(session.identity_key(Meeting, meeting_id))
         if meeting is not None:
