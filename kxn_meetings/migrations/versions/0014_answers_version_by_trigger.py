@@ -30,32 +30,24 @@ SQLITE = [
     + "AND NEW.meeting_id IS NOT OLD.meeting_id; END",
 ]
 
-# PostgreSQL: one UPDATE of the meetings a statement changed the answers of, however many rows it changed.
+# PostgreSQL: the same row triggers, the condition of the one on UPDATE checked before the function is called.
 POSTGRESQL = [
-    """CREATE FUNCTION rsvps_answers_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION rsvps_answers_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        UPDATE meetings SET answers_version = answers_version + 1
-        WHERE id IN (SELECT meeting_id FROM new_rows);
-    ELSIF TG_OP = 'DELETE' THEN
-        UPDATE meetings SET answers_version = answers_version + 1
-        WHERE id IN (SELECT meeting_id FROM old_rows);
-    ELSE
-        UPDATE meetings SET answers_version = answers_version + 1
-        WHERE id IN (
-            SELECT m.id FROM old_rows o JOIN new_rows n ON n.id = o.id, LATERAL (VALUES (o.meeting_id), (n.meeting_id)) AS m(id)
-            WHERE """ + " OR ".join(f"o.{name} IS DISTINCT FROM n.{name}" for name in COUNTED) + """
-        );
+    IF TG_OP <> 'INSERT' THEN
+        {MOVED.format(row='OLD')};
+    END IF;
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.meeting_id IS DISTINCT FROM OLD.meeting_id) THEN
+        {MOVED.format(row='NEW')};
     END IF;
     RETURN NULL;
 END
 $$""",
-    "CREATE TRIGGER rsvps_answers_moved_insert AFTER INSERT ON rsvps REFERENCING NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION rsvps_answers_moved()",
-    "CREATE TRIGGER rsvps_answers_moved_delete AFTER DELETE ON rsvps REFERENCING OLD TABLE AS old_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION rsvps_answers_moved()",
-    "CREATE TRIGGER rsvps_answers_moved_update AFTER UPDATE ON rsvps REFERENCING OLD TABLE AS old_rows "
-    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rsvps_answers_moved()",
+    "CREATE TRIGGER rsvps_answers_moved_insert AFTER INSERT ON rsvps FOR EACH ROW EXECUTE FUNCTION rsvps_answers_moved()",
+    "CREATE TRIGGER rsvps_answers_moved_delete AFTER DELETE ON rsvps FOR EACH ROW EXECUTE FUNCTION rsvps_answers_moved()",
+    "CREATE TRIGGER rsvps_answers_moved_update AFTER UPDATE ON rsvps FOR EACH ROW WHEN ("
+    + " OR ".join(f"OLD.{name} IS DISTINCT FROM NEW.{name}" for name in COUNTED)
+    + ") EXECUTE FUNCTION rsvps_answers_moved()",
 ]
 
 
