@@ -99,6 +99,32 @@ def test_a_meeting_that_has_happened_takes_no_answers(member_client, make_meetin
     assert rsvp_count() == 0
 
 
+def test_a_meeting_that_is_over_offers_no_calendar_nor_join_link(client, member_client, make_meeting, member):
+    """Once it has ended: no Add to calendar, and the join link neither on her page nor on her personal link's, nor
+    the promise of it; an organiser still sees the link. While it runs, she has both."""
+    join = "https://meet.example.org/kxn-over"
+    meeting = make_meeting(start=now() - dt.timedelta(hours=1), join_url=join)
+    record_answer(meeting.id, member, Answer.GOING)
+    db.session.commit()
+    personal = f"/meetings/{meeting.slug}/answer/{invitation_service.personal_link(meeting, member).token}"
+    db.session.commit()
+
+    def pages() -> list[str]:
+        return [
+            member_client.get(f"/meetings/{meeting.slug}").get_data(as_text=True),
+            client.get(personal).get_data(as_text=True),
+        ]
+
+    for page in pages():
+        assert join in page and "calendar.google.com" in page
+    meeting.starts_at, meeting.ends_at = now() - dt.timedelta(hours=3), now() - dt.timedelta(minutes=1)
+    db.session.commit()
+    for page in [*pages(), client.get(f"/meetings/{meeting.slug}").get_data(as_text=True)]:
+        assert join not in page
+        assert "calendar.google.com" not in page and "calendar.ics" not in page
+        assert "The joining link is shown here" not in page
+
+
 def test_answering_needs_a_choice(member_client, make_meeting):
     meeting = make_meeting()
     response = member_client.post(f"/meetings/{meeting.slug}/rsvp", data={"answer": "perhaps"})

@@ -258,8 +258,11 @@ def _render_meeting_page(
     else:
         position = hole("position") if holes else rsvp_service.waiting_position(my_rsvp)
     context = {"current_user": SignedIn()} if holes else {}
+    # Once it is over, a meeting is no longer offered for calendars, nor its join link to members.
+    ended = meeting.ends_at <= utcnow()
     return render_template(
         "meetings/show.html",
+        ended=ended,
         meeting=meeting,
         count=count,
         places_left=count.places_left(meeting.capacity),
@@ -272,7 +275,7 @@ def _render_meeting_page(
         # The change-answer form starts open when it has something to say: a refusal, or an answer chosen in the
         # email that differs from the one recorded.
         change_open=status != 200 or (chosen is not None and my_rsvp is not None and chosen != my_rsvp.answer.value),
-        show_join=rsvp_service.may_see_join_link(meeting, my_rsvp, organiser=organiser),
+        show_join=rsvp_service.may_see_join_link(meeting, my_rsvp, organiser=organiser) and (organiser or not ended),
         ics_url=(
             url_for("calendar.personal_meeting_ics", ref=meeting.slug, token=token)
             if token
