@@ -298,7 +298,7 @@ def _meeting_with_rsvp_statement(
     )
     waiting = exists().where(_waiting(meeting_id)) if check_waiting else null()
     if check_only:
-        read: tuple = tuple(column for column in _still_as_read(through_link))
+        read: tuple = tuple(getattr(entity, name) for entity, name in _still_as_read(through_link))
     else:
         read = (Meeting, Rsvp, Invitation, Member) if through_link else (Meeting, Rsvp)
     query = select(*read, going.label("going"), waiting.label("anyone_waiting")).select_from(Meeting)
@@ -324,10 +324,14 @@ _STILL_AS_READ = (
 )
 
 
-def _still_as_read(through_link: bool):
-    for entity, names in _STILL_AS_READ:
-        if through_link or entity not in (Invitation, Member):
-            yield from (getattr(entity, name) for name in names)
+def _still_as_read(through_link: bool) -> list[tuple[type[Meeting | Rsvp | Invitation | Member], str]]:
+    """Each (entity, attribute) of _STILL_AS_READ an answer reads: her link and her member row only `through_link`."""
+    return [
+        (entity, name)
+        for entity, names in _STILL_AS_READ
+        if through_link or entity not in (Invitation, Member)
+        for name in names
+    ]
 
 
 def _as_read(read: _UnderLock, through_link: bool) -> tuple:
@@ -335,17 +339,16 @@ def _as_read(read: _UnderLock, through_link: bool) -> tuple:
     rows = {Meeting: read.meeting, Rsvp: read.rsvp, Invitation: read.link, Member: read.member}
     return tuple(
         getattr(rows[entity], name) if rows[entity] is not None else None
-        for entity, names in _STILL_AS_READ
-        if through_link or entity not in (Invitation, Member)
-        for name in names
+        for entity, name in _still_as_read(through_link)
     )
 
 
 @dataclass(frozen=True)
 class _UnderLock:
-    """What an answer reads once it holds the meeting's lock: the meeting, her answer, and the places taken and
-    whether anyone waits, where the answer may need them, in the same statement (on PostgreSQL each would be a round
-    trip, on SQLite a statement's work in Python, while others wait for the lock); None where not read."""
+    """What an answer knows once it holds the meeting's lock: the meeting, her answer (read under the lock, or before
+    it and checked under it), and the places taken and whether anyone waits, where the answer may need them, counted
+    under the lock in the same statement (on PostgreSQL each would be a round trip, on SQLite a statement's work in
+    Python, while others wait for the lock); None where not read."""
 
     meeting: Meeting
     rsvp: Rsvp | None
