@@ -357,7 +357,10 @@ def _imap_size(data) -> int | None:
 
 @replies_cli.command("fetch")
 def replies_fetch_command() -> None:
-    """Process the unread messages of the calendar mailbox (KXN_REPLIES_IMAP_*), marking each read once stored."""
+    """Process the unread messages of the calendar mailbox (KXN_REPLIES_IMAP_*), marking each read once stored.
+
+    The exit status is 1 when a message could not be processed (the database gone, say): it stays unread, to be
+    tried on the next run, and whatever runs this from cron learns that something is wrong."""
     import imaplib
 
     imap = _imap_connect()
@@ -387,6 +390,8 @@ def replies_fetch_command() -> None:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()
     click.echo(tally.summary())
+    if tally.failed:
+        click.get_current_context().exit(1)
 
 
 def _messages_at(path: str):
@@ -430,8 +435,8 @@ def replies_ingest_command(paths: tuple[str, ...]) -> None:
     """Process messages from .eml files, Maildir folders, mbox files or `-` (standard input).
 
     A message that is not a reply that counts is reported and kept as unmatched; one larger than REPLIES_MAX_BYTES
-    or nested too deep is refused with its reason, and nothing of it is kept. The exit status is 1 only when a path
-    cannot be read.
+    or nested too deep is refused with its reason, and nothing of it is kept. The exit status is 1 when a path
+    cannot be read or a message could not be processed (the database gone, say), to be given again.
     """
     tally = _ReplyTally()
     unreadable = 0
@@ -443,5 +448,5 @@ def replies_ingest_command(paths: tuple[str, ...]) -> None:
             unreadable += 1
             click.echo(f"{path}: cannot be read: {error.strerror or error}", err=True)
     click.echo(tally.summary())
-    if unreadable:
+    if unreadable or tally.failed:
         click.get_current_context().exit(1)

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from kxn_meetings.extensions import db
 from kxn_meetings.models import Answer, CalendarReply, ReplyOutcome, Rsvp
+from kxn_meetings.services import replies as replies_service
 from kxn_meetings.services.replies import MAX_MIME_DEPTH
 
 from .conftest import IN_CI
@@ -244,6 +246,33 @@ def test_fetch_processes_each_message_of_the_corpus_exactly_once_across_runs(
     assert db.session.scalar(select(func.count(CalendarReply.id))) == len(messages)
     outcomes = db.session.scalars(select(CalendarReply.outcome)).all()
     assert outcomes.count(ReplyOutcome.APPLIED) == len(CORPUS)
+
+
+def test_fetch_leaves_a_message_it_could_not_process_unread_and_exits_1(
+    imap_server, runner, make_meeting, make_member, monkeypatch
+):
+    """The database gone while one message is recorded: the others are applied and marked read, that one stays
+    unread for the next run, and the command's status tells cron something went wrong."""
+    meeting = make_meeting()
+    people = [make_member(email=f"reply{n}@example.org") for n in range(3)]
+    invite(meeting, *people)
+    imap_server.deliver([render("gmail_accepted.eml", uid=meeting.uid, email=p.email) for p in people])
+    process = replies_service.process
+    seen = []
+
+    def gone_once(raw, **kwargs):
+        seen.append(raw)
+        if len(seen) == 2:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+        return process(raw, **kwargs)
+
+    monkeypatch.setattr(replies_service, "process", gone_once)
+    result = runner.invoke(args=["kxn", "replies", "fetch"])
+    assert result.exit_code == 1, result.output
+    assert "3 message(s): 2 applied" in result.output and "1 could not be processed" in result.output
+    assert sum("\\Seen" in line for line in imap_server.flags()) == 2
+    again = fetch(runner)
+    assert "1 message(s): 1 applied" in again
 
 
 def test_fetch_reports_a_wrong_password_without_a_traceback(imap_server, app, runner):
