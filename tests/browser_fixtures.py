@@ -276,6 +276,22 @@ class Checker:
                 .map(b => [b.textContent.trim().slice(0, 40), b.getBoundingClientRect()])
                 .filter(([, r]) => r.height < 44 || r.width < 44)
                 .map(([text, r]) => `button "${text}" is ${Math.round(r.width)}x${Math.round(r.height)} px`);
+              // The menu, every field and select, and each tick box or option with its label: the label is pressed
+              // as much as the box, so the larger of the two counts.
+              const controls = '.site-header a, .site-header button, main input:not([type=hidden]), main select';
+              for (const control of document.querySelectorAll(controls)) {
+                if (control.offsetParent === null) continue;
+                let box = control.getBoundingClientRect();
+                for (const label of control.labels || []) {
+                  const around = label.getBoundingClientRect();
+                  if (around.width * around.height > box.width * box.height) box = around;
+                }
+                if (box.height < 44 || box.width < 44) {
+                  const name = control.labels?.[0]?.textContent.trim() || control.textContent.trim() || control.name;
+                  small.push(`${control.tagName.toLowerCase()} "${name.slice(0, 40)}" is ` +
+                    `${Math.round(box.width)}x${Math.round(box.height)} px`);
+                }
+              }
               // A table shown as cards (class "stacked", on a phone) gives each cell and its caption the card's
               // width: a column width meant for the desktop table would squeeze them to a letter a line.
               const squeezed = [];

@@ -151,7 +151,7 @@ def _attendance_ids(page: str) -> dict[str, str]:
     return {
         text(label): value
         for value, label in re.findall(
-            r'<input type="checkbox" name="attended" value="(\d+)"[^>]*><label[^>]*>(.*?) attended</label>', page
+            r'<input type="checkbox" name="attended" value="(\d+)"[^>]*><span[^>]*>(.*?) attended</span>', page
         )
     }
 
