@@ -166,3 +166,24 @@ def test_the_form_script_adds_rooms_up_to_the_limit_and_says_why_no_more(live_se
     expect(rooms).to_have_count(20)
     expect(page.locator("#rooms-limit-error")).to_have_text("A meeting has at most 20 workshop rooms.")
     audit(page)
+
+
+@pytest.mark.parametrize(
+    ("path", "button"),
+    [
+        ("/meetings/new", "Save as draft"),
+        ("/members/new", "Add member"),
+        ("/series/new", "Create series"),
+        ("/meetings/{slug}/cancel", "Cancel the meeting"),
+    ],
+)
+def test_a_refused_form_takes_the_keyboard_to_its_problems(live_server, page, organiser, make_meeting, path, button):
+    """Focus goes to the list of problems, so a keyboard or screen reader user starts where the page changed."""
+    meeting = make_meeting(title="Custody and young adults")
+    sign_in_browser(page, live_server, organiser)
+    visit(page, path.format(slug=meeting.slug))
+    page.get_by_role("button", name=button).click()
+    summary = page.get_by_role("alert").filter(has_text="There is a problem")
+    expect(summary).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(summary.get_by_role("link").first).to_be_focused()
