@@ -229,3 +229,15 @@ def test_the_attendees_export_names_each_members_room(organiser_client, make_mee
         alice.name: "Room B",
         bob.name: "",
     }
+
+
+def test_placing_members_says_how_many_in_words_that_fit_the_numbers(organiser_client, make_meeting, make_member):
+    meeting = meeting_with_rooms(make_meeting, count=1)
+    assign = f"/meetings/{meeting.slug}/rooms/assign"
+    page = organiser_client.post(assign, data={}, follow_redirects=True).get_data(as_text=True)
+    assert "Nobody is going yet, so there is nobody to place." in page
+    assert "0 members" not in page
+
+    going(meeting, make_member, 1)
+    page = organiser_client.post(assign, data={}, follow_redirects=True).get_data(as_text=True)
+    assert "1 member placed in 1 room." in page

@@ -18,6 +18,7 @@ from ..services import meetings as meeting_service
 from ..services import rooms as room_service
 from ..services.rooms.plan import MAX_INSTRUCTIONS
 from ..services.rooms.scribes import MAX_ANSWER
+from ..wording import plural
 from .form_pages import REFUSED, render_form, require_confirmation
 from .transactions import transaction
 
@@ -142,7 +143,9 @@ def _button(ref: str, change, done: str, back: str = "rooms.index") -> ResponseR
 def assign(ref: str):
     def place(meeting: Meeting, form: AssignForm) -> str:
         placed = room_service.assign_automatically(meeting, start_again=form.start_again.data)
-        return f"{placed} members placed in {len(meeting.workshop_rooms)} rooms."
+        if not placed:
+            return "Nobody is going yet, so there is nobody to place."
+        return f"{plural(placed, 'member')} placed in {plural(len(meeting.workshop_rooms), 'room')}."
 
     return _form_post(ref, "assign_form", lambda meeting: AssignForm(), place, "")
 
