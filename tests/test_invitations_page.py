@@ -91,6 +91,27 @@ def test_the_preview_shows_the_exact_email_and_how_many_receive_it_and_queues_no
     assert mine.text_body == html.unescape(preview_text).replace("your-personal-link", token)
 
 
+def test_the_preview_counts_only_those_not_invited_before(organiser_client, meeting, people):
+    assert (
+        post_invite(
+            organiser_client, meeting, recipients="organisations", organisations="NHS England", action="send"
+        ).status_code
+        == 302
+    )
+
+    shown = page_text(post_invite(organiser_client, meeting, action="preview"))
+    assert "3 members will receive a personal invitation" in shown
+    assert "1 member was invited before and is not sent it again." in shown
+    assert "Send 3 invitations" in shown
+
+    post_invite(organiser_client, meeting, action="send")
+    shown = page_text(post_invite(organiser_client, meeting, action="preview"))
+    assert "0 members will receive a personal invitation" in shown
+    assert "4 members were invited before and are not sent it again." in shown
+    assert "Nothing to send: everyone chosen has been invited already." in shown
+    assert "Send 0" not in shown and "Send 4" not in shown
+
+
 def test_pasted_addresses_that_are_not_members_are_listed_and_invited_only_when_added(
     organiser_client, meeting, people
 ):

@@ -324,13 +324,24 @@ def _invitation_subject(meeting: Meeting) -> str:
     return f"Invitation: {meeting.title} ({_short_when(meeting)})"
 
 
+def _invitation_key(meeting: Meeting, member: Member) -> str:
+    return f"invitation:{meeting.id}:{member.id}"
+
+
 def invite(meeting: Meeting, members: Iterable[Member], *, progress: Callable[[], None] | None = None) -> int:
     """Queue one personal invitation per active member; members invited before are skipped (their calendar
     already holds the meeting and has had every update since)."""
     invitable(meeting)
     ensure_announced(meeting)
     notice = _Notice.of(MessageKind.INVITATION, meeting, subject=_invitation_subject(meeting), method="REQUEST")
-    return notice.send(members, lambda m: f"invitation:{meeting.id}:{m.id}", progress=progress)
+    return notice.send(members, lambda m: _invitation_key(meeting, m), progress=progress)
+
+
+def not_invited_yet(meeting: Meeting, members: Sequence[Member]) -> list[Member]:
+    """Those of `members` that `invite` would send to: active, and not sent this meeting's invitation before."""
+    keys = {member.id: _invitation_key(meeting, member) for member in members}
+    done = _already_queued(list(keys.values()))
+    return [member for member in dict.fromkeys(members) if member.active and keys[member.id] not in done]
 
 
 @dataclass

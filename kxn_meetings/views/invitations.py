@@ -97,8 +97,10 @@ def invite(ref: str):
                 form.recipients.data, **_choice(form, create=False), series_id=meeting.series_id
             )
             sample = invitation_service.preview(meeting, current_user)
+            members = invitation_service.not_invited_yet(meeting, chosen.members)
             preview = {
-                "members": chosen.members,
+                "members": members,
+                "invited_before": len(chosen.members) - len(members),
                 "unknown": chosen.unknown,
                 "bad": chosen.bad,
                 "subject": sample.subject,
