@@ -197,12 +197,18 @@ def invite_command(meeting_ref: str, everyone: bool, organisations: tuple[str, .
     with committed():
         invitations.invitable(meeting)
         members = invitations.active_members(list(organisations) or None) if (everyone or organisations) else []
+        for name in sorted(set(organisations) - {m.organisation for m in members}):
+            click.echo(
+                f"No active member of the organisation {name}, skipped (names are as in the members list).", err=True
+            )
         if emails:
             pairs, bad = invitations.parse_addresses("\n".join(emails))
             found, unknown = invitations.members_for_addresses(pairs, create=False)
             members += [m for m in found if m.active and m not in members]
-            for item in bad + [email for _, email in unknown]:
-                click.echo(f"Not a member, skipped: {item}", err=True)
+            for item in bad:
+                click.echo(f"Not an email address, skipped: {item}", err=True)
+            for _, email in unknown:
+                click.echo(f"Not a member, skipped: {email}", err=True)
         if not members:
             raise click.ClickException("nobody to invite")
         with click.progressbar(

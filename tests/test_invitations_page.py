@@ -319,6 +319,17 @@ def test_kxn_invite_by_organisation_or_address(runner, meeting, people):
     ]
 
 
+def test_kxn_invite_says_why_each_name_and_address_found_nobody(runner, meeting, people):
+    args = ["kxn", "invite", meeting.slug, "--organisation", "NHS Englnd", "--email", "not-an-address"]
+    result = runner.invoke(args=args)
+    assert result.exit_code != 0
+    assert "No active member of the organisation NHS Englnd, skipped" in result.output
+    assert "Not an email address, skipped: not-an-address" in result.output
+    assert "Not a member" not in result.output
+    assert "Error: nobody to invite" in result.output
+    assert rows() == []
+
+
 @pytest.mark.parametrize("ref", ["no-such-meeting", "424242", "\x00", ""])
 def test_kxn_invite_of_an_unknown_meeting_fails_clearly(runner, people, ref):
     result = runner.invoke(args=["kxn", "invite", ref, "--all"])
