@@ -399,8 +399,10 @@ def test_one_series_and_the_default_last_12_months(organiser_client, make_meetin
     assert page_figures(page)["Meetings held"] == "2"  # the last 12 months, to today: not last year, not next week
     page = organiser_client.get(f"/insights?series={other.id}").get_data(as_text=True)
     assert page_figures(page)["Meetings held"] == "1" and "Regional round table" in page
+    assert "That period cannot be shown" not in page
     page = organiser_client.get("/insights?start=2025-02-01&end=2025-01-01").get_data(as_text=True)
     assert "The end of the period comes before its start." in page
+    assert "That period cannot be shown, so these figures are for the last 12 months." in page
 
 
 @pytest.mark.parametrize(
@@ -420,6 +422,7 @@ def test_a_period_at_the_calendars_edge_is_refused_with_a_message(organiser_clie
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Enter a date between 1900 and 2999." in page
+    assert "That period cannot be shown, so these figures are for the last 12 months." in page
     assert page_figures(page)["Meetings held"] == "1"  # the last 12 months instead
     for name in TABLES:
         download = organiser_client.get(f"/insights/{name}.csv?{query}")
