@@ -159,6 +159,30 @@ def test_a_member_recorded_as_having_come_after_the_request_is_asked_too(app, pa
     assert feedback.ask(meeting) == 0  # once each
 
 
+def test_the_attendees_page_says_when_recording_who_came_sends_the_feedback_request(
+    organiser_client, past_meeting, make_member
+):
+    meeting, people = past_meeting
+    rsvp_ids = {r.member_id: r.id for r in db.session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id))}
+    ann_and_bo = [rsvp_ids[people[name].id] for name in ("ann", "bo")]
+    attendance, walk_in = f"/meetings/{meeting.slug}/attendance", f"/meetings/{meeting.slug}/walk-in"
+
+    page = text_of(organiser_client.post(attendance, data={"attended": ann_and_bo}, follow_redirects=True))
+    assert "Attendance saved: 2 attended." in page and "feedback request" not in page  # nobody asked yet
+
+    assert feedback.ask(meeting) == 2
+    db.session.commit()
+    ticked = [*ann_and_bo, rsvp_ids[people["cy"].id]]
+    page = text_of(organiser_client.post(attendance, data={"attended": ticked}, follow_redirects=True))
+    assert "Attendance saved: 3 attended. The feedback request is on its way to 1 member newly recorded" in page
+    page = text_of(organiser_client.post(attendance, data={"attended": ticked}, follow_redirects=True))
+    assert "Attendance saved: 3 attended." in page and "feedback request" not in page  # once each
+
+    late = make_member(name="Late Entry", email="late@example.org")
+    page = text_of(organiser_client.post(walk_in, data={"member_id": late.id}, follow_redirects=True))
+    assert "Late Entry is recorded as having come. The feedback request is on its way to them." in page
+
+
 def test_a_link_answers_for_its_own_member_only_whoever_is_signed_in(app, make_member, sign_in, past_meeting):
     meeting, people = past_meeting
     ann, bo = (personal_link(meeting, people[name]).token for name in ("ann", "bo"))

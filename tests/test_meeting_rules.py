@@ -95,7 +95,7 @@ def test_attendance_is_recorded_once_the_meeting_has_started(app, make_meeting, 
     came, stayed_away = (record_answer(meeting.id, make_member(), Answer.GOING).rsvp for _ in range(2))
     meeting.starts_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     db.session.commit()
-    assert meetings.mark_attendance(meeting, {came.id}) == 1
+    assert meetings.mark_attendance(meeting, {came.id}).came == 1
     assert (came.attended, stayed_away.attended) == (True, False)
 
 

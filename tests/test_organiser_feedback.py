@@ -317,7 +317,7 @@ def test_attendance_is_those_going_who_came_with_maybe_walk_ins_and_no_shows_apa
 
 def test_a_walk_in_is_recorded_once_and_forgotten_when_unticked(attended, make_member):
     meeting, people = attended
-    again = meeting_service.record_walk_in(meeting, people["walker"].id)
+    again = meeting_service.record_walk_in(meeting, people["walker"].id).rsvp
     assert db.session.scalar(select(func.count(Rsvp.id)).where(Rsvp.member_id == people["walker"].id)) == 1
     assert again.is_walk_in and again.attended and again.answer_label == "No answer"
     came = {r.id for r in db.session.scalars(select(Rsvp)) if r.attended and not r.is_walk_in}

@@ -459,9 +459,26 @@ def why_not_attendance(meeting: Meeting, now: dt.datetime) -> str | None:
     return None
 
 
-def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int], *, now: dt.datetime | None = None) -> int:
+@dataclass(frozen=True)
+class AttendanceSaved:
+    """How many came, and how many of them were sent the feedback request just now: those recorded as having come
+    after the meeting's members were asked."""
+
+    came: int
+    feedback_asked: int
+
+
+@dataclass(frozen=True)
+class WalkInRecorded:
+    rsvp: Rsvp
+    feedback_asked: int
+
+
+def mark_attendance(
+    meeting: Meeting, attended_rsvp_ids: set[int], *, now: dt.datetime | None = None
+) -> AttendanceSaved:
     """Record who came; every answered row not ticked is recorded as not attended, and a walk-in not ticked is
-    forgotten (they had no answer to keep). How many came."""
+    forgotten (they had no answer to keep)."""
     meeting = lock_meeting(meeting.id)
     if problem := why_not_attendance(meeting, now or utcnow()):
         raise MeetingError(problem)
@@ -471,8 +488,8 @@ def mark_attendance(meeting: Meeting, attended_rsvp_ids: set[int], *, now: dt.da
         if rsvp.is_walk_in and not rsvp.attended:
             db.session.delete(rsvp)
     db.session.flush()
-    feedback.asked_later(meeting)
-    return sum(1 for r in rows if r.attended)
+    asked = feedback.asked_later(meeting)
+    return AttendanceSaved(came=sum(1 for r in rows if r.attended), feedback_asked=asked)
 
 
 def walk_in_candidates(meeting: Meeting) -> list[Member]:
@@ -483,7 +500,7 @@ def walk_in_candidates(meeting: Meeting) -> list[Member]:
     )
 
 
-def record_walk_in(meeting: Meeting, member_id: int, *, now: dt.datetime | None = None) -> Rsvp:
+def record_walk_in(meeting: Meeting, member_id: int, *, now: dt.datetime | None = None) -> WalkInRecorded:
     """Record that a member came: one who answered is marked as attended, one who did not becomes a walk-in
     (models.Rsvp). Recording the same member twice changes nothing."""
     meeting = lock_meeting(meeting.id)
@@ -498,8 +515,7 @@ def record_walk_in(meeting: Meeting, member_id: int, *, now: dt.datetime | None 
         db.session.add(rsvp)
     rsvp.attended = True
     db.session.flush()
-    feedback.asked_later(meeting)
-    return rsvp
+    return WalkInRecorded(rsvp=rsvp, feedback_asked=feedback.asked_later(meeting))
 
 
 DEFAULT_GAP = dt.timedelta(weeks=6)

@@ -848,11 +848,12 @@ def walk_in(ref: str):
     if not form.validate_on_submit():
         return _attendees_page(meeting, form)
     with transaction(form) as outcome:
-        rsvp = meeting_service.record_walk_in(meeting, form.member_id.data)
+        recorded = meeting_service.record_walk_in(meeting, form.member_id.data)
     if outcome.refused:
         return _attendees_page(meeting, form, refused=True)
-    name = rsvp.member.name if rsvp.member else "The member"
-    flash(f"{name} is recorded as having come.", "success")
+    name = recorded.rsvp.member.name if recorded.rsvp.member else "The member"
+    asked = " The feedback request is on its way to them." if recorded.feedback_asked else ""
+    flash(f"{name} is recorded as having come.{asked}", "success")
     return redirect(url_for("meetings.attendees", ref=meeting.slug))
 
 
@@ -926,7 +927,13 @@ def attendance(ref: str):
     meeting = confirmed_meeting(ref)
     ticked = {rsvp_id for value in request.form.getlist("attended") if (rsvp_id := parse_id(value)) is not None}
     with transaction() as outcome:
-        came = meeting_service.mark_attendance(meeting, ticked)
+        saved = meeting_service.mark_attendance(meeting, ticked)
     if not outcome.refused:
-        flash(f"Attendance saved: {came} attended.", "success")
+        message = f"Attendance saved: {saved.came} attended."
+        if saved.feedback_asked:
+            message += (
+                f" The feedback request is on its way to {plural(saved.feedback_asked, 'member')} newly recorded as "
+                "having come."
+            )
+        flash(message, "success")
     return redirect(url_for("meetings.attendees", ref=meeting.slug))
