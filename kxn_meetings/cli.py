@@ -203,7 +203,7 @@ def invite_command(meeting_ref: str, everyone: bool, organisations: tuple[str, .
             )
         if emails:
             pairs, bad = invitations.parse_addresses("\n".join(emails))
-            found, unknown = invitations.members_for_addresses(pairs, create=False)
+            found, unknown = invitations.members_for_addresses(pairs)
             members += [m for m in found if m.active and m not in members]
             for item in bad:
                 click.echo(f"Not an email address, skipped: {item}", err=True)

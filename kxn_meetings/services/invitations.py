@@ -456,8 +456,8 @@ def parse_addresses(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     return good, bad
 
 
-def members_for_addresses(pairs: list[tuple[str, str]], *, create: bool) -> tuple[list[Member], list[tuple[str, str]]]:
-    """Existing members for the addresses, plus new members when `create` (else the unknown pairs)."""
+def members_for_addresses(pairs: list[tuple[str, str]]) -> tuple[list[Member], list[tuple[str, str]]]:
+    """Existing members for the addresses, and the pairs of addresses nobody has."""
     found: list[Member] = []
     unknown: list[tuple[str, str]] = []
     existing: dict[str, Member] = {}
@@ -471,20 +471,21 @@ def members_for_addresses(pairs: list[tuple[str, str]], *, create: bool) -> tupl
             found.append(member)
         else:
             unknown.append((name, email))
-    if create and unknown:
-        new = [
-            Member(email=email, name=name or email.split("@")[0].replace(".", " ").title()) for name, email in unknown
-        ]
-        try:
-            with db.session.begin_nested():
-                db.session.add_all(new)
-        except IntegrityError:
-            raise InvitationError(
-                "Some of these addresses were added as members by someone else meanwhile. "
-                "Nothing was sent; please send again."
-            ) from None
-        return found + new, []
     return found, unknown
+
+
+def add_members(pairs: list[tuple[str, str]]) -> list[Member]:
+    """New members for addresses nobody has, named as given or after the address."""
+    new = [Member(email=email, name=name or email.split("@")[0].replace(".", " ").title()) for name, email in pairs]
+    try:
+        with db.session.begin_nested():
+            db.session.add_all(new)
+    except IntegrityError:
+        raise InvitationError(
+            "Some of these addresses were added as members by someone else meanwhile. "
+            "Nothing was sent; please send again."
+        ) from None
+    return new
 
 
 @dataclass
@@ -494,6 +495,7 @@ class Chosen:
     members: list[Member]
     unknown: list[tuple[str, str]]
     bad: list[str]
+    added: int = 0
 
 
 def choose_recipients(
@@ -512,7 +514,10 @@ def choose_recipients(
         return Chosen(active_members(organisations), [], [])
     if recipients == "addresses":
         pairs, bad = parse_addresses(addresses)
-        members, unknown = members_for_addresses(pairs, create=create)
+        members, unknown = members_for_addresses(pairs)
+        if create and unknown:
+            added = add_members(unknown)
+            return Chosen([m for m in members + added if m.active], [], bad, added=len(added))
         return Chosen([m for m in members if m.active], unknown, bad)
     return Chosen(active_members(), [], [])
 

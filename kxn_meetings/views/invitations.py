@@ -68,6 +68,8 @@ def _send(meeting: Meeting, form: InviteForm):
     )
     if len(members) > queued:
         note += f" {len(members) - queued} had already been invited."
+    if chosen.added:
+        note += f" {plural(chosen.added, 'new member was', 'new members were')} added to the members list."
     if unknown:
         note += (
             f" {plural(len(unknown), 'address was', 'addresses were')} not invited because "
