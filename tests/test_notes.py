@@ -282,6 +282,8 @@ def test_publishing_emails_everyone_who_went_or_sent_apologies_once(organiser_cl
     assert response.status_code == 302
     flashed = text(organiser_client.get(response.headers["Location"]).get_data(as_text=True))
     assert "3 members who went or sent apologies will get the notes by email." in flashed
+    assert "The feedback request is on its way to 1 member who came." in flashed
+    assert [m.recipient for m in outbox("feedback")] == ["Attended <attended@example.org>"]
     sent = outbox("notes_published")
     assert sorted(m.recipient for m in sent) == [
         "Attended <attended@example.org>",

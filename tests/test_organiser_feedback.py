@@ -114,7 +114,7 @@ def test_the_notes_go_to_as_many_as_the_page_said(app, invited, organiser):
     notes = write_notes(meeting, organiser, publish=False)
     promised = len(notes_service.recipients(meeting))
     assert promised == 5  # ann, ben, fay went; eve sent apologies; dev walked in
-    assert notes_service.publish(notes, email_members=True) == promised
+    assert notes_service.publish(notes, email_members=True).emailed == promised
 
 
 # Pages: what the organiser reads --------------------------------------------------------------------

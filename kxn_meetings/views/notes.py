@@ -441,15 +441,17 @@ def publish(ref: str):
             "notes/publish_check.html", meeting=meeting, reasons=reasons, email=email, confirm_form=ConfirmForm()
         )
     with transaction() as outcome:
-        queued = service.publish(notes, email_members=email, not_ready_confirmed=confirmed)
+        published = service.publish(notes, email_members=email, not_ready_confirmed=confirmed)
     if outcome.refused:
         return redirect(url_for("notes.edit", ref=meeting.slug))
     where = "the meeting page, the notes archive" + (" and the feed" if not notes.is_members_only else "")
     message = f"Published: the notes are on {where}."
-    if queued:
-        message += f" {plural(queued, 'member')} who went or sent apologies will get the notes by email."
+    if published.emailed:
+        message += f" {plural(published.emailed, 'member')} who went or sent apologies will get the notes by email."
     elif request.form.get("email") == "no":
         message += " Nobody was emailed."
+    if published.feedback_asked:
+        message += f" The feedback request is on its way to {plural(published.feedback_asked, 'member')} who came."
     flash(message, "success")
     return redirect(url_for("notes.show", ref=meeting.slug))
 

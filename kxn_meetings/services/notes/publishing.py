@@ -4,6 +4,7 @@ for an update when the organiser asks."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 
@@ -62,9 +63,18 @@ def why_not_ready(notes: MeetingNotes, *, now: dt.datetime | None = None) -> lis
     return reasons
 
 
-def publish(notes: MeetingNotes, *, email_members: bool, not_ready_confirmed: bool = False) -> int:
-    """Publish the notes; the first time with email_members, queue one email per recipient. Returns emails queued.
-    Notes that are not ready (why_not_ready) are published only once the organiser has confirmed."""
+@dataclass(frozen=True)
+class Published:
+    """The emails publishing queued: the notes to those who went or sent apologies, the feedback request to those
+    who came."""
+
+    emailed: int = 0
+    feedback_asked: int = 0
+
+
+def publish(notes: MeetingNotes, *, email_members: bool, not_ready_confirmed: bool = False) -> Published:
+    """Publish the notes; the first time with email_members, queue one email per recipient, and ask those who came
+    for feedback. Notes that are not ready (why_not_ready) are published only once the organiser has confirmed."""
     meeting = lock_meeting(notes.meeting_id)
     if notes.current_revision is None:
         raise NotesError("Save the notes before publishing them.")
@@ -79,14 +89,13 @@ def publish(notes: MeetingNotes, *, email_members: bool, not_ready_confirmed: bo
         notes.published_at = utcnow()
     db.session.flush()
     if not email_members or notes.notified_at is not None:
-        return 0
+        return Published()
     queued = _announce(notes, kind=MessageKind.NOTES_PUBLISHED, key_suffix="")
     if queued:
         notes.notified_at = utcnow()
         db.session.flush()
     # Those who came are asked for feedback with the notes, not a day after the meeting on their own.
-    feedback.ask(meeting)
-    return queued
+    return Published(emailed=queued, feedback_asked=feedback.ask(meeting))
 
 
 def announce_update(notes: MeetingNotes) -> int:
