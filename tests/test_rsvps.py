@@ -272,7 +272,9 @@ def test_raising_capacity_in_the_edit_form_promotes_from_the_waiting_list(
     values = form_values(c.get(f"/meetings/{meeting.slug}/edit").get_data(as_text=True))
     values["capacity"] = "2"
     response = c.post(f"/meetings/{meeting.slug}/edit", data=values, follow_redirects=True)
-    assert "1 person from the waiting list now has a place" in text(response.get_data(as_text=True))
+    assert "1 person from the waiting list now has a place and is told by email." in text(
+        response.get_data(as_text=True)
+    )
     assert rsvp_of(meeting, first).is_going
     assert rsvp_of(meeting, second).is_waiting
     assert [e.member_id for e in promotion_emails()] == [first.id]

@@ -702,7 +702,8 @@ def _updated(meeting: Meeting, update: meeting_service.MeetingUpdate) -> str:
     if promoted := len(update.promoted):
         text += (
             f" {plural(promoted, 'person', 'people')} from the waiting list now "
-            f"{'has' if promoted == 1 else 'have'} a place."
+            f"{'has' if promoted == 1 else 'have'} a place"
+            + (f" and {'is' if promoted == 1 else 'are'} told by email." if meeting.is_scheduled else ".")
         )
     if (pending := notice_service.pending_update(meeting)) is not None:
         text += " " + pending_update_sentence(pending, meeting)
