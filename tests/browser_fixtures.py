@@ -276,10 +276,10 @@ class Checker:
                 .map(b => [b.textContent.trim().slice(0, 40), b.getBoundingClientRect()])
                 .filter(([, r]) => r.height < 44 || r.width < 44)
                 .map(([text, r]) => `button "${text}" is ${Math.round(r.width)}x${Math.round(r.height)} px`);
-              // The menu, every field, select and disclosure, and each tick box or option with its label: the label
-              // is pressed as much as the box, so the larger of the two counts.
-              const controls = '.site-header a, .site-header button, main input:not([type=hidden]), main select, ' +
-                'main summary';
+              // The menus (the site's, a page's contents, the pager), every field, select and disclosure, and each
+              // tick box or option with its label: the label is pressed as much as the box, so the larger counts.
+              const controls = '.site-header a, .site-header button, main nav a, main input:not([type=hidden]), ' +
+                'main select, main summary';
               for (const control of document.querySelectorAll(controls)) {
                 if (control.offsetParent === null) continue;
                 let box = control.getBoundingClientRect();
