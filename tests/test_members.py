@@ -898,3 +898,32 @@ def test_organisers_set_a_members_sector_and_region(as_organiser, member):
     )
     assert response.status_code == 302
     assert (by_email(member.email).sector, by_email(member.email).region) == (Sector.POLICE, Region.LONDON)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "Give the organiser's name with --name."),
+        ("   ", "Give the organiser's name with --name."),
+        ("Ann\nLee", "The name contains a line break: remove it."),
+        ("A" * 201, "The name is longer than 200 characters."),
+    ],
+    ids=["empty", "blank", "line break", "too long"],
+)
+def test_create_organiser_refuses_a_name_the_member_form_would_refuse(runner, name, message):
+    result = runner.invoke(args=["kxn", "create-organiser", "ann@example.org", "--name", name])
+    assert result.exit_code == 1
+    assert f"Error: {message}" in result.output
+    assert db.session.scalar(select(func.count(Member.id))) == 0
+
+
+def test_create_organiser_makes_one_or_promotes_a_member_whose_name_stays(runner, make_member):
+    result = runner.invoke(args=["kxn", "create-organiser", "ann@example.org", "--name", "  Ann   Lee "])
+    assert result.exit_code == 0, result.output
+    ann = db.session.scalar(select(Member).where(Member.email == "ann@example.org"))
+    assert ann is not None and ann.name == "Ann Lee" and ann.is_organiser
+    make_member(name="Bo Reid", email="bo@example.org")
+    result = runner.invoke(args=["kxn", "create-organiser", "bo@example.org", "--name", ""])
+    assert result.exit_code == 0, result.output
+    bo = db.session.scalar(select(Member).where(Member.email == "bo@example.org"))
+    assert bo is not None and bo.name == "Bo Reid" and bo.is_organiser

@@ -36,6 +36,18 @@ DELETED_RECIPIENT = "(deleted member)"
 Labelled = TypeVar("Labelled", bound=LabelledEnum)
 
 
+def _usable_name(name: str) -> str:
+    """A new member's name as the member form would take it, one space between words, or the reason it cannot be."""
+    if char := first_control(name):
+        raise MemberError(f"The name contains {character_name(char)}: remove it.", field="name")
+    name = " ".join(name.split())
+    if not name:
+        raise MemberError("Give the organiser's name with --name.", field="name")
+    if len(name) > NAME_MAX:
+        raise MemberError(f"The name is longer than {NAME_MAX} characters.", field="name")
+    return name
+
+
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
     email = email.strip()
     if not is_email_address(email):
@@ -43,7 +55,7 @@ def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Me
     member = find_member_by_email(email)
     created = member is None
     if member is None:
-        member = Member(email=email, name=name.strip(), organisation=organisation.strip())
+        member = Member(email=email, name=_usable_name(name), organisation=organisation.strip())
         db.session.add(member)
     member.is_organiser = True
     member.active = True
