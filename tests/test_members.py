@@ -917,6 +917,22 @@ def test_create_organiser_refuses_a_name_the_member_form_would_refuse(runner, na
     assert db.session.scalar(select(func.count(Member.id))) == 0
 
 
+@pytest.mark.parametrize(
+    ("organisation", "message"),
+    [
+        ("Lancashire\tVRU", "The organisation contains a tab: remove it."),
+        ("V" * 201, "The organisation is longer than 200 characters."),
+    ],
+    ids=["tab", "too long"],
+)
+def test_create_organiser_refuses_an_organisation_the_member_form_would_refuse(runner, organisation, message):
+    args = ["kxn", "create-organiser", "ann@example.org", "--name", "Ann Lee", "--organisation", organisation]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert f"Error: {message}" in result.output
+    assert db.session.scalar(select(func.count(Member.id))) == 0
+
+
 def test_create_organiser_makes_one_or_promotes_a_member_whose_name_stays(runner, make_member):
     result = runner.invoke(args=["kxn", "create-organiser", "ann@example.org", "--name", "  Ann   Lee "])
     assert result.exit_code == 0, result.output

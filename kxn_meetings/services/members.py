@@ -48,6 +48,15 @@ def _usable_name(name: str) -> str:
     return name
 
 
+def _usable_organisation(organisation: str) -> str:
+    if char := first_control(organisation):
+        raise MemberError(f"The organisation contains {character_name(char)}: remove it.", field="organisation")
+    organisation = " ".join(organisation.split())
+    if len(organisation) > NAME_MAX:
+        raise MemberError(f"The organisation is longer than {NAME_MAX} characters.", field="organisation")
+    return organisation
+
+
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
     email = email.strip()
     if not is_email_address(email):
@@ -55,7 +64,7 @@ def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Me
     member = find_member_by_email(email)
     created = member is None
     if member is None:
-        member = Member(email=email, name=_usable_name(name), organisation=organisation.strip())
+        member = Member(email=email, name=_usable_name(name), organisation=_usable_organisation(organisation))
         db.session.add(member)
     member.is_organiser = True
     member.active = True
