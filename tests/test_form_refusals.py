@@ -17,7 +17,8 @@ from kxn_meetings.models import Answer, Meeting, Member, OutboxMessage, Rsvp
 from kxn_meetings.services import invitations as invitation_service
 from kxn_meetings.views.form_pages import REFUSED
 
-from .meeting_helpers import meeting_form
+from .html_forms import field_error
+from .meeting_helpers import future_day, meeting_form
 
 ONE_LINE = "Please keep this on one line."
 UNUSABLE = "This contains characters that cannot be used."
@@ -268,3 +269,29 @@ def test_every_form_refuses_with_422_and_its_message(
     response = _post(client, sign_in, who, path, data, world)
     assert response.status_code == REFUSED
     assert message in response.text
+
+
+@pytest.mark.parametrize("path", ["/meetings/new", "/meetings/{slug}/edit"], ids=["new", "edit"])
+def test_a_refused_meeting_form_names_every_problem_at_once(organiser_client, world, path):
+    """A field the form refuses does not hide the meeting's own rules: the organiser corrects everything in one go."""
+    data = meeting_form(
+        capacity="lots",
+        end_time="14:00",
+        rsvp_deadline_date=future_day(400).isoformat(),
+        **{"agenda-1-title": "", "agenda-1-speaker_name": ""},
+        **{"agenda-1-speaker_role": "Research lead"},
+    )
+    response = organiser_client.post(path.format(**world), data=data)
+    assert response.status_code == REFUSED
+    page = response.get_data(as_text=True)
+    assert field_error(page, "capacity")
+    assert "The meeting must end after it starts." in (field_error(page, "end_time") or "")
+    assert "The answer-by date must be before the meeting starts." in (field_error(page, "rsvp_deadline_date") or "")
+    assert "Give this agenda item a title or a speaker." in (field_error(page, "agenda-1-title") or "")
+
+
+def test_a_meeting_form_with_unreadable_times_is_refused_without_a_server_error(organiser_client):
+    data = meeting_form(start_time="25:99", end_time="", capacity="lots", rsvp_deadline_time="99:00")
+    response = organiser_client.post("/meetings/new", data=data)
+    assert response.status_code == REFUSED
+    assert field_error(response.get_data(as_text=True), "capacity")

@@ -504,6 +504,8 @@ FOLD_FIELDS = {"start_time": "start_fold", "end_time": "end_fold"}
 
 
 def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
+    """The meeting the form describes, or None when its times cannot be read. An agenda item without a title is
+    marked on the form (_agenda_refused) and still read, so that the meeting's rules can be checked as well."""
     zone_name = form.timezone.data
     try:
         zone = ZoneInfo(zone_name)
@@ -551,8 +553,6 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
     ]
     for entry in untitled:
         entry.form.title.errors.append("Give this agenda item a title or a speaker.")
-    if untitled:
-        return None
     rooms = [
         meeting_service.RoomRow(
             name=e.form.name.data or f"Room {i + 1}",
@@ -578,6 +578,49 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         agenda=agenda,
         rooms=rooms,
     )
+
+
+_WHEN_FIELDS = (
+    "date",
+    "start_time",
+    "end_time",
+    "end_date",
+    "timezone",
+    "start_fold",
+    "end_fold",
+    "rsvp_deadline_date",
+    "rsvp_deadline_time",
+)
+
+
+def _check_the_rest(form: MeetingForm, *, is_new: bool, copied_from: Meeting | None = None) -> None:
+    """A form its own checks refused still has the meeting's rules applied to what could be read, so that the
+    organiser sees every problem at once rather than one more after each correction. A field with a message
+    already keeps it alone."""
+    if any(form[name].errors for name in _WHEN_FIELDS) or None in (
+        form.date.data,
+        form.start_time.data,
+        form.end_time.data,
+    ):
+        return
+    data = _form_to_data(form)
+    if data is not None:
+        _apply_rules(form, data, is_new=is_new, copied_from=copied_from)
+
+
+def _agenda_refused(form: MeetingForm) -> bool:
+    return any(entry.form.title.errors for entry in form.agenda.entries)
+
+
+def _apply_rules(
+    form: MeetingForm, data: meeting_service.MeetingData, *, is_new: bool, copied_from: Meeting | None = None
+) -> None:
+    try:
+        meeting_service.validate(data, is_new=is_new, copied_from=copied_from)
+    except meeting_service.MeetingError as error:
+        for problem in error.problems:
+            if problem.field and problem.field in form and not form[problem.field].errors:
+                form[problem.field].errors = [*form[problem.field].errors, problem.message]
 
 
 def _data_to_form(data: meeting_service.MeetingData) -> MeetingForm:
@@ -645,7 +688,9 @@ def new():
         return _with_more_rows(form, None, proposal=proposal)
     if form.validate_on_submit():
         data = _form_to_data(form)
-        if data is not None:
+        if data is not None and _agenda_refused(form):
+            _apply_rules(form, data, is_new=True, copied_from=proposal.copied_from if proposal else None)
+        elif data is not None:
             with transaction(form) as outcome:
                 if proposal is not None:
                     data.series_id = proposal.copied_from.series_id
@@ -653,6 +698,8 @@ def new():
             if not outcome.refused:
                 flash("Meeting saved as a draft. Check it, then publish it when it is ready.", "success")
                 return back_to(meeting)
+    elif request.method == "POST":
+        _check_the_rest(form, is_new=True, copied_from=proposal.copied_from if proposal else None)
     return render_form(
         "meetings/form.html",
         form=_prepare(form),
@@ -674,7 +721,9 @@ def edit(ref: str):
         return _with_more_rows(form, meeting)
     if form.validate_on_submit():
         data = _form_to_data(form)
-        if data is not None:
+        if data is not None and _agenda_refused(form):
+            _apply_rules(form, data, is_new=False)
+        elif data is not None:
             with transaction(form) as outcome:
                 update = meeting_service.update_meeting(
                     meeting,
@@ -691,6 +740,8 @@ def edit(ref: str):
                         "warning",
                     )
                 return back_to(meeting)
+    elif request.method == "POST":
+        _check_the_rest(form, is_new=False)
     return render_form(
         "meetings/form.html", form=_prepare(form), meeting=meeting, refused_anyway=request.method == "POST"
     )
