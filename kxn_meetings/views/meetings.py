@@ -562,7 +562,7 @@ def _form_to_data(form: MeetingForm) -> meeting_service.MeetingData | None:
         if not e.form.is_blank()
     ]
     return meeting_service.MeetingData(
-        title=form.title.data,
+        title=form.title.data or "",
         theme=form.theme.data or "",
         description=form.description.data or "",
         starts_at=starts_at,
