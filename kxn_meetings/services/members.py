@@ -36,25 +36,15 @@ DELETED_RECIPIENT = "(deleted member)"
 Labelled = TypeVar("Labelled", bound=LabelledEnum)
 
 
-def _usable_name(name: str) -> str:
-    """A new member's name as the member form would take it, one space between words, or the reason it cannot be."""
-    if char := first_control(name):
-        raise MemberError(f"The name contains {character_name(char)}: remove it.", field="name")
-    name = " ".join(name.split())
-    if not name:
-        raise MemberError("Give the organiser's name with --name.", field="name")
-    if len(name) > NAME_MAX:
-        raise MemberError(f"The name is longer than {NAME_MAX} characters.", field="name")
-    return name
-
-
-def _usable_organisation(organisation: str) -> str:
-    if char := first_control(organisation):
-        raise MemberError(f"The organisation contains {character_name(char)}: remove it.", field="organisation")
-    organisation = " ".join(organisation.split())
-    if len(organisation) > NAME_MAX:
-        raise MemberError(f"The organisation is longer than {NAME_MAX} characters.", field="organisation")
-    return organisation
+def _usable_line(text: str, field: str) -> str:
+    """A new member's name or organisation (`field`) as the member form would take it, one space between words, or
+    the reason it cannot be."""
+    if char := first_control(text):
+        raise MemberError(f"The {field} contains {character_name(char)}: remove it.", field=field)
+    text = " ".join(text.split())
+    if len(text) > NAME_MAX:
+        raise MemberError(f"The {field} is longer than {NAME_MAX} characters.", field=field)
+    return text
 
 
 def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Member, bool]:
@@ -64,7 +54,9 @@ def make_organiser(*, email: str, name: str, organisation: str = "") -> tuple[Me
     member = find_member_by_email(email)
     created = member is None
     if member is None:
-        member = Member(email=email, name=_usable_name(name), organisation=_usable_organisation(organisation))
+        if not (usable_name := _usable_line(name, "name")):
+            raise MemberError("Give the organiser's name with --name.", field="name")
+        member = Member(email=email, name=usable_name, organisation=_usable_line(organisation, "organisation"))
         db.session.add(member)
     member.is_organiser = True
     member.active = True
